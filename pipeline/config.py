@@ -1,0 +1,75 @@
+"""Settings from environment variables (CLIPWATCH_*) with local defaults.
+
+Everything lives under one data directory so an archive can be moved, backed up
+or handed over as a folder: ``archive/`` (media and per-video folders),
+``clipwatch.db`` (SQLite), ``prefect/`` (Prefect's local state), ``models/``
+(converted or joined model files).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULT_MODEL = "base"
+DEFAULT_ENGINE = "faster-whisper"
+ENGINES = ("faster-whisper", "openai-whisper")
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("CLIPWATCH_DATA", "data"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=_default_data_dir)
+    model: str = field(default_factory=lambda: os.environ.get("CLIPWATCH_MODEL", DEFAULT_MODEL))
+    engine: str = field(default_factory=lambda: os.environ.get("CLIPWATCH_ENGINE", DEFAULT_ENGINE))
+    # Translate non-English speech to English beside the original transcript.
+    translate: bool = field(default_factory=lambda: os.environ.get("CLIPWATCH_TRANSLATE", "1") != "0")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
+        if self.engine not in ENGINES:
+            raise ConfigError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "clipwatch.db"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.data_dir / "prefect"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where joined or converted model files are cached (never downloaded)."""
+        env = os.environ.get("CLIPWATCH_MODELS")
+        return Path(env).expanduser().resolve() if env else self.data_dir / "models"
+
+    def ensure_dirs(self) -> None:
+        try:
+            self.archive_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create data directory {self.data_dir}: {exc.strerror}") from exc
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def samples_dir() -> Path:
+    """Bundled sample clips used by `clipwatch demo` and the tests."""
+    return repo_root() / "data" / "samples"
+
+
+def channel_registry_path() -> Path:
+    env = os.environ.get("CLIPWATCH_CHANNELS")
+    return Path(env) if env else repo_root() / "data" / "channels.toml"

@@ -1,0 +1,52 @@
+"""Errors a user can cause. Each message says what happened and what to do.
+
+The CLI prints these on one line and exits non-zero; anything that is not a
+ClipwatchError is a bug and keeps its traceback.
+"""
+
+
+class ClipwatchError(Exception):
+    """Base class for errors caused by input, environment or remote sites."""
+
+    exit_code = 1
+
+
+class ConfigError(ClipwatchError):
+    """A setting or environment variable is wrong."""
+
+
+class SourceError(ClipwatchError):
+    """A URL or path cannot be used as a source."""
+
+
+class DownloadError(SourceError):
+    """The remote site could not be reached or refused the download."""
+
+
+class VideoUnavailable(SourceError):
+    """The platform says the video is gone (removed, private, blocked)."""
+
+    def __init__(self, message: str, reason: str = "", kind: str = "unavailable-unknown"):
+        super().__init__(message)
+        self.reason = reason or message
+        self.kind = kind
+
+
+class MediaError(ClipwatchError):
+    """A file is not decodable media, or lacks a stream the stage needs."""
+
+
+class NoAudioError(MediaError):
+    """The media has no audio track to transcribe."""
+
+
+class ModelError(ClipwatchError):
+    """A transcription or tagging model is missing, truncated or unusable."""
+
+
+class QueryError(ClipwatchError):
+    """A search query could not be understood."""
+
+
+class NotFoundError(ClipwatchError):
+    """An id or path named by the user does not exist in the archive."""

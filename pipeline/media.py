@@ -1,0 +1,157 @@
+"""ffmpeg location, media probing and audio extraction.
+
+A fresh machine has no system ffmpeg and the imageio-ffmpeg wheel ships ffmpeg
+without ffprobe, so probing uses PyAV and every ffmpeg call goes through
+ffmpeg-python with the resolved binary passed as ``cmd=``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import ConfigError, MediaError, NoAudioError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """CLIPWATCH_FFMPEG, else the imageio-ffmpeg wheel's binary, else ffmpeg on PATH."""
+    env = os.environ.get("CLIPWATCH_FFMPEG")
+    if env:
+        if not Path(env).is_file():
+            raise ConfigError(f"CLIPWATCH_FFMPEG={env} is not a file")
+        return env
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # the wheel is a dependency; this is a last resort
+        found = shutil.which("ffmpeg")
+        if found:
+            return found
+    raise ConfigError("no ffmpeg found: reinstall clipwatch (imageio-ffmpeg) or set CLIPWATCH_FFMPEG")
+
+
+def ffmpeg_version() -> str:
+    out = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True, check=False).stdout
+    return out.split("\n", 1)[0].removeprefix("ffmpeg version ").split(" ")[0] if out else "unknown"
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: Path
+    container: str
+    duration: float  # seconds; 0.0 when the container does not say
+    has_video: bool
+    has_audio: bool
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    audio_rate: int | None = None
+    audio_channels: int | None = None
+
+
+def probe(path: Path) -> MediaInfo:
+    """Read container and stream facts with PyAV; MediaError when not media."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: no such file")
+    try:
+        with av.open(str(path)) as container:
+            vs = next(iter(container.streams.video), None)
+            aus = next(iter(container.streams.audio), None)
+            duration = container.duration / 1_000_000 if container.duration else 0.0
+            if not duration:
+                for s in (vs, aus):
+                    if s is not None and s.duration and s.time_base:
+                        duration = max(duration, float(s.duration * s.time_base))
+            if vs is None and aus is None:
+                raise MediaError(f"{path.name}: no audio or video stream: not a media file")
+            return MediaInfo(
+                path=path,
+                container=container.format.name,
+                duration=round(duration, 3),
+                has_video=vs is not None,
+                has_audio=aus is not None,
+                video_codec=vs.codec_context.name if vs is not None else None,
+                audio_codec=aus.codec_context.name if aus is not None else None,
+                width=vs.codec_context.width if vs is not None else None,
+                height=vs.codec_context.height if vs is not None else None,
+                fps=float(vs.average_rate) if vs is not None and vs.average_rate else None,
+                audio_rate=aus.codec_context.sample_rate if aus is not None else None,
+                audio_channels=aus.codec_context.channels if aus is not None else None,
+            )
+    except MediaError:
+        raise
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise MediaError(f"{path.name}: cannot be decoded as media ({exc.__class__.__name__}: {exc})") from exc
+
+
+def _audio_process(path: Path, start: float = 0.0, duration: float | None = None):
+    import ffmpeg
+
+    in_kwargs = {"ss": start} if start else {}
+    if duration is not None:
+        in_kwargs["t"] = duration
+    return (
+        ffmpeg.input(str(path), **in_kwargs)
+        .output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=SAMPLE_RATE, vn=None)
+        .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+        .run_async(cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True)
+    )
+
+
+def load_audio(path: Path, start: float = 0.0, duration: float | None = None) -> np.ndarray:
+    """Decode audio as 16 kHz mono float32 in [-1, 1] (what Whisper expects)."""
+    info = probe(path)
+    if not info.has_audio:
+        raise NoAudioError(f"{Path(path).name}: has no audio track to transcribe")
+    proc = _audio_process(path, start, duration)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise MediaError(f"{Path(path).name}: ffmpeg could not decode the audio: {err.decode(errors='replace').strip()[:300]}")
+    return np.frombuffer(out, np.float32).copy()
+
+
+def iter_audio(path: Path, chunk_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """Stream 16 kHz mono float32 audio in fixed-size chunks: memory stays flat for long files."""
+    info = probe(path)
+    if not info.has_audio:
+        raise NoAudioError(f"{Path(path).name}: has no audio track to transcribe")
+    proc = _audio_process(path)
+    chunk_bytes = int(chunk_seconds * SAMPLE_RATE) * 4
+    try:
+        while True:
+            buf = proc.stdout.read(chunk_bytes)
+            if not buf:
+                break
+            yield np.frombuffer(buf, np.float32).copy()
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read()
+        proc.wait()
+        if proc.returncode not in (0, None) and err:
+            log.warning("ffmpeg audio stream for %s ended with: %s", path, err.decode(errors="replace")[:300])
+
+
+def run_ffmpeg(args: list[str]) -> None:
+    """Run the resolved ffmpeg with raw arguments (used by sample/test media builders)."""
+    res = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise MediaError(f"ffmpeg failed: {res.stderr.strip()[:500]}")

@@ -1,0 +1,173 @@
+-- clipwatch database schema (SQLite). Open it in any SQLite tool or Datasette.
+-- Times are UTC ISO-8601 strings; paths are relative to the archive root.
+
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL DEFAULT 'unknown',      -- video | playlist | channel | file | unknown
+    title TEXT,
+    watched INTEGER NOT NULL DEFAULT 0,        -- 1: re-listed by the monitor flow
+    added_at TEXT NOT NULL,
+    last_listed_at TEXT,
+    last_list_error TEXT
+);
+
+CREATE TABLE IF NOT EXISTS videos (
+    id TEXT PRIMARY KEY,                        -- extractor-platformid-hash6, stable across runs
+    extractor TEXT NOT NULL,
+    platform_id TEXT NOT NULL,
+    webpage_url TEXT NOT NULL,
+    source_url TEXT NOT NULL,
+    source_id INTEGER REFERENCES sources(id),
+    title TEXT,
+    description TEXT,
+    channel TEXT,
+    channel_id TEXT,
+    channel_url TEXT,
+    uploader TEXT,
+    upload_date TEXT,                           -- YYYY-MM-DD as the platform states it
+    duration REAL,
+    categories TEXT,                            -- JSON list from the platform
+    platform_tags TEXT,                         -- JSON list from the platform
+    language TEXT,                              -- detected spoken language
+    status TEXT NOT NULL DEFAULT 'available',   -- available | removed | unknown
+    status_kind TEXT,                           -- removed-by-platform | removed-by-uploader | private | unavailable-unknown
+    status_reason TEXT,                         -- the platform's words, verbatim
+    status_changed_at TEXT,
+    last_checked_at TEXT,
+    failed_checks INTEGER NOT NULL DEFAULT 0,
+    first_failed_at TEXT,
+    media_sha256 TEXT,                          -- current original file
+    folder TEXT,                                -- per-video folder, relative to archive root
+    archived_at TEXT NOT NULL,
+    UNIQUE (extractor, platform_id, webpage_url)
+);
+CREATE INDEX IF NOT EXISTS videos_channel ON videos(channel);
+CREATE INDEX IF NOT EXISTS videos_upload_date ON videos(upload_date);
+
+CREATE TABLE IF NOT EXISTS media_files (
+    sha256 TEXT PRIMARY KEY,
+    video_id TEXT NOT NULL REFERENCES videos(id),
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    container TEXT,
+    video_codec TEXT,
+    audio_codec TEXT,
+    width INTEGER,
+    height INTEGER,
+    duration REAL,
+    format_id TEXT,
+    source_url TEXT,                            -- what the user asked for
+    final_url TEXT,                             -- the media URL actually fetched
+    http_status INTEGER,
+    http_headers TEXT,                          -- JSON: Content-Type, Content-Length, Last-Modified, ETag
+    fetch_started_at TEXT,
+    fetched_at TEXT NOT NULL,
+    fetcher TEXT NOT NULL,                      -- e.g. yt-dlp, local-file
+    fetcher_version TEXT,
+    clipwatch_version TEXT
+);
+
+-- Chain of custody. Append-only: the triggers below refuse UPDATE and DELETE.
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    video_id TEXT,
+    source_id INTEGER,
+    media_sha256 TEXT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,   -- fetched | metadata-changed | verified | corrupt | missing-file | removed | reappeared | exported | skipped | failed
+    detail TEXT           -- JSON
+);
+CREATE INDEX IF NOT EXISTS events_video ON events(video_id, at);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+CREATE TABLE IF NOT EXISTS metadata_versions (
+    id INTEGER PRIMARY KEY,
+    video_id TEXT NOT NULL REFERENCES videos(id),
+    seen_at TEXT NOT NULL,
+    title TEXT,
+    description TEXT,
+    platform_tags TEXT,
+    info_json_path TEXT
+);
+
+CREATE TABLE IF NOT EXISTS keyframes (
+    id INTEGER PRIMARY KEY,
+    video_id TEXT NOT NULL REFERENCES videos(id),
+    media_sha256 TEXT NOT NULL,
+    shot_index INTEGER NOT NULL,
+    shot_start REAL NOT NULL,
+    shot_end REAL NOT NULL,
+    time REAL NOT NULL,
+    path TEXT NOT NULL,
+    phash INTEGER NOT NULL,                     -- 64-bit perceptual hash, stored signed
+    detector TEXT NOT NULL,
+    tool_version TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keyframes_video ON keyframes(video_id, time);
+
+CREATE TABLE IF NOT EXISTS transcripts (
+    id INTEGER PRIMARY KEY,
+    video_id TEXT NOT NULL REFERENCES videos(id),
+    media_sha256 TEXT NOT NULL,
+    kind TEXT NOT NULL,                         -- original | translation
+    language TEXT,
+    language_probability REAL,
+    model TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    engine_version TEXT,
+    duration REAL,
+    created_at TEXT NOT NULL,
+    path TEXT,
+    UNIQUE (video_id, kind)
+);
+
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY,
+    transcript_id INTEGER NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+    video_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    text TEXT NOT NULL,
+    avg_logprob REAL,
+    no_speech_prob REAL,
+    compression_ratio REAL,
+    flags TEXT NOT NULL DEFAULT ''              -- e.g. 'hallucination', 'music'; flagged segments are not indexed
+);
+CREATE INDEX IF NOT EXISTS segments_video ON segments(video_id, start);
+
+-- Word search (diacritics folded) and substring search for Korean/CJK, over the same rows.
+CREATE VIRTUAL TABLE IF NOT EXISTS segments_fts USING fts5(
+    text, content='segments', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS segments_trigram USING fts5(
+    text, content='segments', content_rowid='id', tokenize='trigram'
+);
+
+CREATE TABLE IF NOT EXISTS tags (
+    video_id TEXT NOT NULL REFERENCES videos(id),
+    category TEXT NOT NULL,                     -- news | music | propaganda
+    score REAL NOT NULL,                        -- [0, 1]
+    decision INTEGER NOT NULL,                  -- 1 when score >= the category's threshold
+    evidence TEXT NOT NULL,                     -- JSON list of strings
+    origin TEXT NOT NULL DEFAULT 'model',       -- model | human (human corrections are never overwritten)
+    model_version TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (video_id, category, origin)
+);
+
+-- Keep both full-text indexes in step with unflagged segments.
+CREATE TRIGGER IF NOT EXISTS segments_ai AFTER INSERT ON segments WHEN new.flags = '' BEGIN
+    INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text);
+    INSERT INTO segments_trigram(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS segments_ad AFTER DELETE ON segments WHEN old.flags = '' BEGIN
+    INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO segments_trigram(segments_trigram, rowid, text) VALUES ('delete', old.id, old.text);
+END;
