@@ -16,11 +16,12 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape as rich_escape
 
 from . import __version__
 from .config import Settings
 from .errors import ClipwatchError
-from .store import Store
+from .store import Store, to_unsigned64
 
 app = typer.Typer(
     name="clipwatch",
@@ -90,7 +91,233 @@ def version() -> None:
 
 # -- commands: ingest / demo (lead) --
 
+
+class RichReporter:
+    """Draws one progress row per video: the current stage and how far it has got."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.rows: dict[str, int] = {}
+
+    def _row(self, video: str):
+        if video not in self.rows:
+            self.rows[video] = self.progress.add_task(_short(video), total=None, stage="")
+        return self.rows[video]
+
+    def discovered(self, source: str, count: int, kind: str) -> None:
+        self.progress.console.print(f"[bold]{_short(source, 70)}[/]: {count} video(s) ({kind})", highlight=False)
+
+    def stage_start(self, video: str, stage: str, total: float | None = None) -> None:
+        self.progress.update(self._row(video), stage=stage, completed=0, total=total)
+
+    def stage_progress(self, video: str, stage: str, done: float, total: float | None) -> None:
+        self.progress.update(self._row(video), stage=stage, completed=done, total=total or None)
+
+    def stage_end(self, video: str, stage: str, status: str, message: str) -> None:
+        colour = {"done": "green", "skipped": "cyan", "failed": "red"}.get(status, "yellow")
+        self.progress.console.print(f"  {_short(video)} [{colour}]{stage} {status}[/] {rich_escape(message)}", highlight=False)
+        self.progress.update(self._row(video), stage=f"{stage} {status}")
+
+
+def _short(text: str, n: int = 48) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def run_ingest(sources: list[str], s: Settings, force: bool = False, as_json: bool = False):
+    """Run the ingest flow with a live progress display; returns the flow's report."""
+    from flows import configure_prefect
+
+    configure_prefect(s, quiet=not state.verbose)
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from flows.ingest import ingest_flow
+    from flows.progress import set_reporter
+
+    if as_json:
+        return ingest_flow(sources, s, force)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("[magenta]{task.fields[stage]}"),
+                  BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=err_console,
+                  transient=True) as progress:
+        set_reporter(RichReporter(progress))
+        try:
+            return ingest_flow(sources, s, force)
+        finally:
+            set_reporter(None)
+
+
+def print_ingest_report(report) -> None:
+    from rich.table import Table
+
+    table = Table(title="ingest", show_lines=False)
+    for col in ("video", "title", "fetch", "keyframes", "transcribe", "tag"):
+        table.add_column(col, overflow="fold")
+    for v in report.videos:
+        table.add_row(v.video_id or "—", rich_escape(_short(v.title or v.ref, 40)),
+                      *(rich_escape(v.stages.get(st, "—")) for st in ("fetch", "keyframes", "transcribe", "tag")))
+    console.print(table)
+    for s in report.sources:
+        if s.get("error"):
+            err_console.print(f"[red]source failed[/] {rich_escape(s['source'])}: {rich_escape(s['error'])}", highlight=False)
+    for v in report.videos:
+        if v.error:
+            err_console.print(f"[red]{v.status}[/] {rich_escape(v.ref)}: {rich_escape(v.error)}", highlight=False)
+
+
+@app.command()
+def ingest(
+    sources: list[str] = typer.Argument(..., help="URLs (video, playlist, channel) or local files/folders."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Whisper model name or local path (default base)."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="faster-whisper (default) or openai-whisper."),
+    no_translate: bool = typer.Option(False, "--no-translate", help="Do not add an English translation of non-English speech."),
+    force: bool = typer.Option(False, "--force", help="Redo keyframes, transcription and tagging even if done."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Archive and analyse videos: download, keyframes, transcript, tags, search index."""
+    s = settings(model=model, engine=engine, translate=False if no_translate else None)
+    report = run_ingest(sources, s, force, as_json)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        print_ingest_report(report)
+    if report.failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def demo(
+    query: str = typer.Option("nuclear deterrent", "--query", "-q", help="What to search for after ingesting."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Whisper model (default base)."),
+) -> None:
+    """Ingest the bundled sample clips from a loopback 'video site', then search them."""
+    from .config import samples_dir
+    from .loopback import LoopbackServer, publish_samples
+
+    s = settings(model=model)
+    with LoopbackServer() as server:
+        feed = publish_samples(server, samples_dir())
+        console.print(f"Serving the bundled sample clips at [bold]{feed}[/] (loopback only)")
+        report = run_ingest([feed], s)
+    print_ingest_report(report)
+    console.print(f"\n[bold]clipwatch search {query!r}[/]")
+    from .search import SearchQuery, search
+
+    with open_store(s) as store:
+        results = search(store, SearchQuery(text=query, limit=10))
+    _print_demo_hits(results)
+    console.print(f"\nArchive: {s.data_dir}  —  try `clipwatch list`, `clipwatch show ID`, `clipwatch serve`.")
+    if report.failed:
+        raise typer.Exit(2)
+
+
+def _print_demo_hits(results) -> None:
+    hits = [(g, h) for g in results.videos for h in g.hits]
+    if not hits:
+        console.print("no hits")
+    for g, h in hits:
+        console.print(f"[bold]{rich_escape(g.title or g.video_id)}[/] [dim]{rich_escape(g.channel or '')}[/] "
+                      f"{fmt_time(h.start)}–{fmt_time(h.end)}  {rich_escape(h.text)}\n    {h.link}", highlight=False)
+
+
 # -- commands: list / show (lead) --
+
+
+@app.command("list")
+def list_videos(
+    limit: int = typer.Option(200, "--limit", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List archived videos: id, title, channel, upload date, duration, status, top tags."""
+    from rich.table import Table
+
+    with open_store() as store:
+        rows = []
+        for v in store.list_videos(limit):
+            tags = [t for t in store.tags(v["id"]) if t["decision"]]
+            rows.append({
+                "id": v["id"], "title": v["title"], "channel": v["channel"], "upload_date": v["upload_date"],
+                "duration": v["duration"], "status": v["status"], "language": v["language"],
+                "tags": {t["category"]: round(t["score"], 3) for t in tags},
+            })
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("The archive is empty: `clipwatch ingest URL` or `clipwatch demo`.")
+        return
+    table = Table()
+    for col in ("id", "title", "channel", "uploaded", "length", "status", "lang", "tags"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["id"], rich_escape(r["title"] or ""), rich_escape(r["channel"] or ""), r["upload_date"] or "",
+                      fmt_time(r["duration"]), r["status"], r["language"] or "",
+                      ", ".join(f"{k} {v:.2f}" for k, v in r["tags"].items()))
+    console.print(table)
+
+
+def video_record(store: Store, video_id: str) -> dict[str, Any]:
+    """Everything archived about one video, as plain data (used by show --json)."""
+    v = store.get_video(video_id)
+    vid = v["id"]
+    media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
+    return {
+        "video": {k: v[k] for k in v.keys()} | {"categories": json.loads(v["categories"] or "[]"),
+                                              "platform_tags": json.loads(v["platform_tags"] or "[]")},
+        "media": ({k: media[k] for k in media.keys()} | {"http_headers": json.loads(media["http_headers"] or "{}")}) if media else None,
+        "keyframes": [{k: r[k] for k in ("shot_index", "shot_start", "shot_end", "time", "path", "phash")} for r in store.keyframes(vid)],
+        "tags": [{"category": t["category"], "score": t["score"], "decision": bool(t["decision"]), "origin": t["origin"],
+                  "evidence": json.loads(t["evidence"]), "model_version": t["model_version"]} for t in store.tags(vid)],
+        "transcripts": [
+            {k: t[k] for k in ("kind", "language", "language_probability", "model", "engine", "engine_version", "path")}
+            | {"segments": [{"start": s["start"], "end": s["end"], "text": s["text"], "flags": s["flags"]}
+                            for s in store.segments(vid, t["kind"])]}
+            for t in store.transcript_rows(vid)
+        ],
+        "events": [{"at": e["at"], "kind": e["kind"], "detail": json.loads(e["detail"] or "{}")} for e in store.events(vid)],
+    }
+
+
+@app.command()
+def show(
+    video_id: str = typer.Argument(..., help="A video id (or an unambiguous prefix) from `clipwatch list`."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show one archived video: provenance, keyframes, tags with evidence, transcript, events."""
+    with open_store() as store:
+        rec = video_record(store, video_id)
+    if as_json:
+        print_json(rec)
+        return
+    v, m = rec["video"], rec["media"]
+    e = rich_escape
+    console.print(f"[bold]{e(v['title'] or v['id'])}[/]  [dim]{v['id']}[/]")
+    console.print(f"channel {e(v['channel'] or '—')} · uploaded {v['upload_date'] or '—'} · {fmt_time(v['duration'])} · "
+                  f"status [bold]{v['status']}[/]" + (f" ({e(v['status_reason'] or '')})" if v["status"] != "available" else ""))
+    console.print(f"page    {e(v['webpage_url'] or v['source_url'])}", highlight=False)
+    if m:
+        console.print("\n[bold]Provenance[/]")
+        for label, val in (("source", m["source_url"]), ("fetched from", m["final_url"]), ("fetched at", m["fetched_at"]),
+                           ("fetcher", f"{m['fetcher']} {m['fetcher_version'] or ''}".strip()), ("sha256", m["sha256"]),
+                           ("size", f"{m['size']:,} bytes"), ("codecs", f"{m['container']} · {m['video_codec']} {m['width']}x{m['height']} · {m['audio_codec']}"),
+                           ("file", m["path"])):
+            console.print(f"  {label:<13}{e(str(val or '—'))}", highlight=False)
+    if rec["tags"]:
+        console.print("\n[bold]Tags[/]")
+        for t in rec["tags"]:
+            mark = "[green]yes[/]" if t["decision"] else "[dim]no[/]"
+            console.print(f"  {t['category']:<11}{t['score']:.2f} {mark} [dim]{t['origin']}[/]  " + e("; ".join(t["evidence"][:6])), highlight=False)
+    if rec["keyframes"]:
+        console.print(f"\n[bold]Keyframes[/] ({len(rec['keyframes'])})")
+        for k in rec["keyframes"]:
+            console.print(f"  shot {k['shot_index']:>3} {fmt_time(k['shot_start'])}–{fmt_time(k['shot_end'])} @ {k['time']:.2f}s  "
+                          f"{to_unsigned64(k['phash']):016x}  {k['path']}", highlight=False)
+    for t in rec["transcripts"]:
+        console.print(f"\n[bold]Transcript ({t['kind']})[/] {t['language'] or '?'} · {t['engine']} {t['model']}")
+        for s in t["segments"]:
+            flag = f" [yellow][{s['flags']}][/]" if s["flags"] else ""
+            console.print(f"  {fmt_time(s['start'])}–{fmt_time(s['end'])}  {e(s['text'])}{flag}", highlight=False)
+    console.print("\n[bold]Events[/]")
+    for ev in rec["events"]:
+        console.print(f"  {ev['at']}  {ev['kind']}", highlight=False)
 
 # -- commands: search (search engineer) --
 

@@ -171,3 +171,14 @@ CREATE TRIGGER IF NOT EXISTS segments_ad AFTER DELETE ON segments WHEN old.flags
     INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
     INSERT INTO segments_trigram(segments_trigram, rowid, text) VALUES ('delete', old.id, old.text);
 END;
+
+-- Finished work per video and stage, keyed by the media's SHA-256, the stage's
+-- version and its parameters: a re-run with the same key skips the stage.
+CREATE TABLE IF NOT EXISTS stage_runs (
+    video_id TEXT NOT NULL REFERENCES videos(id),
+    stage TEXT NOT NULL,                        -- keyframes | transcribe | tag
+    key TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    detail TEXT,                                -- JSON summary (counts, language, timings)
+    PRIMARY KEY (video_id, stage)
+);

@@ -301,6 +301,16 @@ class Store:
                 [(video_id, t.category, float(t.score), int(t.decision), json.dumps(list(t.evidence), ensure_ascii=False), model_version, utcnow()) for t in tags],
             )
 
+    def mark_stage(self, video_id: str, stage: str, key: str, detail: dict[str, Any] | None = None) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO stage_runs(video_id, stage, key, finished_at, detail) VALUES (?, ?, ?, ?, ?)",
+                (video_id, stage, key, utcnow(), json.dumps(detail or {}, ensure_ascii=False)),
+            )
+
+    def stage_done(self, video_id: str, stage: str, key: str) -> bool:
+        return stage_done(self, video_id, stage, key)
+
     def tags(self, video_id: str) -> list[sqlite3.Row]:
         """Effective tags: a human correction wins over the model for its category."""
         return self.db.execute(
@@ -309,6 +319,11 @@ class Store:
                ORDER BY score DESC""",
             (video_id,),
         ).fetchall()
+
+
+def stage_done(store: "Store", video_id: str, stage: str, key: str) -> bool:
+    row = store.db.execute("SELECT key FROM stage_runs WHERE video_id = ? AND stage = ?", (video_id, stage)).fetchone()
+    return row is not None and row["key"] == key
 
 
 def _like_prefix(prefix: str) -> str:
