@@ -17,7 +17,7 @@ from typing import Any, Callable
 from . import __version__
 from .archive import Archive, atomic_write_json, sha256_file
 from .errors import MediaError, SourceError
-from .media import MediaInfo, probe
+from .media import MediaInfo, check_complete, probe
 from .sources import is_url
 from .store import MediaRecord, VideoRecord, make_video_id, utcnow
 from .ytdlp import classify_download_error, new_ydl, unsmuggle_url, ytdlp_version
@@ -72,6 +72,7 @@ def _fetch_local(path: Path, archive: Archive, options: FetchOptions, source_url
     if options.is_archived(vid):
         return FetchedVideo(video=video, info=info, skipped=True)
     media_info = probe(path)  # MediaError for non-media before anything is stored
+    check_complete(path, media_info)
     stored = archive.store_media(path, path.suffix.lstrip(".") or "bin")
     video.duration = media_info.duration
     media = MediaRecord(
@@ -159,6 +160,7 @@ def _fetch_url(url: str, archive: Archive, options: FetchOptions, source_url: st
             http = _response_facts(ydl, done)
         try:
             media_info = probe(media_path)
+            check_complete(media_path, media_info)
         except MediaError as exc:
             raise MediaError(f"{url}: the downloaded file is not playable media ({exc}); nothing was archived") from exc
         if not media_info.has_video and not media_info.has_audio:

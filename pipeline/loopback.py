@@ -25,7 +25,7 @@ class Route:
     body: bytes = b""
     content_type: str = "text/html; charset=utf-8"
     status: int = 200
-    # Send fewer bytes than Content-Length announces (a broken transfer).
+    # Never send bytes past this offset, whatever Content-Length or Range say (a broken upstream).
     truncate_to: int | None = None
     last_modified: float | None = None
     headers: dict[str, str] | None = None
@@ -85,7 +85,7 @@ class LoopbackServer:
                     return
                 chunk = body[start:end + 1]
                 if route.truncate_to is not None:
-                    chunk = chunk[: route.truncate_to]
+                    chunk = body[start:max(start, min(end + 1, route.truncate_to))]
                     self.close_connection = True
                 try:
                     self.wfile.write(chunk)

@@ -155,3 +155,32 @@ def run_ffmpeg(args: list[str]) -> None:
     res = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], capture_output=True, text=True)
     if res.returncode != 0:
         raise MediaError(f"ffmpeg failed: {res.stderr.strip()[:500]}")
+
+
+def check_complete(path: Path, info: MediaInfo | None = None) -> None:
+    """Decode a little from the start and from the end: MediaError if the file is cut short.
+
+    A server can send a truncated file with a matching Content-Length, and an MP4
+    whose index comes first still opens; only decoding near the end shows it.
+    """
+    import av
+
+    info = info or probe(path)
+    if info.duration <= 0:
+        return
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0] if info.has_video else container.streams.audio[0]
+            for at in (0.0, max(0.0, info.duration - 1.0)):
+                container.seek(int(at * 1_000_000), any_frame=False, backward=True)
+                decoded = None
+                for frame in container.decode(stream):
+                    decoded = frame
+                    if frame.time is not None and frame.time >= at:
+                        break
+                if decoded is None or (decoded.time is not None and decoded.time < at - 2.0):
+                    raise MediaError(f"{Path(path).name}: truncated or corrupt (no decodable data near {at:.1f}s of {info.duration:.1f}s)")
+    except MediaError:
+        raise
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{Path(path).name}: truncated or corrupt ({exc})") from exc

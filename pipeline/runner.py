@@ -126,14 +126,14 @@ def run_transcribe(store: Store, archive: Archive, video_id: str, settings: Sett
         store.mark_stage(video_id, "transcribe", key, {"no_audio": True})
         store.add_event("skipped", video_id=video_id, detail={"stage": "transcribe", "reason": str(exc)})
         return StageOutcome(video_id, "transcribe", "not-applicable", "no audio track")
-    written = subtitles.write_transcript_files(tr, folder / "transcript")
+    written = subtitles.write_transcript(tr, folder, "transcript")
     store.replace_transcript(video_id, video["media_sha256"], "original", tr, _rel(archive, written.get("json")))
     detail: dict[str, Any] = {"language": tr.language, "segments": len(tr.segments),
                               "flagged": sum(1 for s in tr.segments if s.flags)}
     if settings.translate and tr.language and tr.language != "en" and tr.segments and not settings.model.endswith(".en"):
         tl = transcribe.transcribe(media_path, model=settings.model, engine=settings.engine, language=tr.language,
                                    task="translate", models_dir=settings.models_dir)
-        written_tl = subtitles.write_transcript_files(tl, folder / "transcript.en")
+        written_tl = subtitles.write_transcript(tl, folder, "transcript.en")
         store.replace_transcript(video_id, video["media_sha256"], "translation", tl, _rel(archive, written_tl.get("json")))
         detail["translation_segments"] = len(tl.segments)
     store.mark_stage(video_id, "transcribe", key, detail)

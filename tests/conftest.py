@@ -1,0 +1,73 @@
+"""Shared fixtures. Media are built offline; the network is a loopback server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from pipeline.archive import Archive  # noqa: E402
+from pipeline.config import Settings, samples_dir  # noqa: E402
+from pipeline.loopback import LoopbackServer, Route, publish_samples, watch_page  # noqa: E402
+from pipeline.store import Store  # noqa: E402
+
+SAMPLES = samples_dir()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch) -> Path:
+    d = tmp_path / "data"
+    monkeypatch.setenv("CLIPWATCH_DATA", str(d))
+    return d
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    s = Settings(data_dir=data_dir, model="tiny.en", translate=False)
+    s.ensure_dirs()
+    return s
+
+
+@pytest.fixture
+def store(settings: Settings):
+    with Store(settings.db_path) as st:
+        yield st
+
+
+@pytest.fixture
+def archive(settings: Settings) -> Archive:
+    return Archive(settings.archive_dir)
+
+
+@pytest.fixture
+def server():
+    with LoopbackServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def sample_feed(server: LoopbackServer) -> str:
+    """The bundled samples published as an RSS 'channel' of watch pages."""
+    return publish_samples(server, SAMPLES)
+
+
+def publish_page(server: LoopbackServer, name: str, media: Path | bytes, title: str, **meta) -> str:
+    """Publish one watch page + media file; returns the page URL."""
+    media_route = Route.file(media) if isinstance(media, Path) else Route(body=media, content_type="video/mp4")
+    server.routes[f"/media/{name}.mp4"] = media_route
+    server.routes[f"/watch/{name}.html"] = Route(body=watch_page(title, meta.pop("description", ""), server.url(f"/media/{name}.mp4"), **meta))
+    return server.url(f"/watch/{name}.html")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    """One ephemeral Prefect API for the whole session (~10 s to start)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
