@@ -218,6 +218,30 @@ def _print_demo_hits(results) -> None:
                       f"{fmt_time(h.start)}–{fmt_time(h.end)}  {rich_escape(h.text)}\n    {h.link}", highlight=False)
 
 
+@app.command()
+def reprocess(
+    video_ids: Optional[list[str]] = typer.Argument(None, help="Video ids (default: every archived video)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Whisper model name or local path."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="faster-whisper or openai-whisper."),
+    force: bool = typer.Option(False, "--force", help="Redo every stage even where nothing changed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Re-run keyframes, transcription and tagging on archived videos (no download)."""
+    from flows import configure_prefect
+
+    s = settings(model=model, engine=engine)
+    configure_prefect(s, quiet=not state.verbose)
+    from flows.reprocess import reprocess_flow
+
+    report = reprocess_flow(video_ids or None, s, force)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        print_ingest_report(report)
+    if report.failed:
+        raise typer.Exit(2)
+
+
 # -- commands: list / show (lead) --
 
 
@@ -321,6 +345,88 @@ def show(
 
 # -- commands: search (search engineer) --
 
+
+def print_search_results(results) -> None:
+    """Hits grouped by video: title, channel, mm:ss–mm:ss, the line with matches highlighted, a link."""
+    from rich.text import Text
+
+    if results.notice:
+        err_console.print(f"[yellow]note:[/] {rich_escape(results.notice)}", highlight=False)
+    if not results.videos:
+        console.print("no hits")
+        return
+    for g in results.videos:
+        head = Text()
+        head.append(g.title or g.video_id, style="bold")
+        head.append(f"  {g.channel or '—'}", style="cyan")
+        head.append(f"  {g.upload_date or 'n.d.'}", style="dim")
+        if g.status != "available":
+            head.append(f"  [{g.status}]", style="bold red")
+        head.append(f"  {g.video_id}", style="dim")
+        console.print(head, soft_wrap=True)
+        for h in g.hits:
+            line = Text(f"  {fmt_time(h.start)}–{fmt_time(h.end)}  ", style="green")
+            body = Text(h.snippet)
+            for a, b in h.highlights:
+                body.stylize("bold black on yellow", a, b)
+            line.append_text(body)
+            if h.kind == "translation":
+                line.append("  (translation)", style="dim")
+            console.print(line, soft_wrap=True)
+            other = h.original if h.kind == "translation" else h.translation
+            if other and other != h.text:
+                console.print(Text(f"      {other}", style="dim italic"), soft_wrap=True)
+            console.print(Text(f"      {h.link}", style="blue underline"), soft_wrap=True)
+    if results.next_cursor:
+        console.print(f"[dim]more: --cursor {results.next_cursor}[/]", highlight=False)
+
+
+@app.command("search")
+def search_cmd(
+    query: str = typer.Argument(..., help='Words, "a phrase", OR, NOT, prefix*, NEAR(a b, 5); Hangul/CJK → substring match.'),
+    channel: Optional[str] = typer.Option(None, "--channel", help="Channel name or id."),
+    category: Optional[str] = typer.Option(None, "--category", help="Tag category: news, music, propaganda."),
+    min_score: Optional[float] = typer.Option(None, "--min-score", help="With --category: minimum tag score 0..1 (default: the tagger's decision)."),
+    language: Optional[str] = typer.Option(None, "--language", help="Spoken language of the video, e.g. ko, en."),
+    since: Optional[str] = typer.Option(None, "--since", help="Uploaded on or after YYYY[-MM[-DD]]."),
+    until: Optional[str] = typer.Option(None, "--until", help="Uploaded on or before YYYY[-MM[-DD]]."),
+    status: Optional[str] = typer.Option(None, "--status", help="available, removed or unknown."),
+    sort: str = typer.Option("relevance", "--sort", help="relevance, date (newest first) or date_asc."),
+    limit: int = typer.Option(20, "--limit", help="Hits per page (1-1000); with --format, the most hits to export."),
+    cursor: Optional[str] = typer.Option(None, "--cursor", help="next_cursor of the previous page."),
+    mode: str = typer.Option("auto", "--mode", help="auto, word or substring."),
+    semantic: bool = typer.Option(False, "--semantic", help="Meaning-based search with sentence embeddings."),
+    hybrid: bool = typer.Option(False, "--hybrid", help="Word + semantic results merged by reciprocal rank fusion."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON (see docs/search.md)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Export every hit: csv, json, jsonl or srt."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --format: write to this file instead of stdout."),
+) -> None:
+    """Search transcripts (and translations); print timed hits with links to that second."""
+    from .search import SearchQuery, search
+
+    if semantic and hybrid:
+        raise ClipwatchError("choose one of --semantic and --hybrid")
+    mode = "semantic" if semantic else "hybrid" if hybrid else mode
+    s = settings()
+    q = SearchQuery(text=query, channel=channel, category=category, min_score=min_score, language=language,
+                    since=since, until=until, status=status, sort=sort, limit=limit, cursor=cursor, mode=mode)
+    with open_store(s) as store:
+        if fmt is not None:
+            from .search_export import export_hits
+
+            data = export_hits(store, q, fmt, max_hits=limit, archive_dir=s.archive_dir)
+            if output is not None:
+                output.write_text(data, encoding="utf-8")
+                err_console.print(f"wrote {output}", highlight=False)
+            else:
+                sys.stdout.write(data)
+            return
+        results = search(store, q, archive_dir=s.archive_dir)
+    if as_json:
+        print_json(results.to_dict())
+    else:
+        print_search_results(results)
+
 # -- commands: transcribe / models (transcription engineer) --
 
 # -- commands: shots / similar / match (keyframes engineer) --
@@ -330,6 +436,23 @@ def show(
 # -- commands: verify / monitor / history / export (preservation engineer) --
 
 # -- commands: serve (web engineer) --
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default; the UI has no login)."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+) -> None:
+    """Serve the search UI, video pages and JSON API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from .web import create_app
+
+    s = settings()
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"[yellow]warning:[/] serving on {host}: anyone who can reach it can read the archive", highlight=False)
+    console.print(f"clipwatch: http://{'[' + host + ']' if ':' in host else host}:{port}/  (archive {s.data_dir})", highlight=False)
+    uvicorn.run(create_app(s), host=host, port=port, log_level="warning")
 
 
 def main() -> None:

@@ -146,7 +146,7 @@ def run_tagging(store: Store, archive: Archive, video_id: str, force: bool = Fal
 
     video, media_path = _media(store, archive, video_id)
     tr_rows = {r["kind"]: r for r in store.transcript_rows(video_id)}
-    key = f"{video['media_sha256']}:{tagging.MODEL_VERSION}:" + ",".join(f"{k}={r['id']}" for k, r in sorted(tr_rows.items()))
+    key = f"{video['media_sha256']}:{tagging.load_model().version}:" + ",".join(f"{k}={r['id']}" for k, r in sorted(tr_rows.items()))
     if not force and store.stage_done(video_id, "tag", key):
         return StageOutcome(video_id, "tag", "skipped", "already tagged by this model version")
     t0 = time.perf_counter()
