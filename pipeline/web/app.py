@@ -1,0 +1,386 @@
+"""FastAPI application: search page, video page, archived files, export and JSON API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import threading
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import urlencode, urlsplit
+
+import jinja2
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__
+from ..citation import all_formats, cite, to_text
+from ..config import Settings
+from ..errors import ClipwatchError, NotFoundError, QueryError
+from ..search import MODES, SORTS, STATUSES, SearchQuery, search, video_tags
+from ..search_export import FORMATS, MEDIA_TYPES, export_hits
+from ..store import Store
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+SEARCH_PARAMS = ("q", "channel", "category", "min_score", "language", "since", "until", "status", "sort", "limit", "cursor", "mode")
+CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+class _Stores:
+    """One catalogue connection per worker thread (sqlite connections are not shared)."""
+
+    def __init__(self, db_path: Path):
+        self.db_path = db_path
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.all: list[Store] = []
+
+    def get(self) -> Store:
+        st = getattr(self.local, "store", None)
+        if st is None:
+            st = Store(self.db_path)
+            self.local.store = st
+            with self.lock:
+                self.all.append(st)
+        return st
+
+    def close(self) -> None:
+        with self.lock:
+            for st in self.all:
+                try:
+                    st.close()
+                except Exception:  # closing from another thread at shutdown
+                    pass
+            self.all.clear()
+
+
+def safe_href(url: str | None) -> str | None:
+    """Only http(s) links from the platforms become clickable; javascript:, data: and the like do not."""
+    if not url:
+        return None
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
+    return url if scheme in ("http", "https") else None
+
+
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _opt(params: dict[str, Any], key: str) -> str | None:
+    v = params.get(key)
+    if v is None:
+        return None
+    v = str(v).strip()
+    return v or None
+
+
+def query_from_params(params: dict[str, Any]) -> SearchQuery:
+    """Build a SearchQuery from string parameters; bad values raise QueryError (-> 400)."""
+    limit_s = _opt(params, "limit")
+    min_s = _opt(params, "min_score")
+    try:
+        limit = int(limit_s) if limit_s is not None else 20
+    except ValueError:
+        raise QueryError(f"limit must be a whole number, not {limit_s!r}") from None
+    try:
+        min_score = float(min_s) if min_s is not None else None
+    except ValueError:
+        raise QueryError(f"min_score must be a number between 0 and 1, not {min_s!r}") from None
+    return SearchQuery(
+        text=_opt(params, "q") or "", channel=_opt(params, "channel"), category=_opt(params, "category"),
+        min_score=min_score, language=_opt(params, "language"), since=_opt(params, "since"), until=_opt(params, "until"),
+        status=_opt(params, "status"), sort=_opt(params, "sort") or "relevance", limit=limit,
+        cursor=_opt(params, "cursor"), mode=_opt(params, "mode") or "auto",
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    s = settings or Settings()
+    s.ensure_dirs()
+    archive_root = s.archive_dir.resolve()
+    stores = _Stores(s.db_path)
+    stores.get()  # create/migrate the catalogue now, not on the first request
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+        autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+    )
+    env.filters["t"] = fmt_time
+    env.filters["href"] = safe_href
+    env.globals["cite_hit"] = lambda g, h: to_text(cite(g, None, seconds=h.start))
+    env.globals.update(version=__version__, modes=MODES, sorts=SORTS, statuses=STATUSES, formats=FORMATS)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        stores.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="clipwatch",
+        version=__version__,
+        description="Search archived state-media video transcripts; every page has a JSON twin under /api.",
+    )
+    app.state.settings = s
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    def wants_json(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
+
+    def error(request: Request, status: int, message: str) -> Response:
+        if wants_json(request):
+            return JSONResponse({"error": message, "status": status}, status_code=status)
+        return page("error.html", status=status, status_code=status, message=message, params={})
+
+    @app.exception_handler(QueryError)
+    async def _query_error(request: Request, exc: QueryError):
+        return error(request, 400, str(exc))
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError):
+        return error(request, 404, str(exc))
+
+    @app.exception_handler(ClipwatchError)
+    async def _cw_error(request: Request, exc: ClipwatchError):
+        return error(request, 400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        msgs = "; ".join(f"{'.'.join(str(x) for x in e.get('loc', [])[1:])}: {e.get('msg')}" for e in exc.errors())
+        return error(request, 422, f"bad parameter: {msgs}")
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):
+        resp = await call_next(request)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        if not request.url.path.startswith(("/docs", "/redoc")):
+            resp.headers.setdefault("Content-Security-Policy", CSP)
+        return resp
+
+    def filter_options(store: Store) -> dict[str, list[str]]:
+        db = store.db
+        return {
+            "channels": [r[0] for r in db.execute("SELECT DISTINCT channel FROM videos WHERE channel IS NOT NULL ORDER BY channel COLLATE NOCASE")],
+            "categories": [r[0] for r in db.execute("SELECT DISTINCT category FROM tags ORDER BY category")],
+            "languages": [r[0] for r in db.execute("SELECT DISTINCT language FROM videos WHERE language IS NOT NULL ORDER BY language")],
+        }
+
+    def run_search(params: dict[str, Any]):
+        q = query_from_params(params)
+        return search(stores.get(), q, archive_dir=archive_root)
+
+    # -- pages -----------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def search_page(request: Request):
+        params = {k: v for k, v in request.query_params.items() if k in SEARCH_PARAMS}
+        store = stores.get()
+        results, message = None, None
+        if (params.get("q") or "").strip():
+            try:
+                results = run_search(params)
+            except QueryError as exc:
+                message = str(exc)
+        keep = {k: v for k, v in params.items() if v and k != "cursor"}
+        next_url = None
+        if results is not None and results.next_cursor:
+            next_url = "/?" + urlencode({**keep, "cursor": results.next_cursor})
+        export_qs = urlencode({k: v for k, v in keep.items() if k != "limit"})
+        count = store.db.execute("SELECT count(*) FROM videos").fetchone()[0]
+        return page("search.html", status=400 if message else 200, params=params, results=results, message=message,
+                     next_url=next_url, export_qs=export_qs, video_count=count, **filter_options(store))
+
+    def video_context(video_id: str) -> dict[str, Any]:
+        store = stores.get()
+        v = store.get_video(video_id)
+        vid = v["id"]
+        media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
+        media_ok = bool(media) and _inside(archive_root, media["path"]) is not None
+        original = store.segments(vid, "original")
+        translation = store.segments(vid, "translation")
+        lines = []
+        for seg in original:
+            tr = [t["text"] for t in translation if t["start"] < max(seg["end"], seg["start"] + 0.01) and t["end"] > seg["start"]]
+            lines.append({"id": seg["id"], "start": seg["start"], "end": seg["end"], "text": seg["text"],
+                          "translation": " ".join(tr) or None, "flags": seg["flags"]})
+        if not original and translation:
+            lines = [{"id": t["id"], "start": t["start"], "end": t["end"], "text": t["text"], "translation": None, "flags": t["flags"]}
+                     for t in translation]
+        transcripts = [dict(r) for r in store.transcript_rows(vid)]
+        events = []
+        for e in store.events(vid):
+            try:
+                detail = json.loads(e["detail"] or "{}")
+            except ValueError:
+                detail = {"raw": e["detail"]}
+            events.append({"at": e["at"], "kind": e["kind"], "media_sha256": e["media_sha256"], "detail": detail})
+        media_d = None
+        if media is not None:
+            media_d = dict(media)
+            try:
+                media_d["http_headers"] = json.loads(media_d.get("http_headers") or "{}")
+            except ValueError:
+                pass
+        return {
+            "video": dict(v), "media": media_d, "media_ok": media_ok,
+            "media_url": f"/files/{media['path']}" if media_ok else None,
+            "keyframes": [dict(k) for k in store.keyframes(vid)], "lines": lines, "transcripts": transcripts,
+            "tags": video_tags(store.db, vid), "events": events, "citation": all_formats(cite(v, media)),
+            "categories": _json_list(v["categories"]), "platform_tags": _json_list(v["platform_tags"]),
+        }
+
+    @app.get("/videos/{video_id}", response_class=HTMLResponse, include_in_schema=False)
+    def video_page(video_id: str, t: Optional[str] = None):
+        start = _parse_t(t)
+        ctx = video_context(video_id)
+        hit_cite = all_formats(cite(ctx["video"], ctx["media"], seconds=start)) if start is not None else None
+        return page("video.html", start=start, hit_citation=hit_cite, params={}, **ctx)
+
+    @app.get("/files/{path:path}", include_in_schema=False)
+    def archived_file(path: str):
+        """An archived file (media, keyframe, thumbnail), from inside the archive only; Range supported."""
+        target = _inside(archive_root, path)
+        if target is None:
+            raise NotFoundError("no such archived file")
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return FileResponse(target, media_type=ctype, headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/export", include_in_schema=False)
+    def export_page(request: Request):
+        return _export(dict(request.query_params))
+
+    def _export(params: dict[str, Any]) -> Response:
+        fmt = _opt(params, "format") or "csv"
+        if fmt not in FORMATS:
+            raise QueryError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+        max_s = _opt(params, "max") or "10000"
+        try:
+            max_hits = int(max_s)
+        except ValueError:
+            raise QueryError(f"max must be a whole number, not {max_s!r}") from None
+        if not 1 <= max_hits <= 100_000:
+            raise QueryError("max must be between 1 and 100000")
+        q = replace(query_from_params({**params, "limit": "20"}), cursor=None)
+        data = export_hits(stores.get(), q, fmt, max_hits=max_hits, archive_dir=archive_root)
+        return Response(data, media_type=MEDIA_TYPES[fmt],
+                        headers={"Content-Disposition": f'attachment; filename="clipwatch-hits.{fmt}"'})
+
+    # -- JSON API ----------------------------------------------------------------
+    @app.get("/api/search", tags=["search"], summary="Search transcripts and translations")
+    def api_search(
+        q: str = Query(..., min_length=1, max_length=1000, description='Words, "phrases", OR, NOT, prefix*, NEAR(a b, 5); Hangul → substring'),
+        channel: Optional[str] = None,
+        category: Optional[str] = Query(None, description="news, music, propaganda"),
+        min_score: Optional[float] = Query(None, ge=0, le=1),
+        language: Optional[str] = Query(None, description="spoken language of the video"),
+        since: Optional[str] = Query(None, description="upload date YYYY[-MM[-DD]]"),
+        until: Optional[str] = Query(None, description="upload date YYYY[-MM[-DD]]"),
+        status: Optional[str] = Query(None, description="available | removed | unknown"),
+        sort: str = Query("relevance", description="relevance | date | date_asc"),
+        limit: int = Query(20, ge=1, le=1000),
+        cursor: Optional[str] = None,
+        mode: str = Query("auto", description="auto | word | substring | semantic | hybrid"),
+    ) -> dict[str, Any]:
+        """Hits grouped by video; the shape is documented in docs/search.md (same as `clipwatch search --json`)."""
+        res = search(stores.get(), SearchQuery(q, channel, category, min_score, language, since, until, status, sort, limit, cursor, mode),
+                     archive_dir=archive_root)
+        return res.to_dict()
+
+    @app.get("/api/export", tags=["search"], summary="All hits of a query as csv | json | jsonl | srt")
+    def api_export(request: Request, q: str = Query(..., min_length=1), format: str = Query("csv")):
+        return _export(dict(request.query_params))
+
+    @app.get("/api/videos/{video_id}", tags=["videos"], summary="One archived video: metadata, provenance, tags, events, citation")
+    def api_video(video_id: str) -> dict[str, Any]:
+        ctx = video_context(video_id)
+        ctx.pop("lines")
+        return ctx
+
+    @app.get("/api/videos/{video_id}/transcript", tags=["videos"], summary="Timed transcript with translation lines")
+    def api_transcript(video_id: str) -> dict[str, Any]:
+        ctx = video_context(video_id)
+        return {"video_id": ctx["video"]["id"], "transcripts": ctx["transcripts"], "segments": ctx["lines"]}
+
+    @app.get("/api/videos/{video_id}/citation", tags=["videos"], summary="Citation of a video or a moment in it")
+    def api_citation(video_id: str, t: Optional[float] = Query(None, ge=0), format: str = Query("json")):
+        store = stores.get()
+        v = store.get_video(video_id)
+        media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
+        c = cite(v, media, seconds=t)
+        forms = all_formats(c)
+        if format == "json":
+            return {**c.to_dict(), **forms}
+        if format == "text":
+            return PlainTextResponse(forms["text"])
+        if format == "bibtex":
+            return PlainTextResponse(forms["bibtex"], media_type="application/x-bibtex")
+        if format == "csl":
+            return JSONResponse([forms["csl"]], media_type="application/vnd.citationstyles.csl+json")
+        raise QueryError("format must be one of: json, text, bibtex, csl")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        return {"ok": True, "version": __version__}
+
+    return app
+
+
+def _inside(root: Path, rel: str) -> Path | None:
+    """The file at ``rel`` under ``root``, or None if it is outside, hidden, or not a regular file."""
+    if not rel or "\x00" in rel or rel.startswith(("/", "\\")):
+        return None
+    parts = Path(rel).parts
+    if any(p in ("..", "") or p.startswith(".") for p in parts):
+        return None
+    try:
+        target = (root / rel).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if not target.is_relative_to(root) or not target.is_file():
+        return None
+    return target
+
+
+def _parse_t(t: str | None) -> float | None:
+    if t is None or t.strip() == "":
+        return None
+    v = t.strip().removesuffix("s")
+    try:
+        if ":" in v:
+            secs = 0.0
+            for part in v.split(":"):
+                secs = secs * 60 + float(part)
+            val = secs
+        else:
+            val = float(v)
+    except ValueError:
+        raise QueryError(f"t must be seconds (e.g. 83) or mm:ss, not {t!r}") from None
+    if not 0 <= val < 10**7 or val != val:
+        raise QueryError("t out of range")
+    return val
+
+
+def _json_list(value: str | None) -> list[str]:
+    try:
+        v = json.loads(value or "[]")
+    except ValueError:
+        return []
+    return [str(x) for x in v] if isinstance(v, list) else []
