@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import ConfigError, ModelError
+from .errors import ConfigError, ModelError, NoAudioError
 from .media import SAMPLE_RATE, iter_audio, probe
 
 log = logging.getLogger(__name__)
@@ -399,7 +399,9 @@ def transcribe(
         language = language.strip().lower()
         if not _known_language(language):
             raise ConfigError(f"language {language!r} is not one Whisper knows; use an ISO 639-1 code such as en or ko")
-    info = probe(path)  # MediaError for non-media; NoAudioError comes from iter_audio
+    info = probe(path)  # MediaError for non-media
+    if not info.has_audio:
+        raise NoAudioError(f"{path.name}: has no audio track to transcribe (a video-only file); nothing to do")
     transcriber = get_transcriber(engine, model, models_dir, compute_type)
     if not transcriber.multilingual:
         if language not in (None, "en"):
@@ -419,9 +421,14 @@ def transcribe(
     stream = iter_audio(path, chunk_seconds=30.0)
     exhausted = False
 
-    def report(done: float) -> None:
+    last = [0.0]
+
+    def report(done: float, end: float | None = None) -> None:
+        # Monotonic, rounded like the durations; total grows if the container under-reported it.
         if progress is not None:
-            progress(min(done, max(total, done)), max(total, done))
+            done = max(last[0], round(done, 3))
+            last[0] = done
+            progress(done, end if end is not None else max(total, done))
 
     while not exhausted or buf.size:
         while not exhausted and buf.size < window:
@@ -444,7 +451,7 @@ def transcribe(
             segs.append(seg)
             report(offset + seg.end)
         cut = win.size
-        if not final and len(segs) > 1 and segs[-1].start > 1.0:
+        if not final and segs and segs[-1].start > 1.0:
             # Start the next window where the last (possibly cut) segment started.
             cut = min(int(segs[-1].start * SAMPLE_RATE), win.size)
             segs = segs[:-1]
@@ -461,13 +468,13 @@ def transcribe(
         if final:
             break
 
-    duration = n_samples / SAMPLE_RATE
+    duration = round(n_samples / SAMPLE_RATE, 3)
     if progress is not None:
-        progress(duration, duration)
+        progress(max(last[0], duration), max(last[0], duration))
     return Transcript(
         language=detected,
         language_probability=detected_prob,
-        duration=round(duration, 3),
+        duration=duration,
         model=str(model),
         engine=transcriber.engine,
         engine_version=transcriber.version,
