@@ -316,7 +316,7 @@ class _Plan:
 def _plan(text: str, mode: str) -> _Plan:
     substring = mode == "substring" or (mode in ("auto", "hybrid", "semantic") and has_cjk(text))
     syntax = bool(SYNTAX_RE.search(text))
-    phrase = _quote(" ".join(text.split()))
+    phrase = _quote(" ".join(re.sub(r'["()*^]', " ", text).split()) or text)
     if not substring:
         match = text if syntax else " ".join(_quote(t) for t in _plain_terms(text))
         return _Plan("word", "segments_fts", match, [], fallback_match=phrase if syntax else None)
@@ -679,6 +679,11 @@ def search(store: Store, query: SearchQuery, *, archive_dir: Path | None = None)
     fp = q.fingerprint()
     offset = decode_cursor(q.cursor, fp) if q.cursor else 0
 
+    if not re.search(r"\w", q.text):
+        # Only punctuation and operators: nothing any index can match.
+        return SearchResults(query=q, mode="word", fts_query=None, videos=[], hit_count=0, next_cursor=None,
+                             notice="the query has no searchable words (only punctuation or operators)",
+                             elapsed_ms=(time.perf_counter() - t0) * 1000)
     if q.mode in ("semantic", "hybrid"):
         from . import semantic
 
