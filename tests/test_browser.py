@@ -1,0 +1,134 @@
+"""The web UI in a real headless Chromium: search, open a hit, the player jumps to the segment.
+
+Needs Debian's ``chromium`` (apt-get install chromium) and the Python ``playwright``
+package; Playwright drives the system browser through ``executable_path`` and
+never downloads one. Skipped, with the reason, when either is missing.
+Screenshots of the search and video pages are written to
+``$CLIPWATCH_SCREENSHOTS`` (default: <tmp>/clipwatch-screenshots) and the path
+is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from _search_catalogue import build_catalogue, make_media
+
+CHROMIUM = os.environ.get("CLIPWATCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
+
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install chromium) to run the browser tests",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="Python package 'playwright' is not installed (pip install playwright)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import uvicorn
+
+    from pipeline.web import create_app
+
+    root = tmp_path_factory.mktemp("browser")
+    # VP9/Opus in WebM: every Chromium build plays it (H.264 depends on how it was built).
+    media = make_media(root / "src" / "ministry-statement.webm", seconds=20, fmt="webm")
+    s = build_catalogue(root / "data", media=media)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(s), host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    pw = sync_api.sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    except Exception as exc:  # a broken browser install is an environment problem, say which
+        pw.stop()
+        pytest.fail(f"could not start {CHROMIUM} through Playwright: {exc}")
+    yield b
+    b.close()
+    pw.stop()
+
+
+@pytest.fixture(scope="module")
+def shots_dir() -> Path:
+    d = Path(os.environ.get("CLIPWATCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "clipwatch-screenshots")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _current_time(page) -> float:
+    return page.evaluate("document.getElementById('player').currentTime")
+
+
+def test_search_open_hit_and_player_seeks(server, browser, shots_dir, capsys):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda d: (errors.append("dialog: " + d.message), d.dismiss()))  # an alert() would be an XSS
+    page.goto(server + "/")
+    page.fill("#q", "nuclear talks")
+    page.click("#search-button")
+    page.wait_for_selector("#results .hit")
+    hit = page.locator("#results .hit", has_text="Nuclear talks will resume").first
+    assert hit.locator("mark").first.inner_text().lower() == "nuclear"
+    page.screenshot(path=str(shots_dir / "search.png"), full_page=True)
+
+    hit.locator("a.hit-link").click()
+    page.wait_for_url("**/videos/generic-ministry-bbbbbb?t=12")
+    page.wait_for_function("document.getElementById('player') && document.getElementById('player').readyState >= 1")
+    page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 12) < 0.5", timeout=15_000)
+    assert abs(_current_time(page) - 12.0) < 0.5
+    assert page.locator("li.line.current").first.inner_text().find("Nuclear talks") >= 0
+
+    # Clicking a transcript line seeks the player there.
+    page.locator("li.line", has_text="Officials said the deterrent").locator(".text").click()
+    page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 3) < 0.8", timeout=15_000)
+    # ...and so does a keyframe in the strip (shot 2 starts at 10 s).
+    page.locator(".strip a.kf").nth(2).click()
+    page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 10) < 0.8", timeout=15_000)
+    page.evaluate("document.getElementById('player').pause()")
+    page.screenshot(path=str(shots_dir / "video.png"), full_page=True)
+    assert not errors, errors
+    with capsys.disabled():
+        print(f"\nscreenshots: {shots_dir / 'search.png'} {shots_dir / 'video.png'}")
+    page.close()
+
+
+def test_hostile_title_does_not_run_in_the_browser(server, browser):
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(server + "/?q=song")
+    page.wait_for_selector("#results .hit")
+    assert page.locator(".vtitle").first.inner_text() == "<script>alert(1)</script>"
+    page.goto(server + "/videos/youtube-hostile-cccccc")
+    assert page.locator("#video-title").inner_text() == "<script>alert(1)</script>"
+    page.wait_for_timeout(200)
+    assert dialogs == []
+    page.close()
