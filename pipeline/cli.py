@@ -435,6 +435,300 @@ def search_cmd(
 
 # -- commands: verify / monitor / history / export (preservation engineer) --
 
+
+def _bytes_progress():
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TimeRemainingColumn(), console=err_console, transient=True)
+
+
+@app.command()
+def verify(
+    video_ids: Optional[list[str]] = typer.Argument(None, help="Video ids (or prefixes) to verify."),
+    all_videos: bool = typer.Option(False, "--all", help="Verify every archived video."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Re-hash archived originals against their recorded SHA-256; exits 1 and lists what is wrong."""
+    from .archive import Archive
+    from .fixity import verify as run_verify
+
+    if not video_ids and not all_videos:
+        raise ClipwatchError("name the videos to verify (VIDEO_ID...) or pass --all")
+    s = settings()
+    with open_store(s) as store:
+        if as_json:
+            result = run_verify(store, Archive(s.archive_dir), None if all_videos else video_ids)
+        else:
+            with _bytes_progress() as progress:
+                bar = progress.add_task("verifying", total=None)
+                result = run_verify(store, Archive(s.archive_dir), None if all_videos else video_ids,
+                                    progress=lambda done, total, name: progress.update(
+                                        bar, completed=done, total=total or None,
+                                        description=f"verifying {_short(name.rsplit('/', 1)[-1], 24)}"))
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        counts = result.counts()
+        for p in result.problems:
+            err_console.print(f"[bold red]{p.status}[/] {p.video_id}  {rich_escape(p.message)}", highlight=False)
+        colour = "green" if result.ok else "red"
+        console.print(f"[{colour}]{counts['ok']} verified[/], {counts['corrupt']} corrupt, {counts['missing-file']} missing "
+                      f"({len(result.videos)} video(s), {result.bytes_hashed:,} bytes hashed)", highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+monitor_app = typer.Typer(help="Watch sources for new videos and archived videos for removals and edits.",
+                          no_args_is_help=True)
+app.add_typer(monitor_app, name="monitor")
+
+
+@monitor_app.command("add")
+def monitor_add(
+    url: str = typer.Argument(..., help="A channel or playlist URL to watch."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Watch a channel or playlist: `monitor run` lists it again and ingests what is new."""
+    from .monitor import watch_source
+
+    with open_store() as store:
+        sid, found = watch_source(store, url)
+    if as_json:
+        print_json({"source_id": sid, "url": found.source_url, "kind": found.kind, "title": found.title, "videos": len(found.refs)})
+        return
+    console.print(f"watching [bold]{rich_escape(found.title or found.source_url)}[/] ({found.kind}, {len(found.refs)} video(s) listed now)"
+                  f" — `clipwatch monitor run` archives them", highlight=False)
+
+
+@monitor_app.command("list")
+def monitor_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Watched sources, and how many archived videos are due for a check, suspect or removed."""
+    from rich.table import Table
+
+    from .monitor import due_videos, watched_sources
+
+    with open_store() as store:
+        sources = watched_sources(store)
+        due = due_videos(store)
+        counts = {r["status"]: r["n"] for r in store.db.execute("SELECT status, COUNT(*) AS n FROM videos GROUP BY status")}
+        suspect = store.db.execute("SELECT COUNT(*) FROM videos WHERE failed_checks > 0 AND status != 'removed'").fetchone()[0]
+    if as_json:
+        print_json({"sources": sources, "due": due, "videos": counts, "suspect": suspect})
+        return
+    table = Table(title="watched sources")
+    for col in ("id", "source", "kind", "title", "videos", "last listed", "status"):
+        table.add_column(col, overflow="fold")
+    for r in sources:
+        status = r["status"] + (f" ({r['status_kind']})" if r.get("status_kind") else "")
+        if r.get("last_list_error"):
+            status += " · last listing failed"
+        table.add_row(str(r["id"]), rich_escape(r["url"]), r["kind"], rich_escape(r["title"] or ""), str(r["videos"]),
+                      r["last_listed_at"] or "never", status)
+    console.print(table if sources else "No watched sources: `clipwatch monitor add URL`.")
+    console.print(f"videos: {counts.get('available', 0)} available, {counts.get('removed', 0)} removed, "
+                  f"{suspect} with a failed check pending confirmation; {len(due)} due for a check now", highlight=False)
+
+
+@monitor_app.command("run")
+def monitor_run(
+    no_relist: bool = typer.Option(False, "--no-relist", help="Do not list watched sources again."),
+    no_check: bool = typer.Option(False, "--no-check", help="Do not re-check archived videos."),
+    check_all: bool = typer.Option(False, "--all", help="Check every archived video, due or not."),
+    no_analyse: bool = typer.Option(False, "--no-analyse", help="Archive new videos without keyframes/transcripts/tags."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Check at most this many videos."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """One monitoring round now: new videos are archived, due videos re-checked."""
+    from flows import configure_prefect
+
+    s = settings()
+    s.ensure_dirs()
+    configure_prefect(s, quiet=not state.verbose)
+    from flows.monitor import monitor_flow
+
+    kwargs = dict(data_dir=str(s.data_dir), relist=not no_relist, check=not no_check, analyse_new=not no_analyse,
+                  check_all=check_all, limit=limit)
+    if as_json:
+        report = monitor_flow(**kwargs)
+        print_json(report.to_dict())
+    else:
+        with err_console.status("monitoring…"):
+            report = monitor_flow(**kwargs)
+        _print_monitor_report(report)
+    if report.failed:
+        raise typer.Exit(2)
+
+
+def _print_monitor_report(report) -> None:
+    for src in report.sources:
+        line = f"[bold]{rich_escape(src['title'] or src['url'])}[/]: {src['listed']} listed, {len(src['new'])} new"
+        if src.get("error"):
+            line += f" — [yellow]{src['outcome']}[/] {rich_escape(src['error'])}"
+        console.print(line, highlight=False)
+    for v in report.ingested:
+        colour = "green" if v.status == "ok" else "red"
+        console.print(f"  [{colour}]archived[/] {v.video_id or '—'} {rich_escape(v.title or v.ref)}"
+                      + (f" [red]{rich_escape(v.error or '')}[/]" if v.error else ""), highlight=False)
+    colours = {"available": "green", "reappeared": "green", "removed": "red", "still-removed": "red",
+               "suspect": "yellow", "transient": "yellow", "error": "red"}
+    for c in report.checks:
+        if c["outcome"] == "available" and not c.get("metadata_changed"):
+            continue
+        console.print(f"  [{colours.get(c['outcome'], 'white')}]{c['outcome']}[/] {c['video_id']}  {rich_escape(c.get('message') or '')}",
+                      highlight=False)
+    counts = report.counts()
+    console.print(f"{len(report.checks)} video(s) checked: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none due"),
+                  highlight=False)
+
+
+@monitor_app.command("serve")
+def monitor_serve(
+    cron: str = typer.Option("0 */6 * * *", "--cron", help="When to run (cron syntax, UTC)."),
+    name: str = typer.Option("clipwatch-monitor", "--name", help="Deployment name."),
+    no_analyse: bool = typer.Option(False, "--no-analyse", help="Archive new videos without analysing them."),
+) -> None:
+    """Serve the monitor flow as a Prefect deployment on a cron schedule (runs until interrupted)."""
+    from flows import configure_prefect
+
+    s = settings()
+    s.ensure_dirs()
+    configure_prefect(s, quiet=not state.verbose)
+    from flows.monitor import serve_monitor
+
+    console.print(f"serving deployment [bold]monitor/{rich_escape(name)}[/] on {rich_escape(cron)}; Ctrl-C stops", highlight=False)
+    serve_monitor(cron, str(s.data_dir), name, analyse_new=not no_analyse)
+
+
+@app.command()
+def history(
+    video_id: str = typer.Argument(..., help="A video id (or an unambiguous prefix)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Every title/description/tags version seen for a video, each with its diff from the one before."""
+    from .monitor import history as metadata_history
+
+    with open_store() as store:
+        vid = store.get_video(video_id)["id"]
+        versions = metadata_history(store, vid)
+    if as_json:
+        print_json({"video_id": vid, "versions": [v.to_dict() for v in versions]})
+        return
+    e = rich_escape
+    for n, v in enumerate(versions, 1):
+        console.print(f"[bold]version {n}[/]  seen {v.seen_at}" + (f"  [dim]{e(v.info_json_path)}[/]" if v.info_json_path else ""),
+                      highlight=False)
+        if n == 1:
+            console.print(f"  title  {e(v.title or '')}", highlight=False)
+            console.print(f"  tags   {e(', '.join(v.platform_tags))}", highlight=False)
+            continue
+        if not v.diff:
+            console.print("  [dim]no change[/]")
+        if "title" in v.diff:
+            console.print(f"  title  [red]- {e(v.diff['title']['old'] or '')}[/]\n         [green]+ {e(v.diff['title']['new'] or '')}[/]",
+                          highlight=False)
+        if "description" in v.diff:
+            console.print("  description")
+            for line in v.diff["description"]["unified"][2:]:
+                colour = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+                console.print(f"    [{colour}]{e(line)}[/]", highlight=False)
+        if "platform_tags" in v.diff:
+            d = v.diff["platform_tags"]
+            console.print(f"  tags   [green]+{e(', '.join(d['added']))}[/]  [red]-{e(', '.join(d['removed']))}[/]", highlight=False)
+
+
+@app.command()
+def events(
+    video_id: Optional[str] = typer.Argument(None, help="Only this video's events."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only events of this kind (e.g. removed, corrupt)."),
+    limit: int = typer.Option(1000, "--limit", min=1, help="The most recent N events."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The chain of custody: the append-only event log, oldest first."""
+    with open_store() as store:
+        vid = store.get_video(video_id)["id"] if video_id else None
+        rows = store.events(vid)
+    rows = [r for r in rows if kind is None or r["kind"] == kind][-limit:]
+    out = [{"id": r["id"], "at": r["at"], "kind": r["kind"], "video_id": r["video_id"], "source_id": r["source_id"],
+            "media_sha256": r["media_sha256"], "detail": json.loads(r["detail"] or "{}")} for r in rows]
+    if as_json:
+        print_json(out)
+        return
+    if not out:
+        console.print("no events")
+    colours = {"removed": "red", "corrupt": "red", "missing-file": "red", "failed": "red", "reappeared": "green",
+               "verified": "green", "metadata-changed": "yellow", "exported": "cyan"}
+    for ev in out:
+        d = ev["detail"]
+        summary = d.get("reason") or d.get("message") or d.get("bag") or (", ".join(d["diff"]) if "diff" in d else "") \
+            or d.get("error") or d.get("path") or (d.get("sha256") or "")[:16]
+        who = ev["video_id"] or (f"source {ev['source_id']}" if ev["source_id"] else "")
+        console.print(f"{ev['at']}  [{colours.get(ev['kind'], 'white')}]{ev['kind']:<16}[/] {who}  {rich_escape(str(summary or ''))}",
+                      highlight=False)
+
+
+export_app = typer.Typer(help="Hand the collection over: BagIt bags, catalogue CSV/JSON.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("bag")
+def export_bag_cmd(
+    dest: Path = typer.Argument(..., help="Folder to create for the bag (must not exist)."),
+    video_ids: Optional[list[str]] = typer.Argument(None, help="Video ids to export (default: all, or the selection)."),
+    channel: Optional[str] = typer.Option(None, "--channel", help="Every video of this channel."),
+    query: Optional[str] = typer.Option(None, "--query", "-q", help="Every video a search for this finds."),
+    organization: Optional[str] = typer.Option(None, "--organization", help="Source-Organization for bag-info.txt."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Write a BagIt bag (SHA-256 manifest): originals, info.json, derivatives, provenance.json with the event log."""
+    from .archive import Archive
+    from .bag import export_bag, select_videos
+
+    s = settings()
+    with open_store(s) as store:
+        ids = select_videos(store, channel=channel, query=query, video_ids=video_ids, archive_dir=s.archive_dir)
+        selection = "; ".join(x for x in (f"channel={channel}" if channel else "", f"query={query}" if query else "",
+                                          f"ids={','.join(video_ids)}" if video_ids else "") if x) or "all"
+        if as_json:
+            result = export_bag(store, Archive(s.archive_dir), dest, ids, selection=selection, organization=organization)
+        else:
+            with err_console.status(f"bagging {len(ids)} video(s)…") as status:
+                result = export_bag(store, Archive(s.archive_dir), dest, ids, selection=selection, organization=organization,
+                                    progress=lambda n, total, vid: status.update(f"bagging {n + 1}/{total} {vid}"))
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(f"bag [bold]{rich_escape(result.path)}[/]: {len(result.videos)} video(s), {result.files} files, "
+                  f"{result.bytes:,} bytes, valid ({result.bag_id})", highlight=False)
+
+
+def _export_catalogue(fmt: str, dest: Path, video_ids: Optional[list[str]]) -> None:
+    from .bag import export_catalogue
+
+    with open_store() as store:
+        n = export_catalogue(store, dest, fmt, video_ids or None)
+    console.print(f"{n} video(s) written to {rich_escape(str(dest))}", highlight=False)
+
+
+@export_app.command("csv")
+def export_csv_cmd(
+    dest: Path = typer.Argument(..., help="CSV file to write."),
+    video_ids: Optional[list[str]] = typer.Argument(None, help="Only these videos."),
+) -> None:
+    """The catalogue as CSV: one citable row per video (URL, upload date, archive date, SHA-256, status…)."""
+    _export_catalogue("csv", dest, video_ids)
+
+
+@export_app.command("json")
+def export_json_cmd(
+    dest: Path = typer.Argument(..., help="JSON file to write."),
+    video_ids: Optional[list[str]] = typer.Argument(None, help="Only these videos."),
+) -> None:
+    """The catalogue as JSON: one citable record per video."""
+    _export_catalogue("json", dest, video_ids)
+
+
 # -- commands: serve (web engineer) --
 
 
