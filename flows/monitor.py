@@ -1,0 +1,148 @@
+"""The monitor flow: re-list watched sources, ingest what is new, re-check the videos that are due.
+
+New videos are fetched at once (capture before takedown) with the ingest flow's
+own tasks — the same retries, download concurrency tag and per-stage caching —
+then analysed unless ``analyse=False``. Each due video is then asked about
+(metadata only) by ``pipeline.monitor.check_video``, which applies the removal
+rules (two failed checks at least an hour apart, site reachable; transient
+errors never count).
+
+Run it once with ``clipwatch monitor run``; schedule it with
+``clipwatch monitor serve --cron "0 */6 * * *"`` (``monitor_flow.serve``), or
+build a deployment with ``monitor_deployment`` for a Prefect work pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from pipeline import monitor
+from pipeline.archive import Archive
+from pipeline.config import Settings
+from pipeline.errors import ClipwatchError
+from pipeline.store import Store
+
+from .ingest import VideoReport, analyse, fetch_task
+from .progress import reporter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CRON = "0 */6 * * *"
+DEPLOYMENT_NAME = "clipwatch-monitor"
+
+
+@dataclass
+class MonitorReport:
+    sources: list[dict[str, Any]] = field(default_factory=list)   # SourceListing.to_dict()
+    ingested: list[VideoReport] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)    # CheckResult.to_dict()
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.checks:
+            out[c["outcome"]] = out.get(c["outcome"], 0) + 1
+        return out
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for v in self.ingested if v.status != "ok") + sum(1 for c in self.checks if c["outcome"] == "error")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sources": self.sources, "ingested": [asdict(v) for v in self.ingested], "checks": self.checks,
+                "counts": self.counts(), "failed": self.failed}
+
+
+def _settings(data_dir: str | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+@task(name="relist-sources", cache_policy=NO_CACHE)
+def relist_task(settings: Settings, now: datetime | None, confirm_after: timedelta) -> list[monitor.SourceListing]:
+    with Store(settings.db_path) as store:
+        return monitor.relist_sources(store, now=now, confirm_after=confirm_after)
+
+
+@task(name="check-video", cache_policy=NO_CACHE, tags=["clipwatch-check"])
+def check_task(video_id: str, settings: Settings, now: datetime | None, confirm_after: timedelta) -> monitor.CheckResult:
+    with Store(settings.db_path) as store:
+        return monitor.check_video(store, Archive(settings.archive_dir), video_id, now=now, confirm_after=confirm_after)
+
+
+@flow(name="monitor", log_prints=False)
+def monitor_flow(data_dir: str | None = None, relist: bool = True, check: bool = True, analyse_new: bool = True,
+                 check_all: bool = False, limit: int | None = None, now: datetime | None = None,
+                 confirm_after_minutes: float = 60.0) -> MonitorReport:
+    """One monitoring round. ``check_all`` ignores the schedule; ``now`` moves the clock (tests)."""
+    settings = _settings(data_dir)
+    settings.ensure_dirs()
+    confirm_after = timedelta(minutes=confirm_after_minutes)
+    schedule = monitor.Schedule(confirm_after=confirm_after)
+    report = MonitorReport()
+
+    if relist:
+        listings = relist_task(settings, now, confirm_after)
+        report.sources = [lst.to_dict() for lst in listings]
+        work = [(ref, lst.source_id) for lst in listings for ref in lst.new]
+        for lst in listings:
+            reporter().discovered(lst.url, len(lst.new), f"{lst.outcome}, {lst.listed} listed, {len(lst.new)} new")
+        futures = [fetch_task.submit(ref, settings, sid) for ref, sid in work]
+        for (ref, _sid), fut in zip(work, futures):
+            vr = VideoReport(ref=ref.url, title=ref.title)
+            report.ingested.append(vr)
+            try:
+                outcome = fut.result()
+            except ClipwatchError as exc:
+                vr.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
+                vr.error, vr.stages["fetch"] = str(exc), "failed"
+                reporter().stage_end(ref.title or ref.url, "fetch", "failed", str(exc))
+                with Store(settings.db_path) as store:
+                    store.add_event("failed", detail={"stage": "fetch", "url": ref.url, "error": str(exc), "by": "monitor"})
+                continue
+            vr.video_id = outcome.video_id
+            vr.stages["fetch"], vr.messages["fetch"] = outcome.status, outcome.message
+            reporter().stage_end(ref.title or ref.url, "fetch", outcome.status, outcome.message)
+            if analyse_new:
+                analyse(outcome.video_id, settings, vr)
+
+    if check:
+        fresh = {v.video_id for v in report.ingested if v.video_id}
+        with Store(settings.db_path) as store:
+            if check_all:
+                ids = [r["id"] for r in store.db.execute("SELECT id FROM videos WHERE extractor != 'local' ORDER BY id")]
+            else:
+                ids = monitor.due_videos(store, now, schedule, limit)
+        ids = [i for i in ids if i not in fresh]
+        if limit is not None:
+            ids = ids[:limit]
+        futures = [check_task.submit(vid, settings, now, confirm_after) for vid in ids]
+        for vid, fut in zip(ids, futures):
+            reporter().stage_start(vid, "check")
+            try:
+                res = fut.result()
+            except ClipwatchError as exc:
+                report.checks.append({"video_id": vid, "outcome": "error", "message": str(exc)})
+                reporter().stage_end(vid, "check", "failed", str(exc))
+                continue
+            report.checks.append(res.to_dict())
+            reporter().stage_end(vid, "check", res.outcome, res.message)
+    return report
+
+
+def monitor_deployment(cron: str = DEFAULT_CRON, data_dir: str | None = None, name: str = DEPLOYMENT_NAME, **params: Any):
+    """A Prefect deployment of ``monitor_flow`` on a cron schedule (for ``prefect.serve`` or a work pool)."""
+    parameters = {"data_dir": str(_settings(data_dir).data_dir), **params}
+    return monitor_flow.to_deployment(name=name, cron=cron, parameters=parameters,
+                                      description="Re-list watched sources, ingest new videos, re-check archived ones.")
+
+
+def serve_monitor(cron: str = DEFAULT_CRON, data_dir: str | None = None, name: str = DEPLOYMENT_NAME, **params: Any) -> None:
+    """Serve the monitor deployment in this process until interrupted (runs on its cron schedule)."""
+    from prefect import serve
+
+    serve(monitor_deployment(cron, data_dir, name, **params))
