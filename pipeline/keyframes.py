@@ -30,7 +30,7 @@ from .detectors import Cut, SampledFrame, make_detectors
 from .detectors.reader import READERS, inspect_video, target_size
 from .errors import MediaError
 from .media import probe
-from .phash import phash_pair
+from .phash import phash_pair, query_variants
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,10 @@ class Keyframe:
     phash: int  # unsigned 64-bit perceptual hash (0: flat picture, not matchable)
     phash_mirror: int = 0  # hash of the horizontally mirrored frame
     sharpness: float = 0.0  # variance of the Laplacian of the chosen frame
+    # query-side hashes (wider centres, untrimmed) for matching a cropped or
+    # bordered copy; not stored in the database
+    phash_alt: tuple[int, ...] = ()
+    phash_alt_mirror: tuple[int, ...] = ()
 
 
 @dataclass
@@ -131,8 +135,9 @@ class _KeyframePicker:
         name = f"{self.stem}_s{shot.index:04d}_{int(round(best.time * 1000)):09d}.jpg"
         _write_jpeg(self.out_dir / name, best.frame)
         h, hm = phash_pair(best.frame)
+        alt, alt_m = query_variants(best.frame)
         self.keyframes.append(Keyframe(shot.index, shot.start, shot.end, round(best.time, 3), name, h, hm,
-                                       round(best.sharpness, 2)))
+                                       round(best.sharpness, 2), alt, alt_m))
 
 
 def _write_jpeg(path: Path, frame: np.ndarray) -> None:

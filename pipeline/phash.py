@@ -16,6 +16,12 @@ import numpy as np
 
 HASH_SIZE = 8  # 8x8 low frequencies -> 64 bits
 IMG_SIZE = 32
+#: the hash covers the central part of the (border-trimmed) picture: logos and
+#: captions sit near the edges, and a crop removes the edges first
+CENTRE = 0.70
+#: a query also hashes these wider centres (to match a copy cropped by up to
+#: ~10 %) and its untrimmed picture (when trimming went wrong on either side)
+QUERY_CENTRES = (0.70, 0.74, 0.78)
 #: below this mean |AC coefficient| (grey levels) the picture is "flat" and hashes to 0
 FLAT_ENERGY = 0.5
 
@@ -79,23 +85,51 @@ def _hash_from_dct(low: np.ndarray) -> int:
     return _bits_to_int(bits)
 
 
-def phash_pair(image: np.ndarray, trim: bool = True) -> tuple[int, int]:
-    """(hash of the picture, hash of its horizontal mirror) from one DCT.
+def _centre(gray: np.ndarray, frac: float) -> np.ndarray:
+    if frac >= 1.0:
+        return gray
+    h, w = gray.shape[:2]
+    dy, dx = int(round(h * (1 - frac) / 2)), int(round(w * (1 - frac) / 2))
+    return gray[dy : h - dy, dx : w - dx] if h - 2 * dy >= 8 and w - 2 * dx >= 8 else gray
 
-    Mirroring flips the sign of odd horizontal frequencies, so the mirror's
-    hash needs no second resize or DCT.
-    """
-    gray = _to_gray(image)
+
+_MIRROR_SIGN = np.where(np.arange(HASH_SIZE) % 2 == 1, -1.0, 1.0).astype(np.float32)[None, :]
+
+
+def _pair(gray: np.ndarray, trim: bool, centre: float) -> tuple[int, int]:
     if trim:
         gray = trim_borders(gray)
-    low = _dct_lowfreq(gray)
-    sign = np.where(np.arange(HASH_SIZE) % 2 == 1, -1.0, 1.0).astype(np.float32)
-    return _hash_from_dct(low), _hash_from_dct(low * sign[None, :])
+    low = _dct_lowfreq(_centre(gray, centre))
+    # mirroring flips the sign of odd horizontal frequencies: no second DCT needed
+    return _hash_from_dct(low), _hash_from_dct(low * _MIRROR_SIGN)
 
 
-def phash(image: np.ndarray, trim: bool = True) -> int:
-    """64-bit pHash of a BGR or grey image (unsigned int; 0 for a flat picture)."""
-    return phash_pair(image, trim)[0]
+def phash_pair(image: np.ndarray, trim: bool = True, centre: float = CENTRE) -> tuple[int, int]:
+    """(hash of the picture, hash of its horizontal mirror): the stored hashes."""
+    return _pair(_to_gray(image), trim, centre)
+
+
+def phash(image: np.ndarray, trim: bool = True, centre: float = CENTRE) -> int:
+    """64-bit pHash of a BGR or grey image (unsigned int; 0 for a flat picture).
+
+    Borders are trimmed, then the central ``centre`` share of each dimension is
+    resized to 32x32 and its DCT's 8x8 low frequencies (DC excluded) are
+    compared with their median.
+    """
+    return phash_pair(image, trim, centre)[0]
+
+
+def query_variants(image: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(plain, mirrored) hashes of the query-side variants: wider centres, with and without trimming."""
+    gray = _to_gray(image)
+    plain: list[int] = []
+    mirrored: list[int] = []
+    for trim in (True, False):
+        for c in QUERY_CENTRES:
+            h, hm = _pair(gray, trim, c)
+            plain.append(h)
+            mirrored.append(hm)
+    return tuple(dict.fromkeys(plain)), tuple(dict.fromkeys(mirrored))
 
 
 def hamming(a: int, b: int) -> int:

@@ -18,22 +18,22 @@ from pipeline.media import run_ffmpeg
 
 Size = tuple[int, int]
 
-# Textured, mostly static lavfi sources: distinct enough for a perceptual hash
+# Textured, mostly static lavfi sources (slow renderers draw one frame, then loop it): distinct enough for a perceptual hash
 # and for a content detector, stable within a shot. ``{s}``/``{r}``/``{d}`` are
 # size, rate and duration; ``{a}``..``{c}`` are per-shot random parameters.
 TEXTURED_SOURCES: list[str] = [
     "testsrc=s={s}:r={r}:d={d},hue=h={a360}",
     "smptebars=s={s}:r={r}:d={d}",
-    "mandelbrot=s={s}:r={r}:start_x={mx}:start_y={my}:start_scale={ms}:end_scale={ms}",
+    "mandelbrot=s={s}:r={r}:start_x={mx}:start_y={my}:start_scale={ms}:end_scale={ms},trim=end_frame=1,loop=loop=-1:size=1",
     "rgbtestsrc=s={s}:r={r}:d={d},rotate=PI/2*{b4}",
     "gradients=s={s}:r={r}:d={d}:seed={seed}:speed=0.002:n=3",
     "testsrc=s={s}:r={r}:d={d},negate,vflip",
     "pal100bars=s={s}:r={r}:d={d},hflip,hue=h={a360}",
-    "sierpinski=s={s}:r={r}:seed={seed}:jump=1:type={b2}",
+    "yuvtestsrc=s={s}:r={r}:d={d},transpose=2,scale={s},hue=h={a360}",
     "smptehdbars=s={s}:r={r}:d={d},transpose=1,scale={s}",
-    "mandelbrot=s={s}:r={r}:start_x={mx}:start_y={my}:start_scale={ms}:end_scale={ms}:outer=normalized_iteration_count",
+    "mandelbrot=s={s}:r={r}:start_x={mx}:start_y={my}:start_scale={ms}:end_scale={ms}:outer=normalized_iteration_count,trim=end_frame=1,loop=loop=-1:size=1",
     "gradients=s={s}:r={r}:d={d}:seed={seed}:speed=0.002:n=5:type=circular",
-    "allrgb,scale={s},setsar=1,fps={r},hue=h={a360}",
+    "allrgb=r=1,scale={s},trim=end_frame=1,loop=loop=-1:size=1,setsar=1,fps={r},hue=h={a360}",
 ]
 
 COLOUR_CARDS: list[str] = ["red", "blue", "green", "yellow", "magenta", "cyan", "white", "orange", "purple", "gray"]
@@ -57,8 +57,11 @@ def _segment_source(index: int, size: Size, fps: float, duration: float, pattern
         mx, my, ms = points[rng.randrange(len(points))]
         src = tpl.format(s=s, r=r, d=d, a360=rng.randrange(360), b4=rng.randrange(1, 4), b2=rng.randrange(2),
                          seed=rng.randrange(1, 1 << 30), mx=mx, my=my, ms=ms * rng.uniform(0.7, 1.4))
+    elif pattern == "gradients":
+        kind = ["linear", "radial", "circular", "spiral", "square"][rng.randrange(5)]
+        src = f"gradients=s={s}:r={r}:d={d}:seed={rng.randrange(1, 1 << 30)}:n={rng.randrange(2, 8)}:type={kind}:speed=0.001"
     else:
-        raise ValueError(f"unknown pattern {pattern!r}: use 'textured' or 'colour'")
+        raise ValueError(f"unknown pattern {pattern!r}: use 'textured', 'gradients' or 'colour'")
     return f"{src},format=yuv420p,setsar=1,trim=duration={d},setpts=PTS-STARTPTS"
 
 
@@ -94,12 +97,13 @@ def make_cut_video(path: Path, cut_times: Sequence[float], size: Size = (320, 24
     """A video of shots separated by hard cuts at ``cut_times`` (seconds).
 
     ``pattern='textured'`` uses distinct lavfi test pictures per shot (usable for
-    perceptual hashing); ``'colour'`` uses flat colour cards. ``seed`` varies the
-    pictures so two videos with different seeds are unrelated.
+    perceptual hashing); ``'gradients'`` random colour gradients (a family
+    unrelated to 'textured': use it for "must not match" videos); ``'colour'``
+    flat colour cards. ``seed`` varies the pictures.
     """
     cuts = _snap(sorted(cut_times), fps)
     total = duration if duration is not None else (cuts[-1] + 2.0 if cuts else 4.0)
-    bounds = [0.0, *cuts, total]
+    bounds = [0.0, *[c for c in cuts if 0 < c < total], total]
     graphs, labels = [], []
     for i in range(len(bounds) - 1):
         seg = bounds[i + 1] - bounds[i]
@@ -148,7 +152,9 @@ def make_motion_video(path: Path, duration: float = 8.0, size: Size = (320, 240)
     W, H = w * 3, h * 3
     d = f"{duration:.3f}"
     src = f"testsrc2=s={W}x{H}:r={fps:g}:d={d}"
-    if kind == "pan":
+    if kind == "still":
+        vf = f"crop=w={w}:h={h}:x={w}:y={h}"
+    elif kind == "pan":
         vx, vy = w * 0.25 * speed, h * 0.12 * speed
         vf = f"crop=w={w}:h={h}:x='mod(t*{vx:.2f},{W - w})':y='mod(t*{vy:.2f},{H - h})'"
     elif kind == "zoom":
@@ -193,10 +199,12 @@ def reencode_small(src: Path, dst: Path, width: int = 240, bitrate: str = "150k"
     return transform_video(src, dst, f"scale={width}:-2", video_bitrate=bitrate)
 
 
-def add_logo(src: Path, dst: Path) -> Path:
-    """A broadcaster's bug in the top-right corner and a caption bar."""
-    return transform_video(src, dst, "drawbox=x=iw*0.78:y=ih*0.05:w=iw*0.18:h=ih*0.12:color=white@0.9:t=fill,"
-                                     "drawbox=x=0:y=ih*0.88:w=iw:h=ih*0.08:color=black@0.6:t=fill")
+def add_logo(src: Path, dst: Path, caption: bool = False) -> Path:
+    """A broadcaster's bug (opaque box, 14 % x 11 %) in the top-right corner; optionally a caption bar."""
+    vf = "drawbox=x=iw*0.82:y=ih*0.04:w=iw*0.14:h=ih*0.11:color=white@0.9:t=fill"
+    if caption:
+        vf += ",drawbox=x=0:y=ih*0.88:w=iw:h=ih*0.08:color=black@0.6:t=fill"
+    return transform_video(src, dst, vf)
 
 
 def add_border(src: Path, dst: Path, frac: float = 0.12) -> Path:
