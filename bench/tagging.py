@@ -477,6 +477,9 @@ def metrics(truth: list[bool], pred: list[bool]) -> tuple[float, float, float, t
 def evaluate(name: str, model: tagging.TaggingModel, rows, clips) -> list[str]:
     lines, f1s = [], []
     for cat in tagging.CATEGORIES:
+        if not model.categories[cat].weights:
+            lines.append(f"{name:<12} {cat:<11}   n/a (this signal has no feature for {cat})")
+            continue
         truth = [c.labels[cat] for c in clips]
         pred = [t.decision for r in rows for t in tagging.score(model, r) if t.category == cat]
         p, r, f1, (tp, fp, fn, tn) = metrics(truth, pred)

@@ -433,6 +433,109 @@ def search_cmd(
 
 # -- commands: tags (tagging engineer) --
 
+tags_app = typer.Typer(help="Category tags (news, music, propaganda): show, correct, re-run, retrain.", no_args_is_help=True)
+app.add_typer(tags_app, name="tags")
+
+
+def _tag_rows(store: Store, video_id: str) -> list[dict[str, Any]]:
+    from .errors import NotFoundError
+
+    if store.db.execute("SELECT 1 FROM videos WHERE id = ?", (video_id,)).fetchone() is None:
+        raise NotFoundError(f"no video {video_id!r} in the archive; see `clipwatch list`")
+    return [{"category": t["category"], "score": round(t["score"], 4), "decision": bool(t["decision"]), "origin": t["origin"],
+             "evidence": json.loads(t["evidence"]), "model_version": t["model_version"], "created_at": t["created_at"]}
+            for t in store.tags(video_id)]
+
+
+@tags_app.command("show")
+def tags_show(
+    video_id: str = typer.Argument(..., help="Video id (see `clipwatch list`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Scores with their evidence, e.g. 'propaganda 0.91: channel in registry (+1.8), …'."""
+    with open_store() as store:
+        rows = _tag_rows(store, video_id)
+    if as_json:
+        print_json({"video_id": video_id, "tags": rows})
+        return
+    if not rows:
+        console.print(f"{video_id}: not tagged yet (run `clipwatch tags run {video_id}`)")
+        return
+    for r in rows:
+        mark = "[green]yes[/]" if r["decision"] else "[dim]no[/]"
+        who = " [magenta](human)[/]" if r["origin"] == "human" else ""
+        console.print(f"[bold]{r['category']}[/] {r['score']:.2f} {mark}{who}: " + rich_escape(", ".join(r["evidence"])), soft_wrap=True)
+    versions = sorted({r["model_version"] for r in rows if r["origin"] == "model"})
+    if versions:
+        console.print(f"[dim]model {', '.join(versions)}[/]")
+
+
+@tags_app.command("set")
+def tags_set(
+    video_id: str = typer.Argument(..., help="Video id."),
+    category: str = typer.Option(..., "--category", "-c", help="news | music | propaganda"),
+    value: str = typer.Option(..., "--value", help="true or false (a human decision; kept over model re-runs), or 'clear' to drop it."),
+    note: Optional[str] = typer.Option(None, "--note", help="Why (kept as the evidence)."),
+) -> None:
+    """Record a human correction for one category; re-running the tagger never overwrites it."""
+    from .errors import ConfigError
+    from .tagging import clear_human_tag, set_human_tag
+
+    v = value.strip().lower()
+    with open_store() as store:
+        if v == "clear":
+            _tag_rows(store, video_id)
+            gone = clear_human_tag(store, video_id, category)
+            console.print(f"{video_id} {category}: human decision {'cleared' if gone else 'was not set'}")
+            return
+        if v not in {"true", "false", "yes", "no", "1", "0"}:
+            raise ConfigError(f"--value {value!r}: use true, false or clear")
+        set_human_tag(store, video_id, category, v in {"true", "yes", "1"}, note)
+    console.print(f"{video_id} {category} = {v in {'true', 'yes', '1'}} (human)")
+
+
+@tags_app.command("run")
+def tags_run(
+    video_ids: list[str] = typer.Argument(..., help="Video ids to (re-)tag with the current model."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Re-run the tagger on archived videos (human corrections are kept)."""
+    from .archive import Archive
+    from .runner import run_tagging
+
+    s = settings()
+    out = {}
+    with open_store(s) as store:
+        for vid in video_ids:
+            outcome = run_tagging(store, Archive(s.archive_dir), vid, force=True)
+            out[vid] = _tag_rows(store, vid)
+            if not as_json:
+                console.print(f"{vid}: {rich_escape(outcome.message)}")
+    if as_json:
+        print_json(out)
+
+
+@tags_app.command("retrain")
+def tags_retrain(
+    labels: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV: video_id,news,music,propaganda (1/0, blank = unknown)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where to write the weights (default: <data>/models/tagging_model.json)."),
+    no_audio: bool = typer.Option(False, "--no-audio", help="Skip the audio analysis (faster; audio features become 0)."),
+) -> None:
+    """Fit new per-category weights on your own labelled videos of this archive."""
+    from .tagging import retrain
+
+    s = settings()
+    dest = out or (s.models_dir / "tagging_model.json")
+    with open_store(s) as store:
+        model, counts = retrain(store, labels, dest, s.archive_dir, with_audio=not no_audio,
+                                progress=lambda vid: console.print(f"[dim]features: {vid}[/]"))
+    console.print(f"trained on {model.trained_on}: " + ", ".join(f"{c} {y} yes / {n} no" for c, (y, n) in counts.items()))
+    for cat, m in model.categories.items():
+        top = sorted(m.weights.items(), key=lambda kv: -abs(kv[1]))[:5]
+        console.print(f"  {cat}: " + ", ".join(f"{k} {v:+.2f}" for k, v in top))
+    console.print(f"wrote {dest}\nuse it: export CLIPWATCH_TAGGING_MODEL={dest} and run `clipwatch tags run VIDEO_ID...`")
+
+
 # -- commands: verify / monitor / history / export (preservation engineer) --
 
 

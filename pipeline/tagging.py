@@ -61,6 +61,20 @@ FEATURES: dict[str, str] = {
     "a_silence": "audio",
 }
 SIGNALS = ("source", "metadata", "transcript", "audio")
+# Which features each category's regression may use. Keeping the lists to what
+# an analyst would accept as evidence stops the fit from learning accidents of
+# the training mix (say, "music words" -> propaganda because many songs in the
+# labelled set were revolutionary songs).
+_FORM = ["cat_news", "cat_music", "cat_other", "meta_news", "meta_music", "has_speech_text", "sp_words", "sp_news",
+         "sp_music", "has_audio", "a_music", "a_speech", "a_silence"]
+CATEGORY_FEATURES: dict[str, list[str]] = {
+    "news": _FORM,
+    "music": _FORM,
+    "propaganda": ["src_registry", "src_affiliated", "meta_honorific", "meta_leader_name", "meta_ideology", "meta_epithet",
+                   "has_speech_text", "sp_words", "sp_honorific", "sp_leader_name", "sp_ideology", "sp_epithet", "sp_prop_density"],
+}
+# Presence indicators shift the baseline when a signal is missing; they are not shown as evidence.
+BASELINE_FEATURES = {"has_audio", "has_speech_text"}
 
 
 def _model_version() -> str:
@@ -246,7 +260,8 @@ def score(model: TaggingModel, x: dict[str, float], why: dict[str, str] | None =
         contrib = {k: m.weights.get(k, 0.0) * x.get(k, 0.0) for k in model.features}
         z = m.bias + sum(contrib.values())
         p = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
-        top = sorted((kv for kv in contrib.items() if abs(kv[1]) >= 0.05), key=lambda kv: -abs(kv[1]))[:max_evidence]
+        top = sorted((kv for kv in contrib.items() if abs(kv[1]) >= 0.05 and kv[0] not in BASELINE_FEATURES),
+                     key=lambda kv: -abs(kv[1]))[:max_evidence]
         evidence = [f"{why.get(k, k)} ({v:+.1f})" for k, v in top]
         if not evidence:
             evidence = ["no signal: prior only"]
@@ -290,10 +305,12 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50)
 
 def fit_model(rows: list[dict[str, float]], labels: list[dict[str, bool | None]], *, features: Iterable[str] | None = None,
               l2: float = 1.0, version: str = "custom", trained_on: str = "") -> TaggingModel:
-    """Fit one logistic regression per category; a None label leaves that row out of that category."""
-    feats = list(features or FEATURES)
+    """Fit one logistic regression per category over its CATEGORY_FEATURES (restricted to ``features``
+    when given); a None label leaves that row out of that category."""
+    allowed = set(features or FEATURES)
     cats = {}
     for cat in CATEGORIES:
+        feats = [f for f in CATEGORY_FEATURES[cat] if f in allowed]
         idx = [i for i, lab in enumerate(labels) if lab.get(cat) is not None]
         ys = np.array([float(bool(labels[i][cat])) for i in idx])
         if len(idx) < 4 or ys.min() == ys.max():
@@ -301,7 +318,7 @@ def fit_model(rows: list[dict[str, float]], labels: list[dict[str, bool | None]]
         X = np.array([[rows[i].get(f, 0.0) for f in feats] for i in idx])
         b, w = fit_logistic(X, ys, l2)
         cats[cat] = CategoryModel(b, {f: float(v) for f, v in zip(feats, w)}, 0.5)
-    return TaggingModel(version, feats, cats, trained_on)
+    return TaggingModel(version, [f for f in FEATURES if f in allowed], cats, trained_on)
 
 
 # -- store helpers ---------------------------------------------------------------

@@ -1,0 +1,283 @@
+"""Tagging: each signal's behaviour, the combiner's scores and evidence, human corrections, retraining."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.config import samples_dir
+from pipeline.signals import audio as audiosig
+from pipeline.signals import text as textsig
+from pipeline.signals.source import load_registry
+from pipeline.store import Store, VideoRecord
+from pipeline.tagging import (CATEGORIES, Tag, TaggingInput, fit_model, load_model, set_human_tag, tag_video)
+from pipeline.transcribe import Segment, Transcript
+
+SR = 16_000
+SAMPLES = samples_dir()
+EVIDENCE = re.compile(r".+ \([+-]\d+\.\d\)$")
+has_espeak = shutil.which("espeak-ng") is not None and shutil.which("sox") is not None
+
+
+def chord_melody(seconds: float = 12.0) -> np.ndarray:
+    """A sustained C-major chord bed with a plucked melody on top (harmonics, decaying notes)."""
+    t = np.arange(int(seconds * SR)) / SR
+    y = sum(0.15 * np.sin(2 * np.pi * f * t) + 0.05 * np.sin(4 * np.pi * f * t) for f in (130.81, 164.81, 196.0))
+    notes = [261.63, 329.63, 392.0, 523.25, 392.0, 329.63, 349.23, 440.0]
+    step = 0.4
+    for i in range(int(seconds / step)):
+        a = int(i * step * SR)
+        tt = np.arange(int(step * SR)) / SR
+        f = notes[i % len(notes)]
+        note = np.exp(-tt * 4) * (np.sin(2 * np.pi * f * tt) + 0.4 * np.sin(4 * np.pi * f * tt) + 0.2 * np.sin(6 * np.pi * f * tt))
+        y[a : a + len(note)] += 0.3 * note[: len(y) - a]
+    return (y / np.abs(y).max() * 0.5).astype(np.float32)
+
+
+def espeak(text: str, voice: str) -> np.ndarray:
+    es = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], capture_output=True, check=True)
+    sx = subprocess.run(["sox", "-t", "wav", "-", "-r", str(SR), "-c", "1", "-e", "floating-point", "-b", "32", "-t", "raw", "-"],
+                        input=es.stdout, capture_output=True, check=True)
+    return np.frombuffer(sx.stdout, np.float32).copy()
+
+
+def meta(**kw) -> TaggingInput:
+    base = dict(title=None, description=None, channel=None, channel_url=None, uploader=None, webpage_url=None,
+                platform_tags=[], categories=[])
+    base.update(kw)
+    return TaggingInput(**base)
+
+
+def transcript(lines: list[str], lang: str = "en") -> Transcript:
+    segs = [Segment(i * 4.0, i * 4.0 + 4.0, s) for i, s in enumerate(lines)]
+    return Transcript(lang, 0.99, 4.0 * len(lines), "script", "test", "0", "transcribe", segs)
+
+
+# -- audio ---------------------------------------------------------------------------
+
+def test_synth_music_is_music_and_silence_is_silence():
+    prof = audiosig.analyse_array(chord_melody(12.0))
+    assert prof.music >= 0.8, prof.summary()
+    sil = audiosig.analyse_array(np.zeros(5 * SR, np.float32))
+    assert sil.silence == 1.0 and [s.label for s in sil.spans] == ["silence"]
+    assert abs(prof.music + prof.speech + prof.silence - 1.0) < 1e-6
+
+
+@pytest.mark.skipif(not has_espeak, reason="needs espeak-ng and sox")
+@pytest.mark.parametrize("voice,text", [
+    ("en-us", "Good evening. Here is the news. The minister said today that the new railway will open next spring, "
+              "and officials expect more passengers than last year."),
+    ("ko", "안녕하십니까. 오늘의 뉴스입니다. 정부는 새 철도가 내년 봄에 개통된다고 밝혔습니다. 관계자들은 승객이 늘어날 것으로 예상합니다."),
+])
+def test_espeak_speech_is_speech(voice, text):
+    prof = audiosig.analyse_array(espeak(text, voice))
+    assert prof.speech >= 0.6 and prof.music <= 0.3, prof.summary()
+
+
+def test_bundled_clips_speech_and_music_spans():
+    speech = audiosig.analyse_audio(SAMPLES / "evening-bulletin.mp4")
+    music = audiosig.analyse_audio(SAMPLES / "song-of-the-factory.mp4")
+    assert speech.speech >= 0.6 and music.music >= 0.8
+    assert all(s.label in ("speech", "music", "silence") and 0 <= s.confidence <= 1 for s in speech.spans + music.spans)
+    assert speech.spans[0].start == 0.0 and abs(speech.spans[-1].end - speech.duration) < 1e-6
+
+
+def test_music_segments_are_flagged_in_the_transcript():
+    y = np.concatenate([chord_melody(8.0), np.zeros(4 * SR, np.float32)])
+    prof = audiosig.analyse_array(y)
+    tr = Transcript("en", 0.5, 12.0, "tiny.en", "test", "0", segments=[Segment(0.0, 7.0, "Thank you for watching!"), Segment(8.5, 11.5, "you")])
+    assert audiosig.mark_transcript(tr, prof) == 2
+    assert tr.segments[0].flags == ["music"] and tr.segments[1].flags == ["silence"]
+    assert tr.text == ""
+
+
+# -- text ------------------------------------------------------------------------------
+
+def test_english_lexicon_hits_longest_match_once():
+    h = textsig.scan("The respected Supreme Leader Kim Jong-un gave field guidance. The U.S. imperialists and their puppets "
+                     "tremble before the Juche idea.")
+    assert h.counts["honorific"] == 2  # 'respected Supreme Leader' once (not also 'Supreme Leader'), 'gave field guidance'
+    assert h.terms["honorific"]["respected Supreme Leader"] == 1
+    assert h.counts["leader_name"] == 1 and h.counts["ideology"] == 1
+    assert h.counts["epithet"] == 2
+    assert textsig.scan("Our reporter says the pupils were puppeteers.").counts.get("epithet", 0) == 0  # word boundaries
+
+
+def test_korean_lexicon_hits_with_particles_and_spacing():
+    h = textsig.scan("경애하는 최고 령도자 김정은동지께서 비료공장을 현지지도하시였습니다. 괴뢰패당의 망동을 규탄하였다. 조선로동당 만세!")
+    assert h.counts["honorific"] >= 2  # '경애하는 최고령도자' despite the space, '현지지도', '하시였'
+    assert "경애하는 최고령도자" in h.terms["honorific"]
+    assert h.counts["epithet"] >= 2 and h.counts["ideology"] >= 1
+    news = textsig.scan("오늘 조선중앙통신은 보도하였다. 대변인은 성명을 발표했습니다.")
+    assert news.counts["news"] >= 4
+    assert textsig.is_korean("오늘의 뉴스입니다") and not textsig.is_korean("today's news")
+
+
+# -- source ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw,name", [
+    (dict(channel_url="https://www.uriminzokkiri.com/index.php?ptype=video"), "Uriminzokkiri"),
+    (dict(webpage_url="http://m.dprktoday.com/videos/123"), "DPRK Today"),
+    (dict(channel_url="https://www.youtube.com/user/uriminzokkiri/videos"), "Uriminzokkiri"),
+    (dict(channel="조선중앙TV"), "Korean Central Television"),
+    (dict(channel="kctv"), "Korean Central Television"),
+    (dict(uploader="Rodong  Sinmun"), "Rodong Sinmun"),
+    (dict(webpage_url="http://127.0.0.1:8765/evening-bulletin.mp4"), "Clipwatch Sample Broadcasting"),
+])
+def test_registry_matches_by_url_and_alias(kw, name):
+    m = load_registry().match(**kw)
+    assert m is not None and m.channel.name == name and m.channel.citation
+
+
+@pytest.mark.parametrize("kw", [
+    dict(channel_url="https://www.youtube.com/user/uriminzokkiri2"),
+    dict(webpage_url="https://evilkcna.kp/x"),
+    dict(webpage_url="https://example.org/?next=kcna.kp"),
+    dict(channel="KCTV fan reactions"),
+    dict(),
+])
+def test_registry_does_not_overmatch(kw):
+    assert load_registry().match(**kw) is None
+
+
+def test_registry_lists_demo_outlet_and_state_media():
+    reg = load_registry()
+    demo = [c for c in reg.channels if c.name == "Clipwatch Sample Broadcasting"]
+    assert demo and demo[0].kind == "demo" and "http://127.0.0.1" in demo[0].urls
+    names = {c.name for c in reg.channels}
+    assert {"Uriminzokkiri", "DPRK Today", "Korean Central Television", "Rodong Sinmun", "Voice of Korea", "Arirang-Meari",
+            "Sogwang", "Echo of Truth"} <= names
+    assert all(c.citation for c in reg.channels)
+
+
+# -- combiner ----------------------------------------------------------------------------
+
+def _check(result):
+    assert [t.category for t in result.tags] == list(CATEGORIES)
+    for t in result.tags:
+        assert isinstance(t, Tag) and 0.0 <= t.score <= 1.0 and t.evidence
+        assert all(EVIDENCE.match(e) or e == "no signal: prior only" for e in t.evidence), t.evidence
+    return {t.category: t for t in result.tags}
+
+
+def test_metadata_only_video_still_gets_tags():
+    r = tag_video(meta(title="경애하는 최고령도자 김정은동지 현지지도", channel="조선중앙TV", categories=["News & Politics"],
+                       platform_tags=["뉴스"]))
+    tags = _check(r)
+    assert r.audio is None
+    assert tags["propaganda"].decision and tags["news"].decision and not tags["music"].decision
+    assert any(e.startswith("channel in registry: Korean Central Television, by channel name (+") for e in tags["propaganda"].evidence)
+    assert any(e.startswith("3 leader honorifics in title") for e in tags["propaganda"].evidence)
+    neutral = _check(tag_video(meta(title="Easy kimchi stew recipe", channel="Mika's Kitchen", categories=["Howto & Style"])))
+    assert not any(t.decision for t in neutral.values())
+
+
+def test_transcript_and_translation_drive_scores():
+    ko = transcript(["경애하는 원수님께서 신형전술유도무기 시험사격을 참관하시였습니다.", "미제의 적대시정책은 긴장의 근원이다.",
+                     "모두다 일심단결로 위대한 당을 결사옹위하자."], "ko")
+    en = transcript(["The respected Marshal watched the test fire of a new weapon.", "The hostile policy of the U.S. imperialists is the root cause.",
+                     "Let us defend the great Party with single-hearted unity."])
+    tags = _check(tag_video(meta(title="clip 7", translation=en, transcript=ko)))
+    assert tags["propaganda"].decision and tags["propaganda"].score > 0.8
+    assert any("in speech" in e for e in tags["propaganda"].evidence)
+    news = _check(tag_video(meta(title="clip 8", transcript=transcript([
+        "Police said three people were injured when a bus collided with a truck this morning.",
+        "The government announced a new budget, the minister told reporters on Tuesday."]))))
+    assert news["news"].decision and not news["propaganda"].decision
+
+
+def test_registry_is_a_prior_not_a_verdict():
+    alone = _check(tag_video(meta(channel="DPRK Today")))["propaganda"].score
+    cooking = transcript(["Today I will show you how to make a simple stew at home.", "First cut the pork and fry it with a little oil.",
+                          "Next add the garlic and onions and let them cook until soft.", "Thanks for watching, see you next time."] * 3)
+    with_text = _check(tag_video(meta(channel="DPRK Today", transcript=cooking)))["propaganda"].score
+    assert 0.5 < alone < 0.95 and with_text < alone
+
+
+def test_audio_signal_from_media_file():
+    r = tag_video(meta(title="Song of the Victorious Factory (instrumental)", audio_path=SAMPLES / "song-of-the-factory.mp4"))
+    tags = _check(r)
+    assert r.audio is not None and r.audio.music >= 0.8
+    assert tags["music"].decision and any("of audio is music" in e for e in tags["music"].evidence)
+    # a file without audio: tagged from the other signals, no error
+    assert tag_video(meta(title="x", audio_path=Path(__file__))).audio is None
+
+
+# -- store / CLI ---------------------------------------------------------------------------
+
+@pytest.fixture
+def store_with_video(tmp_path):
+    st = Store(tmp_path / "clipwatch.db")
+    for i in range(6):
+        st.upsert_video(VideoRecord(id=f"v{i}", extractor="generic", platform_id=f"v{i}", webpage_url=f"http://127.0.0.1/v{i}.mp4",
+                                    source_url=f"http://127.0.0.1/v{i}.mp4", title=["Evening news", "Song of the Party", "Cooking"][i % 3],
+                                    channel=["Metro News", "Uriminzokkiri", "Kitchen"][i % 3]), folder=f"v{i}")
+    yield st
+    st.close()
+
+
+def test_human_tag_survives_model_rerun(store_with_video):
+    st = store_with_video
+    set_human_tag(st, "v0", "news", False, "a parody, not a bulletin")
+    st.replace_tags("v0", [Tag("news", 0.97, True, ["x (+3.0)"]), Tag("music", 0.1, False, ["y (-1.0)"])], "m1")
+    st.replace_tags("v0", [Tag("news", 0.98, True, ["x (+3.1)"]), Tag("music", 0.1, False, ["y (-1.0)"])], "m2")
+    eff = {r["category"]: r for r in st.tags("v0")}
+    assert eff["news"]["origin"] == "human" and eff["news"]["decision"] == 0
+    assert "a parody" in json.loads(eff["news"]["evidence"])[0]
+    assert eff["music"]["origin"] == "model" and eff["music"]["model_version"] == "m2"
+    from pipeline.errors import ConfigError, NotFoundError
+    with pytest.raises(NotFoundError):
+        set_human_tag(st, "nope", "news", True, None)
+    with pytest.raises(ConfigError):
+        set_human_tag(st, "v0", "sports", True, None)
+
+
+def test_cli_tags_set_show_and_retrain(tmp_path, monkeypatch):
+    from pipeline.cli import app
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("CLIPWATCH_DATA", str(data))
+    data.mkdir()
+    with Store(data / "clipwatch.db") as st:
+        for i in range(8):
+            kind = i % 2
+            st.upsert_video(VideoRecord(id=f"v{i}", extractor="generic", platform_id=f"v{i}", webpage_url=f"https://example.org/v{i}",
+                                        source_url=f"https://example.org/v{i}",
+                                        title=["Evening news bulletin", "Song of the Party (instrumental)"][kind],
+                                        channel=["Metro News", "Uriminzokkiri"][kind],
+                                        categories=[["News & Politics"], ["Music"]][kind]), folder=f"v{i}")
+        st.replace_tags("v0", [Tag("news", 0.9, True, ["6 news words in title/description/tags (+3.7)"])], "m1")
+    runner = CliRunner()
+    res = runner.invoke(app, ["tags", "set", "v0", "--category", "propaganda", "--value", "true", "--note", "checked by hand"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["tags", "show", "v0"])
+    assert res.exit_code == 0 and "news 0.90" in res.output and "(human)" in res.output and "+3.7" in res.output
+    shown = json.loads(runner.invoke(app, ["tags", "show", "v0", "--json"]).output)
+    assert {t["category"]: t["origin"] for t in shown["tags"]} == {"news": "model", "propaganda": "human"}
+    assert runner.invoke(app, ["tags", "set", "v0", "--category", "news", "--value", "maybe"]).exit_code != 0
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("video_id,news,music,propaganda\n" + "".join(
+        f"v{i},{1 - i % 2},{i % 2},{i % 2}\n" for i in range(8)), encoding="utf-8")
+    out = tmp_path / "model.json"
+    res = runner.invoke(app, ["tags", "retrain", str(labels), "--out", str(out), "--no-audio"])
+    assert res.exit_code == 0, res.output
+    m = load_model(out)
+    assert set(m.categories) == set(CATEGORIES) and m.categories["propaganda"].weights["src_registry"] > 0
+    monkeypatch.setenv("CLIPWATCH_TAGGING_MODEL", str(out))
+    assert tag_video(meta(title="Song of the Party", channel="Uriminzokkiri")).model_version.startswith(m.version)
+
+
+def test_fit_model_learns_a_separable_feature():
+    rows = [{"src_registry": float(i % 2), "sp_words": 0.5} for i in range(20)]
+    labels = [{"news": i % 3 == 0, "music": i % 4 == 0, "propaganda": bool(i % 2)} for i in range(20)]
+    m = fit_model(rows, labels)
+    assert m.categories["propaganda"].weights["src_registry"] > 1.0
+    assert "src_registry" not in m.categories["news"].weights  # news may not use the source signal
