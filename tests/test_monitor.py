@@ -265,3 +265,21 @@ def test_monitor_flow_ingests_new_videos_and_checks_due_ones(prefect_harness, se
     dep = monitor_deployment("0 */6 * * *", str(settings.data_dir))
     assert dep.name == "clipwatch-monitor" and dep.parameters["data_dir"] == str(settings.data_dir)
     assert [s.schedule.cron for s in dep.schedules] == ["0 */6 * * *"]
+
+
+def test_monitor_add_and_list_cli(server, sample_feed, data_dir):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["--data-dir", str(data_dir), "monitor", "add", sample_feed, "--json"])
+    assert out.exit_code == 0, out.output
+    added = json.loads(out.stdout)
+    assert (added["kind"], added["videos"]) == ("playlist", 3)
+    out = runner.invoke(app, ["--data-dir", str(data_dir), "monitor", "list", "--json"])
+    assert out.exit_code == 0, out.output
+    listed = json.loads(out.stdout)
+    assert [s["url"] for s in listed["sources"]] == [sample_feed] and listed["sources"][0]["watched"] == 1
+    text = runner.invoke(app, ["--data-dir", str(data_dir), "monitor", "list"])
+    assert text.exit_code == 0 and "watched sources" in text.output and "playlist" in text.output
