@@ -41,7 +41,8 @@ DETECT_LONG_SIDE = 128
 JPEG_QUALITY = 85
 WINDOW_SECONDS = 30.0  # a shot longer than this gets one keyframe per window
 MAX_CANDIDATES = 16  # candidate frames held per window (thinned as the window grows)
-MIDDLE_FRACTION = 0.4  # the keyframe comes from the middle 40 % of its window
+MIDDLE_FRACTION = 0.4
+NOT_VIDEO_CONTAINERS = {"tty", "image2", "bin", "txt"}  # the keyframe comes from the middle 40 % of its window
 
 
 @dataclass
@@ -171,6 +172,10 @@ def extract_keyframes(path: Path, out_dir: Path, *, detector: str = DEFAULT_DETE
     info = probe(path)  # MediaError for non-media
     if not info.has_video:
         raise MediaError(f"{path.name}: has no video stream, so it has no shots or keyframes; pass a video file")
+    if info.container in NOT_VIDEO_CONTAINERS or info.container.endswith("_pipe") or info.video_codec in ("ansi",):
+        # ffmpeg renders text files (tty) and still images as one-stream "videos"
+        raise MediaError(f"{path.name}: is not a video (ffmpeg reads it as {info.container}/{info.video_codec}); "
+                         "pass a video file")
     geo = inspect_video(path)
     try:
         detectors = make_detectors(detector, min_scene_len=min_scene_len)

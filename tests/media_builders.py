@@ -156,7 +156,9 @@ def make_motion_video(path: Path, duration: float = 8.0, size: Size = (320, 240)
         vf = f"crop=w={w}:h={h}:x={w}:y={h}"
     elif kind == "pan":
         vx, vy = w * 0.25 * speed, h * 0.12 * speed
-        vf = f"crop=w={w}:h={h}:x='mod(t*{vx:.2f},{W - w})':y='mod(t*{vy:.2f},{H - h})'"
+        # smooth back-and-forth (no wrap-around jump, which would be a real cut)
+        vf = (f"crop=w={w}:h={h}:x='{(W - w) / 2:.1f}*(1-cos(t*{2 * vx / (W - w):.5f}))'"
+              f":y='{(H - h) / 2:.1f}*(1-cos(t*{2 * vy / (H - h):.5f}))'")
     elif kind == "zoom":
         vf = (f"zoompan=z='1+{0.12 * speed / fps:.6f}*on':d=1:s={w}x{h}:fps={fps:g}"
               f":x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)'")
