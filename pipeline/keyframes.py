@@ -212,10 +212,12 @@ def extract_keyframes(path: Path, out_dir: Path, *, detector: str = DEFAULT_DETE
         win_start = cut.time
         last_cut_index = cut.index
 
-    for index, time, frame in READERS[backend](path, kf_size, step):
+    # shots only: let the reader scale straight to detection size
+    read_size = kf_size if write_jpegs else det_size
+    for index, time, frame in READERS[backend](path, read_size, step):
         frames += 1
         last_time = time
-        small = cv2.resize(frame, det_size, interpolation=cv2.INTER_AREA)
+        small = frame if read_size == det_size else cv2.resize(frame, det_size, interpolation=cv2.INTER_AREA)
         sf = SampledFrame(index, time, small)
         for det in detectors:
             for cut in det.process(sf):
