@@ -304,13 +304,16 @@ def make_clip(i: int, kind: str, split: str, rng: random.Random, music: MusicSou
             start = sum(len(p) for _, p in parts) / SR
             parts.append(("speech", s))
             speech_parts.append((start, start + len(s) / SR, en, ko))
-            parts.append(("speech", np.zeros(int(rng.uniform(0.2, 0.6) * SR), np.float32)))
+            parts.append(("silence", np.zeros(int(rng.uniform(0.2, 0.6) * SR), np.float32)))  # pause
         seg_text = speech_parts
         y, lab = _timeline(parts)
-        if 0.25 <= style < 0.5:  # quiet bed under the speech
+        if 0.25 <= style < 0.5:  # quiet bed under the speech and its pauses
             bed = music.get(len(y) / SR) * 10 ** (rng.uniform(-22, -15) / 20)
-            sp = lab == 0
-            y = y + np.where(sp, bed, 0).astype(np.float32)
+            sp = np.flatnonzero(lab == 0)
+            under = np.zeros(len(y), bool)
+            under[sp[0] : sp[-1] + 1] = True
+            y = y + np.where(under, bed, 0).astype(np.float32)
+            lab = np.where(under & (lab == 2), 1, lab).astype(np.int8)  # a pause over the bed is music
     elif kind in SONG_KINDS:
         track = music.get(rng.uniform(14, 20))
         pos = rng.uniform(1, 3)
@@ -483,6 +486,9 @@ def evaluate(name: str, model: tagging.TaggingModel, rows, clips) -> list[str]:
         truth = [c.labels[cat] for c in clips]
         pred = [t.decision for r in rows for t in tagging.score(model, r) if t.category == cat]
         p, r, f1, (tp, fp, fn, tn) = metrics(truth, pred)
+        if tp + fp + fn == 0:
+            lines.append(f"{name:<12} {cat:<11}   -     -     -   {tp:>3} {fp:>3} {fn:>3} {tn:>3}  (no positives, none predicted)")
+            continue
         f1s.append(f1)
         lines.append(f"{name:<12} {cat:<11} {p:>5.2f} {r:>5.2f} {f1:>5.2f}   {tp:>3} {fp:>3} {fn:>3} {tn:>3}")
     lines.append(f"{name:<12} {'macro-F1':<11} {'':>5} {'':>5} {np.mean(f1s):>5.2f}")
@@ -544,7 +550,10 @@ def main() -> None:
 def whisper_subset(held, held_rows, model, am, n: int) -> None:
     from pipeline.transcribe import transcribe
 
-    subset = [(c, r) for c, r in zip(held, held_rows) if c.lang == "en" and c.wav is not None and c.inp.transcript is not None][:n]
+    per_kind = max(1, n // len(KINDS))  # stratified: the first English clips with audio of each kind
+    subset = []
+    for kind in KINDS:
+        subset += [(c, r) for c, r in zip(held, held_rows) if c.kind == kind and c.lang == "en" and c.wav is not None][:per_kind]
     t = time.time()
     real_rows = []
     for c, _ in subset:
@@ -552,7 +561,7 @@ def whisper_subset(held, held_rows, model, am, n: int) -> None:
         inp = tagging.TaggingInput(**{**c.inp.__dict__, "transcript": tr, "translation": None})
         real_rows.append(tagging.extract_features(inp, audiosig.analyse_audio(c.wav, am))[0])
     clips = [c for c, _ in subset]
-    print(f"\nreal tiny.en transcripts on {len(subset)} English held-out clips ({time.time() - t:.0f}s):")
+    print(f"\nreal tiny.en transcripts on {len(subset)} English held-out clips, {per_kind} of each kind ({time.time() - t:.0f}s):")
     print("\n".join(evaluate("script-text", model, [r for _, r in subset], clips)))
     print("\n".join(evaluate("tiny.en", model, real_rows, clips)))
 
