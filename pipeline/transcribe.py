@@ -45,7 +45,10 @@ COMPRESSION_RATIO_THRESHOLD = 2.4
 LOGPROB_THRESHOLD = -1.0
 NO_SPEECH_THRESHOLD = 0.6
 
-WINDOW_SECONDS = 600.0  # audio held in memory at once
+# Audio held in memory at once. Peak RSS on a 10-minute clip with tiny.en int8 (bench/transcribe.py):
+# 874 MB with 600 s windows, 612 MB with 300 s, 404 MB with 120 s (faster-whisper's feature
+# extraction over a whole window dominates); 300 s keeps re-decoded window edges rare.
+WINDOW_SECONDS = 300.0
 SILENCE_RMS = 10 ** (-60 / 20)  # -60 dBFS: a segment quieter than this is text over silence
 
 Progress = Callable[[float, float], None]
@@ -168,6 +171,9 @@ class Transcriber(ABC):
     def __init__(self, model: str, models_dir: Path | None = None) -> None:
         from . import models
 
+        # One window at a time per loaded model (openai-whisper's decoder is not re-entrant;
+        # on a few cores parallel windows would only compete for the same threads).
+        self.lock = threading.Lock()
         self.model_name = model
         self.multilingual = models.is_multilingual(model, models_dir)
 
@@ -416,6 +422,7 @@ def transcribe(
     offset_samples = 0  # absolute position of buf[0]
     n_samples = 0
     detected: str | None = language
+    locked: str | None = None  # language detected on the first window with speech
     detected_prob: float | None = 1.0 if language is not None else None
     out: list[Segment] = []
     stream = iter_audio(path, chunk_seconds=30.0)
@@ -443,13 +450,18 @@ def transcribe(
         final = exhausted and buf.size <= window
         win = buf[:window]
         offset = offset_samples / SAMPLE_RATE
-        res = transcriber.run(win, language=detected, task=task, word_timestamps=word_timestamps, vad=vad)
-        if detected is None:
-            detected, detected_prob = res.language, res.language_probability
         segs: list[Segment] = []
-        for seg in res.segments:
-            segs.append(seg)
-            report(offset + seg.end)
+        with transcriber.lock:
+            res = transcriber.run(win, language=language or locked, task=task, word_timestamps=word_timestamps, vad=vad)
+            for seg in res.segments:
+                segs.append(seg)
+                report(offset + seg.end)
+        if detected is None or (language is None and locked is None):
+            detected, detected_prob = res.language, res.language_probability
+            # Keep the detected language for later windows once a window had speech; a window of
+            # music or silence says little about the language, so the next one detects again.
+            if language is None and any(s.text.strip() and (s.no_speech_prob or 0) < NO_SPEECH_THRESHOLD for s in segs):
+                locked = detected
         cut = win.size
         if not final and segs and segs[-1].start > 1.0:
             # Start the next window where the last (possibly cut) segment started.
