@@ -126,19 +126,36 @@ def run_transcribe(store: Store, archive: Archive, video_id: str, settings: Sett
         store.mark_stage(video_id, "transcribe", key, {"no_audio": True})
         store.add_event("skipped", video_id=video_id, detail={"stage": "transcribe", "reason": str(exc)})
         return StageOutcome(video_id, "transcribe", "not-applicable", "no audio track")
+    flagged_by_audio = _flag_against_audio(tr, media_path)
     written = subtitles.write_transcript(tr, folder, "transcript")
     store.replace_transcript(video_id, video["media_sha256"], "original", tr, _rel(archive, written.get("json")))
     detail: dict[str, Any] = {"language": tr.language, "segments": len(tr.segments),
-                              "flagged": sum(1 for s in tr.segments if s.flags)}
+                              "flagged": sum(1 for s in tr.segments if s.flags), "flagged_by_audio": flagged_by_audio}
     if settings.translate and tr.language and tr.language != "en" and tr.segments and not settings.model.endswith(".en"):
         tl = transcribe.transcribe(media_path, model=settings.model, engine=settings.engine, language=tr.language,
                                    task="translate", models_dir=settings.models_dir)
+        _flag_against_audio(tl, media_path)
         written_tl = subtitles.write_transcript(tl, folder, "transcript.en")
         store.replace_transcript(video_id, video["media_sha256"], "translation", tl, _rel(archive, written_tl.get("json")))
         detail["translation_segments"] = len(tl.segments)
     store.mark_stage(video_id, "transcribe", key, detail)
     msg = f"{tr.language or '?'}; {detail['segments']} segments" + (f" ({detail['flagged']} flagged)" if detail["flagged"] else "")
     return StageOutcome(video_id, "transcribe", "done", msg, time.perf_counter() - t0, detail)
+
+
+def _flag_against_audio(tr, media_path: Path) -> int:
+    """Flag segments over silence, or over music where Whisper was unsure (see signals.audio)."""
+    from .errors import MediaError
+    from .signals.audio import analyse_audio, mark_transcript
+
+    if not tr.segments:
+        return 0
+    try:
+        profile = analyse_audio(media_path)
+    except MediaError as exc:
+        log.info("no audio profile for %s: %s", media_path, exc)
+        return 0
+    return mark_transcript(tr, profile)
 
 
 def run_tagging(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:

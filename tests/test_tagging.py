@@ -92,10 +92,13 @@ def test_bundled_clips_speech_and_music_spans():
 def test_music_segments_are_flagged_in_the_transcript():
     y = np.concatenate([chord_melody(8.0), np.zeros(4 * SR, np.float32)])
     prof = audiosig.analyse_array(y)
-    tr = Transcript("en", 0.5, 12.0, "tiny.en", "test", "0", segments=[Segment(0.0, 7.0, "Thank you for watching!"), Segment(8.5, 11.5, "you")])
+    tr = Transcript("en", 0.5, 12.0, "tiny.en", "test", "0", segments=[
+        Segment(0.0, 3.5, "Thank you for watching!", avg_logprob=-1.1, no_speech_prob=0.6),  # Whisper unsure: hallucination
+        Segment(3.5, 7.0, "Glory to the victorious factory", avg_logprob=-0.2, no_speech_prob=0.05),  # heard clearly: sung words
+        Segment(8.5, 11.5, "you")])
     assert audiosig.mark_transcript(tr, prof) == 2
-    assert tr.segments[0].flags == ["music"] and tr.segments[1].flags == ["silence"]
-    assert tr.text == ""
+    assert [s.flags for s in tr.segments] == [["music"], [], ["silence"]]
+    assert tr.text == "Glory to the victorious factory"
 
 
 # -- text ------------------------------------------------------------------------------

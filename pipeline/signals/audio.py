@@ -244,16 +244,20 @@ def analyse_audio(path: Path, model: AudioModel | None = None) -> AudioProfile:
 
 
 def mark_transcript(transcript, profile: AudioProfile, music_share: float = 0.6, silence_share: float = 0.8) -> int:
-    """Flag transcript segments that lie mostly over music ("music") or silence ("silence").
+    """Flag segments that lie over silence ("silence"), or over music while Whisper was unsure ("music").
 
-    Whisper writes "lyrics" over instrumental music and phrases over silence;
-    flagged segments are kept in the transcript but not indexed as speech.
-    Changes the segments in place and returns how many were newly flagged.
+    Whisper invents "lyrics" over instrumentals and phrases over silence; flagged
+    segments are kept in the transcript but not indexed as speech. Sung words that
+    Whisper hears confidently stay indexed: scholars search songs too. Changes the
+    segments in place and returns how many were newly flagged.
     """
     changed = 0
     for seg in transcript.segments:
-        for label, limit in (("music", music_share), ("silence", silence_share)):
-            if label not in seg.flags and profile.share_in(seg.start, seg.end, label) >= limit:
-                seg.flags.append(label)
-                changed += 1
+        unsure = (seg.avg_logprob is not None and seg.avg_logprob < -0.7) or (seg.no_speech_prob or 0) > 0.4
+        if "silence" not in seg.flags and profile.share_in(seg.start, seg.end, "silence") >= silence_share:
+            seg.flags.append("silence")
+            changed += 1
+        elif "music" not in seg.flags and unsure and profile.share_in(seg.start, seg.end, "music") >= music_share:
+            seg.flags.append("music")
+            changed += 1
     return changed
