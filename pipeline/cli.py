@@ -183,6 +183,9 @@ def ingest(
         raise typer.Exit(2)
 
 
+DEMO_PORT = 8765
+
+
 @app.command()
 def demo(
     query: str = typer.Option("nuclear deterrent", "--query", "-q", help="What to search for after ingesting."),
@@ -193,7 +196,14 @@ def demo(
     from .loopback import LoopbackServer, publish_samples
 
     s = settings(model=model)
-    with LoopbackServer() as server:
+    # A fixed port keeps the sample URLs, and so the video ids, the same from run to
+    # run: a second demo finds everything archived and does no work again.
+    try:
+        server = LoopbackServer(port=DEMO_PORT)
+    except OSError:
+        err_console.print(f"port {DEMO_PORT} is busy: serving the samples on another port (videos get new ids)")
+        server = LoopbackServer()
+    with server:
         feed = publish_samples(server, samples_dir())
         console.print(f"Serving the bundled sample clips at [bold]{feed}[/] (loopback only)")
         report = run_ingest([feed], s)
@@ -721,9 +731,18 @@ def monitor_serve(
     s = settings()
     s.ensure_dirs()
     configure_prefect(s, quiet=not state.verbose)
-    from flows.monitor import serve_monitor
+    from datetime import datetime, timezone
 
-    console.print(f"serving deployment [bold]monitor/{rich_escape(name)}[/] on {rich_escape(cron)}; Ctrl-C stops", highlight=False)
+    from flows.monitor import next_run_times, prefect_api_url, serve_monitor
+
+    try:
+        upcoming = next_run_times(cron, datetime.now(timezone.utc), 2)
+    except ValueError as exc:
+        raise ClipwatchError(f"{exc}; e.g. --cron \"0 */6 * * *\" (every 6 hours)") from exc
+    where = f"Prefect server {prefect_api_url()}" if prefect_api_url() else \
+        "this process (set PREFECT_API_URL to a Prefect server to serve it as a deployment)"
+    console.print(f"monitor/{rich_escape(name)} on [bold]{rich_escape(cron)}[/] (UTC), scheduled by {rich_escape(where)}; "
+                  f"next runs {', '.join(t.strftime('%Y-%m-%d %H:%M') for t in upcoming)}; Ctrl-C stops", highlight=False)
     serve_monitor(cron, str(s.data_dir), name, analyse_new=not no_analyse)
 
 
