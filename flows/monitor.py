@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -141,8 +142,56 @@ def monitor_deployment(cron: str = DEFAULT_CRON, data_dir: str | None = None, na
                                       description="Re-list watched sources, ingest new videos, re-check archived ones.")
 
 
-def serve_monitor(cron: str = DEFAULT_CRON, data_dir: str | None = None, name: str = DEPLOYMENT_NAME, **params: Any) -> None:
-    """Serve the monitor deployment in this process until interrupted (runs on its cron schedule)."""
-    from prefect import serve
+def next_run_times(cron: str, after: datetime, count: int = 1) -> list[datetime]:
+    """The next ``count`` times (UTC) a cron expression fires after ``after``; ValueError for a bad expression."""
+    from cronsim import CronSim, CronSimError
 
-    serve(monitor_deployment(cron, data_dir, name, **params))
+    try:
+        it = CronSim(cron, after.astimezone(timezone.utc))
+        return [next(it) for _ in range(count)]
+    except (CronSimError, StopIteration) as exc:
+        raise ValueError(f"bad cron expression {cron!r}: {exc}") from exc
+
+
+def run_on_schedule(cron: str, run: Callable[[], Any], *, max_runs: int | None = None,
+                    sleep: Callable[[float], None] = time.sleep,
+                    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> int:
+    """Call ``run`` at every time the cron expression fires (in this process); returns the number of runs."""
+    next_run_times(cron, clock())  # fail early on a bad expression
+    runs = 0
+    while max_runs is None or runs < max_runs:
+        now = clock()
+        at = next_run_times(cron, now)[0]
+        sleep(max(0.0, (at - now).total_seconds()))
+        try:
+            run()
+        except Exception:  # one bad round must not stop the schedule
+            log.exception("monitor round failed")
+        runs += 1
+    return runs
+
+
+def prefect_api_url() -> str | None:
+    """The Prefect server this process talks to (env or profile), or None for Prefect's temporary local one."""
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url or None
+
+
+def serve_monitor(cron: str = DEFAULT_CRON, data_dir: str | None = None, name: str = DEPLOYMENT_NAME, **params: Any) -> None:
+    """Run the monitor flow on its cron schedule until interrupted.
+
+    With a Prefect server (``PREFECT_API_URL`` set) this serves a real deployment
+    (``prefect.serve``): its runs, schedule and logs show in Prefect's UI, and
+    ``prefect deployment run monitor/clipwatch-monitor`` triggers one by hand.
+    Prefect's temporary local server does not run the scheduler that turns a
+    cron schedule into runs, so without ``PREFECT_API_URL`` the schedule is
+    kept by this process instead, each round still a Prefect flow run.
+    """
+    if prefect_api_url():
+        from prefect import serve
+
+        serve(monitor_deployment(cron, data_dir, name, **params))
+        return
+    data_dir = str(_settings(data_dir).data_dir)
+    run_on_schedule(cron, lambda: monitor_flow(data_dir=data_dir, **params))

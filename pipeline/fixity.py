@@ -150,7 +150,7 @@ def verify(store: Store, archive: Archive, video_ids: Iterable[str] | None = Non
                 "expected_size": fc.expected_size, "actual_size": fc.actual_size, **({"message": fc.message} if fc.message else {}),
             })
         if not fc.ok:
-            log.warning("%s", fc.message)
+            log.info("%s", fc.message)
 
     if derivatives:
         for vid in ids:

@@ -87,3 +87,12 @@ def test_verify_cli_exits_non_zero_and_says_what_is_wrong(archived, store, data_
     assert js.exit_code != 0
     out = json.loads(js.stdout)
     assert out["ok"] is False and out["counts"]["corrupt"] == 1
+
+
+def test_verify_flow(prefect_harness, archived, settings):
+    from flows.verify import verify_flow
+
+    vid, path = archived
+    path.unlink()
+    res = verify_flow(str(settings.data_dir))
+    assert res.videos == [vid] and [p.status for p in res.problems] == ["missing-file"]

@@ -283,3 +283,30 @@ def test_monitor_add_and_list_cli(server, sample_feed, data_dir):
     assert [s["url"] for s in listed["sources"]] == [sample_feed] and listed["sources"][0]["watched"] == 1
     text = runner.invoke(app, ["--data-dir", str(data_dir), "monitor", "list"])
     assert text.exit_code == 0 and "watched sources" in text.output and "playlist" in text.output
+
+
+def test_cron_schedule_runs_each_round_at_its_time():
+    from flows.monitor import next_run_times, run_on_schedule
+
+    assert next_run_times("0 */6 * * *", T0, 3) == [T0 + 6 * HOUR, T0 + 12 * HOUR, T0 + 18 * HOUR]
+    with pytest.raises(ValueError, match="cron"):
+        next_run_times("every six hours", T0)
+    clock = [T0 + timedelta(minutes=5)]
+    slept, runs = [], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock[0] += timedelta(seconds=seconds)
+
+    assert run_on_schedule("0 */6 * * *", lambda: runs.append(clock[0]), max_runs=2, sleep=sleep, clock=lambda: clock[0]) == 2
+    assert runs == [T0 + 6 * HOUR, T0 + 12 * HOUR]
+    assert slept[0] == (6 * HOUR - timedelta(minutes=5)).total_seconds()
+
+
+def test_monitor_serve_rejects_a_bad_cron(data_dir):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    out = CliRunner().invoke(app, ["--data-dir", str(data_dir), "monitor", "serve", "--cron", "bogus"])
+    assert out.exit_code != 0 and "cron" in str(out.exception or out.output)
