@@ -100,7 +100,7 @@ def test_platform_removal_message_is_recorded_verbatim_with_its_kind(video, stor
     "ERROR: [youtube] abc: Sign in to confirm your age. This video may be inappropriate for some users.",
     "ERROR: [youtube] abc: This content isn't available, try again later.",
     "ERROR: [youtube] abc: Unable to download API page: HTTP Error 503: Service Unavailable (caused by <HTTPError 503>)",
-])
+], ids=["bot-check", "age-gate", "rate-limit", "http-503"])
 def test_bot_checks_age_gates_and_rate_limits_are_never_removals(video, store, archive, monkeypatch, message):
     monkeypatch.setattr(pipeline.fetch, "extract_info", lambda url: (_ for _ in ()).throw(yt_dlp.utils.DownloadError(message)))
     for n in range(3):
