@@ -20,7 +20,7 @@ from rich.markup import escape as rich_escape
 
 from . import __version__
 from .config import Settings
-from .errors import ClipwatchError
+from .errors import ClipwatchError, NotFoundError
 from .store import Store, to_unsigned64
 
 app = typer.Typer(
@@ -463,6 +463,119 @@ def index_semantic_cmd(
 # -- commands: transcribe / models (transcription engineer) --
 
 # -- commands: shots / similar / match (keyframes engineer) --
+
+
+@app.command()
+def shots(
+    file: Path = typer.Argument(..., help="Any local video file (it is not archived)."),
+    detector: Optional[str] = typer.Option(None, "--detector", help="adaptive, content, fade, or names joined by '+' (default adaptive+fade)."),
+    keyframes_dir: Optional[Path] = typer.Option(None, "--keyframes", help="Also write one JPEG per shot here."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Detect shots in a video file and pick one keyframe per shot."""
+    import tempfile
+
+    from . import keyframes as kf
+
+    with tempfile.TemporaryDirectory(prefix="clipwatch-shots-") as tmp:
+        out = keyframes_dir or Path(tmp)
+        result = kf.extract_keyframes(file, out, detector=detector or kf.DEFAULT_DETECTOR)
+    data = {
+        "file": str(file), "duration": result.duration, "detector": result.detector, "tool_version": result.tool_version,
+        "shots": [{"index": sh.index, "start": round(sh.start, 3), "end": round(sh.end, 3), "transition": getattr(sh, "transition", None)}
+                  for sh in result.shots],
+        "keyframes": [{"shot_index": k.shot_index, "time": round(k.time, 3), "phash": f"{k.phash:016x}",
+                       "path": str(out / k.path) if keyframes_dir else None} for k in result.keyframes],
+    }
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"{rich_escape(str(file))}: {len(result.shots)} shots in {fmt_time(result.duration)} ({result.detector})")
+    by_shot: dict[int, list[dict]] = {}
+    for k in data["keyframes"]:
+        by_shot.setdefault(k["shot_index"], []).append(k)
+    for sh in data["shots"]:
+        kfs = ", ".join(f"{k['time']:.2f}s {k['phash']}" + (f" {k['path']}" if k["path"] else "") for k in by_shot.get(sh["index"], []))
+        console.print(f"  shot {sh['index']:>3}  {sh['start']:8.2f}s – {sh['end']:8.2f}s  {sh['transition'] or '':<5}  "
+                      + (f"keyframe {kfs}" if kfs else ""), highlight=False)
+
+
+def _hash_index(store: Store):
+    from .matching import HashIndex
+
+    rows = store.db.execute("SELECT video_id, time, phash, shot_start, shot_end FROM keyframes").fetchall()
+    return HashIndex(rows)
+
+
+def _print_matches(matches, store: Store, as_json: bool) -> None:
+    out = []
+    for m in matches:
+        v = store.get_video(m.video_id)
+        out.append({"video_id": m.video_id, "title": v["title"], "channel": v["channel"], "status": v["status"],
+                    "score": round(m.score, 3), "matched": m.matched, "total": m.total, "offset": round(m.offset, 2),
+                    "mirrored": m.mirrored, "ranges": [[round(x, 2) for x in r] for r in m.ranges]})
+    if as_json:
+        print_json(out)
+        return
+    if not out:
+        console.print("no archived video matches")
+        return
+    for r in out:
+        console.print(f"[bold]{r['score']:.2f}[/] ({r['matched']}/{r['total']} keyframes) {r['video_id']}  "
+                      f"{rich_escape(r['title'] or '')} [dim]{r['status']}[/]" + ("  [yellow]mirrored[/]" if r["mirrored"] else ""), highlight=False)
+        for q0, q1, a0, a1 in r["ranges"][:5]:
+            console.print(f"    query {fmt_time(q0)}–{fmt_time(q1)}  ↔  archived {fmt_time(a0)}–{fmt_time(a1)}", highlight=False)
+
+
+@app.command()
+def similar(
+    video_id: str = typer.Argument(..., help="An archived video: find other archived copies of it (re-uploads, excerpts)."),
+    limit: int = typer.Option(10, "--limit", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Rank archived videos by shared keyframes with this one (re-uploads, excerpts, mirrored copies)."""
+    from .archive import Archive
+    from .matching import fingerprint_file, match_keyframes
+
+    s = settings()
+    with open_store(s) as store:
+        v = store.get_video(video_id)
+        media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
+        if media is None:
+            raise NotFoundError(f"{video_id}: no archived media to compare")
+        query = fingerprint_file(Archive(s.archive_dir).abspath(media["path"]))
+        matches = match_keyframes(query, _hash_index(store), exclude=[v["id"]], limit=limit)
+        _print_matches(matches, store, as_json)
+
+
+@app.command()
+def match(
+    file_or_url: str = typer.Argument(..., help="A local video file or a video URL (downloaded to a temporary folder, not archived)."),
+    limit: int = typer.Option(10, "--limit", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Find archived videos that this file or URL copies (re-upload detection)."""
+    import shutil
+    import tempfile
+
+    from .archive import Archive
+    from .fetch import fetch
+    from .matching import fingerprint_file, match_keyframes
+    from .sources import is_url
+
+    with open_store() as store:
+        index = _hash_index(store)
+        if is_url(file_or_url):
+            tmp = Path(tempfile.mkdtemp(prefix="clipwatch-match-"))
+            try:
+                fetched = fetch(file_or_url, Archive(tmp))
+                query = fingerprint_file(tmp / fetched.media.path)
+                fetched.cleanup()
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            query = fingerprint_file(Path(file_or_url))
+        _print_matches(match_keyframes(query, index, limit=limit), store, as_json)
 
 # -- commands: tags (tagging engineer) --
 

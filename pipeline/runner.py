@@ -88,12 +88,13 @@ def _media(store: Store, archive: Archive, video_id: str) -> tuple[Any, Path]:
     return video, archive.abspath(media["path"])
 
 
-def run_keyframes(store: Store, archive: Archive, video_id: str, detector: str = "adaptive",
+def run_keyframes(store: Store, archive: Archive, video_id: str, detector: str | None = None,
                   force: bool = False, progress: Progress | None = None) -> StageOutcome:
     from . import keyframes
 
     video, media_path = _media(store, archive, video_id)
-    key = f"{video['media_sha256']}:{keyframes.__name__}:{getattr(keyframes, 'VERSION', '1')}:{detector}"
+    detector = detector or keyframes.DEFAULT_DETECTOR
+    key = f"{video['media_sha256']}:{keyframes.TOOL_VERSION}:{detector}"
     if not force and store.stage_done(video_id, "keyframes", key):
         return StageOutcome(video_id, "keyframes", "skipped", "already done for this file and detector")
     t0 = time.perf_counter()

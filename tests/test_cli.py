@@ -1,0 +1,101 @@
+"""The CLI as a user meets it: JSON shapes, one-line errors, shots and re-upload matching."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import SAMPLES, publish_page
+from pipeline.cli import app
+from pipeline.fetch import fetch
+from pipeline.runner import record_fetch, run_keyframes
+
+sys.path.insert(0, str(Path(__file__).parent))
+import media_builders as mb  # noqa: E402
+
+runner = CliRunner()
+
+
+def cw(data_dir: Path, *args: str):
+    return runner.invoke(app, ["--data-dir", str(data_dir), *args])
+
+
+@pytest.fixture
+def archived(server, settings, store, archive):
+    """The three samples archived with keyframes (no Whisper: fast)."""
+    ids = {}
+    for name in ("evening-bulletin", "ministry-statement", "song-of-the-factory"):
+        url = publish_page(server, name, SAMPLES / f"{name}.mp4", name.replace("-", " ").title(),
+                           channel="KCTV", upload_date="2019-01-02")
+        fetched = fetch(url, archive)
+        record_fetch(store, archive, fetched, None)
+        run_keyframes(store, archive, fetched.video.id)
+        ids[name] = fetched.video.id
+    return ids
+
+
+def test_list_and_show_json(archived, settings):
+    res = cw(settings.data_dir, "list", "--json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert {r["id"] for r in rows} == set(archived.values())
+    assert set(rows[0]) == {"id", "title", "channel", "upload_date", "duration", "status", "language", "tags"}
+    vid = archived["evening-bulletin"]
+    res = cw(settings.data_dir, "show", vid[:20], "--json")  # an unambiguous prefix is enough
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)
+    assert rec["video"]["id"] == vid and rec["video"]["channel"] == "KCTV"
+    assert rec["media"]["sha256"] and rec["media"]["fetcher"] == "yt-dlp"
+    assert [round(k["shot_start"]) for k in rec["keyframes"]] == [0, 6, 12]
+    assert [e["kind"] for e in rec["events"]] == ["fetched"]
+
+
+def test_unknown_id_is_a_one_line_error(settings):
+    res = cw(settings.data_dir, "show", "no-such-video")
+    from pipeline.errors import NotFoundError
+
+    assert res.exit_code != 0
+    assert isinstance(res.exception, NotFoundError) and "clipwatch list" in str(res.exception)
+
+
+def test_error_output_of_the_real_command(tmp_path):
+    """The installed entry point prints one line, no traceback."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()", "--data-dir", str(tmp_path),
+                           "show", "nope"], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("error:") and "clipwatch list" in proc.stderr
+    proc = subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()", "shots", str(tmp_path / "missing.mp4")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "missing.mp4" in proc.stderr
+
+
+def test_shots_json_on_a_sample():
+    res = runner.invoke(app, ["shots", str(SAMPLES / "ministry-statement.mp4"), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert [(s["start"], s["end"]) for s in data["shots"]] == [(0.0, 5.0), (5.0, 10.0), (10.0, 15.0), (15.0, 20.44)]
+    assert len(data["keyframes"]) == 4 and all(len(k["phash"]) == 16 for k in data["keyframes"])
+
+
+def test_match_finds_a_mirrored_excerpt_of_an_archived_video(archived, settings, tmp_path):
+    copy = mb.mirror(mb.excerpt(SAMPLES / "ministry-statement.mp4", tmp_path / "exc.mp4", 4.0, 12.0), tmp_path / "mirrored.mp4")
+    res = cw(settings.data_dir, "match", str(copy), "--json")
+    assert res.exit_code == 0, res.output
+    matches = json.loads(res.stdout)
+    assert matches[0]["video_id"] == archived["ministry-statement"]
+    assert matches[0]["mirrored"] is True
+    assert abs(matches[0]["offset"] - 4.0) <= 1.0
+    assert all(m["video_id"] != archived["song-of-the-factory"] for m in matches)
+
+
+def test_similar_lists_no_false_relatives(archived, settings):
+    res = cw(settings.data_dir, "similar", archived["evening-bulletin"], "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == []
