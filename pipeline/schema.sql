@@ -167,6 +167,12 @@ CREATE TRIGGER IF NOT EXISTS segments_ai AFTER INSERT ON segments WHEN new.flags
     INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text);
     INSERT INTO segments_trigram(rowid, text) VALUES (new.id, new.text);
 END;
+CREATE TRIGGER IF NOT EXISTS segments_au AFTER UPDATE OF text, flags ON segments BEGIN
+    INSERT INTO segments_fts(segments_fts, rowid, text) SELECT 'delete', old.id, old.text WHERE old.flags = '';
+    INSERT INTO segments_trigram(segments_trigram, rowid, text) SELECT 'delete', old.id, old.text WHERE old.flags = '';
+    INSERT INTO segments_fts(rowid, text) SELECT new.id, new.text WHERE new.flags = '';
+    INSERT INTO segments_trigram(rowid, text) SELECT new.id, new.text WHERE new.flags = '';
+END;
 CREATE TRIGGER IF NOT EXISTS segments_ad AFTER DELETE ON segments WHEN old.flags = '' BEGIN
     INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
     INSERT INTO segments_trigram(segments_trigram, rowid, text) VALUES ('delete', old.id, old.text);
