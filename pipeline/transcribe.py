@@ -252,7 +252,14 @@ class OpenAIWhisperTranscriber(Transcriber):
     engine = "openai-whisper"
 
     def __init__(self, model: str, models_dir: Path | None = None) -> None:
-        import torch
+        try:
+            import torch
+            import whisper  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError(
+                f"the openai-whisper engine needs the openai-whisper package ({exc.name} is missing): "
+                "pip install openai-whisper, or use --engine faster-whisper"
+            ) from exc
 
         from . import ct2_convert, models
 
