@@ -44,13 +44,15 @@ class VideoReport:
 class IngestReport:
     sources: list[dict[str, Any]] = field(default_factory=list)
     videos: list[VideoReport] = field(default_factory=list)
+    semantic: dict[str, Any] | None = None
 
     @property
     def failed(self) -> int:
         return sum(1 for v in self.videos if v.status != "ok") + sum(1 for s in self.sources if s.get("error"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sources": self.sources, "videos": [asdict(v) for v in self.videos], "failed": self.failed}
+        return {"sources": self.sources, "videos": [asdict(v) for v in self.videos], "semantic": self.semantic,
+                "failed": self.failed}
 
 
 def _retry_network_only(task, task_run, state) -> bool:
@@ -127,6 +129,30 @@ def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool 
         reporter().stage_end(video_id, stage, outcome.status, outcome.message)
 
 
+@task(name="index-semantic", cache_policy=NO_CACHE)
+def semantic_index_task(settings: Settings) -> dict[str, Any]:
+    """Embed new transcript segments for --semantic/--hybrid search (once per batch: the vector file is rewritten)."""
+    from pipeline import semantic
+
+    with Store(settings.db_path) as store:
+        rep = semantic.index_segments(
+            store, progress=lambda done, total: reporter().stage_progress("semantic index", "embed", done, total))
+    return {"embedded": rep.embedded, "total": rep.total, "seconds": round(rep.seconds, 2)}
+
+
+def update_semantic_index(settings: Settings, report: "IngestReport") -> None:
+    if not settings.semantic or not any(v.stages.get("transcribe") == "done" for v in report.videos):
+        return
+    reporter().stage_start("semantic index", "embed")
+    try:
+        report.semantic = semantic_index_task(settings)
+    except ClipwatchError as exc:  # word search still works; say why semantic search will not
+        report.semantic = {"error": str(exc)}
+        reporter().stage_end("semantic index", "embed", "failed", str(exc))
+        return
+    reporter().stage_end("semantic index", "embed", "done", f"{report.semantic['embedded']} new segments embedded")
+
+
 @flow(name="ingest", log_prints=False)
 def ingest_flow(sources: list[str], settings: Settings | None = None, force: bool = False) -> IngestReport:
     settings = settings or Settings()
@@ -164,4 +190,5 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
         vr.stages["fetch"], vr.messages["fetch"] = outcome.status, outcome.message
         reporter().stage_end(label, "fetch", outcome.status, outcome.message)
         analyse(outcome.video_id, settings, vr, force)
+    update_semantic_index(settings, report)
     return report

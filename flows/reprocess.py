@@ -12,7 +12,7 @@ from prefect import flow
 from pipeline.config import Settings
 from pipeline.store import Store
 
-from .ingest import IngestReport, VideoReport, analyse
+from .ingest import IngestReport, VideoReport, analyse, update_semantic_index
 
 
 @flow(name="reprocess")
@@ -26,4 +26,5 @@ def reprocess_flow(video_ids: list[str] | None = None, settings: Settings | None
         vr = VideoReport(ref=vid, video_id=vid, title=titles[vid])
         report.videos.append(vr)
         analyse(vid, settings, vr, force)
+    update_semantic_index(settings, report)
     return report

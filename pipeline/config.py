@@ -30,6 +30,8 @@ class Settings:
     engine: str = field(default_factory=lambda: os.environ.get("CLIPWATCH_ENGINE", DEFAULT_ENGINE))
     # Translate non-English speech to English beside the original transcript.
     translate: bool = field(default_factory=lambda: os.environ.get("CLIPWATCH_TRANSLATE", "1") != "0")
+    # Embed transcript segments after each ingest for --semantic/--hybrid search.
+    semantic: bool = field(default_factory=lambda: os.environ.get("CLIPWATCH_SEMANTIC", "1") != "0")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())

@@ -41,6 +41,13 @@ def test_ingest_then_search_finds_the_spoken_phrase(ingested):
     assert 5.0 <= hit["start"] <= 10.0 and "deterrent" in hit["text"].lower()
     assert "t=" in hit["link"]
 
+    # Segments were embedded after the batch: a query in other words finds the statement by meaning.
+    assert report.semantic["embedded"] >= 4 and report.semantic["total"] == report.semantic["embedded"]
+    res = runner.invoke(app, ["--data-dir", str(settings.data_dir), "search", "atomic deterrence", "--semantic", "--limit", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    top3 = [h["text"].lower() for g in json.loads(res.stdout)["videos"] for h in g["hits"]]
+    assert any("nuclear deterrent" in t for t in top3), top3
+
     with Store(settings.db_path) as store:
         vid = bulletin["video_id"]
         kf = store.keyframes(vid)
@@ -59,6 +66,6 @@ def test_second_run_does_no_work_again(ingested):
     _, settings = ingested
     feed = ingested[0].sources[0]["source"]
     again = ingest_flow([feed], settings)
-    assert again.failed == 0
+    assert again.failed == 0 and again.semantic is None
     for v in again.videos:
         assert v.stages == {"fetch": "skipped", "keyframes": "skipped", "transcribe": "skipped", "tag": "skipped"}, v
