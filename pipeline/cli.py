@@ -462,6 +462,76 @@ def index_semantic_cmd(
 
 # -- commands: transcribe / models (transcription engineer) --
 
+
+@app.command()
+def transcribe(
+    file: Path = typer.Argument(..., help="Any local audio or video file (it is not archived)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="tiny.en, base, or a local model path (default base)."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="faster-whisper (default) or openai-whisper."),
+    language: Optional[str] = typer.Option(None, "--language", "-l", help="Force the spoken language (e.g. ko, en); default: detect."),
+    task: str = typer.Option("transcribe", "--task", help="transcribe, or translate (to English)."),
+    fmt: str = typer.Option("txt", "--format", "-f", help="json, srt, vtt or txt."),
+    word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Time every word (json output)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+) -> None:
+    """Transcribe (or translate to English) any audio/video file, like the `whisper` command."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import subtitles
+    from . import transcribe as tr
+    from .archive import atomic_write_text
+
+    s = settings(model=model, engine=engine)
+    if fmt not in subtitles.FORMATS:
+        raise ClipwatchError(f"unknown format {fmt!r}; choose one of: {', '.join(subtitles.FORMATS)}")
+    with Progress(TextColumn("transcribing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        bar = progress.add_task("t", total=None)
+        result = tr.transcribe(file, model=s.model, engine=s.engine, language=language, task=task,
+                               word_timestamps=word_timestamps, models_dir=s.models_dir,
+                               progress=lambda done, total: progress.update(bar, completed=done, total=total or None))
+    text = subtitles.render(result, fmt)
+    if output:
+        atomic_write_text(output, text)
+        err_console.print(f"{result.language or '?'} · {len(result.segments)} segments → {output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+models_app = typer.Typer(help="Whisper models shipped as PyPI packages (never downloaded at run time).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Installed models: name, languages, size, where they come from."""
+    from rich.table import Table
+
+    from .models import list_models
+
+    infos = list_models(settings().models_dir)
+    if as_json:
+        print_json([{"name": m.name, "languages": m.languages, "size_bytes": m.size_bytes, "origin": m.origin,
+                     "installed": m.installed, "ct2_path": str(m.ct2_path) if m.ct2_path else None,
+                     "checkpoint": str(m.checkpoint) if m.checkpoint else None, "note": m.note} for m in infos])
+        return
+    table = Table()
+    for col in ("name", "languages", "size", "installed", "origin", "note"):
+        table.add_column(col, overflow="fold")
+    for m in infos:
+        table.add_row(m.name, m.languages, f"{m.size_bytes / 1e6:.0f} MB", "yes" if m.installed else "no", m.origin, m.note)
+    console.print(table)
+    console.print("Any local CTranslate2 model folder or openai-whisper .pt file also works: --model /path/to/model")
+
+
+@models_app.command("convert")
+def models_convert(name: str = typer.Argument(..., help="A packaged model name (tiny.en, base) or a CTranslate2 folder.")) -> None:
+    """Make the openai-whisper checkpoint of a model once (for --engine openai-whisper)."""
+    from .models import convert
+
+    path = convert(name, settings().models_dir)
+    console.print(f"{name}: openai-whisper checkpoint at {path}")
+
 # -- commands: shots / similar / match (keyframes engineer) --
 
 

