@@ -17,7 +17,7 @@ import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 CHUNK = 1 << 20
 
@@ -58,12 +58,19 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(dest: Path, data: bytes) -> None:
+def atomic_write(dest: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Write through ``write(fileobj)`` to a temporary name beside dest, fsync, then rename over dest.
+
+    Readers see the old file or the new one, never a partial one; a crash leaves
+    at most a ``.tmp-`` file that no catalogue row points to.
+    """
+    dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-", suffix=dest.suffix)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; archive files are meant to be read
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, dest)
@@ -71,6 +78,10 @@ def atomic_write_bytes(dest: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(dest: Path, data: bytes) -> None:
+    atomic_write(dest, lambda f: f.write(data))
 
 
 def atomic_write_text(dest: Path, text: str) -> None:
@@ -105,6 +116,7 @@ class Archive:
         tmp_dir = self.root / "media" / ".incoming"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=".tmp-")
+        os.fchmod(fd, 0o644)
         h = hashlib.sha256()
         size = 0
         try:
@@ -133,14 +145,5 @@ class Archive:
 
     def copy_into(self, src: Path, dest: Path) -> None:
         """Atomic copy of a small side file (thumbnail, subtitles) into a video folder."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-        os.close(fd)
-        try:
-            shutil.copyfile(src, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with open(src, "rb") as f:
+            atomic_write(dest, lambda out: shutil.copyfileobj(f, out, CHUNK))

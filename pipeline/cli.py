@@ -22,6 +22,7 @@ from . import __version__
 from .config import Settings
 from .errors import ClipwatchError, NotFoundError
 from .store import Store, to_unsigned64
+from .subtitles import clock as fmt_time
 
 app = typer.Typer(
     name="clipwatch",
@@ -58,15 +59,6 @@ def open_store(s: Settings | None = None) -> Store:
 def print_json(obj: Any) -> None:
     """Machine-readable output: UTF-8 JSON on stdout, nothing else."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
-
-
-def fmt_time(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = max(0, int(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 @app.callback()

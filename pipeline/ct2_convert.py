@@ -21,13 +21,13 @@ import json
 import logging
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
+from .archive import atomic_write
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -252,31 +252,6 @@ def alignment_heads_dump(heads: list[list[int]], n_text_layer: int, n_text_head:
     for layer, head in heads:
         mask[layer, head] = True
     return base64.b85encode(gzip.compress(mask.tobytes()))
-
-
-def atomic_write(dest: Path, write) -> None:
-    """Write via ``write(fileobj)`` to a temporary name beside dest, fsync, then rename over dest."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-        dirfd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(dirfd)
-        finally:
-            os.close(dirfd)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def convert(ct2_dir: Path, dest: Path) -> Path:

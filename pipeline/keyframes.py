@@ -17,7 +17,6 @@ of its mirror image.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 
 from .detectors import Cut, SampledFrame, make_detectors
 from .detectors.reader import READERS, inspect_video, target_size
+from .archive import atomic_write
 from .errors import MediaError
 from .media import probe
 from .phash import phash_pair, query_variants
@@ -145,14 +145,7 @@ def _write_jpeg(path: Path, frame: np.ndarray) -> None:
     ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise MediaError(f"could not encode a keyframe JPEG for {path.name}")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jpg", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: fh.write(data.tobytes()))
 
 
 def extract_keyframes(path: Path, out_dir: Path, *, detector: str = DEFAULT_DETECTOR,

