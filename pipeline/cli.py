@@ -21,7 +21,7 @@ from rich.markup import escape as rich_escape
 from . import __version__
 from .config import Settings
 from .errors import ClipwatchError, NotFoundError
-from .store import Store, to_unsigned64
+from .store import Store, tag_dicts, to_unsigned64
 from .subtitles import clock as fmt_time
 
 app = typer.Typer(
@@ -290,8 +290,7 @@ def video_record(store: Store, video_id: str) -> dict[str, Any]:
                                               "platform_tags": json.loads(v["platform_tags"] or "[]")},
         "media": ({k: media[k] for k in media.keys()} | {"http_headers": json.loads(media["http_headers"] or "{}")}) if media else None,
         "keyframes": [{k: r[k] for k in ("shot_index", "shot_start", "shot_end", "time", "path", "phash")} for r in store.keyframes(vid)],
-        "tags": [{"category": t["category"], "score": t["score"], "decision": bool(t["decision"]), "origin": t["origin"],
-                  "evidence": json.loads(t["evidence"]), "model_version": t["model_version"]} for t in store.tags(vid)],
+        "tags": tag_dicts(store.tags(vid)),
         "transcripts": [
             {k: t[k] for k in ("kind", "language", "language_probability", "model", "engine", "engine_version", "path")}
             | {"segments": [{"start": s["start"], "end": s["end"], "text": s["text"], "flags": s["flags"]}
@@ -650,9 +649,7 @@ def _tag_rows(store: Store, video_id: str) -> list[dict[str, Any]]:
 
     if store.db.execute("SELECT 1 FROM videos WHERE id = ?", (video_id,)).fetchone() is None:
         raise NotFoundError(f"no video {video_id!r} in the archive; see `clipwatch list`")
-    return [{"category": t["category"], "score": round(t["score"], 4), "decision": bool(t["decision"]), "origin": t["origin"],
-             "evidence": json.loads(t["evidence"]), "model_version": t["model_version"], "created_at": t["created_at"]}
-            for t in store.tags(video_id)]
+    return tag_dicts(store.tags(video_id))
 
 
 @tags_app.command("show")

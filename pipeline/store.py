@@ -321,6 +321,13 @@ class Store:
         ).fetchall()
 
 
+def tag_dicts(rows: Iterable[sqlite3.Row]) -> list[dict[str, Any]]:
+    """Tag rows as plain data (the shape of `show --json` and `tags show --json`)."""
+    return [{"category": t["category"], "score": round(t["score"], 4), "decision": bool(t["decision"]), "origin": t["origin"],
+             "evidence": json.loads(t["evidence"]), "model_version": t["model_version"], "created_at": t["created_at"]}
+            for t in rows]
+
+
 def stage_done(store: "Store", video_id: str, stage: str, key: str) -> bool:
     row = store.db.execute("SELECT key FROM stage_runs WHERE video_id = ? AND stage = ?", (video_id, stage)).fetchone()
     return row is not None and row["key"] == key

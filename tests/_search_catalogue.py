@@ -9,23 +9,16 @@ for pagination.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.keyframes import Keyframe
 from pipeline.store import MediaRecord, Store, VideoRecord
+from pipeline.tagging import Tag
 from pipeline.transcribe import Segment, Transcript
 
 HOSTILE = "<script>alert(1)</script>"
 
-
-@dataclass
-class Tag:
-    category: str
-    score: float
-    decision: bool
-    evidence: list[str]
 
 
 def _transcript(lang: str, lines: list[tuple[float, float, str]], task: str = "transcribe", flags: dict[int, list[str]] | None = None) -> Transcript:
