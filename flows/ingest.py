@@ -8,11 +8,13 @@ analysis runs one video at a time because Whisper already uses every core.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline import runner
 from pipeline.archive import Archive
@@ -153,7 +155,12 @@ def update_semantic_index(settings: Settings, report: "IngestReport") -> None:
     reporter().stage_end("semantic index", "embed", "done", f"{report.semantic['embedded']} new segments embedded")
 
 
-@flow(name="ingest", log_prints=False)
+# Downloads are network-bound and run side by side; more than a few at once only
+# invites rate limiting by the platform. CLIPWATCH_DOWNLOADS changes the cap.
+DOWNLOAD_WORKERS = max(1, int(os.environ.get("CLIPWATCH_DOWNLOADS", "4") or 4))
+
+
+@flow(name="ingest", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=DOWNLOAD_WORKERS))
 def ingest_flow(sources: list[str], settings: Settings | None = None, force: bool = False) -> IngestReport:
     settings = settings or Settings()
     settings.ensure_dirs()
