@@ -146,13 +146,14 @@ def print_ingest_report(report) -> None:
     for v in report.videos:
         table.add_row(v.video_id or "—", rich_escape(_short(v.title or v.ref, 40)),
                       *(rich_escape(v.stages.get(st, "—")) for st in ("fetch", "keyframes", "transcribe", "tag")))
-    console.print(table)
+    if report.videos:
+        console.print(table)
     for s in report.sources:
         if s.get("error"):
-            err_console.print(f"[red]source failed[/] {rich_escape(s['source'])}: {rich_escape(s['error'])}", highlight=False)
+            err_console.print(f"[red]source failed:[/] {rich_escape(s['error'])}", highlight=False)
     for v in report.videos:
         if v.error:
-            err_console.print(f"[red]{v.status}[/] {rich_escape(v.ref)}: {rich_escape(v.error)}", highlight=False)
+            err_console.print(f"[red]{v.status}:[/] {rich_escape(v.error)}", highlight=False)
 
 
 @app.command()
