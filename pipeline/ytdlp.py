@@ -62,6 +62,8 @@ def new_ydl(extra: dict[str, Any] | None = None):
         "socket_timeout": 20,
         "noplaylist": False,
         "color": "no_color",
+        # yt-dlp enables only Deno by default; archivists' machines more often have Node.js.
+        "js_runtimes": {"deno": {}, "node": {}, "bun": {}},
     }
     opts.update(extra or {})
     return YoutubeDL(opts)
