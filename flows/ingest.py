@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ class VideoReport:
     error: str | None = None
     stages: dict[str, str] = field(default_factory=dict)  # stage -> done | skipped | not-applicable | failed
     messages: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage that ran
 
 
 @dataclass
@@ -87,11 +89,14 @@ def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> runn
         rep.stage_start(ref.title or ref.url, "fetch")
         opts = FetchOptions(is_archived=is_archived,
                             progress=lambda done, total: rep.stage_progress(ref.title or ref.url, "fetch", done, total))
+        t0 = time.perf_counter()
         fetched = fetch(ref.url, archive, opts, source_url=ref.source_url)
         try:
-            return runner.record_fetch(store, archive, fetched, source_id)
+            outcome = runner.record_fetch(store, archive, fetched, source_id)
         finally:
             fetched.cleanup()
+        outcome.seconds = time.perf_counter() - t0
+        return outcome
 
 
 @task(name="keyframes", cache_policy=NO_CACHE)
@@ -128,6 +133,7 @@ def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool 
                 store.add_event("failed", video_id=video_id, detail={"stage": stage, "error": str(exc)})
             continue
         report.stages[stage], report.messages[stage] = outcome.status, outcome.message
+        report.seconds[stage] = round(outcome.seconds, 3)
         reporter().stage_end(video_id, stage, outcome.status, outcome.message)
 
 
@@ -195,6 +201,7 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
             continue
         vr.video_id = outcome.video_id
         vr.stages["fetch"], vr.messages["fetch"] = outcome.status, outcome.message
+        vr.seconds["fetch"] = round(outcome.seconds, 3)
         reporter().stage_end(label, "fetch", outcome.status, outcome.message)
         analyse(outcome.video_id, settings, vr, force)
     update_semantic_index(settings, report)
