@@ -201,3 +201,39 @@ def test_phash_mirror_and_robustness():
     assert hamming(h, phash(padded)) <= 6  # letterbox trimmed away
     assert phash(np.full((240, 320, 3), 90, np.uint8)) == 0
     assert hamming(-1, 2**64 - 1) == 0  # signed and unsigned forms agree
+
+
+@pytest.mark.parametrize("step,kf_every", [(1, 1), (1, 5), (2, 3), (1, 60)])
+def test_reader_pairs_keyframe_size_frames_without_stalling(cut_video, step, kf_every):
+    """The ffmpeg reader's second output (keyframe size) comes about one of its
+    frames late; the reader must keep draining the first one meanwhile (a
+    stall here once hung the whole pass when kf_every exceeded the pipe)."""
+    import threading
+
+    from pipeline.detectors.reader import read_frames_ffmpeg
+
+    out: list = []
+    worker = threading.Thread(target=lambda: out.extend(
+        read_frames_ffmpeg(cut_video, (64, 48), step, kf_size=(320, 240), kf_every=kf_every)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "reader stalled"
+    assert [f.index for f in out] == list(range(0, 11 * FPS, step))
+    with_kf = [i for i, f in enumerate(out) if f.kf is not None]
+    assert with_kf == list(range(0, len(out), kf_every))
+    assert all(f.det.shape == (48, 64, 3) for f in out) and out[0].kf.shape == (240, 320, 3)
+    # same picture at both sizes: the last shot's keyframe-size frame, shrunk,
+    # is far closer to its own detection frame than to the first shot's
+    last = out[max(with_kf)]
+    small = cv2.resize(last.kf, (64, 48), interpolation=cv2.INTER_AREA).astype(int)
+    own, other = np.abs(small - last.det.astype(int)).mean(), np.abs(small - out[0].det.astype(int)).mean()
+    assert own < other / 2, (own, other)
+
+
+def test_shots_only_matches_keyframe_pass(cut_video, tmp_path):
+    """detect_shots decodes without deblocking; the cuts are those of the full pass."""
+    from pipeline.keyframes import detect_shots
+
+    fast = detect_shots(cut_video)
+    full = extract_keyframes(cut_video, tmp_path)
+    assert [s.start for s in fast.shots] == [s.start for s in full.shots]
