@@ -215,6 +215,12 @@ elif kind == 'cwkf':
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter(); r = extract_keyframes(__import__('pathlib').Path(path), __import__('pathlib').Path(tmp), detector=arg)
         dt, frames = time.perf_counter() - t, r.frames_decoded
+elif kind == 'cwkffast':
+    import tempfile
+    from pipeline.keyframes import extract_keyframes
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter(); r = extract_keyframes(__import__('pathlib').Path(path), __import__('pathlib').Path(tmp), detector=arg, fast_decode=True)
+        dt, frames = time.perf_counter() - t, r.frames_decoded
 elif kind == 'cwcv':
     from pipeline.keyframes import detect_shots
     t = time.perf_counter(); r = detect_shots(__import__('pathlib').Path(path), detector=arg, backend='opencv')
@@ -237,6 +243,10 @@ else:
         c = av.open(path); s = c.streams.video[0]; s.thread_type = 'AUTO'
         for f in c.decode(s):
             f.to_ndarray(format='bgr24', width=640, height=360); frames += 1
+    elif arg.startswith('ffmpeg-decode'):
+        pre = ['-skip_loop_filter', 'all'] if arg.endswith('nodeblock') else []
+        subprocess.run([ffmpeg_exe(), '-v', 'error', *pre, '-i', path, '-an', '-f', 'null', '-'], check=True)
+        frames = int(cv2.VideoCapture(path).get(cv2.CAP_PROP_FRAME_COUNT))
     elif arg == 'ffmpeg-pipe-640':
         p = subprocess.Popen([ffmpeg_exe(), '-v', 'error', '-i', path, '-vf', 'scale=640:360:flags=area', '-f', 'rawvideo', '-pix_fmt', 'bgr24', '-'], stdout=subprocess.PIPE)
         n = 640 * 360 * 3
@@ -258,7 +268,11 @@ def speed_clip() -> Path:
     return p
 
 
-def speed(repeat: int = 2) -> None:
+def _load() -> str:
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def speed(repeat: int = 3) -> None:
     from pipeline.media import probe
 
     clip = speed_clip()
@@ -267,15 +281,20 @@ def speed(repeat: int = 2) -> None:
             ("decode", "cv-grab-retrieve-1/2", "OpenCV grab() all, retrieve() 1/2"),
             ("decode", "pyav-threaded", "PyAV threaded decode + reformat 640x360"),
             ("decode", "ffmpeg-pipe-640", "ffmpeg pipe, scaled to 640x360"),
+            ("decode", "ffmpeg-decode", "ffmpeg decode only (-f null): the floor for a full decode"),
+            ("decode", "ffmpeg-decode-nodeblock", "ffmpeg decode only, no deblocking (-skip_loop_filter all)"),
             ("cw", "adaptive+fade", "clipwatch shots only, adaptive+fade (default, ffmpeg reader)"),
             ("cw", "adaptive", "clipwatch shots only, adaptive (ffmpeg reader)"),
             ("cwcv", "adaptive+fade", "clipwatch shots only, adaptive+fade (OpenCV reader)"),
             ("cwkf", "adaptive+fade", "clipwatch shots + keyframe JPEGs + hashes (extract_keyframes)"),
+            ("cwkffast", "adaptive+fade", "extract_keyframes, fast_decode=True (no deblocking; not the default)"),
             ("sd", "content", "PySceneDetect ContentDetector"),
             ("sd", "adaptive", "PySceneDetect AdaptiveDetector")]
     print(f"\n## Speed on {clip.name}: {info.width}x{info.height} {info.video_codec}, {info.duration:.1f} s, "
           f"{info.fps:.2f} fps; best of {repeat} runs, each in a fresh process; {os.cpu_count()} cores\n")
+    print(f"load average (1/5/15 min) before: {_load()}\n")
     print("| what | fps | realtime factor | wall s | peak RSS python MiB | peak RSS child MiB |\n|---|---|---|---|---|---|")
+    fps_of: dict[tuple[str, str], float] = {}
     for kind, arg, label in rows:
         best = None
         for _ in range(repeat):
@@ -285,8 +304,16 @@ def speed(repeat: int = 2) -> None:
             if best is None or res["dt"] < best["dt"]:
                 best = res
         fps = best["frames"] / best["dt"]
+        fps_of[(kind, arg)] = fps
         print(f"| {label} | {fps:.0f} | {info.duration / best['dt']:.1f}x | {best['dt']:.2f} | "
               f"{best['rss_self'] / 1024:.0f} | {best['rss_children'] / 1024:.0f} |")
+    print(f"\nload average after: {_load()}\n")
+    print("| clipwatch | vs PySceneDetect Content | vs PySceneDetect Adaptive |\n|---|---|---|")
+    for key, label in ((("cw", "adaptive+fade"), "shots only, default (adaptive+fade)"),
+                       (("cwkf", "adaptive+fade"), "extract_keyframes (default)"),
+                       (("cwkffast", "adaptive+fade"), "extract_keyframes, fast_decode=True")):
+        print(f"| {label} | {fps_of[key] / fps_of[('sd', 'content')]:.2f}x | "
+              f"{fps_of[key] / fps_of[('sd', 'adaptive')]:.2f}x |")
 
 
 def memory_flat() -> None:
