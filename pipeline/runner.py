@@ -8,7 +8,6 @@ matches the last finished run, so a re-run or a resumed crash redoes nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -162,39 +161,19 @@ def _flag_against_audio(tr, media_path: Path) -> int:
 def run_tagging(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
     from . import tagging
 
-    video, media_path = _media(store, archive, video_id)
+    video, _media_path = _media(store, archive, video_id)
     tr_rows = {r["kind"]: r for r in store.transcript_rows(video_id)}
     key = f"{video['media_sha256']}:{tagging.load_model().version}:" + ",".join(f"{k}={r['id']}" for k, r in sorted(tr_rows.items()))
     if not force and store.stage_done(video_id, "tag", key):
         return StageOutcome(video_id, "tag", "skipped", "already tagged by this model version")
     t0 = time.perf_counter()
-    inp = tagging.TaggingInput(
-        title=video["title"], description=video["description"], channel=video["channel"], channel_url=video["channel_url"],
-        uploader=video["uploader"], webpage_url=video["webpage_url"] or video["source_url"],
-        platform_tags=json.loads(video["platform_tags"] or "[]"), categories=json.loads(video["categories"] or "[]"),
-        transcript=_load_transcript(store, video_id, "original"), translation=_load_transcript(store, video_id, "translation"),
-        audio_path=media_path,
-    )
+    inp = tagging.input_from_store(store, video_id, archive.root)
     result = tagging.tag_video(inp)
     store.replace_tags(video_id, result.tags, result.model_version)
     detail = {t.category: round(t.score, 3) for t in result.tags}
     store.mark_stage(video_id, "tag", key, detail)
     shown = ", ".join(f"{t.category} {t.score:.2f}" for t in sorted(result.tags, key=lambda t: -t.score) if t.decision) or "no category"
     return StageOutcome(video_id, "tag", "done", shown, time.perf_counter() - t0, detail)
-
-
-def _load_transcript(store: Store, video_id: str, kind: str):
-    from .transcribe import Segment, Transcript
-
-    row = next((r for r in store.transcript_rows(video_id) if r["kind"] == kind), None)
-    if row is None:
-        return None
-    segs = [Segment(start=s["start"], end=s["end"], text=s["text"], avg_logprob=s["avg_logprob"],
-                    no_speech_prob=s["no_speech_prob"], compression_ratio=s["compression_ratio"],
-                    flags=[f for f in s["flags"].split(",") if f]) for s in store.segments(video_id, kind)]
-    return Transcript(language=row["language"], language_probability=row["language_probability"], duration=row["duration"] or 0.0,
-                      model=row["model"], engine=row["engine"], engine_version=row["engine_version"] or "",
-                      task="translate" if kind == "translation" else "transcribe", segments=segs)
 
 
 def _rel(archive: Archive, path: Path | None) -> str | None:

@@ -370,7 +370,7 @@ def input_from_store(store, video_id: str, archive_dir: Path | None = None, with
             audio_path = Path(archive_dir) / mf["path"]
     return TaggingInput(
         title=v["title"], description=v["description"], channel=v["channel"], channel_url=v["channel_url"],
-        uploader=v["uploader"], webpage_url=v["webpage_url"],
+        uploader=v["uploader"], webpage_url=v["webpage_url"] or v["source_url"],
         platform_tags=json.loads(v["platform_tags"] or "[]"), categories=json.loads(v["categories"] or "[]"),
         transcript=_transcript_from_store(store, video_id, "original"),
         translation=_transcript_from_store(store, video_id, "translation"), audio_path=audio_path,
