@@ -16,13 +16,12 @@ checked and a missing one is reported (and recorded) as ``missing-file`` too.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .archive import CHUNK, Archive
+from .archive import Archive, sha256_file
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -74,14 +73,14 @@ class VerifyResult:
 
 
 def _hash(path: Path, on_chunk: Callable[[int], None]) -> tuple[str, int]:
-    h = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-            on_chunk(len(chunk))
-    return h.hexdigest(), size
+
+    def tick(n: int) -> None:
+        nonlocal size
+        size += n
+        on_chunk(n)
+
+    return sha256_file(path, tick), size
 
 
 def _check_original(archive: Archive, media, tick: Callable[[int], None]) -> FileCheck:
