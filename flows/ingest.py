@@ -18,7 +18,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.stages import runner
-from pipeline.storage.files import Archive
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, DownloadError
 from pipeline.sources.fetch import FetchOptions, fetch
@@ -78,12 +77,12 @@ def discover_task(source: str) -> Discovery:
 @task(name="fetch", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_network_only,
       tags=["clipwatch-download"], cache_policy=NO_CACHE)
 def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> runner.StageOutcome:
-    archive = Archive(settings.archive_dir)
+    archive = settings.blob_store()
     with Store(settings.db_path) as store:
         def is_archived(vid: str) -> bool:
             row = store.find_video(vid)
             return bool(row and row["media_sha256"] and store.media_file(row["media_sha256"])
-                        and archive.abspath(store.media_file(row["media_sha256"])["path"]).is_file())
+                        and archive.exists(store.media_file(row["media_sha256"])["path"]))
 
         rep = reporter()
         rep.stage_start(ref.title or ref.url, "fetch")
@@ -102,21 +101,21 @@ def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> runn
 @task(name="keyframes", cache_policy=NO_CACHE)
 def keyframes_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
     with Store(settings.db_path) as store:
-        return runner.run_keyframes(store, Archive(settings.archive_dir), video_id, force=force,
+        return runner.run_keyframes(store, settings.blob_store(), video_id, force=force,
                                     progress=lambda d, t: reporter().stage_progress(video_id, "keyframes", d, t))
 
 
 @task(name="transcribe", cache_policy=NO_CACHE)
 def transcribe_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
     with Store(settings.db_path) as store:
-        return runner.run_transcribe(store, Archive(settings.archive_dir), video_id, settings, force=force,
+        return runner.run_transcribe(store, settings.blob_store(), video_id, settings, force=force,
                                      progress=lambda d, t: reporter().stage_progress(video_id, "transcribe", d, t))
 
 
 @task(name="tag", cache_policy=NO_CACHE)
 def tag_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
     with Store(settings.db_path) as store:
-        return runner.run_tagging(store, Archive(settings.archive_dir), video_id, force=force)
+        return runner.run_tagging(store, settings.blob_store(), video_id, force=force)
 
 
 def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool = False) -> None:

@@ -11,7 +11,6 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from pipeline.preservation import fixity
-from pipeline.storage.files import Archive
 from pipeline.config import Settings
 from pipeline.storage.sqlite.catalogue import Store
 
@@ -19,7 +18,7 @@ from pipeline.storage.sqlite.catalogue import Store
 @task(name="verify-video", cache_policy=NO_CACHE)
 def verify_task(video_id: str, settings: Settings) -> fixity.VerifyResult:
     with Store(settings.db_path) as store:
-        return fixity.verify(store, Archive(settings.archive_dir), [video_id])
+        return fixity.verify(store, settings.blob_store(), [video_id])
 
 
 @flow(name="verify", log_prints=False)

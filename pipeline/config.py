@@ -32,6 +32,8 @@ class Settings:
     translate: bool = field(default_factory=lambda: os.environ.get("CLIPWATCH_TRANSLATE", "1") != "0")
     # Embed transcript segments after each ingest for --semantic/--hybrid search.
     semantic: bool = field(default_factory=lambda: os.environ.get("CLIPWATCH_SEMANTIC", "1") != "0")
+    # Scale out: originals on an object store (s3://bucket/prefix) instead of archive/ (None: the local folder).
+    storage_url: str | None = field(default_factory=lambda: os.environ.get("CLIPWATCH_STORAGE_URL") or None)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
@@ -55,6 +57,14 @@ class Settings:
         """Where joined or converted model files are cached (never downloaded)."""
         env = os.environ.get("CLIPWATCH_MODELS")
         return Path(env).expanduser().resolve() if env else self.data_dir / "models"
+
+    def blob_store(self):
+        """Where originals live: the archive folder, or the object store named by CLIPWATCH_STORAGE_URL."""
+        from pipeline.storage.base import open_blob_store
+
+        if not self.storage_url:
+            return open_blob_store(self.archive_dir)
+        return open_blob_store(self.storage_url, cache_dir=self.data_dir / "s3-cache")
 
     def ensure_dirs(self) -> None:
         try:

@@ -50,3 +50,7 @@ class QueryError(ClipwatchError):
 
 class NotFoundError(ClipwatchError):
     """An id or path named by the user does not exist in the archive."""
+
+
+class StorageError(ClipwatchError):
+    """The object store or the database server could not be reached, refused a request, or holds other bytes."""

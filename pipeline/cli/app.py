@@ -760,7 +760,6 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Re-hash archived originals against their recorded SHA-256; exits 1 and lists what is wrong."""
-    from pipeline.storage.files import Archive
     from pipeline.preservation.fixity import verify as run_verify
 
     if not video_ids and not all_videos:
@@ -768,11 +767,11 @@ def verify(
     s = settings()
     with open_store(s) as store:
         if as_json:
-            result = run_verify(store, Archive(s.archive_dir), None if all_videos else video_ids)
+            result = run_verify(store, s.blob_store(), None if all_videos else video_ids)
         else:
             with _bytes_progress() as progress:
                 bar = progress.add_task("verifying", total=None)
-                result = run_verify(store, Archive(s.archive_dir), None if all_videos else video_ids,
+                result = run_verify(store, s.blob_store(), None if all_videos else video_ids,
                                     progress=lambda done, total, name: progress.update(
                                         bar, completed=done, total=total or None,
                                         description=f"verifying {_short(name.rsplit('/', 1)[-1], 24)}"))

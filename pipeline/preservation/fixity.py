@@ -16,12 +16,12 @@ checked and a missing one is reported (and recorded) as ``missing-file`` too.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from pipeline.storage.files import Archive, sha256_file
+from pipeline.storage.files import CHUNK, Archive
 from pipeline.storage.sqlite.catalogue import Store
 
 log = logging.getLogger(__name__)
@@ -72,27 +72,27 @@ class VerifyResult:
                 "files": [asdict(f) for f in self.files]}
 
 
-def _hash(path: Path, on_chunk: Callable[[int], None]) -> tuple[str, int]:
+def _hash(archive: Archive, rel: str, on_chunk: Callable[[int], None]) -> tuple[str, int]:
+    """Stream the file through SHA-256 from whichever blob store holds it (a local folder, an object store)."""
+    h = hashlib.sha256()
     size = 0
-
-    def tick(n: int) -> None:
-        nonlocal size
-        size += n
-        on_chunk(n)
-
-    return sha256_file(path, tick), size
+    with archive.open(rel) as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+            on_chunk(len(chunk))
+    return h.hexdigest(), size
 
 
 def _check_original(archive: Archive, media, tick: Callable[[int], None]) -> FileCheck:
     rel = media["path"]
     fc = FileCheck(video_id=media["video_id"], path=rel, role="original", status="ok",
                    expected_sha256=media["sha256"], expected_size=media["size"])
-    path = archive.abspath(rel)
-    if not path.is_file():
+    if not archive.exists(rel):
         fc.status, fc.message = "missing-file", f"{rel}: the archived original is missing"
         return fc
     try:
-        fc.actual_sha256, fc.actual_size = _hash(path, tick)
+        fc.actual_sha256, fc.actual_size = _hash(archive, rel, tick)
     except OSError as exc:
         fc.status, fc.message = "corrupt", f"{rel}: cannot be read ({exc.strerror or exc})"
         return fc
@@ -154,7 +154,7 @@ def verify(store: Store, archive: Archive, video_ids: Iterable[str] | None = Non
     if derivatives:
         for vid in ids:
             for role, rel in _derivatives(store, vid):
-                if archive.abspath(rel).is_file():
+                if archive.exists(rel):
                     continue
                 fc = FileCheck(video_id=vid, path=rel, role=role, status="missing-file", message=f"{rel}: {role} file is missing")
                 result.files.append(fc)

@@ -90,6 +90,7 @@ class Catalogue(Protocol):
 # scheme -> "module:Class"; imported on first use so an optional backend's dependencies stay optional.
 BLOB_STORES: dict[str, str] = {
     "file": "pipeline.storage.files:Archive",
+    "s3": "pipeline.storage.s3:S3Store",
 }
 CATALOGUES: dict[str, str] = {
     "sqlite": "pipeline.storage.sqlite.catalogue:Store",
@@ -115,9 +116,12 @@ def scheme_of(url: str | Path) -> tuple[str, str]:
     return parts.scheme, text
 
 
-def open_blob_store(url: str | Path) -> BlobStore:
+def open_blob_store(url: str | Path, **options: Any) -> BlobStore:
+    """The blob store at ``url``; ``options`` (e.g. ``cache_dir``) go to a remote backend, a folder needs none."""
     scheme, where = scheme_of(url)
-    return _load(BLOB_STORES, scheme, "storage")(Path(where) if scheme == "file" else where)
+    if scheme == "file":
+        return _load(BLOB_STORES, scheme, "storage")(Path(where))
+    return _load(BLOB_STORES, scheme, "storage")(where, **options)
 
 
 def open_catalogue(url: str | Path) -> Catalogue:

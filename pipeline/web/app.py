@@ -22,6 +22,7 @@ from .. import __version__
 from pipeline.search.citation import all_formats, cite, to_text
 from ..config import Settings
 from ..errors import ClipwatchError, NotFoundError, QueryError
+from .remote import remote_file_response, safe_rel
 from pipeline.search.fulltext import MODES, SORTS, STATUSES, SearchQuery, search, video_tags
 from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
 from pipeline.storage.sqlite.catalogue import Store
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     s = settings or Settings()
     s.ensure_dirs()
     archive_root = s.archive_dir.resolve()
+    # Originals on an object store (CLIPWATCH_STORAGE_URL) are streamed from it; derivatives stay in archive/.
+    remote_blobs = s.blob_store() if s.storage_url else None
     stores = _Stores(s.db_path)
     stores.get()  # create/migrate the catalogue now, not on the first request
 
@@ -205,7 +208,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v = store.get_video(video_id)
         vid = v["id"]
         media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
-        media_ok = bool(media) and _inside(archive_root, media["path"]) is not None
+        media_ok = bool(media) and (_inside(archive_root, media["path"]) is not None or (
+            remote_blobs is not None and safe_rel(media["path"]) and remote_blobs.head(media["path"]) is not None))
         original = store.segments(vid, "original")
         translation = store.segments(vid, "translation")
         lines = []
@@ -247,9 +251,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return page("video.html", start=start, hit_citation=hit_cite, params={}, **ctx)
 
     @app.get("/files/{path:path}", include_in_schema=False)
-    def archived_file(path: str):
+    def archived_file(path: str, request: Request):
         """An archived file (media, keyframe, thumbnail), from inside the archive only; Range supported."""
         target = _inside(archive_root, path)
+        if target is None and remote_blobs is not None and path.startswith("media/"):
+            return remote_file_response(remote_blobs, path, request.headers.get("range"))
         if target is None:
             raise NotFoundError("no such archived file")
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
