@@ -17,6 +17,7 @@ from .errors import ConfigError
 DEFAULT_MODEL = "base"
 DEFAULT_ENGINE = "faster-whisper"
 ENGINES = ("faster-whisper", "openai-whisper")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def _default_data_dir() -> Path:
@@ -32,6 +33,10 @@ class Settings:
     translate: bool = field(default_factory=lambda: os.environ.get("CLIPWATCH_TRANSLATE", "1") != "0")
     # Embed transcript segments after each ingest for --semantic/--hybrid search.
     semantic: bool = field(default_factory=lambda: os.environ.get("CLIPWATCH_SEMANTIC", "1") != "0")
+    # Where faster-whisper runs: auto (a CUDA GPU when CTranslate2 sees one, else CPU), cpu or cuda.
+    device: str = field(default_factory=lambda: os.environ.get("CLIPWATCH_DEVICE", "auto"))
+    # Scale out: the catalogue on PostgreSQL (postgresql://user:password@host/db) instead of clipwatch.db.
+    database_url: str | None = field(default_factory=lambda: os.environ.get("CLIPWATCH_DATABASE_URL") or None)
     # Scale out: originals on an object store (s3://bucket/prefix) instead of archive/ (None: the local folder).
     storage_url: str | None = field(default_factory=lambda: os.environ.get("CLIPWATCH_STORAGE_URL") or None)
 
@@ -39,6 +44,9 @@ class Settings:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
         if self.engine not in ENGINES:
             raise ConfigError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"unknown device {self.device!r} (CLIPWATCH_DEVICE / --device); choose one of: "
+                              f"{', '.join(DEVICES)}")
 
     @property
     def archive_dir(self) -> Path:
@@ -57,6 +65,12 @@ class Settings:
         """Where joined or converted model files are cached (never downloaded)."""
         env = os.environ.get("CLIPWATCH_MODELS")
         return Path(env).expanduser().resolve() if env else self.data_dir / "models"
+
+    def catalogue(self):
+        """The catalogue: clipwatch.db, or the database named by CLIPWATCH_DATABASE_URL."""
+        from pipeline.storage.base import open_catalogue
+
+        return open_catalogue(self.database_url or self.db_path)
 
     def blob_store(self):
         """Where originals live: the archive folder, or the object store named by CLIPWATCH_STORAGE_URL."""

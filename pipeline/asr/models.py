@@ -27,7 +27,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.asr import ct2_convert
+from pipeline.asr import ct2_convert, hub
 from pipeline.storage.files import atomic_write
 from pipeline.errors import ModelError
 
@@ -111,6 +111,9 @@ def _part_paths(model: PackagedModel) -> list[Path]:
 
 
 def _unknown(name: str) -> ModelError:
+    if hub.ALIASES.get(name, name) in hub.HUB_MODELS:
+        return ModelError(f"model {name!r} is not in the model cache: run `clipwatch models pull {name}` first, or "
+                          f"choose an installed one ({', '.join(available_models())})")
     return ModelError(
         f"unknown model {name!r}: choose one of {', '.join(available_models())}, "
         "or give the path of a CTranslate2 model directory or an openai-whisper .pt checkpoint"
@@ -197,6 +200,10 @@ def is_checkpoint(path: Path) -> bool:
 def _resolve_ct2_cached(model: str, models_dir: str) -> Path:
     if model in PACKAGED:
         return _packaged_ct2(PACKAGED[model], Path(models_dir))
+    pulled = hub.pulled_dir(model, Path(models_dir))  # `clipwatch models pull NAME` put it in the cache
+    if pulled is not None:
+        verify_ct2_dir(pulled)
+        return pulled
     p = Path(model).expanduser()
     if p.is_dir():
         verify_ct2_dir(p)
@@ -217,9 +224,14 @@ def resolve_ct2(model: str, models_dir: Path | None = None) -> Path:
     return _resolve_ct2_cached(str(model), str(models_dir))
 
 
+def forget_resolved() -> None:
+    """Drop resolved paths after the cache changed (a model was pulled)."""
+    _resolve_ct2_cached.cache_clear()
+
+
 def cache_name(model: str) -> str:
     """Folder name under models_dir for a model name or a local path."""
-    if model in PACKAGED:
+    if model in PACKAGED or hub.ALIASES.get(model, model) in hub.HUB_MODELS:
         return model
     p = Path(model).expanduser().resolve()
     return f"local-{p.name}-{hashlib.sha1(str(p).encode()).hexdigest()[:10]}"

@@ -53,6 +53,8 @@ def settings(**overrides: Any) -> Settings:
 def open_store(s: Settings | None = None) -> Store:
     s = s or settings()
     s.ensure_dirs()
+    if s.database_url:  # PostgreSQL (CLIPWATCH_DATABASE_URL): same methods as the SQLite Store
+        return s.catalogue()
     return Store(s.db_path)
 
 
@@ -465,6 +467,7 @@ def transcribe(
     fmt: str = typer.Option("txt", "--format", "-f", help="json, srt, vtt or txt."),
     word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Time every word (json output)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto (GPU when there is one), cpu or cuda."),
 ) -> None:
     """Transcribe (or translate to English) any audio/video file, like the `whisper` command."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -473,14 +476,14 @@ def transcribe(
     from pipeline.asr import transcribe as tr
     from pipeline.storage.files import atomic_write_text
 
-    s = settings(model=model, engine=engine)
+    s = settings(model=model, engine=engine, device=device)
     if fmt not in subtitles.FORMATS:
         raise ClipwatchError(f"unknown format {fmt!r}; choose one of: {', '.join(subtitles.FORMATS)}")
     with Progress(TextColumn("transcribing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                   console=err_console, transient=True) as progress:
         bar = progress.add_task("t", total=None)
         result = tr.transcribe(file, model=s.model, engine=s.engine, language=language, task=task,
-                               word_timestamps=word_timestamps, models_dir=s.models_dir,
+                               word_timestamps=word_timestamps, models_dir=s.models_dir, device=s.device,
                                progress=lambda done, total: progress.update(bar, completed=done, total=total or None))
     text = subtitles.render(result, fmt)
     if output:
@@ -523,6 +526,33 @@ def models_convert(name: str = typer.Argument(..., help="A packaged model name (
 
     path = convert(name, settings().models_dir)
     console.print(f"{name}: openai-whisper checkpoint at {path}")
+
+@models_app.command("pull")
+def models_pull(
+    name: str = typer.Argument(..., help="tiny … large-v3, large-v3-turbo, distil-large-v3 …"),
+    revision: Optional[str] = typer.Option(None, "--revision", help="A branch, tag or commit of the hub repository."),
+    force: bool = typer.Option(False, "--force", help="Download again even when the cache holds this commit."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Download a Whisper model (CTranslate2) from the Hugging Face hub into the model cache, verified.
+
+    Honours HF_ENDPOINT (a mirror), HF_HUB_OFFLINE and HF_TOKEN. Afterwards: --model NAME.
+    """
+    from pipeline.asr import hub
+
+    with _bytes_progress() as progress:
+        bar = progress.add_task(f"pulling {name}", total=None)
+        result = hub.pull(name, settings().models_dir, revision=revision, force=force,
+                          progress=lambda fname, done, total: progress.update(
+                              bar, completed=done, total=total or None, description=f"pulling {fname}"))
+    if as_json:
+        print_json({"name": result.name, "repo_id": result.repo_id, "commit": result.commit, "path": str(result.path),
+                    "size_bytes": result.size, "downloaded": result.downloaded, "files": result.files})
+        return
+    what = "downloaded and verified" if result.downloaded else "already in the cache"
+    console.print(f"{result.name}: {what} ({result.repo_id}@{(result.commit or '?')[:12]}, "
+                  f"{result.size / 1e6:.0f} MB) → {result.path}", highlight=False)
+
 
 # -- commands: shots / similar / match (keyframes engineer) --
 

@@ -122,7 +122,7 @@ def run_transcribe(store: Store, archive: Archive, video_id: str, settings: Sett
     folder = archive.video_dir(video_id)
     try:
         tr = transcribe.transcribe(media_path, model=settings.model, engine=settings.engine,
-                                   models_dir=settings.models_dir, progress=progress)
+                                   models_dir=settings.models_dir, progress=progress, device=settings.device)
     except NoAudioError as exc:
         store.mark_stage(video_id, "transcribe", key, {"no_audio": True})
         store.add_event("skipped", video_id=video_id, detail={"stage": "transcribe", "reason": str(exc)})
@@ -134,7 +134,7 @@ def run_transcribe(store: Store, archive: Archive, video_id: str, settings: Sett
                               "flagged": sum(1 for s in tr.segments if s.flags), "flagged_by_audio": flagged_by_audio}
     if settings.translate and tr.language and tr.language != "en" and tr.segments and not settings.model.endswith(".en"):
         tl = transcribe.transcribe(media_path, model=settings.model, engine=settings.engine, language=tr.language,
-                                   task="translate", models_dir=settings.models_dir)
+                                   task="translate", models_dir=settings.models_dir, device=settings.device)
         _flag_against_audio(tl, media_path)
         written_tl = subtitles.write_transcript(tl, folder, "transcript.en")
         store.replace_transcript(video_id, video["media_sha256"], "translation", tl, _rel(archive, written_tl.get("json")))
