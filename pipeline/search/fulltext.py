@@ -673,6 +673,9 @@ def _build_hits(store: Store, plan: _Plan | None, ranked: list[tuple[int, float 
 
 def search(store: Store, query: SearchQuery, *, archive_dir: Path | None = None) -> SearchResults:
     """Run a search. Raises QueryError only for bad parameters, never for the query text."""
+    engine = getattr(store, "search_engine", None)
+    if engine is not None:  # a catalogue with its own engine (PostgreSQL: pipeline/storage/postgres/search.py)
+        return engine(query, archive_dir=archive_dir)
     t0 = time.perf_counter()
     q = validate(query)
     archive_dir = Path(archive_dir) if archive_dir is not None else store.path.parent / "archive"

@@ -94,6 +94,8 @@ BLOB_STORES: dict[str, str] = {
 }
 CATALOGUES: dict[str, str] = {
     "sqlite": "pipeline.storage.sqlite.catalogue:Store",
+    "postgresql": "pipeline.storage.postgres.catalogue:PostgresCatalogue",
+    "postgres": "pipeline.storage.postgres.catalogue:PostgresCatalogue",
 }
 
 

@@ -1,0 +1,283 @@
+"""`clipwatch search` on the PostgreSQL catalogue: the query language and the results of the SQLite engine
+(``pipeline.search.fulltext``), on PostgreSQL's indexes.
+
+* Words (Latin script): the boolean query (``"phrases"``, ``AND``, ``OR``, ``NOT``, parentheses; ``NEAR`` read as
+  AND, ``prefix*`` as the word) becomes a ``tsquery`` over the stored English ``tsvector``; hits are ranked with
+  ``ts_rank_cd`` (the score is its negation, so lower is better as with bm25) and snippets come from ``ts_headline``.
+* Korean/CJK: each term of two or more Hangul syllables is a phrase of syllable bigrams over the ``bigrams`` column
+  (one GIN lookup for a 2-syllable word); other terms are ``ILIKE`` substrings, index-backed by ``pg_trgm`` from
+  three characters.
+
+The results are the same dataclasses, so ``--json`` prints the same shape.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import QueryError
+from pipeline.search.fulltext import (SNIPPET_TOKENS, SYNTAX_RE, Hit, Keyframe, SearchQuery, SearchResults, VideoGroup,
+                                      _mark_substrings, _parse_bool, _plain_terms, _split_marks, _tree_terms,
+                                      decode_cursor, deep_link, encode_cursor, has_cjk, parse_date, validate)
+from pipeline.storage.postgres import hangul
+
+HEADLINE_OPTIONS = (f"StartSel={chr(2)}, StopSel={chr(3)}, MaxWords={SNIPPET_TOKENS}, MinWords={SNIPPET_TOKENS // 2}, "
+                    "ShortWord=1, MaxFragments=1, FragmentDelimiter=…")
+
+
+@dataclass
+class PgPlan:
+    mode: str             # word | substring | like
+    tree: Any             # boolean tree of terms (pipeline.search.fulltext._parse_bool)
+    terms: list[str]      # terms to highlight (NOT-ed ones left out)
+    notice: str | None = None
+
+
+def plan(text: str, mode: str) -> PgPlan:
+    substring = mode == "substring" or (mode in ("auto", "hybrid", "semantic") and has_cjk(text))
+    notice = None
+    if SYNTAX_RE.search(text):
+        try:
+            tree = _parse_bool(text)
+        except ValueError as exc:
+            tree = ("term", " ".join(re.sub(r'["()*^]', " ", text).split()) or text)
+            notice = f"could not parse the query ({exc}); searched for it as a plain phrase instead"
+    else:
+        terms = _plain_terms(text)
+        tree = ("term", terms[0]) if len(terms) == 1 else ("and", [("term", t) for t in terms])
+    terms = [t for t in _tree_terms(tree) if t.strip()]
+    if not substring:
+        return PgPlan("word", tree, terms, notice)
+    indexed = all(hangul.tsquery_literal(t) is not None or len(t) >= 3 for t in terms)
+    return PgPlan("substring" if indexed else "like", tree, terms, notice)
+
+
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _word_sql(node: Any, args: list[Any]) -> str:
+    """A tsquery expression for a boolean tree."""
+    if node[0] == "term":
+        args.append(node[1])
+        return "phraseto_tsquery('clipwatch_english', %s)"
+    if node[0] == "not":
+        return f"(!! {_word_sql(node[1], args)})"
+    joiner = " && " if node[0] == "and" else " || "
+    return "(" + joiner.join(_word_sql(c, args) for c in node[1]) + ")"
+
+
+def _substring_sql(node: Any, args: list[Any]) -> str:
+    """A boolean SQL condition: Hangul bigram phrases where they apply, ILIKE (pg_trgm) elsewhere."""
+    if node[0] == "term":
+        tsq = hangul.tsquery_literal(node[1])
+        if tsq is not None:
+            args.append(tsq)
+            return "s.bigrams @@ %s::tsquery"
+        args.append(_like(node[1]))
+        return "s.text ILIKE %s"
+    if node[0] == "not":
+        return f"NOT ({_substring_sql(node[1], args)})"
+    joiner = " AND " if node[0] == "and" else " OR "
+    return "(" + joiner.join(_substring_sql(c, args) for c in node[1]) + ")"
+
+
+def _filters(q: SearchQuery) -> tuple[list[str], list[Any]]:
+    conds: list[str] = []
+    args: list[Any] = []
+    if q.channel:
+        conds.append("(lower(v.channel) = lower(%s) OR v.channel_id = %s OR lower(v.uploader) = lower(%s))")
+        args += [q.channel] * 3
+    if q.language:
+        conds.append("(lower(v.language) = lower(%s) OR (v.language IS NULL AND lower(t.language) = lower(%s)))")
+        args += [q.language, q.language]
+    since, until = parse_date(q.since, end=False), parse_date(q.until, end=True)
+    if since:
+        conds.append("replace(v.upload_date, '-', '') >= %s")
+        args.append(since)
+    if until:
+        conds.append("replace(v.upload_date, '-', '') <= %s")
+        args.append(until)
+    if q.status:
+        conds.append("v.status = %s")
+        args.append(q.status)
+    if q.category:
+        score_cond = "tg.score >= %s" if q.min_score is not None else "tg.decision = 1"
+        conds.append(
+            "EXISTS (SELECT 1 FROM tags tg WHERE tg.video_id = v.id AND lower(tg.category) = lower(%s) AND "
+            f"{score_cond} AND (tg.origin = 'human' OR NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = tg.video_id "
+            "AND h.category = tg.category AND h.origin = 'human')))")
+        args.append(q.category)
+        if q.min_score is not None:
+            args.append(q.min_score)
+    return conds, args
+
+
+def _order(sort: str) -> str:
+    if sort == "date":
+        return "COALESCE(replace(v.upload_date, '-', ''), '') DESC, s.video_id, s.start, s.id"
+    if sort == "date_asc":
+        return "COALESCE(replace(v.upload_date, '-', ''), '99999999') ASC, s.video_id, s.start, s.id"
+    return "score NULLS LAST, s.id"
+
+
+def ranked_ids(conn: Any, p: PgPlan, q: SearchQuery, offset: int, n: int) -> tuple[list[tuple[int, float | None]], str | None]:
+    """(segment id, score) for one page, and the tsquery as PostgreSQL reads it (for ``fts_query``)."""
+    conds, fargs = _filters(q)
+    if p.mode == "word":
+        qargs: list[Any] = []
+        tsq = _word_sql(p.tree, qargs)
+        fts_query = conn.execute(f"SELECT ({tsq})::text AS q", tuple(qargs)).fetchone()["q"]
+        sql = (f"SELECT s.id, -ts_rank_cd(s.fts, {tsq}) AS score FROM segments s "
+               "JOIN transcripts t ON t.id = s.transcript_id JOIN videos v ON v.id = s.video_id "
+               f"WHERE s.flags = '' AND s.fts @@ {tsq} {''.join(' AND ' + c for c in conds)} "
+               f"ORDER BY {_order(q.sort)} LIMIT %s OFFSET %s")
+        rows = conn.execute(sql, (*qargs, *qargs, *fargs, n, offset)).fetchall()
+        return [(r["id"], r["score"]) for r in rows], fts_query
+    cargs: list[Any] = []
+    cond = _substring_sql(p.tree, cargs)
+    rank_terms = [hangul.tsquery_literal(t) for t in p.terms if hangul.tsquery_literal(t)]
+    if rank_terms:
+        rank_q = " | ".join(f"({t})" for t in rank_terms)
+        score, sargs = "-ts_rank_cd(s.bigrams, %s::tsquery)", [rank_q]
+    else:
+        rank_q, score, sargs = None, "NULL::float8", []
+    sql = (f"SELECT s.id, {score} AS score FROM segments s "
+           "JOIN transcripts t ON t.id = s.transcript_id JOIN videos v ON v.id = s.video_id "
+           f"WHERE s.flags = '' AND {cond} {''.join(' AND ' + c for c in conds)} "
+           f"ORDER BY {_order(q.sort)} LIMIT %s OFFSET %s")
+    rows = conn.execute(sql, (*sargs, *cargs, *fargs, n, offset)).fetchall()
+    return [(r["id"], r["score"]) for r in rows], rank_q
+
+
+def _snippets(conn: Any, p: PgPlan, rows: dict[int, Any]) -> dict[int, tuple[str, list[list[int]]]]:
+    out: dict[int, tuple[str, list[list[int]]]] = {}
+    if p.mode == "word" and rows:
+        qargs: list[Any] = []
+        tsq = _word_sql(p.tree, qargs)
+        for r in conn.execute(f"SELECT s.id, ts_headline('clipwatch_english', s.text, {tsq}, %s) AS h FROM segments s "
+                              "WHERE s.id = ANY(%s)", (*qargs, HEADLINE_OPTIONS, list(rows))).fetchall():
+            out[r["id"]] = _split_marks(r["h"])
+    for sid, r in rows.items():
+        if sid not in out or not out[sid][1]:
+            out[sid] = _split_marks(_mark_substrings(r["text"], p.terms))
+    return out
+
+
+def _paired_line(conn: Any, video_id: str, kind: str, start: float, end: float) -> str | None:
+    row = conn.execute(
+        "SELECT s.text FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
+        "WHERE s.video_id = %s AND t.kind = %s AND s.start < %s AND s.\"end\" > %s ORDER BY abs(s.start - %s) LIMIT 1",
+        (video_id, kind, max(end, start + 0.01), start, start)).fetchone()
+    return row["text"] if row else None
+
+
+def nearest_keyframe(conn: Any, video_id: str, t: float) -> Keyframe | None:
+    row = conn.execute(
+        "SELECT time, path FROM keyframes WHERE video_id = %s "
+        "ORDER BY (shot_start <= %s AND %s < shot_end) DESC, abs(time - %s) LIMIT 1", (video_id, t, t, t)).fetchone()
+    return Keyframe(time=row["time"], path=row["path"]) if row else None
+
+
+def video_tags(conn: Any, video_id: str) -> list[dict[str, Any]]:
+    import json
+
+    rows = conn.execute(
+        """SELECT category, score, decision, evidence, origin FROM tags t WHERE video_id = %s AND (origin = 'human' OR
+             NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = t.video_id AND h.category = t.category
+             AND h.origin = 'human')) ORDER BY score DESC""", (video_id,)).fetchall()
+    out = []
+    for r in rows:
+        try:
+            ev = json.loads(r["evidence"])
+        except (TypeError, ValueError):
+            ev = [str(r["evidence"])]
+        out.append({"category": r["category"], "score": round(float(r["score"]), 4), "decision": bool(r["decision"]),
+                    "evidence": ev, "origin": r["origin"]})
+    return out
+
+
+def build_hits(conn: Any, p: PgPlan, ranked: list[tuple[int, float | None]], archive_dir: Path) -> list[VideoGroup]:
+    if not ranked:
+        return []
+    ids = [i for i, _ in ranked]
+    rows = {r["id"]: r for r in conn.execute(
+        "SELECT s.id, s.video_id, s.start, s.\"end\", s.text, t.kind, t.language FROM segments s "
+        "JOIN transcripts t ON t.id = s.transcript_id WHERE s.id = ANY(%s)", (ids,)).fetchall()}
+    snippets = _snippets(conn, p, rows)
+    groups: dict[str, VideoGroup] = {}
+    media_abs: dict[str, Path | None] = {}
+    for seg_id, score in ranked:
+        r = rows.get(seg_id)
+        if r is None:
+            continue
+        vid = r["video_id"]
+        if vid not in groups:
+            v = conn.execute("SELECT * FROM videos WHERE id = %s", (vid,)).fetchone()
+            if v is None:
+                continue
+            m = conn.execute("SELECT path, fetched_at FROM media_files WHERE sha256 = %s",
+                             (v["media_sha256"],)).fetchone() if v["media_sha256"] else None
+            media_abs[vid] = (archive_dir / m["path"]) if m else None
+            groups[vid] = VideoGroup(
+                video_id=vid, title=v["title"], channel=v["channel"] or v["uploader"], channel_url=v["channel_url"],
+                webpage_url=v["webpage_url"], upload_date=v["upload_date"],
+                archived_at=(m["fetched_at"] if m else v["archived_at"]), status=v["status"], language=v["language"],
+                duration=v["duration"], sha256=v["media_sha256"], media_path=m["path"] if m else None,
+                tags=video_tags(conn, vid))
+        g = groups[vid]
+        snippet, hl = snippets[seg_id]
+        if r["kind"] == "translation":
+            original, translation = _paired_line(conn, vid, "original", r["start"], r["end"]), r["text"]
+        else:
+            original, translation = r["text"], _paired_line(conn, vid, "translation", r["start"], r["end"])
+        g.hits.append(Hit(
+            segment_id=seg_id, video_id=vid, start=float(r["start"]), end=float(r["end"]), text=r["text"],
+            kind=r["kind"], language=r["language"], snippet=snippet, highlights=hl, original=original,
+            translation=translation, score=None if score is None else round(float(score), 6),
+            keyframe=nearest_keyframe(conn, vid, float(r["start"])),
+            link=deep_link(g.webpage_url, r["start"], media_abs[vid]),
+            web_path=f"/videos/{vid}?t={int(r['start'])}"))
+    return list(groups.values())
+
+
+def search(catalogue: Any, query: SearchQuery, *, archive_dir: Path | None = None) -> SearchResults:
+    """Run a search on the PostgreSQL catalogue. QueryError only for bad parameters, never for the query text."""
+    import psycopg
+
+    t0 = time.perf_counter()
+    q = validate(query)
+    if archive_dir is None:
+        from pipeline.config import Settings
+
+        archive_dir = Settings().archive_dir
+    archive_dir = Path(archive_dir)
+    fp = q.fingerprint()
+    offset = decode_cursor(q.cursor, fp) if q.cursor else 0
+    if q.mode in ("semantic", "hybrid"):
+        raise QueryError(f"--mode {q.mode} is not available on the PostgreSQL catalogue yet; use word or substring")
+    if not re.search(r"\w", q.text):
+        return SearchResults(query=q, mode="word", fts_query=None, videos=[], hit_count=0, next_cursor=None,
+                             notice="the query has no searchable words (only punctuation or operators)",
+                             elapsed_ms=(time.perf_counter() - t0) * 1000)
+    p = plan(q.text, q.mode)
+    conn = catalogue.conn
+    try:
+        ranked, fts_query = ranked_ids(conn, p, q, offset, q.limit + 1)
+    except psycopg.errors.DataError as exc:  # a term the text-search parser refuses: search it as a phrase
+        phrase = " ".join(re.sub(r'["()*^]', " ", q.text).split()) or q.text
+        p = PgPlan(p.mode, ("term", phrase), [phrase],
+                   f"could not parse the query ({str(exc).splitlines()[0]}); searched for it as a plain phrase instead")
+        ranked, fts_query = ranked_ids(conn, p, q, offset, q.limit + 1)
+    more = len(ranked) > q.limit
+    ranked = ranked[: q.limit]
+    groups = build_hits(conn, p, ranked, archive_dir)
+    return SearchResults(
+        query=q, mode=p.mode, fts_query=fts_query, notice=p.notice, videos=groups,
+        hit_count=sum(len(g.hits) for g in groups),
+        next_cursor=encode_cursor(offset + q.limit, fp) if more else None,
+        elapsed_ms=(time.perf_counter() - t0) * 1000)

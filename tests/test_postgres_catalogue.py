@@ -1,0 +1,204 @@
+"""The catalogue on PostgreSQL (a throwaway cluster started by the tests): migrations, the same search results as
+SQLite for English words and phrases and for Korean (2-syllable words through Hangul bigrams), the events table
+append-only by trigger and by privilege, and connection faults as one error line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+import _search_catalogue
+from _scale import pg  # noqa: F401
+from pipeline.cli import app
+from pipeline.errors import StorageError
+from pipeline.search.fulltext import SearchQuery, search
+from pipeline.storage.base import open_catalogue
+from pipeline.storage.postgres import hangul
+from pipeline.storage.postgres.catalogue import PostgresCatalogue, qmark_to_format
+from pipeline.storage.sqlite.catalogue import Store
+
+
+@pytest.fixture
+def pg_url(pg) -> str:
+    return pg.create_database(f"t_{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture(scope="module")
+def both(pg, tmp_path_factory):
+    """The search tests' catalogue built twice through the same Store methods: SQLite and PostgreSQL (read-only)."""
+    tmp = tmp_path_factory.mktemp("both")
+    url = pg.create_database(f"t_{uuid.uuid4().hex[:10]}")
+    sqlite_settings = _search_catalogue.build_catalogue(tmp / "sqlite")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_search_catalogue, "Store", lambda _path: PostgresCatalogue(url))
+        _search_catalogue.build_catalogue(tmp / "pg")
+    with Store(sqlite_settings.db_path) as lite, PostgresCatalogue(url) as pgc:
+        pgc.test_url = url
+        yield lite, pgc, sqlite_settings.archive_dir
+
+
+def _hits(store, archive_dir, text, **kw):
+    res = search(store, SearchQuery(text=text, limit=kw.pop("limit", 100), **kw), archive_dir=archive_dir)
+    return res, [(h.video_id, h.kind, h.start) for h in res.hits]
+
+
+QUERIES = [
+    ("nuclear", {}),
+    ('"nuclear deterrent"', {}),
+    ("deterrent NOT ministry", {}),
+    ("nuclear OR weather", {}),
+    ("(rain OR sunshine) AND north", {}),
+    ("cafe", {}),                        # diacritics folded: Café
+    ("harvest", {"sort": "date"}),
+    ("nuclear", {"channel": "ministry tv"}),
+    ("nuclear", {"category": "news"}),
+    ("nuclear", {"status": "removed"}),
+    ("nuclear", {"since": "2019", "until": "2019-12"}),
+    ("핵무력", {}),                       # Korean particles: finds 핵무력을 and 핵무력강화는
+    ("조선", {}),                         # 2 syllables: one bigram lookup
+    ("보도", {"language": "ko"}),
+    ("경제 건설", {}),
+    ("핵무력 NOT 강화할", {}),
+    ("핵", {}),                           # 1 syllable: substring scan
+    ("evening", {"mode": "substring"}),
+]
+
+
+@pytest.mark.parametrize("text,kw", QUERIES, ids=[q for q, _ in QUERIES])
+def test_same_hits_as_sqlite(both, text, kw):
+    lite, pgc, archive_dir = both
+    r_lite, h_lite = _hits(lite, archive_dir, text, **dict(kw))
+    r_pg, h_pg = _hits(pgc, archive_dir, text, **dict(kw))
+    assert h_pg, f"no hits on PostgreSQL for {text!r}"
+    if kw.get("sort") == "date":
+        assert h_pg == h_lite  # same order when the order is defined by the data
+    else:
+        assert sorted(h_pg) == sorted(h_lite)
+    assert r_pg.mode == ("word" if r_lite.mode == "word" else r_pg.mode)
+    for hit in r_pg.hits:  # every hit's snippet marks at least one match
+        assert hit.highlights and hit.snippet_html.count("<mark>") == len(hit.highlights)
+
+
+def test_json_has_the_same_shape(both):
+    lite, pgc, archive_dir = both
+    a = search(lite, SearchQuery(text="nuclear deterrent"), archive_dir=archive_dir).to_dict()
+    b = search(pgc, SearchQuery(text="nuclear deterrent"), archive_dir=archive_dir).to_dict()
+    assert a.keys() == b.keys()
+    assert a["videos"][0].keys() == b["videos"][0].keys()
+    assert a["videos"][0]["hits"][0].keys() == b["videos"][0]["hits"][0].keys()
+    strip = lambda d: [(v["video_id"], v["title"], v["tags"], v["media_path"],  # noqa: E731
+                        sorted((h["start"], h["text"], h["original"], h["translation"], h["link"], json.dumps(h["keyframe"]))
+                               for h in v["hits"])) for v in d["videos"]]
+    assert sorted(strip(a)) == sorted(strip(b))
+
+
+def test_word_search_is_ranked_and_stemmed(both):
+    _lite, pgc, archive_dir = both
+    res, hits = _hits(pgc, archive_dir, "strengthen")
+    # "Strengthening the nuclear force" is found through the English stemmer (SQLite's unicode61 would not).
+    assert {h.text for h in res.hits} == {"We will further strengthen our nuclear forces.",
+                                          "Strengthening the nuclear force is our path."}
+    res, _ = _hits(pgc, archive_dir, "nuclear deterrent")
+    scores = [h.score for h in res.hits]
+    assert scores == sorted(scores)  # best first (the negated ts_rank_cd, lower is better as with bm25)
+    assert res.hits[0].snippet[slice(*res.hits[0].highlights[0])].lower() in ("nuclear", "deterrent")
+
+
+def test_korean_two_syllables_use_the_bigram_index(both):
+    _lite, pgc, _ = both
+    with pgc.transaction():
+        pgc.conn.execute("SET LOCAL enable_seqscan = off")  # the table is tiny: ask whether the index can serve
+        plan = "\n".join(r["QUERY PLAN"] for r in pgc.conn.execute(
+            "EXPLAIN SELECT id FROM segments s WHERE s.flags = '' AND s.bigrams @@ %s::tsquery",
+            (hangul.tsquery_literal("조선"),)).fetchall())
+    assert "segments_bigrams" in plan
+    assert hangul.bigrams("핵무력을 강화") == [("핵무", 2), ("무력", 3), ("력을", 4), ("강화", 6)]
+    assert hangul.tsquery_literal("핵무력") == "'핵무' <-> '무력'" and hangul.tsquery_literal("핵") is None
+
+
+def test_flagged_segments_are_stored_but_not_found(both):
+    _lite, pgc, archive_dir = both
+    _, hits = _hits(pgc, archive_dir, "nuclear", status="removed")
+    assert hits == [("youtube-hostile-cccccc", "original", 0.0)]
+    assert len(pgc.segments("youtube-hostile-cccccc")) == 2
+
+
+def test_bad_queries_never_raise(both):
+    _lite, pgc, archive_dir = both
+    for text in ['"unterminated', "AND", "NOT", "(((", "a:b", "foo*", "\\", "'", "%", "the"]:
+        res = search(pgc, SearchQuery(text=text), archive_dir=archive_dir)
+        assert res.hit_count >= 0
+
+
+def test_events_are_append_only_by_trigger_and_privilege(pg, pg_url):
+    with PostgresCatalogue(pg_url) as c:
+        c.add_event("fetched", detail={"n": 1})
+        for sql in ("UPDATE events SET kind = 'x'", "DELETE FROM events", "TRUNCATE events"):
+            with pytest.raises(psycopg.Error, match="events are append-only"):
+                c.conn.execute(sql)
+        assert [e["kind"] for e in c.events()] == ["fetched"]
+    role = f"worker_{uuid.uuid4().hex[:6]}"
+    pg.psql(f"CREATE ROLE {role} LOGIN PASSWORD 'w-pass' IN ROLE clipwatch_writer")
+    worker_url = pg_url.replace("postgres:" + pg.password, f"{role}:w-pass")
+    with PostgresCatalogue(worker_url) as w:  # a worker writes events, videos, … but cannot rewrite events
+        w.add_event("verified", detail={"n": 2})
+        w.upsert_source("https://example.org/feed", kind="channel")
+        for sql in ("UPDATE events SET kind = 'x'", "DELETE FROM events", "TRUNCATE events"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+                w.conn.execute(sql)
+        assert [e["kind"] for e in w.events()] == ["fetched", "verified"]
+
+
+def test_migrations_are_versioned_and_idempotent(pg_url):
+    with PostgresCatalogue(pg_url) as c:
+        versions = [r["version"] for r in c.conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+        assert versions == [v for v, _, _ in PostgresCatalogue.migrations()] and len(versions) >= 3
+        assert c.migrate() == []
+        assert c.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()["value"] == str(versions[-1])
+    with open_catalogue(pg_url) as again:  # registered by URL scheme
+        assert isinstance(again, PostgresCatalogue) and again.schema_version() == versions[-1]
+
+
+def test_compat_db_for_sqlite_style_readers(both):
+    _lite, pgc, _ = both
+    assert qmark_to_format("SELECT '?', x FROM t WHERE a = ? AND b LIKE '%x'") == \
+        "SELECT '?', x FROM t WHERE a = %s AND b LIKE '%%x'"
+    rows = pgc.db.execute("SELECT id FROM videos WHERE channel = ? ORDER BY id", ("Ministry TV",)).fetchall()
+    assert [r["id"] for r in rows] == ["generic-daily-dddddd", "generic-ministry-bbbbbb"]
+    assert rows[0][0] == "generic-daily-dddddd"
+
+
+def test_connection_faults_are_one_line(pg, pg_url, tmp_path):
+    bad = pg_url.replace(pg.password, "wrong")
+    with pytest.raises(StorageError, match=r"cannot connect .*postgres:\*\*\*@.*password authentication failed.*CLIPWATCH_DATABASE_URL"):
+        PostgresCatalogue(bad)
+    with pytest.raises(StorageError, match="does not exist"):
+        PostgresCatalogue(pg.url("no_such_db"))
+    from pipeline.testing.postgres import free_port
+
+    down = f"postgresql://postgres:x@127.0.0.1:{free_port()}/db"
+    with pytest.raises(StorageError, match="cannot connect"):
+        PostgresCatalogue(down, connect_timeout=3)
+    env = {**os.environ, "CLIPWATCH_DATABASE_URL": bad, "CLIPWATCH_DATA": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()", "list"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    [line] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert line.startswith("error:") and "wrong" not in line and "password authentication failed" in line
+
+
+def test_cli_search_on_postgres(both, monkeypatch):
+    lite, pgc, archive_dir = both
+    monkeypatch.setenv("CLIPWATCH_DATABASE_URL", pgc.test_url)
+    res = CliRunner().invoke(app, ["--data-dir", str(archive_dir.parent), "search", "조선", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["hit_count"] == 1 and out["videos"][0]["video_id"] == "youtube-kb1-aaaaaa"
+    assert out["videos"][0]["hits"][0]["snippet_html"].count("<mark>조선</mark>") == 1
