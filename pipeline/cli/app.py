@@ -554,6 +554,43 @@ def models_pull(
                   f"{result.size / 1e6:.0f} MB) → {result.path}", highlight=False)
 
 
+@app.command("migrate")
+def migrate_cmd(
+    to: str = typer.Option(..., "--to", help="The PostgreSQL catalogue: postgresql://user:password@host:5432/db"),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Also copy the files into s3://bucket/prefix."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Copy this archive (SQLite + files) into PostgreSQL [+ S3]; verified, and resumable: run it again after a stop."""
+    from pipeline.storage.base import open_blob_store, open_catalogue, scheme_of
+    from pipeline.storage.migrate import migrate
+
+    s = settings()
+    if scheme_of(to)[0] not in ("postgresql", "postgres"):
+        raise ClipwatchError(f"--to must be a postgresql:// URL, not {to.split('://')[0]}://…")
+    if not s.db_path.is_file():
+        raise ClipwatchError(f"no catalogue at {s.db_path}: nothing to migrate (set --data-dir or CLIPWATCH_DATA)")
+    blobs = open_blob_store(storage, cache_dir=s.data_dir / "s3-cache") if storage else None
+    if blobs is not None and hasattr(blobs, "check"):
+        blobs.check()
+    with Store(s.db_path) as src, open_catalogue(to) as dest:
+        with _bytes_progress() as progress:
+            bars: dict[str, Any] = {}
+
+            def tick(what: str, done: int, total: int) -> None:
+                if what not in bars:
+                    bars[what] = progress.add_task(what, total=total or None)
+                progress.update(bars[what], completed=done, total=total or None)
+
+            result = migrate(src, s.archive_dir, dest, blobs, progress=None if as_json else tick)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    rows = sum(result.rows.values())
+    console.print(f"migrated: {rows:,} rows in {len(result.rows)} tables ({sum(result.copied.values()):,} copied now), "
+                  f"{result.objects} files in the object store ({result.uploaded} uploaded now); counts, SHA-256s and "
+                  "transcript text verified", highlight=False)
+
+
 # -- commands: shots / similar / match (keyframes engineer) --
 
 
