@@ -168,78 +168,70 @@ def _snippets(conn: Any, p: PgPlan, rows: dict[int, Any]) -> dict[int, tuple[str
     return out
 
 
-def _paired_line(conn: Any, video_id: str, kind: str, start: float, end: float) -> str | None:
-    row = conn.execute(
-        "SELECT s.text FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
-        "WHERE s.video_id = %s AND t.kind = %s AND s.start < %s AND s.\"end\" > %s ORDER BY abs(s.start - %s) LIMIT 1",
-        (video_id, kind, max(end, start + 0.01), start, start)).fetchone()
-    return row["text"] if row else None
-
-
-def nearest_keyframe(conn: Any, video_id: str, t: float) -> Keyframe | None:
-    row = conn.execute(
-        "SELECT time, path FROM keyframes WHERE video_id = %s "
-        "ORDER BY (shot_start <= %s AND %s < shot_end) DESC, abs(time - %s) LIMIT 1", (video_id, t, t, t)).fetchone()
-    return Keyframe(time=row["time"], path=row["path"]) if row else None
-
-
-def video_tags(conn: Any, video_id: str) -> list[dict[str, Any]]:
+def build_hits(conn: Any, p: PgPlan, ranked: list[tuple[int, float | None]], archive_dir: Path) -> list[VideoGroup]:
+    """The page's hits with their videos, tags, paired lines and keyframes in a handful of queries (not per hit)."""
     import json
 
-    rows = conn.execute(
-        """SELECT category, score, decision, evidence, origin FROM tags t WHERE video_id = %s AND (origin = 'human' OR
-             NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = t.video_id AND h.category = t.category
-             AND h.origin = 'human')) ORDER BY score DESC""", (video_id,)).fetchall()
-    out = []
-    for r in rows:
-        try:
-            ev = json.loads(r["evidence"])
-        except (TypeError, ValueError):
-            ev = [str(r["evidence"])]
-        out.append({"category": r["category"], "score": round(float(r["score"]), 4), "decision": bool(r["decision"]),
-                    "evidence": ev, "origin": r["origin"]})
-    return out
-
-
-def build_hits(conn: Any, p: PgPlan, ranked: list[tuple[int, float | None]], archive_dir: Path) -> list[VideoGroup]:
     if not ranked:
         return []
     ids = [i for i, _ in ranked]
     rows = {r["id"]: r for r in conn.execute(
-        "SELECT s.id, s.video_id, s.start, s.\"end\", s.text, t.kind, t.language FROM segments s "
-        "JOIN transcripts t ON t.id = s.transcript_id WHERE s.id = ANY(%s)", (ids,)).fetchall()}
+        "SELECT s.id, s.video_id, s.start, s.\"end\", s.text, t.kind, t.language, "
+        # the line in the other language at this time (original <-> translation)
+        "(SELECT s2.text FROM segments s2 JOIN transcripts t2 ON t2.id = s2.transcript_id "
+        "  WHERE s2.video_id = s.video_id AND t2.kind = CASE WHEN t.kind = 'translation' THEN 'original' "
+        "  ELSE 'translation' END AND s2.start < greatest(s.\"end\", s.start + 0.01) AND s2.\"end\" > s.start "
+        "  ORDER BY abs(s2.start - s.start) LIMIT 1) AS paired, kf.time AS kf_time, kf.path AS kf_path "
+        "FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
+        "LEFT JOIN LATERAL (SELECT k.time, k.path FROM keyframes k WHERE k.video_id = s.video_id "
+        "  ORDER BY (k.shot_start <= s.start AND s.start < k.shot_end) DESC, abs(k.time - s.start) LIMIT 1) kf ON true "
+        "WHERE s.id = ANY(%s)", (ids,)).fetchall()}
     snippets = _snippets(conn, p, rows)
+    vids = list(dict.fromkeys(r["video_id"] for r in rows.values()))
+    videos = {v["id"]: v for v in conn.execute("SELECT * FROM videos WHERE id = ANY(%s)", (vids,)).fetchall()}
+    media = {m["sha256"]: m for m in conn.execute(
+        "SELECT sha256, path, fetched_at FROM media_files WHERE sha256 = ANY(%s)",
+        ([v["media_sha256"] for v in videos.values() if v["media_sha256"]],)).fetchall()}
+    tags: dict[str, list[dict[str, Any]]] = {v: [] for v in vids}
+    for r in conn.execute(
+            """SELECT video_id, category, score, decision, evidence, origin FROM tags t WHERE video_id = ANY(%s) AND
+                 (origin = 'human' OR NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = t.video_id
+                 AND h.category = t.category AND h.origin = 'human')) ORDER BY video_id, score DESC""",
+            (vids,)).fetchall():
+        try:
+            ev = json.loads(r["evidence"])
+        except (TypeError, ValueError):
+            ev = [str(r["evidence"])]
+        tags[r["video_id"]].append({"category": r["category"], "score": round(float(r["score"]), 4),
+                                    "decision": bool(r["decision"]), "evidence": ev, "origin": r["origin"]})
     groups: dict[str, VideoGroup] = {}
     media_abs: dict[str, Path | None] = {}
     for seg_id, score in ranked:
         r = rows.get(seg_id)
-        if r is None:
+        if r is None or r["video_id"] not in videos:
             continue
         vid = r["video_id"]
         if vid not in groups:
-            v = conn.execute("SELECT * FROM videos WHERE id = %s", (vid,)).fetchone()
-            if v is None:
-                continue
-            m = conn.execute("SELECT path, fetched_at FROM media_files WHERE sha256 = %s",
-                             (v["media_sha256"],)).fetchone() if v["media_sha256"] else None
+            v = videos[vid]
+            m = media.get(v["media_sha256"]) if v["media_sha256"] else None
             media_abs[vid] = (archive_dir / m["path"]) if m else None
             groups[vid] = VideoGroup(
                 video_id=vid, title=v["title"], channel=v["channel"] or v["uploader"], channel_url=v["channel_url"],
                 webpage_url=v["webpage_url"], upload_date=v["upload_date"],
                 archived_at=(m["fetched_at"] if m else v["archived_at"]), status=v["status"], language=v["language"],
                 duration=v["duration"], sha256=v["media_sha256"], media_path=m["path"] if m else None,
-                tags=video_tags(conn, vid))
+                tags=tags[vid])
         g = groups[vid]
         snippet, hl = snippets[seg_id]
         if r["kind"] == "translation":
-            original, translation = _paired_line(conn, vid, "original", r["start"], r["end"]), r["text"]
+            original, translation = r["paired"], r["text"]
         else:
-            original, translation = r["text"], _paired_line(conn, vid, "translation", r["start"], r["end"])
+            original, translation = r["text"], r["paired"]
         g.hits.append(Hit(
             segment_id=seg_id, video_id=vid, start=float(r["start"]), end=float(r["end"]), text=r["text"],
             kind=r["kind"], language=r["language"], snippet=snippet, highlights=hl, original=original,
             translation=translation, score=None if score is None else round(float(score), 6),
-            keyframe=nearest_keyframe(conn, vid, float(r["start"])),
+            keyframe=Keyframe(time=r["kf_time"], path=r["kf_path"]) if r["kf_path"] is not None else None,
             link=deep_link(g.webpage_url, r["start"], media_abs[vid]),
             web_path=f"/videos/{vid}?t={int(r['start'])}"))
     return list(groups.values())
