@@ -202,3 +202,29 @@ def test_cli_search_on_postgres(both, monkeypatch):
     out = json.loads(res.stdout)
     assert out["hit_count"] == 1 and out["videos"][0]["video_id"] == "youtube-kb1-aaaaaa"
     assert out["videos"][0]["hits"][0]["snippet_html"].count("<mark>조선</mark>") == 1
+
+
+def test_two_machines_archiving_the_same_video(pg_url):
+    """Upserts from two connections (two workers) end in one row; the second is an update, not an error."""
+    from pipeline.storage.sqlite.catalogue import VideoRecord
+
+    rec = VideoRecord(id="generic-x-123456", extractor="generic", platform_id="x", webpage_url="https://e.org/x",
+                      source_url="https://e.org/x", title="first")
+    import copy
+    import threading
+    import time
+
+    with PostgresCatalogue(pg_url) as a, PostgresCatalogue(pg_url) as b:
+        second = copy.replace(rec, title="second") if hasattr(copy, "replace") else VideoRecord(**{**rec.__dict__, "title": "second"})
+        outcome: list = []
+        with a.transaction():
+            assert a.upsert_video(rec, "videos/x") is True
+            racer = threading.Thread(target=lambda: outcome.append(b.upsert_video(second, "videos/x")))
+            racer.start()
+            time.sleep(0.5)
+            assert racer.is_alive()  # b's insert waits on a's uncommitted row
+        racer.join(10)
+        assert outcome == [True]  # then it became an update (the title changed), not a duplicate-key error
+        assert b.upsert_video(second, "videos/x") is False
+        assert [r["title"] for r in a.db.execute("SELECT title FROM videos").fetchall()] == ["second"]
+        assert a.upsert_source("https://e.org/feed") == b.upsert_source("https://e.org/feed", kind="channel")

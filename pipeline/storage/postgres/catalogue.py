@@ -240,12 +240,16 @@ class PostgresCatalogue:
         d["categories"] = json.dumps(rec.categories, ensure_ascii=False)
         d["platform_tags"] = json.dumps(rec.platform_tags, ensure_ascii=False)
         with self.transaction():
-            old = self._one("SELECT * FROM videos WHERE id = %s FOR UPDATE", (rec.id,))
-            if old is None:
-                cols = [*d.keys(), "folder", "archived_at"]
-                self.conn.execute(f"INSERT INTO videos({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
-                                  (*d.values(), folder, utcnow()))
+            # Two machines may archive the same video at once: the insert that loses the race becomes an update.
+            cols = [*d.keys(), "folder", "archived_at"]
+            inserted = self._one(f"INSERT INTO videos({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
+                                 "ON CONFLICT DO NOTHING RETURNING id", (*d.values(), folder, utcnow()))
+            if inserted is not None:
                 return True
+            old = self._one("SELECT * FROM videos WHERE id = %s FOR UPDATE", (rec.id,))
+            if old is None:  # the conflict was on (extractor, platform_id, webpage_url) under another id
+                raise StorageError(f"video {rec.id}: another row already holds {rec.extractor} {rec.platform_id} "
+                                   f"{rec.webpage_url}")
             changed = any(old[k] != d[k] for k in ("title", "description", "platform_tags"))
             keys = [k for k in d if k != "id"]
             self.conn.execute(f"UPDATE videos SET {', '.join(f'{k} = COALESCE(%s, {k})' for k in keys)} WHERE id = %s",
