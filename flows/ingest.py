@@ -22,7 +22,6 @@ from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, DownloadError
 from pipeline.sources.fetch import FetchOptions, fetch
 from pipeline.sources.discovery import Discovery, VideoRef, discover
-from pipeline.storage.sqlite.catalogue import Store
 
 from .progress import reporter
 
@@ -78,7 +77,7 @@ def discover_task(source: str) -> Discovery:
       tags=["clipwatch-download"], cache_policy=NO_CACHE)
 def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> runner.StageOutcome:
     archive = settings.blob_store()
-    with Store(settings.db_path) as store:
+    with settings.catalogue() as store:
         def is_archived(vid: str) -> bool:
             row = store.find_video(vid)
             return bool(row and row["media_sha256"] and store.media_file(row["media_sha256"])
@@ -100,21 +99,21 @@ def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> runn
 
 @task(name="keyframes", cache_policy=NO_CACHE)
 def keyframes_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
-    with Store(settings.db_path) as store:
+    with settings.catalogue() as store:
         return runner.run_keyframes(store, settings.blob_store(), video_id, force=force,
                                     progress=lambda d, t: reporter().stage_progress(video_id, "keyframes", d, t))
 
 
 @task(name="transcribe", cache_policy=NO_CACHE)
 def transcribe_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
-    with Store(settings.db_path) as store:
+    with settings.catalogue() as store:
         return runner.run_transcribe(store, settings.blob_store(), video_id, settings, force=force,
                                      progress=lambda d, t: reporter().stage_progress(video_id, "transcribe", d, t))
 
 
 @task(name="tag", cache_policy=NO_CACHE)
 def tag_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
-    with Store(settings.db_path) as store:
+    with settings.catalogue() as store:
         return runner.run_tagging(store, settings.blob_store(), video_id, force=force)
 
 
@@ -128,7 +127,7 @@ def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool 
             report.stages[stage], report.messages[stage] = "failed", str(exc)
             report.status, report.error = "failed", f"{stage}: {exc}"
             reporter().stage_end(video_id, stage, "failed", str(exc))
-            with Store(settings.db_path) as store:
+            with settings.catalogue() as store:
                 store.add_event("failed", video_id=video_id, detail={"stage": stage, "error": str(exc)})
             continue
         report.stages[stage], report.messages[stage] = outcome.status, outcome.message
@@ -141,7 +140,7 @@ def semantic_index_task(settings: Settings) -> dict[str, Any]:
     """Embed new transcript segments for --semantic/--hybrid search (once per batch: the vector file is rewritten)."""
     from pipeline.search import vectors as semantic
 
-    with Store(settings.db_path) as store:
+    with settings.catalogue() as store:
         rep = semantic.index_segments(
             store, progress=lambda done, total: reporter().stage_progress("semantic index", "embed", done, total))
     return {"embedded": rep.embedded, "total": rep.total, "seconds": round(rep.seconds, 2)}
@@ -149,6 +148,9 @@ def semantic_index_task(settings: Settings) -> dict[str, Any]:
 
 def update_semantic_index(settings: Settings, report: "IngestReport") -> None:
     if not settings.semantic or not any(v.stages.get("transcribe") == "done" for v in report.videos):
+        return
+    if settings.database_url:  # the vector file lives beside clipwatch.db; not built for PostgreSQL yet
+        report.semantic = {"error": "semantic search needs the SQLite catalogue for now; word search is up to date"}
         return
     reporter().stage_start("semantic index", "embed")
     try:
@@ -171,7 +173,7 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
     settings.ensure_dirs()
     report = IngestReport()
     work: list[tuple[VideoRef, int | None]] = []
-    with Store(settings.db_path) as store:
+    with settings.catalogue() as store:
         for source in sources:
             try:
                 found = discover_task(source)
@@ -195,7 +197,7 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
             vr.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
             vr.error, vr.stages["fetch"] = str(exc), "failed"
             reporter().stage_end(label, "fetch", "failed", str(exc))
-            with Store(settings.db_path) as store:
+            with settings.catalogue() as store:
                 store.add_event("failed", detail={"stage": "fetch", "url": ref.url, "error": str(exc)})
             continue
         vr.video_id = outcome.video_id

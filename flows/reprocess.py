@@ -10,7 +10,6 @@ from __future__ import annotations
 from prefect import flow
 
 from pipeline.config import Settings
-from pipeline.storage.sqlite.catalogue import Store
 
 from .ingest import IngestReport, VideoReport, analyse, update_semantic_index
 
@@ -18,7 +17,7 @@ from .ingest import IngestReport, VideoReport, analyse, update_semantic_index
 @flow(name="reprocess")
 def reprocess_flow(video_ids: list[str] | None = None, settings: Settings | None = None, force: bool = False) -> IngestReport:
     settings = settings or Settings()
-    with Store(settings.db_path) as store:
+    with settings.catalogue() as store:
         ids = [store.get_video(v)["id"] for v in video_ids] if video_ids else [r["id"] for r in store.list_videos(10**9)]
         titles = {i: store.get_video(i)["title"] for i in ids}
     report = IngestReport()

@@ -12,19 +12,18 @@ from prefect.cache_policies import NO_CACHE
 
 from pipeline.preservation import fixity
 from pipeline.config import Settings
-from pipeline.storage.sqlite.catalogue import Store
 
 
 @task(name="verify-video", cache_policy=NO_CACHE)
 def verify_task(video_id: str, settings: Settings) -> fixity.VerifyResult:
-    with Store(settings.db_path) as store:
+    with settings.catalogue() as store:
         return fixity.verify(store, settings.blob_store(), [video_id])
 
 
 @flow(name="verify", log_prints=False)
 def verify_flow(data_dir: str | None = None, video_ids: list[str] | None = None) -> fixity.VerifyResult:
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
-    with Store(settings.db_path) as store:
+    with settings.catalogue() as store:
         ids = fixity.resolve_ids(store, video_ids)
     total = fixity.VerifyResult(videos=ids)
     # One video at a time: hashing is disk-bound, parallel reads only make it slower.
