@@ -228,3 +228,30 @@ def test_two_machines_archiving_the_same_video(pg_url):
         assert b.upsert_video(second, "videos/x") is False
         assert [r["title"] for r in a.db.execute("SELECT title FROM videos").fetchall()] == ["second"]
         assert a.upsert_source("https://e.org/feed") == b.upsert_source("https://e.org/feed", kind="channel")
+
+
+def test_web_ui_on_postgres(both):
+    """The web app on CLIPWATCH_DATABASE_URL: search page, JSON API and a video page read PostgreSQL."""
+    from fastapi.testclient import TestClient
+
+    from pipeline.config import Settings
+    from pipeline.web.app import create_app
+
+    _lite, pgc, archive_dir = both
+    s = Settings(data_dir=archive_dir.parent, database_url=pgc.test_url)
+    with TestClient(create_app(s)) as client:
+        page = client.get("/", params={"q": "조선"})
+        assert page.status_code == 200 and "<mark>조선</mark>" in page.text
+        assert "KCTV Archive" in page.text and "Ministry TV" in page.text  # the channel filter's options
+        api = client.get("/api/search", params={"q": "nuclear deterrent", "channel": "ministry tv"})
+        assert api.status_code == 200
+        assert [v["video_id"] for v in api.json()["videos"]] == ["generic-ministry-bbbbbb"]
+        video = client.get("/api/videos/youtube-kb1-aaaaaa")
+        assert video.status_code == 200
+        body = video.json()
+        assert [e["kind"] for e in body["events"]] == ["fetched"]
+        lines = client.get("/api/videos/youtube-kb1-aaaaaa/transcript").json()["segments"]
+        assert lines[0]["translation"].startswith("This is the Korean Central Television")
+        assert {t["category"] for t in body["tags"]} == {"news", "propaganda"}
+        assert client.get("/videos/youtube-kb1-aaaaaa").status_code == 200
+        assert client.get("/api/videos/no-such").status_code == 404

@@ -38,8 +38,9 @@ CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 's
 class _Stores:
     """One catalogue connection per worker thread (sqlite connections are not shared)."""
 
-    def __init__(self, db_path: Path):
+    def __init__(self, db_path: Path, opener: Any = None):
         self.db_path = db_path
+        self.opener = opener or (lambda: Store(self.db_path))  # Settings.catalogue: SQLite or PostgreSQL
         self.local = threading.local()
         self.lock = threading.Lock()
         self.all: list[Store] = []
@@ -47,7 +48,7 @@ class _Stores:
     def get(self) -> Store:
         st = getattr(self.local, "store", None)
         if st is None:
-            st = Store(self.db_path)
+            st = self.opener()
             self.local.store = st
             with self.lock:
                 self.all.append(st)
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     archive_root = s.archive_dir.resolve()
     # Originals on an object store (CLIPWATCH_STORAGE_URL) are streamed from it; derivatives stay in archive/.
     remote_blobs = s.blob_store() if s.storage_url else None
-    stores = _Stores(s.db_path)
+    stores = _Stores(s.db_path, s.catalogue)
     stores.get()  # create/migrate the catalogue now, not on the first request
 
     env = jinja2.Environment(
@@ -174,7 +175,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def filter_options(store: Store) -> dict[str, list[str]]:
         db = store.db
         return {
-            "channels": [r[0] for r in db.execute("SELECT DISTINCT channel FROM videos WHERE channel IS NOT NULL ORDER BY channel COLLATE NOCASE")],
+            "channels": [r[0] for r in db.execute("SELECT channel FROM videos WHERE channel IS NOT NULL GROUP BY channel "
+                                                  "ORDER BY lower(channel), channel")],
             "categories": [r[0] for r in db.execute("SELECT DISTINCT category FROM tags ORDER BY category")],
             "languages": [r[0] for r in db.execute("SELECT DISTINCT language FROM videos WHERE language IS NOT NULL ORDER BY language")],
         }
