@@ -46,6 +46,8 @@ def test_pull_installs_a_verified_copy_that_resolves(hub_server, tmp_path):
     assert not (tmp_path / "models" / "hub" / ".cache").exists()
     assert not [p for p in (tmp_path / "models" / "hub").iterdir() if p.name.startswith(".")]
     assert models.resolve_ct2("tiny", tmp_path / "models") == got.path
+    [listed] = [m for m in models.list_models(tmp_path / "models") if m.name == "tiny"]
+    assert listed.installed and listed.ct2_path == got.path and REPO in listed.origin and listed.size_bytes == got.size
     # Pulled again: the cache holds this commit, nothing is downloaded.
     before = [r for r in hub_server.requests if "/resolve/" in r]
     again = hub.pull("tiny", tmp_path / "models")

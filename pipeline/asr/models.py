@@ -335,6 +335,19 @@ def list_models(models_dir: Path | None = None) -> list[ModelInfo]:
                 note = "parts are joined into the models directory on first use"
         ckpt = models_dir / cache_name(m.name) / CHECKPOINT_NAME
         out.append(ModelInfo(m.name, m.languages, size, origin, installed, ct2, ckpt if ckpt.is_file() else None, note))
+    for name in hub.HUB_MODELS:  # pulled from the hub (`clipwatch models pull`)
+        d = hub.pulled_dir(name, models_dir)
+        if d is None:
+            continue
+        try:
+            manifest = json.loads((d / hub.MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue
+        size = sum(int(f.get("size", 0)) for f in manifest.get("files", {}).values())
+        languages = "English only" if name.endswith(".en") else "99 languages (multilingual)"
+        origin = f"Hugging Face {manifest.get('repo_id')}@{str(manifest.get('commit') or '?')[:12]}"
+        ckpt = models_dir / cache_name(name) / CHECKPOINT_NAME
+        out.append(ModelInfo(name, languages, size, origin, True, d, ckpt if ckpt.is_file() else None, "pulled"))
     return out
 
 
