@@ -218,13 +218,14 @@ class S3Store:
         rel = f"media/{sha[:2]}/{sha}.{ext}"
         info = self.head(rel)
         if not (info and info.size == size and info.sha256 == sha):
-            self._upload(src, rel, sha)
-            self._verify_upload(rel, sha, size)
+            single = self._upload(src, rel, sha)
+            self._verify_upload(rel, sha, size, trust_checksum=single)
         if move:
             src.unlink(missing_ok=True)
         return StoredFile(sha256=sha, size=size, path=rel)
 
-    def _upload(self, src: Path, rel: str, sha: str) -> None:
+    def _upload(self, src: Path, rel: str, sha: str) -> bool:
+        """Upload under ``rel``; True for a single PUT (the store's checksum is then of the whole object)."""
         key = self.key(rel)
         extra = {"Metadata": {"sha256": sha}, "ContentType": _content_type(rel)}
         with self._errors(f"uploading {key}"):
@@ -233,20 +234,22 @@ class S3Store:
                 # The store recomputes this checksum and rejects a body damaged in transit (BadDigest).
                 self.client.put_object(Bucket=self.bucket, Key=key, Body=data,
                                        ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode(), **extra)
-            else:  # multipart, each part with its own checksum
-                self.client.upload_file(str(src), self.bucket, key, ExtraArgs={**extra, "ChecksumAlgorithm": "SHA256"})
+                return True
+            # multipart, each part with its own checksum (checked by the store as it arrives)
+            self.client.upload_file(str(src), self.bucket, key, ExtraArgs={**extra, "ChecksumAlgorithm": "SHA256"})
+            return False
 
-    def _verify_upload(self, rel: str, sha: str, size: int) -> None:
+    def _verify_upload(self, rel: str, sha: str, size: int, *, trust_checksum: bool = True) -> None:
         info = self.head(rel)
         problem = None
         if info is None:
             problem = "is not there after the upload"
         elif info.size != size:
             problem = f"has {info.size:,} bytes, expected {size:,}"
-        elif info.checksum_sha256 and "-" not in info.checksum_sha256:
+        elif trust_checksum and info.checksum_sha256 and "-" not in info.checksum_sha256:
             if base64.b64decode(info.checksum_sha256).hex() != sha:
                 problem = "has another SHA-256 checksum in the store"
-        else:  # the store keeps no whole-object checksum: read the object back
+        else:  # a multipart object's checksum is of its parts, or the store keeps none: read the object back
             actual, _ = self.sha256_of(rel)
             if actual != sha:
                 problem = f"reads back with SHA-256 {actual[:16]}…, expected {sha[:16]}…"
@@ -258,8 +261,9 @@ class S3Store:
     def put_file(self, src: Path, rel: str | Path) -> None:
         """Upload a side file (keyframe, transcript) under its archive path."""
         rel = Path(rel).as_posix()
-        self._upload(Path(src), rel, sha256_file(Path(src)))
-        self._verify_upload(rel, sha256_file(Path(src)), Path(src).stat().st_size)
+        sha = sha256_file(Path(src))
+        single = self._upload(Path(src), rel, sha)
+        self._verify_upload(rel, sha, Path(src).stat().st_size, trust_checksum=single)
 
     def copy_into(self, src: Path, dest: Path) -> None:
         """Atomic copy of a small side file into the local video folder (kept beside the cache)."""
