@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import SAMPLES
 from pipeline.asr import hub, models
-from pipeline.asr.transcribe import choose_device
+from pipeline.asr.base import choose_device
 from pipeline.cli import app
 from pipeline.errors import ConfigError, ModelError
 from pipeline.testing.hub import publish_model

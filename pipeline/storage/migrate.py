@@ -24,6 +24,7 @@ TABLES: list[tuple[str, tuple[str, ...]]] = [
     ("sources", ("id",)),
     ("videos", ("id",)),
     ("media_files", ("sha256",)),
+    ("audio_profiles", ("video_id",)),
     ("metadata_versions", ("id",)),
     ("keyframes", ("id",)),
     ("transcripts", ("id",)),

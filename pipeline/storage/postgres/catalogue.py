@@ -278,6 +278,26 @@ class PostgresCatalogue:
         return self._all("SELECT * FROM videos ORDER BY COALESCE(upload_date, '') DESC, archived_at DESC LIMIT %s",
                          (limit,))
 
+    def video_count(self) -> int:
+        return int(self._one("SELECT count(*) AS n FROM videos")["n"])
+
+    def status_counts(self) -> dict[str, int]:
+        return {r["status"]: int(r["n"]) for r in self._all("SELECT status, count(*) AS n FROM videos GROUP BY status")}
+
+    def suspect_count(self) -> int:
+        """Videos whose last check failed but whose removal is not confirmed yet."""
+        return int(self._one("SELECT count(*) AS n FROM videos WHERE failed_checks > 0 AND status != 'removed'")["n"])
+
+    def filter_options(self) -> dict[str, list[str]]:
+        """The values a search form offers: channels, tag categories, spoken languages."""
+        return {
+            "channels": [r["channel"] for r in self._all(
+                "SELECT channel FROM videos WHERE channel IS NOT NULL GROUP BY channel ORDER BY lower(channel), channel")],
+            "categories": [r["category"] for r in self._all("SELECT DISTINCT category FROM tags ORDER BY category")],
+            "languages": [r["language"] for r in self._all(
+                "SELECT DISTINCT language FROM videos WHERE language IS NOT NULL ORDER BY language")],
+        }
+
     # -- media -----------------------------------------------------------------------------------
     def add_media_file(self, rec: MediaRecord) -> None:
         d = asdict(rec)
@@ -315,6 +335,10 @@ class PostgresCatalogue:
                     cur.executemany(
                         "INSERT INTO keyframes(video_id, media_sha256, shot_index, shot_start, shot_end, time, path, "
                         "phash, detector, tool_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+
+    def keyframe_hashes(self) -> list[Row]:
+        """(video_id, time, phash, shot_start, shot_end) of every keyframe: the rows a re-upload index is built from."""
+        return self._all("SELECT video_id, time, phash, shot_start, shot_end FROM keyframes")
 
     def keyframes(self, video_id: str) -> list[Row]:
         return self._all("SELECT * FROM keyframes WHERE video_id = %s ORDER BY time", (video_id,))
@@ -368,6 +392,37 @@ class PostgresCatalogue:
                 with self.conn.cursor() as cur:
                     cur.executemany("INSERT INTO tags(video_id, category, score, decision, evidence, origin, "
                                     "model_version, created_at) VALUES (%s, %s, %s, %s, %s, 'model', %s, %s)", rows)
+
+    def replace_audio_profile(self, video_id: str, media_sha256: str, profile: Any, path: str | None) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO audio_profiles(video_id, media_sha256, model_version, duration, speech, music, silence, "
+                "path, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (video_id) DO UPDATE SET "
+                "media_sha256 = EXCLUDED.media_sha256, model_version = EXCLUDED.model_version, "
+                "duration = EXCLUDED.duration, speech = EXCLUDED.speech, music = EXCLUDED.music, "
+                "silence = EXCLUDED.silence, path = EXCLUDED.path, created_at = EXCLUDED.created_at",
+                (video_id, media_sha256, profile.model_version, profile.duration, profile.speech, profile.music,
+                 profile.silence, path, utcnow()))
+
+    def audio_profile_row(self, video_id: str) -> Row | None:
+        return self._one("SELECT * FROM audio_profiles WHERE video_id = %s", (video_id,))
+
+    def set_human_tag(self, video_id: str, category: str, value: bool, evidence: list[str]) -> None:
+        """A person's decision for one category (origin 'human'): replaces an earlier one, never the model's."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO tags(video_id, category, score, decision, evidence, origin, model_version, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, 'human', 'human', %s) ON CONFLICT (video_id, category, origin) DO UPDATE "
+                "SET score = EXCLUDED.score, decision = EXCLUDED.decision, evidence = EXCLUDED.evidence, "
+                "created_at = EXCLUDED.created_at",
+                (video_id, category, 1.0 if value else 0.0, int(bool(value)), json.dumps(evidence, ensure_ascii=False),
+                 utcnow()))
+
+    def clear_human_tag(self, video_id: str, category: str) -> bool:
+        with self.transaction():
+            cur = self.conn.execute("DELETE FROM tags WHERE video_id = %s AND category = %s AND origin = 'human'",
+                                    (video_id, category))
+        return cur.rowcount > 0
 
     def mark_stage(self, video_id: str, stage: str, key: str, detail: dict[str, Any] | None = None) -> None:
         with self.transaction():
