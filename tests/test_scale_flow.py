@@ -27,8 +27,8 @@ def test_ingest_into_postgres_and_s3(prefect_harness, sample_feed, pg, s3, tmp_p
                         database_url=url, storage_url=f"s3://{bucket}/archive")
     report = ingest_flow([sample_feed], settings)
     assert report.failed == 0, report.to_dict()
-    assert [v.stages for v in report.videos] == [
-        {"fetch": "done", "keyframes": "done", "transcribe": "done", "tag": "done"}] * 3
+    for v in report.videos:
+        assert {"fetch", "keyframes", "transcribe", "tag"} <= set(v.stages) and set(v.stages.values()) == {"done"}, v
     assert not (settings.db_path).exists()  # nothing went to SQLite
 
     with PostgresCatalogue(url) as cat:
