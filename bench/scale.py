@@ -10,7 +10,7 @@ Measured:
 * bulk load: COPY of every table with the search indexes dropped, then the three indexes built (English tsvector
   GIN, Hangul-bigram GIN, pg_trgm GIN) — what `clipwatch migrate` or a large import costs;
 * ingest rate: whole transcripts written through ``PostgresCatalogue.replace_transcript`` with every index live
-  (what one worker's transcribe stage pays per video);
+  (what one worker's transcribe stage pays per video), from one process and from two at once;
 * query latency (p50/p95/max) through ``pipeline.search.search`` (limit 20, hits with snippets, keyframes and the
   paired line) for word, phrase, filtered and Korean 2- and 3-syllable queries.
 """
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search import (CHANNELS, KO_VOCAB, PARTICLES, PLANTED_EN, PLANTED_KO, EN_VOCAB, SEGMENTS_PER_VIDEO,  # noqa: E402
                     WORDS_PER_SEGMENT, hangul_words, pct, plant, pseudo_words, zipf_p)
 
-from pipeline.asr.transcribe import Segment, Transcript  # noqa: E402
+from pipeline.asr import Segment, Transcript  # noqa: E402
 from pipeline.search.fulltext import SearchQuery, search  # noqa: E402
 from pipeline.storage.postgres import hangul  # noqa: E402
 from pipeline.storage.postgres.catalogue import PostgresCatalogue  # noqa: E402
@@ -146,6 +146,27 @@ def ingest_rate(c: PostgresCatalogue, n_videos: int, vocab: dict, first: int) ->
     return n_videos / el, segs / el
 
 
+def _ingest_worker(args: tuple[str, int, int]) -> tuple[int, float]:
+    url, n_videos, first = args
+    rng = random.Random(7)
+    vocab = {"en": plant(pseudo_words(EN_VOCAB, rng), PLANTED_EN), "ko": plant(hangul_words(KO_VOCAB, rng), PLANTED_KO)}
+    vocab["en_p"], vocab["ko_p"] = zipf_p(len(vocab["en"])), zipf_p(len(vocab["ko"]))
+    with PostgresCatalogue(url) as c:
+        t0 = time.perf_counter()
+        ingest_rate(c, n_videos, vocab, first)
+        return n_videos * SEGMENTS_PER_VIDEO, time.perf_counter() - t0
+
+
+def parallel_ingest(url: str, workers: int, n_videos: int, first: int) -> float:
+    """Segments/s when ``workers`` processes write transcripts at once (each its own connection), all indexes live."""
+    from multiprocessing import get_context
+
+    with get_context("spawn").Pool(workers) as pool:
+        done = pool.map(_ingest_worker, [(url, n_videos, first + i * n_videos) for i in range(workers)])
+    # timed inside each worker (process start and imports left out); the writers overlap, so the slowest one counts
+    return sum(n for n, _ in done) / max(t for _, t in done)
+
+
 def make_queries(vocab: dict, samples: list[tuple[str, str]], n: int, seed: int = 11) -> dict[str, list[SearchQuery]]:
     rng = random.Random(seed)
     en, ko = vocab["en"], vocab["ko"]
@@ -226,6 +247,8 @@ def main() -> None:
             idx_sizes = {n: c.conn.execute("SELECT pg_relation_size(%s::regclass) AS b", (n,)).fetchone()["b"]
                          for n in INDEXES}
             v_s, s_s = ingest_rate(c, args.ingest_videos, vocab, info["videos"] + 1)
+            parallel = {w: parallel_ingest(url, w, args.ingest_videos, info["videos"] + 1_000_000 * w)
+                        for w in (1, 2)}
             queries = make_queries(vocab, info["samples"], args.queries)
             time_queries(c, [q for qs in queries.values() for q in qs[:3]])  # warm the cache as a running server is
             rows = []
@@ -248,6 +271,8 @@ def main() -> None:
           + ", ".join(f"{n} {b / mib:,.0f} MiB" for n, b in idx_sizes.items()))
     print(f"ingest through replace_transcript, indexes live: {v_s:,.1f} videos/s = {s_s:,.0f} segments/s "
           f"({args.ingest_videos} videos of {SEGMENTS_PER_VIDEO} segments)")
+    print("writers at once (separate processes and connections): "
+          + ", ".join(f"{w}: {r:,.0f} segments/s" for w, r in parallel.items()))
     print()
     print(f"{'query':36} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'hits/page':>9}")
     for name, n, p50, p95, mx, hits in rows:
