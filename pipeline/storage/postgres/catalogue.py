@@ -107,7 +107,7 @@ class PostgresCatalogue:
             self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=connect_timeout,
                                         row_factory=_row_factory, application_name="clipwatch")
         except psycopg.OperationalError as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
             raise StorageError(f"cannot connect to PostgreSQL at {redact(self.url)}: {reason}; check "
                                "CLIPWATCH_DATABASE_URL (host, port, database, user, password) and that the server "
                                "is running") from None
