@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from pipeline.preservation.manifest import record_manifest
 from pipeline.storage.files import Archive, atomic_write_json
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, NoAudioError
@@ -48,6 +49,7 @@ def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_i
             info_rel = _write_info(archive, folder, fetched.info, versioned=True)
             store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
             store.add_event("metadata-changed", video_id=v.id, detail={"title": v.title})
+            record_manifest(store, archive, v.id)
         return StageOutcome(v.id, "fetch", "skipped", "already archived: no download")
     folder.mkdir(parents=True, exist_ok=True)
     info_rel = _write_info(archive, folder, fetched.info)
@@ -67,6 +69,7 @@ def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_i
         store.add_media_file(m)
         store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
         store.add_event("fetched", video_id=v.id, source_id=source_id, media_sha256=m.sha256, detail=provenance)
+    record_manifest(store, archive, v.id)
     fetched.cleanup()
     return StageOutcome(v.id, "fetch", "done", f"{m.size / 1e6:.1f} MB, sha256 {m.sha256[:12]}…")
 
@@ -81,7 +84,7 @@ def _write_info(archive: Archive, folder: Path, info: dict[str, Any], versioned:
 
 def _media(store: Store, archive: Archive, video_id: str) -> tuple[Any, Path]:
     video = store.get_video(video_id)
-    media = store.media_file(video["media_sha256"]) if video["media_sha256"] else None
+    media = store.media_file(video["media_sha256"], video["id"]) if video["media_sha256"] else None
     if media is None:
         raise ClipwatchError(f"{video_id}: no archived media file; ingest it again")
     return video, archive.abspath(media["path"])
@@ -96,6 +99,15 @@ def run_keyframes(store: Store, archive: Archive, video_id: str, detector: str |
     key = f"{video['media_sha256']}:{keyframes.TOOL_VERSION}:{detector}"
     if not force and store.stage_done(video_id, "keyframes", key):
         return StageOutcome(video_id, "keyframes", "skipped", "already done for this file and detector")
+    media = store.media_file(video["media_sha256"], video["id"])
+    if media is not None and media["container"] is not None and not media["video_codec"]:
+        # Audio only (a podcast, a SoundCloud track): no pictures to find; the thumbnail or cover art stands in.
+        folder = archive.video_dir(video_id)
+        cover = next((p.name for p in sorted(folder.glob("thumbnail.*")) if p.is_file() and not p.is_symlink()), None)
+        detail = {"audio_only": True, "picture": cover}
+        store.mark_stage(video_id, "keyframes", key, detail)
+        return StageOutcome(video_id, "keyframes", "not-applicable",
+                            "audio only: no video stream" + (f"; {cover} stands as the picture" if cover else ""), 0.0, detail)
     t0 = time.perf_counter()
     folder = archive.video_dir(video_id)
     out_dir = folder / "keyframes"
@@ -105,6 +117,7 @@ def run_keyframes(store: Store, archive: Archive, video_id: str, detector: str |
     store.replace_keyframes(video_id, video["media_sha256"], result.keyframes, result.detector, result.tool_version)
     detail = {"shots": len(result.shots), "keyframes": len(result.keyframes)}
     store.mark_stage(video_id, "keyframes", key, detail)
+    record_manifest(store, archive, video_id)
     return StageOutcome(video_id, "keyframes", "done", f"{len(result.shots)} shots, {len(result.keyframes)} keyframes",
                         time.perf_counter() - t0, detail)
 
@@ -140,6 +153,7 @@ def run_transcribe(store: Store, archive: Archive, video_id: str, settings: Sett
         store.replace_transcript(video_id, video["media_sha256"], "translation", tl, _rel(archive, written_tl.get("json")))
         detail["translation_segments"] = len(tl.segments)
     store.mark_stage(video_id, "transcribe", key, detail)
+    record_manifest(store, archive, video_id)
     msg = f"{tr.language or '?'}; {detail['segments']} segments" + (f" ({detail['flagged']} flagged)" if detail["flagged"] else "")
     return StageOutcome(video_id, "transcribe", "done", msg, time.perf_counter() - t0, detail)
 
