@@ -20,7 +20,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pipeline.stages import runner
 from pipeline.storage.files import Archive
 from pipeline.config import Settings
-from pipeline.errors import ClipwatchError, DownloadError
+from pipeline.errors import ClipwatchError, DiskFullError, DownloadError
+from pipeline.storage.files import fs_display
 from pipeline.sources.fetch import FetchOptions, fetch
 from pipeline.sources.discovery import Discovery, VideoRef, discover
 from pipeline.storage.sqlite.catalogue import Store
@@ -49,6 +50,8 @@ class IngestReport:
     sources: list[dict[str, Any]] = field(default_factory=list)
     videos: list[VideoReport] = field(default_factory=list)
     semantic: dict[str, Any] | None = None
+    swept: dict[str, Any] | None = None
+    stopped: str | None = None  # why the batch stopped early (a full disk)
 
     @property
     def failed(self) -> int:
@@ -56,7 +59,7 @@ class IngestReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"sources": self.sources, "videos": [asdict(v) for v in self.videos], "semantic": self.semantic,
-                "failed": self.failed}
+                "failed": self.failed, "swept": self.swept, "stopped": self.stopped}
 
 
 def _retry_network_only(task, task_run, state) -> bool:
@@ -90,11 +93,12 @@ def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> runn
         opts = FetchOptions(is_archived=is_archived,
                             progress=lambda done, total: rep.stage_progress(ref.title or ref.url, "fetch", done, total))
         t0 = time.perf_counter()
-        fetched = fetch(ref.url, archive, opts, source_url=ref.source_url)
-        try:
-            outcome = runner.record_fetch(store, archive, fetched, source_id)
-        finally:
-            fetched.cleanup()
+        with disk_full_as_error(settings):
+            fetched = fetch(ref.url, archive, opts, source_url=ref.source_url)
+            try:
+                outcome = runner.record_fetch(store, archive, fetched, source_id)
+            finally:
+                fetched.cleanup()
         outcome.seconds = time.perf_counter() - t0
         return outcome
 
@@ -120,11 +124,16 @@ def tag_task(video_id: str, settings: Settings, force: bool = False) -> runner.S
 
 
 def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool = False) -> None:
-    """Keyframes, transcript and tags for one archived video; each stage's failure is recorded, not fatal."""
+    """Keyframes, transcript and tags for one archived video; each stage's failure is recorded, not fatal
+    (but a full disk stops the batch: DiskFullError goes up)."""
     for stage, fn in (("keyframes", keyframes_task), ("transcribe", transcribe_task), ("tag", tag_task)):
         reporter().stage_start(video_id, stage)
         try:
-            outcome = fn(video_id, settings, force)
+            with disk_full_as_error(settings):
+                outcome = fn(video_id, settings, force)
+        except DiskFullError:
+            report.stages[stage], report.status = "failed", "failed"
+            raise
         except ClipwatchError as exc:
             report.stages[stage], report.messages[stage] = "failed", str(exc)
             report.status, report.error = "failed", f"{stage}: {exc}"
@@ -135,6 +144,27 @@ def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool 
         report.stages[stage], report.messages[stage] = outcome.status, outcome.message
         report.seconds[stage] = round(outcome.seconds, 3)
         reporter().stage_end(video_id, stage, outcome.status, outcome.message)
+
+
+class disk_full_as_error:
+    """A full disk (ENOSPC from a write, SQLITE_FULL from the catalogue) becomes one DiskFullError."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, exc, tb):
+        import errno
+        import sqlite3
+
+        full = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or \
+            (isinstance(exc, sqlite3.OperationalError) and "full" in str(exc))
+        if full:
+            raise DiskFullError(f"the disk holding {self.settings.data_dir} is full; the batch stopped and everything "
+                                "archived before is kept — free some space and run the same ingest again") from exc
+        return False
 
 
 @task(name="index-semantic", cache_policy=NO_CACHE)
@@ -173,6 +203,11 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
     report = IngestReport()
     work: list[tuple[VideoRef, int | None]] = []
     with Store(settings.db_path) as store:
+        from pipeline.preservation.sweep import sweep
+
+        swept = sweep(store, Archive(settings.archive_dir))
+        if swept.removed or swept.orphans:
+            report.swept = swept.to_dict()
         for source in sources:
             try:
                 found = discover_task(source)
@@ -187,11 +222,19 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
 
     futures = [fetch_task.submit(ref, settings, sid) for ref, sid in work]
     for (ref, _sid), fut in zip(work, futures):
-        vr = VideoReport(ref=ref.url, title=ref.title)
+        vr = VideoReport(ref=fs_display(ref.url), title=ref.title)
         report.videos.append(vr)
-        label = ref.title or ref.url
+        label = ref.title or vr.ref
+        if report.stopped:
+            vr.status, vr.error, vr.stages["fetch"] = "failed", "not attempted: the batch stopped (disk full)", "not-attempted"
+            _cancel(fut)
+            continue
         try:
             outcome = fut.result()
+        except DiskFullError as exc:
+            vr.status, vr.error, vr.stages["fetch"] = "failed", str(exc), "failed"
+            report.stopped = str(exc)
+            continue
         except ClipwatchError as exc:
             vr.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
             vr.error, vr.stages["fetch"] = str(exc), "failed"
@@ -203,6 +246,22 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
         vr.stages["fetch"], vr.messages["fetch"] = outcome.status, outcome.message
         vr.seconds["fetch"] = round(outcome.seconds, 3)
         reporter().stage_end(label, "fetch", outcome.status, outcome.message)
-        analyse(outcome.video_id, settings, vr, force)
-    update_semantic_index(settings, report)
+        try:
+            analyse(outcome.video_id, settings, vr, force)
+        except DiskFullError as exc:
+            vr.error = str(exc)
+            report.stopped = str(exc)
+    if not report.stopped:
+        update_semantic_index(settings, report)
     return report
+
+
+def _cancel(fut) -> None:
+    """Stop a download that has not started (a running one finishes or fails on its own)."""
+    inner = getattr(fut, "wrapped_future", None)
+    if inner is not None:
+        inner.cancel()
+    try:
+        fut.wait(0)
+    except Exception:  # noqa: BLE001 - its outcome no longer matters
+        pass

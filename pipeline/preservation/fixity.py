@@ -257,7 +257,9 @@ def verify(store: Store, archive: Archive, video_ids: Iterable[str] | None = Non
             result.files.append(fc)
             if record:
                 kind = "verified" if fc.ok else fc.status
+                man = store.manifest_record(vid)
                 store.add_event(kind, video_id=vid, media_sha256=sha, detail={
+                    **({"manifest_sha256": man["sha256"]} if man is not None else {}),
                     "path": fc.path, "role": fc.role, "expected_sha256": fc.expected_sha256, "actual_sha256": fc.actual_sha256,
                     "expected_size": fc.expected_size, "actual_size": fc.actual_size, **({"message": fc.message} if fc.message else {}),
                 })

@@ -2,9 +2,9 @@
 
 ``videos/<id>/manifest.json`` lists each file clipwatch wrote for the video — info.json and its later versions,
 provenance.json, the thumbnail, keyframes, transcripts in every format, the audio profile when there is one — with
-its SHA-256 and size. Each new manifest is recorded as a ``manifest`` event carrying the manifest's own SHA-256, so
-the list itself sits in the hash chain: editing a transcript and the manifest together still shows. ``verify``
-re-hashes the files against it (``check_manifest``) and the bag export copies them against it.
+its SHA-256 and size. The manifest's own SHA-256 is kept in the catalogue (``manifests``) and carried by every
+``verified`` event, so editing a transcript and the manifest together still shows. ``verify`` re-hashes the files
+against it and the bag export copies them against it.
 
 Links are never followed: a symbolic link in a video folder is not part of the manifest (nor of a bag).
 """
@@ -57,9 +57,9 @@ def _video_folder(store, archive: Archive, video_id: str) -> Path | None:
 
 
 def recorded(store, video_id: str) -> dict[str, Any] | None:
-    """The last ``manifest`` event's detail for the video (None: no manifest recorded yet)."""
-    ev = store.last_event(video_id, "manifest")
-    return json.loads(ev["detail"] or "{}") if ev is not None else None
+    """The recorded manifest of the video: path, manifest_sha256, files (None: none recorded yet)."""
+    row = store.manifest_record(video_id)
+    return {"path": row["path"], "manifest_sha256": row["sha256"], "files": row["files"]} if row is not None else None
 
 
 def record_manifest(store, archive: Archive, video_id: str) -> dict[str, Any] | None:
@@ -76,7 +76,7 @@ def record_manifest(store, archive: Archive, video_id: str) -> dict[str, Any] | 
         return last
     atomic_write_bytes(folder / NAME, data)
     detail = {"path": archive.relpath(folder / NAME), "manifest_sha256": digest, "files": len(entries)}
-    store.add_event("manifest", video_id=video_id, detail=detail)
+    store.set_manifest_record(video_id, detail["path"], digest, len(entries))
     return detail
 
 

@@ -387,6 +387,14 @@ class Store:
     def chain_head(self) -> tuple[int, str, str]:
         return chain.head(self.db)
 
+    def manifest_record(self, video_id: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM manifests WHERE video_id = ?", (video_id,)).fetchone()
+
+    def set_manifest_record(self, video_id: str, path: str, sha256: str, files: int) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO manifests(video_id, path, sha256, files, recorded_at) VALUES (?, ?, ?, ?, ?)",
+                            (video_id, path, sha256, files, utcnow()))
+
     def last_event(self, video_id: str, kind: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM events WHERE video_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
                                (video_id, kind)).fetchone()

@@ -98,7 +98,7 @@ CREATE TABLE IF NOT EXISTS events (
     source_id INTEGER,
     media_sha256 TEXT,
     at TEXT NOT NULL,
-    kind TEXT NOT NULL,   -- fetched | metadata-changed | verified | corrupt | missing-file | removed | reappeared | exported | skipped | failed | manifest | swept | upgraded | timestamped
+    kind TEXT NOT NULL,   -- fetched | metadata-changed | verified | corrupt | missing-file | removed | reappeared | exported | skipped | failed | swept | upgraded | timestamped
     detail TEXT,          -- JSON
     prev_hash TEXT,
     hash TEXT
@@ -230,4 +230,15 @@ CREATE TABLE IF NOT EXISTS source_checks (
     failed_checks INTEGER NOT NULL DEFAULT 0,
     first_failed_at TEXT,
     last_checked_at TEXT
+);
+
+-- Each video's manifest (videos/<id>/manifest.json: every derivative with its SHA-256): the SHA-256 of the
+-- manifest file as clipwatch last wrote it. `verify` holds the file against it, and the files against the file;
+-- each `verified` event carries it, so the chain witnesses the manifest as it stood at every verification.
+CREATE TABLE IF NOT EXISTS manifests (
+    video_id TEXT PRIMARY KEY REFERENCES videos(id),
+    path TEXT NOT NULL,                         -- relative to the archive root
+    sha256 TEXT NOT NULL,
+    files INTEGER NOT NULL,
+    recorded_at TEXT NOT NULL
 );
