@@ -202,23 +202,27 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
     settings.ensure_dirs()
     report = IngestReport()
     work: list[tuple[VideoRef, int | None]] = []
-    with Store(settings.db_path) as store:
-        from pipeline.preservation.sweep import sweep
+    try:
+        with disk_full_as_error(settings), Store(settings.db_path) as store:
+            from pipeline.preservation.sweep import sweep
 
-        swept = sweep(store, Archive(settings.archive_dir))
-        if swept.removed or swept.orphans:
-            report.swept = swept.to_dict()
-        for source in sources:
-            try:
-                found = discover_task(source)
-            except ClipwatchError as exc:
-                report.sources.append({"source": source, "error": str(exc)})
-                reporter().stage_end(source, "discover", "failed", str(exc))
-                continue
-            source_id = store.upsert_source(found.source_url, found.kind, found.title)
-            report.sources.append({"source": source, "kind": found.kind, "title": found.title, "videos": len(found.refs)})
-            reporter().discovered(source, len(found.refs), found.kind)
-            work.extend((ref, source_id) for ref in found.refs)
+            swept = sweep(store, Archive(settings.archive_dir))
+            if swept.removed or swept.orphans:
+                report.swept = swept.to_dict()
+            for source in sources:
+                try:
+                    found = discover_task(source)
+                except ClipwatchError as exc:
+                    report.sources.append({"source": source, "error": str(exc)})
+                    reporter().stage_end(source, "discover", "failed", str(exc))
+                    continue
+                source_id = store.upsert_source(found.source_url, found.kind, found.title)
+                report.sources.append({"source": source, "kind": found.kind, "title": found.title, "videos": len(found.refs)})
+                reporter().discovered(source, len(found.refs), found.kind)
+                work.extend((ref, source_id) for ref in found.refs)
+    except DiskFullError as exc:
+        report.stopped = str(exc)
+        return report
 
     futures = [fetch_task.submit(ref, settings, sid) for ref, sid in work]
     for (ref, _sid), fut in zip(work, futures):

@@ -198,7 +198,12 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Archive and analyse videos: download, keyframes, transcript, tags, search index."""
+    from pipeline.sources.discovery import is_url
+
     s = settings(model=model, engine=engine, translate=False if no_translate else None)
+    for src in sources:  # a malformed URL is said before Prefect starts
+        is_url(src)
+    s.ensure_dirs()
     report = run_ingest(sources, s, force, as_json)
     if as_json:
         print_json(report.to_dict())

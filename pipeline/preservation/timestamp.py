@@ -60,14 +60,16 @@ def request_for(digest: bytes, nonce: int) -> bytes:
 
 def check_response(body: bytes, digest: bytes, nonce: int) -> tuple[Any, str]:
     """The TSTInfo of a valid response for (digest, nonce) and its signer; TimestampError otherwise."""
-    from asn1crypto import tsp
+    from asn1crypto import core, tsp
 
     try:
-        resp = tsp.TimeStampResp.load(body)
-        status = resp["status"]["status"].native
+        # The status first, on its own: a refusal carries no token (asn1crypto's TimeStampResp requires one).
+        status_info = tsp.PKIStatusInfo.load(core.Sequence.load(body)[0].dump())
+        status = status_info["status"].native
         if status not in ("granted", "granted_with_mods"):
-            text = resp["status"]["status_string"].native if resp["status"]["status_string"].native else ""
+            text = "; ".join(status_info["status_string"].native or [])
             raise TimestampError(f"the timestamp authority refused: {status} {text}".strip())
+        resp = tsp.TimeStampResp.load(body)
         signed = resp["time_stamp_token"]["content"]
         content = signed["encap_content_info"]["content"]
         raw = content.contents

@@ -68,7 +68,9 @@ class LoopbackTSA:
         self.requests += 1
         req = tsp.TimeStampReq.load(body)
         if self.refuse:
-            return tsp.TimeStampResp({"status": {"status": "rejection", "status_string": ["policy says no"]}}).dump()
+            # asn1crypto's TimeStampResp wants a token; a refusal has none: SEQUENCE { PKIStatusInfo } by hand.
+            status = tsp.PKIStatusInfo({"status": "rejection", "status_string": ["policy says no"]}).dump()
+            return core.Sequence.load(b"\x30" + _der_len(len(status)) + status).dump()
         self.serial += 1
         imprint = req["message_imprint"]
         if self.tamper:
@@ -103,3 +105,10 @@ class LoopbackTSA:
         })
         token = cms.ContentInfo({"content_type": "signed_data", "content": signed})
         return tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token}).dump()
+
+
+def _der_len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
