@@ -243,7 +243,7 @@ def test_chain_head_timestamped_by_a_loopback_rfc3161_authority(shared, store, a
 @pytest.fixture
 def analysed(server, store, archive):
     from pipeline.asr import subtitles
-    from pipeline.asr.transcribe import Segment, Transcript
+    from pipeline.asr import Segment, Transcript
     from pipeline.preservation.manifest import record_manifest
 
     url = publish_page(server, "bulletin", SAMPLES / "evening-bulletin.mp4", "Evening News Bulletin")
@@ -416,8 +416,8 @@ def _unmount():
 @pytest.fixture
 def fake_asr(monkeypatch):
     """Transcription without Whisper (the stages around it are what is under test)."""
-    from pipeline.asr import transcribe as asr
-    from pipeline.asr.transcribe import Segment, Transcript
+    import pipeline.asr as asr
+    from pipeline.asr import Segment, Transcript
 
     def fake(path, **kw):
         return Transcript(language="en", language_probability=1.0, duration=4.0, model="fake", engine="fake",

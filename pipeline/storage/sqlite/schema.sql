@@ -241,6 +241,8 @@ CREATE TABLE IF NOT EXISTS manifests (
     sha256 TEXT NOT NULL,
     files INTEGER NOT NULL,
     recorded_at TEXT NOT NULL
+);
+
 -- The audio profile of a video's original (speech / music / silence per second), computed once per media file
 -- and read by the transcript flags and the tagger; the per-second spans are in the JSON file at `path`.
 CREATE TABLE IF NOT EXISTS audio_profiles (
