@@ -26,8 +26,13 @@ def archived_bulletin(server, store, archive):
 @pytest.mark.slow
 def test_a_job_decodes_the_audio_once_for_every_reader(archived_bulletin, store, archive, settings, monkeypatch):
     decodes = []
-    real = media_audio._audio_process
-    monkeypatch.setattr(media_audio, "_audio_process", lambda *a, **k: decodes.append(a) or real(*a, **k))
+
+    class CountedDecode(media_audio._Decode):
+        def __init__(self, *a, **k):
+            decodes.append(a)
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(media_audio, "_Decode", CountedDecode)
     with Job(store, archive, settings, archived_bulletin) as job:
         outcomes = {cls.name: run_stage(job, cls()) for cls in STAGES}
         pcm = job._pcm
@@ -80,3 +85,29 @@ def test_packaged_data_is_found_from_the_package_itself():
     assert channel_registry_path().is_file() and "pipeline" in channel_registry_path().parts
     assert (samples_dir() / "samples.json").is_file()
     assert Settings().engine in ("faster-whisper", "openai-whisper")
+
+
+def test_a_chatty_ffmpeg_cannot_stall_the_decode(tmp_path, monkeypatch):
+    """ffmpeg printing a line per packet (as for files with broken timestamps) fills a stderr pipe nobody reads."""
+    import threading
+
+    monkeypatch.setattr(media_audio, "LOGLEVEL", "trace")  # far more than the 64 KB a pipe holds
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(media_audio.decode_pcm(SAMPLES / "ministry-statement.mp4",
+                                                                                tmp_path / "a.f32")), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert done, "the audio decode stalled"
+    samples = media_audio.open_pcm(tmp_path / "a.f32")
+    assert 15 * 16000 < samples.size < 25 * 16000
+    assert not list(tmp_path.glob(".*part"))
+
+
+def test_a_file_that_is_not_media_is_a_media_error_and_leaves_nothing(tmp_path):
+    from pipeline.errors import MediaError
+
+    bad = tmp_path / "noise.mp4"
+    bad.write_bytes(bytes(range(256)) * 400)
+    with pytest.raises(MediaError):
+        media_audio.decode_pcm(bad, tmp_path / "out" / "a.f32")
+    assert not (tmp_path / "out" / "a.f32").exists() and not list((tmp_path / "out").glob("*"))
