@@ -868,8 +868,8 @@ def verify(
                       f"({len(result.videos)} video(s), {result.derivatives_checked} derivative(s), "
                       f"{result.bytes_hashed:,} bytes hashed)", highlight=False)
         if ch is not None:
-            console.print(f"event chain: {'intact' if ch.ok else 'BROKEN at event ' + str(ch.broken_at or '')}, "
-                          f"{ch.events} event(s)", highlight=False)
+            state_ = "intact" if ch.ok else ("BROKEN at event " + str(ch.broken_at) if ch.broken_at else "BROKEN")
+            console.print(f"event chain: {state_} ({ch.events} event(s) walked before this run's own)", highlight=False)
         console.print(f"chain head: {result.head['id']} {result.head['hash']}  (keep this line elsewhere)", highlight=False)
         if stamp is not None:
             console.print(f"timestamped by {rich_escape(tsa)} at {stamp.gen_time}: {stamp.token_path}", highlight=False)
