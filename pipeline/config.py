@@ -65,10 +65,18 @@ class Settings:
         env = os.environ.get("CLIPWATCH_MODELS")
         return Path(env).expanduser().resolve() if env else self.data_dir / "models"
 
-    def catalogue(self):
-        """The catalogue: clipwatch.db, or the database named by CLIPWATCH_DATABASE_URL."""
+    def catalogue(self, reading: bool = False):
+        """The catalogue: clipwatch.db, or the database named by CLIPWATCH_DATABASE_URL.
+
+        ``reading=True`` for a command that only reads: a clipwatch.db that cannot be written opens read-only.
+        """
         from pipeline.storage.base import open_catalogue
 
+        if reading and not self.database_url:
+            from pipeline.storage.sqlite.catalogue import Store
+
+            self.check_data_dir()
+            return Store.for_reading(self.db_path)
         return open_catalogue(self.database_url or self.db_path)
 
     def blob_store(self):
@@ -79,7 +87,14 @@ class Settings:
             return open_blob_store(self.archive_dir)
         return open_blob_store(self.storage_url, cache_dir=self.data_dir / "s3-cache")
 
+    def check_data_dir(self) -> None:
+        """A clear error when --data-dir names something that is not a folder."""
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ConfigError(f"--data-dir {self.data_dir} is a file, not a folder; pass the archive's folder "
+                              "(the one holding clipwatch.db)")
+
     def ensure_dirs(self) -> None:
+        self.check_data_dir()
         try:
             self.archive_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
