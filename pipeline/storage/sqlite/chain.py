@@ -15,7 +15,7 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 GENESIS = "0" * 64
 TRIGGERS = ("events_no_update", "events_no_delete", "events_chain_insert")
@@ -38,20 +38,27 @@ def head(db: sqlite3.Connection) -> tuple[int, str, str]:
     return (int(row[0]), row[1] or GENESIS, row[2]) if row else (0, GENESIS, "")
 
 
-def append_event(db: sqlite3.Connection, kind: str, *, video_id: str | None = None, source_id: int | None = None,
-                 media_sha256: str | None = None, detail: dict[str, Any] | None = None, at: str) -> int:
-    """Append one event; the caller holds the write transaction (BEGIN IMMEDIATE), so no other writer interleaves.
+def append_event(db: Any, kind: str, *, video_id: str | None = None, source_id: int | None = None,
+                 media_sha256: str | None = None, detail: dict[str, Any] | None = None, at: str,
+                 next_id: bool = False) -> int:
+    """Append one event; the caller holds the write transaction (BEGIN IMMEDIATE, or PostgreSQL's advisory lock),
+    so no other writer interleaves. ``db`` is a sqlite3 connection or an adapter with the same ``execute``.
 
     The log's clock never runs backwards: an event is dated no earlier than the one before it (a system clock
-    stepped back by NTP would otherwise read as a backdated event).
+    stepped back by NTP would otherwise read as a backdated event). ``next_id``: give the event the previous id + 1
+    (PostgreSQL, where ids come from the chain, not a sequence); else SQLite's AUTOINCREMENT chooses.
     """
-    _id, prev, last_at = head(db)
+    last_id, prev, last_at = head(db)
     row = {"video_id": video_id, "source_id": source_id, "media_sha256": media_sha256, "at": max(at, last_at or ""),
            "kind": kind, "detail": json.dumps(detail or {}, ensure_ascii=False, default=str)}
+    values = (row["video_id"], row["source_id"], row["media_sha256"], row["at"], row["kind"], row["detail"],
+              prev, event_hash(prev, row))
+    if next_id:
+        db.execute("INSERT INTO events(id, video_id, source_id, media_sha256, at, kind, detail, prev_hash, hash)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (last_id + 1, *values))
+        return last_id + 1
     cur = db.execute("INSERT INTO events(video_id, source_id, media_sha256, at, kind, detail, prev_hash, hash)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     (row["video_id"], row["source_id"], row["media_sha256"], row["at"], row["kind"], row["detail"],
-                      prev, event_hash(prev, row)))
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
     return int(cur.lastrowid)
 
 
@@ -70,8 +77,22 @@ class ChainReport:
         return asdict(self)
 
 
-def walk(db: sqlite3.Connection) -> ChainReport:
-    """Re-hash every event in order; the first broken link (or missing protection) is reported."""
+def sqlite_issued(db: sqlite3.Connection) -> int | None:
+    """The highest event id SQLite ever issued (AUTOINCREMENT's counter)."""
+    seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    return int(seq[0]) if seq is not None else None
+
+
+def sqlite_triggers(db: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'")}
+
+
+def walk(db: Any, *, issued: Callable[[Any], int | None] = sqlite_issued,
+         triggers: Callable[[Any], set[str]] = sqlite_triggers, expected: tuple[str, ...] = TRIGGERS) -> ChainReport:
+    """Re-hash every event in order; the first broken link (or missing protection) is reported.
+
+    ``issued`` (the highest id ever given out), ``triggers`` (the names of the triggers on events) and ``expected``
+    are the backend's: SQLite's by default, PostgreSQL's from its catalogue."""
     prev, prev_id, prev_at, n = GENESIS, 0, "", 0
     broken: tuple[int, str] | None = None
     for row in db.execute("SELECT * FROM events ORDER BY id"):
@@ -92,12 +113,12 @@ def walk(db: sqlite3.Connection) -> ChainReport:
             elif row["at"] < prev_at:
                 broken = (eid, f"event {eid} is dated {row['at']}, before event {prev_id} ({prev_at}): backdated")
         prev, prev_id, prev_at = row["hash"] or "", eid, row["at"]
-    seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-    if broken is None and seq is not None and int(seq[0]) > prev_id:
-        broken = (prev_id + 1, f"events {prev_id + 1}–{seq[0]} were deleted from the end of the log"
-                  if int(seq[0]) > prev_id + 1 else f"event {prev_id + 1} was deleted from the end of the log")
-    present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'")}
-    missing = tuple(t for t in TRIGGERS if t not in present)
+    seq = issued(db)
+    if broken is None and seq is not None and seq > prev_id:
+        broken = (prev_id + 1, f"events {prev_id + 1}–{seq} were deleted from the end of the log"
+                  if seq > prev_id + 1 else f"event {prev_id + 1} was deleted from the end of the log")
+    present = triggers(db)
+    missing = tuple(t for t in expected if t not in present)
     hid, hhash, hat = head(db)
     rep = ChainReport(ok=broken is None and not missing, events=n, head_id=hid, head_hash=hhash, head_at=hat,
                       missing_triggers=missing)
