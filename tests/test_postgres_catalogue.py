@@ -239,7 +239,7 @@ def test_web_ui_on_postgres(both):
 
     _lite, pgc, archive_dir = both
     s = Settings(data_dir=archive_dir.parent, database_url=pgc.test_url)
-    with TestClient(create_app(s)) as client:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as client:
         page = client.get("/", params={"q": "조선"})
         assert page.status_code == 200 and "<mark>조선</mark>" in page.text
         assert "KCTV Archive" in page.text and "Ministry TV" in page.text  # the channel filter's options
@@ -255,3 +255,66 @@ def test_web_ui_on_postgres(both):
         assert {t["category"] for t in body["tags"]} == {"news", "propaganda"}
         assert client.get("/videos/youtube-kb1-aaaaaa").status_code == 200
         assert client.get("/api/videos/no-such").status_code == 404
+
+
+def test_events_are_a_hash_chain_on_postgres(pg_url):
+    """Schema v2 on PostgreSQL: one chain for every writer (ids from the chain, no gap after a rollback), inserts
+    that do not extend it refused, a rewritten event and a disabled trigger found by the walk."""
+    import threading
+
+    with PostgresCatalogue(pg_url) as a, PostgresCatalogue(pg_url) as b:
+        a.add_event("fetched", detail={"n": 0})
+        with pytest.raises(RuntimeError):
+            with a.transaction():
+                a.add_event("verified", detail={"rolled": "back"})
+                raise RuntimeError("the stage failed")
+        writers = [threading.Thread(target=lambda c=c: [c.add_event("verified", detail={"i": i}) for i in range(20)])
+                   for c in (a, b)]
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join(60)
+        rep = a.chain_report()
+        assert rep.ok, rep.problem
+        assert rep.events == 41 and rep.head_id == 41 and [e["id"] for e in a.events()] == list(range(1, 42))
+        assert a.chain_head()[:2] == (41, rep.head_hash)
+        last = a.events()[-1]
+        for values in ((41, last["hash"]), (42, "0" * 64)):  # a reused id; a link to the wrong event
+            with pytest.raises(psycopg.Error, match="append-only and hash-chained"):
+                a.conn.execute("INSERT INTO events(id, at, kind, detail, prev_hash, hash) VALUES (%s, %s, 'x', '{}', %s, %s)",
+                               (values[0], last["at"], values[1], "f" * 64))
+        # The owner can switch the protection off: the walk says so, and finds the rewritten event.
+        a.conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update")
+        a.conn.execute("UPDATE events SET detail = '{\"n\": 99}' WHERE id = 1")
+        rep = a.chain_report()
+        assert not rep.ok and rep.broken_at == 1 and "changed after it was written" in rep.problem
+        assert rep.missing_triggers == ("events_no_update",)
+
+
+def test_a_version_4_catalogue_is_upgraded_to_schema_v2(pg_url, monkeypatch):
+    """media_files rows split into files + fetches (a shared file's second video rebuilt from its `fetched` event),
+    existing events numbered and chained, `upgraded` recorded, and the result reads like a new catalogue."""
+    every = PostgresCatalogue.migrations()
+    monkeypatch.setattr(PostgresCatalogue, "migrations", staticmethod(lambda: [m for m in every if m[0] <= 4]))
+    with PostgresCatalogue(pg_url) as old:
+        assert old.schema_version() == 4
+        for vid in ("v-one", "v-two"):
+            old.conn.execute("INSERT INTO videos(id, extractor, platform_id, webpage_url, source_url, archived_at, "
+                             "media_sha256) VALUES (%s, 'generic', %s, %s, %s, '2024-01-01T00:00:00Z', %s)",
+                             (vid, vid, f"https://e.org/{vid}", f"https://e.org/{vid}", "a" * 64))
+        old.conn.execute("INSERT INTO media_files(sha256, video_id, path, size, fetched_at, fetcher, format_id) "
+                         "VALUES (%s, 'v-one', 'media/aa/x.mp4', 5, '2024-01-01T00:00:00Z', 'yt-dlp', '18')", ("a" * 64,))
+        for vid, at in (("v-one", "2024-01-01T00:00:00Z"), ("v-two", "2024-01-02T00:00:00Z")):
+            old.conn.execute("INSERT INTO events(video_id, media_sha256, at, kind, detail) VALUES (%s, %s, %s, 'fetched', %s)",
+                             (vid, "a" * 64, at, json.dumps({"fetcher": "yt-dlp", "format_id": "22", "sha256": "a" * 64})))
+    monkeypatch.undo()
+    with PostgresCatalogue(pg_url) as c:
+        assert c.upgraded is not None and c.upgraded["from"] == 4 and c.schema_version() == every[-1][0]
+        assert c.upgraded["steps"][5] == {"events_chained": 2, "media_fetches": 2}
+        assert c.videos_holding("a" * 64) == ["v-one", "v-two"]
+        assert c.video_media("v-one")["format_id"] == "18" and c.video_media("v-two")["format_id"] == "22"
+        assert [dict(m)["path"] for m in c.media_rows()] == ["media/aa/x.mp4"]
+        rep = c.chain_report()
+        assert rep.ok, rep.problem
+        assert [e["kind"] for e in c.events()] == ["fetched", "fetched", "upgraded"]
+        assert c.fetched_events("v-two", "a" * 64)[0]["id"] == 2

@@ -19,9 +19,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pipeline.errors import ConfigError, NotFoundError, StorageError
 from pipeline.storage.postgres import hangul
-from pipeline.storage.sqlite.catalogue import MediaRecord, VideoRecord, _like_prefix, to_signed64, utcnow
+from pipeline.storage.sqlite import chain
+from pipeline.storage.sqlite.catalogue import MediaRecord, Store, VideoRecord, to_signed64, utcnow
 
 MIGRATION_LOCK = 0x636C6970  # "clip": pg_advisory_xact_lock key for migrations
+EVENTS_LOCK = 0x63686E  # "chn": held while an event is appended, so the chain has one writer at a time
+# The triggers that keep the events append-only and chained (0002, 0005): `verify` reports a missing one.
+EVENT_TRIGGERS = ("events_no_update", "events_no_truncate", "events_chain_insert")
 
 
 class Row(dict):
@@ -115,6 +119,8 @@ class PostgresCatalogue:
             raise ConfigError(f"bad database URL {redact(self.url)}: {exc}") from None
         self._depth = 0
         self.db = _CompatDB(self)
+        self.readonly = False  # a database server: access is the role's privileges, not the file's mode
+        self.upgraded: dict[str, Any] | None = None
         if migrate:
             self.migrate()
 
@@ -129,6 +135,25 @@ class PostgresCatalogue:
             if m:
                 out.append((int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
         return sorted(out)
+
+    def _chain_existing_events(self) -> dict[str, Any]:
+        """Migration 0005: number the events 1…n in their order and chain them (as SQLite's step 2 does)."""
+        self.conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update")
+        self.conn.execute("UPDATE events SET id = -r.n FROM (SELECT id, row_number() OVER (ORDER BY id) AS n "
+                          "FROM events) r WHERE events.id = r.id")
+        self.conn.execute("UPDATE events SET id = -id")
+        prev, n = chain.GENESIS, 0
+        for row in self._all("SELECT * FROM events ORDER BY id"):
+            h = chain.event_hash(prev, row)
+            self.conn.execute("UPDATE events SET prev_hash = %s, hash = %s WHERE id = %s", (prev, h, row["id"]))
+            prev, n = h, n + 1
+        self.conn.execute("ALTER TABLE events ENABLE TRIGGER events_no_update")
+        self.conn.execute("INSERT INTO meta(key, value) VALUES ('events_issued', %s) ON CONFLICT (key) "
+                          "DO UPDATE SET value = EXCLUDED.value", (str(n),))
+        return {"events_chained": n, "media_fetches": int(self._one("SELECT count(*) AS n FROM media_fetches")["n"])}
+
+    # version -> what a migration needs besides its SQL (run right after it, in the same transaction)
+    STEPS = {5: _chain_existing_events}
 
     def schema_version(self) -> int:
         row = self.conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS present").fetchone()
@@ -151,16 +176,23 @@ class PostgresCatalogue:
                 self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                                   "name TEXT NOT NULL, applied_at TEXT NOT NULL)")
                 done = {r["version"] for r in self.conn.execute("SELECT version FROM schema_migrations")}
+                before = max(done, default=0)
+                steps: dict[int, Any] = {}
                 for version, name, sql in self.migrations():
                     if version in done:
                         continue
                     self.conn.execute(sql)
+                    if version in self.STEPS:
+                        steps[version] = self.STEPS[version](self)
                     self.conn.execute("INSERT INTO schema_migrations(version, name, applied_at) VALUES (%s, %s, %s)",
                                       (version, name, utcnow()))
                     applied.append(version)
                 if applied:
                     self.conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', %s) ON CONFLICT (key) "
                                       "DO UPDATE SET value = EXCLUDED.value", (str(max(applied)),))
+                if before:  # an existing catalogue was upgraded: the chain of custody says so
+                    self.upgraded = {"from": before, "to": max(applied), "steps": steps}
+                    self._append_event("upgraded", detail=self.upgraded)
         except psycopg.errors.InsufficientPrivilege as exc:
             raise StorageError(f"PostgreSQL at {redact(self.url)} refused to create the catalogue ({exc}); connect "
                                "once as the database owner to apply the migrations") from None
@@ -175,6 +207,9 @@ class PostgresCatalogue:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _writable(self) -> None:
+        """Writes are refused by the server's privileges, not here (see migration 0002)."""
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -219,22 +254,6 @@ class PostgresCatalogue:
             return int(row["id"])
 
     # -- videos ------------------------------------------------------------------------------
-    def get_video(self, video_id: str) -> Row:
-        row = self.find_video(video_id)
-        if row is None:
-            rows = self._all("SELECT * FROM videos WHERE id LIKE %s ESCAPE '\\' LIMIT 2", (_like_prefix(video_id),))
-            if len(rows) == 1:
-                return rows[0]
-            raise NotFoundError(f"no archived video with id {video_id!r}; `clipwatch list` shows the ids")
-        return row
-
-    def find_video(self, video_id: str) -> Row | None:
-        return self._one("SELECT * FROM videos WHERE id = %s", (video_id,))
-
-    def video_by_sha256(self, sha256: str) -> Row | None:
-        return self._one("SELECT v.* FROM videos v JOIN media_files m ON m.video_id = v.id WHERE m.sha256 = %s "
-                         "LIMIT 1", (sha256,))
-
     def upsert_video(self, rec: VideoRecord, folder: str) -> bool:
         d = asdict(rec)
         d["categories"] = json.dumps(rec.categories, ensure_ascii=False)
@@ -266,28 +285,6 @@ class PostgresCatalogue:
             self.conn.execute(f"UPDATE videos SET {', '.join(f'{k} = %s' for k in fields)} WHERE id = %s",
                               (*fields.values(), video_id))
 
-    def add_metadata_version(self, video_id: str, title: str | None, description: str | None,
-                             platform_tags: list[str], info_json_path: str | None) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO metadata_versions(video_id, seen_at, title, description, platform_tags, info_json_path) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                (video_id, utcnow(), title, description, json.dumps(platform_tags, ensure_ascii=False), info_json_path))
-
-    def list_videos(self, limit: int = 1000) -> list[Row]:
-        return self._all("SELECT * FROM videos ORDER BY COALESCE(upload_date, '') DESC, archived_at DESC LIMIT %s",
-                         (limit,))
-
-    def video_count(self) -> int:
-        return int(self._one("SELECT count(*) AS n FROM videos")["n"])
-
-    def status_counts(self) -> dict[str, int]:
-        return {r["status"]: int(r["n"]) for r in self._all("SELECT status, count(*) AS n FROM videos GROUP BY status")}
-
-    def suspect_count(self) -> int:
-        """Videos whose last check failed but whose removal is not confirmed yet."""
-        return int(self._one("SELECT count(*) AS n FROM videos WHERE failed_checks > 0 AND status != 'removed'")["n"])
-
     def filter_options(self) -> dict[str, list[str]]:
         """The values a search form offers: channels, tag categories, spoken languages."""
         return {
@@ -300,28 +297,100 @@ class PostgresCatalogue:
 
     # -- media -----------------------------------------------------------------------------------
     def add_media_file(self, rec: MediaRecord) -> None:
-        d = asdict(rec)
-        d["http_headers"] = json.dumps(rec.http_headers)
+        """Catalogue a video's fetch of a file: the file once (by SHA-256), the fetch once per video."""
         with self.transaction():
-            self.conn.execute(f"INSERT INTO media_files({', '.join(d)}) VALUES ({', '.join(['%s'] * len(d))}) "
-                              "ON CONFLICT (sha256) DO NOTHING", tuple(d.values()))
+            self.conn.execute(
+                "INSERT INTO media_files(sha256, path, size, container, video_codec, audio_codec, width, height, duration, "
+                "fetched_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
+                (rec.sha256, rec.path, rec.size, rec.container, rec.video_codec, rec.audio_codec, rec.width, rec.height,
+                 rec.duration, rec.fetched_at))
+            self.conn.execute(
+                "INSERT INTO media_fetches(video_id, sha256, format_id, source_url, final_url, http_status, http_headers, "
+                "fetch_started_at, fetched_at, fetcher, fetcher_version, clipwatch_version) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (video_id, sha256) DO NOTHING",
+                (rec.video_id, rec.sha256, rec.format_id, rec.source_url, rec.final_url, rec.http_status,
+                 json.dumps(rec.http_headers), rec.fetch_started_at, rec.fetched_at, rec.fetcher, rec.fetcher_version,
+                 rec.clipwatch_version))
             self.conn.execute("UPDATE videos SET media_sha256 = %s WHERE id = %s", (rec.sha256, rec.video_id))
-
-    def media_file(self, sha256: str) -> Row | None:
-        return self._one("SELECT * FROM media_files WHERE sha256 = %s", (sha256,))
 
     # -- events ------------------------------------------------------------------------------------
     def add_event(self, kind: str, *, video_id: str | None = None, source_id: int | None = None,
-                  media_sha256: str | None = None, detail: dict[str, Any] | None = None) -> None:
+                  media_sha256: str | None = None, detail: dict[str, Any] | None = None) -> int:
+        """Append one event to the hash-chained log; returns its id."""
+        with self.transaction():
+            return self._append_event(kind, video_id=video_id, source_id=source_id, media_sha256=media_sha256,
+                                      detail=detail)
+
+    def _append_event(self, kind: str, **fields: Any) -> int:
+        # Every machine appends to one chain: one appender at a time, until its transaction ends.
+        self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (EVENTS_LOCK,))
+        return chain.append_event(self.db, kind, at=utcnow(), next_id=True, **fields)
+
+    def chain_report(self) -> chain.ChainReport:
+        """Walk the event chain (as on SQLite; the highest id issued and the triggers come from PostgreSQL)."""
+        return chain.walk(self.db, issued=_events_issued, triggers=_event_triggers, expected=EVENT_TRIGGERS)
+
+    def set_manifest_record(self, video_id: str, path: str, sha256: str, files: int) -> None:
         with self.transaction():
             self.conn.execute(
-                "INSERT INTO events(video_id, source_id, media_sha256, at, kind, detail) VALUES (%s, %s, %s, %s, %s, %s)",
-                (video_id, source_id, media_sha256, utcnow(), kind, json.dumps(detail or {}, ensure_ascii=False)))
+                "INSERT INTO manifests(video_id, path, sha256, files, recorded_at) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (video_id) DO UPDATE SET path = EXCLUDED.path, sha256 = EXCLUDED.sha256, "
+                "files = EXCLUDED.files, recorded_at = EXCLUDED.recorded_at", (video_id, path, sha256, files, utcnow()))
 
-    def events(self, video_id: str | None = None) -> list[Row]:
-        if video_id is None:
-            return self._all("SELECT * FROM events ORDER BY id")
-        return self._all("SELECT * FROM events WHERE video_id = %s ORDER BY id", (video_id,))
+    # -- sources and their monitoring state ------------------------------------------------------
+    def source_listed(self, source_id: int, at: str, title: str | None) -> None:
+        """A watched source listed fine: clear its failures (and a removal)."""
+        with self.transaction():
+            self.conn.execute("UPDATE sources SET last_listed_at = %s, last_list_error = NULL, "
+                              "title = COALESCE(%s, title) WHERE id = %s", (at, title, source_id))
+            self.conn.execute(
+                "INSERT INTO source_checks AS c (source_id, status, failed_checks, last_checked_at, status_changed_at) "
+                "VALUES (%s, 'available', 0, %s, %s) ON CONFLICT (source_id) DO UPDATE SET failed_checks = 0, "
+                "first_failed_at = NULL, last_checked_at = EXCLUDED.last_checked_at, status_changed_at = CASE WHEN "
+                "c.status = 'removed' THEN EXCLUDED.status_changed_at ELSE c.status_changed_at END, "
+                "status = 'available', status_kind = NULL, status_reason = NULL", (source_id, at, at))
+
+    def video_ids_by_title(self, text: str) -> list[str]:
+        # SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does the same here.
+        return [r["id"] for r in self._all("SELECT id FROM videos WHERE title ILIKE %s ORDER BY upload_date, id",
+                                           (f"%{text}%",))]
+
+    # The SQLite Store's readers (and a few writers) whose SQL both databases run alike, through ``self.db``.
+    get_video = Store.get_video
+    find_video = Store.find_video
+    video_by_sha256 = Store.video_by_sha256
+    videos_holding = Store.videos_holding
+    add_metadata_version = Store.add_metadata_version
+    metadata_versions = Store.metadata_versions
+    list_videos = Store.list_videos
+    all_videos = Store.all_videos
+    video_ids = Store.video_ids
+    video_ids_by_channel = Store.video_ids_by_channel
+    video_urls = Store.video_urls
+    video_count = Store.video_count
+    status_counts = Store.status_counts
+    suspect_count = Store.suspect_count
+    source = Store.source
+    watched_source_rows = Store.watched_source_rows
+    watched_sources_with_state = Store.watched_sources_with_state
+    source_check = Store.source_check
+    set_source_list_error = Store.set_source_list_error
+    source_checked = Store.source_checked
+    source_failed = Store.source_failed
+    media_file = Store.media_file
+    video_media = Store.video_media
+    media_for_video = Store.media_for_video
+    media_rows = Store.media_rows
+    events = Store.events
+    last_event = Store.last_event
+    fetched_events = Store.fetched_events
+    chain_head = Store.chain_head
+    manifest_record = Store.manifest_record
+    keyframe_hashes = Store.keyframe_hashes
+    keyframes = Store.keyframes
+    transcript_rows = Store.transcript_rows
+    tags = Store.tags
+    stage_done = Store.stage_done
 
     # -- derivatives ------------------------------------------------------------------------------
     def replace_keyframes(self, video_id: str, media_sha256: str, keyframes: Iterable[Any], detector: str,
@@ -335,13 +404,6 @@ class PostgresCatalogue:
                     cur.executemany(
                         "INSERT INTO keyframes(video_id, media_sha256, shot_index, shot_start, shot_end, time, path, "
                         "phash, detector, tool_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
-
-    def keyframe_hashes(self) -> list[Row]:
-        """(video_id, time, phash, shot_start, shot_end) of every keyframe: the rows a re-upload index is built from."""
-        return self._all("SELECT video_id, time, phash, shot_start, shot_end FROM keyframes")
-
-    def keyframes(self, video_id: str) -> list[Row]:
-        return self._all("SELECT * FROM keyframes WHERE video_id = %s ORDER BY time", (video_id,))
 
     def replace_transcript(self, video_id: str, media_sha256: str, kind: str, transcript: Any,
                            path: str | None) -> int:
@@ -373,9 +435,6 @@ class PostgresCatalogue:
                           "no_speech_prob, compression_ratio, flags, bigrams) FROM STDIN") as copy:
                 for r in rows:
                     copy.write_row(r)
-
-    def transcript_rows(self, video_id: str) -> list[Row]:
-        return self._all("SELECT * FROM transcripts WHERE video_id = %s ORDER BY kind", (video_id,))
 
     def segments(self, video_id: str, kind: str = "original") -> list[Row]:
         return self._all(
@@ -432,19 +491,20 @@ class PostgresCatalogue:
                 "detail = EXCLUDED.detail",
                 (video_id, stage, key, utcnow(), json.dumps(detail or {}, ensure_ascii=False)))
 
-    def stage_done(self, video_id: str, stage: str, key: str) -> bool:
-        row = self._one("SELECT key FROM stage_runs WHERE video_id = %s AND stage = %s", (video_id, stage))
-        return row is not None and row["key"] == key
-
-    def tags(self, video_id: str) -> list[Row]:
-        return self._all(
-            """SELECT * FROM tags t WHERE video_id = %s AND (origin = 'human' OR NOT EXISTS
-                 (SELECT 1 FROM tags h WHERE h.video_id = t.video_id AND h.category = t.category AND h.origin = 'human'))
-               ORDER BY score DESC""", (video_id,))
-
     # -- search ---------------------------------------------------------------------------------------
     def search_engine(self, query: Any, *, archive_dir: Any = None) -> Any:
         """`clipwatch search` on PostgreSQL: same query language, same results (pipeline.search.fulltext hook)."""
         from pipeline.storage.postgres.search import search
 
         return search(self, query, archive_dir=archive_dir)
+
+
+def _events_issued(db: _CompatDB) -> int | None:
+    row = db.execute("SELECT value FROM meta WHERE key = 'events_issued'").fetchone()
+    return int(row["value"]) if row else None
+
+
+def _event_triggers(db: _CompatDB) -> set[str]:
+    """The enabled triggers on events (a disabled one protects nothing)."""
+    return {r["tgname"] for r in db.execute(
+        "SELECT tgname FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal AND tgenabled <> 'D'")}
