@@ -57,6 +57,11 @@ def test_catalogue_round_trips_with_identical_search_results(pg, tmp_path):
             assert _hits(dest, s.archive_dir, text, **kw) == _hits(src, s.archive_dir, text, **kw), text
         # ids survive, so links and cursors keep working; new rows continue after them
         assert [r["id"] for r in dest.events()][: a["events"]] == [r["id"] for r in src.events()]
+        # the chain arrives whole: same hashes, it walks, and the new events extend it
+        assert [r["hash"] for r in dest.events()][: a["events"]] == [r["hash"] for r in src.events()]
+        assert dest.chain_report().ok and src.chain_report().ok
+        assert dest.events()[a["events"]]["prev_hash"] == src.chain_head()[1]
+        assert a["media_fetches"] > 0
         dest.add_event("verified")
         assert dest.events()[-1]["id"] > max(r["id"] for r in src.events())
         [ev] = [e for e in dest.events() if e["kind"] == "migrated"]
@@ -118,7 +123,9 @@ def test_archive_into_postgres_and_s3_then_verify_from_the_store(pg, s3, real_ar
             body = s3.client().get_object(Bucket=bucket, Key=f"archive/{m['path']}")["Body"].read()
             assert body == (s.archive_dir / m["path"]).read_bytes() and len(body) == m["size"]
         res = verify(dest, blobs)  # fixity on the new backends: PostgreSQL rows, S3 bytes
-        assert res.ok and res.counts()["ok"] == 3
+        assert res.ok and res.counts()["ok"] == 3, [p.message for p in res.problems]
+        assert res.chain.ok and res.derivatives_checked >= 6  # the chain came along; manifests checked from S3
+        assert dest._one("SELECT count(*) AS n FROM manifests")["n"] == 3
         assert _hits(dest, s.archive_dir, "조선") == _hits(src, s.archive_dir, "조선") != []
         again = migrate_mod.migrate(src, s.archive_dir, dest, blobs)
         assert again.uploaded == 0 and not any(again.copied.values())

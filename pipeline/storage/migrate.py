@@ -24,6 +24,7 @@ TABLES: list[tuple[str, tuple[str, ...]]] = [
     ("sources", ("id",)),
     ("videos", ("id",)),
     ("media_files", ("sha256",)),
+    ("media_fetches", ("id",)),
     ("audio_profiles", ("video_id",)),
     ("metadata_versions", ("id",)),
     ("keyframes", ("id",)),
@@ -31,9 +32,11 @@ TABLES: list[tuple[str, tuple[str, ...]]] = [
     ("segments", ("id",)),
     ("tags", ("video_id", "category", "origin")),
     ("stage_runs", ("video_id", "stage")),
-    ("events", ("id",)),
+    ("source_checks", ("source_id",)),
+    ("manifests", ("video_id",)),
+    ("events", ("id",)),  # with their prev_hash and hash: the chain arrives as it was, and walks the same
 ]
-IDENTITY_TABLES = ("sources", "metadata_versions", "keyframes", "transcripts", "segments", "events")
+IDENTITY_TABLES = ("sources", "media_fetches", "metadata_versions", "keyframes", "transcripts", "segments")
 BATCH = 2000
 
 Progress = Callable[[str, int, int], None]  # what (table or "objects"), done, total
@@ -111,12 +114,18 @@ def _copy_table(src: Any, dest: Any, table: str, key: tuple[str, ...], progress:
                              "schema): upgrade clipwatch where the migration runs, then run it again")
     total = int(src.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
     dest_cols = cols + (["bigrams"] if table == "segments" else [])
-    overriding = " OVERRIDING SYSTEM VALUE" if table == "events" else ""
-    sql = (f"INSERT INTO {table} ({', '.join(map(_quote, dest_cols))}){overriding} "
+    sql = (f"INSERT INTO {table} ({', '.join(map(_quote, dest_cols))}) "
            f"VALUES ({', '.join(['%s'] * len(dest_cols))}) ON CONFLICT ({', '.join(map(_quote, key))}) DO NOTHING")
     copied = done = 0
     order = ", ".join(key)
     last: tuple | None = None
+    if table == "events":
+        # The chain trigger refuses an id that is already there (before ON CONFLICT is reached): resume after the
+        # newest event the target holds. Appended in id order, each copied event extends the chain it came from.
+        held = int(dest.conn.execute("SELECT COALESCE(max(id), 0) AS n FROM events").fetchone()["n"])
+        if held:
+            last = (held,)
+            done = int(src.db.execute("SELECT count(*) FROM events WHERE id <= ?", (held,)).fetchone()[0])
     while True:
         # Keyset pagination: constant cost per batch however big the table.
         if last is None:
@@ -187,7 +196,7 @@ def migrate(src: Any, src_root: Path, dest: Any, blobs: Any | None = None, *,
             raise MigrationError(f"{table}: {present} of {len(ids)} rows are in the target after the copy; run the "
                                  "migration again")
     for m in src.db.execute("SELECT sha256, path FROM media_files"):
-        row = dest.media_file(m["sha256"])
+        row = dest._one("SELECT path FROM media_files WHERE sha256 = %s", (m["sha256"],))
         if row is None or row["path"] != m["path"]:
             raise MigrationError(f"media {m['sha256'][:16]}…: missing or moved in the target catalogue")
         if blobs is not None:
