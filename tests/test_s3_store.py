@@ -127,7 +127,7 @@ def test_web_serves_media_from_the_store_with_range(archived_s3, settings, bucke
     from pipeline.web.app import create_app
 
     body = (SAMPLES / "evening-bulletin.mp4").read_bytes()
-    with TestClient(create_app(Settings(data_dir=settings.data_dir))) as client:
+    with TestClient(create_app(Settings(data_dir=settings.data_dir)), base_url="http://127.0.0.1") as client:
         page = client.get(f"/api/videos/{vid}")
         assert page.status_code == 200
         assert page.json()["media_url"] == f"/files/{media['path']}"
@@ -191,6 +191,10 @@ def test_cli_verify_passes_from_the_store(s3, archived_s3, settings, bucket):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["ok"] and out["counts"]["ok"] == 1 and out["bytes_hashed"] == archived_s3[1]["size"]
+    # The video folder was written on "another machine" (the fixture's cache): its manifest and files came from
+    # the store into this one's cache and were checked against the manifest.
+    folder = settings.data_dir / "s3-cache" / "videos"
+    assert out["derivatives_checked"] >= 1 and any(folder.rglob("manifest.json"))
 
 
 def test_large_files_go_multipart_and_are_verified(s3, bucket, blobs, tmp_path):

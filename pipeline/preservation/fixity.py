@@ -159,6 +159,8 @@ def _check_derivatives(store: Store, archive: Archive, video_id: str, record: bo
     v = store.get_video(video_id)
     if not v["folder"]:
         return [], 0
+    if not isinstance(archive, Archive) and hasattr(archive, "fetch_folder"):
+        archive.fetch_folder(v["folder"])  # an object store: files written elsewhere come into the local cache
     entries, why = manifest.load(store, archive, video_id)
     folder = archive.abspath(v["folder"])
     rel_folder = v["folder"]

@@ -75,6 +75,8 @@ def record_manifest(store, archive: Archive, video_id: str) -> dict[str, Any] | 
             and sha256_file(folder / NAME) == digest:
         return last
     atomic_write_bytes(folder / NAME, data)
+    if hasattr(archive, "push_folder"):  # an object store: the folder goes where every machine can read it
+        archive.push_folder(archive.relpath(folder))
     detail = {"path": archive.relpath(folder / NAME), "manifest_sha256": digest, "files": len(entries)}
     store.set_manifest_record(video_id, detail["path"], digest, len(entries))
     return detail

@@ -208,6 +208,39 @@ class S3Store:
                                    f"name; run `clipwatch verify` (the stored original is corrupt)")
         atomic_write(dest, write)
 
+    def push_folder(self, rel: str | Path) -> int:
+        """Upload the files of a local video folder that the store lacks or holds other bytes of (each upload
+        verified); returns how many were uploaded. Called when a video's manifest is recorded."""
+        rel_s = Path(rel).as_posix().strip("/")
+        folder = self.root / rel_s
+        sent = 0
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_symlink() or not path.is_file() or path.name.startswith(".tmp-"):
+                continue
+            name = f"{rel_s}/{path.relative_to(folder).as_posix()}"
+            info = self.head(name)
+            if info is None or info.size != path.stat().st_size or info.sha256 != sha256_file(path):
+                self.put_file(path, name)
+                sent += 1
+        return sent
+
+    def fetch_folder(self, rel: str | Path) -> Path:
+        """A video folder in the local cache, with the objects under it that are not there yet (written by another
+        worker, or by `clipwatch migrate`): `verify` then holds them against the video's manifest. Files already in
+        the folder are this machine's own and are kept as they are."""
+        rel_s = Path(rel).as_posix().strip("/")
+        folder = self.root / rel_s
+        prefix = self.key(rel_s) + "/"
+        with self._errors(f"listing {prefix}"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            names = [o["Key"][len(prefix):] for page in pages for o in page.get("Contents", [])]
+        for name in names:
+            if not name or name.startswith("/") or ".." in Path(name).parts:
+                continue  # never outside the folder
+            if not (folder / name).exists():
+                self._download(f"{rel_s}/{name}", folder / name)
+        return folder
+
     # -- writing ----------------------------------------------------------------------
     def store_media(self, src: Path, ext: str, move: bool = False) -> StoredFile:
         """Upload a finished download under its content address; returns after the object is verified."""
