@@ -19,14 +19,13 @@ archive is verified without recording anything.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from pipeline.storage.files import CHUNK, Archive, sha256_file
+from pipeline.storage.files import Archive, sha256_file, sha256_stream
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.storage.sqlite.chain import ChainReport
 
@@ -90,14 +89,8 @@ class VerifyResult:
 
 def _hash(archive: Archive, rel: str, on_chunk: Callable[[int], None]) -> tuple[str, int]:
     """Stream the file through SHA-256 from whichever blob store holds it (a local folder, an object store)."""
-    h = hashlib.sha256()
-    size = 0
     with archive.open(rel) as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-            on_chunk(len(chunk))
-    return h.hexdigest(), size
+        return sha256_stream(f, on_chunk)
 
 
 def _check_original(archive: Archive, media, tick: Callable[[int], None]) -> FileCheck:

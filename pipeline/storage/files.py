@@ -29,15 +29,22 @@ class StoredFile:
     path: str  # relative to the archive root
 
 
+def sha256_stream(f: BinaryIO, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """Stream an open file (or an object store's body) through SHA-256 in constant memory: (hex digest, size)."""
+    h = hashlib.sha256()
+    size = 0
+    while chunk := f.read(CHUNK):
+        h.update(chunk)
+        size += len(chunk)
+        if progress:
+            progress(len(chunk))
+    return h.hexdigest(), size
+
+
 def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
     """Stream a file through SHA-256 in constant memory."""
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            if progress:
-                progress(len(chunk))
-    return h.hexdigest()
+        return sha256_stream(f, progress)[0]
 
 
 def fs_display(text: str) -> str:

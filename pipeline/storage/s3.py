@@ -28,7 +28,7 @@ from typing import Any, BinaryIO, Callable, Iterator
 from urllib.parse import urlsplit
 
 from pipeline.errors import ConfigError, StorageError
-from pipeline.storage.files import CHUNK, StoredFile, atomic_write, safe_name, sha256_file
+from pipeline.storage.files import CHUNK, StoredFile, atomic_write, safe_name, sha256_file, sha256_stream
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -185,15 +185,8 @@ class S3Store:
 
     def sha256_of(self, rel: str | Path, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
         """Stream an object through SHA-256 in constant memory: (hex digest, size)."""
-        h = hashlib.sha256()
-        size = 0
         with self.open(rel) as f:
-            while chunk := f.read(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-                if progress:
-                    progress(len(chunk))
-        return h.hexdigest(), size
+            return sha256_stream(f, progress)
 
     def _download(self, rel: str, dest: Path) -> None:
         expected = Path(rel).stem
