@@ -318,3 +318,30 @@ def test_a_version_4_catalogue_is_upgraded_to_schema_v2(pg_url, monkeypatch):
         assert rep.ok, rep.problem
         assert [e["kind"] for e in c.events()] == ["fetched", "fetched", "upgraded"]
         assert c.fetched_events("v-two", "a" * 64)[0]["id"] == 2
+
+
+def test_monitoring_state_and_manifests_on_postgres(pg_url):
+    """The Store's own upserts (written in SQL both databases run) on PostgreSQL: a source removed then back,
+    a manifest recorded twice, a file fetched by two videos."""
+    from pipeline.storage.sqlite.catalogue import MediaRecord, VideoRecord
+
+    with PostgresCatalogue(pg_url) as c:
+        sid = c.upsert_source("https://e.org/feed", kind="channel", watched=True)
+        c.source_failed(sid, 3, "2024-01-01T00:00:00Z", "2024-01-03T00:00:00Z", removed=("gone", "404"))
+        assert dict(c.source_check(sid))["status"] == "removed"
+        c.source_listed(sid, "2024-01-04T00:00:00Z", "Feed")
+        row = c.watched_sources_with_state()[0]
+        assert (row["status"], row["failed_checks"], row["title"], row["videos"]) == ("available", 0, "Feed", 0)
+        assert c.source_check(sid)["status_changed_at"] == "2024-01-04T00:00:00Z"
+        for vid in ("v1", "v2"):
+            c.upsert_video(VideoRecord(id=vid, extractor="generic", platform_id=vid, webpage_url=f"https://e.org/{vid}",
+                                       source_url="https://e.org/feed"), f"videos/{vid}")
+            for _ in range(2):  # the same fetch recorded twice is one row
+                c.add_media_file(MediaRecord(sha256="b" * 64, video_id=vid, path="media/bb/b.mp4", size=3,
+                                             fetched_at="2024-01-0%sT00:00:00Z" % vid[1], fetcher="yt-dlp",
+                                             format_id=vid))
+            c.set_manifest_record(vid, f"videos/{vid}/manifest.json", "1" * 64, 2)
+            c.set_manifest_record(vid, f"videos/{vid}/manifest.json", "2" * 64, 3)
+        assert len(c.media_rows()) == 1 and c.videos_holding("b" * 64) == ["v1", "v2"]
+        assert [m["format_id"] for m in c.media_for_video("v2")] == ["v2"]
+        assert (c.manifest_record("v1")["sha256"], c.manifest_record("v1")["files"]) == ("2" * 64, 3)

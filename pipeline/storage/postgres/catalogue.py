@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pipeline.errors import ConfigError, NotFoundError, StorageError
 from pipeline.storage.postgres import hangul
 from pipeline.storage.sqlite import chain
-from pipeline.storage.sqlite.catalogue import MediaRecord, Store, VideoRecord, to_signed64, utcnow
+from pipeline.storage.sqlite.catalogue import Store, VideoRecord, to_signed64, utcnow
 
 MIGRATION_LOCK = 0x636C6970  # "clip": pg_advisory_xact_lock key for migrations
 EVENTS_LOCK = 0x63686E  # "chn": held while an event is appended, so the chain has one writer at a time
@@ -295,24 +295,6 @@ class PostgresCatalogue:
                 "SELECT DISTINCT language FROM videos WHERE language IS NOT NULL ORDER BY language")],
         }
 
-    # -- media -----------------------------------------------------------------------------------
-    def add_media_file(self, rec: MediaRecord) -> None:
-        """Catalogue a video's fetch of a file: the file once (by SHA-256), the fetch once per video."""
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO media_files(sha256, path, size, container, video_codec, audio_codec, width, height, duration, "
-                "fetched_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
-                (rec.sha256, rec.path, rec.size, rec.container, rec.video_codec, rec.audio_codec, rec.width, rec.height,
-                 rec.duration, rec.fetched_at))
-            self.conn.execute(
-                "INSERT INTO media_fetches(video_id, sha256, format_id, source_url, final_url, http_status, http_headers, "
-                "fetch_started_at, fetched_at, fetcher, fetcher_version, clipwatch_version) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (video_id, sha256) DO NOTHING",
-                (rec.video_id, rec.sha256, rec.format_id, rec.source_url, rec.final_url, rec.http_status,
-                 json.dumps(rec.http_headers), rec.fetch_started_at, rec.fetched_at, rec.fetcher, rec.fetcher_version,
-                 rec.clipwatch_version))
-            self.conn.execute("UPDATE videos SET media_sha256 = %s WHERE id = %s", (rec.sha256, rec.video_id))
-
     # -- events ------------------------------------------------------------------------------------
     def add_event(self, kind: str, *, video_id: str | None = None, source_id: int | None = None,
                   media_sha256: str | None = None, detail: dict[str, Any] | None = None) -> int:
@@ -329,26 +311,6 @@ class PostgresCatalogue:
     def chain_report(self) -> chain.ChainReport:
         """Walk the event chain (as on SQLite; the highest id issued and the triggers come from PostgreSQL)."""
         return chain.walk(self.db, issued=_events_issued, triggers=_event_triggers, expected=EVENT_TRIGGERS)
-
-    def set_manifest_record(self, video_id: str, path: str, sha256: str, files: int) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO manifests(video_id, path, sha256, files, recorded_at) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (video_id) DO UPDATE SET path = EXCLUDED.path, sha256 = EXCLUDED.sha256, "
-                "files = EXCLUDED.files, recorded_at = EXCLUDED.recorded_at", (video_id, path, sha256, files, utcnow()))
-
-    # -- sources and their monitoring state ------------------------------------------------------
-    def source_listed(self, source_id: int, at: str, title: str | None) -> None:
-        """A watched source listed fine: clear its failures (and a removal)."""
-        with self.transaction():
-            self.conn.execute("UPDATE sources SET last_listed_at = %s, last_list_error = NULL, "
-                              "title = COALESCE(%s, title) WHERE id = %s", (at, title, source_id))
-            self.conn.execute(
-                "INSERT INTO source_checks AS c (source_id, status, failed_checks, last_checked_at, status_changed_at) "
-                "VALUES (%s, 'available', 0, %s, %s) ON CONFLICT (source_id) DO UPDATE SET failed_checks = 0, "
-                "first_failed_at = NULL, last_checked_at = EXCLUDED.last_checked_at, status_changed_at = CASE WHEN "
-                "c.status = 'removed' THEN EXCLUDED.status_changed_at ELSE c.status_changed_at END, "
-                "status = 'available', status_kind = NULL, status_reason = NULL", (source_id, at, at))
 
     def video_ids_by_title(self, text: str) -> list[str]:
         # SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does the same here.
@@ -377,6 +339,8 @@ class PostgresCatalogue:
     set_source_list_error = Store.set_source_list_error
     source_checked = Store.source_checked
     source_failed = Store.source_failed
+    source_listed = Store.source_listed
+    add_media_file = Store.add_media_file
     media_file = Store.media_file
     video_media = Store.video_media
     media_for_video = Store.media_for_video
@@ -386,6 +350,7 @@ class PostgresCatalogue:
     fetched_events = Store.fetched_events
     chain_head = Store.chain_head
     manifest_record = Store.manifest_record
+    set_manifest_record = Store.set_manifest_record
     keyframe_hashes = Store.keyframe_hashes
     keyframes = Store.keyframes
     transcript_rows = Store.transcript_rows

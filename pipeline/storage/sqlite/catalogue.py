@@ -335,7 +335,8 @@ class Store:
             self.db.execute(
                 "INSERT INTO source_checks(source_id, status, failed_checks, last_checked_at, status_changed_at) VALUES (?, 'available', 0, ?, ?)"
                 " ON CONFLICT(source_id) DO UPDATE SET failed_checks = 0, first_failed_at = NULL, last_checked_at = excluded.last_checked_at,"
-                " status_changed_at = CASE WHEN status = 'removed' THEN excluded.status_changed_at ELSE status_changed_at END,"
+                " status_changed_at = CASE WHEN source_checks.status = 'removed' THEN excluded.status_changed_at"
+                " ELSE source_checks.status_changed_at END,"
                 " status = 'available', status_kind = NULL, status_reason = NULL",
                 (source_id, at, at))
 
@@ -360,14 +361,16 @@ class Store:
     def add_media_file(self, rec: MediaRecord) -> None:
         """Catalogue a video's fetch of a file: the file once (by SHA-256), the fetch once per video."""
         with self.transaction():
+            # (ON CONFLICT … DO NOTHING rather than INSERT OR IGNORE: PostgreSQL runs this method too)
             self.db.execute(
-                "INSERT OR IGNORE INTO media_files(sha256, path, size, container, video_codec, audio_codec, width, height, duration, fetched_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO media_files(sha256, path, size, container, video_codec, audio_codec, width, height, duration, fetched_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
                 (rec.sha256, rec.path, rec.size, rec.container, rec.video_codec, rec.audio_codec, rec.width, rec.height,
                  rec.duration, rec.fetched_at))
             self.db.execute(
-                "INSERT OR IGNORE INTO media_fetches(video_id, sha256, format_id, source_url, final_url, http_status, http_headers,"
-                " fetch_started_at, fetched_at, fetcher, fetcher_version, clipwatch_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO media_fetches(video_id, sha256, format_id, source_url, final_url, http_status, http_headers,"
+                " fetch_started_at, fetched_at, fetcher, fetcher_version, clipwatch_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (video_id, sha256) DO NOTHING",
                 (rec.video_id, rec.sha256, rec.format_id, rec.source_url, rec.final_url, rec.http_status,
                  json.dumps(rec.http_headers), rec.fetch_started_at, rec.fetched_at, rec.fetcher, rec.fetcher_version,
                  rec.clipwatch_version))
@@ -413,7 +416,9 @@ class Store:
 
     def set_manifest_record(self, video_id: str, path: str, sha256: str, files: int) -> None:
         with self.transaction():
-            self.db.execute("INSERT OR REPLACE INTO manifests(video_id, path, sha256, files, recorded_at) VALUES (?, ?, ?, ?, ?)",
+            self.db.execute("INSERT INTO manifests(video_id, path, sha256, files, recorded_at) VALUES (?, ?, ?, ?, ?)"
+                            " ON CONFLICT (video_id) DO UPDATE SET path = excluded.path, sha256 = excluded.sha256,"
+                            " files = excluded.files, recorded_at = excluded.recorded_at",
                             (video_id, path, sha256, files, utcnow()))
 
     def last_event(self, video_id: str, kind: str) -> sqlite3.Row | None:
