@@ -51,8 +51,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.media import ffmpeg_exe  # noqa: E402
-from pipeline.signals import audio as A  # noqa: E402
+from pipeline.media.probe import ffmpeg_exe  # noqa: E402
+from pipeline.tagging.signals import audio as A  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "audio_profile"
 SR = A.SR
@@ -629,8 +629,8 @@ LANG = {"asterisk-core-sounds-fr": "fr", "asterisk-core-sounds-es": "es"}
 
 def video_table(recs, results, have_old: bool) -> None:
     """Each real recording as a video: held-out profile + reference transcript (where the package has one) + no metadata."""
-    from pipeline import tagging
-    from pipeline.transcribe import Segment, Transcript
+    from pipeline.tagging import model as tagging
+    from pipeline.asr.transcribe import Segment, Transcript
 
     combiner = tagging.load_model(tagging.shipped_model_path())
     scored = []

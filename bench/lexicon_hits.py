@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pipeline.signals import text as textsig  # noqa: E402
+from pipeline.tagging.signals import text as textsig  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "lexicon"
 MEDIA = Path("/work/media")
