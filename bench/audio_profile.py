@@ -34,6 +34,7 @@ FOLDS), with every mixture made of them; the model is trained on the other folds
 from __future__ import annotations
 
 import argparse
+import os
 import concurrent.futures as cf
 import hashlib
 import json
@@ -627,13 +628,24 @@ def report(recs, results, feats) -> None:
 LANG = {"asterisk-core-sounds-fr": "fr", "asterisk-core-sounds-es": "es"}
 
 
+REAL_ROWS = CACHE / "real_rows.json"  # held-out tagging features of every real recording (read by bench/tagging.py --train)
+SYNTHETIC_ROWS = ROOT / "bench" / ".cache" / "tagging" / "synthetic_rows.json"  # written by bench/tagging.py
+
+
+def real_labels(r: Recording) -> dict[str, bool]:
+    return {"news": False, "music": r.kind in ("music", "music_noise"), "propaganda": False}
+
+
 def video_table(recs, results, have_old: bool) -> None:
-    """Each real recording as a video: held-out profile + reference transcript (where the package has one) + no metadata."""
+    """Each real recording as a video: held-out profile + reference transcript (where the package has one) + no metadata.
+
+    The combiner is refitted per fold (bench/tagging.py's synthetic clips + the real recordings of the other folds),
+    so neither the profile nor the combiner has seen the held-out packages.
+    """
     from pipeline.tagging import model as tagging
     from pipeline.asr.transcribe import Segment, Transcript
 
-    combiner = tagging.load_model(tagging.shipped_model_path())
-    scored = []
+    feats_rows = []
     for i, r in enumerate(recs):
         prof = results[i]["profile"]
         tr = None
@@ -642,14 +654,31 @@ def video_table(recs, results, have_old: bool) -> None:
                             [Segment(a, b, t) for a, b, t in r.texts])
         inp = tagging.TaggingInput(title=None, description=None, channel=None, channel_url=None, uploader=None, webpage_url=None,
                                    platform_tags=[], categories=[], transcript=tr)
-        x, why = tagging.extract_features(inp, prof)
-        tags = {t.category: t for t in tagging.score(combiner, x, why)}
+        feats_rows.append(tagging.extract_features(inp, prof))
+    REAL_ROWS.write_text(json.dumps([{"id": r.id, "fold": r.fold, "kind": r.kind, "labels": real_labels(r), "x": x}
+                                     for r, (x, _) in zip(recs, feats_rows)]) + "\n", encoding="utf-8")
+    synthetic = json.loads(SYNTHETIC_ROWS.read_text()) if SYNTHETIC_ROWS.exists() else None
+    shipped = tagging.load_model(tagging.shipped_model_path())
+    combiners = {}
+    for fold in range(len(FOLDS)):
+        if synthetic is None:
+            combiners[fold] = shipped
+            continue
+        rows = [s["x"] for s in synthetic] + [x for r, (x, _) in zip(recs, feats_rows) if r.fold != fold]
+        labels = [s["labels"] for s in synthetic] + [real_labels(r) for r in recs if r.fold != fold]
+        combiners[fold] = tagging.fit_model(rows, labels, l2=1.0, version=f"fold{fold}")
+    scored = []
+    for i, r in enumerate(recs):
+        x, why = feats_rows[i]
+        prof = results[i]["profile"]
+        tags = {t.category: t for t in tagging.score(combiners[r.fold], x, why)}
         old = results[i]["old"]
         old_music = (old.count("music") / max(1, len(old))) if old else None
         scored.append((r, tags, prof, old_music))
+    how = ("refitted per fold on bench/tagging.py's synthetic clips + the other folds' real recordings" if synthetic
+           else f"the shipped {shipped.version}; run bench/tagging.py --train for the per-fold refit")
     print(f"\nVideo level: each real recording tagged with its held-out profile, its reference transcript where the package has one "
-          f"(asterisk en/fr/es prompt texts, pocketsphinx transcriptions) and no metadata; combiner {combiner.version} "
-          f"(trained on synthetic clips only).")
+          f"(asterisk en/fr/es prompt texts, pocketsphinx transcriptions) and no metadata; combiner {how}.")
     hdr = f"{'material':<20} {'n':>4} {'with text':>9} {'music>=0.5':>10} {'news>=0.5':>9} {'prop>=0.5':>9} {'music score min-max':>20}"
     if have_old:
         hdr += f" {'old profile: music share>=0.5':>30}"
@@ -685,37 +714,31 @@ def video_table(recs, results, have_old: bool) -> None:
     print(f"highest news score: {newsy[0].id} {newsy[1]['news'].score:.2f}: {'; '.join(newsy[1]['news'].evidence)}")
 
 
-def speed() -> None:
-    """CPU seconds per minute of audio and peak RSS while profiling a 3-hour stream fed in 30 s chunks."""
-    import tracemalloc
-
+def speed(hours: float = 3.0) -> None:
+    """CPU seconds per minute of audio, and max RSS, while profiling a long stream fed in 30 s chunks."""
     files = sorted((CACHE / "decoded").rglob("*.f32"))
-    pool = np.concatenate([load(p) for p in files[:: max(1, len(files) // 40)]])[: 600 * SR]
-    hours = 3
+    if not files:
+        sys.exit("run bench/audio_profile.py once first (it decodes the real recordings this measurement replays)")
+    pool = np.concatenate([load(p) for p in files[:: max(1, len(files) // 60)]])[: 600 * SR]
 
     def chunks():
-        n = hours * 3600 * SR
-        step = 30 * SR
+        n, step = int(hours * 3600 * SR), 30 * SR
         for a in range(0, n, step):
             b = a % len(pool)
             c = pool[b : b + step]
             yield c if len(c) == step else np.concatenate([c, pool[: step - len(c)]])
 
     A.load_model()
-    A._vad_model()
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    tracemalloc.start()
-    t = time.process_time()
-    w = time.time()
+    A.analyse_array(pool[: 40 * SR])  # loads Silero and warms up
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t, w = time.process_time(), time.time()
     prof = A.analyse_stream(chunks())
     cpu = time.process_time() - t
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     minutes = prof.duration / 60
-    print(f"\n3-hour stream ({prof.duration:.0f} s, {len(prof.labels)} windows): {cpu / minutes:.2f} s CPU per minute of audio "
-          f"({cpu:.0f} s CPU, {time.time() - w:.0f} s wall); peak numpy/python allocations {peak / 2**20:.0f} MiB; "
-          f"max RSS {rss0 / 1024:.0f} -> {rss1 / 1024:.0f} MiB")
+    print(f"{hours:g}-hour stream of real recordings ({prof.duration:.0f} s, {len(prof.labels)} windows, {prof.summary()}): "
+          f"{cpu / minutes:.2f} s CPU per minute of audio ({cpu:.0f} s CPU, {time.time() - w:.0f} s wall, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); max RSS {rss0:.0f} MiB before, {rss1:.0f} MiB after")
 
 
 def main() -> None:
@@ -724,6 +747,7 @@ def main() -> None:
     ap.add_argument("--media", type=Path, default=MEDIA)
     ap.add_argument("--ablate", action="store_true", help="also evaluate the classifier without the Silero features")
     ap.add_argument("--fast", action="store_true", help="leave out the old classifier's column (it decodes every recording again)")
+    ap.add_argument("--reuse", action="store_true", help="reuse the held-out profiles of the last run (tables only)")
     ap.add_argument("--hidden", type=int, nargs="+", default=[64], help="hidden layer sizes of the MLP")
     ap.add_argument("--speed", action="store_true", help="only measure CPU per minute and memory on a 3-hour stream")
     args = ap.parse_args()
@@ -731,7 +755,8 @@ def main() -> None:
     HIDDEN = tuple(args.hidden)
     t0 = time.time()
     if args.speed:
-        speed()
+        speed(1.0)
+        speed(3.0)
         return
     files = collect(args.media)
     recs = build_recordings(files)
@@ -743,9 +768,16 @@ def main() -> None:
     with cf.ThreadPoolExecutor(2) as ex:
         feats = list(ex.map(features, recs))
     print(f"features: {sum(len(f) for f in feats)} windows in {time.time() - t0:.0f}s", file=sys.stderr)
-    results = evaluate(recs, feats, None if args.fast else old_profiler(), args)
+    held_path = CACHE / f"heldout-{A.FEATURES_VERSION}.json"
+    if args.reuse and held_path.exists():
+        saved = json.loads(held_path.read_text())
+        results = {i: {**saved[r.id], "profile": A.AudioProfile.from_dict(saved[r.id]["profile"])} for i, r in enumerate(recs)}
+        print(f"held-out profiles reused from {held_path.relative_to(ROOT)}", file=sys.stderr)
+    else:
+        results = evaluate(recs, feats, None if args.fast else old_profiler(), args)
+        held_path.write_text(json.dumps({recs[i].id: {**v, "profile": v["profile"].to_dict()} for i, v in results.items()}) + "\n")
     report(recs, results, feats)
-    if args.train:
+    if args.train and not args.reuse:
         model = train(feats, [r.truth for r in recs])
         pk = sorted({p for r in recs for p in r.packages})
         model = A.AudioModel(model.version, model.classes, model.mean, model.std, model.layers,

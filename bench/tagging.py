@@ -1,7 +1,8 @@
 """Tagging benchmark: build a labelled clip set offline, train, and print P/R/F1.
 
     python bench/tagging.py            # evaluate the shipped weights on the held-out set
-    python bench/tagging.py --train    # retrain the combiner (pipeline/data/tagging_model.json), then evaluate
+    python bench/tagging.py --train    # retrain the combiner (pipeline/data/tagging_model.json) on these synthetic
+                                       # clips + the real recordings of bench/audio_profile.py, then evaluate
     python bench/tagging.py --whisper 12   # also re-run the combination on 12 English held-out
                                        # clips transcribed for real with tiny.en
 
@@ -62,6 +63,7 @@ from tagging_corpus import (HALLUCINATIONS, NEUTRAL_CHANNELS, PLATFORM_CATEGORY,
                             TITLES)
 
 CACHE = ROOT / "bench" / ".cache" / "tagging"
+REAL_ROWS = ROOT / "bench" / ".cache" / "audio_profile" / "real_rows.json"
 SR = 16_000
 DEBS = ("asterisk-moh-opsound-wav", "pingus-data")
 
@@ -484,10 +486,17 @@ def main() -> None:
     train_rows = features_for(train, am)
     held_rows = features_for(held, am)
     print(f"features: {len(train_rows) + len(held_rows)} clips in {time.time() - t1:.0f}s")
+    (CACHE / "synthetic_rows.json").write_text(json.dumps([{"id": c.id, "labels": c.labels, "x": r} for c, r in zip(train, train_rows)]) + "\n")
     if args.train:
-        full = signal_model(train_rows, train, None)
-        full.version = f"tagging-lr-{time.strftime('%Y%m%d')}"
-        full.trained_on = f"bench/tagging.py: {len(train)} synthetic clips (seed 1); audio profile {audiosig.profile_version(am)}"
+        # the real recordings of bench/audio_profile.py, with their held-out profiles: speech, speech over music,
+        # speech over noise (none of them music), music, music with effects, effects alone
+        real = json.loads(REAL_ROWS.read_text()) if REAL_ROWS.exists() else []
+        if not real:
+            print(f"{REAL_ROWS} missing: run bench/audio_profile.py first; training on synthetic clips only", file=sys.stderr)
+        full = tagging.fit_model(train_rows + [r["x"] for r in real], [c.labels for c in train] + [r["labels"] for r in real],
+                                 l2=1.0, version=f"tagging-lr-{time.strftime('%Y%m%d')}")
+        full.trained_on = (f"bench/tagging.py: {len(train)} synthetic clips (seed 1) + {len(real)} real recordings of "
+                           f"bench/audio_profile.py (held-out profiles); audio profile {audiosig.profile_version(am)}")
         full.save(tagging.shipped_model_path())
     shipped = tagging.load_model(tagging.shipped_model_path())
 

@@ -59,6 +59,7 @@ FEATURES: dict[str, str] = {
     "a_music": "audio",
     "a_speech": "audio",
     "a_silence": "audio",
+    "a_noise": "audio",
 }
 SIGNALS = ("source", "metadata", "transcript", "audio")
 # Which features each category's regression may use. Keeping the lists to what
@@ -66,7 +67,7 @@ SIGNALS = ("source", "metadata", "transcript", "audio")
 # the training mix (say, "music words" -> propaganda because many songs in the
 # labelled set were revolutionary songs).
 _FORM = ["cat_news", "cat_music", "cat_other", "meta_news", "meta_music", "has_speech_text", "sp_words", "sp_news",
-         "sp_music", "has_audio", "a_music", "a_speech", "a_silence"]
+         "sp_music", "has_audio", "a_music", "a_speech", "a_silence", "a_noise"]
 CATEGORY_FEATURES: dict[str, list[str]] = {
     "news": _FORM,
     "music": _FORM,
@@ -193,9 +194,11 @@ def extract_features(inp: TaggingInput, audio: AudioProfile | None) -> tuple[dic
     if audio is not None and audio.duration > 0:
         x["has_audio"] = 1.0
         why["has_audio"] = f"audio analysed ({audio.duration:.0f} s)"
-        for lab in ("music", "speech", "silence"):
-            x[f"a_{lab}"] = float(getattr(audio, lab))
-            why[f"a_{lab}"] = f"{getattr(audio, lab):.0%} of audio is {lab}"
+        for lab in ("music", "speech", "silence", "noise"):
+            x[f"a_{lab}"] = float(getattr(audio, lab, 0.0))
+            why[f"a_{lab}"] = f"{getattr(audio, lab, 0.0):.0%} of audio is {lab}"
+        if getattr(audio, "speech_over_music", 0.0):
+            why["a_speech"] += f" ({audio.speech_over_music:.0%} over music)"
     return x, why
 
 
