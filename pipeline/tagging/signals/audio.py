@@ -85,7 +85,7 @@ class AudioProfile:
     speech: float
     silence: float
     spans: list[AudioSpan] = field(default_factory=list)
-    model_version: str = ""
+    model_version: str = ""  # the weights' version (``version`` adds the features' version)
     noise: float = 0.0
     speech_over_music: float = 0.0
     labels: list[str] = field(default_factory=list)  # one per 1-second window
