@@ -15,6 +15,7 @@ Positives, labelled synthetic: the sentences of bench/tagging_corpus.py (written
 outlets' stock phrasing), to show what a change costs on the material the tagger was built for.
 
 A term listed here fires on ordinary text: the lexicon keeps it only as part of a longer expression.
+The groups' title_en / title_ko terms count in titles, descriptions and tags only, so they are not scanned here.
 """
 
 from __future__ import annotations

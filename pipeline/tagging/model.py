@@ -167,7 +167,7 @@ def extract_features(inp: TaggingInput, audio: AudioProfile | None) -> tuple[dic
 
     lex = textsig.load_lexicon()
     meta_text = "\n".join(p for p in (inp.title, inp.description, " ; ".join(inp.platform_tags or [])) if p)
-    mh = textsig.scan(meta_text, lex)
+    mh = textsig.scan(meta_text, lex, metadata=True)
     for g in TEXT_GROUPS:
         n = mh.counts.get(g, 0)
         if n:

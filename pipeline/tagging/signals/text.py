@@ -44,12 +44,15 @@ class Lexicon:
     descriptions: dict[str, str]
     # (group, term, pattern), longest term first
     terms: tuple[tuple[str, str, re.Pattern[str]], ...]
+    # the same plus the groups' title_en / title_ko terms: words that mean the category in a title, description
+    # or tag ("music", "news") but not in speech ("good news", "I like music")
+    metadata_terms: tuple[tuple[str, str, re.Pattern[str]], ...] = ()
 
 
 @functools.lru_cache(maxsize=2)
 def load_lexicon(paths: tuple[str, ...] | None = None) -> Lexicon:
     files = [Path(p) for p in paths] if paths else [Path(str(resources.files("pipeline").joinpath(f))) for f in LEXICON_FILES]
-    versions, desc, terms = [], {}, []
+    versions, desc, terms, title_terms = [], {}, [], []
     for f in files:
         text = f.read_text(encoding="utf-8")
         data = tomllib.loads(text)
@@ -60,8 +63,11 @@ def load_lexicon(paths: tuple[str, ...] | None = None) -> Lexicon:
             for lang in ("en", "ko"):
                 for term in spec.get(lang, []):
                     terms.append((group, term, _term_pattern(term)))
+                for term in spec.get(f"title_{lang}", []):
+                    title_terms.append((group, term, _term_pattern(term)))
     terms.sort(key=lambda t: -len(t[1].replace(" ", "")))
-    return Lexicon("+".join(versions), desc, tuple(terms))
+    meta = sorted(terms + title_terms, key=lambda t: -len(t[1].replace(" ", "")))
+    return Lexicon("+".join(versions), desc, tuple(terms), tuple(meta))
 
 
 @dataclass
@@ -74,8 +80,8 @@ class TextHits:
         return [t for t, _ in self.terms.get(group, Counter()).most_common(n)]
 
 
-def scan(text: str | None, lexicon: Lexicon | None = None) -> TextHits:
-    """Count lexicon hits in one text."""
+def scan(text: str | None, lexicon: Lexicon | None = None, *, metadata: bool = False) -> TextHits:
+    """Count lexicon hits in one text; ``metadata`` (a title, description or tags) also counts the title-only terms."""
     lexicon = lexicon or load_lexicon()
     hits = TextHits()
     if not text:
@@ -83,7 +89,7 @@ def scan(text: str | None, lexicon: Lexicon | None = None) -> TextHits:
     text = unicodedata.normalize("NFC", text)
     hits.words = len(_WORD.findall(text))
     taken = bytearray(len(text))
-    for group, term, pat in lexicon.terms:
+    for group, term, pat in (lexicon.metadata_terms or lexicon.terms) if metadata else lexicon.terms:
         for m in pat.finditer(text):
             a, b = m.span()
             if b <= a or any(taken[a:b]):
