@@ -643,7 +643,7 @@ def video_table(recs, results, have_old: bool) -> None:
     so neither the profile nor the combiner has seen the held-out packages.
     """
     from pipeline.tagging import model as tagging
-    from pipeline.asr.transcribe import Segment, Transcript
+    from pipeline.asr import Segment, Transcript
 
     feats_rows = []
     for i, r in enumerate(recs):
