@@ -345,3 +345,10 @@ def test_monitoring_state_and_manifests_on_postgres(pg_url):
         assert len(c.media_rows()) == 1 and c.videos_holding("b" * 64) == ["v1", "v2"]
         assert [m["format_id"] for m in c.media_for_video("v2")] == ["v2"]
         assert (c.manifest_record("v1")["sha256"], c.manifest_record("v1")["files"]) == ("2" * 64, 3)
+        from types import SimpleNamespace
+
+        for version, speech in (("p1", 0.5), ("p2", 0.75)):  # a re-profile replaces the row
+            c.replace_audio_profile("v1", "b" * 64, SimpleNamespace(version=version, model_version="m", duration=4.0,
+                                                                     speech=speech, music=0.25, silence=0.0), None)
+        row = c.audio_profile_row("v1")
+        assert (row["model_version"], row["speech"]) == ("p2", 0.75)

@@ -351,6 +351,8 @@ class PostgresCatalogue:
     chain_head = Store.chain_head
     manifest_record = Store.manifest_record
     set_manifest_record = Store.set_manifest_record
+    replace_audio_profile = Store.replace_audio_profile
+    audio_profile_row = Store.audio_profile_row
     keyframe_hashes = Store.keyframe_hashes
     keyframes = Store.keyframes
     transcript_rows = Store.transcript_rows
@@ -416,20 +418,6 @@ class PostgresCatalogue:
                 with self.conn.cursor() as cur:
                     cur.executemany("INSERT INTO tags(video_id, category, score, decision, evidence, origin, "
                                     "model_version, created_at) VALUES (%s, %s, %s, %s, %s, 'model', %s, %s)", rows)
-
-    def replace_audio_profile(self, video_id: str, media_sha256: str, profile: Any, path: str | None) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO audio_profiles(video_id, media_sha256, model_version, duration, speech, music, silence, "
-                "path, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (video_id) DO UPDATE SET "
-                "media_sha256 = EXCLUDED.media_sha256, model_version = EXCLUDED.model_version, "
-                "duration = EXCLUDED.duration, speech = EXCLUDED.speech, music = EXCLUDED.music, "
-                "silence = EXCLUDED.silence, path = EXCLUDED.path, created_at = EXCLUDED.created_at",
-                (video_id, media_sha256, profile.model_version, profile.duration, profile.speech, profile.music,
-                 profile.silence, path, utcnow()))
-
-    def audio_profile_row(self, video_id: str) -> Row | None:
-        return self._one("SELECT * FROM audio_profiles WHERE video_id = %s", (video_id,))
 
     def set_human_tag(self, video_id: str, category: str, value: bool, evidence: list[str]) -> None:
         """A person's decision for one category (origin 'human'): replaces an earlier one, never the model's."""

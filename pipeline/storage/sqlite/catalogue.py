@@ -502,9 +502,12 @@ class Store:
     def replace_audio_profile(self, video_id: str, media_sha256: str, profile: Any, path: str | None) -> None:
         with self.transaction():
             self.db.execute(
-                "INSERT OR REPLACE INTO audio_profiles(video_id, media_sha256, model_version, duration, speech, music, silence,"
-                " path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (video_id, media_sha256, profile.model_version, profile.duration, profile.speech, profile.music,
+                "INSERT INTO audio_profiles(video_id, media_sha256, model_version, duration, speech, music, silence,"
+                " path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (video_id) DO UPDATE SET"
+                " media_sha256 = excluded.media_sha256, model_version = excluded.model_version, duration = excluded.duration,"
+                " speech = excluded.speech, music = excluded.music, silence = excluded.silence, path = excluded.path,"
+                " created_at = excluded.created_at",
+                (video_id, media_sha256, getattr(profile, "version", "") or profile.model_version, profile.duration, profile.speech, profile.music,
                  profile.silence, path, utcnow()),
             )
 
