@@ -42,6 +42,14 @@ def test_ingest_into_postgres_and_s3(prefect_harness, sample_feed, pg, s3, tmp_p
                                                  "Statement of the Foreign Ministry Spokesman"}
         blobs = settings.blob_store()
         assert verify(cat, blobs, derivatives=False).ok
+        # The hash chain on PostgreSQL is whole, every video's manifest was recorded, and a machine with an empty
+        # cache verifies the derivatives against them from the object store.
+        assert cat.chain_report().ok
+        assert len(cat.db.execute("SELECT video_id FROM manifests").fetchall()) == 3
+        from pipeline.storage.base import open_blob_store
+
+        full = verify(cat, open_blob_store(f"s3://{bucket}/archive", cache_dir=tmp_path / "elsewhere"))
+        assert full.ok and full.derivatives_checked > 9, [p.message for p in full.problems]
         victim = media[0]
         data = bytearray(s3.client().get_object(Bucket=bucket, Key=f"archive/{victim['path']}")["Body"].read())
         data[100] ^= 0xFF
