@@ -5,7 +5,7 @@
 Archive: two 60 s originals built with lavfi (textured test pictures; random
 colour gradients), plus unrelated videos (other gradient seeds, camera-motion
 clips, a colour-card video). Each original gets the re-upload transforms from
-tests/media_builders.py; a copy is *found* when its original ranks first with
+pipeline/testing/media.py; a copy is *found* when its original ranks first with
 score >= MIN_SCORE (the share of the copy's keyframes found in order).
 
 Query time: the archive's real keyframe hashes plus uniformly random 64-bit
@@ -26,7 +26,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 CACHE = ROOT / "bench" / ".cache" / "matching"
 MIN_SCORE = 0.3
 
@@ -41,7 +40,7 @@ def _cuts(seed: int, duration: float) -> list[float]:
 
 
 def build() -> tuple[dict[str, Path], dict[str, dict[str, Path]], dict[str, Path]]:
-    import media_builders as mb
+    import pipeline.testing.media as mb
 
     CACHE.mkdir(parents=True, exist_ok=True)
 
@@ -85,8 +84,8 @@ def main() -> None:
     import logging
 
     logging.disable(logging.WARNING)
-    from pipeline.keyframes import extract_keyframes
-    from pipeline.matching import HashIndex, fingerprint_file, index_rows, match_keyframes
+    from pipeline.shots.keyframes import extract_keyframes
+    from pipeline.preservation.matching import HashIndex, fingerprint_file, index_rows, match_keyframes
 
     originals, copies, unrelated = build()
     rows = []

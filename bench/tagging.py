@@ -49,10 +49,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pipeline import tagging  # noqa: E402
-from pipeline.media import run_ffmpeg  # noqa: E402
-from pipeline.signals import audio as audiosig  # noqa: E402
-from pipeline.transcribe import Segment, Transcript  # noqa: E402
+from pipeline.tagging import model as tagging  # noqa: E402
+from pipeline.media.probe import run_ffmpeg  # noqa: E402
+from pipeline.tagging.signals import audio as audiosig  # noqa: E402
+from pipeline.asr.transcribe import Segment, Transcript  # noqa: E402
 from tagging_corpus import (HALLUCINATIONS, NEUTRAL_CHANNELS, PLATFORM_CATEGORY, POOLS, REGISTRY_CHANNELS,  # noqa: E402
                             TITLES)
 
@@ -548,7 +548,7 @@ def main() -> None:
 
 
 def whisper_subset(held, held_rows, model, am, n: int) -> None:
-    from pipeline.transcribe import transcribe
+    from pipeline.asr.transcribe import transcribe
 
     per_kind = max(1, n // len(KINDS))  # stratified: the first English clips with audio of each kind
     subset = []

@@ -106,7 +106,7 @@ def cer(ref: str, hyp: str) -> float:
 
 
 def _ffmpeg() -> str:
-    from pipeline.media import ffmpeg_exe
+    from pipeline.media.probe import ffmpeg_exe
 
     return ffmpeg_exe()
 
@@ -118,7 +118,7 @@ def _to16k(src: Path, dst: Path) -> None:
 def _join(wavs: list[Path], dst: Path, gap: float = 0.7) -> None:
     import numpy as np
 
-    from pipeline.media import load_audio
+    from pipeline.media.audio import load_audio
 
     pad = np.zeros(int(gap * 16000), np.float32)
     audio = np.concatenate([x for w in wavs for x in (load_audio(w), pad)])
@@ -165,7 +165,7 @@ def setup() -> dict[str, dict]:
     # 2. Ten minutes: paragraphs in rotation with three voices and speeds, until >= 600 s.
     import numpy as np
 
-    from pipeline.media import load_audio
+    from pipeline.media.audio import load_audio
 
     audio, refs, i = [], [], 0
     total = 0.0
@@ -261,7 +261,7 @@ def _cpu_s() -> float:
 
 
 def worker_config(model: str, label: str, clip: dict) -> dict:
-    from pipeline import transcribe as tr
+    from pipeline.asr import transcribe as tr
 
     engine, ct = ENGINES[label]
     models_dir = CACHE / "models"
@@ -286,8 +286,8 @@ def worker_stage_vs_raw(model: str, clip: dict, reps: int) -> dict:
     """Raw faster-whisper int8 call vs the pipeline's transcribe() on one clip, same model object options."""
     import faster_whisper
 
-    from pipeline import models as reg
-    from pipeline import transcribe as tr
+    from pipeline.asr import models as reg
+    from pipeline.asr import transcribe as tr
 
     models_dir = CACHE / "models"
     path = Path(clip["path"])

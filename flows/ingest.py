@@ -17,13 +17,13 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipeline import runner
-from pipeline.archive import Archive
+from pipeline.stages import runner
+from pipeline.storage.files import Archive
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, DownloadError
-from pipeline.fetch import FetchOptions, fetch
-from pipeline.sources import Discovery, VideoRef, discover
-from pipeline.store import Store
+from pipeline.sources.fetch import FetchOptions, fetch
+from pipeline.sources.discovery import Discovery, VideoRef, discover
+from pipeline.storage.sqlite.catalogue import Store
 
 from .progress import reporter
 
@@ -140,7 +140,7 @@ def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool 
 @task(name="index-semantic", cache_policy=NO_CACHE)
 def semantic_index_task(settings: Settings) -> dict[str, Any]:
     """Embed new transcript segments for --semantic/--hybrid search (once per batch: the vector file is rewritten)."""
-    from pipeline import semantic
+    from pipeline.search import vectors as semantic
 
     with Store(settings.db_path) as store:
         rep = semantic.index_segments(

@@ -23,11 +23,11 @@ from typing import Any, Callable
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from pipeline import monitor
-from pipeline.archive import Archive
+from pipeline.preservation import monitor
+from pipeline.storage.files import Archive
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError
-from pipeline.store import Store
+from pipeline.storage.sqlite.catalogue import Store
 
 from .ingest import VideoReport, analyse, fetch_task
 from .progress import reporter

@@ -10,7 +10,7 @@ from __future__ import annotations
 from prefect import flow
 
 from pipeline.config import Settings
-from pipeline.store import Store
+from pipeline.storage.sqlite.catalogue import Store
 
 from .ingest import IngestReport, VideoReport, analyse, update_semantic_index
 

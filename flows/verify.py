@@ -10,10 +10,10 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from pipeline import fixity
-from pipeline.archive import Archive
+from pipeline.preservation import fixity
+from pipeline.storage.files import Archive
 from pipeline.config import Settings
-from pipeline.store import Store
+from pipeline.storage.sqlite.catalogue import Store
 
 
 @task(name="verify-video", cache_policy=NO_CACHE)

@@ -63,15 +63,16 @@ class Settings:
             raise ConfigError(f"cannot create data directory {self.data_dir}: {exc.strerror}") from exc
 
 
-def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+def package_data() -> Path:
+    """The package's own data folder (channel registry, lexicon, weights, samples): works from any install."""
+    return Path(__file__).resolve().parent / "data"
 
 
 def samples_dir() -> Path:
     """Bundled sample clips used by `clipwatch demo` and the tests."""
-    return repo_root() / "data" / "samples"
+    return package_data() / "samples"
 
 
 def channel_registry_path() -> Path:
     env = os.environ.get("CLIPWATCH_CHANNELS")
-    return Path(env) if env else repo_root() / "data" / "channels.toml"
+    return Path(env) if env else package_data() / "channels.toml"

@@ -12,10 +12,10 @@ import hashlib
 from pathlib import Path
 
 from pipeline.config import Settings
-from pipeline.keyframes import Keyframe
-from pipeline.store import MediaRecord, Store, VideoRecord
-from pipeline.tagging import Tag
-from pipeline.transcribe import Segment, Transcript
+from pipeline.shots.keyframes import Keyframe
+from pipeline.storage.sqlite.catalogue import MediaRecord, Store, VideoRecord
+from pipeline.tagging.model import Tag
+from pipeline.asr.transcribe import Segment, Transcript
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -32,7 +32,7 @@ def _transcript(lang: str, lines: list[tuple[float, float, str]], task: str = "t
 
 def make_media(dest: Path, seconds: int = 20, fmt: str = "mp4") -> Path:
     """A small test clip: lavfi testsrc + a sine tone (webm: VP9/Opus, mp4: H.264/AAC)."""
-    from pipeline.media import run_ffmpeg
+    from pipeline.media.probe import run_ffmpeg
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     common = ["-f", "lavfi", "-i", f"testsrc=size=160x120:rate=10:duration={seconds}",
@@ -95,7 +95,7 @@ def build_catalogue(data_dir: Path, media: Path | None = None) -> Settings:
                          title="Ministry statement", channel="Ministry TV", upload_date="2019-07-01", duration=20.0)
         st.upsert_video(v2, "videos/generic-ministry-bbbbbb")
         if media is not None:
-            from pipeline.archive import Archive
+            from pipeline.storage.files import Archive
 
             stored = Archive(arch).store_media(media, media.suffix.lstrip("."))
             sha2, path2, size2 = stored.sha256, stored.path, stored.size

@@ -10,17 +10,17 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import SAMPLES, publish_page
-from pipeline import bag
-from pipeline.cli import app
-from pipeline.fetch import fetch
-from pipeline.runner import record_fetch, run_keyframes
+from pipeline.preservation import bag
+from pipeline.cli.app import app
+from pipeline.sources.fetch import fetch
+from pipeline.stages.runner import record_fetch, run_keyframes
 
 
 @pytest.fixture
 def two_videos(server, store, archive):
     """Two channels; the first video has keyframes and a transcript, like a fully ingested one."""
-    from pipeline import subtitles
-    from pipeline.transcribe import Segment, Transcript
+    from pipeline.asr import subtitles
+    from pipeline.asr.transcribe import Segment, Transcript
 
     a = publish_page(server, "bulletin", SAMPLES / "evening-bulletin.mp4", "Evening News Bulletin",
                      description="The evening news.", upload_date="2019-04-15", channel="Sample TV")

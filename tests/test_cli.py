@@ -10,12 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import SAMPLES, publish_page
-from pipeline.cli import app
-from pipeline.fetch import fetch
-from pipeline.runner import record_fetch, run_keyframes
+from pipeline.cli.app import app
+from pipeline.sources.fetch import fetch
+from pipeline.stages.runner import record_fetch, run_keyframes
 
-sys.path.insert(0, str(Path(__file__).parent))
-import media_builders as mb  # noqa: E402
+import pipeline.testing.media as mb  # noqa: E402
 
 runner = CliRunner()
 

@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.store import Store
+from pipeline.cli.app import app
+from pipeline.storage.sqlite.catalogue import Store
 
 
 def test_events_cannot_be_updated_or_deleted(store, settings):

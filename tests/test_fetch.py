@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.archive import sha256_file
+from pipeline.storage.files import sha256_file
 from pipeline.errors import ClipwatchError, DownloadError, MediaError, SourceError, VideoUnavailable
-from pipeline.fetch import FetchOptions, fetch
-from pipeline.loopback import Route
-from pipeline.media import run_ffmpeg
-from pipeline.runner import record_fetch
-from pipeline.sources import discover
-from pipeline.store import make_video_id
+from pipeline.sources.fetch import FetchOptions, fetch
+from pipeline.testing.loopback import Route
+from pipeline.media.probe import run_ffmpeg
+from pipeline.stages.runner import record_fetch
+from pipeline.sources.discovery import discover
+from pipeline.storage.sqlite.catalogue import make_video_id
 
 from conftest import SAMPLES, publish_page
 

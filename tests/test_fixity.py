@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import SAMPLES, publish_page
-from pipeline.fetch import fetch
-from pipeline.fixity import verify
-from pipeline.runner import record_fetch
+from pipeline.sources.fetch import fetch
+from pipeline.preservation.fixity import verify
+from pipeline.stages.runner import record_fetch
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_deleted_file_is_missing(archived, store, archive):
 
 
 def test_verify_cli_exits_non_zero_and_says_what_is_wrong(archived, store, data_dir):
-    from pipeline.cli import app
+    from pipeline.cli.app import app
 
     vid, path = archived
     runner = CliRunner()

@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.store import Store
+from pipeline.cli.app import app
+from pipeline.storage.sqlite.catalogue import Store
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def test_a_batch_with_bad_inputs_records_each_and_finishes_the_rest(prefect_harn
 
     from conftest import SAMPLES, publish_page
     from flows.ingest import ingest_flow
-    from pipeline.media import run_ffmpeg
+    from pipeline.media.probe import run_ffmpeg
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,14 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from media_builders import (make_cut_video, make_fade_video, make_motion_video, truncate_copy,  # noqa: E402
+from pipeline.testing.media import (make_cut_video, make_fade_video, make_motion_video, truncate_copy,  # noqa: E402
                             write_garbage)
 
-from pipeline.detectors import AdaptiveDetector, ContentDetector, FadeDetector, SampledFrame, make_detectors  # noqa: E402
+from pipeline.shots.detectors import AdaptiveDetector, ContentDetector, FadeDetector, SampledFrame, make_detectors  # noqa: E402
 from pipeline.errors import MediaError  # noqa: E402
-from pipeline.keyframes import KeyframeResult, extract_keyframes  # noqa: E402
-from pipeline.phash import hamming, phash, phash_pair  # noqa: E402
+from pipeline.shots.keyframes import KeyframeResult, extract_keyframes  # noqa: E402
+from pipeline.shots.phash import hamming, phash, phash_pair  # noqa: E402
 
 FPS = 25
 CUTS = [1.6, 3.2, 5.0, 6.4, 8.2, 9.6]
@@ -134,7 +133,7 @@ def test_progress_reported(cut_video, tmp_path):
 def test_sharpest_frame_preferred():
     img = np.zeros((120, 160, 3), np.uint8)
     cv2.putText(img, "clipwatch", (5, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
-    from pipeline.keyframes import sharpness
+    from pipeline.shots.keyframes import sharpness
 
     assert sharpness(img) > sharpness(cv2.GaussianBlur(img, (0, 0), 3))
 
@@ -157,7 +156,7 @@ def test_corrupt_video_raises_media_error(cut_video, media, tmp_path):
 
 
 def test_audio_only_file_raises_media_error(media, tmp_path):
-    from pipeline.media import run_ffmpeg
+    from pipeline.media.probe import run_ffmpeg
 
     wav = media / "tone.wav"
     run_ffmpeg(["-f", "lavfi", "-i", "sine=d=1", str(wav)])
@@ -210,7 +209,7 @@ def test_reader_pairs_keyframe_size_frames_without_stalling(cut_video, step, kf_
     stall here once hung the whole pass when kf_every exceeded the pipe)."""
     import threading
 
-    from pipeline.detectors.reader import read_frames_ffmpeg
+    from pipeline.media.frames import read_frames_ffmpeg
 
     out: list = []
     worker = threading.Thread(target=lambda: out.extend(
@@ -232,7 +231,7 @@ def test_reader_pairs_keyframe_size_frames_without_stalling(cut_video, step, kf_
 
 def test_shots_only_matches_keyframe_pass(cut_video, tmp_path):
     """detect_shots decodes without deblocking; the cuts are those of the full pass."""
-    from pipeline.keyframes import detect_shots
+    from pipeline.shots.keyframes import detect_shots
 
     fast = detect_shots(cut_video)
     full = extract_keyframes(cut_video, tmp_path)

@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from media_builders import (add_border, add_logo, crop_frac, excerpt, make_cut_video, make_motion_video,  # noqa: E402
+from pipeline.testing.media import (add_border, add_logo, crop_frac, excerpt, make_cut_video, make_motion_video,  # noqa: E402
                             mirror, reencode_small)
 
-from pipeline.keyframes import extract_keyframes  # noqa: E402
-from pipeline.matching import HashIndex, QueryFrame, fingerprint_file, index_rows, match_keyframes, match_video  # noqa: E402
-from pipeline.phash import hamming  # noqa: E402
+from pipeline.shots.keyframes import extract_keyframes  # noqa: E402
+from pipeline.preservation.matching import HashIndex, QueryFrame, fingerprint_file, index_rows, match_keyframes, match_video  # noqa: E402
+from pipeline.shots.phash import hamming  # noqa: E402
 
 DURATION = 45.0
 EXCERPT_START, EXCERPT_LEN = 17.3, 20.0
@@ -93,7 +92,7 @@ def test_index_accepts_db_rows(archive):
     """Rows as the store keeps them: signed 64-bit phash, sqlite3.Row-like mappings."""
     import sqlite3
 
-    from pipeline.store import to_signed64
+    from pipeline.storage.sqlite.catalogue import to_signed64
 
     _, _, _, results = archive
     db = sqlite3.connect(":memory:")

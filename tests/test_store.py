@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.store import Store, make_video_id
-from pipeline.transcribe import Segment, Transcript
+from pipeline.storage.sqlite.catalogue import Store, make_video_id
+from pipeline.asr.transcribe import Segment, Transcript
 
 
 def fts(store: Store, table: str, query: str) -> list[int]:

@@ -13,12 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.config import samples_dir
-from pipeline.signals import audio as audiosig
-from pipeline.signals import text as textsig
-from pipeline.signals.source import load_registry
-from pipeline.store import Store, VideoRecord
-from pipeline.tagging import (CATEGORIES, Tag, TaggingInput, fit_model, load_model, set_human_tag, tag_video)
-from pipeline.transcribe import Segment, Transcript
+from pipeline.tagging.signals import audio as audiosig
+from pipeline.tagging.signals import text as textsig
+from pipeline.tagging.signals.source import load_registry
+from pipeline.storage.sqlite.catalogue import Store, VideoRecord
+from pipeline.tagging.model import (CATEGORIES, Tag, TaggingInput, fit_model, load_model, set_human_tag, tag_video)
+from pipeline.asr.transcribe import Segment, Transcript
 
 SR = 16_000
 SAMPLES = samples_dir()
@@ -243,7 +243,7 @@ def test_human_tag_survives_model_rerun(store_with_video):
 
 
 def test_cli_tags_set_show_and_retrain(tmp_path, monkeypatch):
-    from pipeline.cli import app
+    from pipeline.cli.app import app
 
     data = tmp_path / "data"
     monkeypatch.setenv("CLIPWATCH_DATA", str(data))

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import subtitles
-from pipeline import transcribe as tr
+from pipeline.asr import subtitles
+from pipeline.asr import transcribe as tr
 from pipeline.errors import ConfigError, MediaError, ModelError, NoAudioError
-from pipeline.media import run_ffmpeg
-from pipeline.transcribe import Segment, Transcript, Word, flag_segment, transcribe
+from pipeline.media.probe import run_ffmpeg
+from pipeline.asr.transcribe import Segment, Transcript, Word, flag_segment, transcribe
 
 MEDIA = Path(__file__).parent / "media" / "transcribe"
 CLIP = MEDIA / "en_short.opus"

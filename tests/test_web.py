@@ -61,7 +61,7 @@ def test_untrusted_text_is_escaped(web):
 
 def test_only_http_links_are_clickable(web):
     c, s = web
-    from pipeline.store import Store
+    from pipeline.storage.sqlite.catalogue import Store
 
     with Store(s.db_path) as st:
         st.set_video_fields("generic-daily-dddddd", webpage_url="javascript:alert(3)", channel_url="data:text/html,x")

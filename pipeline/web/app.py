@@ -19,13 +19,13 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTex
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from ..citation import all_formats, cite, to_text
+from pipeline.search.citation import all_formats, cite, to_text
 from ..config import Settings
 from ..errors import ClipwatchError, NotFoundError, QueryError
-from ..search import MODES, SORTS, STATUSES, SearchQuery, search, video_tags
-from ..search_export import FORMATS, MEDIA_TYPES, export_hits
-from ..store import Store
-from ..subtitles import clock as fmt_time
+from pipeline.search.fulltext import MODES, SORTS, STATUSES, SearchQuery, search, video_tags
+from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
+from pipeline.storage.sqlite.catalogue import Store
+from pipeline.asr.subtitles import clock as fmt_time
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent

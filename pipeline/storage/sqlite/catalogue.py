@@ -1,0 +1,337 @@
+"""The SQLite catalogue: one file, WAL mode, schema in ``schema.sql``.
+
+The database holds the catalogue and the chain of custody; media and derivatives
+live in the archive folder and are referenced by relative path. Every write that
+belongs together runs in one transaction, so a crash never leaves a video half
+indexed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from pipeline.errors import NotFoundError
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def make_video_id(extractor: str, platform_id: str, webpage_url: str) -> str:
+    """Readable and stable: the platform's id plus a short hash of where it came from.
+
+    yt-dlp's generic extractor names a direct file by its stem, so clip.mp4 and
+    clip.webm share an id; the hash of extractor + id + URL keeps them apart.
+    """
+    digest = hashlib.sha1(f"{extractor}\n{platform_id}\n{webpage_url}".encode()).hexdigest()[:6]
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", platform_id).strip("_")[:40] or "video"
+    ext = re.sub(r"[^a-z0-9]+", "", extractor.lower())[:16] or "src"
+    return f"{ext}-{slug}-{digest}"
+
+
+def to_signed64(value: int) -> int:
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def to_unsigned64(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
+@dataclass
+class VideoRecord:
+    id: str
+    extractor: str
+    platform_id: str
+    webpage_url: str
+    source_url: str
+    title: str | None = None
+    description: str | None = None
+    channel: str | None = None
+    channel_id: str | None = None
+    channel_url: str | None = None
+    uploader: str | None = None
+    upload_date: str | None = None
+    duration: float | None = None
+    categories: list[str] = field(default_factory=list)
+    platform_tags: list[str] = field(default_factory=list)
+    source_id: int | None = None
+
+
+@dataclass
+class MediaRecord:
+    sha256: str
+    video_id: str
+    path: str
+    size: int
+    fetched_at: str
+    fetcher: str
+    fetcher_version: str | None = None
+    clipwatch_version: str | None = None
+    container: str | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    format_id: str | None = None
+    source_url: str | None = None
+    final_url: str | None = None
+    http_status: int | None = None
+    http_headers: dict[str, str] = field(default_factory=dict)
+    fetch_started_at: str | None = None
+
+
+class Store:
+    """A connection to the catalogue. Use as a context manager or call close()."""
+
+    def __init__(self, db_path: Path):
+        self.path = Path(db_path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        sql = resources.files("pipeline.storage.sqlite").joinpath("schema.sql").read_text(encoding="utf-8")
+        # executescript commits on its own, so the script carries its own transaction.
+        self.db.executescript(
+            "BEGIN IMMEDIATE;" + sql
+            + f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
+        )
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.db.in_transaction:  # nested: join the outer transaction
+            yield self.db
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # -- sources -----------------------------------------------------------
+    def upsert_source(self, url: str, kind: str = "unknown", title: str | None = None, watched: bool | None = None) -> int:
+        with self.transaction():
+            row = self.db.execute("SELECT id FROM sources WHERE url = ?", (url,)).fetchone()
+            if row is None:
+                cur = self.db.execute(
+                    "INSERT INTO sources(url, kind, title, watched, added_at) VALUES (?, ?, ?, ?, ?)",
+                    (url, kind, title, int(bool(watched)), utcnow()),
+                )
+                return int(cur.lastrowid)
+            sets, args = ["kind = CASE WHEN ? != 'unknown' THEN ? ELSE kind END", "title = COALESCE(?, title)"], [kind, kind, title]
+            if watched is not None:
+                sets.append("watched = ?")
+                args.append(int(watched))
+            self.db.execute(f"UPDATE sources SET {', '.join(sets)} WHERE id = ?", (*args, row["id"]))
+            return int(row["id"])
+
+    # -- videos ------------------------------------------------------------
+    def get_video(self, video_id: str) -> sqlite3.Row:
+        row = self.db.execute("SELECT * FROM videos WHERE id = ?", (video_id,)).fetchone()
+        if row is None:
+            # Accept an unambiguous prefix, as git does for commits.
+            rows = self.db.execute("SELECT * FROM videos WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (_like_prefix(video_id),)).fetchall()
+            if len(rows) == 1:
+                return rows[0]
+            raise NotFoundError(f"no archived video with id {video_id!r}; `clipwatch list` shows the ids")
+        return row
+
+    def find_video(self, video_id: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM videos WHERE id = ?", (video_id,)).fetchone()
+
+    def video_by_sha256(self, sha256: str) -> sqlite3.Row | None:
+        return self.db.execute(
+            "SELECT v.* FROM videos v JOIN media_files m ON m.video_id = v.id WHERE m.sha256 = ? LIMIT 1", (sha256,)
+        ).fetchone()
+
+    def upsert_video(self, rec: VideoRecord, folder: str) -> bool:
+        """Insert or refresh a video's metadata. Returns True when the metadata changed."""
+        d = asdict(rec)
+        d["categories"] = json.dumps(rec.categories, ensure_ascii=False)
+        d["platform_tags"] = json.dumps(rec.platform_tags, ensure_ascii=False)
+        with self.transaction():
+            old = self.find_video(rec.id)
+            if old is None:
+                cols = [*d.keys(), "folder", "archived_at"]
+                self.db.execute(
+                    f"INSERT INTO videos({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                    (*d.values(), folder, utcnow()),
+                )
+                return True
+            changed = any(old[k] != d[k] for k in ("title", "description", "platform_tags"))
+            keys = [k for k in d if k != "id"]
+            self.db.execute(
+                f"UPDATE videos SET {', '.join(f'{k} = COALESCE(?, {k})' for k in keys)} WHERE id = ?",
+                (*(d[k] for k in keys), rec.id),
+            )
+            return changed
+
+    def set_video_fields(self, video_id: str, **fields: Any) -> None:
+        if not fields:
+            return
+        with self.transaction():
+            self.db.execute(
+                f"UPDATE videos SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", (*fields.values(), video_id)
+            )
+
+    def add_metadata_version(self, video_id: str, title: str | None, description: str | None, platform_tags: list[str], info_json_path: str | None) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO metadata_versions(video_id, seen_at, title, description, platform_tags, info_json_path) VALUES (?, ?, ?, ?, ?, ?)",
+                (video_id, utcnow(), title, description, json.dumps(platform_tags, ensure_ascii=False), info_json_path),
+            )
+
+    def list_videos(self, limit: int = 1000) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT * FROM videos ORDER BY COALESCE(upload_date, '') DESC, archived_at DESC LIMIT ?", (limit,)
+        ).fetchall()
+
+    # -- media -------------------------------------------------------------
+    def add_media_file(self, rec: MediaRecord) -> None:
+        d = asdict(rec)
+        d["http_headers"] = json.dumps(rec.http_headers)
+        with self.transaction():
+            self.db.execute(
+                f"INSERT OR IGNORE INTO media_files({', '.join(d)}) VALUES ({', '.join('?' * len(d))})", tuple(d.values())
+            )
+            self.db.execute("UPDATE videos SET media_sha256 = ? WHERE id = ?", (rec.sha256, rec.video_id))
+
+    def media_file(self, sha256: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM media_files WHERE sha256 = ?", (sha256,)).fetchone()
+
+    # -- events ------------------------------------------------------------
+    def add_event(self, kind: str, *, video_id: str | None = None, source_id: int | None = None,
+                  media_sha256: str | None = None, detail: dict[str, Any] | None = None) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO events(video_id, source_id, media_sha256, at, kind, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                (video_id, source_id, media_sha256, utcnow(), kind, json.dumps(detail or {}, ensure_ascii=False)),
+            )
+
+    def events(self, video_id: str | None = None) -> list[sqlite3.Row]:
+        if video_id is None:
+            return self.db.execute("SELECT * FROM events ORDER BY id").fetchall()
+        return self.db.execute("SELECT * FROM events WHERE video_id = ? ORDER BY id", (video_id,)).fetchall()
+
+    # -- derivatives -------------------------------------------------------
+    def replace_keyframes(self, video_id: str, media_sha256: str, keyframes: Iterable[Any], detector: str, tool_version: str) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM keyframes WHERE video_id = ?", (video_id,))
+            self.db.executemany(
+                "INSERT INTO keyframes(video_id, media_sha256, shot_index, shot_start, shot_end, time, path, phash, detector, tool_version)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (video_id, media_sha256, k.shot_index, k.shot_start, k.shot_end, k.time, k.path, to_signed64(k.phash), detector, tool_version)
+                    for k in keyframes
+                ],
+            )
+
+    def keyframes(self, video_id: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM keyframes WHERE video_id = ? ORDER BY time", (video_id,)).fetchall()
+
+    def replace_transcript(self, video_id: str, media_sha256: str, kind: str, transcript: Any, path: str | None) -> int:
+        """Store a transcript (original or translation) and its segments; FTS follows by trigger."""
+        with self.transaction():
+            old = self.db.execute("SELECT id FROM transcripts WHERE video_id = ? AND kind = ?", (video_id, kind)).fetchone()
+            if old is not None:
+                self.db.execute("DELETE FROM segments WHERE transcript_id = ?", (old["id"],))
+                self.db.execute("DELETE FROM transcripts WHERE id = ?", (old["id"],))
+            cur = self.db.execute(
+                "INSERT INTO transcripts(video_id, media_sha256, kind, language, language_probability, model, engine, engine_version, duration, created_at, path)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (video_id, media_sha256, kind, transcript.language, transcript.language_probability, transcript.model,
+                 transcript.engine, transcript.engine_version, transcript.duration, utcnow(), path),
+            )
+            tid = int(cur.lastrowid)
+            self.db.executemany(
+                "INSERT INTO segments(transcript_id, video_id, idx, start, end, text, avg_logprob, no_speech_prob, compression_ratio, flags)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (tid, video_id, i, s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob, s.compression_ratio, ",".join(s.flags))
+                    for i, s in enumerate(transcript.segments)
+                ],
+            )
+            if kind == "original" and transcript.language:
+                self.db.execute("UPDATE videos SET language = ? WHERE id = ?", (transcript.language, video_id))
+            return tid
+
+    def transcript_rows(self, video_id: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM transcripts WHERE video_id = ? ORDER BY kind", (video_id,)).fetchall()
+
+    def segments(self, video_id: str, kind: str = "original") -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT s.* FROM segments s JOIN transcripts t ON t.id = s.transcript_id WHERE s.video_id = ? AND t.kind = ? ORDER BY s.start",
+            (video_id, kind),
+        ).fetchall()
+
+    def replace_tags(self, video_id: str, tags: Iterable[Any], model_version: str) -> None:
+        """Replace the model's tags; human corrections (origin='human') are kept."""
+        with self.transaction():
+            self.db.execute("DELETE FROM tags WHERE video_id = ? AND origin = 'model'", (video_id,))
+            self.db.executemany(
+                "INSERT INTO tags(video_id, category, score, decision, evidence, origin, model_version, created_at) VALUES (?, ?, ?, ?, ?, 'model', ?, ?)",
+                [(video_id, t.category, float(t.score), int(t.decision), json.dumps(list(t.evidence), ensure_ascii=False), model_version, utcnow()) for t in tags],
+            )
+
+    def mark_stage(self, video_id: str, stage: str, key: str, detail: dict[str, Any] | None = None) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO stage_runs(video_id, stage, key, finished_at, detail) VALUES (?, ?, ?, ?, ?)",
+                (video_id, stage, key, utcnow(), json.dumps(detail or {}, ensure_ascii=False)),
+            )
+
+    def stage_done(self, video_id: str, stage: str, key: str) -> bool:
+        return stage_done(self, video_id, stage, key)
+
+    def tags(self, video_id: str) -> list[sqlite3.Row]:
+        """Effective tags: a human correction wins over the model for its category."""
+        return self.db.execute(
+            """SELECT * FROM tags t WHERE video_id = ? AND (origin = 'human' OR NOT EXISTS
+                 (SELECT 1 FROM tags h WHERE h.video_id = t.video_id AND h.category = t.category AND h.origin = 'human'))
+               ORDER BY score DESC""",
+            (video_id,),
+        ).fetchall()
+
+
+def tag_dicts(rows: Iterable[sqlite3.Row]) -> list[dict[str, Any]]:
+    """Tag rows as plain data (the shape of `show --json` and `tags show --json`)."""
+    return [{"category": t["category"], "score": round(t["score"], 4), "decision": bool(t["decision"]), "origin": t["origin"],
+             "evidence": json.loads(t["evidence"]), "model_version": t["model_version"], "created_at": t["created_at"]}
+            for t in rows]
+
+
+def stage_done(store: "Store", video_id: str, stage: str, key: str) -> bool:
+    row = store.db.execute("SELECT key FROM stage_runs WHERE video_id = ? AND stage = ?", (video_id, stage)).fetchone()
+    return row is not None and row["key"] == key
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -1,0 +1,119 @@
+"""Channel registry lookup: is this video from a listed state-media outlet?
+
+The registry is ``pipeline/data/channels.toml`` (or ``CLIPWATCH_CHANNELS``). A video
+matches an entry when its channel URL or page URL falls under one of the
+entry's URLs (host, or host/path prefix; scheme, ``www.``, ``m.`` and, for a
+host-only entry without a port, the port are ignored), or when its channel or
+uploader name equals the entry's name or an alias (ignoring case, spaces and
+punctuation, in any script).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.config import channel_registry_path
+from pipeline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    kind: str  # state-media | affiliated | demo
+    country: str
+    aliases: tuple[str, ...]
+    urls: tuple[str, ...]
+    citation: str
+
+
+@dataclass(frozen=True)
+class RegistryMatch:
+    channel: Channel
+    matched_on: str  # "channel URL", "page URL", "channel name", "uploader name"
+    value: str
+
+    def describe(self) -> str:
+        extra = {"demo": " (demo/sample outlet)", "affiliated": " (affiliated)"}.get(self.channel.kind, "")
+        return f"channel in registry: {self.channel.name}{extra}, by {self.matched_on}"
+
+
+@dataclass(frozen=True)
+class Registry:
+    version: str
+    channels: tuple[Channel, ...] = field(default_factory=tuple)
+
+    def match(self, *, channel: str | None = None, channel_url: str | None = None, uploader: str | None = None,
+              webpage_url: str | None = None) -> RegistryMatch | None:
+        for label, url in (("channel URL", channel_url), ("page URL", webpage_url)):
+            if not url:
+                continue
+            host, path = _split_url(url)
+            for ch in self.channels:
+                for ref in ch.urls:
+                    if _url_under(host, path, ref):
+                        return RegistryMatch(ch, label, url)
+        for label, name in (("channel name", channel), ("uploader name", uploader)):
+            key = _name_key(name)
+            if not key:
+                continue
+            for ch in self.channels:
+                if key in {_name_key(a) for a in (ch.name, *ch.aliases)}:
+                    return RegistryMatch(ch, label, name or "")
+        return None
+
+
+def _name_key(name: str | None) -> str:
+    if not name:
+        return ""
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", name).casefold())
+
+
+def _split_url(url: str) -> tuple[str, str]:
+    u = url.strip().lower()
+    u = re.sub(r"^[a-z][a-z0-9+.-]*://", "", u)
+    u = u.split("#", 1)[0].split("?", 1)[0]
+    host, _, path = u.partition("/")
+    host = host.rsplit("@", 1)[-1]
+    for prefix in ("www.", "m."):
+        if host.startswith(prefix):
+            host = host[len(prefix):]
+    return host, "/" + path.strip("/") if path.strip("/") else ""
+
+
+def _url_under(host: str, path: str, ref: str) -> bool:
+    rhost, rpath = _split_url(ref)
+    if ":" not in rhost:
+        host = host.split(":", 1)[0]
+    if not (host == rhost or host.endswith("." + rhost)):
+        return False
+    return not rpath or path == rpath or path.startswith(rpath + "/")
+
+
+def load_registry(path: Path | None = None) -> Registry:
+    p = Path(path) if path else channel_registry_path()
+    return _load(str(p), p.stat().st_mtime_ns if p.exists() else 0)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, _mtime: int) -> Registry:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"channel registry {p} not found; reinstall clipwatch or set CLIPWATCH_CHANNELS") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"channel registry {p} is not valid TOML: {exc}") from exc
+    chans = []
+    for i, c in enumerate(data.get("channel", [])):
+        if not c.get("name"):
+            raise ConfigError(f"channel registry {p}: entry {i + 1} has no name")
+        chans.append(Channel(
+            name=c["name"], kind=c.get("kind", "state-media"), country=c.get("country", ""),
+            aliases=tuple(c.get("aliases", [])), urls=tuple(c.get("urls", [])), citation=c.get("citation", ""),
+        ))
+    return Registry(str(data.get("version", "?")), tuple(chans))
