@@ -12,7 +12,7 @@ logo-stamped, excerpted, sped up 5 % and as audio over a still image.
 Distractors: the same still card with different music, different music over
 another card, a silent clip, a 2-second clip, a channel with one video.
 
-Everything is published on the loopback video site (``pipeline.loopback``:
+Everything is published on the loopback video site (``pipeline.testing.loopback``:
 watch pages with schema.org metadata, per-channel feeds), fetched with yt-dlp
 (``pipeline.fetch``), and ingested in a shuffled order: each new video is
 matched against what is archived so far (``copies.CopyFinder``), as the ingest
@@ -46,7 +46,7 @@ W, H, FPS = 640, 360, 25
 
 
 def ff(*args: str) -> None:
-    from pipeline.media import run_ffmpeg
+    from pipeline.media.probe import run_ffmpeg
 
     run_ffmpeg(list(args))
 
@@ -148,7 +148,7 @@ def build() -> tuple[list[dict], Path]:
         "O4 card A + Opsound robot_dity": once(CACHE / "o4.mp4", lambda p: music_over_still(card_a, [m / "opsound/macroform-robot_dity.wav"], p, 90)),
         "O5 card B + Opsound morning_coffee": once(CACHE / "o5.mp4", lambda p: music_over_still(card_b, [m / "opsound/manolo_camp-morning_coffee.wav"], p)),
     }
-    from pipeline.media import probe
+    from pipeline.media.probe import probe
 
     videos: list[dict] = []
     for i, (oname, opath) in enumerate(originals.items()):
@@ -193,9 +193,9 @@ def _audio_over_still(src: Path, png: Path, dst: Path) -> None:
 
 def publish_and_fetch(videos: list[dict], workdir: Path) -> None:
     """Publish every video on the loopback site (one watch page each) and fetch it back with yt-dlp."""
-    from pipeline.archive import Archive
-    from pipeline.fetch import fetch
-    from pipeline.loopback import LoopbackServer, Route, watch_page
+    from pipeline.sources.fetch import fetch
+    from pipeline.storage.files import Archive
+    from pipeline.testing.loopback import LoopbackServer, Route, watch_page
 
     archive = Archive(workdir / "archive")
     with LoopbackServer() as server:
@@ -216,10 +216,7 @@ def fingerprints(v: dict) -> None:
     from pipeline.errors import NoAudioError
     from pipeline.preservation import fingerprint
 
-    try:
-        from pipeline.preservation.matching import fingerprint_file as kf_file
-    except ImportError:
-        from pipeline.matching import fingerprint_file as kf_file
+    from pipeline.preservation.matching import fingerprint_file as kf_file
     t0 = time.perf_counter()
     v["kf"] = kf_file(v["fetched"])
     t1 = time.perf_counter()
@@ -338,10 +335,7 @@ def cost(videos: list[dict], n_videos: int, seed: int) -> None:
     from pipeline.preservation.copies import CopyFinder, VideoFacts
     from pipeline.preservation.fingerprint import AudioIndex
 
-    try:
-        from pipeline.preservation.matching import HashIndex
-    except ImportError:
-        from pipeline.matching import HashIndex
+    from pipeline.preservation.matching import HashIndex
     rng = np.random.default_rng(seed)
     real = [v for v in videos if v["audio"]]
     n_fake = max(0, n_videos - len(real))

@@ -106,6 +106,12 @@ def keyframes_task(video_id: str, settings: Settings, force: bool = False) -> ru
                                     progress=lambda d, t: reporter().stage_progress(video_id, "keyframes", d, t))
 
 
+@task(name="copies", cache_policy=NO_CACHE)
+def copies_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
+    with Store(settings.db_path) as store:
+        return runner.run_copies(store, Archive(settings.archive_dir), video_id, force=force)
+
+
 @task(name="transcribe", cache_policy=NO_CACHE)
 def transcribe_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
     with Store(settings.db_path) as store:
@@ -121,7 +127,8 @@ def tag_task(video_id: str, settings: Settings, force: bool = False) -> runner.S
 
 def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool = False) -> None:
     """Keyframes, transcript and tags for one archived video; each stage's failure is recorded, not fatal."""
-    for stage, fn in (("keyframes", keyframes_task), ("transcribe", transcribe_task), ("tag", tag_task)):
+    for stage, fn in (("keyframes", keyframes_task), ("copies", copies_task), ("transcribe", transcribe_task),
+                      ("tag", tag_task)):
         reporter().stage_start(video_id, stage)
         try:
             outcome = fn(video_id, settings, force)

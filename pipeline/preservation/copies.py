@@ -27,7 +27,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
-from .fingerprint import AudioFingerprint, AudioIndex, AudioMatch
+from pipeline.preservation.fingerprint import AudioFingerprint, AudioIndex, AudioMatch
+from pipeline.preservation.matching import HashIndex, match_keyframes
 
 #: keyframes aligned on one offset for a keyframe-only link
 MIN_KEYFRAMES = 3
@@ -191,14 +192,6 @@ def decide_links(new: VideoFacts, keyframe_matches: Iterable[Any], audio_matches
     return links
 
 
-def _matching():
-    try:
-        from . import matching
-    except ImportError:  # before the layout move (issue 10): pipeline/matching.py
-        from .. import matching  # type: ignore[no-redef]
-    return matching
-
-
 class CopyFinder:
     """Both indexes over the archive, and the facts needed to orient links.
 
@@ -207,7 +200,6 @@ class CopyFinder:
     """
 
     def __init__(self, audio_sample: int = 1):
-        HashIndex = _matching().HashIndex
         self.keyframes = HashIndex()
         self.audio = AudioIndex(sample=audio_sample)
         self.facts: dict[Any, VideoFacts] = {}
@@ -229,6 +221,28 @@ class CopyFinder:
         ``audio``: its fingerprints with speed corrections (``fingerprint.query_fingerprints``)."""
         if new.pictures is None and keyframes:
             new = replace(new, pictures=distinct_pictures(k.phash if hasattr(k, "phash") else k[1] for k in keyframes))
-        kms = _matching().match_keyframes(keyframes, self.keyframes, exclude=[new.video_id], limit=50) if keyframes and len(self.keyframes) else []
+        kms = match_keyframes(keyframes, self.keyframes, exclude=[new.video_id], limit=50) if keyframes and len(self.keyframes) else []
         ams = self.audio.match(list(audio), exclude=[new.video_id], limit=50) if audio and len(self.audio) else []
         return decide_links(new, kms, ams, self.facts)
+
+
+def query_frames(keyframes: Sequence[Any], load_image: Any = None) -> list[Any]:
+    """A new video's ``QueryFrame``s from its stored keyframes (time, phash, shot_start, shot_end, path).
+
+    The database keeps one hash per keyframe; the mirror and crop variants a
+    query needs are hashed again from the keyframe's JPEG when ``load_image``
+    (path -> BGR array or None) can read it.
+    """
+    from pipeline.preservation.matching import QueryFrame
+    from pipeline.shots.phash import phash_pair, query_variants
+
+    out = []
+    for k in keyframes:
+        h = int(k["phash"]) & 0xFFFFFFFFFFFFFFFF
+        mirror, alt, alt_m = 0, (), ()
+        img = load_image(k["path"]) if load_image is not None and k["path"] else None
+        if img is not None:
+            _, mirror = phash_pair(img)
+            alt, alt_m = query_variants(img)
+        out.append(QueryFrame(float(k["time"]), h, mirror, float(k["shot_start"]), float(k["shot_end"]), alt, alt_m))
+    return out

@@ -300,3 +300,60 @@ def to_svg(net: Network, size: int = 640, link: Callable[[str], str] | None = No
         out.append(f'<text x="{cx}" y="{cy}" text-anchor="middle" font-size="14">no channels to show</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+# -- from the catalogue ------------------------------------------------------
+def normalise_since(value: str | None) -> str | None:
+    """YYYY, YYYY-MM or YYYY-MM-DD -> YYYY-MM-DD (QueryError otherwise)."""
+    from pipeline.errors import QueryError
+
+    if not value:
+        return None
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", value.strip())
+    if not m:
+        raise QueryError(f"--since {value!r}: give a date as YYYY, YYYY-MM or YYYY-MM-DD")
+    y, mo, d = m.group(1), m.group(2) or "01", m.group(3) or "01"
+    try:
+        return date(int(y), int(mo), int(d)).isoformat()
+    except ValueError:
+        raise QueryError(f"--since {value!r} is not a real date") from None
+
+
+def network_from_store(store: Any, archive_root: Any = None, *, channels: Sequence[str] = (),
+                       since: str | None = None, registry: Any = None) -> Network:
+    """Read videos and copy links from the catalogue and build the network.
+
+    yt-dlp's ``availability`` is read from each video's latest info.json when
+    the archive folder is given. ``registry`` defaults to the channel registry
+    (``CLIPWATCH_CHANNELS`` or the packaged one).
+    """
+    import json
+    from pathlib import Path
+
+    from pipeline.storage.sqlite import copies as sql
+
+    since = normalise_since(since)
+    if registry is None:
+        from pipeline.tagging.signals.source import load_registry
+
+        registry = load_registry()
+    videos = []
+    for r in sql.network_videos(store):
+        availability = None
+        if archive_root is not None and r["info_json_path"]:
+            p = Path(archive_root) / r["info_json_path"]
+            try:
+                availability = json.loads(p.read_text(encoding="utf-8")).get("availability")
+            except (OSError, ValueError):
+                availability = None
+        videos.append(NetVideo(r["id"], r["channel"] or r["uploader"], r["upload_date"], r["archived_at"], r["status"],
+                               r["channel_url"], r["webpage_url"], r["uploader"], r["description"], availability, r["title"]))
+    links = [_LinkRow(r["original_id"], r["copy_id"], float(r["confidence"])) for r in sql.all_links(store)]
+    return build_network(videos, links, registry=registry, channels=channels, since=since)
+
+
+@dataclass
+class _LinkRow:
+    original: str
+    copy: str
+    confidence: float

@@ -109,6 +109,62 @@ def run_keyframes(store: Store, archive: Archive, video_id: str, detector: str |
                         time.perf_counter() - t0, detail)
 
 
+def run_copies(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
+    """Match a video against the archive by keyframes and audio fingerprint; store its copy links.
+
+    Needs the keyframes stage first (its hashes); without Chromaprint's fpcalc the
+    audio half is skipped and said so.
+    """
+    import cv2
+
+    from pipeline.errors import ConfigError
+    from pipeline.preservation import copies, fingerprint
+    from pipeline.storage.sqlite import copies as sql
+
+    video, media_path = _media(store, archive, video_id)
+    key = f"{video['media_sha256']}:{copies.METHOD_VERSION}:{fingerprint.VERSION}"
+    if not force and store.stage_done(video_id, "copies", key):
+        return StageOutcome(video_id, "copies", "skipped", "already matched against the archive")
+    t0 = time.perf_counter()
+    notes: list[str] = []
+    audio: list[fingerprint.AudioFingerprint] = []
+    try:
+        audio = fingerprint.query_fingerprints(media_path)
+        sql.save_fingerprint(store, video_id, video["media_sha256"], audio[0].to_bytes(), audio[0].duration,
+                             fingerprint.TOOL, fingerprint.fpcalc_version())
+    except NoAudioError:
+        notes.append("no audio track: keyframes only")
+    except ConfigError as exc:
+        notes.append(f"audio not compared: {exc}")
+    finder = copies.CopyFinder()
+    fps = dict(sql.fingerprints(store, exclude=video_id))
+    rows_by_video: dict[str, list] = {}
+    for row in sql.keyframe_rows(store, exclude=video_id):
+        rows_by_video.setdefault(row[0], []).append(row)
+    facts = {r["id"]: copies.VideoFacts(r["id"], r["upload_date"], r["archived_at"], r["duration"], r["channel"])
+             for r in sql.video_facts(store)}
+    for vid, f in facts.items():
+        if vid != video_id:
+            finder.add(f, rows_by_video.get(vid, ()), fps.get(vid))
+
+    def load(rel: str):
+        p = archive.abspath(rel)
+        return cv2.imread(str(p)) if p.is_file() else None
+
+    qframes = copies.query_frames(store.keyframes(video_id), load)
+    if not qframes:
+        notes.append("no keyframes yet: audio only")
+    links = finder.find(facts[video_id], qframes, audio)
+    sql.save_links(store, links, copies.METHOD_VERSION)
+    for l in links:
+        store.add_event("copy-linked", video_id=l.copy, detail={"original": l.original, "copy": l.copy, "method": l.method,
+                                                               "confidence": l.confidence, "offset": l.offset})
+    detail = {"links": len(links), "audio_items": len(audio[0]) if audio else 0, "keyframes": len(qframes), "notes": notes}
+    store.mark_stage(video_id, "copies", key, detail)
+    msg = f"{len(links)} copy link{'s' if len(links) != 1 else ''}" + (f" ({'; '.join(notes)})" if notes else "")
+    return StageOutcome(video_id, "copies", "done", msg, time.perf_counter() - t0, detail)
+
+
 def run_transcribe(store: Store, archive: Archive, video_id: str, settings: Settings,
                    force: bool = False, progress: Progress | None = None) -> StageOutcome:
     from pipeline.asr import subtitles
