@@ -25,6 +25,7 @@ from ..errors import ClipwatchError, NotFoundError, QueryError
 from pipeline.search.fulltext import MODES, SORTS, STATUSES, SearchQuery, search, video_tags
 from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
 from pipeline.storage.sqlite.catalogue import Store
+from pipeline.storage.sqlite.copies import video_copies
 from pipeline.asr.subtitles import clock as fmt_time
 
 log = logging.getLogger(__name__)
@@ -237,6 +238,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "keyframes": [dict(k) for k in store.keyframes(vid)], "lines": lines, "transcripts": transcripts,
             "tags": video_tags(store.db, vid), "events": events, "citation": all_formats(cite(v, media)),
             "categories": _json_list(v["categories"]), "platform_tags": _json_list(v["platform_tags"]),
+            "copies": video_copies(store, vid),
+            "screen_text": [{"id": r["id"], "start": r["start"], "end": r["end"], "text": r["text"]}
+                            for r in store.segments(vid, "screen")],
         }
 
     @app.get("/videos/{video_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -245,6 +249,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx = video_context(video_id)
         hit_cite = all_formats(cite(ctx["video"], ctx["media"], seconds=start)) if start is not None else None
         return page("video.html", start=start, hit_citation=hit_cite, params={}, **ctx)
+
+    def network_data(channel: list[str], since: str | None):
+        from pipeline.preservation import network as net
+
+        return net, net.network_from_store(stores.get(), archive_root, channels=[c for c in channel if c.strip()],
+                                           since=(since or "").strip() or None)
+
+    @app.get("/network", response_class=HTMLResponse, include_in_schema=False)
+    def network_page(channel: list[str] = Query([]), since: Optional[str] = None):
+        net, g = network_data(channel, since)
+        svg = net.to_svg(g, link=lambda c: "/network?" + urlencode({"channel": c}))
+        return page("network.html", params={}, network=g, svg=svg, channel=channel, since=since or "",
+                    note=net.SIGNAL_NOTE)
+
+    @app.get("/api/network", tags=["copies"], summary="Channels that republish each other's videos (nodes, edges)")
+    def api_network(channel: list[str] = Query([]), since: Optional[str] = None,
+                    format: str = Query("json")) -> Response:
+        net, g = network_data(channel, since)
+        if format == "graphml":
+            return Response(net.to_graphml(g), media_type="application/graphml+xml")
+        if format == "csv":
+            return PlainTextResponse(net.to_csv(g), media_type="text/csv; charset=utf-8")
+        if format != "json":
+            raise QueryError(f"format {format!r}: choose json, graphml or csv")
+        return JSONResponse(net.to_json(g))
+
+    @app.get("/api/videos/{video_id}/copies", tags=["copies"], summary="Copy links of a video: copied from, copies elsewhere")
+    def api_copies(video_id: str) -> dict[str, Any]:
+        store = stores.get()
+        vid = store.get_video(video_id)["id"]
+        return {"video_id": vid, **video_copies(store, vid)}
 
     @app.get("/files/{path:path}", include_in_schema=False)
     def archived_file(path: str):
