@@ -112,6 +112,12 @@ def copies_task(video_id: str, settings: Settings, force: bool = False) -> runne
         return runner.run_copies(store, Archive(settings.archive_dir), video_id, force=force)
 
 
+@task(name="ocr", cache_policy=NO_CACHE)
+def ocr_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
+    with Store(settings.db_path) as store:
+        return runner.run_ocr(store, Archive(settings.archive_dir), video_id, force=force)
+
+
 @task(name="transcribe", cache_policy=NO_CACHE)
 def transcribe_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
     with Store(settings.db_path) as store:
@@ -127,8 +133,8 @@ def tag_task(video_id: str, settings: Settings, force: bool = False) -> runner.S
 
 def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool = False) -> None:
     """Keyframes, transcript and tags for one archived video; each stage's failure is recorded, not fatal."""
-    for stage, fn in (("keyframes", keyframes_task), ("copies", copies_task), ("transcribe", transcribe_task),
-                      ("tag", tag_task)):
+    for stage, fn in (("keyframes", keyframes_task), ("copies", copies_task), ("ocr", ocr_task),
+                      ("transcribe", transcribe_task), ("tag", tag_task)):
         reporter().stage_start(video_id, stage)
         try:
             outcome = fn(video_id, settings, force)

@@ -382,6 +382,8 @@ def print_search_results(results) -> None:
             line.append_text(body)
             if h.kind == "translation":
                 line.append("  (translation)", style="dim")
+            elif h.kind == "screen":
+                line.append("  (text on screen)", style="dim")
             console.print(line, soft_wrap=True)
             other = h.original if h.kind == "translation" else h.translation
             if other and other != h.text:
@@ -405,13 +407,14 @@ def search_cmd(
     limit: int = typer.Option(20, "--limit", help="Hits per page (1-1000); with --format, the most hits to export."),
     cursor: Optional[str] = typer.Option(None, "--cursor", help="next_cursor of the previous page."),
     mode: str = typer.Option("auto", "--mode", help="auto, word or substring."),
+    source: str = typer.Option("all", "--source", help="speech (transcripts, translations), screen (text on screen) or all."),
     semantic: bool = typer.Option(False, "--semantic", help="Meaning-based search with sentence embeddings."),
     hybrid: bool = typer.Option(False, "--hybrid", help="Word + semantic results merged by reciprocal rank fusion."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON (see docs/search.md)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Export every hit: csv, json, jsonl or srt."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --format: write to this file instead of stdout."),
 ) -> None:
-    """Search transcripts (and translations); print timed hits with links to that second."""
+    """Search transcripts, translations and text on screen; print timed hits with links to that second."""
     from pipeline.search.fulltext import SearchQuery, search
 
     if semantic and hybrid:
@@ -419,7 +422,8 @@ def search_cmd(
     mode = "semantic" if semantic else "hybrid" if hybrid else mode
     s = settings()
     q = SearchQuery(text=query, channel=channel, category=category, min_score=min_score, language=language,
-                    since=since, until=until, status=status, sort=sort, limit=limit, cursor=cursor, mode=mode)
+                    since=since, until=until, status=status, sort=sort, limit=limit, cursor=cursor, mode=mode,
+                    source=source)
     with open_store(s) as store:
         if fmt is not None:
             from pipeline.search.export import export_hits
@@ -723,6 +727,31 @@ def network(
         console.print(f"  {e(ed.from_)} → {e(ed.to)}: {ed.videos} videos, median delay {delay}", highlight=False)
     if any(n.monetisation_signals for n in g.nodes):
         console.print(f"\n[dim]{net.SIGNAL_NOTE}[/]")
+
+@app.command("screen-text")
+def screen_text_cmd(
+    video_id: str = typer.Argument(..., help="An archived video id (its keyframes must exist)."),
+    force: bool = typer.Option(False, "--force", help="Read again even if done for these keyframes."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Read the text on screen (captions, chyrons; Korean and English) of an archived video, and show it."""
+    from pipeline.storage.files import Archive
+    from pipeline.stages.runner import run_ocr
+
+    s = settings()
+    with open_store(s) as store:
+        v = store.get_video(video_id)
+        outcome = run_ocr(store, Archive(s.archive_dir), v["id"], force=force)
+        rows = store.segments(v["id"], "screen")
+    lines = [{"start": r["start"], "end": r["end"], "text": r["text"]} for r in rows]
+    if as_json:
+        print_json({"video_id": v["id"], "status": outcome.status, "message": outcome.message, "segments": lines})
+        return
+    err_console.print(f"{outcome.status}: {outcome.message}", highlight=False)
+    for l in lines:
+        console.print(f"  {fmt_time(l['start'])}–{fmt_time(l['end'])}  {rich_escape(l['text'])}", highlight=False)
+    if not lines:
+        console.print("no text on screen")
 
 # -- commands: tags (tagging engineer) --
 

@@ -165,6 +165,47 @@ def run_copies(store: Store, archive: Archive, video_id: str, force: bool = Fals
     return StageOutcome(video_id, "copies", "done", msg, time.perf_counter() - t0, detail)
 
 
+def run_ocr(store: Store, archive: Archive, video_id: str, force: bool = False,
+            reader: Any = None) -> StageOutcome:
+    """Read the text on screen at each keyframe (and through long shots); store it as timed segments.
+
+    Stored as a transcript of kind ``screen`` (searchable with ``--source screen``), with the
+    boxes and confidences in ``screen_text.json`` beside the transcript files.
+    """
+    import hashlib
+    from dataclasses import asdict as _asdict
+
+    from pipeline.shots import ocr
+
+    video, media_path = _media(store, archive, video_id)
+    kfs = store.keyframes(video_id)
+    shots = [(float(k["time"]), float(k["shot_start"]), float(k["shot_end"])) for k in kfs]
+    plan_key = hashlib.sha1(repr(shots).encode()).hexdigest()[:12]
+    key = f"{video['media_sha256']}:{ocr.TOOL_VERSION}:{ocr.LANGUAGES}:{plan_key}"
+    if not force and store.stage_done(video_id, "ocr", key):
+        return StageOutcome(video_id, "ocr", "skipped", "already read for these keyframes")
+    if not shots:
+        return StageOutcome(video_id, "ocr", "not-applicable", "no keyframes: run the keyframes stage first")
+    t0 = time.perf_counter()
+    own = reader is None
+    reader = reader or ocr.ScreenReader()
+    try:
+        result = ocr.screen_text(media_path, shots, reader, duration=float(video["duration"] or 0.0))
+    finally:
+        if own:
+            reader.close()
+    folder = archive.video_dir(video_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "screen_text.json"
+    atomic_write_json(out, {"engine": f"tesseract {result.engine_version}", "languages": ocr.LANGUAGES,
+                            "frames_read": result.frames_read, "segments": [_asdict(g) for g in result.segments]})
+    store.replace_transcript(video_id, video["media_sha256"], "screen", result, _rel(archive, out))
+    detail = {"segments": len(result.segments), "frames_read": result.frames_read, "language": result.language}
+    store.mark_stage(video_id, "ocr", key, detail)
+    return StageOutcome(video_id, "ocr", "done", f"{len(result.segments)} lines of text on screen from {result.frames_read} frames",
+                        time.perf_counter() - t0, detail)
+
+
 def run_transcribe(store: Store, archive: Archive, video_id: str, settings: Settings,
                    force: bool = False, progress: Progress | None = None) -> StageOutcome:
     from pipeline.asr import subtitles

@@ -22,7 +22,7 @@ from .. import __version__
 from pipeline.search.citation import all_formats, cite, to_text
 from ..config import Settings
 from ..errors import ClipwatchError, NotFoundError, QueryError
-from pipeline.search.fulltext import MODES, SORTS, STATUSES, SearchQuery, search, video_tags
+from pipeline.search.fulltext import MODES, SORTS, SOURCES, STATUSES, SearchQuery, search, video_tags
 from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.storage.sqlite.copies import video_copies
@@ -30,7 +30,7 @@ from pipeline.asr.subtitles import clock as fmt_time
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
-SEARCH_PARAMS = ("q", "channel", "category", "min_score", "language", "since", "until", "status", "sort", "limit", "cursor", "mode")
+SEARCH_PARAMS = ("q", "channel", "category", "min_score", "language", "since", "until", "status", "sort", "limit", "cursor", "mode", "source")
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
@@ -98,7 +98,7 @@ def query_from_params(params: dict[str, Any]) -> SearchQuery:
         text=_opt(params, "q") or "", channel=_opt(params, "channel"), category=_opt(params, "category"),
         min_score=min_score, language=_opt(params, "language"), since=_opt(params, "since"), until=_opt(params, "until"),
         status=_opt(params, "status"), sort=_opt(params, "sort") or "relevance", limit=limit,
-        cursor=_opt(params, "cursor"), mode=_opt(params, "mode") or "auto",
+        cursor=_opt(params, "cursor"), mode=_opt(params, "mode") or "auto", source=_opt(params, "source") or "all",
     )
 
 
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     env.filters["t"] = fmt_time
     env.filters["href"] = safe_href
     env.globals["cite_hit"] = lambda g, h: to_text(cite(g, None, seconds=h.start))
-    env.globals.update(version=__version__, modes=MODES, sorts=SORTS, statuses=STATUSES, formats=FORMATS)
+    env.globals.update(version=__version__, modes=MODES, sources=SOURCES, sorts=SORTS, statuses=STATUSES, formats=FORMATS)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -325,9 +325,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit: int = Query(20, ge=1, le=1000),
         cursor: Optional[str] = None,
         mode: str = Query("auto", description="auto | word | substring | semantic | hybrid"),
+        source: str = Query("all", description="speech | screen (text on screen) | all"),
     ) -> dict[str, Any]:
         """Hits grouped by video; the shape is documented in docs/search.md (same as `clipwatch search --json`)."""
-        res = search(stores.get(), SearchQuery(q, channel, category, min_score, language, since, until, status, sort, limit, cursor, mode),
+        res = search(stores.get(), SearchQuery(q, channel, category, min_score, language, since, until, status, sort, limit, cursor, mode,
+                                                   source),
                      archive_dir=archive_root)
         return res.to_dict()
 
