@@ -68,7 +68,7 @@ def test_second_run_does_no_work_again(ingested):
     again = ingest_flow([feed], settings)
     assert again.failed == 0 and again.semantic is None
     for v in again.videos:
-        assert v.stages == {"fetch": "skipped", "keyframes": "skipped", "audio": "skipped", "transcribe": "skipped", "tag": "skipped"}, v
+        assert v.stages == {"fetch": "skipped", "keyframes": "skipped", "copies": "skipped", "ocr": "skipped", "audio": "skipped", "transcribe": "skipped", "tag": "skipped"}, v
 
 
 def test_a_batch_with_bad_inputs_records_each_and_finishes_the_rest(prefect_harness, server, settings, tmp_path):
