@@ -37,7 +37,13 @@ from pipeline.errors import ConfigError, MediaError
 
 LANGUAGES = "kor+eng"
 MIN_WORD_CONFIDENCE = 70.0
-MIN_LINE_CHARS = 2
+#: a region read with every line at least this confident is not read again through colour masks
+CLEAR_READING = 90.0
+#: a line needs this much text: a Hangul syllable counts 2, any other letter or digit 1 ("속보", "LIVE" pass;
+#: two letters read in texture do not)
+MIN_LINE_WEIGHT = 4
+#: regions read per frame, widest first (a busy picture yields dozens of small glyph-like rows)
+MAX_REGIONS = 12
 #: share of a line's characters that must be in confident words, else the whole line is dropped
 MIN_KEPT_SHARE = 0.5
 #: regions: text lines between these heights (pixels, full-resolution frame)
@@ -60,6 +66,7 @@ class TextLine:
     text: str
     confidence: float  # mean word confidence, 0..100
     box: tuple[int, int, int, int]  # x, y, w, h in the frame
+    dropped: int = 0  # words left out as unsure
 
 
 @dataclass
@@ -253,6 +260,8 @@ class ScreenReader:
             score = sum(l.confidence * len(_norm(l.text)) for l in lines)
             if score > best_score:
                 best, best_score = lines, score
+            if best and all(l.confidence >= CLEAR_READING and not l.dropped for l in best):
+                break  # read clearly as it is: the colour masks would not do better
         return best
 
     def _read_image(self, crop: np.ndarray, x0: int, y0: int, scale: float) -> list[TextLine]:
@@ -302,18 +311,20 @@ class ScreenReader:
         cleaned = " ".join("".join(out).split())
         kept_chars = sum(1 for ch in cleaned if _WORDISH.match(ch))
         all_chars = sum(1 for w, _ in words for ch in w if _WORDISH.match(ch))
+        weight = sum(2 if "\uac00" <= ch <= "\ud7a3" else 1 for ch in cleaned if _WORDISH.match(ch))
         # a line mostly rejected is texture or a script the models lack; its few "confident" words are chance
-        if kept_chars < MIN_LINE_CHARS or kept_chars < MIN_KEPT_SHARE * all_chars:
+        if weight < MIN_LINE_WEIGHT or kept_chars < MIN_KEPT_SHARE * all_chars:
             cleaned = ""
         bx0, by0, bx1, by1 = box
         fbox = (int(x0 + bx0 / scale), int(y0 + by0 / scale), int((bx1 - bx0) / scale), int((by1 - by0) / scale))
-        return TextLine(cleaned, round(float(np.mean(keep_conf)), 1) if keep_conf else 0.0, fbox)
+        return TextLine(cleaned, round(float(np.mean(keep_conf)), 1) if keep_conf else 0.0, fbox, len(words) - len(keep_conf))
 
     def read(self, frame: np.ndarray) -> list[TextLine]:
         """Every confident line of text in a BGR (or grey) frame, top to bottom."""
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         lines: list[TextLine] = []
-        for box in text_regions(gray):
+        boxes = sorted(text_regions(gray), key=lambda b: -b[2])[:MAX_REGIONS]
+        for box in sorted(boxes, key=lambda b: (b[1], b[0])):
             lines.extend(self.read_region(gray, box))
         return lines
 
