@@ -93,11 +93,11 @@ def build(tmp: Path) -> list[dict]:
     items = []
     n = 0
     for ci, src in enumerate(clips):
-        for k in range(4):  # four captions per footage clip, alternating Korean / English, all styles
+        for k in range(4):  # four captions per footage clip: every style, each in Korean and in English across clips
             lang = "ko" if (ci + k) % 2 == 0 else "en"
             texts = KOREAN if lang == "ko" else ENGLISH
             text = texts[(ci * 4 + k) % len(texts)]
-            style = list(STYLES)[(ci + k) % len(STYLES)]
+            style = list(STYLES)[k]
             size = (32, 36, 40, 48)[(ci * 3 + k) % 4]
             y = "60" if style == "chyron" else "h-th-70"
             x = "60" if style == "chyron" else "(w-tw)/2"
@@ -105,7 +105,7 @@ def build(tmp: Path) -> list[dict]:
             tf.write_text(text, encoding="utf-8")
             base = f"scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25"
             start = 0.0
-            out = tmp / f"c{n}.mp4"
+            out = tmp / f"c{n}_{lang}_{style}.mp4"
             plain = tmp / f"p{n}.mp4"
             items.append({"src": src.name, "lang": lang, "text": text, "style": style, "size": size, "font": _face(n).stem,
                           "video": out, "plain": plain})

@@ -212,6 +212,20 @@ def text_regions(frame: np.ndarray) -> list[tuple[int, int, int, int]]:
     return sorted(merged, key=lambda b: (b[1], b[0]))
 
 
+def _glyph_mask(mask: np.ndarray, text_h: int) -> np.ndarray:
+    """Black glyphs on white from one extreme colour, keeping only blobs of glyph size that do not touch the
+    crop's edge: white letters outlined in black stay, the bright sky or wall they sit on goes."""
+    m = mask.astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    hh, ww = m.shape
+    keep = np.zeros(n, bool)
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        touches = x == 0 or y == 0 or x + w >= ww or y + h >= hh
+        keep[i] = not touches and h <= 1.3 * text_h and w <= 3 * max(text_h, 1) and area >= 6
+    return np.where(keep[lab], 0, 255).astype(np.uint8)
+
+
 def _script_ok(word: str) -> bool:
     return bool(_WORDISH.search(word))
 
@@ -250,7 +264,8 @@ class ScreenReader:
         scale = max(1.0, OCR_TEXT_HEIGHT / max(h, 1))
         if scale > 1.0:
             crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        variants = [crop, np.where(crop >= 190, 0, 255).astype(np.uint8), np.where(crop <= 50, 0, 255).astype(np.uint8)]
+        text_h = int(round(h * scale))
+        variants = [crop, _glyph_mask(crop >= 190, text_h), _glyph_mask(crop <= 50, text_h)]
         best: list[TextLine] = []
         best_score = 0.0
         for img in variants:
