@@ -38,7 +38,7 @@ def with_links(data_dir: Path):
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
     s = with_links(tmp_path_factory.mktemp("netweb") / "data")
-    with TestClient(create_app(s)) as client:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as client:
         yield client
 
 

@@ -165,7 +165,7 @@ def test_video_page_shows_screen_text(read_video, settings):
     from pipeline.web import create_app
 
     vid, _ = read_video
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:
         page = c.get(f"/videos/{vid}").text
         assert 'id="screen-text"' in page and KO in page[page.index('id="screen-text"'):]
         assert c.get("/api/search", params={"q": "factory", "source": "screen"}).json()["videos"]
