@@ -11,7 +11,9 @@ Gothic Bold, Myeongjo, Barun Gothic, Square) at 32-48 px, in four
 styles: white with a black outline straight on the picture, white on a
 translucent box, a yellow chyron on a dark box at the top, and a dark
 caption on a light box. Frames are read at two times per clip (the text
-stays, the picture changes). Nothing here was tuned on these sentences.
+stays, the picture changes). Caveat: the OCR thresholds (word confidence,
+line weight, region cap) were set while looking at earlier runs of this
+bench; there is no held-out caption set yet.
 
 CER = Levenshtein distance / reference length, spaces removed (Korean
 spacing is conventional, not orthographic), per line: each reference line is
