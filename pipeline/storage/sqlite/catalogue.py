@@ -499,7 +499,7 @@ class Store:
             self.db.execute(
                 "INSERT OR REPLACE INTO audio_profiles(video_id, media_sha256, model_version, duration, speech, music, silence,"
                 " path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (video_id, media_sha256, profile.model_version, profile.duration, profile.speech, profile.music,
+                (video_id, media_sha256, getattr(profile, "version", "") or profile.model_version, profile.duration, profile.speech, profile.music,
                  profile.silence, path, utcnow()),
             )
 
