@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.storage.sqlite.catalogue import tag_dicts
+from pipeline.storage.sqlite.copies import video_copies
 
 
 def _json(value: str | None, default: Any) -> Any:
@@ -32,6 +33,7 @@ class ArchivedVideo:
     events: list[dict[str, Any]]  # the chain of custody, oldest first
     categories: list[str] = field(default_factory=list)
     platform_tags: list[str] = field(default_factory=list)
+    copies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # {"copied_from": [...], "copies_elsewhere": [...]}
 
     @property
     def id(self) -> str:
@@ -69,6 +71,7 @@ class ArchivedVideo:
                 for t in self.transcripts
             ],
             "events": [{"at": e["at"], "kind": e["kind"], "detail": e["detail"]} for e in self.events],
+            "copies": self.copies,
         }
 
 
@@ -87,5 +90,5 @@ def load(store: Any, video_id: str) -> ArchivedVideo:
     return ArchivedVideo(
         row=dict(v), media=media_d, keyframes=[dict(k) for k in store.keyframes(vid)], tags=tag_dicts(store.tags(vid)),
         transcripts=transcripts, events=events, categories=_json(v["categories"], []),
-        platform_tags=_json(v["platform_tags"], []),
+        platform_tags=_json(v["platform_tags"], []), copies=video_copies(store, vid),
     )

@@ -368,6 +368,12 @@ def list_videos(
     console.print(table)
 
 
+def _video_copies(store: Store, video_id: str) -> dict[str, Any]:
+    from pipeline.storage.sqlite.copies import video_copies
+
+    return video_copies(store, video_id)
+
+
 @app.command()
 def show(
     video_id: str = typer.Argument(..., help="A video id (or an unambiguous prefix) from `clipwatch list`."),
@@ -407,6 +413,7 @@ def show(
         for s in t["segments"]:
             flag = f" [yellow][{s['flags']}][/]" if s["flags"] else ""
             console.print(f"  {fmt_time(s['start'])}–{fmt_time(s['end'])}  {e(s['text'])}{flag}", highlight=False)
+    _print_copies(rec["copies"])
     console.print("\n[bold]Events[/]")
     for ev in rec["events"]:
         console.print(f"  {ev['at']}  {ev['kind']}", highlight=False)
@@ -440,6 +447,8 @@ def print_search_results(results) -> None:
             line.append_text(body)
             if h.kind == "translation":
                 line.append("  (translation)", style="dim")
+            elif h.kind == "screen":
+                line.append("  (text on screen)", style="dim")
             console.print(line, soft_wrap=True)
             other = h.original if h.kind == "translation" else h.translation
             if other and other != h.text:
@@ -463,13 +472,14 @@ def search_cmd(
     limit: int = typer.Option(20, "--limit", help="Hits per page (1-1000); with --format, the most hits to export."),
     cursor: Optional[str] = typer.Option(None, "--cursor", help="next_cursor of the previous page."),
     mode: str = typer.Option("auto", "--mode", help="auto, word or substring."),
+    source: str = typer.Option("all", "--source", help="speech (transcripts, translations), screen (text on screen) or all."),
     semantic: bool = typer.Option(False, "--semantic", help="Meaning-based search with sentence embeddings."),
     hybrid: bool = typer.Option(False, "--hybrid", help="Word + semantic results merged by reciprocal rank fusion."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON (see docs/search.md)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Export every hit: csv, json, jsonl or srt."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --format: write to this file instead of stdout."),
 ) -> None:
-    """Search transcripts (and translations); print timed hits with links to that second."""
+    """Search transcripts, translations and text on screen; print timed hits with links to that second."""
     from pipeline.search.fulltext import SearchQuery, search
 
     if semantic and hybrid:
@@ -477,7 +487,8 @@ def search_cmd(
     mode = "semantic" if semantic else "hybrid" if hybrid else mode
     s = settings()
     q = SearchQuery(text=query, channel=channel, category=category, min_score=min_score, language=language,
-                    since=since, until=until, status=status, sort=sort, limit=limit, cursor=cursor, mode=mode)
+                    since=since, until=until, status=status, sort=sort, limit=limit, cursor=cursor, mode=mode,
+                    source=source)
     with open_store(s, reading=True) as store:
         if fmt is not None:
             from pipeline.search.export import export_hits
@@ -768,6 +779,107 @@ def match(
         else:
             query = fingerprint_file(Path(file_or_url))
         _print_matches(match_keyframes(query, index, limit=limit), store, as_json)
+
+# -- commands: copies and the channel network (issue 15) --
+
+def _print_copies(c: dict[str, Any]) -> None:
+    e = rich_escape
+    for label, key in (("Copied from", "copied_from"), ("Copies elsewhere", "copies_elsewhere")):
+        if not c[key]:
+            continue
+        console.print(f"\n[bold]{label}[/]")
+        for l in c[key]:
+            speed = f" ×{l['speed']:g}" if l["speed"] != 1 else ""
+            console.print(f"  {l['video_id']}  {e(l['channel'] or '—')} · {l['upload_date'] or '—'} · {l['method']} · "
+                          f"confidence {l['confidence']:.2f} · coverage {l['coverage']:.0%} · offset {l['offset']:+.2f}s{speed}"
+                          f"  {e(l['title'] or '')}", highlight=False)
+
+
+@app.command()
+def copies(
+    video_id: str = typer.Argument(..., help="An archived video id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Copy links of one video: the original it copies, and its copies on other channels (found at ingest)."""
+    with open_store() as store:
+        v = store.get_video(video_id)
+        c = _video_copies(store, v["id"])
+    if as_json:
+        print_json({"video_id": v["id"], **c})
+        return
+    if not c["copied_from"] and not c["copies_elsewhere"]:
+        console.print(f"{v['id']}: no copy links (matched against the archive at ingest)")
+        return
+    _print_copies(c)
+
+
+@app.command()
+def network(
+    channel: Optional[list[str]] = typer.Option(None, "--channel", help="Only edges touching this channel (repeatable)."),
+    since: Optional[str] = typer.Option(None, "--since", help="Only copies uploaded on or after YYYY[-MM[-DD]]."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
+    fmt: str = typer.Option("table", "--format", help="table | json | graphml | csv (edge list)."),
+) -> None:
+    """The network of channels that republish each other's videos (from copy links found at ingest)."""
+    from pipeline.errors import QueryError
+    from pipeline.preservation import network as net
+
+    fmt = "json" if as_json else fmt.lower()
+    if fmt not in ("table", "json", "graphml", "csv"):
+        raise QueryError(f"--format {fmt!r}: choose table, json, graphml or csv")
+    s = settings()
+    with open_store(s) as store:
+        g = net.network_from_store(store, s.archive_dir, channels=channel or [], since=since)
+    if fmt == "json":
+        print_json(net.to_json(g))
+        return
+    if fmt in ("graphml", "csv"):
+        sys.stdout.write(net.to_graphml(g) if fmt == "graphml" else net.to_csv(g))
+        return
+    e = rich_escape
+    if not g.nodes:
+        console.print("no channels archived" + (" for these filters" if channel or since else ""))
+        return
+    console.print("[bold]Channels[/]")
+    for n in g.nodes:
+        reg = f" [red]registry: {e(n.registry)}[/]" if n.registry else ""
+        console.print(f"  {e(n.channel)}: {n.videos} videos, {n.copies} copies of others ({n.copy_share:.0%}), {n.status}{reg}",
+                      highlight=False)
+        for sig in n.monetisation_signals[:5]:
+            console.print(f"      monetisation signal (metadata): {sig.kind}: {e(sig.evidence)} [dim]({sig.where} of {sig.video_id})[/]",
+                          highlight=False)
+    console.print("\n[bold]Republishing[/] (channel of the original → channel of the copy)")
+    if not g.edges:
+        console.print("  no copies across channels")
+    for ed in g.edges:
+        delay = "—" if ed.median_delay_days is None else f"{ed.median_delay_days:g} days"
+        console.print(f"  {e(ed.from_)} → {e(ed.to)}: {ed.videos} videos, median delay {delay}", highlight=False)
+    if any(n.monetisation_signals for n in g.nodes):
+        console.print(f"\n[dim]{net.SIGNAL_NOTE}[/]")
+
+@app.command("screen-text")
+def screen_text_cmd(
+    video_id: str = typer.Argument(..., help="An archived video id (its keyframes must exist)."),
+    force: bool = typer.Option(False, "--force", help="Read again even if done for these keyframes."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Read the text on screen (captions, chyrons; Korean and English) of an archived video, and show it."""
+    from pipeline.stages.runner import run_ocr
+
+    s = settings()
+    with open_store(s) as store:
+        v = store.get_video(video_id)
+        outcome = run_ocr(store, s.blob_store(), v["id"], force=force)
+        rows = store.segments(v["id"], "screen")
+    lines = [{"start": r["start"], "end": r["end"], "text": r["text"]} for r in rows]
+    if as_json:
+        print_json({"video_id": v["id"], "status": outcome.status, "message": outcome.message, "segments": lines})
+        return
+    err_console.print(f"{outcome.status}: {outcome.message}", highlight=False)
+    for l in lines:
+        console.print(f"  {fmt_time(l['start'])}–{fmt_time(l['end'])}  {rich_escape(l['text'])}", highlight=False)
+    if not lines:
+        console.print("no text on screen")
 
 # -- commands: tags (tagging engineer) --
 

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 SORTS = ("relevance", "date", "date_asc")
 MODES = ("auto", "word", "substring", "semantic", "hybrid")
 STATUSES = ("available", "removed", "unknown")
+SOURCES = ("all", "speech", "screen")  # which text: transcripts and translations, text on screen, or both
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 20
 SNIPPET_TOKENS = 16
@@ -68,6 +69,7 @@ class SearchQuery:
     limit: int = DEFAULT_LIMIT       # hits per page
     cursor: str | None = None
     mode: str = "auto"               # auto | word | substring | semantic | hybrid
+    source: str = "all"              # speech (transcripts, translations) | screen (text on screen) | all
 
     def fingerprint(self) -> str:
         d = asdict(self)
@@ -270,6 +272,8 @@ def validate(q: SearchQuery) -> SearchQuery:
         raise QueryError(f"unknown sort {q.sort!r}; choose one of: {', '.join(SORTS)}")
     if q.mode not in MODES:
         raise QueryError(f"unknown mode {q.mode!r}; choose one of: {', '.join(MODES)}")
+    if q.source not in SOURCES:
+        raise QueryError(f"unknown source {q.source!r}; choose one of: {', '.join(SOURCES)}")
     if q.status is not None and q.status not in STATUSES:
         raise QueryError(f"unknown status {q.status!r}; choose one of: {', '.join(STATUSES)}")
     try:
@@ -470,6 +474,10 @@ def _filters(q: SearchQuery) -> tuple[list[str], list[Any], bool]:
     if q.status:
         conds.append("v.status = ?")
         args.append(q.status)
+    if q.source == "speech":
+        conds.append("t.kind IN ('original', 'translation')")
+    elif q.source == "screen":
+        conds.append("t.kind = 'screen'")
     if q.category:
         score_cond = "tg.score >= ?" if q.min_score is not None else "tg.decision = 1"
         conds.append(
@@ -656,7 +664,9 @@ def _build_hits(store: Store, plan: _Plan | None, ranked: list[tuple[int, float 
             snippet, hl = _snippet(db, plan, seg_id, r["text"])
         else:
             snippet, hl = r["text"], []
-        if r["kind"] == "translation":
+        if r["kind"] == "screen":  # text on screen: no spoken line or translation pairs with it
+            original, translation = r["text"], None
+        elif r["kind"] == "translation":
             original, translation = _paired_line(db, vid, "original", r["start"], r["end"]), r["text"]
         else:
             original, translation = r["text"], _paired_line(db, vid, "translation", r["start"], r["end"])

@@ -18,7 +18,9 @@ from pipeline.preservation.manifest import record_manifest
 from pipeline.sources.fetch import FetchedVideo
 from pipeline.stages.audio import AudioProfileStage
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
+from pipeline.stages.copies import CopiesStage
 from pipeline.stages.keyframes import KeyframesStage
+from pipeline.stages.screen_text import ScreenTextStage
 from pipeline.stages.tag import TagStage
 from pipeline.stages.transcribe import TranscribeStage
 from pipeline.storage.files import Archive, atomic_write_json
@@ -96,6 +98,16 @@ def run_keyframes(store: Store, archive: Archive, video_id: str, detector: str |
                   force: bool = False, progress: Progress | None = None) -> StageOutcome:
     with open_job(store, archive, video_id, force=force) as job:
         return run_stage(job, KeyframesStage(detector), progress)
+
+
+def run_copies(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
+    with open_job(store, archive, video_id, force=force) as job:
+        return run_stage(job, CopiesStage())
+
+
+def run_ocr(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
+    with open_job(store, archive, video_id, force=force) as job:
+        return run_stage(job, ScreenTextStage())
 
 
 def run_transcribe(store: Store, archive: Archive, video_id: str, settings: Settings,

@@ -34,6 +34,8 @@ TABLES: list[tuple[str, tuple[str, ...]]] = [
     ("stage_runs", ("video_id", "stage")),
     ("source_checks", ("source_id",)),
     ("manifests", ("video_id",)),
+    ("audio_fingerprints", ("video_id",)),
+    ("copy_links", ("original_id", "copy_id")),
     ("events", ("id",)),  # with their prev_hash and hash: the chain arrives as it was, and walks the same
 ]
 IDENTITY_TABLES = ("sources", "media_fetches", "metadata_versions", "keyframes", "transcripts", "segments")

@@ -18,18 +18,19 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTex
 from fastapi.staticfiles import StaticFiles
 
 from pipeline import __version__, records
+from pipeline.storage.sqlite.copies import video_copies
 from pipeline.asr.subtitles import clock as fmt_time
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, NotFoundError, QueryError
 from pipeline.web.remote import remote_file_response, safe_rel
 from pipeline.search.citation import all_formats, cite, to_text
 from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
-from pipeline.search.fulltext import MODES, SORTS, STATUSES, SearchQuery, search
+from pipeline.search.fulltext import MODES, SORTS, SOURCES, STATUSES, SearchQuery, search
 from pipeline.storage.sqlite.catalogue import Store
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
-SEARCH_PARAMS = ("q", "channel", "category", "min_score", "language", "since", "until", "status", "sort", "limit", "cursor", "mode")
+SEARCH_PARAMS = ("q", "channel", "category", "min_score", "language", "since", "until", "status", "sort", "limit", "cursor", "mode", "source")
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
@@ -99,7 +100,7 @@ def query_from_params(params: dict[str, Any]) -> SearchQuery:
         text=_opt(params, "q") or "", channel=_opt(params, "channel"), category=_opt(params, "category"),
         min_score=min_score, language=_opt(params, "language"), since=_opt(params, "since"), until=_opt(params, "until"),
         status=_opt(params, "status"), sort=_opt(params, "sort") or "relevance", limit=limit,
-        cursor=_opt(params, "cursor"), mode=_opt(params, "mode") or "auto",
+        cursor=_opt(params, "cursor"), mode=_opt(params, "mode") or "auto", source=_opt(params, "source") or "all",
     )
 
 
@@ -156,7 +157,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
     env.filters["t"] = fmt_time
     env.filters["href"] = safe_href
     env.globals["cite_hit"] = lambda g, h: to_text(cite(g, None, seconds=h.start))
-    env.globals.update(version=__version__, modes=MODES, sorts=SORTS, statuses=STATUSES, formats=FORMATS)
+    env.globals.update(version=__version__, modes=MODES, sources=SOURCES, sorts=SORTS, statuses=STATUSES, formats=FORMATS)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -275,6 +276,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
             "transcripts": [{k: v for k, v in t.items() if k != "segments"} for t in rec.transcripts],
             "tags": rec.tags, "events": rec.events, "citation": all_formats(cite(rec.row, rec.media)),
             "categories": rec.categories, "platform_tags": rec.platform_tags,
+            "copies": rec.copies, "screen_text": rec.segments("screen"),
         }
 
     @app.get("/videos/{video_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -283,6 +285,37 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
         ctx = video_context(video_id)
         hit_cite = all_formats(cite(ctx["video"], ctx["media"], seconds=start)) if start is not None else None
         return page("video.html", start=start, hit_citation=hit_cite, params={}, **ctx)
+
+    def network_data(channel: list[str], since: str | None):
+        from pipeline.preservation import network as net
+
+        return net, net.network_from_store(stores.get(), archive_root, channels=[c for c in channel if c.strip()],
+                                           since=(since or "").strip() or None)
+
+    @app.get("/network", response_class=HTMLResponse, include_in_schema=False)
+    def network_page(channel: list[str] = Query([]), since: Optional[str] = None):
+        net, g = network_data(channel, since)
+        svg = net.to_svg(g, link=lambda c: "/network?" + urlencode({"channel": c}))
+        return page("network.html", params={}, network=g, svg=svg, channel=channel, since=since or "",
+                    note=net.SIGNAL_NOTE)
+
+    @app.get("/api/network", tags=["copies"], summary="Channels that republish each other's videos (nodes, edges)")
+    def api_network(channel: list[str] = Query([]), since: Optional[str] = None,
+                    format: str = Query("json")) -> Response:
+        net, g = network_data(channel, since)
+        if format == "graphml":
+            return Response(net.to_graphml(g), media_type="application/graphml+xml")
+        if format == "csv":
+            return PlainTextResponse(net.to_csv(g), media_type="text/csv; charset=utf-8")
+        if format != "json":
+            raise QueryError(f"format {format!r}: choose json, graphml or csv")
+        return JSONResponse(net.to_json(g))
+
+    @app.get("/api/videos/{video_id}/copies", tags=["copies"], summary="Copy links of a video: copied from, copies elsewhere")
+    def api_copies(video_id: str) -> dict[str, Any]:
+        store = stores.get()
+        vid = store.get_video(video_id)["id"]
+        return {"video_id": vid, **video_copies(store, vid)}
 
     @app.get("/files/{path:path}", include_in_schema=False)
     def archived_file(path: str, request: Request):
@@ -330,9 +363,11 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
         limit: int = Query(20, ge=1, le=1000),
         cursor: Optional[str] = None,
         mode: str = Query("auto", description="auto | word | substring | semantic | hybrid"),
+        source: str = Query("all", description="speech | screen (text on screen) | all"),
     ) -> dict[str, Any]:
         """Hits grouped by video; the shape is documented in docs/search.md (same as `clipwatch search --json`)."""
-        res = search(stores.get(), SearchQuery(q, channel, category, min_score, language, since, until, status, sort, limit, cursor, mode),
+        res = search(stores.get(), SearchQuery(q, channel, category, min_score, language, since, until, status, sort, limit, cursor, mode,
+                                                   source),
                      archive_dir=archive_root)
         return res.to_dict()
 

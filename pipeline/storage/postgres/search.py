@@ -105,6 +105,10 @@ def _filters(q: SearchQuery) -> tuple[list[str], list[Any]]:
     if q.status:
         conds.append("v.status = %s")
         args.append(q.status)
+    if q.source == "speech":
+        conds.append("t.kind IN ('original', 'translation')")
+    elif q.source == "screen":
+        conds.append("t.kind = 'screen'")
     if q.category:
         score_cond = "tg.score >= %s" if q.min_score is not None else "tg.decision = 1"
         conds.append(
@@ -233,7 +237,9 @@ def build_hits(conn: Any, p: PgPlan, ranked: list[tuple[int, float | None]], arc
                 tags=tags[vid])
         g = groups[vid]
         snippet, hl = snippets[seg_id]
-        if r["kind"] == "translation":
+        if r["kind"] == "screen":  # text on screen: no spoken line or translation pairs with it
+            original, translation = r["text"], None
+        elif r["kind"] == "translation":
             original, translation = r["paired"], r["text"]
         else:
             original, translation = r["text"], r["paired"]

@@ -256,3 +256,31 @@ CREATE TABLE IF NOT EXISTS audio_profiles (
     path TEXT,                                  -- audio_profile.json, relative to the archive root
     created_at TEXT NOT NULL
 );
+
+-- Copies (issue 15). One Chromaprint fingerprint per video (raw items, little-endian
+-- uint32, 0 where the audio is silent), and the copy links found at ingest: the
+-- original is the earlier upload (else the earlier archived); original time =
+-- copy time * speed + offset.
+CREATE TABLE IF NOT EXISTS audio_fingerprints (
+    video_id TEXT PRIMARY KEY REFERENCES videos(id),
+    media_sha256 TEXT NOT NULL,
+    items BLOB NOT NULL,
+    duration REAL NOT NULL,
+    tool TEXT NOT NULL,
+    tool_version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS copy_links (
+    original_id TEXT NOT NULL REFERENCES videos(id),
+    copy_id TEXT NOT NULL REFERENCES videos(id),
+    offset REAL NOT NULL,
+    speed REAL NOT NULL DEFAULT 1.0,
+    coverage REAL NOT NULL,                     -- share of the original found in the copy
+    confidence REAL NOT NULL,
+    method TEXT NOT NULL,                       -- keyframes | audio | both
+    matched_seconds REAL,
+    detail TEXT,                                -- JSON: the evidence
+    method_version TEXT NOT NULL,
+    found_at TEXT NOT NULL,
+    PRIMARY KEY (original_id, copy_id)
+);
+CREATE INDEX IF NOT EXISTS copy_links_copy ON copy_links(copy_id);

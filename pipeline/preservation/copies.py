@@ -1,0 +1,248 @@
+"""Copy links: which archived videos a new video copies (or is copied by), and which one is the original.
+
+Two kinds of evidence, each from its own index:
+
+- keyframes (``matching.match_keyframes``): the same pictures in the same
+  order, through re-encodes, crops, borders, logos and mirroring;
+- audio (``fingerprint.AudioIndex``): the same sound, through re-encodes,
+  excerpts, speed changes, and a music video re-uploaded over a still image.
+
+A pair becomes a link only when the evidence is more than a coincidence: at
+least ``MIN_KEYFRAMES`` keyframes aligned on one time offset, or
+``fingerprint.MIN_MATCH_SECONDS`` of agreeing audio, *and* the shared part
+is at least ``MIN_SHARE`` of the shorter video (so a shared channel intro or
+a jingle does not link two different bulletins). When both kinds agree on
+the offset the link's method is ``both``.
+
+The original is the video uploaded first (platform upload date); where the
+dates are missing or equal, the one archived first; where those are equal, the
+one already in the archive. Offsets map the copy onto the original:
+``original time = copy time * speed + offset``.
+
+Plain values in, ``CopyLink`` dataclasses out; storage is the caller's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Iterable, Mapping, Sequence
+
+from pipeline.preservation.fingerprint import AudioFingerprint, AudioIndex, AudioMatch
+from pipeline.preservation.matching import HashIndex, match_keyframes
+
+#: keyframes aligned on one offset for a keyframe-only link
+MIN_KEYFRAMES = 3
+#: and this many *different* pictures on each side: a still image (or a
+#: slideshow of one card) repeats one hash, and two stills with the same
+#: picture prove nothing about the sound under them
+MIN_DISTINCT_PICTURES = 3
+#: hashes closer than this are the same picture
+SAME_PICTURE_BITS = 6
+#: shared part / shorter video's duration
+MIN_SHARE = 0.4
+#: keyframe and audio offsets closer than this (seconds) are the same alignment
+AGREE_SECONDS = 2.0
+METHOD_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """What deciding the original needs to know of a video."""
+
+    video_id: Any
+    upload_date: str | None = None  # YYYY-MM-DD (platform)
+    archived_at: str | None = None  # ISO time (ours)
+    duration: float | None = None  # seconds
+    channel: str | None = None
+    pictures: int | None = None  # distinct keyframe pictures (``distinct_pictures``); None: not known
+
+
+@dataclass
+class CopyLink:
+    original: Any
+    copy: Any
+    offset: float  # original time = copy time * speed + offset
+    coverage: float  # share of the original's duration found in the copy (0..1)
+    confidence: float  # 0..1
+    method: str  # keyframes | audio | both
+    speed: float = 1.0
+    matched_seconds: float = 0.0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Evidence:
+    """One kind of evidence, oriented as (archived = a, new = q): a_time = q_time * speed + offset."""
+
+    method: str
+    offset: float
+    speed: float
+    matched_seconds: float  # in the archived video's time
+    confidence: float
+    detail: dict[str, Any]
+
+
+def distinct_pictures(hashes: Iterable[int], bits: int = SAME_PICTURE_BITS) -> int:
+    """How many different pictures a video's keyframe hashes show (greedy grouping by Hamming distance)."""
+    reps: list[int] = []
+    for h in hashes:
+        h = int(h) & 0xFFFFFFFFFFFFFFFF
+        if h == 0:
+            continue
+        if all(bin(h ^ r).count("1") > bits for r in reps):
+            reps.append(h)
+    return len(reps)
+
+
+def _order_key(f: VideoFacts, already_archived: bool) -> tuple:
+    # missing dates sort last; among equals the archived video (False < True) wins
+    return (f.upload_date or "9999-99-99", f.archived_at or "9999", not already_archived)
+
+
+def original_of(a: VideoFacts, b: VideoFacts) -> VideoFacts:
+    """The earlier upload; else the earlier archived; ``a`` (the archived one) on a tie."""
+    return a if _order_key(a, True) <= _order_key(b, False) else b
+
+
+def _keyframe_evidence(m: Any, q: VideoFacts, a: VideoFacts) -> _Evidence | None:
+    """From a ``matching.Match`` (query = new video): None unless it is more than chance."""
+    if m.aligned < MIN_KEYFRAMES:
+        return None
+    if any(f.pictures is not None and f.pictures < MIN_DISTINCT_PICTURES for f in (q, a)):
+        return None
+    q_dur, a_dur = q.duration, a.duration
+    seconds_q = sum(max(0.0, r[1] - r[0]) for r in m.ranges)
+    seconds_a = sum(max(0.0, r[3] - r[2]) for r in m.ranges)
+    seconds = max(seconds_q, seconds_a)
+    shorter = min(d for d in (q_dur, a_dur) if d) if (q_dur or a_dur) else None
+    share = seconds / shorter if shorter else max(m.score, m.coverage)
+    # the keyframe shares also bound it: either side's keyframes must be mostly found
+    if max(m.score, m.coverage) < MIN_SHARE or share < MIN_SHARE:
+        return None
+    closeness = max(0.0, 1.0 - m.mean_distance / 9.0)
+    conf = round(min(1.0, m.aligned / 8.0) * 0.5 + 0.5 * max(m.score, m.coverage) * closeness, 4)
+    return _Evidence("keyframes", float(m.offset), 1.0, round(seconds_a, 2), conf,
+                     {"aligned": m.aligned, "query_keyframes": m.total, "score": m.score, "coverage": m.coverage,
+                      "mirrored": m.mirrored, "mean_distance": m.mean_distance})
+
+
+def _audio_evidence(m: AudioMatch, q_dur: float | None, a_dur: float | None) -> _Evidence | None:
+    shorter_candidates = [d for d in (q_dur, a_dur, m.query_seconds / max(m.speed, 1e-6), m.archived_seconds) if d]
+    q_len = m.query_seconds or q_dur or 0.0
+    a_len = m.archived_seconds or a_dur or 0.0
+    shorter = min(x for x in (q_len, a_len) if x) if (q_len or a_len) else min(shorter_candidates or [0.0])
+    if not shorter or m.matched_seconds / shorter < MIN_SHARE:
+        return None
+    return _Evidence("audio", m.offset, m.speed, m.matched_seconds, m.confidence,
+                     {"ber": m.ber, "votes": m.votes, "distinct_items": m.distinct, "speed_correction": m.how})
+
+
+def _combine(k: _Evidence | None, a: _Evidence | None) -> _Evidence | None:
+    if k and a:
+        if abs(k.offset - a.offset) <= AGREE_SECONDS or (a.speed != 1.0 and k.confidence < a.confidence):
+            conf = round(1 - (1 - k.confidence) * (1 - a.confidence), 4)
+            base = a if a.speed != 1.0 else k  # audio knows the speed; keyframes are the finer offset otherwise
+            return _Evidence("both", base.offset, base.speed, max(k.matched_seconds, a.matched_seconds), conf,
+                             {"keyframes": k.detail, "audio": a.detail})
+        return k if k.confidence >= a.confidence else a
+    return k or a
+
+
+def decide_links(new: VideoFacts, keyframe_matches: Iterable[Any], audio_matches: Iterable[AudioMatch],
+                 facts: Mapping[Any, VideoFacts]) -> list[CopyLink]:
+    """Copy links between ``new`` and archived videos from both kinds of matches (query = ``new``)."""
+    kev: dict[Any, _Evidence] = {}
+    for m in keyframe_matches:
+        if m.video_id == new.video_id:
+            continue
+        a = facts.get(m.video_id, VideoFacts(m.video_id))
+        e = _keyframe_evidence(m, new, a)
+        if e and (m.video_id not in kev or e.confidence > kev[m.video_id].confidence):
+            kev[m.video_id] = e
+    aev: dict[Any, _Evidence] = {}
+    for m in audio_matches:
+        if m.video_id == new.video_id:
+            continue
+        a = facts.get(m.video_id, VideoFacts(m.video_id))
+        e = _audio_evidence(m, new.duration, a.duration)
+        if e and (m.video_id not in aev or e.confidence > aev[m.video_id].confidence):
+            aev[m.video_id] = e
+    links = []
+    for vid in sorted(set(kev) | set(aev), key=str):
+        e = _combine(kev.get(vid), aev.get(vid))
+        if e is None:
+            continue
+        archived = facts.get(vid, VideoFacts(vid))
+        orig = original_of(archived, new)
+        if orig is archived:  # new copies archived: a = q * s + o already maps copy -> original
+            original, copy, speed, offset = vid, new.video_id, e.speed, e.offset
+            orig_dur = archived.duration
+        else:  # archived copies new: invert the map
+            original, copy = new.video_id, vid
+            speed, offset = 1.0 / e.speed, -e.offset / e.speed
+            orig_dur = new.duration
+        matched_in_original = e.matched_seconds if orig is archived else e.matched_seconds / e.speed
+        coverage = round(min(1.0, matched_in_original / orig_dur), 4) if orig_dur else 0.0
+        links.append(CopyLink(original=original, copy=copy, offset=round(offset, 3), coverage=coverage,
+                              confidence=e.confidence, method=e.method, speed=round(speed, 4),
+                              matched_seconds=round(matched_in_original, 2), detail=e.detail))
+    return links
+
+
+class CopyFinder:
+    """Both indexes over the archive, and the facts needed to orient links.
+
+    ``add`` puts an archived video in; ``find`` matches a new video's
+    fingerprints against everything added so far (then the caller ``add``s it).
+    """
+
+    def __init__(self, audio_sample: int = 1):
+        self.keyframes = HashIndex()
+        self.audio = AudioIndex(sample=audio_sample)
+        self.facts: dict[Any, VideoFacts] = {}
+
+    def add(self, facts: VideoFacts, keyframe_rows: Sequence[Any] = (),
+            audio: AudioFingerprint | bytes | None = None) -> None:
+        """``keyframe_rows``: (video_id, time, phash, shot_start, shot_end) as ``matching.index_rows`` gives."""
+        if facts.pictures is None and keyframe_rows:
+            facts = replace(facts, pictures=distinct_pictures(r[2] for r in keyframe_rows))
+        self.facts[facts.video_id] = facts
+        if keyframe_rows:
+            self.keyframes.add(keyframe_rows)
+        if audio is not None and len(audio):
+            self.audio.add(facts.video_id, audio)
+
+    def find(self, new: VideoFacts, keyframes: Sequence[Any] = (),
+             audio: Sequence[AudioFingerprint] = ()) -> list[CopyLink]:
+        """Links between ``new`` and the archive. ``keyframes``: the new video's QueryFrames (or Keyframes);
+        ``audio``: its fingerprints with speed corrections (``fingerprint.query_fingerprints``)."""
+        if new.pictures is None and keyframes:
+            new = replace(new, pictures=distinct_pictures(k.phash if hasattr(k, "phash") else k[1] for k in keyframes))
+        kms = match_keyframes(keyframes, self.keyframes, exclude=[new.video_id], limit=50) if keyframes and len(self.keyframes) else []
+        ams = self.audio.match(list(audio), exclude=[new.video_id], limit=50) if audio and len(self.audio) else []
+        return decide_links(new, kms, ams, self.facts)
+
+
+def query_frames(keyframes: Sequence[Any], load_image: Any = None) -> list[Any]:
+    """A new video's ``QueryFrame``s from its stored keyframes (time, phash, shot_start, shot_end, path).
+
+    The database keeps one hash per keyframe; the mirror and crop variants a
+    query needs are hashed again from the keyframe's JPEG when ``load_image``
+    (path -> BGR array or None) can read it.
+    """
+    from pipeline.preservation.matching import QueryFrame
+    from pipeline.shots.phash import phash_pair, query_variants
+
+    out = []
+    for k in keyframes:
+        h = int(k["phash"]) & 0xFFFFFFFFFFFFFFFF
+        mirror, alt, alt_m = 0, (), ()
+        img = load_image(k["path"]) if load_image is not None and k["path"] else None
+        if img is not None:
+            _, mirror = phash_pair(img)
+            alt, alt_m = query_variants(img)
+        out.append(QueryFrame(float(k["time"]), h, mirror, float(k["shot_start"]), float(k["shot_end"]), alt, alt_m))
+    return out

@@ -1,0 +1,432 @@
+"""Audio fingerprints (Chromaprint) and an index that finds copies and excerpts.
+
+A fingerprint is Chromaprint's raw output: one 32-bit item per ~0.124 s of
+audio (12 chroma filters over 11025 Hz frames), computed by Debian's ``fpcalc``
+(package ``libchromaprint-tools``) from PCM we decode once and pipe to it.
+
+Finding copies (``AudioIndex.match``):
+
+1. candidates by voting: every query item that occurs exactly in the index
+   votes for (archived video, archived position - query position); a copy,
+   even re-encoded or cut anywhere, agrees on one offset for many items while
+   unrelated audio scatters its few chance hits;
+2. verification: at the best offsets, the bit error rate (BER) between the
+   aligned items is measured in windows of ~2 s; windows under
+   ``MAX_WINDOW_BER`` are matched (unrelated audio sits near 0.5, a re-encode
+   near 0.01, a cut near 0.03);
+3. a match needs ``MIN_MATCH_SECONDS`` of matched audio with at least
+   ``MIN_DISTINCT`` different items in it: silence is never fingerprinted
+   (items over quiet audio are dropped), and a steady tone or a constant
+   picture-and-hum gives the same few items, which prove nothing.
+
+Speed changes: a copy sped up by resampling (pitch goes up too) is undone
+exactly by telling fpcalc the query's PCM has a different rate; a tempo change
+that keeps pitch (ffmpeg ``atempo``) is undone by ``atempo`` on the query.
+Queries try the rates in ``QUERY_SPEEDS``; the archive stores one fingerprint
+per video.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from pipeline.errors import ConfigError, MediaError
+
+#: seconds per fingerprint item: Chromaprint hops 4096/3 samples at 11025 Hz
+ITEM_SECONDS = 4096 / 3 / 11025
+#: fpcalc's internal sample rate
+FP_RATE = 11025
+#: matched windows: BER below this (unrelated audio: ~0.5)
+MAX_WINDOW_BER = 0.25
+WINDOW_ITEMS = 16  # ~2 s
+MIN_MATCH_SECONDS = 4.0
+MIN_DISTINCT = 20
+MIN_VOTES = 4
+#: items whose audio is quieter than this (dBFS RMS) are not fingerprinted
+SILENCE_DBFS = -55.0
+#: a key held by more postings than this is a "stop word" (silence-like, jingles) and casts no votes
+STOP_POSTINGS = 500
+#: speed factors tried on a query (copy speed / original speed), as (factor, how)
+QUERY_SPEEDS: tuple[tuple[float, str], ...] = ((1.0, "same"), (1.05, "rate"), (1 / 1.05, "rate"),
+                                               (1.05, "tempo"), (1 / 1.05, "tempo"))
+TOOL = "chromaprint-fpcalc"
+VERSION = "1"
+
+
+@dataclass
+class AudioFingerprint:
+    """Raw Chromaprint items and which of them carry sound (not silence)."""
+
+    items: np.ndarray  # uint32
+    valid: np.ndarray  # bool, same length
+    duration: float  # seconds of audio fingerprinted
+    speed: float = 1.0  # speed correction applied to this (query) fingerprint
+    how: str = "same"  # same | rate | tempo
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def sound_seconds(self) -> float:
+        return float(self.valid.sum()) * ITEM_SECONDS
+
+    def to_bytes(self) -> bytes:
+        """Storage form: little-endian uint32 items, silent items stored as 0."""
+        return np.where(self.valid, self.items, 0).astype("<u4").tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, duration: float | None = None) -> "AudioFingerprint":
+        items = np.frombuffer(data, "<u4").astype(np.uint32)
+        return cls(items, items != 0, duration if duration is not None else len(items) * ITEM_SECONDS)
+
+
+@dataclass
+class AudioMatch:
+    """Where a query's audio is found in one archived video."""
+
+    video_id: Any
+    offset: float  # archived time = query time * speed + offset (seconds)
+    speed: float  # 1.0, or the speed correction that found it
+    matched_seconds: float  # query audio found (windows under the BER limit)
+    query_start: float
+    query_end: float
+    archived_start: float
+    archived_end: float
+    ber: float  # mean bit error rate over the matched windows
+    votes: int
+    distinct: int
+    archived_seconds: float  # the archived fingerprint's length
+    query_seconds: float
+    confidence: float = 0.0
+    how: str = "same"
+
+
+def _popcount32(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.uint32)
+    return np.unpackbits(x.view(np.uint8).reshape(-1, 4), axis=1).sum(axis=1).astype(np.int32)
+
+
+@functools.lru_cache(maxsize=1)
+def fpcalc_exe() -> str:
+    found = shutil.which("fpcalc")
+    if not found:
+        raise ConfigError("fpcalc (Chromaprint) is not installed: install Debian's libchromaprint-tools "
+                          "(apt-get install libchromaprint-tools) to find audio copies")
+    return found
+
+
+def fpcalc_version() -> str:
+    out = subprocess.run([fpcalc_exe(), "-version"], capture_output=True, text=True, check=False).stdout
+    return out.strip().split()[-1] if out.strip() else "unknown"
+
+
+def _run_fpcalc(pcm_s16: bytes, rate: int) -> np.ndarray:
+    if len(pcm_s16) < 2 * rate:  # under a second: Chromaprint gives nothing useful
+        return np.zeros(0, np.uint32)
+    res = subprocess.run([fpcalc_exe(), "-raw", "-plain", "-length", "0", "-format", "s16le", "-rate", str(rate),
+                          "-channels", "1", "-"], input=pcm_s16, capture_output=True, check=False)
+    text = res.stdout.decode().strip()
+    if res.returncode != 0 and not text and b"Empty fingerprint" in res.stderr:
+        return np.zeros(0, np.uint32)  # too little sound to fingerprint
+    if res.returncode != 0 and not text:
+        raise MediaError(f"fpcalc could not fingerprint the audio: {res.stderr.decode(errors='replace').strip()[:200]}")
+    if not text:
+        return np.zeros(0, np.uint32)
+    return np.array([int(v) for v in text.split(",")], dtype=np.uint64).astype(np.uint32)
+
+
+def _loud_items(samples: np.ndarray, rate: int, n_items: int) -> np.ndarray:
+    """True for items whose ~0.5 s of audio is louder than SILENCE_DBFS."""
+    if n_items == 0:
+        return np.zeros(0, bool)
+    hop = ITEM_SECONDS * rate
+    span = int(round(4 * hop))  # an item looks at ~16 chroma frames; judge its central half second
+    x = samples.astype(np.float64)
+    sq = np.concatenate(([0.0], np.cumsum(x ** 2)))
+    a = np.minimum((np.arange(n_items) * hop).astype(np.int64), len(x))
+    b = np.minimum(a + span * 2, len(x))
+    width = np.maximum(b - a, 1)
+    power = np.maximum(sq[b] - sq[a], 0.0) / width
+    return (b > a) & (power > 10 ** (SILENCE_DBFS / 10))
+
+
+def _atempo(samples: np.ndarray, rate: int, factor: float) -> np.ndarray:
+    from pipeline.media.probe import ffmpeg_exe
+
+    res = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar",
+                          str(rate), "-ac", "1", "-i", "pipe:", "-af", f"atempo={factor:.6f}", "-f", "f32le", "pipe:"],
+                         input=samples.astype(np.float32).tobytes(), capture_output=True, check=False)
+    if res.returncode != 0:
+        raise MediaError(f"ffmpeg atempo failed: {res.stderr.decode(errors='replace')[:200]}")
+    return np.frombuffer(res.stdout, np.float32)
+
+
+def fingerprint_pcm(samples: np.ndarray, rate: int, *, speed: float = 1.0, how: str = "same") -> AudioFingerprint:
+    """Fingerprint mono float PCM in [-1, 1]. ``speed``/``how`` undo a speed change of a copy.
+
+    ``how="rate"``: the copy was resampled (pitch moved with speed); declaring
+    its PCM at ``rate / speed`` plays it back at the original speed.
+    ``how="tempo"``: the copy kept its pitch; ``atempo=1/speed`` restores the pace.
+    """
+    x = np.asarray(samples, np.float32)
+    declared = rate
+    if how == "rate" and speed != 1.0:
+        declared = int(round(rate / speed))
+    elif how == "tempo" and speed != 1.0:
+        x = _atempo(x, rate, 1.0 / speed)
+    pcm = (np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    items = _run_fpcalc(pcm, declared)
+    # loudness per item, measured on the PCM as fpcalc hears it (resampled to 11025 in time)
+    valid = _loud_items(x, declared, len(items)) if len(items) else np.zeros(0, bool)
+    # a run of identical items is one sound held (tone, hum): keep only its first item
+    if len(items) > 1:
+        valid[1:] &= items[1:] != items[:-1]
+    return AudioFingerprint(items, valid, len(x) / declared, speed, how)
+
+
+def fingerprint_file(path: Path, *, speeds: Sequence[tuple[float, str]] = ((1.0, "same"),)) -> list[AudioFingerprint]:
+    """Decode a file's audio once (16 kHz mono) and fingerprint it at each speed correction.
+
+    Raises NoAudioError when the file has no audio track.
+    """
+    from pipeline.media.audio import SAMPLE_RATE, load_audio
+
+    samples = load_audio(Path(path))
+    return [fingerprint_pcm(samples, SAMPLE_RATE, speed=s, how=h) for s, h in speeds]
+
+
+def query_fingerprints(path: Path) -> list[AudioFingerprint]:
+    """The fingerprints a new video is matched with: as is, and with each speed correction."""
+    return fingerprint_file(path, speeds=QUERY_SPEEDS)
+
+
+def _windows_ber(errors: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Per position: BER over the WINDOW_ITEMS-long window starting there (NaN if too few valid items)."""
+    n = len(errors)
+    w = min(WINDOW_ITEMS, n)
+    if w == 0:
+        return np.zeros(0)
+    e = np.concatenate(([0], np.cumsum(np.where(ok, errors, 0))))
+    c = np.concatenate(([0], np.cumsum(ok.astype(np.int64))))
+    cnt = c[w:] - c[:-w]
+    err = e[w:] - e[:-w]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ber = np.where(cnt >= w // 2, err / np.maximum(cnt, 1) / 32.0, np.nan)
+    return ber
+
+
+def _confidence(ber: float, seconds: float) -> float:
+    """A 0..1 figure: how far below chance the errors are, times how much audio agrees (saturating at 20 s)."""
+    quality = max(0.0, min(1.0, (MAX_WINDOW_BER - ber) / MAX_WINDOW_BER))
+    amount = min(1.0, seconds / 20.0)
+    return round(0.5 * quality + 0.5 * quality * amount, 4)
+
+
+class AudioIndex:
+    """Inverted index of fingerprint items: key -> (video, position), sorted for vectorised lookup.
+
+    ``sample`` > 1 keeps only keys with ``hash(key) % sample == 0`` in the
+    index *and* in queries: a copy's matching items are the same keys on both
+    sides, so they are sampled together and the index shrinks ``sample`` times.
+    """
+
+    def __init__(self, sample: int = 1):
+        self.sample = max(1, int(sample))
+        self._video_ids: list[Any] = []
+        self._vid_of: dict[Any, int] = {}
+        self._fps: list[np.ndarray] = []  # per video: items (silent -> 0)
+        self._pending: list[int] = []
+        self._keys = np.zeros(0, np.uint32)
+        self._post_vid = np.zeros(0, np.int32)
+        self._post_pos = np.zeros(0, np.int32)
+        self._rebuild_all = False
+
+    def __len__(self) -> int:
+        return len(self._video_ids)
+
+    def _keep(self, keys: np.ndarray) -> np.ndarray:
+        if self.sample == 1:
+            return np.ones(len(keys), bool)
+        h = (keys.astype(np.uint64) * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFF)
+        return (h % np.uint64(self.sample)) == 0
+
+    def add(self, video_id: Any, fp: AudioFingerprint | bytes | np.ndarray) -> None:
+        """Add (or replace) one archived video's fingerprint."""
+        if isinstance(fp, (bytes, bytearray, memoryview)):
+            items = np.frombuffer(bytes(fp), "<u4").astype(np.uint32)
+        elif isinstance(fp, AudioFingerprint):
+            items = np.where(fp.valid, fp.items, 0).astype(np.uint32)
+        else:
+            items = np.asarray(fp, np.uint32)
+        if video_id in self._vid_of:
+            self._fps[self._vid_of[video_id]] = items
+            self._rebuild_all = True
+        else:
+            self._vid_of[video_id] = len(self._video_ids)
+            self._video_ids.append(video_id)
+            self._fps.append(items)
+        self._pending.append(self._vid_of[video_id])
+
+    @classmethod
+    def from_arrays(cls, fingerprints: Sequence[np.ndarray], video_ids: Sequence[Any] | None = None,
+                    sample: int = 1) -> "AudioIndex":
+        """Bulk build (benchmarks, loading a whole archive)."""
+        idx = cls(sample=sample)
+        ids = list(video_ids) if video_ids is not None else list(range(len(fingerprints)))
+        idx._video_ids = ids
+        idx._vid_of = {v: i for i, v in enumerate(ids)}
+        idx._fps = [np.asarray(f, np.uint32) for f in fingerprints]
+        idx._pending = list(range(len(ids)))
+        return idx
+
+    def _build(self) -> None:
+        if not self._pending and not self._rebuild_all:
+            return
+        if self._rebuild_all:
+            todo, old = range(len(self._fps)), None
+            self._rebuild_all = False
+        else:
+            todo, old = sorted(set(self._pending)), (self._keys, self._post_vid, self._post_pos)
+        keys, vids, poss = [], [], []
+        for v in todo:
+            items = self._fps[v]
+            pos = np.nonzero(items)[0]
+            k = items[pos]
+            keep = self._keep(k)
+            keys.append(k[keep])
+            poss.append(pos[keep].astype(np.int32))
+            vids.append(np.full(int(keep.sum()), v, np.int32))
+        if old is not None and len(old[0]):
+            keys.insert(0, old[0]), vids.insert(0, old[1]), poss.insert(0, old[2])
+        k = np.concatenate(keys) if keys else np.zeros(0, np.uint32)
+        order = np.argsort(k, kind="stable")
+        self._keys = k[order]
+        self._post_vid = (np.concatenate(vids) if vids else np.zeros(0, np.int32))[order]
+        self._post_pos = (np.concatenate(poss) if poss else np.zeros(0, np.int32))[order]
+        self._pending = []
+
+    def match(self, queries: AudioFingerprint | Iterable[AudioFingerprint], *, exclude: Iterable[Any] = (),
+              limit: int = 10) -> list[AudioMatch]:
+        """Archived videos whose audio the query contains (or that contain the query's audio), best first.
+
+        ``queries``: one fingerprint, or several speed corrections of the same
+        audio (``query_fingerprints``); per archived video the best is kept.
+        """
+        self._build()
+        qs = [queries] if isinstance(queries, AudioFingerprint) else list(queries)
+        excluded = {self._vid_of[v] for v in exclude if v in self._vid_of}
+        best: dict[int, AudioMatch] = {}
+        for q in qs:
+            for m in self._match_one(q, excluded, limit):
+                vidx = self._vid_of[m.video_id]
+                if vidx not in best or (m.matched_seconds, -m.ber) > (best[vidx].matched_seconds, -best[vidx].ber):
+                    best[vidx] = m
+        out = sorted(best.values(), key=lambda m: (-m.confidence, -m.matched_seconds))
+        return out[:limit]
+
+    def _match_one(self, q: AudioFingerprint, excluded: set[int], limit: int) -> list[AudioMatch]:
+        if len(q) == 0 or len(self._keys) == 0:
+            return []
+        qpos = np.nonzero(q.valid)[0]
+        qkeys = q.items[qpos]
+        keep = self._keep(qkeys)
+        qpos, qkeys = qpos[keep], qkeys[keep]
+        lo = np.searchsorted(self._keys, qkeys, "left")
+        hi = np.searchsorted(self._keys, qkeys, "right")
+        n = hi - lo
+        use = (n > 0) & (n <= STOP_POSTINGS)
+        if not use.any():
+            return []
+        lo, n, qpos = lo[use], n[use], qpos[use]
+        total = int(n.sum())
+        starts = np.repeat(lo - np.concatenate(([0], np.cumsum(n)[:-1])), n) + np.arange(total)
+        pv = self._post_vid[starts].astype(np.int64)
+        diff = self._post_pos[starts].astype(np.int64) - np.repeat(qpos, n)
+        if excluded:
+            ok = ~np.isin(pv, np.fromiter(excluded, np.int64))
+            pv, diff = pv[ok], diff[ok]
+        if len(pv) == 0:
+            return []
+        # votes per (video, offset), pooled with the neighbouring offsets (frame phase jitter)
+        shift = np.int64(1 << 31)
+        code = pv * (shift * 2) + (diff + shift)
+        uniq, counts = np.unique(code, return_counts=True)
+        pooled = counts.copy()
+        for d in (-1, 1):
+            j = np.searchsorted(uniq, uniq + d)
+            j = np.minimum(j, len(uniq) - 1)
+            pooled = pooled + np.where(uniq[j] == uniq + d, counts[j], 0)
+        cand = np.nonzero(pooled >= MIN_VOTES)[0]
+        if len(cand) == 0:
+            return []
+        cvid = uniq[cand] // (shift * 2)
+        cdiff = uniq[cand] % (shift * 2) - shift
+        cvotes = pooled[cand]
+        # best offsets per video (a few: loops and repeats give several)
+        order = np.lexsort((-cvotes, cvid))
+        results: list[AudioMatch] = []
+        seen: dict[int, int] = {}
+        for i in order.tolist():
+            v = int(cvid[i])
+            if seen.get(v, 0) >= 3:
+                continue
+            seen[v] = seen.get(v, 0) + 1
+            m = self._verify(q, v, int(cdiff[i]), int(cvotes[i]))
+            if m is not None:
+                results.append(m)
+        byvid: dict[Any, AudioMatch] = {}
+        for m in results:
+            if m.video_id not in byvid or m.matched_seconds > byvid[m.video_id].matched_seconds:
+                byvid[m.video_id] = m
+        return sorted(byvid.values(), key=lambda m: -m.matched_seconds)[: max(limit, 1) * 3]
+
+    def _verify(self, q: AudioFingerprint, vidx: int, diff: int, votes: int) -> AudioMatch | None:
+        a = self._fps[vidx]
+        best: AudioMatch | None = None
+        for d in (diff - 1, diff, diff + 1):
+            q0 = max(0, -d)
+            a0 = q0 + d
+            n = min(len(q) - q0, len(a) - a0)
+            if n < WINDOW_ITEMS:
+                continue
+            qi, ai = q.items[q0:q0 + n], a[a0:a0 + n]
+            ok = q.valid[q0:q0 + n] & (ai != 0)
+            errors = _popcount32(qi ^ ai)
+            ber = _windows_ber(errors, ok)
+            good = np.nan_to_num(ber, nan=1.0) <= MAX_WINDOW_BER
+            if not good.any():
+                continue
+            covered = np.zeros(n, bool)
+            for s in np.nonzero(good)[0]:
+                covered[s:s + WINDOW_ITEMS] = True
+            covered &= ok
+            matched_items = int(covered.sum())
+            secs = matched_items * ITEM_SECONDS
+            distinct = len(np.unique(qi[covered]))
+            if secs < MIN_MATCH_SECONDS or distinct < MIN_DISTINCT:
+                continue
+            mean_ber = float(errors[covered].sum()) / (32.0 * matched_items)
+            idx = np.nonzero(covered)[0]
+            qs, qe = (q0 + idx[0]) * ITEM_SECONDS, (q0 + idx[-1] + 1) * ITEM_SECONDS  # in corrected (original-pace) time
+            m = AudioMatch(
+                video_id=self._video_ids[vidx],
+                offset=round(d * ITEM_SECONDS, 3),
+                speed=q.speed,
+                matched_seconds=round(secs, 2),
+                query_start=round(float(qs) / q.speed, 2), query_end=round(float(qe) / q.speed, 2),
+                archived_start=round(float(qs) + d * ITEM_SECONDS, 2), archived_end=round(float(qe) + d * ITEM_SECONDS, 2),
+                ber=round(mean_ber, 4), votes=votes, distinct=distinct,
+                archived_seconds=round(float((a != 0).sum()) * ITEM_SECONDS, 2),
+                query_seconds=round(q.sound_seconds, 2),
+                confidence=_confidence(mean_ber, secs), how=q.how,
+            )
+            if best is None or m.matched_seconds > best.matched_seconds:
+                best = m
+        return best
