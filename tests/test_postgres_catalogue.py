@@ -60,6 +60,7 @@ QUERIES = [
     ("nuclear", {"channel": "ministry tv"}),
     ("nuclear", {"category": "news"}),
     ("nuclear", {"status": "removed"}),
+    ("nuclear", {"source": "speech"}),  # transcripts and translations, not text on screen
     ("nuclear", {"since": "2019", "until": "2019-12"}),
     ("핵무력", {}),                       # Korean particles: finds 핵무력을 and 핵무력강화는
     ("조선", {}),                         # 2 syllables: one bigram lookup
@@ -352,3 +353,27 @@ def test_monitoring_state_and_manifests_on_postgres(pg_url):
                                                                      speech=speech, music=0.25, silence=0.0), None)
         row = c.audio_profile_row("v1")
         assert (row["model_version"], row["speech"]) == ("p2", 0.75)
+
+
+def test_copies_on_postgres(pg_url):
+    """Issue 15's fingerprints and copy links through storage/sqlite/copies.py on PostgreSQL (bytea, "offset")."""
+    from types import SimpleNamespace
+
+    from pipeline.storage.sqlite import copies as sql
+    from pipeline.storage.sqlite.catalogue import VideoRecord
+
+    with PostgresCatalogue(pg_url) as c:
+        for vid, day in (("orig", "20200101"), ("copy", "20200202")):
+            c.upsert_video(VideoRecord(id=vid, extractor="generic", platform_id=vid, webpage_url=f"https://e.org/{vid}",
+                                       source_url="https://e.org/", upload_date=day), f"videos/{vid}")
+        sql.save_fingerprint(c, "orig", "a" * 64, b"\x01\x00\x00\x00", 1.0, "fpcalc", "1.5")
+        sql.save_fingerprint(c, "orig", "a" * 64, b"\x02\x00\x00\x00", 2.0, "fpcalc", "1.5")  # replaces
+        assert dict(sql.fingerprints(c, exclude="copy")) == {"orig": b"\x02\x00\x00\x00"}
+        assert dict(sql.fingerprints(c, exclude="orig")) == {}
+        link = SimpleNamespace(original="orig", copy="copy", offset=1.5, speed=1.0, coverage=0.9, confidence=0.8,
+                               method="audio", matched_seconds=10.0, detail={"items": 12})
+        assert sql.save_links(c, [link, link], "v1") == 2
+        got = sql.video_copies(c, "copy")
+        assert [(x["video_id"], x["offset"], x["evidence"]) for x in got["copied_from"]] == [("orig", 1.5, {"items": 12})]
+        assert [x["video_id"] for x in sql.video_copies(c, "orig")["copies_elsewhere"]] == ["copy"]
+        assert len(sql.all_links(c)) == 1
