@@ -24,7 +24,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.stages import STAGES, runner
 from pipeline.stages.base import Job, Stage, StageOutcome
-from pipeline.stages.keyframes import KeyframesStage
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, DiskFullError, DownloadError
 from pipeline.storage.files import fs_display
@@ -87,11 +86,10 @@ def discover_task(source: str) -> Discovery:
 
 @dataclass
 class Prepared:
-    """What a download worker hands back: the fetch outcome and, when it ran there, the keyframes outcome."""
+    """What a download worker hands back: the fetch outcome and the outcome (or error) of each media stage."""
 
     fetch: StageOutcome
-    keyframes: StageOutcome | None = None
-    keyframes_error: str | None = None
+    media: dict[str, tuple[StageOutcome | None, str | None]] = field(default_factory=dict)
 
 
 @task(name="fetch", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_network_only,
@@ -121,18 +119,28 @@ def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> Stag
 
 @task(name="prepare", cache_policy=NO_CACHE)
 def prepare_task(ref: VideoRef, settings: Settings, source_id: int | None, force: bool = False) -> Prepared:
-    """Download, then (in the same worker) shots and keyframes, overlapping the transcription of earlier videos."""
+    """Download, then (in the same worker) the stages that read only pictures — shots, keyframes, text on screen —
+    overlapping the transcription of earlier videos."""
     prepared = Prepared(fetch_task(ref, settings, source_id))
     vid = prepared.fetch.video_id
     with MEDIA_SLOTS, settings.catalogue() as store:
-        reporter().stage_start(vid, "keyframes")
         try:
-            with disk_full_as_error(settings), Job(store, settings.blob_store(), settings, vid, force=force) as job:
-                prepared.keyframes = stage_task(job, KeyframesStage())
-        except DiskFullError:
-            raise  # stops the batch
+            job = Job(store, settings.blob_store(), settings, vid, force=force)
         except ClipwatchError as exc:
-            prepared.keyframes_error = str(exc)
+            prepared.media = {cls.name: (None, str(exc)) for cls in STAGES if cls.pool == "media"}
+            return prepared
+        with job:
+            for cls in STAGES:
+                if cls.pool != "media":
+                    continue
+                reporter().stage_start(vid, cls.name)
+                try:
+                    with disk_full_as_error(settings):
+                        prepared.media[cls.name] = (stage_task.with_options(name=cls.name)(job, cls()), None)
+                except DiskFullError:
+                    raise  # stops the batch
+                except ClipwatchError as exc:
+                    prepared.media[cls.name] = (None, str(exc))
     return prepared
 
 
@@ -157,9 +165,9 @@ def _record(report: VideoReport, video_id: str, stage: str, outcome: StageOutcom
 
 
 def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool = False,
-            done: dict[str, StageOutcome] | None = None) -> None:
+            done: set[str] | None = None) -> None:
     """Run one video's job through every analysis stage not in ``done``; a stage's failure is recorded, not fatal."""
-    done = done or {}
+    done = done or set()
     with settings.catalogue() as store:
         try:
             job = Job(store, settings.blob_store(), settings, video_id, force=force)
@@ -293,9 +301,10 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
         vr.stages["fetch"], vr.messages["fetch"] = outcome.status, outcome.message
         vr.seconds["fetch"] = round(outcome.seconds, 3)
         reporter().stage_end(label, "fetch", outcome.status, outcome.message)
-        _record(vr, outcome.video_id, "keyframes", prepared.keyframes, prepared.keyframes_error, settings)
+        for name, (done_outcome, error) in prepared.media.items():
+            _record(vr, outcome.video_id, name, done_outcome, error, settings)
         try:
-            analyse(outcome.video_id, settings, vr, force, done={"keyframes": prepared.keyframes})
+            analyse(outcome.video_id, settings, vr, force, done=set(prepared.media))
         except DiskFullError as exc:
             vr.error = str(exc)
             report.stopped = str(exc)

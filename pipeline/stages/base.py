@@ -134,6 +134,9 @@ class Stage(ABC):
     """One analysis step over a Job. Knows nothing of Prefect; the runner records its key and outcome."""
 
     name: str = ""
+    # "media": reads only the pictures (shots, keyframes, their text): a flow runs it in the download worker,
+    # beside Whisper. "asr": runs in the job that holds the decoded audio.
+    pool: str = "asr"
 
     @abstractmethod
     def key(self, job: Job) -> str:

@@ -9,6 +9,7 @@ from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 
 class KeyframesStage(Stage):
     name = "keyframes"
+    pool = "media"
     skip_message = "already done for this file and detector"
 
     def __init__(self, detector: str | None = None) -> None:

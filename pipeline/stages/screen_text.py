@@ -23,6 +23,7 @@ def _shots(job: Job) -> list[tuple[float, float, float]]:
 
 class ScreenTextStage(Stage):
     name = "ocr"
+    pool = "media"
     skip_message = "already read for these keyframes"
 
     def __init__(self, reader=None) -> None:
