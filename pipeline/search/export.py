@@ -26,7 +26,7 @@ MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "js
 HIT_FIELDS = [
     "video_id", "title", "channel", "channel_url", "webpage_url", "upload_date", "archived_at", "status", "sha256",
     "segment_id", "kind", "language", "start", "end", "timestamp", "text", "original", "translation", "snippet",
-    "score", "link", "keyframe", "citation",
+    "score", "link", "keyframe", "citation", "doubtful",
 ]
 
 
@@ -39,7 +39,7 @@ def hit_row(group: VideoGroup, hit: Hit) -> dict[str, Any]:
         "language": hit.language, "start": round(hit.start, 3), "end": round(hit.end, 3), "timestamp": c.timestamp,
         "text": hit.text, "original": hit.original, "translation": hit.translation, "snippet": hit.snippet,
         "score": hit.score, "link": hit.link, "keyframe": hit.keyframe.path if hit.keyframe else None,
-        "citation": to_text(c),
+        "citation": to_text(c), "doubtful": hit.doubtful,
     }
 
 

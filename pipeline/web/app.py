@@ -235,7 +235,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "video": dict(v), "media": media_d, "media_ok": media_ok,
             "media_url": f"/files/{media['path']}" if media_ok else None,
             "keyframes": [dict(k) for k in store.keyframes(vid)], "lines": lines, "transcripts": transcripts,
-            "tags": video_tags(store.db, vid), "events": events, "citation": all_formats(cite(v, media)),
+            "tags": video_tags(store, vid), "events": events, "citation": all_formats(cite(v, media)),
             "categories": _json_list(v["categories"]), "platform_tags": _json_list(v["platform_tags"]),
         }
 
