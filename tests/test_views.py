@@ -234,3 +234,17 @@ def test_web_search_page_carries_the_chart(web):
 def test_bad_view_params_are_4xx_never_500(web, url, status):
     r = web.get(url)
     assert r.status_code == status, (url, r.status_code, r.text[:300])
+
+
+@pytest.mark.parametrize("query,by,channel", [("nuclear", "year", None), ("harvest", "week", None), ("the", "month", "Ministry TV")])
+def test_fast_trend_counting_agrees_with_the_sql_joins(cat, query, by, channel):
+    from pipeline.search.query import plan
+    from pipeline.storage.sqlite import search as sql
+
+    store, _ = cat
+    p = plan(query, "auto")
+    tables = [(p.table, p.match), (p.doubt_table, p.match)]
+    f = sql.Filters(channel=channel)
+    fast = sql.mention_counts(store.db, tables, by, f)
+    slow = [dict(r) for r in sql._mention_counts_sql(store.db, tables, by, f)]
+    assert fast and fast == sorted(slow, key=lambda d: (d["period"] or "", d["channel"]))

@@ -50,8 +50,8 @@ class TrendRow:
 class Trends:
     query: TrendQuery
     mode: str                 # word | substring | bigram
-    rows: list[TrendRow]      # every period from the first to the last mention, zeros included, per channel
-    periods: list[str]
+    rows: list[TrendRow]      # (period, channel) pairs with mentions, by channel then period
+    periods: list[str]        # every period from the first mention to the last (the chart's axis, gaps included)
     channels: list[str]       # by total hits, most first
     total_hits: int
     undated_hits: int         # mentions in videos without an upload date (not on the time axis)
@@ -135,12 +135,9 @@ def trends(store: Store, tq: TrendQuery) -> Trends:
     for r in dated:
         totals[r["channel"]] = totals.get(r["channel"], 0) + r["hits"]
     channels = sorted(totals, key=lambda c: (-totals[c], c))
-    have = {(r["period"], r["channel"]): r for r in dated}
-    rows = []
-    for c in channels:
-        for per in periods:
-            r = have.get((per, c))
-            rows.append(TrendRow(per, c or "(unknown channel)", r["hits"] if r else 0, r["videos"] if r else 0))
+    order = {c: i for i, c in enumerate(channels)}
+    rows = [TrendRow(r["period"], r["channel"] or "(unknown channel)", r["hits"], r["videos"])
+            for r in sorted(dated, key=lambda r: (order[r["channel"]], r["period"]))]
     channels = [c or "(unknown channel)" for c in channels]
     if undated and not notice:
         notice = f"{undated} mention(s) in videos without an upload date are not on the time axis"

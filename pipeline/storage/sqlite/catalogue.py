@@ -289,6 +289,7 @@ class Store:
                  transcript.engine, transcript.engine_version, transcript.duration, utcnow(), path),
             )
             tid = int(cur.lastrowid)
+            before = self.db.execute("SELECT COALESCE(max(id), 0) FROM segments").fetchone()[0]
             self.db.executemany(
                 "INSERT INTO segments(transcript_id, video_id, idx, start, end, text, avg_logprob, no_speech_prob, compression_ratio, flags)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -297,6 +298,10 @@ class Store:
                     for i, s in enumerate(transcript.segments)
                 ],
             )
+            after = self.db.execute("SELECT COALESCE(max(id), 0) FROM segments").fetchone()[0]
+            if after > before:
+                self.db.execute("INSERT OR REPLACE INTO transcript_segments(transcript_id, first_id, last_id) VALUES (?, ?, ?)",
+                                (tid, before + 1, after))
             timed = [(i, s) for i, s in enumerate(transcript.segments) if getattr(s, "words", None)]
             if timed:
                 ids = dict(self.db.execute("SELECT idx, id FROM segments WHERE transcript_id = ?", (tid,)).fetchall())

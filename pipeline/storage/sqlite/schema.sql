@@ -222,3 +222,11 @@ CREATE TRIGGER IF NOT EXISTS segments_search_au AFTER UPDATE OF text, flags ON s
     INSERT INTO norm_trigram(rowid, text) SELECT id, text FROM segment_norm WHERE id = new.id;
     INSERT INTO hangul_bigrams(rowid, grams) SELECT id, g FROM (SELECT id, clipwatch_bigrams(text) AS g FROM segment_norm WHERE id = new.id) WHERE g != '';
 END;
+
+-- The id range of each transcript's lines (replace_transcript inserts them in one statement, so they are one run):
+-- the trend counts map full-text rowids to transcripts by binary search instead of joining every hit.
+CREATE TABLE IF NOT EXISTS transcript_segments (
+    transcript_id INTEGER PRIMARY KEY REFERENCES transcripts(id) ON DELETE CASCADE,
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL
+);
