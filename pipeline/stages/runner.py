@@ -115,13 +115,15 @@ def run_transcribe(store: Store, archive: Archive, video_id: str, settings: Sett
     from pipeline.asr import transcribe
 
     video, media_path = _media(store, archive, video_id)
-    key = f"{video['media_sha256']}:{settings.engine}:{settings.model}:translate={int(settings.translate)}"
+    # words=1: word timestamps (issue 13). Archives transcribed before get them on `reprocess` (the key changed).
+    key = f"{video['media_sha256']}:{settings.engine}:{settings.model}:translate={int(settings.translate)}:words=1"
     if not force and store.stage_done(video_id, "transcribe", key):
         return StageOutcome(video_id, "transcribe", "skipped", "already transcribed with this model")
     t0 = time.perf_counter()
     folder = archive.video_dir(video_id)
     try:
-        tr = transcribe.transcribe(media_path, model=settings.model, engine=settings.engine,
+        # Word timestamps time a search hit at the matched word, not at the start of its line.
+        tr = transcribe.transcribe(media_path, model=settings.model, engine=settings.engine, word_timestamps=True,
                                    models_dir=settings.models_dir, progress=progress)
     except NoAudioError as exc:
         store.mark_stage(video_id, "transcribe", key, {"no_audio": True})
