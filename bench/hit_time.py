@@ -129,7 +129,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=1, help="transcribe each way this many times (RTF: best of)")
     args = ap.parse_args()
-    from pipeline.asr.transcribe import transcribe
+    from pipeline.asr import transcribe
 
     audio, meta = build_probe(args.minutes, args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="clipwatch-hit-time-"))

@@ -96,7 +96,7 @@ def clips() -> dict[str, tuple[str, np.ndarray | None, bool]]:
 
 
 def transcribe_cached(name: str, make, vad: bool, model: str, engine: str, refresh: bool) -> dict:
-    from pipeline.asr.transcribe import transcribe
+    from pipeline.asr import transcribe
 
     out = CACHE / f"{name}.{engine}.{model}.json"
     if out.exists() and not refresh:
@@ -149,7 +149,7 @@ def main() -> None:
         data[name] = (label, transcribe_cached(name, make, vad, args.model, args.engine, args.refresh))
     if args.only_transcribe:
         return
-    from pipeline.asr.transcribe import Segment, Word, flag_segment
+    from pipeline.asr import Segment, Word, flag_segment
 
     def segs(d: dict) -> list[Segment]:
         out = []

@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from pipeline.tagging import model as tagging  # noqa: E402
 from pipeline.media.probe import run_ffmpeg  # noqa: E402
 from pipeline.tagging.signals import audio as audiosig  # noqa: E402
-from pipeline.asr.transcribe import Segment, Transcript  # noqa: E402
+from pipeline.asr import Segment, Transcript  # noqa: E402
 from tagging_corpus import (HALLUCINATIONS, NEUTRAL_CHANNELS, PLATFORM_CATEGORY, POOLS, REGISTRY_CHANNELS,  # noqa: E402
                             TITLES)
 
@@ -548,7 +548,7 @@ def main() -> None:
 
 
 def whisper_subset(held, held_rows, model, am, n: int) -> None:
-    from pipeline.asr.transcribe import transcribe
+    from pipeline.asr import transcribe
 
     per_kind = max(1, n // len(KINDS))  # stratified: the first English clips with audio of each kind
     subset = []

@@ -261,7 +261,7 @@ def _cpu_s() -> float:
 
 
 def worker_config(model: str, label: str, clip: dict) -> dict:
-    from pipeline.asr import transcribe as tr
+    from pipeline import asr as tr
 
     engine, ct = ENGINES[label]
     models_dir = CACHE / "models"
@@ -287,7 +287,7 @@ def worker_stage_vs_raw(model: str, clip: dict, reps: int) -> dict:
     import faster_whisper
 
     from pipeline.asr import models as reg
-    from pipeline.asr import transcribe as tr
+    from pipeline import asr as tr
 
     models_dir = CACHE / "models"
     path = Path(clip["path"])

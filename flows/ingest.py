@@ -1,14 +1,19 @@
-"""The ingest flow: discover → fetch (parallel, retried) → keyframes → transcribe → tag → indexed.
+"""The ingest flow: discover → fetch (parallel, retried) → keyframes → audio profile → transcribe → tag → indexed.
 
-Each video is independent: a failure is recorded as an event and reported, and
-the rest of the batch goes on. Downloads run concurrently (network-bound);
-analysis runs one video at a time because Whisper already uses every core.
+Each video is one job (``pipeline.stages.Job``): its audio is decoded once and each stage's result is handed to
+the next in memory. Each video is independent: a failure is recorded as an event and reported, and the rest of
+the batch goes on.
+
+Work overlaps across videos: downloads run side by side (network-bound), and each download's worker goes on to
+find the video's shots and keyframes (one video at a time: ``MEDIA_SLOTS``) while the flow's own thread runs the
+audio profile, Whisper and the tagger on the videos already there, one at a time because Whisper uses every core.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,7 +22,9 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipeline.stages import runner
+from pipeline.stages import STAGES, runner
+from pipeline.stages.base import Job, Stage, StageOutcome
+from pipeline.stages.keyframes import KeyframesStage
 from pipeline.storage.files import Archive
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, DownloadError
@@ -29,7 +36,9 @@ from .progress import reporter
 
 log = logging.getLogger(__name__)
 
-STAGES = ("fetch", "keyframes", "transcribe", "tag")
+
+# Shot detection beside Whisper: one video's keyframes at a time, so Whisper keeps most of the cores.
+MEDIA_SLOTS = threading.BoundedSemaphore(1)
 
 
 @dataclass
@@ -75,9 +84,18 @@ def discover_task(source: str) -> Discovery:
     return discover(source)
 
 
+@dataclass
+class Prepared:
+    """What a download worker hands back: the fetch outcome and, when it ran there, the keyframes outcome."""
+
+    fetch: StageOutcome
+    keyframes: StageOutcome | None = None
+    keyframes_error: str | None = None
+
+
 @task(name="fetch", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_network_only,
       tags=["clipwatch-download"], cache_policy=NO_CACHE)
-def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> runner.StageOutcome:
+def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> StageOutcome:
     archive = Archive(settings.archive_dir)
     with Store(settings.db_path) as store:
         def is_archived(vid: str) -> bool:
@@ -99,42 +117,64 @@ def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> runn
         return outcome
 
 
-@task(name="keyframes", cache_policy=NO_CACHE)
-def keyframes_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
-    with Store(settings.db_path) as store:
-        return runner.run_keyframes(store, Archive(settings.archive_dir), video_id, force=force,
-                                    progress=lambda d, t: reporter().stage_progress(video_id, "keyframes", d, t))
-
-
-@task(name="transcribe", cache_policy=NO_CACHE)
-def transcribe_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
-    with Store(settings.db_path) as store:
-        return runner.run_transcribe(store, Archive(settings.archive_dir), video_id, settings, force=force,
-                                     progress=lambda d, t: reporter().stage_progress(video_id, "transcribe", d, t))
-
-
-@task(name="tag", cache_policy=NO_CACHE)
-def tag_task(video_id: str, settings: Settings, force: bool = False) -> runner.StageOutcome:
-    with Store(settings.db_path) as store:
-        return runner.run_tagging(store, Archive(settings.archive_dir), video_id, force=force)
-
-
-def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool = False) -> None:
-    """Keyframes, transcript and tags for one archived video; each stage's failure is recorded, not fatal."""
-    for stage, fn in (("keyframes", keyframes_task), ("transcribe", transcribe_task), ("tag", tag_task)):
-        reporter().stage_start(video_id, stage)
+@task(name="prepare", cache_policy=NO_CACHE)
+def prepare_task(ref: VideoRef, settings: Settings, source_id: int | None, force: bool = False) -> Prepared:
+    """Download, then (in the same worker) shots and keyframes, overlapping the transcription of earlier videos."""
+    prepared = Prepared(fetch_task(ref, settings, source_id))
+    vid = prepared.fetch.video_id
+    with MEDIA_SLOTS, Store(settings.db_path) as store:
+        reporter().stage_start(vid, "keyframes")
         try:
-            outcome = fn(video_id, settings, force)
+            with Job(store, Archive(settings.archive_dir), settings, vid, force=force) as job:
+                prepared.keyframes = stage_task(job, KeyframesStage())
         except ClipwatchError as exc:
-            report.stages[stage], report.messages[stage] = "failed", str(exc)
-            report.status, report.error = "failed", f"{stage}: {exc}"
-            reporter().stage_end(video_id, stage, "failed", str(exc))
-            with Store(settings.db_path) as store:
-                store.add_event("failed", video_id=video_id, detail={"stage": stage, "error": str(exc)})
-            continue
-        report.stages[stage], report.messages[stage] = outcome.status, outcome.message
-        report.seconds[stage] = round(outcome.seconds, 3)
-        reporter().stage_end(video_id, stage, outcome.status, outcome.message)
+            prepared.keyframes_error = str(exc)
+    return prepared
+
+
+@task(name="stage", cache_policy=NO_CACHE)
+def stage_task(job: Job, stage: Stage) -> StageOutcome:
+    return runner.run_stage(job, stage, progress=lambda d, t: reporter().stage_progress(job.video_id, stage.name, d, t))
+
+
+def _record(report: VideoReport, video_id: str, stage: str, outcome: StageOutcome | None, error: str | None,
+            settings: Settings) -> None:
+    if error is not None:
+        report.stages[stage], report.messages[stage] = "failed", error
+        report.status, report.error = "failed", f"{stage}: {error}"
+        reporter().stage_end(video_id, stage, "failed", error)
+        with Store(settings.db_path) as store:
+            store.add_event("failed", video_id=video_id, detail={"stage": stage, "error": error})
+        return
+    assert outcome is not None
+    report.stages[stage], report.messages[stage] = outcome.status, outcome.message
+    report.seconds[stage] = round(outcome.seconds, 3)
+    reporter().stage_end(video_id, stage, outcome.status, outcome.message)
+
+
+def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool = False,
+            done: dict[str, StageOutcome] | None = None) -> None:
+    """Run one video's job through every analysis stage not in ``done``; a stage's failure is recorded, not fatal."""
+    done = done or {}
+    with Store(settings.db_path) as store:
+        try:
+            job = Job(store, Archive(settings.archive_dir), settings, video_id, force=force)
+        except ClipwatchError as exc:
+            for cls in STAGES:
+                _record(report, video_id, cls.name, None, str(exc), settings)
+            return
+        with job:
+            for cls in STAGES:
+                if cls.name in done:
+                    continue
+                stage = cls()
+                reporter().stage_start(video_id, stage.name)
+                try:
+                    outcome = stage_task.with_options(name=stage.name)(job, stage)
+                except ClipwatchError as exc:
+                    _record(report, video_id, stage.name, None, str(exc), settings)
+                    continue
+                _record(report, video_id, stage.name, outcome, None, settings)
 
 
 @task(name="index-semantic", cache_policy=NO_CACHE)
@@ -185,13 +225,13 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
             reporter().discovered(source, len(found.refs), found.kind)
             work.extend((ref, source_id) for ref in found.refs)
 
-    futures = [fetch_task.submit(ref, settings, sid) for ref, sid in work]
+    futures = [prepare_task.submit(ref, settings, sid, force) for ref, sid in work]
     for (ref, _sid), fut in zip(work, futures):
         vr = VideoReport(ref=ref.url, title=ref.title)
         report.videos.append(vr)
         label = ref.title or ref.url
         try:
-            outcome = fut.result()
+            prepared = fut.result()
         except ClipwatchError as exc:
             vr.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
             vr.error, vr.stages["fetch"] = str(exc), "failed"
@@ -199,10 +239,12 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
             with Store(settings.db_path) as store:
                 store.add_event("failed", detail={"stage": "fetch", "url": ref.url, "error": str(exc)})
             continue
+        outcome = prepared.fetch
         vr.video_id = outcome.video_id
         vr.stages["fetch"], vr.messages["fetch"] = outcome.status, outcome.message
         vr.seconds["fetch"] = round(outcome.seconds, 3)
         reporter().stage_end(label, "fetch", outcome.status, outcome.message)
-        analyse(outcome.video_id, settings, vr, force)
+        _record(vr, outcome.video_id, "keyframes", prepared.keyframes, prepared.keyframes_error, settings)
+        analyse(outcome.video_id, settings, vr, force, done={"keyframes": prepared.keyframes})
     update_semantic_index(settings, report)
     return report

@@ -12,11 +12,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .asr.base import ENGINES
 from .errors import ConfigError
 
 DEFAULT_MODEL = "base"
 DEFAULT_ENGINE = "faster-whisper"
-ENGINES = ("faster-whisper", "openai-whisper")
 
 
 def _default_data_dir() -> Path:

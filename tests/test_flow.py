@@ -26,7 +26,7 @@ def test_ingest_then_search_finds_the_spoken_phrase(ingested):
     assert report.failed == 0, report.to_dict()
     assert len(report.videos) == 3
     for v in report.videos:
-        assert v.stages == {"fetch": "done", "keyframes": "done", "transcribe": "done", "tag": "done"}, v
+        assert v.stages == {"fetch": "done", "keyframes": "done", "audio": "done", "transcribe": "done", "tag": "done"}, v
 
     runner = CliRunner()
     res = runner.invoke(app, ["--data-dir", str(settings.data_dir), "search", "nuclear deterrent", "--json"])
@@ -68,7 +68,7 @@ def test_second_run_does_no_work_again(ingested):
     again = ingest_flow([feed], settings)
     assert again.failed == 0 and again.semantic is None
     for v in again.videos:
-        assert v.stages == {"fetch": "skipped", "keyframes": "skipped", "transcribe": "skipped", "tag": "skipped"}, v
+        assert v.stages == {"fetch": "skipped", "keyframes": "skipped", "audio": "skipped", "transcribe": "skipped", "tag": "skipped"}, v
 
 
 def test_a_batch_with_bad_inputs_records_each_and_finishes_the_rest(prefect_harness, server, settings, tmp_path):
@@ -103,6 +103,7 @@ def test_a_batch_with_bad_inputs_records_each_and_finishes_the_rest(prefect_harn
     junk = next(v for v in report.videos if "junk" in v.ref)
     assert junk.status == "failed" and junk.stages == {"fetch": "failed"}
     assert by_title["No audio track"].stages["transcribe"] == "not-applicable"
+    assert by_title["No audio track"].stages["audio"] == "not-applicable"
     assert by_title["No audio track"].stages["tag"] == "done"
     assert by_title["Silent track"].stages["transcribe"] == "done"
     hostile = by_title["../../etc/passwd 🚀 <b>x</b>"]

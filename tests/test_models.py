@@ -12,7 +12,7 @@ import pytest
 from pipeline.asr import ct2_convert
 from pipeline.asr import models
 from pipeline.errors import ModelError
-from pipeline.asr.transcribe import transcribe
+from pipeline.asr import transcribe
 
 CLIP = Path(__file__).parent / "media" / "transcribe" / "en_short.opus"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.asr.transcribe import Segment, Transcript, Word
+from pipeline.asr import Segment, Transcript, Word
 from pipeline.search import normalize
 from pipeline.search.fulltext import SearchQuery, search
 from pipeline.storage.sqlite.catalogue import Store, VideoRecord

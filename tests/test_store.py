@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.storage.sqlite.catalogue import Store, make_video_id
-from pipeline.asr.transcribe import Segment, Transcript
+from pipeline.asr import Segment, Transcript
 
 
 def fts(store: Store, table: str, query: str) -> list[int]:

@@ -18,7 +18,7 @@ from pipeline.tagging.signals import text as textsig
 from pipeline.tagging.signals.source import load_registry
 from pipeline.storage.sqlite.catalogue import Store, VideoRecord
 from pipeline.tagging.model import (CATEGORIES, Tag, TaggingInput, fit_model, load_model, set_human_tag, tag_video)
-from pipeline.asr.transcribe import Segment, Transcript
+from pipeline.asr import Segment, Transcript
 
 SR = 16_000
 SAMPLES = samples_dir()

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.asr import subtitles
-from pipeline.asr import transcribe as tr
+from pipeline import asr as tr
+from pipeline.asr import windows
 from pipeline.errors import ConfigError, MediaError, ModelError, NoAudioError
 from pipeline.media.probe import run_ffmpeg
-from pipeline.asr.transcribe import Segment, Transcript, Word, flag_segment, transcribe
+from pipeline.asr import Segment, Transcript, Word, flag_segment, transcribe
 
 MEDIA = Path(__file__).parent / "media" / "transcribe"
 CLIP = MEDIA / "en_short.opus"
@@ -77,7 +78,7 @@ def test_word_timestamps_are_ordered_and_inside_segments(models_dir):
 def test_windows_are_stitched_without_losing_or_repeating_words(models_dir, monkeypatch):
     """A 12 s clip in 8 s windows: the cut moves to the last segment's start, words survive once."""
     whole = transcribe(CLIP, model="tiny.en", models_dir=models_dir, vad=False)
-    monkeypatch.setattr(tr, "WINDOW_SECONDS", 8.0)
+    monkeypatch.setattr(windows, "WINDOW_SECONDS", 8.0)
     windowed = transcribe(CLIP, model="tiny.en", models_dir=models_dir, vad=False)
     text = _norm(windowed.text)
     for words in ("channel", "scholars", "deterrent", "recording"):

@@ -134,7 +134,7 @@ def test_browse_lists(cat):
 
 def test_channel_without_upload_dates(tmp_path):
     from pipeline.storage.sqlite.catalogue import VideoRecord
-    from pipeline.asr.transcribe import Segment, Transcript
+    from pipeline.asr import Segment, Transcript
 
     with Store(tmp_path / "c.db") as st:
         st.upsert_video(VideoRecord(id="v", extractor="x", platform_id="v", webpage_url="u", source_url="u",

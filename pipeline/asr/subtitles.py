@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pipeline.storage.files import atomic_write
-from pipeline.asr.transcribe import Segment, Transcript, Word
+from pipeline.asr import Segment, Transcript, Word
 
 FORMATS = ("json", "srt", "vtt", "txt")
 JSON_VERSION = 1

@@ -15,16 +15,60 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape as rich_escape
 
-from pipeline import __version__
+from pipeline import __version__, records
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, NotFoundError
 from pipeline.storage.sqlite.catalogue import Store, tag_dicts, to_unsigned64
 from pipeline.asr.subtitles import clock as fmt_time
 
+# Options of the whole program that users type after the command too (`clipwatch ingest URL --data-dir D`).
+GLOBAL_VALUE_OPTIONS = ("--data-dir",)
+GLOBAL_FLAGS = ("--verbose", "-v")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move --data-dir/--verbose found after the command to the front, and a --json typed before it to the end.
+
+    Tokens after a bare ``--`` are arguments and stay where they are.
+    """
+    args = list(args)
+    tail: list[str] = []
+    if "--" in args:
+        cut = args.index("--")
+        args, tail = args[:cut], args[cut:]
+    front: list[str] = []
+    rest: list[str] = []
+    trailing: list[str] = []
+    seen_command = False
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if tok in GLOBAL_VALUE_OPTIONS and i + 1 < len(args):
+            front += [tok, args[i + 1]]
+            i += 2
+            continue
+        if tok.split("=", 1)[0] in GLOBAL_VALUE_OPTIONS or tok in GLOBAL_FLAGS:
+            front.append(tok)
+        elif tok == "--json" and not seen_command:
+            trailing.append(tok)
+        else:
+            seen_command = seen_command or not tok.startswith("-")
+            rest.append(tok)
+        i += 1
+    return front + rest + trailing + tail
+
+
+class _GlobalOptionsGroup(typer.core.TyperGroup):
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, hoist_global_options(args))
+
+
 app = typer.Typer(
+    cls=_GlobalOptionsGroup,
     name="clipwatch",
     help="Archive, transcribe, tag and search state-media video.",
     no_args_is_help=True,
@@ -140,12 +184,15 @@ def run_ingest(sources: list[str], s: Settings, force: bool = False, as_json: bo
 def print_ingest_report(report) -> None:
     from rich.table import Table
 
+    from pipeline.stages import STAGES
+
+    stages = ("fetch", *(cls.name for cls in STAGES))
     table = Table(title="ingest", show_lines=False)
-    for col in ("video", "title", "fetch", "keyframes", "transcribe", "tag"):
+    for col in ("video", "title", *stages):
         table.add_column(col, overflow="fold")
     for v in report.videos:
         table.add_row(v.video_id or "—", rich_escape(_short(v.title or v.ref, 40)),
-                      *(rich_escape(v.stages.get(st, "—")) for st in ("fetch", "keyframes", "transcribe", "tag")))
+                      *(rich_escape(v.stages.get(st, "—")) for st in stages))
     if report.videos:
         console.print(table)
     for s in report.sources:
@@ -281,27 +328,6 @@ def list_videos(
     console.print(table)
 
 
-def video_record(store: Store, video_id: str) -> dict[str, Any]:
-    """Everything archived about one video, as plain data (used by show --json)."""
-    v = store.get_video(video_id)
-    vid = v["id"]
-    media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
-    return {
-        "video": {k: v[k] for k in v.keys()} | {"categories": json.loads(v["categories"] or "[]"),
-                                              "platform_tags": json.loads(v["platform_tags"] or "[]")},
-        "media": ({k: media[k] for k in media.keys()} | {"http_headers": json.loads(media["http_headers"] or "{}")}) if media else None,
-        "keyframes": [{k: r[k] for k in ("shot_index", "shot_start", "shot_end", "time", "path", "phash")} for r in store.keyframes(vid)],
-        "tags": tag_dicts(store.tags(vid)),
-        "transcripts": [
-            {k: t[k] for k in ("kind", "language", "language_probability", "model", "engine", "engine_version", "path")}
-            | {"segments": [{"start": s["start"], "end": s["end"], "text": s["text"], "flags": s["flags"]}
-                            for s in store.segments(vid, t["kind"])]}
-            for t in store.transcript_rows(vid)
-        ],
-        "events": [{"at": e["at"], "kind": e["kind"], "detail": json.loads(e["detail"] or "{}")} for e in store.events(vid)],
-    }
-
-
 @app.command()
 def show(
     video_id: str = typer.Argument(..., help="A video id (or an unambiguous prefix) from `clipwatch list`."),
@@ -309,7 +335,7 @@ def show(
 ) -> None:
     """Show one archived video: provenance, keyframes, tags with evidence, transcript, events."""
     with open_store() as store:
-        rec = video_record(store, video_id)
+        rec = records.load(store, video_id).show_dict()
     if as_json:
         print_json(rec)
         return
@@ -554,7 +580,7 @@ def transcribe(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pipeline.asr import subtitles
-    from pipeline.asr import transcribe as tr
+    from pipeline import asr as tr
     from pipeline.storage.files import atomic_write_text
 
     s = settings(model=model, engine=engine)
@@ -649,8 +675,7 @@ def shots(
 def _hash_index(store: Store):
     from pipeline.preservation.matching import HashIndex
 
-    rows = store.db.execute("SELECT video_id, time, phash, shot_start, shot_end FROM keyframes").fetchall()
-    return HashIndex(rows)
+    return HashIndex(store.keyframe_hashes())
 
 
 def _print_matches(matches, store: Store, as_json: bool) -> None:
@@ -732,7 +757,7 @@ app.add_typer(tags_app, name="tags")
 def _tag_rows(store: Store, video_id: str) -> list[dict[str, Any]]:
     from pipeline.errors import NotFoundError
 
-    if store.db.execute("SELECT 1 FROM videos WHERE id = ?", (video_id,)).fetchone() is None:
+    if store.find_video(video_id) is None:
         raise NotFoundError(f"no video {video_id!r} in the archive; see `clipwatch list`")
     return tag_dicts(store.tags(video_id))
 
@@ -905,8 +930,7 @@ def monitor_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.
     with open_store() as store:
         sources = watched_sources(store)
         due = due_videos(store)
-        counts = {r["status"]: r["n"] for r in store.db.execute("SELECT status, COUNT(*) AS n FROM videos GROUP BY status")}
-        suspect = store.db.execute("SELECT COUNT(*) FROM videos WHERE failed_checks > 0 AND status != 'removed'").fetchone()[0]
+        counts, suspect = store.status_counts(), store.suspect_count()
     if as_json:
         print_json({"sources": sources, "due": due, "videos": counts, "suspect": suspect})
         return

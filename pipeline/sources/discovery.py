@@ -47,8 +47,13 @@ def discover(source: str, max_depth: int = 2) -> Discovery:
     source = source.strip()
     if not source:
         raise SourceError("empty source: give a URL or a path to a video file")
-    if not is_url(source):
-        return _discover_local(source)
+    from pipeline.sources.base import source_for
+
+    return source_for(source).discover(source, max_depth)
+
+
+def discover_ytdlp(source: str, max_depth: int = 2) -> Discovery:
+    """A URL through yt-dlp, listed flat: one video, or a playlist / channel / feed of them."""
     with new_ydl({"extract_flat": "in_playlist", "lazy_playlist": False}) as ydl:
         try:
             info = ydl.extract_info(source, download=False, process=True)
@@ -90,7 +95,7 @@ def _looks_like_channel(source: str, info: dict) -> bool:
     return any(part in path for part in ("/channel/", "/@", "/c/", "/user/"))
 
 
-def _discover_local(source: str) -> Discovery:
+def discover_local(source: str) -> Discovery:
     path = Path(source).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)

@@ -18,7 +18,6 @@ from pipeline import __version__
 from pipeline.storage.files import Archive, atomic_write_json, sha256_file
 from pipeline.errors import MediaError, SourceError
 from pipeline.media.probe import MediaInfo, check_complete, probe
-from pipeline.sources.discovery import is_url
 from pipeline.storage.sqlite.catalogue import MediaRecord, VideoRecord, make_video_id, utcnow
 from pipeline.sources.ytdlp import classify_download_error, new_ydl, unsmuggle_url, ytdlp_version
 
@@ -55,12 +54,12 @@ def fetch(url: str, archive: Archive, options: FetchOptions | None = None, sourc
     """Fetch one video (URL or local file). Skips the download when already archived."""
     options = options or FetchOptions()
     source_url = source_url or url
-    if is_url(url):
-        return _fetch_url(url, archive, options, source_url)
-    return _fetch_local(Path(url), archive, options, source_url)
+    from pipeline.sources.base import source_for
+
+    return source_for(url).fetch(url, archive, options, source_url)
 
 
-def _fetch_local(path: Path, archive: Archive, options: FetchOptions, source_url: str) -> FetchedVideo:
+def fetch_local(path: Path, archive: Archive, options: FetchOptions, source_url: str) -> FetchedVideo:
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
     started = utcnow()
@@ -126,7 +125,7 @@ def extract_info(url: str) -> dict[str, Any]:
         return ydl.sanitize_info(info)
 
 
-def _fetch_url(url: str, archive: Archive, options: FetchOptions, source_url: str) -> FetchedVideo:
+def fetch_url(url: str, archive: Archive, options: FetchOptions, source_url: str) -> FetchedVideo:
     started = utcnow()
     info = extract_info(url)
     video = _video_record(info, source_url)

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from pipeline.errors import DownloadError, SourceError, VideoUnavailable
+from pipeline.sources.base import Source
 
 log = logging.getLogger("clipwatch.yt-dlp")
 
@@ -168,3 +169,24 @@ def classify_download_error(url: str, exc: BaseException) -> Exception:
     if re.search(NETWORK_PATTERNS, low):
         return DownloadError(f"{url}: download failed, check the address and your connection: {raw}")
     return DownloadError(f"{url}: {raw}")
+
+
+class YtDlpSource(Source):
+    """Every http(s) URL: yt-dlp's extractors (and its generic extractor for plain pages and feeds)."""
+
+    name = "yt-dlp"
+
+    def accepts(self, text: str) -> bool:
+        from pipeline.sources.discovery import is_url
+
+        return is_url(text)
+
+    def discover(self, text, max_depth=2):
+        from pipeline.sources.discovery import discover_ytdlp
+
+        return discover_ytdlp(text, max_depth)
+
+    def fetch(self, url, archive, options, source_url):
+        from pipeline.sources.fetch import fetch_url
+
+        return fetch_url(url, archive, options, source_url)

@@ -36,7 +36,7 @@ from pipeline.errors import ClipwatchError, ConfigError, MediaError, ModelError,
 from pipeline.tagging.signals import text as textsig
 from pipeline.tagging.signals.audio import AudioProfile, analyse_audio
 from pipeline.tagging.signals.source import RegistryMatch, load_registry
-from pipeline.asr.transcribe import Transcript
+from pipeline.asr import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ class TaggingInput:
     transcript: Transcript | None = None  # original-language transcript
     translation: Transcript | None = None  # English translation when the original is not English
     audio_path: Path | None = None  # media file to analyse for music/speech/silence (None: skip the audio signal)
+    audio: AudioProfile | None = None  # the stored profile, when the pipeline made one (then audio_path is not read)
 
 
 @dataclass
@@ -272,8 +273,8 @@ def score(model: TaggingModel, x: dict[str, float], why: dict[str, str] | None =
 def tag_video(inp: TaggingInput, *, model_path: Path | None = None) -> TaggingResult:
     """Score news / music / propaganda for one video, with the evidence for each score."""
     model = load_model(model_path)
-    audio = None
-    if inp.audio_path is not None:
+    audio = inp.audio
+    if audio is None and inp.audio_path is not None:
         try:
             audio = analyse_audio(Path(inp.audio_path))
         except MediaError as exc:  # no audio track, or undecodable: tag from the other signals
@@ -325,29 +326,20 @@ def fit_model(rows: list[dict[str, float]], labels: list[dict[str, bool | None]]
 
 def set_human_tag(store, video_id: str, category: str, value: bool, note: str | None = None) -> None:
     """Record a human decision for one category; kept over any model re-run."""
-    from pipeline.storage.sqlite.catalogue import utcnow
-
     if category not in CATEGORIES:
         raise ConfigError(f"unknown category {category!r}; choose one of: {', '.join(CATEGORIES)}")
-    if store.db.execute("SELECT 1 FROM videos WHERE id = ?", (video_id,)).fetchone() is None:
+    if store.find_video(video_id) is None:
         raise NotFoundError(f"no video {video_id!r} in the archive; see `clipwatch list`")
-    evidence = [f"set by a person{': ' + note if note else ''}"]
-    with store.transaction():
-        store.db.execute(
-            "INSERT OR REPLACE INTO tags(video_id, category, score, decision, evidence, origin, model_version, created_at)"
-            " VALUES (?, ?, ?, ?, ?, 'human', 'human', ?)",
-            (video_id, category, 1.0 if value else 0.0, int(bool(value)), json.dumps(evidence, ensure_ascii=False), utcnow()),
-        )
+    store.set_human_tag(video_id, category, value, [f"set by a person{': ' + note if note else ''}"])
 
 
 def clear_human_tag(store, video_id: str, category: str) -> bool:
-    with store.transaction():
-        cur = store.db.execute("DELETE FROM tags WHERE video_id = ? AND category = ? AND origin = 'human'", (video_id, category))
-    return cur.rowcount > 0
+    return store.clear_human_tag(video_id, category)
 
 
-def _transcript_from_store(store, video_id: str, kind: str) -> Transcript | None:
-    from pipeline.asr.transcribe import Segment
+def transcript_from_store(store, video_id: str, kind: str) -> Transcript | None:
+    """A stored transcript ("original" or "translation") as a Transcript, or None."""
+    from pipeline.asr import Segment
 
     row = next((r for r in store.transcript_rows(video_id) if r["kind"] == kind), None)
     if row is None:
@@ -358,23 +350,34 @@ def _transcript_from_store(store, video_id: str, kind: str) -> Transcript | None
                       row["engine_version"] or "", "translate" if kind == "translation" else "transcribe", segs)
 
 
-def input_from_store(store, video_id: str, archive_dir: Path | None = None, with_audio: bool = True) -> TaggingInput:
-    """Rebuild a TaggingInput from what the archive holds for a video."""
-    v = store.db.execute("SELECT * FROM videos WHERE id = ?", (video_id,)).fetchone()
-    if v is None:
-        raise NotFoundError(f"no video {video_id!r} in the archive; see `clipwatch list`")
-    audio_path = None
-    if with_audio and archive_dir is not None and v["media_sha256"]:
-        mf = store.media_file(v["media_sha256"])
-        if mf is not None and (Path(archive_dir) / mf["path"]).is_file():
-            audio_path = Path(archive_dir) / mf["path"]
+def input_from_video(v, transcript: Transcript | None, translation: Transcript | None,
+                     audio: AudioProfile | None = None, audio_path: Path | None = None) -> TaggingInput:
+    """A TaggingInput from a catalogue row of ``videos`` and the results the pipeline holds for it."""
     return TaggingInput(
         title=v["title"], description=v["description"], channel=v["channel"], channel_url=v["channel_url"],
         uploader=v["uploader"], webpage_url=v["webpage_url"] or v["source_url"],
         platform_tags=json.loads(v["platform_tags"] or "[]"), categories=json.loads(v["categories"] or "[]"),
-        transcript=_transcript_from_store(store, video_id, "original"),
-        translation=_transcript_from_store(store, video_id, "translation"), audio_path=audio_path,
+        transcript=transcript, translation=translation, audio=audio, audio_path=audio_path,
     )
+
+
+def input_from_store(store, video_id: str, archive_dir: Path | None = None, with_audio: bool = True) -> TaggingInput:
+    """Rebuild a TaggingInput from what the archive holds for a video (the stored audio profile if there is one)."""
+    v = store.find_video(video_id)
+    if v is None:
+        raise NotFoundError(f"no video {video_id!r} in the archive; see `clipwatch list`")
+    audio, audio_path = None, None
+    if with_audio and archive_dir is not None and v["media_sha256"]:
+        from pipeline.stages.audio import read_profile
+
+        row = store.audio_profile_row(video_id)
+        if row is not None and row["media_sha256"] == v["media_sha256"] and row["path"]:
+            audio = read_profile(Path(archive_dir) / row["path"])
+        mf = store.media_file(v["media_sha256"])
+        if audio is None and mf is not None and (Path(archive_dir) / mf["path"]).is_file():
+            audio_path = Path(archive_dir) / mf["path"]
+    return input_from_video(v, transcript_from_store(store, video_id, "original"),
+                            transcript_from_store(store, video_id, "translation"), audio, audio_path)
 
 
 def read_labels(path: Path) -> dict[str, dict[str, bool | None]]:

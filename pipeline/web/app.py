@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import mimetypes
 import threading
@@ -18,16 +17,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from .. import __version__
-from pipeline.search.citation import all_formats, cite, to_text
-from ..config import Settings
-from ..errors import ClipwatchError, NotFoundError, QueryError
-from pipeline.search.fulltext import MODES, SORTS, STATUSES, SearchQuery, search, video_tags
-from pipeline.search import views
-from pipeline.storage.sqlite import search as search_sql
-from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
-from pipeline.storage.sqlite.catalogue import Store
+from pipeline import __version__, records
 from pipeline.asr.subtitles import clock as fmt_time
+from pipeline.config import Settings
+from pipeline.errors import ClipwatchError, NotFoundError, QueryError
+from pipeline.search.citation import all_formats, cite, to_text
+from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
+from pipeline.search import views
+from pipeline.search.fulltext import MODES, SORTS, STATUSES, SearchQuery, search
+from pipeline.storage.sqlite.catalogue import Store
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -173,7 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return resp
 
     def filter_options(store: Store) -> dict[str, list[str]]:
-        return search_sql.filter_options(store.db)
+        return store.filter_options()
 
     def run_search(params: dict[str, Any]):
         q = query_from_params(params)
@@ -200,7 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             chart_qs = urlencode({k: v for k, v in (("q", params.get("q")), ("channel", params.get("channel")),
                                                     ("category", params.get("category"))) if v}
                                  | {"by": by if (by := request.query_params.get("by")) in views.BY else "month"})
-        count = search_sql.video_count(store.db)
+        count = store.video_count()
         return page("search.html", status=400 if message else 200, params=params, results=results, message=message,
                      next_url=next_url, export_qs=export_qs, chart_qs=chart_qs, video_count=count, **filter_options(store))
 
@@ -228,42 +226,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return page("recent.html", params={}, videos=views.recent_list(stores.get(), 100))
 
     def video_context(video_id: str) -> dict[str, Any]:
-        store = stores.get()
-        v = store.get_video(video_id)
-        vid = v["id"]
-        media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
-        media_ok = bool(media) and _inside(archive_root, media["path"]) is not None
-        original = store.segments(vid, "original")
-        translation = store.segments(vid, "translation")
-        lines = []
-        for seg in original:
-            tr = [t["text"] for t in translation if t["start"] < max(seg["end"], seg["start"] + 0.01) and t["end"] > seg["start"]]
-            lines.append({"id": seg["id"], "start": seg["start"], "end": seg["end"], "text": seg["text"],
-                          "translation": " ".join(tr) or None, "flags": seg["flags"]})
-        if not original and translation:
-            lines = [{"id": t["id"], "start": t["start"], "end": t["end"], "text": t["text"], "translation": None, "flags": t["flags"]}
-                     for t in translation]
-        transcripts = [dict(r) for r in store.transcript_rows(vid)]
-        events = []
-        for e in store.events(vid):
-            try:
-                detail = json.loads(e["detail"] or "{}")
-            except ValueError:
-                detail = {"raw": e["detail"]}
-            events.append({"at": e["at"], "kind": e["kind"], "media_sha256": e["media_sha256"], "detail": detail})
-        media_d = None
-        if media is not None:
-            media_d = dict(media)
-            try:
-                media_d["http_headers"] = json.loads(media_d.get("http_headers") or "{}")
-            except ValueError:
-                pass
+        rec = records.load(stores.get(), video_id)
+        media_ok = bool(rec.media) and _inside(archive_root, rec.media["path"]) is not None
         return {
-            "video": dict(v), "media": media_d, "media_ok": media_ok,
-            "media_url": f"/files/{media['path']}" if media_ok else None,
-            "keyframes": [dict(k) for k in store.keyframes(vid)], "lines": lines, "transcripts": transcripts,
-            "tags": video_tags(store, vid), "events": events, "citation": all_formats(cite(v, media)),
-            "categories": _json_list(v["categories"]), "platform_tags": _json_list(v["platform_tags"]),
+            "video": rec.row, "media": rec.media, "media_ok": media_ok,
+            "media_url": f"/files/{rec.media['path']}" if media_ok else None,
+            "keyframes": rec.keyframes, "lines": rec.lines(),
+            "transcripts": [{k: v for k, v in t.items() if k != "segments"} for t in rec.transcripts],
+            "tags": rec.tags, "events": rec.events, "citation": all_formats(cite(rec.row, rec.media)),
+            "categories": rec.categories, "platform_tags": rec.platform_tags,
         }
 
     @app.get("/videos/{video_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -416,11 +387,3 @@ def _parse_t(t: str | None) -> float | None:
     if not 0 <= val < 10**7 or val != val:
         raise QueryError("t out of range")
     return val
-
-
-def _json_list(value: str | None) -> list[str]:
-    try:
-        v = json.loads(value or "[]")
-    except ValueError:
-        return []
-    return [str(x) for x in v] if isinstance(v, list) else []

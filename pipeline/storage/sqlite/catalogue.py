@@ -232,6 +232,26 @@ class Store:
             "SELECT * FROM videos ORDER BY COALESCE(upload_date, '') DESC, archived_at DESC LIMIT ?", (limit,)
         ).fetchall()
 
+    def video_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM videos").fetchone()[0])
+
+    def status_counts(self) -> dict[str, int]:
+        return {r["status"]: r["n"] for r in self.db.execute("SELECT status, COUNT(*) AS n FROM videos GROUP BY status")}
+
+    def suspect_count(self) -> int:
+        """Videos whose last check failed but whose removal is not confirmed yet."""
+        return int(self.db.execute("SELECT COUNT(*) FROM videos WHERE failed_checks > 0 AND status != 'removed'").fetchone()[0])
+
+    def filter_options(self) -> dict[str, list[str]]:
+        """The values a search form offers: channels, tag categories, spoken languages."""
+        return {
+            "channels": [r[0] for r in self.db.execute(
+                "SELECT DISTINCT channel FROM videos WHERE channel IS NOT NULL ORDER BY channel COLLATE NOCASE")],
+            "categories": [r[0] for r in self.db.execute("SELECT DISTINCT category FROM tags ORDER BY category")],
+            "languages": [r[0] for r in self.db.execute(
+                "SELECT DISTINCT language FROM videos WHERE language IS NOT NULL ORDER BY language")],
+        }
+
     # -- media -------------------------------------------------------------
     def add_media_file(self, rec: MediaRecord) -> None:
         d = asdict(rec)
@@ -271,6 +291,10 @@ class Store:
                     for k in keyframes
                 ],
             )
+
+    def keyframe_hashes(self) -> list[sqlite3.Row]:
+        """(video_id, time, phash, shot_start, shot_end) of every keyframe: the rows a re-upload index is built from."""
+        return self.db.execute("SELECT video_id, time, phash, shot_start, shot_end FROM keyframes").fetchall()
 
     def keyframes(self, video_id: str) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM keyframes WHERE video_id = ? ORDER BY time", (video_id,)).fetchall()
@@ -330,6 +354,32 @@ class Store:
                 "INSERT INTO tags(video_id, category, score, decision, evidence, origin, model_version, created_at) VALUES (?, ?, ?, ?, ?, 'model', ?, ?)",
                 [(video_id, t.category, float(t.score), int(t.decision), json.dumps(list(t.evidence), ensure_ascii=False), model_version, utcnow()) for t in tags],
             )
+
+    def replace_audio_profile(self, video_id: str, media_sha256: str, profile: Any, path: str | None) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO audio_profiles(video_id, media_sha256, model_version, duration, speech, music, silence,"
+                " path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (video_id, media_sha256, profile.model_version, profile.duration, profile.speech, profile.music,
+                 profile.silence, path, utcnow()),
+            )
+
+    def audio_profile_row(self, video_id: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM audio_profiles WHERE video_id = ?", (video_id,)).fetchone()
+
+    def set_human_tag(self, video_id: str, category: str, value: bool, evidence: list[str]) -> None:
+        """A person's decision for one category (origin 'human'): replaces an earlier one, never the model's."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO tags(video_id, category, score, decision, evidence, origin, model_version, created_at)"
+                " VALUES (?, ?, ?, ?, ?, 'human', 'human', ?)",
+                (video_id, category, 1.0 if value else 0.0, int(bool(value)), json.dumps(evidence, ensure_ascii=False), utcnow()),
+            )
+
+    def clear_human_tag(self, video_id: str, category: str) -> bool:
+        with self.transaction():
+            cur = self.db.execute("DELETE FROM tags WHERE video_id = ? AND category = ? AND origin = 'human'", (video_id, category))
+        return cur.rowcount > 0
 
     def mark_stage(self, video_id: str, stage: str, key: str, detail: dict[str, Any] | None = None) -> None:
         with self.transaction():

@@ -158,11 +158,25 @@ CREATE TABLE IF NOT EXISTS tags (
 -- version and its parameters: a re-run with the same key skips the stage.
 CREATE TABLE IF NOT EXISTS stage_runs (
     video_id TEXT NOT NULL REFERENCES videos(id),
-    stage TEXT NOT NULL,                        -- keyframes | transcribe | tag
+    stage TEXT NOT NULL,                        -- keyframes | audio | transcribe | tag
     key TEXT NOT NULL,
     finished_at TEXT NOT NULL,
     detail TEXT,                                -- JSON summary (counts, language, timings)
     PRIMARY KEY (video_id, stage)
+);
+
+-- The audio profile of a video's original (speech / music / silence per second), computed once per media file
+-- and read by the transcript flags and the tagger; the per-second spans are in the JSON file at `path`.
+CREATE TABLE IF NOT EXISTS audio_profiles (
+    video_id TEXT PRIMARY KEY REFERENCES videos(id),
+    media_sha256 TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    duration REAL NOT NULL,
+    speech REAL NOT NULL,                       -- shares of the duration, 0..1
+    music REAL NOT NULL,
+    silence REAL NOT NULL,
+    path TEXT,                                  -- audio_profile.json, relative to the archive root
+    created_at TEXT NOT NULL
 );
 
 -- Search (issue 13). The indexes hold a normalised shadow of each line (pipeline/search/normalize.py: numbers,

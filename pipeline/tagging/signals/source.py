@@ -11,6 +11,7 @@ punctuation, in any script).
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import tomllib
 import unicodedata
@@ -103,7 +104,8 @@ def load_registry(path: Path | None = None) -> Registry:
 def _load(path: str, _mtime: int) -> Registry:
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"channel registry {p} not found; reinstall clipwatch or set CLIPWATCH_CHANNELS") from None
     except tomllib.TOMLDecodeError as exc:
@@ -116,4 +118,6 @@ def _load(path: str, _mtime: int) -> Registry:
             name=c["name"], kind=c.get("kind", "state-media"), country=c.get("country", ""),
             aliases=tuple(c.get("aliases", [])), urls=tuple(c.get("urls", [])), citation=c.get("citation", ""),
         ))
-    return Registry(str(data.get("version", "?")), tuple(chans))
+    # The stated version plus a digest of the file: an edit that forgets to bump the version still re-tags.
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return Registry(f"{data.get('version', '?')}-{digest}", tuple(chans))

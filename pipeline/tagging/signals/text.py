@@ -11,6 +11,7 @@ between syllables. Overlapping hits count once, the longest term winning.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import tomllib
 import unicodedata
@@ -50,8 +51,10 @@ def load_lexicon(paths: tuple[str, ...] | None = None) -> Lexicon:
     files = [Path(p) for p in paths] if paths else [Path(str(resources.files("pipeline").joinpath(f))) for f in LEXICON_FILES]
     versions, desc, terms = [], {}, []
     for f in files:
-        data = tomllib.loads(f.read_text(encoding="utf-8"))
-        versions.append(str(data.get("version", "?")))
+        text = f.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+        # The stated version plus a digest: an edited term list re-tags even if the version was not bumped.
+        versions.append(f"{data.get('version', '?')}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}")
         for group, spec in data.get("groups", {}).items():
             desc[group] = spec.get("description", group)
             for lang in ("en", "ko"):

@@ -1,0 +1,155 @@
+"""The ASR seam: result types, the ``Transcriber`` protocol every engine implements, and the engine registry.
+
+An engine is one module with one ``Transcriber`` subclass plus one line in ``ENGINES`` (name -> "module:Class"),
+imported on first use so an engine's heavy dependencies load only when it is chosen. Loaded models are kept in a
+small LRU cache: a flow transcribes many videos in one process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from pipeline.errors import ConfigError
+
+# name -> "module:Class"; the first is the default.
+ENGINES: dict[str, str] = {
+    "faster-whisper": "pipeline.asr.faster_whisper:FasterWhisperTranscriber",
+    "openai-whisper": "pipeline.asr.openai_whisper:OpenAIWhisperTranscriber",
+}
+TASKS = ("transcribe", "translate")
+
+# Decoding options shared by both engines (the whisper CLI's defaults, minus
+# conditioning on previous text, which feeds repetition loops on long broadcasts).
+BEAM_SIZE = 5
+BEST_OF = 5
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback when a window fails the thresholds below
+COMPRESSION_RATIO_THRESHOLD = 2.4
+LOGPROB_THRESHOLD = -1.0
+NO_SPEECH_THRESHOLD = 0.6
+
+SILENCE_RMS = 10 ** (-60 / 20)  # -60 dBFS: a segment quieter than this is text over silence
+
+Progress = Callable[[float, float], None]
+
+
+@dataclass
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    text: str
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    # Why a segment should not be trusted/indexed: "hallucination", "repetition", "music", "silence".
+    flags: list[str] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)
+    temperature: float | None = None  # > 0 when the decoder had to fall back
+
+
+@dataclass
+class Transcript:
+    language: str | None
+    language_probability: float | None
+    duration: float
+    model: str
+    engine: str
+    engine_version: str
+    task: str = "transcribe"  # or "translate" (to English)
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if not s.flags).strip()
+
+
+@dataclass
+class WindowResult:
+    language: str | None
+    language_probability: float | None
+    segments: Iterator[Segment]  # times relative to the window; produced lazily where the engine allows
+
+
+class Transcriber(ABC):
+    """One loaded model of one engine. ``run`` transcribes one in-memory window of audio."""
+
+    engine: str = ""
+    default_compute_type: str = "float32"
+    compute_types: tuple[str, ...] = ("float32",)
+
+    def __init__(self, model: str, models_dir: Path | None = None, compute_type: str | None = None) -> None:
+        from pipeline.asr import models
+
+        # One window at a time per loaded model (openai-whisper's decoder is not re-entrant;
+        # on a few cores parallel windows would only compete for the same threads).
+        self.lock = threading.Lock()
+        self.model_name = model
+        self.multilingual = models.is_multilingual(model, models_dir)
+
+    @property
+    @abstractmethod
+    def version(self) -> str: ...
+
+    @abstractmethod
+    def run(
+        self, audio: np.ndarray, *, language: str | None, task: str, word_timestamps: bool, vad: bool
+    ) -> WindowResult: ...
+
+
+
+_CACHE_SIZE = 2
+_cache: OrderedDict[tuple, Transcriber] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def engine_class(name: str) -> type[Transcriber]:
+    target = ENGINES.get(name)
+    if target is None:
+        raise ConfigError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def get_transcriber(
+    engine: str = "faster-whisper", model: str = "base", models_dir: Path | None = None, compute_type: str | None = None
+) -> Transcriber:
+    """A loaded model, kept in a small LRU cache: a flow transcribes many videos in one process."""
+    from pipeline.config import Settings
+
+    cls = engine_class(engine)
+    models_dir = Path(models_dir) if models_dir is not None else Settings().models_dir
+    compute_type = compute_type or cls.default_compute_type
+    if compute_type not in cls.compute_types:
+        raise ConfigError(f"{engine} runs in {' or '.join(cls.compute_types)} here; drop or change the compute type")
+    key = (engine, str(model), str(models_dir), compute_type)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        t = cls(model, models_dir, compute_type=compute_type)
+        _cache[key] = t
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+        return t
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+

@@ -1,0 +1,168 @@
+"""Speech to timed text with Whisper (faster-whisper by default, openai-whisper as the reference engine).
+
+Contract shared with the rest of the pipeline: ``transcribe(audio, ...) -> Transcript`` where ``audio`` is a
+media file's path or its 16 kHz mono float32 samples (for example the job's memory-mapped PCM, so a video is
+decoded once for every reader).
+
+A path's audio is streamed from ffmpeg (16 kHz mono float32, :func:`pipeline.media.audio.iter_audio`)
+and transcribed in windows of :data:`WINDOW_SECONDS`, so memory stays flat for a
+3-hour broadcast. A window that is not the last is cut at the start of its last
+segment, and the next window starts there, so no sentence is split at a window
+edge. The language is detected on the first window and then kept.
+
+Segments are never dropped for looking wrong: they are *flagged* (see
+:func:`flag_segment`), and ``Transcript.text`` and the subtitle writers leave
+flagged segments out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.asr.base import NO_SPEECH_THRESHOLD, TASKS, Progress, Segment, Transcript, get_transcriber
+from pipeline.asr.flags import flag_segment
+from pipeline.errors import ConfigError, ModelError, NoAudioError
+from pipeline.media.audio import SAMPLE_RATE, iter_audio
+from pipeline.media.probe import probe
+
+# Audio held in memory at once. Peak RSS on a 10-minute clip with tiny.en int8 (bench/transcribe.py):
+# 874 MB with 600 s windows, 612 MB with 300 s, 404 MB with 120 s (faster-whisper's feature
+# extraction over a whole window dominates); 300 s keeps re-decoded window edges rare.
+WINDOW_SECONDS = 300.0
+
+
+def _known_language(code: str) -> bool:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return code in _LANGUAGE_CODES
+
+
+def _chunks(samples: np.ndarray, chunk: int):
+    for i in range(0, samples.size, chunk):
+        yield np.asarray(samples[i : i + chunk], dtype=np.float32)
+
+
+def transcribe(
+    audio: Path | str | np.ndarray,
+    *,
+    model: str = "base",
+    engine: str = "faster-whisper",
+    language: str | None = None,
+    task: str = "transcribe",
+    word_timestamps: bool = False,
+    vad: bool = True,
+    models_dir: Path | None = None,
+    progress: Progress | None = None,
+    compute_type: str | None = None,
+) -> Transcript:
+    """Transcribe (or translate to English) the audio of any media file, or 16 kHz mono float32 samples.
+
+    Handed samples (an array or a memory map), nothing is decoded: a job decodes a video's audio once and
+    passes the same samples to the transcription, its translation pass and the audio profile.
+
+    ``language`` forces the spoken language (ISO code such as ``ko``); None
+    detects it on the first window. ``progress(done_s, total_s)`` is called as
+    segments come out. NoAudioError when the file has no audio stream; a silent
+    track gives a Transcript without unflagged segments.
+    """
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    if language is not None:
+        language = language.strip().lower()
+        if not _known_language(language):
+            raise ConfigError(f"language {language!r} is not one Whisper knows; use an ISO 639-1 code such as en or ko")
+    if isinstance(audio, np.ndarray):
+        total = audio.size / SAMPLE_RATE
+        stream = _chunks(audio, int(30.0 * SAMPLE_RATE))
+    else:
+        path = Path(audio)
+        info = probe(path)  # MediaError for non-media
+        if not info.has_audio:
+            raise NoAudioError(f"{path.name}: has no audio track to transcribe (a video-only file); nothing to do")
+        total = float(info.duration)
+        stream = iter_audio(path, chunk_seconds=30.0)
+    transcriber = get_transcriber(engine, model, models_dir, compute_type)
+    if not transcriber.multilingual:
+        if language not in (None, "en"):
+            raise ModelError(f"model {model!r} understands English only; use a multilingual model (base) for language {language!r}")
+        if task == "translate":
+            raise ModelError(f"model {model!r} is English-only and cannot translate; use a multilingual model (base)")
+        language = "en"
+
+    window = int(WINDOW_SECONDS * SAMPLE_RATE)
+    buf = np.zeros(0, np.float32)
+    offset_samples = 0  # absolute position of buf[0]
+    n_samples = 0
+    detected: str | None = language
+    locked: str | None = None  # language detected on the first window with speech
+    detected_prob: float | None = 1.0 if language is not None else None
+    out: list[Segment] = []
+    exhausted = False
+
+    last = [0.0]
+
+    def report(done: float, end: float | None = None) -> None:
+        # Monotonic, rounded like the durations; total grows if the container under-reported it.
+        if progress is not None:
+            done = max(last[0], round(done, 3))
+            last[0] = done
+            progress(done, end if end is not None else max(total, done))
+
+    while not exhausted or buf.size:
+        while not exhausted and buf.size < window:
+            chunk = next(stream, None)
+            if chunk is None:
+                exhausted = True
+                break
+            n_samples += chunk.size
+            buf = np.concatenate([buf, chunk]) if buf.size else chunk
+        if not buf.size:
+            break
+        final = exhausted and buf.size <= window
+        win = buf[:window]
+        offset = offset_samples / SAMPLE_RATE
+        segs: list[Segment] = []
+        with transcriber.lock:
+            res = transcriber.run(win, language=language or locked, task=task, word_timestamps=word_timestamps, vad=vad)
+            for seg in res.segments:
+                segs.append(seg)
+                report(offset + seg.end)
+        if detected is None or (language is None and locked is None):
+            detected, detected_prob = res.language, res.language_probability
+            # Keep the detected language for later windows once a window had speech; a window of
+            # music or silence says little about the language, so the next one detects again.
+            if language is None and any(s.text.strip() and (s.no_speech_prob or 0) < NO_SPEECH_THRESHOLD for s in segs):
+                locked = detected
+        cut = win.size
+        if not final and segs and segs[-1].start > 1.0:
+            # Start the next window where the last (possibly cut) segment started.
+            cut = min(int(segs[-1].start * SAMPLE_RATE), win.size)
+            segs = segs[:-1]
+        for seg in segs:
+            a, b = int(seg.start * SAMPLE_RATE), int(seg.end * SAMPLE_RATE)
+            seg.flags = flag_segment(seg, win[a:b])
+            seg.start, seg.end = round(seg.start + offset, 3), round(seg.end + offset, 3)
+            for w in seg.words:
+                w.start, w.end = round(w.start + offset, 3), round(w.end + offset, 3)
+            out.append(seg)
+        buf = buf[cut:]
+        offset_samples += cut
+        report(offset_samples / SAMPLE_RATE)
+        if final:
+            break
+
+    duration = round(n_samples / SAMPLE_RATE, 3)
+    if progress is not None:
+        progress(max(last[0], duration), max(last[0], duration))
+    return Transcript(
+        language=detected,
+        language_probability=detected_prob,
+        duration=duration,
+        model=str(model),
+        engine=transcriber.engine,
+        engine_version=transcriber.version,
+        task=task,
+        segments=out,
+    )

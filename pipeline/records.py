@@ -1,0 +1,91 @@
+"""The one read model of an archived video: what `clipwatch show`, the web video page and the JSON API present.
+
+Built from the catalogue's methods only (no SQL here). JSON columns are decoded once, tolerantly: a damaged
+``detail`` of an event is shown as its raw text, never as an error page.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.storage.sqlite.catalogue import tag_dicts
+
+
+def _json(value: str | None, default: Any) -> Any:
+    if not value:
+        return default
+    try:
+        return json.loads(value)
+    except ValueError:
+        return {"raw": value} if isinstance(default, dict) else [str(value)]
+
+
+@dataclass
+class ArchivedVideo:
+    row: dict[str, Any]  # the catalogue's videos row as stored (JSON columns as text)
+    media: dict[str, Any] | None  # the original's media_files row, http_headers decoded
+    keyframes: list[dict[str, Any]]
+    tags: list[dict[str, Any]]  # effective tags: a person's correction wins over the model
+    transcripts: list[dict[str, Any]]  # transcripts rows, each with its "segments" rows
+    events: list[dict[str, Any]]  # the chain of custody, oldest first
+    categories: list[str] = field(default_factory=list)
+    platform_tags: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.row["id"]
+
+    def segments(self, kind: str) -> list[dict[str, Any]]:
+        return next((t["segments"] for t in self.transcripts if t["kind"] == kind), [])
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Transcript lines for reading: each original segment with the translation spoken over the same time."""
+        original, translation = self.segments("original"), self.segments("translation")
+        if not original:
+            return [{"id": t["id"], "start": t["start"], "end": t["end"], "text": t["text"], "translation": None,
+                     "flags": t["flags"]} for t in translation]
+        lines = []
+        for seg in original:
+            beside = [t["text"] for t in translation
+                      if t["start"] < max(seg["end"], seg["start"] + 0.01) and t["end"] > seg["start"]]
+            lines.append({"id": seg["id"], "start": seg["start"], "end": seg["end"], "text": seg["text"],
+                          "translation": " ".join(beside) or None, "flags": seg["flags"]})
+        return lines
+
+    def show_dict(self) -> dict[str, Any]:
+        """The shape of `clipwatch show --json` (keys documented in the README)."""
+        return {
+            "video": self.row | {"categories": self.categories, "platform_tags": self.platform_tags},
+            "media": self.media,
+            "keyframes": [{k: r[k] for k in ("shot_index", "shot_start", "shot_end", "time", "path", "phash")}
+                          for r in self.keyframes],
+            "tags": self.tags,
+            "transcripts": [
+                {k: t[k] for k in ("kind", "language", "language_probability", "model", "engine", "engine_version", "path")}
+                | {"segments": [{"start": s["start"], "end": s["end"], "text": s["text"], "flags": s["flags"]}
+                                for s in t["segments"]]}
+                for t in self.transcripts
+            ],
+            "events": [{"at": e["at"], "kind": e["kind"], "detail": e["detail"]} for e in self.events],
+        }
+
+
+def load(store: Any, video_id: str) -> ArchivedVideo:
+    """Everything archived about one video (an unambiguous id prefix is accepted); NotFoundError otherwise."""
+    v = store.get_video(video_id)
+    vid = v["id"]
+    media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
+    media_d = None
+    if media is not None:
+        media_d = dict(media) | {"http_headers": _json(media["http_headers"], {})}
+    transcripts = [dict(t) | {"segments": [dict(s) for s in store.segments(vid, t["kind"])]}
+                   for t in store.transcript_rows(vid)]
+    events = [{"at": e["at"], "kind": e["kind"], "media_sha256": e["media_sha256"], "detail": _json(e["detail"], {})}
+              for e in store.events(vid)]
+    return ArchivedVideo(
+        row=dict(v), media=media_d, keyframes=[dict(k) for k in store.keyframes(vid)], tags=tag_dicts(store.tags(vid)),
+        transcripts=transcripts, events=events, categories=_json(v["categories"], []),
+        platform_tags=_json(v["platform_tags"], []),
+    )

@@ -1,0 +1,61 @@
+"""The audio profile: speech / music / silence per second, computed once per original and kept.
+
+This is the stage that decodes the audio (``Job.samples``); the transcription after it reads the same
+memory-mapped samples, and both the transcript's music/silence flags and the tagger read the profile it stores
+(``audio_profile.json`` in the video folder and an ``audio_profiles`` row).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import NoAudioError
+from pipeline.stages.base import Job, Progress, Stage, StageOutcome
+from pipeline.storage.files import atomic_write_json
+
+
+def profile_dict(profile: Any) -> dict[str, Any]:
+    return asdict(profile)
+
+
+def read_profile(path: Path) -> Any:
+    """An AudioProfile from its JSON file (None when the file is missing or unreadable: the profile is redone)."""
+    from pipeline.tagging.signals.audio import AudioProfile, AudioSpan
+
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        d["spans"] = [AudioSpan(**s) for s in d.get("spans", [])]
+        return AudioProfile(**d)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+class AudioProfileStage(Stage):
+    name = "audio"
+    skip_message = "already profiled by this classifier"
+
+    def key(self, job: Job) -> str:
+        from pipeline.tagging.signals.audio import load_model
+
+        return f"{job.media_sha256}:{load_model().version}"
+
+    def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
+        from pipeline.tagging.signals.audio import analyse_array
+
+        t0 = time.perf_counter()
+        try:
+            samples = job.samples()
+        except NoAudioError:  # the transcribe stage records the `skipped` event for the video
+            return StageOutcome(job.video_id, self.name, "not-applicable", "no audio track", time.perf_counter() - t0,
+                                {"no_audio": True})
+        profile = analyse_array(samples)
+        path = job.folder / "audio_profile.json"
+        atomic_write_json(path, profile_dict(profile))
+        job.store.replace_audio_profile(job.video_id, job.media_sha256, profile, job.archive.relpath(path))
+        job.profile = profile
+        detail = {"speech": round(profile.speech, 3), "music": round(profile.music, 3), "silence": round(profile.silence, 3)}
+        return StageOutcome(job.video_id, self.name, "done", profile.summary(), time.perf_counter() - t0, detail)

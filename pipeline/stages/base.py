@@ -1,0 +1,150 @@
+"""The job object and the ``Stage`` protocol.
+
+A ``Job`` is one archived video on its way through the analysis stages. It decodes the audio at most once, into a
+16 kHz mono float32 PCM file that every reader memory-maps (the audio profile, the transcription and its translation
+pass), and it carries each stage's result in memory to the stages after it (the tagger reads the transcript and the
+profile from the job, not back from the database). A stage that is skipped because its key is unchanged leaves its
+slot empty; the next stage that needs that result loads it from the catalogue (``Job.load_*``).
+
+A stage is a class with a ``name``, a ``key(job)`` — everything its output depends on: the media's SHA-256, the
+stage's version, its parameters and the versions of the data it reads — and ``run(job, progress)``. Adding a stage
+is one module plus one line in ``pipeline.stages.STAGES``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from pipeline.config import Settings
+from pipeline.errors import ClipwatchError, NoAudioError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, float], None]
+
+
+@dataclass
+class StageOutcome:
+    video_id: str
+    stage: str
+    status: str  # done | skipped | failed | not-applicable
+    message: str = ""
+    seconds: float = 0.0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    """One video through the stages: its catalogue row, its original, and the results passed between stages."""
+
+    store: Any  # a Catalogue (pipeline.storage.base)
+    archive: Any  # a BlobStore
+    settings: Settings
+    video_id: str
+    force: bool = False
+    video: Any = None
+    media_path: Path | None = None
+    # results handed from stage to stage
+    profile: Any = None  # AudioProfile
+    transcript: Any = None  # Transcript (original language)
+    translation: Any = None  # Transcript (English), when made
+    keyframes: Any = None  # KeyframeResult
+    _pcm: Path | None = None
+    _samples: np.ndarray | None = None
+    _no_audio: str | None = None
+
+    def __post_init__(self) -> None:
+        self.video = self.store.get_video(self.video_id)
+        self.video_id = self.video["id"]  # a unique prefix was accepted
+        media = self.store.media_file(self.video["media_sha256"]) if self.video["media_sha256"] else None
+        if media is None:
+            raise ClipwatchError(f"{self.video_id}: no archived media file; ingest it again")
+        self.media_path = self.archive.abspath(media["path"])
+
+    @property
+    def media_sha256(self) -> str:
+        return self.video["media_sha256"]
+
+    @property
+    def folder(self) -> Path:
+        return self.archive.video_dir(self.video_id)
+
+    def samples(self) -> np.ndarray:
+        """The original's audio as 16 kHz mono float32, decoded on first use only, memory-mapped from then on.
+
+        NoAudioError (every time) for a file without an audio track.
+        """
+        from pipeline.media.audio import decode_pcm, open_pcm
+
+        if self._no_audio is not None:
+            raise NoAudioError(self._no_audio)
+        if self._samples is None:
+            pcm_dir = self.settings.data_dir / "cache" / "pcm"
+            path = pcm_dir / f"{self.media_sha256}.{os.getpid()}.f32"
+            try:
+                decode_pcm(self.media_path, path)
+            except NoAudioError as exc:
+                self._no_audio = str(exc)
+                raise
+            self._pcm, self._samples = path, open_pcm(path)
+        return self._samples
+
+    def load_profile(self) -> Any:
+        """The stored audio profile when the audio stage was skipped (None when there is none)."""
+        if self.profile is None:
+            from pipeline.stages.audio import read_profile
+
+            row = self.store.audio_profile_row(self.video_id)
+            if row is not None and row["media_sha256"] == self.media_sha256 and row["path"]:
+                self.profile = read_profile(self.archive.abspath(row["path"]))
+        return self.profile
+
+    def load_transcripts(self) -> None:
+        """The stored transcripts when the transcribe stage was skipped."""
+        from pipeline.tagging.model import transcript_from_store
+
+        if self.transcript is None:
+            self.transcript = transcript_from_store(self.store, self.video_id, "original")
+        if self.translation is None:
+            self.translation = transcript_from_store(self.store, self.video_id, "translation")
+
+    def release(self) -> None:
+        """Drop the decoded audio (the PCM file is a cache of this job only)."""
+        self._samples = None
+        if self._pcm is not None:
+            self._pcm.unlink(missing_ok=True)
+            self._pcm = None
+
+    def __enter__(self) -> "Job":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class Stage(ABC):
+    """One analysis step over a Job. Knows nothing of Prefect; the runner records its key and outcome."""
+
+    name: str = ""
+
+    @abstractmethod
+    def key(self, job: Job) -> str:
+        """Everything the stage's output depends on; an unchanged key means the stage is skipped."""
+
+    @abstractmethod
+    def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
+        """Do the work, store the result (catalogue + files) and leave it on the job for later stages."""
+
+    skip_message: str = "already done"
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=1)

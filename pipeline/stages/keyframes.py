@@ -1,0 +1,39 @@
+"""Shots and one keyframe per shot (OpenCV), with perceptual hashes for re-upload matching."""
+
+from __future__ import annotations
+
+import time
+
+from pipeline.stages.base import Job, Progress, Stage, StageOutcome
+
+
+class KeyframesStage(Stage):
+    name = "keyframes"
+    skip_message = "already done for this file and detector"
+
+    def __init__(self, detector: str | None = None) -> None:
+        self.detector = detector
+
+    def _detector(self) -> str:
+        from pipeline.shots import keyframes
+
+        return self.detector or keyframes.DEFAULT_DETECTOR
+
+    def key(self, job: Job) -> str:
+        from pipeline.shots import keyframes
+
+        return f"{job.media_sha256}:{keyframes.TOOL_VERSION}:{self._detector()}"
+
+    def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
+        from pipeline.shots import keyframes
+
+        t0 = time.perf_counter()
+        out_dir = job.folder / "keyframes"
+        result = keyframes.extract_keyframes(job.media_path, out_dir, detector=self._detector(), progress=progress)
+        for k in result.keyframes:
+            k.path = (out_dir / k.path).relative_to(job.archive.root).as_posix()
+        job.store.replace_keyframes(job.video_id, job.media_sha256, result.keyframes, result.detector, result.tool_version)
+        job.keyframes = result
+        detail = {"shots": len(result.shots), "keyframes": len(result.keyframes)}
+        return StageOutcome(job.video_id, self.name, "done", f"{len(result.shots)} shots, {len(result.keyframes)} keyframes",
+                            time.perf_counter() - t0, detail)

@@ -1,0 +1,63 @@
+"""Whisper transcript of the original (and its English translation), over the job's decoded samples."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from pipeline.errors import NoAudioError
+from pipeline.stages.base import Job, Progress, Stage, StageOutcome
+
+log = logging.getLogger(__name__)
+
+
+class TranscribeStage(Stage):
+    name = "transcribe"
+    skip_message = "already transcribed with this model"
+
+    def key(self, job: Job) -> str:
+        s = job.settings
+        # words=1: word timestamps (issue 13); archives transcribed before get them on `reprocess` (the key changed).
+        return f"{job.media_sha256}:{s.engine}:{s.model}:translate={int(s.translate)}:words=1"
+
+    def _flag_over_audio(self, job: Job, tr: Any) -> int:
+        """Flag segments over silence, or over music where Whisper was unsure (the stored audio profile)."""
+        from pipeline.tagging.signals.audio import mark_transcript
+
+        profile = job.load_profile()
+        if profile is None or not tr.segments:
+            return 0
+        return mark_transcript(tr, profile)
+
+    def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
+        from pipeline.asr import subtitles, transcribe
+
+        s = job.settings
+        t0 = time.perf_counter()
+        try:
+            samples = job.samples()
+        except NoAudioError as exc:
+            job.store.add_event("skipped", video_id=job.video_id, detail={"stage": self.name, "reason": str(exc)})
+            return StageOutcome(job.video_id, self.name, "not-applicable", "no audio track", 0.0, {"no_audio": True})
+        # Word timestamps time a search hit at the matched word, not at the start of its line (the translation keeps
+        # line times: English words cannot be placed in the Korean audio).
+        tr = transcribe(samples, model=s.model, engine=s.engine, models_dir=s.models_dir, progress=progress,
+                        word_timestamps=True)
+        flagged_by_audio = self._flag_over_audio(job, tr)
+        written = subtitles.write_transcript(tr, job.folder, "transcript")
+        job.store.replace_transcript(job.video_id, job.media_sha256, "original", tr, job.archive.relpath(written["json"]))
+        job.transcript, job.translation = tr, None
+        detail: dict[str, Any] = {"language": tr.language, "segments": len(tr.segments),
+                                  "flagged": sum(1 for g in tr.segments if g.flags), "flagged_by_audio": flagged_by_audio}
+        if s.translate and tr.language and tr.language != "en" and tr.segments and not s.model.endswith(".en"):
+            tl = transcribe(samples, model=s.model, engine=s.engine, language=tr.language, task="translate",
+                            models_dir=s.models_dir)
+            self._flag_over_audio(job, tl)
+            written_tl = subtitles.write_transcript(tl, job.folder, "transcript.en")
+            job.store.replace_transcript(job.video_id, job.media_sha256, "translation", tl,
+                                         job.archive.relpath(written_tl["json"]))
+            job.translation = tl
+            detail["translation_segments"] = len(tl.segments)
+        msg = f"{tr.language or '?'}; {detail['segments']} segments" + (f" ({detail['flagged']} flagged)" if detail["flagged"] else "")
+        return StageOutcome(job.video_id, self.name, "done", msg, time.perf_counter() - t0, detail)
