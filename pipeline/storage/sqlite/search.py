@@ -189,18 +189,6 @@ def segment_ids(db: sqlite3.Connection) -> list[int]:
     return [r[0] for r in db.execute("SELECT id FROM segments ORDER BY id")]
 
 
-def filter_options(db: sqlite3.Connection) -> dict[str, list[str]]:
-    return {
-        "channels": [r[0] for r in db.execute("SELECT DISTINCT channel FROM videos WHERE channel IS NOT NULL ORDER BY channel COLLATE NOCASE")],
-        "categories": [r[0] for r in db.execute("SELECT DISTINCT category FROM tags ORDER BY category")],
-        "languages": [r[0] for r in db.execute("SELECT DISTINCT language FROM videos WHERE language IS NOT NULL ORDER BY language")],
-    }
-
-
-def video_count(db: sqlite3.Connection) -> int:
-    return db.execute("SELECT count(*) FROM videos").fetchone()[0]
-
-
 # -- trends ---------------------------------------------------------------------------
 
 PERIODS = {

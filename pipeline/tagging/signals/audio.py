@@ -257,7 +257,19 @@ def mark_transcript(transcript, profile: AudioProfile, music_share: float = 0.6,
         if "silence" not in seg.flags and profile.share_in(seg.start, seg.end, "silence") >= silence_share:
             seg.flags.append("silence")
             changed += 1
-        elif "music" not in seg.flags and unsure and profile.share_in(seg.start, seg.end, "music") >= music_share:
-            seg.flags.append("music")
-            changed += 1
+        elif "music" not in seg.flags and profile.share_in(seg.start, seg.end, "music") >= music_share:
+            if unsure:
+                seg.flags.append("music")
+                changed += 1
+            elif "repetition" not in seg.flags and _repetitive(seg.text):
+                # Repetitive text over music is a decoding loop (issue 13), however sure the decoder was: people
+                # repeat themselves in speech ("만세! 만세!"), which the transcript flags let through.
+                seg.flags.append("repetition")
+                changed += 1
     return changed
+
+
+def _repetitive(text: str) -> bool:
+    from pipeline.asr.flags import COMPRESSION_RATIO_THRESHOLD, compression_ratio, has_repeated_ngrams
+
+    return compression_ratio(text.strip()) > COMPRESSION_RATIO_THRESHOLD or has_repeated_ngrams(text)
