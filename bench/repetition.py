@@ -123,9 +123,10 @@ def _old_tokens(text: str) -> list[str]:
     return words
 
 
-def old_repetition(text: str) -> bool:
+def old_repetition(text: str, engine_cr: float | None = None) -> bool:
+    """As before issue 13: the engine's compression ratio (that of the whole decoding window) when it gave one."""
     b = text.encode("utf-8")
-    cr = len(b) / len(zlib.compress(b)) if b else 0.0
+    cr = engine_cr if engine_cr is not None else (len(b) / len(zlib.compress(b)) if b else 0.0)
     toks = _old_tokens(text)
     rep = False
     for n in range(1, 5):
@@ -173,7 +174,7 @@ def main() -> None:
                 if not s.text.strip():
                     continue
                 if which == "before":
-                    flagged = old_repetition(s.text) or bool(_old_other_flags(s))
+                    flagged = old_repetition(s.text, s.compression_ratio) or bool(_old_other_flags(s))
                 else:
                     flagged = bool(flag_segment(s))
                 n_words = len(s.text.split())

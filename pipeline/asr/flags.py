@@ -80,12 +80,14 @@ def loop_evidence(seg: Segment, audio: np.ndarray | None = None) -> str | None:
         span = words[-1].end - words[0].start
         if _rate(text, span) > 1.0:
             return "too many words for the time they take"
-    if (seg.avg_logprob is not None and seg.avg_logprob < LOGPROB_THRESHOLD) or (seg.no_speech_prob or 0) > NO_SPEECH_THRESHOLD:
+    # no_speech_prob is the window's first-token estimate (high over pauses between clear prompts): it counts only
+    # when the words themselves were decoded without confidence.
+    logprob = seg.avg_logprob if seg.avg_logprob is not None else 0.0
+    if logprob < LOGPROB_THRESHOLD or ((seg.no_speech_prob or 0) > NO_SPEECH_THRESHOLD and logprob < -0.5):
         return "decoder unsure"
     if audio is not None and audio.size and float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) < 10 ** (-45 / 20):
         return "near silence"
-    cr = seg.compression_ratio if seg.compression_ratio is not None else compression_ratio(text)
-    if cr > LOOP_COMPRESSION_RATIO:
+    if compression_ratio(text) > LOOP_COMPRESSION_RATIO:
         return "extreme repetition"
     return None
 
@@ -93,7 +95,7 @@ def loop_evidence(seg: Segment, audio: np.ndarray | None = None) -> str | None:
 def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
     """Reasons to distrust a segment; the segment is kept, flagged (and searched, marked doubtful).
 
-    * repetition -- repetitive text (compression ratio > 2.4, or an n-gram repeated back to back) *and* evidence
+    * repetition -- repetitive text (its compression ratio > 2.4, or an n-gram repeated back to back) *and* evidence
       of a decoding loop (:func:`loop_evidence`): people repeat themselves ("The conference is now muted. The
       conference is now being recorded."; "만세! 만세! 만세!"), decoders loop;
     * hallucination -- the model itself says "probably no speech" (no_speech_prob > 0.6)
@@ -103,8 +105,9 @@ def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
     """
     flags: list[str] = []
     text = seg.text.strip()
-    cr = seg.compression_ratio if seg.compression_ratio is not None else compression_ratio(text)
-    if (cr > COMPRESSION_RATIO_THRESHOLD or has_repeated_ngrams(text)) and loop_evidence(seg, audio):
+    # The segment's own text: engines report the compression ratio of the whole 30 s decoding window on each of its
+    # segments, so one repetitive window would otherwise mark every line in it.
+    if (compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD or has_repeated_ngrams(text)) and loop_evidence(seg, audio):
         flags.append("repetition")
     if (
         seg.no_speech_prob is not None
