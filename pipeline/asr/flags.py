@@ -121,4 +121,6 @@ def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
             flags.append("silence")
     if not text or _MUSIC_ONLY.match(text):
         flags.append("music" if text else "silence")
+    elif not re.search(r"\w", text):  # only punctuation (".", "..."): nothing was said
+        flags.append("silence")
     return list(dict.fromkeys(flags))
