@@ -137,3 +137,22 @@ def test_korean_numerals():
     assert normalize.korean_alternates("삼십") == ["30"]
     for word in ("사람", "이번", "천리마", "만세", "일이", "백두산"):  # words, not numbers
         assert normalize.korean_alternates(word) == [], word
+
+
+def test_a_very_common_word_is_listed_newest_first_with_a_notice(tmp_path, monkeypatch):
+    from pipeline.search import fulltext
+
+    with Store(tmp_path / "c.db") as st:
+        st.upsert_video(VideoRecord(id="v", extractor="x", platform_id="v", webpage_url="u", source_url="u"), "v")
+        st.replace_transcript("v", "sha", "original", Transcript("en", 1.0, 60, "m", "e", "1", segments=[
+            Segment(i, i + 1, f"the people line {i}" + " people" * (i % 3)) for i in range(40)]), None)
+        ranked = search(st, SearchQuery("people", limit=5))
+        assert ranked.notice is None and ranked.hits[0].score is not None
+        monkeypatch.setattr(fulltext, "COMMON_DOCS", 30)
+        res = search(st, SearchQuery("people", limit=5))
+        assert "newest first" in res.notice
+        assert [h.text.split(" people")[0] for h in res.hits][0] == "the"
+        assert [h.segment_start for h in res.hits] == [39, 38, 37, 36, 35]
+        # a rarer word in the query, a phrase or a filter brings the ranking back
+        assert search(st, SearchQuery("\"the people\"", limit=5)).notice is None
+        assert search(st, SearchQuery("people 7", limit=5)).notice is None

@@ -313,19 +313,19 @@ def normalize_words(text: str) -> tuple[str, ...]:
     return tuple(f for w in analyze(text) for f in w.forms if f)
 
 
-def query_alternatives(form: str) -> list[tuple[str, ...]]:
+def query_alternatives(form: str, splits: bool = True) -> list[tuple[str, ...]]:
     """Ways one query word may appear in the index: itself, an ambiguous abbreviation's readings, and for a long
     word its splits into two words (a compound the transcript wrote apart)."""
     alts: list[tuple[str, ...]] = [(form,)]
     for a in AMBIGUOUS.get(form, ()):
         if (a,) not in alts:
             alts.append((a,))
-    if form.isalpha() and 6 <= len(form) <= 20 and not CJK_RE.search(form):
+    if splits and form.isalpha() and 8 <= len(form) <= 20 and not CJK_RE.search(form):
         alts += [(form[:i], form[i:]) for i in range(4, len(form) - 3)]
     return alts
 
 
-def query_units(text: str) -> list[list[tuple[str, ...]]]:
+def query_units(text: str, splits: bool = True) -> list[list[tuple[str, ...]]]:
     """A run of plain query words as units to match, each a list of alternative form sequences (any one will do):
     numbers and abbreviations in their index form, hyphenated words as their parts or joined, ambiguous
     abbreviations and long words with their readings (:func:`query_alternatives`)."""
@@ -345,6 +345,6 @@ def query_units(text: str) -> list[list[tuple[str, ...]]]:
             units.append(alts)
         else:
             for f in forms:
-                units.append(query_alternatives(f))
+                units.append(query_alternatives(f, splits))
         k = j + 1
     return [u for u in units if u and u[0]]

@@ -149,6 +149,7 @@ class Plan:
     table: str                         # the FTS5 table
     match: str                         # the FTS5 expression
     ranked: bool = True                # bm25 order (else segment order)
+    newest_first: bool = False         # unranked: the latest lines first (a very common word)
     doubt_table: str | None = None     # word mode: flagged lines, listed after the trusted ones
     notice: str | None = None
     fallback_match: str | None = None  # tried when `match` raises
@@ -220,7 +221,8 @@ def _word_match(text: str, syntax: bool) -> tuple[str, list[list[tuple[str, ...]
             flush()
             if not closed:
                 raise ValueError("unterminated string")
-            units = normalize.query_units(phrase.replace('""', '"'))
+            # no compound splits inside a phrase: each variant re-reads its common words ("of", "the")
+            units = normalize.query_units(phrase.replace('""', '"'), splits=False)
             if units:
                 units_all.append(phrase_variants(units))
             out.append(("operand", _phrase_expr(units, allow_or=near_depth == 0) if units else '""'))
@@ -283,7 +285,7 @@ def plan(text: str, mode: str) -> Plan:
     syntax = bool(SYNTAX_RE.search(text))
     bare = " ".join(re.sub(r'["()*^]', " ", text).split()) or text
     if not substring:
-        phrase_units = normalize.query_units(bare)
+        phrase_units = normalize.query_units(bare, splits=False)
         fallback = _phrase_expr(phrase_units) if phrase_units else _quote(bare)
         try:
             match, units, prefixes = _word_match(text, syntax)

@@ -191,8 +191,9 @@ DROP TABLE IF EXISTS segments_fts;
 DROP TABLE IF EXISTS segments_trigram;
 
 CREATE TABLE IF NOT EXISTS segment_norm (id INTEGER PRIMARY KEY, text TEXT NOT NULL);  -- id = segments.id
+-- prefix indexes: a `nucl*` query reads one list instead of merging every term that starts so
 CREATE VIRTUAL TABLE IF NOT EXISTS norm_fts USING fts5(
-    text, content='segment_norm', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    text, content='segment_norm', content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3 4'
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS norm_doubt_fts USING fts5(
     text, content='segment_norm', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
@@ -244,3 +245,6 @@ CREATE TABLE IF NOT EXISTS transcript_segments (
     first_id INTEGER NOT NULL,
     last_id INTEGER NOT NULL
 );
+
+-- How many trusted lines hold each term (read by the search to avoid ranking a very common word's every line).
+CREATE VIRTUAL TABLE IF NOT EXISTS norm_vocab USING fts5vocab(norm_fts, 'row');

@@ -91,7 +91,7 @@ def _order(sort: str, ranked: bool) -> str:
 
 
 def match_ids(db: sqlite3.Connection, table: str, match: str, filters: Filters, sort: str, offset: int, n: int,
-              ranked: bool = True) -> list[tuple[int, float | None]]:
+              ranked: bool = True, newest_first: bool = False) -> list[tuple[int, float | None]]:
     """(segment id, bm25 or None) of the segments ``table`` MATCHes, filtered, ordered, one page.
 
     Unfiltered relevance queries read FTS5 alone; ``ranked=False`` orders by segment id (short Korean queries can
@@ -101,7 +101,7 @@ def match_ids(db: sqlite3.Connection, table: str, match: str, filters: Filters, 
         if ranked:
             sql = f"SELECT rowid, rank FROM {table} WHERE {table} MATCH ? ORDER BY rank, rowid LIMIT ? OFFSET ?"
         else:
-            sql = f"SELECT rowid, NULL FROM {table} WHERE {table} MATCH ? ORDER BY rowid LIMIT ? OFFSET ?"
+            sql = f"SELECT rowid, NULL FROM {table} WHERE {table} MATCH ? ORDER BY rowid{' DESC' if newest_first else ''} LIMIT ? OFFSET ?"
         return [(r[0], r[1]) for r in db.execute(sql, (match, n, offset))]
     score = f"bm25({table})" if ranked else "NULL"
     sql = (
@@ -111,6 +111,12 @@ def match_ids(db: sqlite3.Connection, table: str, match: str, filters: Filters, 
         f"ORDER BY {_order(sort, ranked)} LIMIT ? OFFSET ?"
     )
     return [(r[0], r[1]) for r in db.execute(sql, (match, *args, n, offset))]
+
+
+def term_docs(db: sqlite3.Connection, term: str) -> int:
+    """Lines of the word index holding ``term`` (an index form, e.g. "nuclear", "5")."""
+    row = db.execute("SELECT doc FROM norm_vocab WHERE term = ?", (term,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def count_matches(db: sqlite3.Connection, table: str, match: str, filters: Filters) -> int:
