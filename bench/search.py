@@ -323,7 +323,7 @@ def main() -> None:
     mib = 1024 * 1024
     print()
     print(f"clipwatch search benchmark — {info['segments']:,} segments in {info['videos']:,} videos "
-          f"(SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores)")
+          f"(SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end)")
     print(f"build: {info['build_s']:.1f} s ({info['segments'] / info['build_s']:,.0f} segments/s, shadow text + 4 FTS indexes via triggers)"
           f"; optimize of the indexes {info['optimize_s']:.1f} s")
     size_line = f"index size on disk: {sz['file'] / mib:,.0f} MiB total"

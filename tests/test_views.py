@@ -248,3 +248,19 @@ def test_fast_trend_counting_agrees_with_the_sql_joins(cat, query, by, channel):
     fast = sql.mention_counts(store.db, tables, by, f)
     slow = [dict(r) for r in sql._mention_counts_sql(store.db, tables, by, f)]
     assert fast and fast == sorted(slow, key=lambda d: (d["period"] or "", d["channel"]))
+
+
+def test_cached_transcript_facts_follow_catalogue_changes(tmp_path, monkeypatch):
+    from pipeline.asr import Segment, Transcript
+    from pipeline.storage.sqlite import search as sql
+    from pipeline.storage.sqlite.catalogue import VideoRecord
+
+    monkeypatch.setattr(sql, "ALL_TRANSCRIPTS_ABOVE", 0)  # take the cached whole-catalogue path on a small catalogue
+    with Store(tmp_path / "c.db") as st:
+        st.upsert_video(VideoRecord(id="v", extractor="x", platform_id="v", webpage_url="u", source_url="u",
+                                    channel="A", upload_date="2020-01-05"), "v")
+        st.replace_transcript("v", "sha", "original", Transcript("en", 1, 1, "m", "e", "1", segments=[Segment(0, 1, "nuclear")]), None)
+        assert views.trends(st, views.TrendQuery("nuclear", by="year")).periods == ["2020"]
+        st.set_video_fields("v", upload_date="2021-02-03", channel="B")
+        t = views.trends(st, views.TrendQuery("nuclear", by="year"))
+        assert t.periods == ["2021"] and t.channels == ["B"]
