@@ -127,7 +127,7 @@ def main() -> None:
     ap.add_argument("--engine", default="faster-whisper")
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=1, help="transcribe each way this many times (RTF: best of)")
+    ap.add_argument("--repeats", type=int, default=2, help="transcribe each way this many times (RTF: best of)")
     args = ap.parse_args()
     from pipeline.asr import transcribe
 
@@ -138,6 +138,10 @@ def main() -> None:
     dur = len(audio) / SR
     print(f"probe: {len(meta)} real utterances, {dur:.0f} s ({clip})", file=sys.stderr)
 
+    # warm up: load the model (and its caches) before anything is timed
+    warm = tmp / "warm.wav"
+    write_wav(warm, audio[: 10 * SR])
+    transcribe(warm, model=args.model, engine=args.engine, word_timestamps=True, language="en")
     timings: dict[bool, list[float]] = {False: [], True: []}
     results = {}
     for rep in range(args.repeats):

@@ -387,7 +387,7 @@ def semantic_rows(args) -> list[tuple]:
     sents = real_sentences()
     rng = np.random.default_rng(3)
     rng.shuffle(sents)
-    base_txt, query_txt = sents[:1200], sents[1200:1300]
+    base_txt, query_txt = sents[:-100], sents[-100:]   # queries are sentences the vectors were not built from
     print(f"semantic: embedding {len(base_txt)} + {len(query_txt)} real sentences ...", file=sys.stderr)
     base = np.concatenate([enc.encode(base_txt[i:i + 64]) for i in range(0, len(base_txt), 64)])
     queries = enc.encode(query_txt, query=True)
