@@ -67,7 +67,8 @@ def utterances() -> list[tuple[str, Path]]:
             continue
         name, text = m.groups()
         wav = MEDIA / "asterisk_en" / f"{name}.wav"
-        if wav.exists() and not text.startswith("[") and len(re.findall(r"[\w']+", text)) >= 4:
+        # "[ascending tones]", "(2 seconds of silence)": not speech
+        if wav.exists() and not text.startswith(("[", "(")) and len(re.findall(r"[\w']+", text)) >= 4:
             out.append((text, wav))
     for line in (MEDIA / "librivox" / "transcription").read_text().splitlines():
         m = re.match(r"<s>\s*(.+?)\s*</s>\s*\((.+)\)", line)

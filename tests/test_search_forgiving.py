@@ -156,3 +156,13 @@ def test_a_very_common_word_is_listed_newest_first_with_a_notice(tmp_path, monke
         # a rarer word in the query, a phrase or a filter brings the ranking back
         assert search(st, SearchQuery("\"the people\"", limit=5)).notice is None
         assert search(st, SearchQuery("people 7", limit=5)).notice is None
+
+
+def test_contractions_match_their_full_words(tmp_path):
+    with Store(tmp_path / "c.db") as st:
+        st.upsert_video(VideoRecord(id="v", extractor="x", platform_id="v", webpage_url="u", source_url="u"), "v")
+        st.replace_transcript("v", "sha", "original", Transcript("en", 1.0, 4, "m", "e", "1", segments=[
+            Segment(0, 2, "I'm afraid I was unable to connect."), Segment(2, 4, "We do not know, the minister's aide said.")]), None)
+        assert [h.segment_start for h in search(st, SearchQuery('"I am afraid I"')).hits] == [0]
+        assert [h.segment_start for h in search(st, SearchQuery('"we don\'t know"')).hits] == [2]
+        assert [h.segment_start for h in search(st, SearchQuery("minister's")).hits] == [2]

@@ -26,7 +26,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-VERSION = "1"            # bump when the shadow text changes: the catalogue rebuilds its search indexes
+VERSION = "2"            # bump when the shadow text changes: the catalogue rebuilds its search indexes
 ALT_SENTINEL = "xqaltx"  # separates in-place words from alternates in the shadow text (never a real word)
 
 _UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
@@ -44,6 +44,23 @@ ABBREVIATIONS = {"mr": "mister", "dr": "doctor", "mrs": "missus", "prof": "profe
 # Words that may stand for one another at query time (the text cannot tell which one "St." was).
 AMBIGUOUS = {"st": ("st", "saint", "street"), "saint": ("saint", "st"), "street": ("street", "st"),
              "ave": ("ave", "avenue"), "avenue": ("avenue", "ave"), "mt": ("mt", "mount"), "mount": ("mount", "mt")}
+
+# Contractions, read as their full words both ways ("I'm afraid" = "I am afraid"). Not 's (is / has / possessive)
+# nor 'd (had / would): they cannot be told apart from the text.
+CONTRACTIONS = {"won't": ("will", "not"), "can't": ("can", "not"), "cannot": ("can", "not"), "shan't": ("shall", "not"),
+                "ain't": ("is", "not"), "let's": ("let", "us")}
+CONTRACTION_SUFFIXES = (("n't", ("not",)), ("'m", ("am",)), ("'re", ("are",)), ("'ve", ("have",)), ("'ll", ("will",)))
+
+
+def _expand_contraction(w: str) -> tuple[str, ...] | None:
+    w = w.replace("’", "'")
+    if w in CONTRACTIONS:
+        return CONTRACTIONS[w]
+    for suffix, tail in CONTRACTION_SUFFIXES:
+        if w.endswith(suffix) and len(w) > len(suffix):
+            return (w[: -len(suffix)], *tail)
+    return None
+
 
 # Sino-Korean numerals.
 KO_DIGIT = {"영": 0, "공": 0, "일": 1, "이": 2, "삼": 3, "사": 4, "오": 5, "육": 6, "륙": 6, "칠": 7, "팔": 8, "구": 9}
@@ -219,8 +236,11 @@ def analyze(text: str) -> list[Word]:
                     words[k].forms = [""]
                 i += used
                 continue
-        if w in ABBREVIATIONS and text[words[i].end:words[i].end + 1] in (".", " ", "") :
+        expanded = _expand_contraction(w) if ("'" in w or "’" in w or w == "cannot") else None
+        if w in ABBREVIATIONS and text[words[i].end:words[i].end + 1] in (".", " ", ""):
             words[i].forms = [ABBREVIATIONS[w]]
+        elif expanded:
+            words[i].forms = list(expanded)
         else:
             words[i].forms = [w]
         i += 1
