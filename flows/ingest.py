@@ -27,7 +27,8 @@ from pipeline.stages.base import Job, Stage, StageOutcome
 from pipeline.stages.keyframes import KeyframesStage
 from pipeline.storage.files import Archive
 from pipeline.config import Settings
-from pipeline.errors import ClipwatchError, DownloadError
+from pipeline.errors import ClipwatchError, DiskFullError, DownloadError
+from pipeline.storage.files import fs_display
 from pipeline.sources.fetch import FetchOptions, fetch
 from pipeline.sources.discovery import Discovery, VideoRef, discover
 from pipeline.storage.sqlite.catalogue import Store
@@ -58,6 +59,8 @@ class IngestReport:
     sources: list[dict[str, Any]] = field(default_factory=list)
     videos: list[VideoReport] = field(default_factory=list)
     semantic: dict[str, Any] | None = None
+    swept: dict[str, Any] | None = None
+    stopped: str | None = None  # why the batch stopped early (a full disk)
 
     @property
     def failed(self) -> int:
@@ -65,7 +68,7 @@ class IngestReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"sources": self.sources, "videos": [asdict(v) for v in self.videos], "semantic": self.semantic,
-                "failed": self.failed}
+                "failed": self.failed, "swept": self.swept, "stopped": self.stopped}
 
 
 def _retry_network_only(task, task_run, state) -> bool:
@@ -108,11 +111,12 @@ def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> Stag
         opts = FetchOptions(is_archived=is_archived,
                             progress=lambda done, total: rep.stage_progress(ref.title or ref.url, "fetch", done, total))
         t0 = time.perf_counter()
-        fetched = fetch(ref.url, archive, opts, source_url=ref.source_url)
-        try:
-            outcome = runner.record_fetch(store, archive, fetched, source_id)
-        finally:
-            fetched.cleanup()
+        with disk_full_as_error(settings):
+            fetched = fetch(ref.url, archive, opts, source_url=ref.source_url)
+            try:
+                outcome = runner.record_fetch(store, archive, fetched, source_id)
+            finally:
+                fetched.cleanup()
         outcome.seconds = time.perf_counter() - t0
         return outcome
 
@@ -125,8 +129,10 @@ def prepare_task(ref: VideoRef, settings: Settings, source_id: int | None, force
     with MEDIA_SLOTS, Store(settings.db_path) as store:
         reporter().stage_start(vid, "keyframes")
         try:
-            with Job(store, Archive(settings.archive_dir), settings, vid, force=force) as job:
+            with disk_full_as_error(settings), Job(store, Archive(settings.archive_dir), settings, vid, force=force) as job:
                 prepared.keyframes = stage_task(job, KeyframesStage())
+        except DiskFullError:
+            raise  # stops the batch
         except ClipwatchError as exc:
             prepared.keyframes_error = str(exc)
     return prepared
@@ -170,11 +176,36 @@ def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool 
                 stage = cls()
                 reporter().stage_start(video_id, stage.name)
                 try:
-                    outcome = stage_task.with_options(name=stage.name)(job, stage)
+                    with disk_full_as_error(settings):
+                        outcome = stage_task.with_options(name=stage.name)(job, stage)
+                except DiskFullError:
+                    report.stages[stage.name], report.status = "failed", "failed"
+                    raise  # stops the batch; nothing more can be written
                 except ClipwatchError as exc:
                     _record(report, video_id, stage.name, None, str(exc), settings)
                     continue
                 _record(report, video_id, stage.name, outcome, None, settings)
+
+
+class disk_full_as_error:
+    """A full disk (ENOSPC from a write, SQLITE_FULL from the catalogue) becomes one DiskFullError."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, exc, tb):
+        import errno
+        import sqlite3
+
+        full = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or \
+            (isinstance(exc, sqlite3.OperationalError) and "full" in str(exc))
+        if full:
+            raise DiskFullError(f"the disk holding {self.settings.data_dir} is full; the batch stopped and everything "
+                                "archived before is kept — free some space and run the same ingest again") from exc
+        return False
 
 
 @task(name="index-semantic", cache_policy=NO_CACHE)
@@ -212,26 +243,43 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
     settings.ensure_dirs()
     report = IngestReport()
     work: list[tuple[VideoRef, int | None]] = []
-    with Store(settings.db_path) as store:
-        for source in sources:
-            try:
-                found = discover_task(source)
-            except ClipwatchError as exc:
-                report.sources.append({"source": source, "error": str(exc)})
-                reporter().stage_end(source, "discover", "failed", str(exc))
-                continue
-            source_id = store.upsert_source(found.source_url, found.kind, found.title)
-            report.sources.append({"source": source, "kind": found.kind, "title": found.title, "videos": len(found.refs)})
-            reporter().discovered(source, len(found.refs), found.kind)
-            work.extend((ref, source_id) for ref in found.refs)
+    try:
+        with disk_full_as_error(settings), Store(settings.db_path) as store:
+            from pipeline.preservation.sweep import sweep
+
+            swept = sweep(store, Archive(settings.archive_dir))
+            if swept.removed or swept.orphans:
+                report.swept = swept.to_dict()
+            for source in sources:
+                try:
+                    found = discover_task(source)
+                except ClipwatchError as exc:
+                    report.sources.append({"source": source, "error": str(exc)})
+                    reporter().stage_end(source, "discover", "failed", str(exc))
+                    continue
+                source_id = store.upsert_source(found.source_url, found.kind, found.title)
+                report.sources.append({"source": source, "kind": found.kind, "title": found.title, "videos": len(found.refs)})
+                reporter().discovered(source, len(found.refs), found.kind)
+                work.extend((ref, source_id) for ref in found.refs)
+    except DiskFullError as exc:
+        report.stopped = str(exc)
+        return report
 
     futures = [prepare_task.submit(ref, settings, sid, force) for ref, sid in work]
     for (ref, _sid), fut in zip(work, futures):
-        vr = VideoReport(ref=ref.url, title=ref.title)
+        vr = VideoReport(ref=fs_display(ref.url), title=ref.title)
         report.videos.append(vr)
-        label = ref.title or ref.url
+        label = ref.title or vr.ref
+        if report.stopped:
+            vr.status, vr.error, vr.stages["fetch"] = "failed", "not attempted: the batch stopped (disk full)", "not-attempted"
+            _cancel(fut)
+            continue
         try:
             prepared = fut.result()
+        except DiskFullError as exc:
+            vr.status, vr.error, vr.stages["fetch"] = "failed", str(exc), "failed"
+            report.stopped = str(exc)
+            continue
         except ClipwatchError as exc:
             vr.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
             vr.error, vr.stages["fetch"] = str(exc), "failed"
@@ -245,6 +293,23 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
         vr.seconds["fetch"] = round(outcome.seconds, 3)
         reporter().stage_end(label, "fetch", outcome.status, outcome.message)
         _record(vr, outcome.video_id, "keyframes", prepared.keyframes, prepared.keyframes_error, settings)
-        analyse(outcome.video_id, settings, vr, force, done={"keyframes": prepared.keyframes})
-    update_semantic_index(settings, report)
+        try:
+            analyse(outcome.video_id, settings, vr, force, done={"keyframes": prepared.keyframes})
+        except DiskFullError as exc:
+            vr.error = str(exc)
+            report.stopped = str(exc)
+    if not report.stopped:
+        update_semantic_index(settings, report)
     return report
+
+
+def _cancel(fut) -> None:
+    """Stop a download that has not started (a running one finishes or fails on its own)."""
+    inner = getattr(fut, "wrapped_future", None)
+    if inner is not None:
+        inner.cancel()
+    try:
+        fut.wait(0)
+    except Exception:  # noqa: BLE001 - its outcome no longer matters
+        pass
+

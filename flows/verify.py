@@ -18,19 +18,22 @@ from pipeline.storage.sqlite.catalogue import Store
 
 @task(name="verify-video", cache_policy=NO_CACHE)
 def verify_task(video_id: str, settings: Settings) -> fixity.VerifyResult:
-    with Store(settings.db_path) as store:
-        return fixity.verify(store, Archive(settings.archive_dir), [video_id])
+    with Store.for_reading(settings.db_path) as store:
+        return fixity.verify(store, Archive(settings.archive_dir), [video_id], chain=False)
 
 
 @flow(name="verify", log_prints=False)
 def verify_flow(data_dir: str | None = None, video_ids: list[str] | None = None) -> fixity.VerifyResult:
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
-    with Store(settings.db_path) as store:
+    with Store.for_reading(settings.db_path) as store:
         ids = fixity.resolve_ids(store, video_ids)
-    total = fixity.VerifyResult(videos=ids)
+        chain = store.chain_report()  # walked once, before this run's events
+    total = fixity.VerifyResult(videos=ids, chain=chain)
     # One video at a time: hashing is disk-bound, parallel reads only make it slower.
     for vid in ids:
         part = verify_task(vid, settings)
         total.files.extend(part.files)
         total.bytes_hashed += part.bytes_hashed
+        total.derivatives_checked += part.derivatives_checked
+        total.head, total.recorded = part.head, part.recorded
     return total

@@ -56,7 +56,14 @@ class Settings:
         env = os.environ.get("CLIPWATCH_MODELS")
         return Path(env).expanduser().resolve() if env else self.data_dir / "models"
 
+    def check_data_dir(self) -> None:
+        """A clear error when --data-dir names something that is not a folder."""
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ConfigError(f"--data-dir {self.data_dir} is a file, not a folder; pass the archive's folder "
+                              "(the one holding clipwatch.db)")
+
     def ensure_dirs(self) -> None:
+        self.check_data_dir()
         try:
             self.archive_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -50,3 +50,20 @@ class QueryError(ClipwatchError):
 
 class NotFoundError(ClipwatchError):
     """An id or path named by the user does not exist in the archive."""
+
+
+class DiskFullError(ClipwatchError):
+    """The disk holding the archive is full (ENOSPC): the batch stops; what was archived stays."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError the environment caused (full disk, read-only or missing folder)."""
+    import errno
+
+    where = f" ({exc.filename})" if isinstance(exc.filename, str) else ""
+    if exc.errno == errno.ENOSPC:
+        return (f"the disk is full{where}; free some space and run the command again "
+                "(what was archived before is kept)")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"cannot write{where}: {exc.strerror}; use a writable --data-dir or a copy of the archive"
+    return f"{exc.strerror or exc}{where}"

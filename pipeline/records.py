@@ -76,7 +76,7 @@ def load(store: Any, video_id: str) -> ArchivedVideo:
     """Everything archived about one video (an unambiguous id prefix is accepted); NotFoundError otherwise."""
     v = store.get_video(video_id)
     vid = v["id"]
-    media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
+    media = store.media_file(v["media_sha256"], v["id"]) if v["media_sha256"] else None
     media_d = None
     if media is not None:
         media_d = dict(media) | {"http_headers": _json(media["http_headers"], {})}

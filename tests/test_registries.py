@@ -123,3 +123,25 @@ def test_every_module_imports_on_its_own():
             "print('\\n'.join(bad))")
     out = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "", out.stdout + out.stderr
+
+
+def test_every_tagging_signal_sets_only_its_own_features_with_evidence():
+    """Each registered signal, on a video that gives every signal something to say."""
+    from pipeline.asr import Segment, Transcript
+    from pipeline.tagging.model import FEATURES, TaggingInput
+    from pipeline.tagging.signals.audio import AudioProfile
+    from pipeline.tagging.signals.base import signals
+
+    speech = Transcript("en", 1.0, 60.0, "m", "e", "v", segments=[
+        Segment(0, 5, "The Supreme Leader inspected the nuclear deterrent, officials said.")])
+    inp = TaggingInput(title="Evening news: the Supreme Leader", description="", channel="KCTV", channel_url=None,
+                       uploader=None, webpage_url="https://www.youtube.com/@kctv", platform_tags=["news"],
+                       categories=["News & Politics"], transcript=speech)
+    audio = AudioProfile(duration=60.0, music=0.2, speech=0.7, silence=0.1)
+    names = [s.name for s in signals()]
+    assert len(set(names)) == len(names)
+    for sig in signals():
+        out = sig.extract(inp, audio)
+        assert out, f"{sig.name} said nothing about a video that gives it evidence"
+        assert set(out) <= set(sig.features) <= set(FEATURES)
+        assert all(isinstance(v, float) and why for v, why in out.values()), out

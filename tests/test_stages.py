@@ -26,8 +26,13 @@ def archived_bulletin(server, store, archive):
 @pytest.mark.slow
 def test_a_job_decodes_the_audio_once_for_every_reader(archived_bulletin, store, archive, settings, monkeypatch):
     decodes = []
-    real = media_audio._audio_process
-    monkeypatch.setattr(media_audio, "_audio_process", lambda *a, **k: decodes.append(a) or real(*a, **k))
+
+    class CountedDecode(media_audio._Decode):
+        def __init__(self, *a, **k):
+            decodes.append(a)
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(media_audio, "_Decode", CountedDecode)
     with Job(store, archive, settings, archived_bulletin) as job:
         outcomes = {cls.name: run_stage(job, cls()) for cls in STAGES}
         pcm = job._pcm
@@ -39,8 +44,12 @@ def test_a_job_decodes_the_audio_once_for_every_reader(archived_bulletin, store,
     assert not pcm.exists()  # the PCM cache lives as long as the job
     folder = archive.video_dir(archived_bulletin)
     profile = json.loads((folder / "audio_profile.json").read_text())
-    assert profile["speech"] > 0.5 and abs(profile["speech"] + profile["music"] + profile["silence"] - 1) < 1e-6
+    assert profile["speech"] > 0.5 and abs(profile["speech"] + profile["music"] + profile["silence"] + profile["noise"] - 1) < 1e-6
+    from pipeline.stages.audio import read_profile
+    from pipeline.tagging.signals.audio import profile_version
+    assert read_profile(folder / "audio_profile.json").labels == profile["labels"] and profile["version"] == profile_version()
     row = store.audio_profile_row(archived_bulletin)
+    assert row["model_version"] == profile_version()
     assert row["media_sha256"] == store.get_video(archived_bulletin)["media_sha256"]
     tags = {t["category"]: t for t in store.tags(archived_bulletin)}
     assert set(tags) == {"news", "music", "propaganda"}
@@ -80,3 +89,29 @@ def test_packaged_data_is_found_from_the_package_itself():
     assert channel_registry_path().is_file() and "pipeline" in channel_registry_path().parts
     assert (samples_dir() / "samples.json").is_file()
     assert Settings().engine in ("faster-whisper", "openai-whisper")
+
+
+def test_a_chatty_ffmpeg_cannot_stall_the_decode(tmp_path, monkeypatch):
+    """ffmpeg printing a line per packet (as for files with broken timestamps) fills a stderr pipe nobody reads."""
+    import threading
+
+    monkeypatch.setattr(media_audio, "LOGLEVEL", "trace")  # far more than the 64 KB a pipe holds
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(media_audio.decode_pcm(SAMPLES / "ministry-statement.mp4",
+                                                                                tmp_path / "a.f32")), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert done, "the audio decode stalled"
+    samples = media_audio.open_pcm(tmp_path / "a.f32")
+    assert 15 * 16000 < samples.size < 25 * 16000
+    assert not list(tmp_path.glob(".*part"))
+
+
+def test_a_file_that_is_not_media_is_a_media_error_and_leaves_nothing(tmp_path):
+    from pipeline.errors import MediaError
+
+    bad = tmp_path / "noise.mp4"
+    bad.write_bytes(bytes(range(256)) * 400)
+    with pytest.raises(MediaError):
+        media_audio.decode_pcm(bad, tmp_path / "out" / "a.f32")
+    assert not (tmp_path / "out" / "a.f32").exists() and not list((tmp_path / "out").glob("*"))

@@ -23,7 +23,6 @@ from pipeline.asr import Segment, Transcript
 SR = 16_000
 SAMPLES = samples_dir()
 EVIDENCE = re.compile(r".+ \([+-]\d+\.\d\)$")
-has_espeak = shutil.which("espeak-ng") is not None and shutil.which("sox") is not None
 
 
 def chord_melody(seconds: float = 12.0) -> np.ndarray:
@@ -41,9 +40,11 @@ def chord_melody(seconds: float = 12.0) -> np.ndarray:
     return (y / np.abs(y).max() * 0.5).astype(np.float32)
 
 
-def espeak(text: str, voice: str) -> np.ndarray:
+def espeak(text: str, voice: str, rate: int = SR) -> np.ndarray:
+    """espeak-ng speech as float32 at ``rate`` (scripts/test installs espeak-ng and sox when they are missing)."""
+    assert shutil.which("espeak-ng") and shutil.which("sox"), "needs Debian espeak-ng and sox: run the tests with scripts/test"
     es = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], capture_output=True, check=True)
-    sx = subprocess.run(["sox", "-t", "wav", "-", "-r", str(SR), "-c", "1", "-e", "floating-point", "-b", "32", "-t", "raw", "-"],
+    sx = subprocess.run(["sox", "-t", "wav", "-", "-r", str(rate), "-c", "1", "-e", "floating-point", "-b", "32", "-t", "raw", "-"],
                         input=es.stdout, capture_output=True, check=True)
     return np.frombuffer(sx.stdout, np.float32).copy()
 
@@ -70,7 +71,6 @@ def test_synth_music_is_music_and_silence_is_silence():
     assert abs(prof.music + prof.speech + prof.silence - 1.0) < 1e-6
 
 
-@pytest.mark.skipif(not has_espeak, reason="needs espeak-ng and sox")
 @pytest.mark.parametrize("voice,text", [
     ("en-us", "Good evening. Here is the news. The minister said today that the new railway will open next spring, "
               "and officials expect more passengers than last year."),
@@ -85,7 +85,7 @@ def test_bundled_clips_speech_and_music_spans():
     speech = audiosig.analyse_audio(SAMPLES / "evening-bulletin.mp4")
     music = audiosig.analyse_audio(SAMPLES / "song-of-the-factory.mp4")
     assert speech.speech >= 0.6 and music.music >= 0.8
-    assert all(s.label in ("speech", "music", "silence") and 0 <= s.confidence <= 1 for s in speech.spans + music.spans)
+    assert all(s.label in audiosig.LABELS and 0 <= s.confidence <= 1 for s in speech.spans + music.spans)
     assert speech.spans[0].start == 0.0 and abs(speech.spans[-1].end - speech.duration) < 1e-6
 
 
@@ -109,6 +109,118 @@ def test_repetitive_text_over_music_is_a_loop_however_sure_the_decoder():
         Segment(4.0, 8.0, "Glory to the victorious factory", avg_logprob=-0.2, no_speech_prob=0.05)])
     assert audiosig.mark_transcript(tr, prof) == 1
     assert [s.flags for s in tr.segments] == [["repetition"], []]
+
+
+def test_profile_round_trips_through_json_and_carries_its_version():
+    prof = audiosig.analyse_array(chord_melody(6.0))
+    again = audiosig.AudioProfile.from_dict(json.loads(json.dumps(prof.to_dict())))
+    assert again == prof
+    assert len(prof.labels) == 6 and prof.version == audiosig.profile_version() and audiosig.load_model().version in prof.version
+    from pipeline.errors import ModelError
+    with pytest.raises(ModelError):
+        audiosig.AudioProfile.from_dict({"duration": "long", "music": 1})
+
+
+def test_memory_mapped_long_audio_is_profiled_block_by_block(tmp_path):
+    """A memory map is read in 32 s blocks; the labels match the in-memory result across block edges."""
+    y = np.concatenate([chord_melody(40.0), np.zeros(5 * SR, np.float32), chord_melody(30.0)])
+    path = tmp_path / "audio.f32"
+    y.tofile(path)
+    mm = audiosig.analyse_array(np.memmap(path, dtype=np.float32, mode="r"))
+    whole = audiosig.window_features(y)
+    assert mm.labels == audiosig.classify_features(whole).labels and len(mm.labels) == 75
+    assert mm.labels[41:44] == ["silence"] * 3
+
+
+# -- bad input ------------------------------------------------------------------------
+
+def _finite(prof) -> None:
+    values = [prof.duration, prof.music, prof.speech, prof.silence, prof.noise, prof.speech_over_music]
+    assert all(np.isfinite(v) for v in values + [s.confidence for s in prof.spans]), prof
+    if prof.duration > 0:
+        assert abs(prof.music + prof.speech + prof.silence + prof.noise - 1.0) < 1e-6
+        assert len(prof.labels) >= 1 and prof.spans[-1].end == pytest.approx(prof.duration)
+
+
+def test_noise_silence_and_clips_under_a_second_give_finite_profiles():
+    rng = np.random.default_rng(0)
+    hiss = audiosig.analyse_array((rng.standard_normal(8 * SR) * 0.05).astype(np.float32))
+    _finite(hiss)
+    assert hiss.speech <= 0.25, hiss.summary()
+    quiet = audiosig.analyse_array(np.zeros(3 * SR, np.float32))
+    _finite(quiet)
+    assert quiet.silence == 1.0
+    short = audiosig.analyse_array(chord_melody(0.6))
+    _finite(short)
+    assert short.duration == pytest.approx(0.6) and len(short.labels) == 1
+    tiny = audiosig.analyse_array(np.full(40, 0.2, np.float32))
+    _finite(tiny)
+    assert len(tiny.labels) == 1
+    empty = audiosig.analyse_array(np.zeros(0, np.float32))
+    assert empty.duration == 0.0 and empty.spans == [] and empty.music == empty.speech == empty.silence == 0.0
+    nan = audiosig.analyse_array(np.full(2 * SR, np.nan, np.float32))
+    _finite(nan)
+    from pipeline.errors import MediaError
+    with pytest.raises(MediaError, match="mono"):
+        audiosig.analyse_array(np.zeros((2, SR), np.float32))
+
+
+def _write_wav(path: Path, y: np.ndarray, rate: int, channels: int = 1) -> Path:
+    import wave
+
+    pcm = (np.clip(y, -1, 1) * 32767).astype(np.int16)
+    if channels > 1:
+        pcm = np.repeat(pcm[:, None], channels, axis=1)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+SENTENCE = ("Good evening. Here is the news. The minister said today that the new railway will open next spring, "
+            "and officials expect more passengers than last year.")
+
+
+def test_telephone_band_and_clipped_speech_stay_speech(tmp_path):
+    phone = audiosig.analyse_audio(_write_wav(tmp_path / "phone.wav", espeak(SENTENCE, "en-us", rate=8000), 8000))
+    _finite(phone)
+    assert phone.speech >= 0.6 and phone.music <= 0.3, phone.summary()
+    loud = espeak(SENTENCE, "en-us")
+    overdriven = audiosig.analyse_array(np.clip(loud / np.abs(loud).max() * 8.0, -1.0, 1.0))
+    _finite(overdriven)
+    assert overdriven.speech >= 0.6 and overdriven.music <= 0.3, overdriven.summary()
+
+
+def test_stereo_and_5_1_tracks_are_downmixed(tmp_path):
+    from pipeline.media.probe import run_ffmpeg
+
+    mono = _write_wav(tmp_path / "mono.wav", chord_melody(8.0), SR)
+    stereo = _write_wav(tmp_path / "stereo.wav", chord_melody(8.0), SR, channels=2)
+    surround = tmp_path / "surround.m4a"
+    run_ffmpeg(["-i", str(mono), "-af", "pan=5.1|FL=c0|FR=c0|FC=c0|LFE=c0|BL=c0|BR=c0", "-c:a", "aac", str(surround)])
+    ref = audiosig.analyse_audio(mono)
+    for p in (stereo, surround):
+        prof = audiosig.analyse_audio(p)
+        _finite(prof)
+        assert prof.music >= 0.8 and abs(prof.duration - ref.duration) < 0.2, (p.name, prof.summary())
+
+
+def test_empty_audio_stream_gives_an_empty_profile_or_a_clear_error(tmp_path):
+    from pipeline.errors import MediaError
+
+    empty = _write_wav(tmp_path / "empty.wav", np.zeros(0, np.float32), SR)
+    try:
+        prof = audiosig.analyse_audio(empty)
+    except MediaError as exc:
+        assert "empty.wav" in str(exc)
+    else:
+        assert prof.duration == 0.0 and prof.spans == [] and prof.music == prof.speech == 0.0
+        assert tag_video(meta(title="x", audio_path=empty)).tag("music").score < 0.5
+    (tmp_path / "zero.mp4").write_bytes(b"")
+    with pytest.raises(MediaError):
+        audiosig.analyse_audio(tmp_path / "zero.mp4")
 
 
 # -- text ------------------------------------------------------------------------------

@@ -195,7 +195,7 @@ def web(cat):
     from pipeline.web import create_app
 
     _, s = cat
-    with TestClient(create_app(s)) as client:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as client:
         yield client
 
 

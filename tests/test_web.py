@@ -19,7 +19,7 @@ def web(tmp_path_factory):
     media = make_media(root / "src" / "ministry.mp4", seconds=6)
     s = build_catalogue(root / "data", media=media)
     (root / "data" / "secret.txt").write_text("outside the archive")
-    with TestClient(create_app(s)) as client:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as client:
         yield client, s
 
 

@@ -94,15 +94,21 @@ def settings(**overrides: Any) -> Settings:
     return Settings(**kwargs)
 
 
-def open_store(s: Settings | None = None) -> Store:
+def open_store(s: Settings | None = None, reading: bool = False) -> Store:
+    """The catalogue; ``reading=True`` for a command that only reads: a read-only archive then opens read-only."""
     s = s or settings()
+    if reading:
+        s.check_data_dir()
+        return Store.for_reading(s.db_path)
     s.ensure_dirs()
     return Store(s.db_path)
 
 
 def print_json(obj: Any) -> None:
     """Machine-readable output: UTF-8 JSON on stdout, nothing else."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+    from pipeline.storage.files import fs_display
+
+    sys.stdout.write(fs_display(json.dumps(obj, ensure_ascii=False, indent=2, default=str)) + "\n")
 
 
 @app.callback()
@@ -169,16 +175,39 @@ def run_ingest(sources: list[str], s: Settings, force: bool = False, as_json: bo
     from flows.ingest import ingest_flow
     from flows.progress import set_reporter
 
+    s.ensure_dirs()
     if as_json:
-        return ingest_flow(sources, s, force)
+        return _disk_full_guard(s, lambda: ingest_flow(sources, s, force))
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("[magenta]{task.fields[stage]}"),
                   BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=err_console,
                   transient=True) as progress:
         set_reporter(RichReporter(progress))
         try:
-            return ingest_flow(sources, s, force)
+            return _disk_full_guard(s, lambda: ingest_flow(sources, s, force))
         finally:
             set_reporter(None)
+
+
+def _disk_full_guard(s: Settings, run):
+    """Prefect keeps its own state on the archive's disk: when that disk fills, Prefect fails in its own words
+    (often many lines). Whatever failed, a full disk is said in one line."""
+    import shutil
+
+    from pipeline.errors import DiskFullError
+
+    try:
+        return run()
+    except ClipwatchError:
+        raise
+    except Exception as exc:
+        try:
+            free = shutil.disk_usage(s.data_dir).free
+        except OSError:
+            free = None
+        if free is not None and free < 1 << 20:
+            raise DiskFullError(f"the disk holding {s.data_dir} is full; the batch stopped and everything archived "
+                                "before is kept — free some space and run the same ingest again") from exc
+        raise
 
 
 def print_ingest_report(report) -> None:
@@ -199,8 +228,11 @@ def print_ingest_report(report) -> None:
         if s.get("error"):
             err_console.print(f"[red]source failed:[/] {rich_escape(s['error'])}", highlight=False)
     for v in report.videos:
-        if v.error:
+        if v.error and not (report.stopped and (v.error == report.stopped or v.stages.get("fetch") == "not-attempted")):
             err_console.print(f"[red]{v.status}:[/] {rich_escape(v.error)}", highlight=False)
+    swept = report.swept or {}
+    for what in swept.get("removed", []) + swept.get("orphans", []):
+        err_console.print(f"[yellow]swept[/] {rich_escape(what)} (left by an interrupted run)", highlight=False)
 
 
 @app.command()
@@ -213,12 +245,21 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Archive and analyse videos: download, keyframes, transcript, tags, search index."""
+    from pipeline.sources.discovery import is_url
+
     s = settings(model=model, engine=engine, translate=False if no_translate else None)
+    for src in sources:  # a malformed URL is said before Prefect starts
+        is_url(src)
+    s.ensure_dirs()
     report = run_ingest(sources, s, force, as_json)
     if as_json:
         print_json(report.to_dict())
     else:
         print_ingest_report(report)
+    if report.stopped:
+        from pipeline.errors import DiskFullError
+
+        raise DiskFullError(report.stopped)
     if report.failed:
         raise typer.Exit(2)
 
@@ -303,7 +344,7 @@ def list_videos(
     """List archived videos: id, title, channel, upload date, duration, status, top tags."""
     from rich.table import Table
 
-    with open_store() as store:
+    with open_store(reading=True) as store:
         rows = []
         for v in store.list_videos(limit):
             tags = [t for t in store.tags(v["id"]) if t["decision"]]
@@ -334,7 +375,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show one archived video: provenance, keyframes, tags with evidence, transcript, events."""
-    with open_store() as store:
+    with open_store(reading=True) as store:
         rec = records.load(store, video_id).show_dict()
     if as_json:
         print_json(rec)
@@ -440,7 +481,7 @@ def search_cmd(
     s = settings()
     q = SearchQuery(text=query, channel=channel, category=category, min_score=min_score, language=language,
                     since=since, until=until, status=status, sort=sort, limit=limit, cursor=cursor, mode=mode)
-    with open_store(s) as store:
+    with open_store(s, reading=True) as store:
         if fmt is not None:
             from pipeline.search.export import export_hits
 
@@ -768,7 +809,7 @@ def tags_show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Scores with their evidence, e.g. 'propaganda 0.91: channel in registry (+1.8), …'."""
-    with open_store() as store:
+    with open_store(reading=True) as store:
         rows = _tag_rows(store, video_id)
     if as_json:
         print_json({"video_id": video_id, "tags": rows})
@@ -866,16 +907,19 @@ def _bytes_progress():
 def verify(
     video_ids: Optional[list[str]] = typer.Argument(None, help="Video ids (or prefixes) to verify."),
     all_videos: bool = typer.Option(False, "--all", help="Verify every archived video."),
+    tsa: Optional[str] = typer.Option(None, "--tsa", help="Timestamp the event chain's head at this RFC 3161 authority (URL)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Re-hash archived originals against their recorded SHA-256; exits 1 and lists what is wrong."""
+    """Walk the event chain, re-hash originals (against catalogue, file name and fetched event) and derivatives
+    (against each video's manifest); print the chain head to keep elsewhere. Exits 1 and lists what is wrong."""
     from pipeline.storage.files import Archive
     from pipeline.preservation.fixity import verify as run_verify
 
     if not video_ids and not all_videos:
         raise ClipwatchError("name the videos to verify (VIDEO_ID...) or pass --all")
     s = settings()
-    with open_store(s) as store:
+    stamp = None
+    with open_store(s, reading=True) as store:
         if as_json:
             result = run_verify(store, Archive(s.archive_dir), None if all_videos else video_ids)
         else:
@@ -885,15 +929,36 @@ def verify(
                                     progress=lambda done, total, name: progress.update(
                                         bar, completed=done, total=total or None,
                                         description=f"verifying {_short(name.rsplit('/', 1)[-1], 24)}"))
+        if tsa:
+            from pipeline.preservation.timestamp import timestamp_head
+
+            stamp = timestamp_head(store, Archive(s.archive_dir), tsa)
     if as_json:
-        print_json(result.to_dict())
+        out = result.to_dict()
+        if stamp is not None:
+            out["timestamp"] = stamp.to_dict()
+        print_json(out)
     else:
         counts = result.counts()
+        ch = result.chain
+        if ch is not None and not ch.ok:
+            err_console.print(f"[bold red]event chain broken[/] {rich_escape(ch.problem)}", highlight=False)
         for p in result.problems:
             err_console.print(f"[bold red]{p.status}[/] {p.video_id}  {rich_escape(p.message)}", highlight=False)
+        for p in result.unlisted:
+            err_console.print(f"[yellow]unlisted[/] {p.video_id}  {rich_escape(p.message)}", highlight=False)
         colour = "green" if result.ok else "red"
         console.print(f"[{colour}]{counts['ok']} verified[/], {counts['corrupt']} corrupt, {counts['missing-file']} missing "
-                      f"({len(result.videos)} video(s), {result.bytes_hashed:,} bytes hashed)", highlight=False)
+                      f"({len(result.videos)} video(s), {result.derivatives_checked} derivative(s), "
+                      f"{result.bytes_hashed:,} bytes hashed)", highlight=False)
+        if ch is not None:
+            state_ = "intact" if ch.ok else ("BROKEN at event " + str(ch.broken_at) if ch.broken_at else "BROKEN")
+            console.print(f"event chain: {state_} ({ch.events} event(s) walked before this run's own)", highlight=False)
+        console.print(f"chain head: {result.head['id']} {result.head['hash']}  (keep this line elsewhere)", highlight=False)
+        if stamp is not None:
+            console.print(f"timestamped by {rich_escape(tsa)} at {stamp.gen_time}: {stamp.token_path}", highlight=False)
+        if not result.recorded:
+            err_console.print("note: the archive is read-only here; nothing was recorded", highlight=False)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -1035,7 +1100,7 @@ def history(
     """Every title/description/tags version seen for a video, each with its diff from the one before."""
     from pipeline.preservation.monitor import history as metadata_history
 
-    with open_store() as store:
+    with open_store(reading=True) as store:
         vid = store.get_video(video_id)["id"]
         versions = metadata_history(store, vid)
     if as_json:
@@ -1072,7 +1137,7 @@ def events(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The chain of custody: the append-only event log, oldest first."""
-    with open_store() as store:
+    with open_store(reading=True) as store:
         vid = store.get_video(video_id)["id"] if video_id else None
         rows = store.events(vid)
     rows = [r for r in rows if kind is None or r["kind"] == kind][-limit:]
@@ -1112,7 +1177,7 @@ def export_bag_cmd(
     from pipeline.preservation.bag import export_bag, select_videos
 
     s = settings()
-    with open_store(s) as store:
+    with open_store(s, reading=True) as store:
         ids = select_videos(store, channel=channel, query=query, video_ids=video_ids, archive_dir=s.archive_dir)
         selection = "; ".join(x for x in (f"channel={channel}" if channel else "", f"query={query}" if query else "",
                                           f"ids={','.join(video_ids)}" if video_ids else "") if x) or "all"
@@ -1125,14 +1190,17 @@ def export_bag_cmd(
     if as_json:
         print_json(result.to_dict())
         return
+    for what in result.skipped:
+        err_console.print(f"[yellow]skipped[/] {rich_escape(what)}", highlight=False)
     console.print(f"bag [bold]{rich_escape(result.path)}[/]: {len(result.videos)} video(s), {result.files} files, "
                   f"{result.bytes:,} bytes, valid ({result.bag_id})", highlight=False)
+    console.print(f"event chain head: {result.chain_head.get('id')} {result.chain_head.get('hash')}", highlight=False)
 
 
 def _export_catalogue(fmt: str, dest: Path, video_ids: Optional[list[str]]) -> None:
     from pipeline.preservation.bag import export_catalogue
 
-    with open_store() as store:
+    with open_store(reading=True) as store:
         n = export_catalogue(store, dest, fmt, video_ids or None)
     console.print(f"{n} video(s) written to {rich_escape(str(dest))}", highlight=False)
 
@@ -1162,26 +1230,50 @@ def export_json_cmd(
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default; the UI has no login)."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
+    allowed_hosts: Optional[list[str]] = typer.Option(
+        None, "--allowed-host", help="A Host name to answer besides loopback (repeatable; also CLIPWATCH_ALLOWED_HOSTS)."),
 ) -> None:
     """Serve the search UI, video pages and JSON API (OpenAPI at /docs)."""
     import uvicorn
 
     from pipeline.web import create_app
 
+    if not 0 < port < 65536:
+        raise ClipwatchError(f"--port {port} is not a TCP port; choose one from 1 to 65535 (e.g. 8000)")
     s = settings()
     if host not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(f"[yellow]warning:[/] serving on {host}: anyone who can reach it can read the archive", highlight=False)
     console.print(f"clipwatch: http://{'[' + host + ']' if ':' in host else host}:{port}/  (archive {s.data_dir})", highlight=False)
-    uvicorn.run(create_app(s), host=host, port=port, log_level="warning")
+    import socket
+
+    try:  # say it in one line before uvicorn would log a bind failure and exit
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise ClipwatchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port or --host") from exc
+    extra = list(allowed_hosts or [])
+    if host not in ("0.0.0.0", "::", "127.0.0.1", "localhost", "::1"):
+        extra.append(host)
+    uvicorn.run(create_app(s, hosts=extra), host=host, port=port, log_level="warning")
 
 
 def main() -> None:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows import disable_telemetry
+
+    disable_telemetry()
     try:
         app()
     except ClipwatchError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from pipeline.storage.files import fs_display
+
+        err_console.print(f"[bold red]error:[/] {rich_escape(fs_display(str(exc)))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # The environment, not a bug: a full disk, a read-only or vanished folder. One line, what to do.
+        from pipeline.errors import describe_os_error
+
+        err_console.print(f"[bold red]error:[/] {rich_escape(describe_os_error(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)

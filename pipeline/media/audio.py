@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -24,18 +25,63 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 
 
-def _audio_process(path: Path, start: float = 0.0, duration: float | None = None):
-    import ffmpeg
+# ffmpeg's own log level for audio decodes; its stderr is drained while it runs, whatever it says.
+LOGLEVEL = "error"
 
-    in_kwargs = {"ss": start} if start else {}
-    if duration is not None:
-        in_kwargs["t"] = duration
-    return (
-        ffmpeg.input(str(path), **in_kwargs)
-        .output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=SAMPLE_RATE, vn=None)
-        .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
-        .run_async(cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True)
-    )
+
+class _Decode:
+    """ffmpeg decoding a file's audio to 16 kHz mono f32le on a pipe.
+
+    Its stderr is drained by a thread as it comes: a file with broken timestamps makes ffmpeg print a warning per
+    packet, and a pipe nobody reads fills at 64 KB and stalls the decode for ever. The last 4 KB are kept for the
+    error message.
+    """
+
+    def __init__(self, path: Path, start: float = 0.0, duration: float | None = None) -> None:
+        import ffmpeg
+
+        in_kwargs = {"ss": start} if start else {}
+        if duration is not None:
+            in_kwargs["t"] = duration
+        self.path = Path(path)
+        self.proc = (
+            ffmpeg.input(str(path), **in_kwargs)
+            .output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=SAMPLE_RATE, vn=None)
+            .global_args("-nostdin", "-hide_banner", "-loglevel", LOGLEVEL)
+            .run_async(cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True)
+        )
+        self._tail = bytearray()
+        self._returncode: int | None = None
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
+
+    def _read_stderr(self) -> None:
+        for chunk in iter(lambda: self.proc.stderr.read(65536), b""):
+            self._tail = (self._tail + chunk)[-4096:]
+
+    def read(self, n: int) -> bytes:
+        return self.proc.stdout.read(n)
+
+    def finish(self) -> int:
+        """Close the pipes and wait for ffmpeg (killed if it is still running); its exit status. Idempotent."""
+        if self._returncode is not None:
+            return self._returncode
+        self.proc.stdout.close()
+        if self.proc.poll() is None and self._drain.is_alive():
+            try:
+                self.proc.wait(timeout=30)
+            except Exception:
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._drain.join(timeout=5)
+        self.proc.stderr.close()
+        self._returncode = self.proc.returncode
+        return self._returncode
+
+    def error(self) -> str:
+        return f"{self.path.name}: ffmpeg could not decode the audio: {self._tail.decode(errors='replace').strip()[-300:]}"
 
 
 def load_audio(path: Path, start: float = 0.0, duration: float | None = None) -> np.ndarray:
@@ -43,11 +89,13 @@ def load_audio(path: Path, start: float = 0.0, duration: float | None = None) ->
     info = probe(path)
     if not info.has_audio:
         raise NoAudioError(f"{Path(path).name}: has no audio track to transcribe")
-    proc = _audio_process(path, start, duration)
-    out, err = proc.communicate()
-    if proc.returncode != 0:
-        raise MediaError(f"{Path(path).name}: ffmpeg could not decode the audio: {err.decode(errors='replace').strip()[:300]}")
-    return np.frombuffer(out, np.float32).copy()
+    dec = _Decode(path, start, duration)
+    parts = []
+    while buf := dec.read(1 << 20):
+        parts.append(buf)
+    if dec.finish() != 0:
+        raise MediaError(dec.error())
+    return np.frombuffer(b"".join(parts), np.float32).copy()
 
 
 def iter_audio(path: Path, chunk_seconds: float = 30.0) -> Iterator[np.ndarray]:
@@ -55,21 +103,14 @@ def iter_audio(path: Path, chunk_seconds: float = 30.0) -> Iterator[np.ndarray]:
     info = probe(path)
     if not info.has_audio:
         raise NoAudioError(f"{Path(path).name}: has no audio track to transcribe")
-    proc = _audio_process(path)
+    dec = _Decode(path)
     chunk_bytes = int(chunk_seconds * SAMPLE_RATE) * 4
     try:
-        while True:
-            buf = proc.stdout.read(chunk_bytes)
-            if not buf:
-                break
+        while buf := dec.read(chunk_bytes):
             yield np.frombuffer(buf, np.float32).copy()
     finally:
-        proc.stdout.close()
-        err = proc.stderr.read()
-        proc.wait()
-        if proc.returncode not in (0, None) and err:
-            log.warning("ffmpeg audio stream for %s ended with: %s", path, err.decode(errors="replace")[:300])
-
+        if dec.finish() not in (0, None):
+            log.warning("%s", dec.error())
 
 
 def decode_pcm(path: Path, dest: Path) -> Path:
@@ -83,26 +124,16 @@ def decode_pcm(path: Path, dest: Path) -> Path:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    proc = _audio_process(path)
+    dec = _Decode(path)
     try:
         with open(tmp, "wb") as out:
-            while True:
-                buf = proc.stdout.read(1 << 20)
-                if not buf:
-                    break
+            while buf := dec.read(1 << 20):
                 out.write(buf)
-        err = proc.stderr.read()
-        proc.wait()
-        if proc.returncode != 0:
-            raise MediaError(f"{Path(path).name}: ffmpeg could not decode the audio: "
-                             f"{err.decode(errors='replace').strip()[:300]}")
+        if dec.finish() != 0:
+            raise MediaError(dec.error())
         os.replace(tmp, dest)
     finally:
-        proc.stdout.close()
-        proc.stderr.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        dec.finish()
         tmp.unlink(missing_ok=True)
     return dest
 

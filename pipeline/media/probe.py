@@ -61,6 +61,9 @@ class MediaInfo:
     audio_channels: int | None = None
 
 
+_ATTACHED_PIC = 1024  # AV_DISPOSITION_ATTACHED_PIC
+
+
 def probe(path: Path) -> MediaInfo:
     """Read container and stream facts with PyAV; MediaError when not media."""
     import av
@@ -70,7 +73,8 @@ def probe(path: Path) -> MediaInfo:
         raise MediaError(f"{path}: no such file")
     try:
         with av.open(str(path)) as container:
-            vs = next(iter(container.streams.video), None)
+            # Cover art in an MP3 or M4A is a one-picture "video" stream marked attached_pic: not a video.
+            vs = next((v for v in container.streams.video if not (int(v.disposition) & _ATTACHED_PIC)), None)
             aus = next(iter(container.streams.audio), None)
             duration = container.duration / 1_000_000 if container.duration else 0.0
             if not duration:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pipeline import __version__
+from pipeline.preservation import manifest
 from pipeline.storage.files import CHUNK, Archive, atomic_write_json, atomic_write_text
 from pipeline.errors import ClipwatchError, NotFoundError
 from pipeline.storage.sqlite.catalogue import Store, utcnow
@@ -62,6 +63,9 @@ class BagResult:
     files: int = 0
     bytes: int = 0
     valid: bool = False
+    skipped: list[str] = field(default_factory=list)   # what was not carried, and why (links are never followed)
+    unlisted: list[str] = field(default_factory=list)  # carried, though the video's manifest does not list them
+    chain_head: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,13 +82,11 @@ def select_videos(store: Store, *, channel: str | None = None, query: str | None
     elif query:
         ids = _query_ids(store, query, channel, archive_dir)
     elif channel:
-        ids = [r["id"] for r in store.db.execute(
-            "SELECT id FROM videos WHERE lower(channel) = lower(?) OR channel_id = ? OR channel_url = ? OR lower(uploader) = lower(?)"
-            " ORDER BY upload_date, id", (channel, channel, channel, channel))]
+        ids = store.video_ids_by_channel(channel)
         if not ids:
             raise NotFoundError(f"no archived video from channel {channel!r}; `clipwatch list` shows the channels")
     else:
-        ids = [r["id"] for r in store.db.execute("SELECT id FROM videos ORDER BY upload_date, id")]
+        ids = store.video_ids("upload")
     seen: set[str] = set()
     return [i for i in ids if not (i in seen or seen.add(i))]
 
@@ -93,8 +95,7 @@ def _query_ids(store: Store, query: str, channel: str | None, archive_dir: Path 
     try:
         from pipeline.search.fulltext import MAX_LIMIT, SearchQuery, search
     except ImportError:  # no search engine: match titles
-        rows = store.db.execute("SELECT id FROM videos WHERE title LIKE ? ORDER BY upload_date, id", (f"%{query}%",)).fetchall()
-        return [r["id"] for r in rows]
+        return store.video_ids_by_title(query)
     ids: list[str] = []
     cursor = None
     while True:
@@ -104,8 +105,7 @@ def _query_ids(store: Store, query: str, channel: str | None, archive_dir: Path 
         if not cursor:
             break
     # Titles count too: a scholar exporting "deterrent" expects the video titled so.
-    like = store.db.execute("SELECT id FROM videos WHERE title LIKE ? ORDER BY upload_date, id", (f"%{query}%",)).fetchall()
-    ids.extend(r["id"] for r in like if not channel or store.get_video(r["id"])["channel"] == channel)
+    ids.extend(i for i in store.video_ids_by_title(query) if not channel or store.get_video(i)["channel"] == channel)
     return ids
 
 
@@ -119,7 +119,7 @@ def catalogue_rows(store: Store, video_ids: Iterable[str] | None = None) -> list
         videos = [store.get_video(v) for v in video_ids]
     rows = []
     for v in videos:
-        m = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
+        m = store.media_file(v["media_sha256"], v["id"]) if v["media_sha256"] else None
         tags = {t["category"]: round(float(t["score"]), 3) for t in store.tags(v["id"]) if t["decision"]}
         rows.append({
             **{k: v[k] for k in ("id", "title", "channel", "channel_url", "uploader", "upload_date", "duration", "language",
@@ -180,21 +180,21 @@ def video_provenance(store: Store, archive: Archive, video_id: str) -> dict[str,
     v = store.get_video(video_id)
     vid = v["id"]
     media = []
-    for m in store.db.execute("SELECT * FROM media_files WHERE video_id = ? ORDER BY fetched_at", (vid,)):
+    for m in store.media_for_video(vid):
         d = _row(m)
         d["http_headers"] = json.loads(m["http_headers"] or "{}")
         media.append(d)
     fetch_prov = None
     if v["folder"] and (archive.abspath(v["folder"]) / "provenance.json").is_file():
         fetch_prov = json.loads((archive.abspath(v["folder"]) / "provenance.json").read_text(encoding="utf-8"))
-    source = store.db.execute("SELECT * FROM sources WHERE id = ?", (v["source_id"],)).fetchone() if v["source_id"] else None
+    source = store.source(v["source_id"]) if v["source_id"] else None
     return {
         "video": _row(v) | {"categories": json.loads(v["categories"] or "[]"), "platform_tags": json.loads(v["platform_tags"] or "[]")},
         "source": _row(source) if source else None,
         "media_files": media,
         "fetch": fetch_prov,
         "metadata_versions": [_row(r) | {"platform_tags": json.loads(r["platform_tags"] or "[]")} for r in
-                              store.db.execute("SELECT * FROM metadata_versions WHERE video_id = ? ORDER BY id", (vid,))],
+                              store.metadata_versions(vid)],
         "derivatives": {
             "keyframes": [{k: r[k] for k in ("shot_index", "time", "path", "detector", "tool_version", "media_sha256")}
                           for r in store.keyframes(vid)],
@@ -209,17 +209,23 @@ def video_provenance(store: Store, archive: Archive, video_id: str) -> dict[str,
 
 # -- bag ------------------------------------------------------------------------------
 
-def _copy_checked(src: Path, dest: Path, expected_sha256: str) -> int:
+def _open_nofollow(src: Path):
+    """Open a file for reading, refusing a symbolic link (O_NOFOLLOW): a bag never carries what a link points to."""
+    fd = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    return os.fdopen(fd, "rb")
+
+
+def _copy_checked(src: Path, dest: Path, expected_sha256: str, what: str = "original") -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     h = hashlib.sha256()
     size = 0
-    with open(src, "rb") as f, open(dest, "wb") as out:
+    with _open_nofollow(src) as f, open(dest, "wb") as out:
         while chunk := f.read(CHUNK):
             h.update(chunk)
             out.write(chunk)
             size += len(chunk)
     if h.hexdigest() != expected_sha256:
-        raise ExportError(f"{src}: its SHA-256 no longer matches the recorded {expected_sha256[:16]}…; "
+        raise ExportError(f"{src}: its SHA-256 no longer matches the {what}'s recorded {expected_sha256[:16]}…; "
                           "nothing was exported — run `clipwatch verify` and restore the file from a backup")
     return size
 
@@ -233,16 +239,21 @@ def export_bag(store: Store, archive: Archive, dest: Path, video_ids: Iterable[s
     if not ids:
         raise ExportError("nothing to export: the selection matched no archived video")
     dest = Path(dest).expanduser().resolve()
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise ExportError(f"{dest} already exists; choose a new folder for the bag")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    try:
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise ExportError(f"{dest} already exists; choose a new folder for the bag")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    except OSError as exc:
+        raise ExportError(f"cannot write a bag at {dest}: {exc.strerror or exc}; choose a folder you can write") from exc
     bag_id = f"urn:uuid:{uuid.uuid4()}"
     created = utcnow()
     result = BagResult(path=str(dest), bag_id=bag_id, videos=ids)
     try:
+        hid, hhash, hat = store.chain_head()
+        result.chain_head = {"id": hid, "hash": hhash, "at": hat}
         provenance: dict[str, Any] = {"bag_id": bag_id, "created_at": created, "clipwatch_version": __version__,
-                                      "selection": selection, "videos": {}}
+                                      "selection": selection, "event_chain_head": result.chain_head, "videos": {}}
         for n, vid in enumerate(ids):
             if progress:
                 progress(n, len(ids), vid)
@@ -250,31 +261,52 @@ def export_bag(store: Store, archive: Archive, dest: Path, video_ids: Iterable[s
             prov = video_provenance(store, archive, vid)
             for m in prov["media_files"]:
                 src = archive.abspath(m["path"])
+                if src.is_symlink():
+                    raise ExportError(f"{vid}: the original {m['path']} is a symbolic link, not the archived file; "
+                                      "nothing was exported — run `clipwatch verify`")
                 if not src.is_file():
                     raise ExportError(f"{vid}: the original {m['path']} is missing; nothing was exported — run `clipwatch verify`")
                 rel = Path("videos") / vid / "original" / Path(m["path"]).name
                 result.bytes += _copy_checked(src, work / rel, m["sha256"])
                 m["bag_path"] = "data/" + rel.as_posix()
             folder = archive.abspath(prov["video"]["folder"]) if prov["video"]["folder"] else None
-            if folder and folder.is_dir():
-                for f in sorted(folder.rglob("*")):
-                    if not f.is_file() or f.name.startswith(".tmp-"):
-                        continue
-                    rel = f.relative_to(folder)
-                    target = vdir / ("fetch-provenance.json" if rel.as_posix() == "provenance.json" else rel)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(f, target)
-                    result.bytes += f.stat().st_size
+            if folder and folder.is_dir() and not folder.is_symlink():
+                entries, why = manifest.load(store, archive, vid)
+                if entries is None and why != "no manifest recorded":
+                    raise ExportError(f"{vid}: {why}; nothing was exported — run `clipwatch verify`")
+                files, links = manifest.folder_files(folder)
+                for link in links:
+                    result.skipped.append(f"{archive.relpath(link.parent)}/{link.name}: a symbolic link (never followed)")
+                for f in files:
+                    rel = f.relative_to(folder).as_posix()
+                    target = vdir / ("fetch-provenance.json" if rel == "provenance.json" else rel)
+                    if entries is not None and rel not in entries:
+                        # Carried, but said: no hash was recorded for it when it was written.
+                        result.unlisted.append(f"{prov['video']['folder']}/{rel}")
+                    if entries is not None and rel in entries:
+                        result.bytes += _copy_checked(f, target, entries[rel]["sha256"], what=f"{rel} manifest entry")
+                    else:
+                        with _open_nofollow(f) as fin:
+                            target.parent.mkdir(parents=True, exist_ok=True)
+                            with open(target, "wb") as out:
+                                shutil.copyfileobj(fin, out, CHUNK)
+                        result.bytes += target.stat().st_size
+                if (folder / manifest.NAME).is_file() and not (folder / manifest.NAME).is_symlink():
+                    shutil.copyfile(folder / manifest.NAME, vdir / manifest.NAME)
             atomic_write_json(vdir / "provenance.json", prov)
             provenance["videos"][vid] = {"title": prov["video"]["title"], "webpage_url": prov["video"]["webpage_url"],
                                          "sha256": prov["video"]["media_sha256"], "status": prov["video"]["status"],
                                          "events": prov["events"]}
+        provenance["skipped"] = result.skipped
+        provenance["not_in_manifest"] = result.unlisted
         atomic_write_json(work / "provenance.json", provenance)
         atomic_write_text(work / "catalogue.json", json.dumps(catalogue_rows(store, ids), ensure_ascii=False, indent=2, default=str) + "\n")
         info = {
             "External-Identifier": bag_id,
             "External-Description": f"clipwatch export of {len(ids)} archived video(s)" + (f"; selection: {selection}" if selection else ""),
             "Clipwatch-Version": __version__,
+            # The event chain's head when the bag was made: keep it; `clipwatch verify` prints the current one.
+            "Clipwatch-Event-Chain-Head": f"{hid} {hhash}",
         }
         if organization:
             info["Source-Organization"] = organization
@@ -286,10 +318,20 @@ def export_bag(store: Store, archive: Archive, dest: Path, video_ids: Iterable[s
         if dest.exists():
             dest.rmdir()  # an empty folder the user made for it
         os.replace(work, dest)
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise ExportError(f"the bag could not be written at {dest} ({exc.strerror or exc}"
+                          f"{': ' + exc.filename if isinstance(exc.filename, str) else ''}); nothing was exported"
+                          + (" — free some space and try again" if exc.errno == 28 else "")) from exc
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    detail = {"bag": str(dest), "bag_id": bag_id, "files": result.files, "selection": selection}
+    detail = {"bag": str(dest), "bag_id": bag_id, "files": result.files, "selection": selection,
+              "event_chain_head": result.chain_head, "skipped": result.skipped}
+    for what in result.skipped:
+        log.warning("not in the bag: %s", what)
+    if getattr(store, "readonly", False):  # a read-only archive: the bag is made, nothing is recorded
+        return result
     with store.transaction():
         for vid in ids:
             store.add_event("exported", video_id=vid, media_sha256=store.get_video(vid)["media_sha256"], detail=detail)

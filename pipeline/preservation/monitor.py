@@ -48,21 +48,6 @@ from pipeline.sources.ytdlp import classify_download_error, unsmuggle_url
 
 log = logging.getLogger(__name__)
 
-# Monitoring state for watched sources (a channel can disappear as a video can).
-# Kept here rather than in schema.sql: applied when this module opens the store.
-MONITOR_SCHEMA = """
-CREATE TABLE IF NOT EXISTS source_checks (
-    source_id INTEGER PRIMARY KEY REFERENCES sources(id),
-    status TEXT NOT NULL DEFAULT 'available',   -- available | removed
-    status_kind TEXT,
-    status_reason TEXT,
-    status_changed_at TEXT,
-    failed_checks INTEGER NOT NULL DEFAULT 0,
-    first_failed_at TEXT,
-    last_checked_at TEXT
-);
-"""
-
 METADATA_FIELDS = ("title", "description", "platform_tags")
 
 
@@ -149,10 +134,6 @@ def parse_time(text: str | None) -> datetime | None:
         return None
 
 
-def ensure_schema(store: Store) -> None:
-    store.db.executescript(MONITOR_SCHEMA)
-
-
 # -- is the site up? ------------------------------------------------------------
 
 def site_reachable(url: str, timeout: float = 10.0) -> bool:
@@ -205,11 +186,8 @@ def metadata_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def latest_metadata(store: Store, video_id: str) -> dict[str, Any]:
-    row = store.db.execute(
-        "SELECT title, description, platform_tags FROM metadata_versions WHERE video_id = ? ORDER BY id DESC LIMIT 1", (video_id,)
-    ).fetchone()
-    if row is None:
-        row = store.get_video(video_id)
+    versions = store.metadata_versions(video_id)
+    row = versions[-1] if versions else store.get_video(video_id)
     return {"title": row["title"], "description": row["description"], "platform_tags": _tags(row["platform_tags"])}
 
 
@@ -232,7 +210,7 @@ def history(store: Store, video_id: str) -> list[MetadataVersion]:
     vid = store.get_video(video_id)["id"]
     out: list[MetadataVersion] = []
     prev: dict[str, Any] | None = None
-    for r in store.db.execute("SELECT * FROM metadata_versions WHERE video_id = ? ORDER BY id", (vid,)):
+    for r in store.metadata_versions(vid):
         cur = {"title": r["title"], "description": r["description"], "platform_tags": _tags(r["platform_tags"])}
         out.append(MetadataVersion(r["id"], r["seen_at"], r["title"], r["description"], cur["platform_tags"],
                                    r["info_json_path"], metadata_diff(prev, cur) if prev is not None else {}))
@@ -259,13 +237,14 @@ def _record_metadata(store: Store, archive: Archive | None, video, info: dict[st
         atomic_write_json(dest, info)
         info_rel = archive.relpath(dest)
     with store.transaction():
-        store.db.execute(
-            "INSERT INTO metadata_versions(video_id, seen_at, title, description, platform_tags, info_json_path) VALUES (?, ?, ?, ?, ?, ?)",
-            (video["id"], iso(now), rec.title, rec.description, json.dumps(rec.platform_tags, ensure_ascii=False), info_rel),
-        )
+        store.add_metadata_version(video["id"], rec.title, rec.description, rec.platform_tags, info_rel, seen_at=iso(now))
         store.set_video_fields(video["id"], title=rec.title, description=rec.description,
                                platform_tags=json.dumps(rec.platform_tags, ensure_ascii=False))
         store.add_event("metadata-changed", video_id=video["id"], detail={"checked_at": iso(now), "diff": diff, "info_json": info_rel})
+    if archive is not None and video["folder"]:
+        from pipeline.preservation.manifest import record_manifest
+
+        record_manifest(store, archive, video["id"])
     return diff
 
 
@@ -387,7 +366,7 @@ def due_videos(store: Store, now: datetime | None = None, schedule: Schedule = D
     """Ids of videos due for a check, pending confirmations first, then the most overdue."""
     now = _now(now)
     due: list[tuple[int, datetime, str]] = []
-    for v in store.db.execute("SELECT * FROM videos"):
+    for v in store.all_videos():
         at = next_check_at(v, schedule, now)
         if at is not None and at <= now:
             pending = 0 if (v["failed_checks"] and v["status"] != "removed") else 1
@@ -415,20 +394,12 @@ def watch_source(store: Store, url: str, discover_fn: Callable[[str], Discovery]
 
 
 def watched_sources(store: Store) -> list[dict[str, Any]]:
-    ensure_schema(store)
-    rows = store.db.execute(
-        """SELECT s.*, c.status AS status, c.status_kind, c.status_reason, c.failed_checks,
-                  (SELECT COUNT(*) FROM videos v WHERE v.source_id = s.id) AS videos
-           FROM sources s LEFT JOIN source_checks c ON c.source_id = s.id WHERE s.watched = 1 ORDER BY s.id"""
-    ).fetchall()
+    rows = store.watched_sources_with_state()
     return [{k: r[k] for k in r.keys()} | {"status": r["status"] or "available"} for r in rows]
 
 
 def known_urls(store: Store) -> set[str]:
-    urls: set[str] = set()
-    for r in store.db.execute("SELECT webpage_url, source_url FROM videos"):
-        urls.add(r["webpage_url"])
-    return urls
+    return store.video_urls()
 
 
 def relist_sources(store: Store, *, now: datetime | None = None, confirm_after: timedelta = DEFAULT_SCHEDULE.confirm_after,
@@ -441,39 +412,31 @@ def relist_sources(store: Store, *, now: datetime | None = None, confirm_after: 
     then a ``removed`` event for the source; ``reappeared`` when it lists again.
     """
     now = _now(now)
-    ensure_schema(store)
     discover_fn = discover_fn or discover
     reachable = reachable or site_reachable
     known = known_urls(store)
     out: list[SourceListing] = []
-    for s in store.db.execute("SELECT * FROM sources WHERE watched = 1 ORDER BY id").fetchall():
+    for s in store.watched_source_rows():
         lst = SourceListing(source_id=s["id"], url=s["url"], kind=s["kind"], title=s["title"])
         out.append(lst)
-        state = store.db.execute("SELECT * FROM source_checks WHERE source_id = ?", (s["id"],)).fetchone()
+        state = store.source_check(s["id"])
         try:
             found = discover_fn(s["url"])
         except VideoUnavailable as exc:
             lst.error = str(exc)
-            store.db.execute("UPDATE sources SET last_list_error = ? WHERE id = ?", (str(exc), s["id"]))
+            store.set_source_list_error(s["id"], str(exc))
             lst.outcome = _source_failed(store, s["id"], state, exc.kind, exc.reason, s["url"], now, confirm_after, reachable)
             continue
         except ClipwatchError as exc:
             lst.error, lst.outcome = str(exc), "transient"
-            store.db.execute("UPDATE sources SET last_list_error = ? WHERE id = ?", (str(exc), s["id"]))
+            store.set_source_list_error(s["id"], str(exc))
             continue
         with store.transaction():
-            store.db.execute("UPDATE sources SET last_listed_at = ?, last_list_error = NULL, title = COALESCE(?, title) WHERE id = ?",
-                             (iso(now), found.title, s["id"]))
             if state is not None and state["status"] == "removed":
                 store.add_event("reappeared", source_id=s["id"], detail={"url": s["url"], "was_kind": state["status_kind"],
                                                                          "was_reason": state["status_reason"], "checked_at": iso(now)})
                 lst.outcome = "reappeared"
-            store.db.execute(
-                "INSERT INTO source_checks(source_id, status, failed_checks, last_checked_at, status_changed_at) VALUES (?, 'available', 0, ?, ?)"
-                " ON CONFLICT(source_id) DO UPDATE SET failed_checks = 0, first_failed_at = NULL, last_checked_at = excluded.last_checked_at,"
-                " status_changed_at = CASE WHEN status = 'removed' THEN excluded.status_changed_at ELSE status_changed_at END,"
-                " status = 'available', status_kind = NULL, status_reason = NULL",
-                (s["id"], iso(now), iso(now)))
+            store.source_listed(s["id"], iso(now), found.title)
         lst.listed = len(found.refs)
         seen: set[str] = set()
         for ref in found.refs:
@@ -490,21 +453,15 @@ def _source_failed(store: Store, source_id: int, state, kind: str, reason: str, 
     if not reachable(url):
         return "transient"
     if state is not None and state["status"] == "removed":
-        store.db.execute("UPDATE source_checks SET last_checked_at = ? WHERE source_id = ?", (iso(now), source_id))
+        store.source_checked(source_id, iso(now))
         return "still-removed"
     failed = (state["failed_checks"] if state is not None else 0) + 1
     first = parse_time(state["first_failed_at"]) if state is not None else None
     first = first or now
     removed = failed >= 2 and now - first >= confirm_after
     with store.transaction():
-        store.db.execute(
-            "INSERT INTO source_checks(source_id, status, failed_checks, first_failed_at, last_checked_at) VALUES (?, 'available', ?, ?, ?)"
-            " ON CONFLICT(source_id) DO UPDATE SET failed_checks = excluded.failed_checks, first_failed_at = excluded.first_failed_at,"
-            " last_checked_at = excluded.last_checked_at",
-            (source_id, failed, iso(first), iso(now)))
+        store.source_failed(source_id, failed, iso(first), iso(now), removed=(kind, reason) if removed else None)
         if removed:
-            store.db.execute("UPDATE source_checks SET status = 'removed', status_kind = ?, status_reason = ?, status_changed_at = ?"
-                             " WHERE source_id = ?", (kind, reason, iso(now), source_id))
             store.add_event("removed", source_id=source_id, detail={"kind": kind, "reason": reason, "url": url,
                                                                     "first_failed_at": iso(first), "confirmed_at": iso(now),
                                                                     "failed_checks": failed})

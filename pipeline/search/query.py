@@ -95,8 +95,8 @@ def decode_cursor(cursor: str, fingerprint: str) -> int:
         raise QueryError("bad cursor: pass the next_cursor value of a previous page unchanged") from None
     if key != fingerprint:
         raise QueryError("this cursor belongs to a different query or filters: start again without --cursor")
-    if offset < 0:
-        raise QueryError("bad cursor: negative offset")
+    if not 0 <= offset <= 1_000_000_000:  # SQLite's OFFSET is a 64-bit integer; nobody pages this far
+        raise QueryError("bad cursor: offset out of range")
     return offset
 
 

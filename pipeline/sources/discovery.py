@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from pipeline.errors import SourceError
+from pipeline.storage.files import fs_display
 from pipeline.sources.ytdlp import classify_download_error, new_ydl
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,14 @@ class Discovery:
 
 
 def is_url(text: str) -> bool:
-    return urlparse(text).scheme in ("http", "https")
+    """True for an http(s) URL; a malformed one (``http://[::1``) is a SourceError, not a file name."""
+    try:
+        return urlparse(text).scheme in ("http", "https")
+    except ValueError as exc:
+        if text.lower().startswith(("http://", "https://")):
+            raise SourceError(f"{text}: not a valid URL ({exc}); check it (an IPv6 address needs both brackets: "
+                              "http://[::1]:8000/)") from None
+        return False
 
 
 def discover(source: str, max_depth: int = 2) -> Discovery:
@@ -101,9 +109,11 @@ def discover_local(source: str) -> Discovery:
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
         if not files:
             raise SourceError(f"{path}: folder holds no media files ({', '.join(sorted(MEDIA_SUFFIXES))})")
-        ap = str(path.resolve())
-        return Discovery(ap, "folder", path.name, [VideoRef(str(p.resolve()), ap, p.stem, True) for p in files])
+        # The real path opens the file; names shown and stored are readable text (see fs_display).
+        ap = fs_display(str(path.resolve()))
+        return Discovery(ap, "folder", fs_display(path.name),
+                         [VideoRef(str(p.resolve()), ap, fs_display(p.stem), True) for p in files])
     if path.is_file():
-        ap = str(path.resolve())
-        return Discovery(ap, "file", path.stem, [VideoRef(ap, ap, path.stem, True)])
+        ap = fs_display(str(path.resolve()))
+        return Discovery(ap, "file", fs_display(path.stem), [VideoRef(str(path.resolve()), ap, fs_display(path.stem), True)])
     raise SourceError(f"{source}: not a URL (http/https) and no such file or folder")

@@ -8,6 +8,7 @@ fails, the temporary folder is removed, so no partial file ever remains.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline import __version__
-from pipeline.storage.files import Archive, atomic_write_json, sha256_file
+from pipeline.storage.files import Archive, atomic_write_json, fs_display, sha256_file
 from pipeline.errors import MediaError, SourceError
 from pipeline.media.probe import MediaInfo, check_complete, probe
 from pipeline.storage.sqlite.catalogue import MediaRecord, VideoRecord, make_video_id, utcnow
@@ -61,13 +62,19 @@ def fetch(url: str, archive: Archive, options: FetchOptions | None = None, sourc
 
 def fetch_local(path: Path, archive: Archive, options: FetchOptions, source_url: str) -> FetchedVideo:
     if not path.is_file():
-        raise SourceError(f"{path}: no such file")
+        raise SourceError(f"{fs_display(str(path))}: no such file")
     started = utcnow()
     sha = sha256_file(path)
     vid = make_video_id("local", sha[:16], "")
-    info = {"id": sha[:16], "title": path.stem, "extractor": "local", "extractor_key": "Local",
-            "webpage_url": path.resolve().as_uri(), "original_url": str(path)}
-    video = VideoRecord(id=vid, extractor="local", platform_id=sha[:16], webpage_url="", source_url=source_url, title=path.stem)
+    title = fs_display(path.stem)
+    shown = fs_display(str(path.resolve()))
+    info = {"id": sha[:16], "title": title, "extractor": "local", "extractor_key": "Local",
+            "webpage_url": path.resolve().as_uri(), "original_url": fs_display(str(path))}
+    raw = os.fsencode(path.name)
+    if shown != str(path.resolve()):  # the name was not UTF-8: keep its bytes, exactly, beside the readable form
+        info["original_name_bytes_hex"] = raw.hex()
+    source_url = fs_display(source_url)
+    video = VideoRecord(id=vid, extractor="local", platform_id=sha[:16], webpage_url="", source_url=source_url, title=title)
     if options.is_archived(vid):
         return FetchedVideo(video=video, info=info, skipped=True)
     media_info = probe(path)  # MediaError for non-media before anything is stored
@@ -76,7 +83,7 @@ def fetch_local(path: Path, archive: Archive, options: FetchOptions, source_url:
     video.duration = media_info.duration
     media = MediaRecord(
         sha256=stored.sha256, video_id=vid, path=stored.path, size=stored.size, fetched_at=utcnow(), fetch_started_at=started,
-        fetcher="local-file", fetcher_version=None, clipwatch_version=__version__, source_url=str(path.resolve()),
+        fetcher="local-file", fetcher_version=None, clipwatch_version=__version__, source_url=shown,
         **_codec_fields(media_info),
     )
     return FetchedVideo(video=video, info=info, media=media, media_info=media_info)
@@ -134,7 +141,7 @@ def fetch_url(url: str, archive: Archive, options: FetchOptions, source_url: str
 
     incoming = archive.root / ".incoming"
     incoming.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="fetch-", dir=incoming))
+    workdir = Path(tempfile.mkdtemp(prefix=f"fetch-{os.getpid()}-", dir=incoming))  # PID: swept once this process is gone
     try:
         hooks = []
         if options.progress:

@@ -1,4 +1,4 @@
-"""The audio profile: speech / music / silence per second, computed once per original and kept.
+"""The audio profile: speech / music / speech over music / noise / silence per second, computed once per original and kept.
 
 This is the stage that decodes the audio (``Job.samples``); the transcription after it reads the same
 memory-mapped samples, and both the transcript's music/silence flags and the tagger read the profile it stores
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +18,17 @@ from pipeline.storage.files import atomic_write_json
 
 
 def profile_dict(profile: Any) -> dict[str, Any]:
-    return asdict(profile)
+    return profile.to_dict()
 
 
 def read_profile(path: Path) -> Any:
     """An AudioProfile from its JSON file (None when the file is missing or unreadable: the profile is redone)."""
-    from pipeline.tagging.signals.audio import AudioProfile, AudioSpan
+    from pipeline.errors import ModelError
+    from pipeline.tagging.signals.audio import AudioProfile
 
     try:
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
-        d["spans"] = [AudioSpan(**s) for s in d.get("spans", [])]
-        return AudioProfile(**d)
-    except (OSError, ValueError, TypeError):
+        return AudioProfile.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, ModelError):
         return None
 
 
@@ -39,9 +37,9 @@ class AudioProfileStage(Stage):
     skip_message = "already profiled by this classifier"
 
     def key(self, job: Job) -> str:
-        from pipeline.tagging.signals.audio import load_model
+        from pipeline.tagging.signals.audio import profile_version
 
-        return f"{job.media_sha256}:{load_model().version}"
+        return f"{job.media_sha256}:{profile_version()}"  # features + weights: a new classifier re-profiles
 
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
         from pipeline.tagging.signals.audio import analyse_array
@@ -57,5 +55,6 @@ class AudioProfileStage(Stage):
         atomic_write_json(path, profile_dict(profile))
         job.store.replace_audio_profile(job.video_id, job.media_sha256, profile, job.archive.relpath(path))
         job.profile = profile
-        detail = {"speech": round(profile.speech, 3), "music": round(profile.music, 3), "silence": round(profile.silence, 3)}
+        detail = {"speech": round(profile.speech, 3), "music": round(profile.music, 3), "silence": round(profile.silence, 3),
+                  "noise": round(profile.noise, 3), "speech_over_music": round(profile.speech_over_music, 3)}
         return StageOutcome(job.video_id, self.name, "done", profile.summary(), time.perf_counter() - t0, detail)

@@ -64,7 +64,7 @@ class Job:
     def __post_init__(self) -> None:
         self.video = self.store.get_video(self.video_id)
         self.video_id = self.video["id"]  # a unique prefix was accepted
-        media = self.store.media_file(self.video["media_sha256"]) if self.video["media_sha256"] else None
+        media = self.store.media_file(self.video["media_sha256"], self.video_id) if self.video["media_sha256"] else None
         if media is None:
             raise ClipwatchError(f"{self.video_id}: no archived media file; ingest it again")
         self.media_path = self.archive.abspath(media["path"])

@@ -27,6 +27,13 @@ class KeyframesStage(Stage):
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
         from pipeline.shots import keyframes
 
+        media = job.store.media_file(job.media_sha256, job.video_id)
+        if media is not None and media["container"] is not None and not media["video_codec"]:
+            # Audio only (a podcast, a SoundCloud track): no pictures to find; the thumbnail or cover art stands in.
+            cover = next((p.name for p in sorted(job.folder.glob("thumbnail.*")) if p.is_file() and not p.is_symlink()), None)
+            return StageOutcome(job.video_id, self.name, "not-applicable",
+                                "audio only: no video stream" + (f"; {cover} stands as the picture" if cover else ""),
+                                0.0, {"audio_only": True, "picture": cover})
         t0 = time.perf_counter()
         out_dir = job.folder / "keyframes"
         result = keyframes.extract_keyframes(job.media_path, out_dir, detector=self._detector(), progress=progress)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.preservation.manifest import record_manifest
 from pipeline.sources.fetch import FetchedVideo
 from pipeline.stages.audio import AudioProfileStage
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
@@ -39,6 +40,7 @@ def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_i
             info_rel = _write_info(archive, folder, fetched.info, versioned=True)
             store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
             store.add_event("metadata-changed", video_id=v.id, detail={"title": v.title})
+            record_manifest(store, archive, v.id)
         return StageOutcome(v.id, "fetch", "skipped", "already archived: no download")
     folder.mkdir(parents=True, exist_ok=True)
     info_rel = _write_info(archive, folder, fetched.info)
@@ -58,6 +60,7 @@ def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_i
         store.add_media_file(m)
         store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
         store.add_event("fetched", video_id=v.id, source_id=source_id, media_sha256=m.sha256, detail=provenance)
+    record_manifest(store, archive, v.id)
     fetched.cleanup()
     return StageOutcome(v.id, "fetch", "done", f"{m.size / 1e6:.1f} MB, sha256 {m.sha256[:12]}…")
 
@@ -78,6 +81,8 @@ def run_stage(job: Job, stage: Stage, progress: Progress | None = None) -> Stage
     outcome = stage.run(job, progress)
     if outcome.status in ("done", "not-applicable"):
         job.store.mark_stage(job.video_id, stage.name, key, outcome.detail)
+    if outcome.status == "done":  # it may have written derivatives: hash them into the video's manifest
+        record_manifest(job.store, job.archive, job.video_id)
     return outcome
 
 

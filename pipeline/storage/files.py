@@ -40,6 +40,27 @@ def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> st
     return h.hexdigest()
 
 
+def fs_display(text: str) -> str:
+    """Readable text for a file name that may not be UTF-8.
+
+    Python hands undecodable name bytes over as lone surrogates (PEP 383), which cannot be written to JSON files,
+    SQLite or a terminal. Names from Windows zips are often CP949 (Korean) or another legacy code page: the bytes
+    are decoded as UTF-8, else CP949, else UTF-8 with U+FFFD for what cannot be read.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    raw = text.encode("utf-8", "surrogateescape")
+    for codec in ("utf-8", "cp949"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", "replace")
+
+
 def safe_name(text: str, max_len: int = 80) -> str:
     """A file-name-safe version of untrusted text (titles full of ../ and emoji)."""
     text = unicodedata.normalize("NFKC", text)
@@ -115,7 +136,8 @@ class Archive:
         ext = re.sub(r"[^a-z0-9]", "", ext.lower())[:8] or "bin"
         tmp_dir = self.root / "media" / ".incoming"
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=".tmp-")
+        # The PID in the name lets the next run sweep it once this process is gone.
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f".tmp-{os.getpid()}-")
         os.fchmod(fd, 0o644)
         h = hashlib.sha256()
         size = 0

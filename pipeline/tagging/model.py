@@ -33,40 +33,26 @@ from typing import Any, Iterable
 import numpy as np
 
 from pipeline.errors import ClipwatchError, ConfigError, MediaError, ModelError, NotFoundError
+from pipeline.asr import Transcript
 from pipeline.tagging.signals import text as textsig
 from pipeline.tagging.signals.audio import AudioProfile, analyse_audio
-from pipeline.tagging.signals.source import RegistryMatch, load_registry
-from pipeline.asr import Transcript
+from pipeline.tagging.signals.base import signals
+from pipeline.tagging.signals.source import load_registry
+from pipeline.tagging.signals.text import TEXT_GROUPS  # noqa: F401  (re-exported: the lexicon groups)
 
 log = logging.getLogger(__name__)
 
 CATEGORIES = ("news", "music", "propaganda")
-TEXT_GROUPS = ("news", "music", "honorific", "leader_name", "ideology", "epithet")
 
-# Feature name -> signal it belongs to. Order is the model's column order.
-FEATURES: dict[str, str] = {
-    "src_registry": "source",
-    "src_affiliated": "source",
-    "cat_news": "metadata",
-    "cat_music": "metadata",
-    "cat_other": "metadata",
-    **{f"meta_{g}": "metadata" for g in TEXT_GROUPS},
-    "has_speech_text": "transcript",
-    "sp_words": "transcript",
-    **{f"sp_{g}": "transcript" for g in TEXT_GROUPS},
-    "sp_prop_density": "transcript",
-    "has_audio": "audio",
-    "a_music": "audio",
-    "a_speech": "audio",
-    "a_silence": "audio",
-}
-SIGNALS = ("source", "metadata", "transcript", "audio")
+# Feature name -> signal it belongs to, from the signal registry. Order is the model's column order.
+FEATURES: dict[str, str] = {f: sig.name for sig in signals() for f in sig.features}
+SIGNALS = tuple(sig.name for sig in signals())
 # Which features each category's regression may use. Keeping the lists to what
 # an analyst would accept as evidence stops the fit from learning accidents of
 # the training mix (say, "music words" -> propaganda because many songs in the
 # labelled set were revolutionary songs).
 _FORM = ["cat_news", "cat_music", "cat_other", "meta_news", "meta_music", "has_speech_text", "sp_words", "sp_news",
-         "sp_music", "has_audio", "a_music", "a_speech", "a_silence"]
+         "sp_music", "has_audio", "a_music", "a_speech", "a_silence", "a_noise"]
 CATEGORY_FEATURES: dict[str, list[str]] = {
     "news": _FORM,
     "music": _FORM,
@@ -134,69 +120,13 @@ class TaggingResult:
 
 # -- features ------------------------------------------------------------------
 
-def _transcript_text(t: Transcript | None) -> str:
-    if t is None:
-        return ""
-    return " ".join(s.text.strip() for s in t.segments if not s.flags).strip()
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n != 1 else f"1 {word.rstrip('s')}" if word.endswith("s") else f"1 {word}"
-
-
 def extract_features(inp: TaggingInput, audio: AudioProfile | None) -> tuple[dict[str, float], dict[str, str]]:
-    """Feature values and, for the non-zero ones, a description for the evidence."""
+    """Feature values from every registered signal and, for the non-zero ones, a description for the evidence."""
     x = {k: 0.0 for k in FEATURES}
     why: dict[str, str] = {}
-
-    match: RegistryMatch | None = load_registry().match(
-        channel=inp.channel, channel_url=inp.channel_url, uploader=inp.uploader, webpage_url=inp.webpage_url
-    )
-    if match is not None:
-        key = "src_affiliated" if match.channel.kind == "affiliated" else "src_registry"
-        x[key] = 1.0
-        why[key] = match.describe()
-
-    cats = [c.strip() for c in inp.categories or [] if c and c.strip()]
-    for c in cats:
-        lc = c.lower()
-        key = "cat_news" if "news" in lc or "politic" in lc else "cat_music" if "music" in lc else "cat_other"
-        x[key] = 1.0
-        why[key] = f"platform category '{c}'"
-
-    lex = textsig.load_lexicon()
-    meta_text = "\n".join(p for p in (inp.title, inp.description, " ; ".join(inp.platform_tags or [])) if p)
-    mh = textsig.scan(meta_text, lex)
-    for g in TEXT_GROUPS:
-        n = mh.counts.get(g, 0)
-        if n:
-            x[f"meta_{g}"] = math.log1p(n)
-            why[f"meta_{g}"] = f"{_plural(n, lex.descriptions.get(g, g))} in title/description/tags ({', '.join(repr(t) for t in mh.examples(g))})"
-
-    orig, trans = _transcript_text(inp.transcript), _transcript_text(inp.translation)
-    sh = textsig.merge_max(textsig.scan(orig, lex), textsig.scan(trans, lex))
-    if sh.words:
-        x["has_speech_text"] = 1.0
-        x["sp_words"] = math.log1p(sh.words) / 6.0
-        why["has_speech_text"] = "transcript present"
-        why["sp_words"] = f"{sh.words} transcribed words"
-        for g in TEXT_GROUPS:
-            n = sh.counts.get(g, 0)
-            if n:
-                x[f"sp_{g}"] = math.log1p(n)
-                why[f"sp_{g}"] = f"{_plural(n, lex.descriptions.get(g, g))} in speech ({', '.join(repr(t) for t in sh.examples(g))})"
-        prop = sum(sh.counts.get(g, 0) for g in ("honorific", "ideology", "epithet"))
-        if prop:
-            dens = prop / max(sh.words, 20) * 100
-            x["sp_prop_density"] = min(dens, 20.0) / 10.0
-            why["sp_prop_density"] = f"{dens:.1f} propaganda markers per 100 words"
-
-    if audio is not None and audio.duration > 0:
-        x["has_audio"] = 1.0
-        why["has_audio"] = f"audio analysed ({audio.duration:.0f} s)"
-        for lab in ("music", "speech", "silence"):
-            x[f"a_{lab}"] = float(getattr(audio, lab))
-            why[f"a_{lab}"] = f"{getattr(audio, lab):.0%} of audio is {lab}"
+    for sig in signals():
+        for key, (value, evidence) in sig.extract(inp, audio).items():
+            x[key], why[key] = value, evidence
     return x, why
 
 

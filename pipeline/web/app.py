@@ -48,7 +48,7 @@ class _Stores:
     def get(self) -> Store:
         st = getattr(self.local, "store", None)
         if st is None:
-            st = Store(self.db_path)
+            st = Store.for_reading(self.db_path)  # a read-only archive is served read-only
             self.local.store = st
             with self.lock:
                 self.all.append(st)
@@ -103,9 +103,46 @@ def query_from_params(params: dict[str, Any]) -> SearchQuery:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+class HeadAsGet:
+    """Answer HEAD as GET without the body (same status and headers, Content-Length included)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message):
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+
+
+def allowed_hosts(extra: list[str] | tuple[str, ...] | None = None) -> list[str]:
+    """Host names the UI answers to: loopback, plus CLIPWATCH_ALLOWED_HOSTS (comma-separated) and ``extra``.
+
+    A page on another site can make a browser send requests to 127.0.0.1 under its own name (DNS rebinding);
+    answering only to known names keeps such a page from reading the archive.
+    """
+    import os
+
+    env = [h.strip() for h in os.environ.get("CLIPWATCH_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    return list(dict.fromkeys([*LOOPBACK_HOSTS, *env, *(extra or [])]))
+
+
+def create_app(settings: Settings | None = None, hosts: list[str] | None = None) -> FastAPI:
+    """``hosts``: Host header names to answer besides loopback (and CLIPWATCH_ALLOWED_HOSTS); ``["*"]`` any."""
     s = settings or Settings()
-    s.ensure_dirs()
+    s.check_data_dir()
+    if not s.db_path.exists():
+        s.ensure_dirs()
     archive_root = s.archive_dir.resolve()
     stores = _Stores(s.db_path)
     stores.get()  # create/migrate the catalogue now, not on the first request
@@ -129,9 +166,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="clipwatch",
         version=__version__,
         description="Search archived state-media video transcripts; every page has a JSON twin under /api.",
+        docs_url=None,   # served below from swagger-ui-bundle's files, under the same CSP (works offline)
+        redoc_url=None,  # ReDoc would load from a CDN
     )
     app.state.settings = s
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    try:
+        import swagger_ui_bundle
+
+        app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)), name="docs-assets")
+        has_swagger = True
+    except ImportError:
+        has_swagger = False
+
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(hosts))
 
     def wants_json(request: Request) -> bool:
         return request.url.path.startswith("/api/")
@@ -166,9 +217,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resp = await call_next(request)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "no-referrer")
-        if not request.url.path.startswith(("/docs", "/redoc")):
-            resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers.setdefault("Content-Security-Policy", CSP)
         return resp
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs_page():
+        if not has_swagger:
+            raise NotFoundError("the API documentation needs the swagger-ui-bundle package; /openapi.json has it all")
+        return HTMLResponse(DOCS_HTML)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError):
+        return error(request, 400, "a number in the request is out of range")
 
     def filter_options(store: Store) -> dict[str, list[str]]:
         return store.filter_options()
@@ -228,7 +288,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def video_context(video_id: str) -> dict[str, Any]:
         rec = records.load(stores.get(), video_id)
         media_ok = bool(rec.media) and _inside(archive_root, rec.media["path"]) is not None
+        folder = rec.row.get("folder")
+        audio_only = bool(rec.media) and rec.media.get("container") is not None and not rec.media.get("video_codec")
+        picture = next((k for k in ("thumbnail.jpg", "thumbnail.png", "thumbnail.webp")
+                        if folder and _inside(archive_root, f"{folder}/{k}") is not None), None)
         return {
+            "audio_only": audio_only, "picture_url": f"/files/{folder}/{picture}" if picture else None,
             "video": rec.row, "media": rec.media, "media_ok": media_ok,
             "media_url": f"/files/{rec.media['path']}" if media_ok else None,
             "keyframes": rec.keyframes, "lines": rec.lines(),
@@ -331,10 +396,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"video_id": ctx["video"]["id"], "transcripts": ctx["transcripts"], "segments": ctx["lines"]}
 
     @app.get("/api/videos/{video_id}/citation", tags=["videos"], summary="Citation of a video or a moment in it")
-    def api_citation(video_id: str, t: Optional[float] = Query(None, ge=0), format: str = Query("json")):
+    def api_citation(video_id: str, t: Optional[float] = Query(None, ge=0, lt=10**7), format: str = Query("json")):
         store = stores.get()
         v = store.get_video(video_id)
-        media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
+        media = store.media_file(v["media_sha256"], v["id"]) if v["media_sha256"] else None
         c = cite(v, media, seconds=t)
         forms = all_formats(c)
         if format == "json":
@@ -352,6 +417,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"ok": True, "version": __version__}
 
     return app
+
+
+DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>clipwatch API</title>
+<link rel="stylesheet" href="/docs-assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs-assets/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script>
+</body></html>
+"""
 
 
 def _inside(root: Path, rel: str) -> Path | None:

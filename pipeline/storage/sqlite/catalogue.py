@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from pipeline.errors import NotFoundError
+from pipeline.errors import ClipwatchError, ConfigError, NotFoundError
+from pipeline.storage.sqlite import chain, migrations
 from pipeline.search import normalize
 
 # What the search indexes hold (normalize.VERSION) and how: a change rebuilds them when a catalogue is opened.
 SEARCH_INDEX_VERSION = f"{normalize.VERSION}.1"
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = migrations.LATEST
+
+
+class ReadOnlyArchiveError(ClipwatchError):
+    """A write was asked of an archive opened read-only."""
 
 
 def utcnow() -> str:
@@ -97,29 +102,65 @@ class MediaRecord:
 
 
 class Store:
-    """A connection to the catalogue. Use as a context manager or call close()."""
+    """A connection to the catalogue. Use as a context manager or call close().
 
-    def __init__(self, db_path: Path):
+    ``readonly=True`` opens the file for reading only and never writes (no migration, no WAL switch): a copy of an
+    archive on read-only media can be listed, searched, verified, served and exported. ``Store.for_reading(path)``
+    chooses: read-only when the database or its folder cannot be written, else a normal (migrating) open.
+    """
+
+    def __init__(self, db_path: Path, readonly: bool = False):
         self.path = Path(db_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+        self.readonly = readonly
+        self.upgraded: dict[str, Any] | None = None
+        if readonly:
+            self.db = _connect_readonly(self.path)
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create the archive folder {self.path.parent}: {exc.strerror or exc}; "
+                                  "pass --data-dir a folder you can write") from exc
+            try:
+                self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+                self.db.row_factory = sqlite3.Row
+                self.db.execute("PRAGMA busy_timeout=30000")
+                self.db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.DatabaseError as exc:
+                raise ConfigError(f"{self.path} cannot be opened as a clipwatch catalogue ({exc}); "
+                                  "check --data-dir / CLIPWATCH_DATA") from exc
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=30000")
         # The search triggers call these (see schema.sql); a tool that writes segments must register them too.
         self.db.create_function("clipwatch_shadow", 1, normalize.shadow, deterministic=True)
         self.db.create_function("clipwatch_bigrams", 1, normalize.bigrams, deterministic=True)
-        self._migrate()
-        self._rebuild_search_index_if_stale()
+        if readonly:
+            version = migrations.current_version(self.db)
+            if version != migrations.LATEST:
+                self.db.close()
+                raise ConfigError(
+                    f"{self.path} is read-only here and was written by {'an older' if (version or 0) < migrations.LATEST else 'a newer'} "
+                    f"clipwatch (schema version {version}, this one reads {migrations.LATEST}); open it once where it can be "
+                    "written to upgrade it (a backup copy is made first), or use the matching clipwatch version")
+        else:
+            self.upgraded = migrations.migrate(self.db, self.path, utcnow)
+            self._rebuild_search_index_if_stale()
 
-    def _migrate(self) -> None:
-        sql = resources.files("pipeline.storage.sqlite").joinpath("schema.sql").read_text(encoding="utf-8")
-        # executescript commits on its own, so the script carries its own transaction.
-        self.db.executescript(
-            "BEGIN IMMEDIATE;" + sql
-            + f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
-        )
+    @classmethod
+    def for_reading(cls, db_path: Path) -> "Store":
+        """Open for a command that only reads: read-only when the archive cannot be written."""
+        path = Path(db_path)
+        if not path.exists():
+            if path.parent.is_dir() and not os.access(path.parent, os.W_OK):
+                raise NotFoundError(f"no clipwatch catalogue at {path}; check --data-dir / CLIPWATCH_DATA")
+            return cls(path)
+        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+        return cls(path, readonly=not writable)
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise ReadOnlyArchiveError(f"{self.path} is opened read-only; copy the archive somewhere writable to change it")
 
     def _rebuild_search_index_if_stale(self) -> None:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'search_index_version'").fetchone()
@@ -142,6 +183,7 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._writable()
         if self.db.in_transaction:  # nested: join the outer transaction
             yield self.db
             return
@@ -186,9 +228,15 @@ class Store:
         return self.db.execute("SELECT * FROM videos WHERE id = ?", (video_id,)).fetchone()
 
     def video_by_sha256(self, sha256: str) -> sqlite3.Row | None:
+        """The first video that fetched this file (``videos_holding`` gives them all)."""
         return self.db.execute(
-            "SELECT v.* FROM videos v JOIN media_files m ON m.video_id = v.id WHERE m.sha256 = ? LIMIT 1", (sha256,)
+            "SELECT v.* FROM videos v JOIN media_fetches l ON l.video_id = v.id WHERE l.sha256 = ? ORDER BY l.id LIMIT 1", (sha256,)
         ).fetchone()
+
+    def videos_holding(self, sha256: str) -> list[str]:
+        """Every video whose original is this file (the same bytes published on several pages)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT video_id FROM media_fetches WHERE sha256 = ? ORDER BY video_id", (sha256,))]
 
     def upsert_video(self, rec: VideoRecord, folder: str) -> bool:
         """Insert or refresh a video's metadata. Returns True when the metadata changed."""
@@ -220,12 +268,16 @@ class Store:
                 f"UPDATE videos SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", (*fields.values(), video_id)
             )
 
-    def add_metadata_version(self, video_id: str, title: str | None, description: str | None, platform_tags: list[str], info_json_path: str | None) -> None:
+    def add_metadata_version(self, video_id: str, title: str | None, description: str | None, platform_tags: list[str],
+                             info_json_path: str | None, seen_at: str | None = None) -> None:
         with self.transaction():
             self.db.execute(
                 "INSERT INTO metadata_versions(video_id, seen_at, title, description, platform_tags, info_json_path) VALUES (?, ?, ?, ?, ?, ?)",
-                (video_id, utcnow(), title, description, json.dumps(platform_tags, ensure_ascii=False), info_json_path),
+                (video_id, seen_at or utcnow(), title, description, json.dumps(platform_tags, ensure_ascii=False), info_json_path),
             )
+
+    def metadata_versions(self, video_id: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM metadata_versions WHERE video_id = ? ORDER BY id", (video_id,)).fetchall()
 
     def list_videos(self, limit: int = 1000) -> list[sqlite3.Row]:
         return self.db.execute(
@@ -252,27 +304,144 @@ class Store:
                 "SELECT DISTINCT language FROM videos WHERE language IS NOT NULL ORDER BY language")],
         }
 
-    # -- media -------------------------------------------------------------
-    def add_media_file(self, rec: MediaRecord) -> None:
-        d = asdict(rec)
-        d["http_headers"] = json.dumps(rec.http_headers)
+
+    def all_videos(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM videos").fetchall()
+
+    def video_ids(self, order: str = "archived") -> list[str]:
+        """Every video id, in archiving order (``archived``) or upload order (``upload``)."""
+        by = {"archived": "archived_at, id", "upload": "upload_date, id"}[order]
+        return [r[0] for r in self.db.execute(f"SELECT id FROM videos ORDER BY {by}")]
+
+    def video_ids_by_channel(self, channel: str) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM videos WHERE lower(channel) = lower(?) OR channel_id = ? OR channel_url = ? OR lower(uploader) = lower(?)"
+            " ORDER BY upload_date, id", (channel, channel, channel, channel))]
+
+    def video_ids_by_title(self, text: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM videos WHERE title LIKE ? ORDER BY upload_date, id", (f"%{text}%",))]
+
+    def video_urls(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT webpage_url FROM videos")}
+
+    # -- sources and their monitoring state ----------------------------------
+    def source(self, source_id: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
+
+    def watched_source_rows(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM sources WHERE watched = 1 ORDER BY id").fetchall()
+
+    def watched_sources_with_state(self) -> list[sqlite3.Row]:
+        return self.db.execute(
+            """SELECT s.*, c.status AS status, c.status_kind, c.status_reason, c.failed_checks,
+                      (SELECT COUNT(*) FROM videos v WHERE v.source_id = s.id) AS videos
+               FROM sources s LEFT JOIN source_checks c ON c.source_id = s.id WHERE s.watched = 1 ORDER BY s.id"""
+        ).fetchall()
+
+    def source_check(self, source_id: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM source_checks WHERE source_id = ?", (source_id,)).fetchone()
+
+    def set_source_list_error(self, source_id: int, error: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE sources SET last_list_error = ? WHERE id = ?", (error, source_id))
+
+    def source_listed(self, source_id: int, at: str, title: str | None) -> None:
+        """A watched source listed fine: clear its failures (and a removal)."""
+        with self.transaction():
+            self.db.execute("UPDATE sources SET last_listed_at = ?, last_list_error = NULL, title = COALESCE(?, title) WHERE id = ?",
+                            (at, title, source_id))
+            self.db.execute(
+                "INSERT INTO source_checks(source_id, status, failed_checks, last_checked_at, status_changed_at) VALUES (?, 'available', 0, ?, ?)"
+                " ON CONFLICT(source_id) DO UPDATE SET failed_checks = 0, first_failed_at = NULL, last_checked_at = excluded.last_checked_at,"
+                " status_changed_at = CASE WHEN status = 'removed' THEN excluded.status_changed_at ELSE status_changed_at END,"
+                " status = 'available', status_kind = NULL, status_reason = NULL",
+                (source_id, at, at))
+
+    def source_checked(self, source_id: int, at: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE source_checks SET last_checked_at = ? WHERE source_id = ?", (at, source_id))
+
+    def source_failed(self, source_id: int, failed: int, first_failed_at: str, at: str,
+                      removed: tuple[str, str] | None = None) -> None:
+        """Count a failed listing; ``removed=(kind, reason)`` records the source as removed."""
         with self.transaction():
             self.db.execute(
-                f"INSERT OR IGNORE INTO media_files({', '.join(d)}) VALUES ({', '.join('?' * len(d))})", tuple(d.values())
-            )
+                "INSERT INTO source_checks(source_id, status, failed_checks, first_failed_at, last_checked_at) VALUES (?, 'available', ?, ?, ?)"
+                " ON CONFLICT(source_id) DO UPDATE SET failed_checks = excluded.failed_checks, first_failed_at = excluded.first_failed_at,"
+                " last_checked_at = excluded.last_checked_at",
+                (source_id, failed, first_failed_at, at))
+            if removed:
+                self.db.execute("UPDATE source_checks SET status = 'removed', status_kind = ?, status_reason = ?, status_changed_at = ?"
+                                " WHERE source_id = ?", (removed[0], removed[1], at, source_id))
+
+    # -- media -------------------------------------------------------------
+    def add_media_file(self, rec: MediaRecord) -> None:
+        """Catalogue a video's fetch of a file: the file once (by SHA-256), the fetch once per video."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR IGNORE INTO media_files(sha256, path, size, container, video_codec, audio_codec, width, height, duration, fetched_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (rec.sha256, rec.path, rec.size, rec.container, rec.video_codec, rec.audio_codec, rec.width, rec.height,
+                 rec.duration, rec.fetched_at))
+            self.db.execute(
+                "INSERT OR IGNORE INTO media_fetches(video_id, sha256, format_id, source_url, final_url, http_status, http_headers,"
+                " fetch_started_at, fetched_at, fetcher, fetcher_version, clipwatch_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (rec.video_id, rec.sha256, rec.format_id, rec.source_url, rec.final_url, rec.http_status,
+                 json.dumps(rec.http_headers), rec.fetch_started_at, rec.fetched_at, rec.fetcher, rec.fetcher_version,
+                 rec.clipwatch_version))
             self.db.execute("UPDATE videos SET media_sha256 = ? WHERE id = ?", (rec.sha256, rec.video_id))
 
-    def media_file(self, sha256: str) -> sqlite3.Row | None:
-        return self.db.execute("SELECT * FROM media_files WHERE sha256 = ?", (sha256,)).fetchone()
+    def media_file(self, sha256: str, video_id: str | None = None) -> sqlite3.Row | None:
+        """The file joined with a video's fetch of it (``video_id``'s own provenance; the first fetch when None)."""
+        if video_id is not None:
+            return self.db.execute("SELECT * FROM video_media WHERE sha256 = ? AND video_id = ? ORDER BY fetched_at LIMIT 1",
+                                   (sha256, video_id)).fetchone()
+        return self.db.execute("SELECT * FROM video_media WHERE sha256 = ? ORDER BY fetched_at LIMIT 1", (sha256,)).fetchone()
+
+    def video_media(self, video_id: str) -> sqlite3.Row | None:
+        """A video's current original, with that video's own fetch provenance."""
+        v = self.find_video(video_id)
+        return self.media_file(v["media_sha256"], v["id"]) if v is not None and v["media_sha256"] else None
+
+    def media_for_video(self, video_id: str) -> list[sqlite3.Row]:
+        """Every original a video has had (one row per fetch), oldest first."""
+        return self.db.execute("SELECT * FROM video_media WHERE video_id = ? ORDER BY fetched_at", (video_id,)).fetchall()
+
+    def media_rows(self) -> list[sqlite3.Row]:
+        """Every file in the catalogue, one row each."""
+        return self.db.execute("SELECT * FROM media_files ORDER BY sha256").fetchall()
 
     # -- events ------------------------------------------------------------
     def add_event(self, kind: str, *, video_id: str | None = None, source_id: int | None = None,
-                  media_sha256: str | None = None, detail: dict[str, Any] | None = None) -> None:
+                  media_sha256: str | None = None, detail: dict[str, Any] | None = None) -> int:
+        """Append one event to the hash-chained log (see ``chain``); returns its id."""
         with self.transaction():
-            self.db.execute(
-                "INSERT INTO events(video_id, source_id, media_sha256, at, kind, detail) VALUES (?, ?, ?, ?, ?, ?)",
-                (video_id, source_id, media_sha256, utcnow(), kind, json.dumps(detail or {}, ensure_ascii=False)),
-            )
+            return chain.append_event(self.db, kind, video_id=video_id, source_id=source_id, media_sha256=media_sha256,
+                                      detail=detail, at=utcnow())
+
+    def chain_report(self) -> chain.ChainReport:
+        """Walk the event chain: the first broken link, the head (id, hash) to keep elsewhere."""
+        return chain.walk(self.db)
+
+    def chain_head(self) -> tuple[int, str, str]:
+        return chain.head(self.db)
+
+    def manifest_record(self, video_id: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM manifests WHERE video_id = ?", (video_id,)).fetchone()
+
+    def set_manifest_record(self, video_id: str, path: str, sha256: str, files: int) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO manifests(video_id, path, sha256, files, recorded_at) VALUES (?, ?, ?, ?, ?)",
+                            (video_id, path, sha256, files, utcnow()))
+
+    def last_event(self, video_id: str, kind: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM events WHERE video_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+                               (video_id, kind)).fetchone()
+
+    def fetched_events(self, video_id: str, sha256: str) -> list[sqlite3.Row]:
+        """The `fetched` events that recorded this video getting this file."""
+        return self.db.execute("SELECT * FROM events WHERE video_id = ? AND kind = 'fetched' AND media_sha256 = ? ORDER BY id",
+                               (video_id, sha256)).fetchall()
 
     def events(self, video_id: str | None = None) -> list[sqlite3.Row]:
         if video_id is None:
@@ -360,7 +529,7 @@ class Store:
             self.db.execute(
                 "INSERT OR REPLACE INTO audio_profiles(video_id, media_sha256, model_version, duration, speech, music, silence,"
                 " path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (video_id, media_sha256, profile.model_version, profile.duration, profile.speech, profile.music,
+                (video_id, media_sha256, getattr(profile, "version", "") or profile.model_version, profile.duration, profile.speech, profile.music,
                  profile.silence, path, utcnow()),
             )
 
@@ -443,6 +612,24 @@ def tag_dicts(rows: Iterable[sqlite3.Row]) -> list[dict[str, Any]]:
 def stage_done(store: "Store", video_id: str, stage: str, key: str) -> bool:
     row = store.db.execute("SELECT key FROM stage_runs WHERE video_id = ? AND stage = ?", (video_id, stage)).fetchone()
     return row is not None and row["key"] == key
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """Open without writing anything: ``mode=ro``, and ``immutable=1`` when even the WAL index cannot be created."""
+    from urllib.parse import quote
+
+    if not path.is_file():
+        raise NotFoundError(f"no clipwatch catalogue at {path}; check --data-dir / CLIPWATCH_DATA")
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    if not os.access(path.parent, os.W_OK):
+        # A WAL database needs its -shm file; on read-only media nobody else can write, so nothing can change.
+        uri += "&immutable=1"
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"{path} cannot be read as a clipwatch catalogue ({exc})") from exc
+    return db
 
 
 def _like_prefix(prefix: str) -> str:

@@ -47,10 +47,10 @@ CREATE TABLE IF NOT EXISTS videos (
 CREATE INDEX IF NOT EXISTS videos_channel ON videos(channel);
 CREATE INDEX IF NOT EXISTS videos_upload_date ON videos(upload_date);
 
+-- One row per file: the bytes, named by their SHA-256 (a file published on two pages is one row).
 CREATE TABLE IF NOT EXISTS media_files (
     sha256 TEXT PRIMARY KEY,
-    video_id TEXT NOT NULL REFERENCES videos(id),
-    path TEXT NOT NULL,
+    path TEXT NOT NULL,                         -- media/ab/<sha256>.<ext>: the name is the content address
     size INTEGER NOT NULL,
     container TEXT,
     video_codec TEXT,
@@ -58,6 +58,14 @@ CREATE TABLE IF NOT EXISTS media_files (
     width INTEGER,
     height INTEGER,
     duration REAL,
+    fetched_at TEXT NOT NULL                    -- the first fetch of these bytes
+);
+
+-- One row per video's fetch of a file: its own provenance (the same bytes fetched from two pages are two rows).
+CREATE TABLE IF NOT EXISTS media_fetches (
+    id INTEGER PRIMARY KEY,
+    video_id TEXT NOT NULL REFERENCES videos(id),
+    sha256 TEXT NOT NULL REFERENCES media_files(sha256),
     format_id TEXT,
     source_url TEXT,                            -- what the user asked for
     final_url TEXT,                             -- the media URL actually fetched
@@ -67,24 +75,47 @@ CREATE TABLE IF NOT EXISTS media_files (
     fetched_at TEXT NOT NULL,
     fetcher TEXT NOT NULL,                      -- e.g. yt-dlp, local-file
     fetcher_version TEXT,
-    clipwatch_version TEXT
+    clipwatch_version TEXT,
+    UNIQUE (video_id, sha256)
 );
+CREATE INDEX IF NOT EXISTS media_fetches_sha256 ON media_fetches(sha256);
 
--- Chain of custody. Append-only: the triggers below refuse UPDATE and DELETE.
+-- A video's original as it was fetched for that video: the file joined with that video's fetch of it
+-- (the columns of the media_files table before schema version 2).
+CREATE VIEW IF NOT EXISTS video_media AS
+    SELECT f.sha256, l.video_id, f.path, f.size, f.container, f.video_codec, f.audio_codec, f.width, f.height,
+           f.duration, l.format_id, l.source_url, l.final_url, l.http_status, l.http_headers, l.fetch_started_at,
+           l.fetched_at, l.fetcher, l.fetcher_version, l.clipwatch_version
+    FROM media_fetches l JOIN media_files f ON f.sha256 = l.sha256;
+
+-- Chain of custody. Append-only and hash-chained: each event carries the hash of the event before it
+-- (prev_hash; 64 zeros for the first) and its own hash = SHA-256(prev_hash "\n" its content as canonical JSON),
+-- so a rewritten, inserted or deleted event breaks the chain (`clipwatch verify` walks it). The triggers
+-- refuse UPDATE, DELETE, REPLACE and any INSERT that does not extend the chain.
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     video_id TEXT,
     source_id INTEGER,
     media_sha256 TEXT,
     at TEXT NOT NULL,
-    kind TEXT NOT NULL,   -- fetched | metadata-changed | verified | corrupt | missing-file | removed | reappeared | exported | skipped | failed
-    detail TEXT           -- JSON
+    kind TEXT NOT NULL,   -- fetched | metadata-changed | verified | corrupt | missing-file | removed | reappeared | exported | skipped | failed | swept | upgraded | timestamped
+    detail TEXT,          -- JSON
+    prev_hash TEXT,
+    hash TEXT
 );
 CREATE INDEX IF NOT EXISTS events_video ON events(video_id, at);
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+-- REPLACE deletes the old row without firing the DELETE trigger; refuse it (and any out-of-order insert) here.
+CREATE TRIGGER IF NOT EXISTS events_chain_insert BEFORE INSERT ON events
+WHEN (NEW.id <> -1 AND NEW.id <= COALESCE((SELECT max(id) FROM events), 0))  -- -1: the id is yet to be chosen
+  OR NEW.hash IS NULL
+  OR NEW.prev_hash IS NOT COALESCE((SELECT hash FROM events ORDER BY id DESC LIMIT 1),
+                                   '0000000000000000000000000000000000000000000000000000000000000000')
+  OR NEW.at < COALESCE((SELECT at FROM events ORDER BY id DESC LIMIT 1), '')
+BEGIN SELECT RAISE(ABORT, 'events are append-only and hash-chained'); END;
 
 CREATE TABLE IF NOT EXISTS metadata_versions (
     id INTEGER PRIMARY KEY,
@@ -163,6 +194,29 @@ CREATE TABLE IF NOT EXISTS stage_runs (
     finished_at TEXT NOT NULL,
     detail TEXT,                                -- JSON summary (counts, language, timings)
     PRIMARY KEY (video_id, stage)
+);
+
+-- Monitoring state for watched sources (a channel can disappear as a video can).
+CREATE TABLE IF NOT EXISTS source_checks (
+    source_id INTEGER PRIMARY KEY REFERENCES sources(id),
+    status TEXT NOT NULL DEFAULT 'available',   -- available | removed
+    status_kind TEXT,
+    status_reason TEXT,
+    status_changed_at TEXT,
+    failed_checks INTEGER NOT NULL DEFAULT 0,
+    first_failed_at TEXT,
+    last_checked_at TEXT
+);
+
+-- Each video's manifest (videos/<id>/manifest.json: every derivative with its SHA-256): the SHA-256 of the
+-- manifest file as clipwatch last wrote it. `verify` holds the file against it, and the files against the file;
+-- each `verified` event carries it, so the chain witnesses the manifest as it stood at every verification.
+CREATE TABLE IF NOT EXISTS manifests (
+    video_id TEXT PRIMARY KEY REFERENCES videos(id),
+    path TEXT NOT NULL,                         -- relative to the archive root
+    sha256 TEXT NOT NULL,
+    files INTEGER NOT NULL,
+    recorded_at TEXT NOT NULL
 );
 
 -- The audio profile of a video's original (speech / music / silence per second), computed once per media file

@@ -1,8 +1,9 @@
-"""Signals for category tagging: each module turns one kind of evidence into features.
+"""Signals for category tagging: each module turns one kind of evidence into features (``base.Signal``,
+registered in ``base.SIGNALS``).
 
 ``audio``  music / speech / silence segmentation (spectral features + a small shipped classifier)
 ``text``   lexicon and keyword hits in English and Korean (metadata and transcripts)
 ``source`` channel registry lookup (known state-media outlets)
 
-``pipeline.tagging`` combines them with a per-category logistic regression.
+``pipeline.tagging.model`` combines them with a per-category logistic regression.
 """

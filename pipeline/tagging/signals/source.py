@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pipeline.config import channel_registry_path
 from pipeline.errors import ConfigError
+from pipeline.tagging.signals.base import Signal
 
 
 @dataclass(frozen=True)
@@ -121,3 +122,18 @@ def _load(path: str, _mtime: int) -> Registry:
     # The stated version plus a digest of the file: an edit that forgets to bump the version still re-tags.
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
     return Registry(f"{data.get('version', '?')}-{digest}", tuple(chans))
+
+
+class SourceSignal(Signal):
+    """The channel registry: a video from a listed state outlet (or one affiliated with it)."""
+
+    name = "source"
+    features = ("src_registry", "src_affiliated")
+
+    def extract(self, inp, audio):
+        match = load_registry().match(channel=inp.channel, channel_url=inp.channel_url, uploader=inp.uploader,
+                                      webpage_url=inp.webpage_url)
+        if match is None:
+            return {}
+        key = "src_affiliated" if match.channel.kind == "affiliated" else "src_registry"
+        return {key: (1.0, match.describe())}

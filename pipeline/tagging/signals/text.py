@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
 import tomllib
 import unicodedata
@@ -19,6 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+from pipeline.tagging.signals.base import Signal
 
 LEXICON_FILES = ("data/propaganda_lexicon.toml", "data/category_keywords.toml")
 # Order matters only for reporting; every group is a feature.
@@ -44,12 +47,15 @@ class Lexicon:
     descriptions: dict[str, str]
     # (group, term, pattern), longest term first
     terms: tuple[tuple[str, str, re.Pattern[str]], ...]
+    # the same plus the groups' title_en / title_ko terms: words that mean the category in a title, description
+    # or tag ("music", "news") but not in speech ("good news", "I like music")
+    metadata_terms: tuple[tuple[str, str, re.Pattern[str]], ...] = ()
 
 
 @functools.lru_cache(maxsize=2)
 def load_lexicon(paths: tuple[str, ...] | None = None) -> Lexicon:
     files = [Path(p) for p in paths] if paths else [Path(str(resources.files("pipeline").joinpath(f))) for f in LEXICON_FILES]
-    versions, desc, terms = [], {}, []
+    versions, desc, terms, title_terms = [], {}, [], []
     for f in files:
         text = f.read_text(encoding="utf-8")
         data = tomllib.loads(text)
@@ -60,8 +66,11 @@ def load_lexicon(paths: tuple[str, ...] | None = None) -> Lexicon:
             for lang in ("en", "ko"):
                 for term in spec.get(lang, []):
                     terms.append((group, term, _term_pattern(term)))
+                for term in spec.get(f"title_{lang}", []):
+                    title_terms.append((group, term, _term_pattern(term)))
     terms.sort(key=lambda t: -len(t[1].replace(" ", "")))
-    return Lexicon("+".join(versions), desc, tuple(terms))
+    meta = sorted(terms + title_terms, key=lambda t: -len(t[1].replace(" ", "")))
+    return Lexicon("+".join(versions), desc, tuple(terms), tuple(meta))
 
 
 @dataclass
@@ -74,8 +83,8 @@ class TextHits:
         return [t for t, _ in self.terms.get(group, Counter()).most_common(n)]
 
 
-def scan(text: str | None, lexicon: Lexicon | None = None) -> TextHits:
-    """Count lexicon hits in one text."""
+def scan(text: str | None, lexicon: Lexicon | None = None, *, metadata: bool = False) -> TextHits:
+    """Count lexicon hits in one text; ``metadata`` (a title, description or tags) also counts the title-only terms."""
     lexicon = lexicon or load_lexicon()
     hits = TextHits()
     if not text:
@@ -83,7 +92,7 @@ def scan(text: str | None, lexicon: Lexicon | None = None) -> TextHits:
     text = unicodedata.normalize("NFC", text)
     hits.words = len(_WORD.findall(text))
     taken = bytearray(len(text))
-    for group, term, pat in lexicon.terms:
+    for group, term, pat in (lexicon.metadata_terms or lexicon.terms) if metadata else lexicon.terms:
         for m in pat.finditer(text):
             a, b = m.span()
             if b <= a or any(taken[a:b]):
@@ -108,3 +117,65 @@ def merge_max(*hits: TextHits) -> TextHits:
 
 def is_korean(text: str | None) -> bool:
     return bool(text) and len(_HANGUL.findall(text)) >= 0.3 * max(1, len(re.findall(r"\w", text)))
+
+
+TEXT_GROUPS = ("news", "music", "honorific", "leader_name", "ideology", "epithet")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n != 1 else f"1 {word.rstrip('s')}" if word.endswith("s") else f"1 {word}"
+
+
+def transcript_text(t) -> str:
+    """The words of the segments that are not flagged (flagged ones may be hallucinated)."""
+    if t is None:
+        return ""
+    return " ".join(s.text.strip() for s in t.segments if not s.flags).strip()
+
+
+class MetadataSignal(Signal):
+    """The platform's category and lexicon hits in the title, description and tags."""
+
+    name = "metadata"
+    features = ("cat_news", "cat_music", "cat_other", *(f"meta_{g}" for g in TEXT_GROUPS))
+
+    def extract(self, inp, audio):
+        out: dict[str, tuple[float, str]] = {}
+        for c in (c.strip() for c in inp.categories or [] if c and c.strip()):
+            lc = c.lower()
+            key = "cat_news" if "news" in lc or "politic" in lc else "cat_music" if "music" in lc else "cat_other"
+            out[key] = (1.0, f"platform category '{c}'")
+        lex = load_lexicon()
+        meta_text = "\n".join(p for p in (inp.title, inp.description, " ; ".join(inp.platform_tags or [])) if p)
+        mh = scan(meta_text, lex, metadata=True)
+        for g in TEXT_GROUPS:
+            n = mh.counts.get(g, 0)
+            if n:
+                out[f"meta_{g}"] = (math.log1p(n), f"{_plural(n, lex.descriptions.get(g, g))} in title/description/tags "
+                                                   f"({', '.join(repr(t) for t in mh.examples(g))})")
+        return out
+
+
+class TranscriptSignal(Signal):
+    """Lexicon hits in the transcript and its English translation, and how dense the propaganda markers are."""
+
+    name = "transcript"
+    features = ("has_speech_text", "sp_words", *(f"sp_{g}" for g in TEXT_GROUPS), "sp_prop_density")
+
+    def extract(self, inp, audio):
+        lex = load_lexicon()
+        sh = merge_max(scan(transcript_text(inp.transcript), lex), scan(transcript_text(inp.translation), lex))
+        if not sh.words:
+            return {}
+        out = {"has_speech_text": (1.0, "transcript present"),
+               "sp_words": (math.log1p(sh.words) / 6.0, f"{sh.words} transcribed words")}
+        for g in TEXT_GROUPS:
+            n = sh.counts.get(g, 0)
+            if n:
+                out[f"sp_{g}"] = (math.log1p(n), f"{_plural(n, lex.descriptions.get(g, g))} in speech "
+                                                 f"({', '.join(repr(t) for t in sh.examples(g))})")
+        prop = sum(sh.counts.get(g, 0) for g in ("honorific", "ideology", "epithet"))
+        if prop:
+            dens = prop / max(sh.words, 20) * 100
+            out["sp_prop_density"] = (min(dens, 20.0) / 10.0, f"{dens:.1f} propaganda markers per 100 words")
+        return out

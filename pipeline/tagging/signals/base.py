@@ -1,0 +1,39 @@
+"""The tagging seam: a signal turns one kind of evidence about a video into named features, each with the words
+an analyst reads as evidence ("channel in registry: KCTV", "3 leader honorifics in speech (…)").
+
+A signal is a class with a ``name``, the ``features`` it can set (in the model's column order) and ``extract``;
+the combiner (``pipeline.tagging.model``) weighs the features per category. Adding a signal is one module plus
+one line in ``SIGNALS`` (and retraining the weights, which give a new feature 0 weight until then).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from abc import ABC, abstractmethod
+from typing import Any
+
+SIGNALS: list[str] = [
+    "pipeline.tagging.signals.source:SourceSignal",
+    "pipeline.tagging.signals.text:MetadataSignal",
+    "pipeline.tagging.signals.text:TranscriptSignal",
+    "pipeline.tagging.signals.audio:AudioSignal",
+]
+
+
+class Signal(ABC):
+    name: str = ""
+    features: tuple[str, ...] = ()
+
+    @abstractmethod
+    def extract(self, inp: Any, audio: Any) -> dict[str, tuple[float, str]]:
+        """feature -> (value, evidence) for the features this video sets; features left out are 0."""
+
+
+@functools.lru_cache(maxsize=1)
+def signals() -> tuple[Signal, ...]:
+    out = []
+    for target in SIGNALS:
+        module, _, cls = target.partition(":")
+        out.append(getattr(importlib.import_module(module), cls)())
+    return tuple(out)
