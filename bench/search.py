@@ -425,10 +425,10 @@ def semantic_rows(args) -> list[tuple]:
     ivf = semantic.build_ann(mat, ids)
     build_s = time.perf_counter() - t0
     faiss.omp_set_num_threads(1)  # queries: one thread, as a server answering many at once would run them
-    for nprobe in (16, semantic.NPROBE, 96):
+    for nprobe in sorted({16, 96, semantic.nprobe_for(ivf.nlist)}):
         ivf.nprobe = nprobe
         measure(f"semantic: faiss IVF{ivf.nlist} nprobe={nprobe}", ivf, build_s)
-    ivf.nprobe = semantic.NPROBE
+    ivf.nprobe = semantic.nprobe_for(ivf.nlist)
     t0 = time.perf_counter()
     extra = mat[: n // 100] * 0.999
     ivf.add_with_ids(extra, np.arange(n, n + len(extra), dtype=np.int64))
@@ -436,13 +436,14 @@ def semantic_rows(args) -> list[tuple]:
     if args.hnsw:
         faiss.omp_set_num_threads(min(4, os.cpu_count() or 1))
         t0 = time.perf_counter()
-        hnsw = faiss.IndexIDMap2(faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT))
-        hnsw.index.hnsw.efConstruction = 64
+        inner = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = 64
+        hnsw = faiss.IndexIDMap2(inner)
         hnsw.add_with_ids(mat, ids)
         build_s = time.perf_counter() - t0
         faiss.omp_set_num_threads(1)
         for ef in (32, 64, 128):
-            hnsw.index.hnsw.efSearch = ef
+            inner.hnsw.efSearch = ef
             measure(f"semantic: faiss HNSW32 efSearch={ef}", hnsw, build_s)
     return rows
 
