@@ -31,7 +31,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.search.fulltext import SearchQuery, search  # noqa: E402
+from pipeline.search.views import TrendQuery, trends  # noqa: E402
 from pipeline.storage.sqlite.catalogue import Store  # noqa: E402
+from pipeline.storage.sqlite.search import TABLES, optimize_search_index  # noqa: E402
 
 SEGMENTS_PER_VIDEO = 50
 WORDS_PER_SEGMENT = (8, 18)
@@ -138,7 +140,9 @@ def build(db_path: Path, n_segments: int, seed: int = 7) -> dict:
                 rows.append((tid, vid, si, si * 6.0, si * 6.0 + 5.5, text))
                 if rng.random() < 0.0005:
                     sample_segments.append((lang, text))
+            before = db.execute("SELECT COALESCE(max(id), 0) FROM segments").fetchone()[0]
             db.executemany("INSERT INTO segments(transcript_id, video_id, idx, start, end, text) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.execute("INSERT INTO transcript_segments VALUES (?, ?, ?)", (tid, before + 1, before + len(rows)))  # as replace_transcript does
             done += n_here
         db.execute("COMMIT")
         if (v0 // batch_videos) % 25 == 0:
@@ -146,11 +150,9 @@ def build(db_path: Path, n_segments: int, seed: int = 7) -> dict:
             print(f"  built {done:>9,} segments  {done / el:,.0f}/s", file=sys.stderr, flush=True)
     build_s = time.perf_counter() - t0
     # Ingest's trigger path flushes FTS5 per row (triggers open a savepoint), leaving many small index
-    # segments; a bulk rebuild + optimize is what a large import or a nightly job would do.
+    # segments; merging them (optimize) is what a large import or a nightly job would do.
     t1 = time.perf_counter()
-    for table in ("segments_fts", "segments_trigram"):
-        db.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
-        db.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+    optimize_search_index(db)
     optimize_s = time.perf_counter() - t1
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
@@ -163,7 +165,7 @@ def sizes(db_path: Path) -> dict[str, int]:
     con = sqlite3.connect(str(db_path))
     try:
         rows = con.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
-        groups = {"segments_fts": 0, "segments_trigram": 0, "segments": 0}
+        groups = {t: 0 for t in TABLES} | {"segments": 0, "segment_norm": 0}
         for name, size in rows:
             for g in sorted(groups, key=len, reverse=True):  # segments_fts_data belongs to segments_fts only
                 if name == g or name.startswith(g + "_"):
@@ -216,6 +218,11 @@ def make_queries(info: dict, n: int, seed: int = 11) -> dict[str, list[SearchQue
             if common != content:
                 return f'"{words[i]} {words[i + 1]}"'
 
+    def ko_syllable() -> str:
+        """One syllable of a word at rank 100..20000 (what a 1-syllable query such as 핵 hits)."""
+        word = ko[int(math.exp(rng.uniform(math.log(100), math.log(len(ko))))) - 1]
+        return rng.choice(word)
+
     def ko_sub(length: int) -> str:
         """A substring of a word at rank 100..20000 (log-uniform, as for English), particle attached."""
         while True:
@@ -238,10 +245,32 @@ def make_queries(info: dict, n: int, seed: int = 11) -> dict[str, list[SearchQue
         "sorted by date": [SearchQuery(mid_word(), sort="date") for _ in range(n)],
         "Korean substring (3 chars)": [SearchQuery(ko_sub(3)) for _ in range(n)],
         "Korean word 핵무력 (rank 300)": [SearchQuery("핵무력") for _ in range(max(10, n // 5))],
-        "Korean 2 chars (LIKE scan)": [SearchQuery(ko_sub(2)) for _ in range(max(5, n // 10))],
+        "Korean 2 syllables (bigram index)": [SearchQuery(ko_sub(2)) for _ in range(n)],
+        "Korean 1 syllable (bigram, paged)": [SearchQuery(ko_syllable()) for _ in range(n)],
+        "numerals: \"number 5\"-style phrase": [SearchQuery(f'"{mid_word()} five"') for _ in range(max(10, n // 5))],
         "malformed → phrase": [SearchQuery(f'"{mid_word()} {mid_word()}') for _ in range(max(10, n // 5))],
     }
     return qs
+
+
+def make_trend_queries(info: dict, n: int, seed: int = 13) -> dict[str, list[TrendQuery]]:
+    rng = random.Random(seed)
+    en = info["en"]
+    return {
+        "trends: common word (rank 10-100)": [TrendQuery(en[rng.randrange(9, 100)], by="month") for _ in range(max(10, n // 5))],
+        "trends: word (rank 100-20k), by year": [
+            TrendQuery(en[int(math.exp(rng.uniform(math.log(100), math.log(20000)))) - 1], by="year") for _ in range(max(10, n // 5))],
+    }
+
+
+def time_trends(store: Store, queries: list[TrendQuery]) -> tuple[list[float], float]:
+    times, total = [], 0
+    for q in queries:
+        t = time.perf_counter()
+        res = trends(store, q)
+        times.append((time.perf_counter() - t) * 1000)
+        total += res.total_hits
+    return times, total / max(1, len(queries))
 
 
 def main() -> None:
@@ -251,7 +280,9 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="query an existing --db built by this script")
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
     ap.add_argument("--queries", type=int, default=100)
-    ap.add_argument("--semantic", action="store_true", help="also time semantic search (query encoding + vector scan)")
+    ap.add_argument("--semantic", action="store_true", help="also time semantic search (query encoding, exact scan, ANN index)")
+    ap.add_argument("--only", nargs="*", default=None, help="only the query kinds whose name contains one of these")
+    ap.add_argument("--hnsw", action="store_true", help="with --semantic: also measure faiss HNSW (slow to build)")
     args = ap.parse_args()
 
     tmp = None
@@ -276,8 +307,15 @@ def main() -> None:
     time_queries(store, [q for qs in queries.values() for q in qs[:3]])
     rows = []
     for name, qs in queries.items():
+        if args.only and not any(o in name for o in args.only):
+            continue
         times, avg_hits = time_queries(store, qs)
         rows.append((name, len(qs), statistics.median(times), pct(times, 0.95), max(times), avg_hits))
+    for name, tqs in make_trend_queries(info, args.queries).items():
+        if args.only and not any(o in name for o in args.only):
+            continue
+        times, avg = time_trends(store, tqs)
+        rows.append((name, len(tqs), statistics.median(times), pct(times, 0.95), max(times), avg))
     if args.semantic:
         rows += semantic_rows(args)
     store.close()
@@ -285,28 +323,51 @@ def main() -> None:
     mib = 1024 * 1024
     print()
     print(f"clipwatch search benchmark — {info['segments']:,} segments in {info['videos']:,} videos "
-          f"(SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores)")
-    print(f"build: {info['build_s']:.1f} s ({info['segments'] / info['build_s']:,.0f} segments/s, both FTS indexes via triggers)"
-          f"; bulk rebuild+optimize of both indexes {info['optimize_s']:.1f} s ({info['segments'] / info['optimize_s']:,.0f} segments/s)")
+          f"(SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end)")
+    print(f"build: {info['build_s']:.1f} s ({info['segments'] / info['build_s']:,.0f} segments/s, shadow text + 4 FTS indexes via triggers)"
+          f"; optimize of the indexes {info['optimize_s']:.1f} s")
     size_line = f"index size on disk: {sz['file'] / mib:,.0f} MiB total"
-    if "segments_fts" in sz:
-        size_line += (f" (segments table {sz['segments'] / mib:,.0f} MiB, word FTS {sz['segments_fts'] / mib:,.0f} MiB,"
-                      f" trigram FTS {sz['segments_trigram'] / mib:,.0f} MiB)")
+    if "norm_fts" in sz:
+        size_line += (f" (segments {sz['segments'] / mib:,.0f} MiB, shadow text {sz['segment_norm'] / mib:,.0f} MiB,"
+                      f" word FTS {sz['norm_fts'] / mib:,.0f} MiB, trigram FTS {sz['norm_trigram'] / mib:,.0f} MiB,"
+                      f" Hangul bigrams {sz['hangul_bigrams'] / mib:,.0f} MiB)")
     print(size_line)
     print()
-    print(f"{'query':36} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'hits/page':>9}")
+    print(f"{'query':40} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'hits/page':>9}")
     for name, n, p50, p95, mx, hits in rows:
-        print(f"{name:36} {n:>4} {p50:>8.1f} {p95:>8.1f} {mx:>8.1f} {hits:>9.1f}")
+        print(f"{name:40} {n:>4} {p50:>8.1f} {p95:>8.1f} {mx:>8.1f} {hits:>9.1f}")
+    print("(hits/page: for trends rows, mentions counted per query)")
     if tmp is not None and not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     elif args.keep:
         print(f"\nkept {args.db}")
 
 
+def real_sentences() -> list[str]:
+    """Reference texts of the real recordings under /work/media (Asterisk prompts en/fr/es, pocketsphinx cards)."""
+    media = Path(os.environ.get("CLIPWATCH_MEDIA", "/work/media")) / "speech"
+    out = []
+    for f in sorted(media.glob("asterisk_*/core-sounds-*.txt")):
+        for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
+            if ":" in line and not line.startswith(";"):
+                text = line.split(":", 1)[1].strip()
+                if len(text.split()) >= 3:
+                    out.append(text)
+    return out
+
+
 def semantic_rows(args) -> list[tuple]:
-    """Query encoding with the real model + a scan of N random unit vectors (embedding 1M real segments takes hours)."""
+    """Query encoding with the real model; exact scan vs the ANN index over N vectors.
+
+    Embedding 1M real segments takes hours on two cores, so the N vectors are built from real embeddings: the
+    reference texts of the real recordings (Asterisk prompts in three languages) are embedded, and each synthetic
+    vector is a random mix of two of them plus noise, normalised — a continuous cloud around real sentence
+    embeddings rather than uniform noise (on which no ANN index has structure to use). Queries are real
+    phrases, embedded as queries. recall@10 = |ANN top-10 ∩ exact top-10| / 10.
+    """
     try:
         from pipeline.search import vectors as semantic
+        import faiss
     except ImportError as exc:
         print(f"semantic: not available ({exc})", file=sys.stderr)
         return []
@@ -323,21 +384,67 @@ def semantic_rows(args) -> list[tuple]:
         enc.encode([t], query=True)
         times.append((time.perf_counter() - t0) * 1000)
     rows.append(("semantic: encode query", len(times), statistics.median(times), pct(times, 0.95), max(times), 0.0))
-    dim = enc.dim
+    sents = real_sentences()
     rng = np.random.default_rng(3)
-    mat = np.empty((args.segments, dim), dtype=np.float32)
-    for i in range(0, args.segments, 100_000):
-        blk = rng.standard_normal((min(100_000, args.segments - i), dim)).astype(np.float32)
+    rng.shuffle(sents)
+    base_txt, query_txt = sents[:-100], sents[-100:]   # queries are sentences the vectors were not built from
+    print(f"semantic: embedding {len(base_txt)} + {len(query_txt)} real sentences ...", file=sys.stderr)
+    base = np.concatenate([enc.encode(base_txt[i:i + 64]) for i in range(0, len(base_txt), 64)])
+    queries = enc.encode(query_txt, query=True)
+    dim, n = enc.dim, args.segments
+    mat = np.empty((n, dim), dtype=np.float32)
+    for i in range(0, n, 100_000):
+        m = min(100_000, n - i)
+        a, b = rng.integers(0, len(base), m), rng.integers(0, len(base), m)
+        w = rng.uniform(0.3, 1.0, (m, 1)).astype(np.float32)
+        blk = w * base[a] + (1 - w) * base[b] + 0.03 * rng.standard_normal((m, dim)).astype(np.float32)
         blk /= np.linalg.norm(blk, axis=1, keepdims=True)
-        mat[i:i + len(blk)] = blk
+        mat[i:i + m] = blk
+    ids = np.arange(n, dtype=np.int64)
+    exact = []
     times = []
-    for _ in range(20):
-        qv = rng.standard_normal(dim).astype(np.float32)
-        qv /= np.linalg.norm(qv)
+    for qv in queries:
         t0 = time.perf_counter()
-        semantic.top_k(mat, qv, 100)
+        r, _ = semantic.top_k(mat, qv, 10)
         times.append((time.perf_counter() - t0) * 1000)
-    rows.append((f"semantic: scan {args.segments:,}×{dim} f32", len(times), statistics.median(times), pct(times, 0.95), max(times), 100.0))
+        exact.append(set(int(x) for x in r))
+    rows.append((f"semantic: exact scan {n:,}x{dim}", len(times), statistics.median(times), pct(times, 0.95), max(times), 10.0))
+
+    def measure(name: str, ann, build_s: float) -> None:
+        times, rec = [], []
+        for qv, ex in zip(queries, exact):
+            t0 = time.perf_counter()
+            got, _ = semantic.ann_search(ann, qv, 10)
+            times.append((time.perf_counter() - t0) * 1000)
+            rec.append(len(ex & set(int(x) for x in got)) / 10)
+        rows.append((f"{name} (build {build_s:.0f} s)", len(times), statistics.median(times), pct(times, 0.95), max(times), 10.0))
+        rows.append((f"  recall@10 vs exact: {statistics.mean(rec):.3f}", 0, 0.0, 0.0, 0.0, 0.0))
+
+    faiss.omp_set_num_threads(min(4, os.cpu_count() or 1))
+    t0 = time.perf_counter()
+    ivf = semantic.build_ann(mat, ids)
+    build_s = time.perf_counter() - t0
+    faiss.omp_set_num_threads(1)  # queries: one thread, as a server answering many at once would run them
+    for nprobe in sorted({16, 96, semantic.nprobe_for(ivf.nlist)}):
+        ivf.nprobe = nprobe
+        measure(f"semantic: faiss IVF{ivf.nlist} nprobe={nprobe}", ivf, build_s)
+    ivf.nprobe = semantic.nprobe_for(ivf.nlist)
+    t0 = time.perf_counter()
+    extra = mat[: n // 100] * 0.999
+    ivf.add_with_ids(extra, np.arange(n, n + len(extra), dtype=np.int64))
+    rows.append((f"semantic: IVF incremental add of {len(extra):,} (ms total)", 1, (time.perf_counter() - t0) * 1000, 0, 0, 0))
+    if args.hnsw:
+        faiss.omp_set_num_threads(min(4, os.cpu_count() or 1))
+        t0 = time.perf_counter()
+        inner = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = 64
+        hnsw = faiss.IndexIDMap2(inner)
+        hnsw.add_with_ids(mat, ids)
+        build_s = time.perf_counter() - t0
+        faiss.omp_set_num_threads(1)
+        for ef in (32, 64, 128):
+            inner.hnsw.efSearch = ef
+            measure(f"semantic: faiss HNSW32 efSearch={ef}", hnsw, build_s)
     return rows
 
 

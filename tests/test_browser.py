@@ -132,3 +132,60 @@ def test_hostile_title_does_not_run_in_the_browser(server, browser):
     page.wait_for_timeout(200)
     assert dialogs == []
     page.close()
+
+
+# -- issue 13: the chart on the search page and the browse pages --------------------------------
+
+def _shot(page, shots_dir: Path, name: str) -> Path:
+    path = shots_dir / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_search_page_shows_the_trend_chart(server, browser, shots_dir, capsys):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server + "/?q=nuclear")
+    page.wait_for_selector("#trend-chart")
+    # the SVG loaded and has a size: the server drew it
+    page.wait_for_function("document.getElementById('trend-chart').complete && document.getElementById('trend-chart').naturalWidth > 0")
+    assert page.evaluate("document.getElementById('trend-chart').naturalWidth") > 100
+    doubt = page.locator("#results .hit.doubtful")
+    assert doubt.count() == 1 and "doubtful: repetition" in doubt.first.inner_text()
+    path = _shot(page, shots_dir, "search-trends.png")
+    page.goto(server + "/?q=zebra")
+    page.wait_for_function("document.getElementById('trend-chart').complete && document.getElementById('trend-chart').naturalWidth > 0")
+    assert not errors, errors
+    with capsys.disabled():
+        print(f"\nscreenshot: {path}")
+    page.close()
+
+
+@pytest.mark.parametrize("path,table,rows,text", [
+    ("/channels", "#channels", 3, "Ministry TV"),
+    ("/removed", "#removed", 1, "This video has been removed <i>for violating</i> terms"),
+    ("/recent", "#recent", 4, "Ministry statement"),
+])
+def test_browse_pages(server, browser, shots_dir, capsys, path, table, rows, text):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    dialogs: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(server + "/")
+    page.click("#nav-" + path.strip("/"))
+    page.wait_for_url("**" + path)
+    page.wait_for_selector(table)
+    assert page.locator(f"{table} tbody tr").count() == rows
+    assert text in page.locator(table).inner_text()
+    shot = _shot(page, shots_dir, f"browse-{path.strip('/')}.png")
+    if path == "/removed":
+        # the archived copy is one click away
+        page.locator(f"{table} a.vtitle").first.click()
+        page.wait_for_url("**/videos/youtube-hostile-cccccc")
+    page.wait_for_timeout(100)
+    assert not errors and not dialogs, (errors, dialogs)
+    with capsys.disabled():
+        print(f"\nscreenshot: {shot}")
+    page.close()

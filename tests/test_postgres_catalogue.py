@@ -78,6 +78,9 @@ def test_same_hits_as_sqlite(both, text, kw):
     r_lite, h_lite = _hits(lite, archive_dir, text, **dict(kw))
     r_pg, h_pg = _hits(pgc, archive_dir, text, **dict(kw))
     assert h_pg, f"no hits on PostgreSQL for {text!r}"
+    # SQLite (issue 13) also lists doubtful (flagged) lines after the trusted ones; PostgreSQL does not yet
+    # (test_doubtful_lines_are_found_as_on_sqlite): compare the trusted lines.
+    h_lite = [(h.video_id, h.kind, h.start) for h in r_lite.hits if not h.doubtful]
     if kw.get("sort") == "date":
         assert h_pg == h_lite  # same order when the order is defined by the data
     else:
@@ -96,7 +99,7 @@ def test_json_has_the_same_shape(both):
     assert a["videos"][0]["hits"][0].keys() == b["videos"][0]["hits"][0].keys()
     strip = lambda d: [(v["video_id"], v["title"], v["tags"], v["media_path"],  # noqa: E731
                         sorted((h["start"], h["text"], h["original"], h["translation"], h["link"], json.dumps(h["keyframe"]))
-                               for h in v["hits"])) for v in d["videos"]]
+                               for h in v["hits"] if not h.get("doubtful"))) for v in d["videos"]]
     assert sorted(strip(a)) == sorted(strip(b))
 
 
@@ -129,6 +132,16 @@ def test_flagged_segments_are_stored_but_not_found(both):
     _, hits = _hits(pgc, archive_dir, "nuclear", status="removed")
     assert hits == [("youtube-hostile-cccccc", "original", 0.0)]
     assert len(pgc.segments("youtube-hostile-cccccc")) == 2
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13's doubtful-line search (flagged lines found after the trusted ones, "
+                                       "marked) is not on PostgreSQL yet: its indexes hold unflagged segments only")
+def test_doubtful_lines_are_found_as_on_sqlite(both):
+    lite, pgc, archive_dir = both
+    r_lite, _ = _hits(lite, archive_dir, "nuclear")
+    r_pg, _ = _hits(pgc, archive_dir, "nuclear")
+    assert [h.video_id for h in r_lite.hits if h.doubtful] == ["youtube-hostile-cccccc"]
+    assert [(h.video_id, h.start) for h in r_pg.hits if h.doubtful] == [("youtube-hostile-cccccc", 5.0)]
 
 
 def test_bad_queries_never_raise(both):

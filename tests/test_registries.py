@@ -95,7 +95,6 @@ def _imports(path: Path) -> set[str]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="search/ and preservation/ SQL moves into storage/ with issues 13 and 12")
 def test_sql_lives_under_storage_only():
     """No module outside pipeline/storage/ talks SQL to the catalogue (issue 10: one place for every query)."""
     root = Path(pipeline.__file__).parent

@@ -42,8 +42,10 @@ def test_word_search_finds_originals_and_translations(cat):
     assert "We will further strengthen our nuclear forces." in got          # translation line
     assert "The ministry issued a statement on the nuclear deterrent." in got
     assert "Nuclear talks will resume next week, the minister said." in got  # case folded
-    # the flagged (repetition) segment is not indexed
-    assert "nuclear nuclear nuclear nuclear" not in got
+    # the flagged (repetition) segment stays findable: last, and marked doubtful (issue 13)
+    assert got[-1] == "nuclear nuclear nuclear nuclear"
+    assert res.hits[-1].doubtful and res.hits[-1].flags == ["repetition"]
+    assert not any(h.doubtful for h in res.hits[:-1])
 
 
 def test_snippet_highlights_the_matched_word(cat):
@@ -104,9 +106,9 @@ def test_korean_substring(cat):
 
 
 @pytest.mark.parametrize("q,expected", [("핵무", 2), ("핵", 2), ("경제", 1), ("길", 1)])
-def test_short_korean_queries_use_like(cat, q, expected):
+def test_short_korean_queries_use_the_bigram_index(cat, q, expected):
     res = run(cat, q)
-    assert res.mode == "like"
+    assert res.mode == "bigram"
     assert len(res.hits) == expected
     for h in res.hits:
         assert q in h.text and [h.snippet[a:b] for a, b in h.highlights][0] == q
@@ -265,7 +267,8 @@ def test_results_json_shape_is_stable(cat):
     assert set(v) == {"video_id", "title", "channel", "channel_url", "webpage_url", "upload_date", "archived_at", "status",
                       "language", "duration", "sha256", "media_path", "tags", "hits"}
     assert set(v["hits"][0]) == {"segment_id", "video_id", "start", "end", "text", "kind", "language", "snippet", "highlights",
-                                 "original", "translation", "score", "keyframe", "link", "web_path", "snippet_html"}
+                                 "original", "translation", "score", "keyframe", "link", "web_path", "snippet_html",
+                                 "segment_start", "timed_by", "doubtful", "flags"}
     json.dumps(d, ensure_ascii=False)
 
 
@@ -302,12 +305,13 @@ def test_export_formats(cat, fmt):
         rows = [json.loads(line) for line in data.splitlines()]
     else:
         cues = data.strip().split("\n\n")
-        assert len(cues) == 5
+        assert len(cues) == 6  # the doubtful (flagged) line is exported too, last
         first = cues[0].splitlines()
         assert first[0] == "1" and first[1] == "00:00:04,000 --> 00:00:09,000"
         assert first[2] == "We will further strengthen our nuclear forces." and first[3] == "우리는 핵무력을 더욱 강화할 것입니다."
         return
-    assert len(rows) == 5
+    assert len(rows) == 6
+    assert [str(r["doubtful"]) for r in rows].count("True") == 1
     r = next(r for r in rows if r["video_id"] == "youtube-kb1-aaaaaa")
     for key in ("webpage_url", "channel", "upload_date", "archived_at", "sha256", "timestamp", "citation", "link"):
         assert r[key], key
@@ -369,7 +373,7 @@ def sem(cat):
 
     store, s = cat
     report = index_segments(store)
-    assert report.embedded == report.total == 44  # every unflagged segment, originals and translations
+    assert report.embedded == report.total == 45  # every segment (flagged ones stay findable), originals and translations
     assert index_segments(store).embedded == 0    # incremental: nothing new
     return cat
 
@@ -400,7 +404,7 @@ def test_semantic_filters_and_paging(sem):
 
 
 def test_hybrid_fuses_word_and_semantic(sem):
-    from pipeline.search.vectors import rrf
+    from pipeline.search.hybrid import rrf
 
     assert rrf([(1, 0), (2, 0)], [(2, 0), (3, 0)])[0][0] == 2
     res = run(sem, "nuclear", mode="hybrid", limit=5)

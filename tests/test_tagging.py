@@ -101,6 +101,16 @@ def test_music_segments_are_flagged_in_the_transcript():
     assert tr.text == "Glory to the victorious factory"
 
 
+def test_repetitive_text_over_music_is_a_loop_however_sure_the_decoder():
+    y = chord_melody(8.0)
+    prof = audiosig.analyse_array(y)
+    tr = Transcript("en", 0.5, 8.0, "tiny.en", "test", "0", segments=[
+        Segment(0.0, 4.0, "Thank you. Thank you. Thank you. Thank you. Thank you.", avg_logprob=-0.2, no_speech_prob=0.05),
+        Segment(4.0, 8.0, "Glory to the victorious factory", avg_logprob=-0.2, no_speech_prob=0.05)])
+    assert audiosig.mark_transcript(tr, prof) == 1
+    assert [s.flags for s in tr.segments] == [["repetition"], []]
+
+
 def test_profile_round_trips_through_json_and_carries_its_version():
     prof = audiosig.analyse_array(chord_melody(6.0))
     again = audiosig.AudioProfile.from_dict(json.loads(json.dumps(prof.to_dict())))

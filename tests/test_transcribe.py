@@ -191,10 +191,20 @@ def test_english_only_model_refuses_korean_and_translation(models_dir):
 def test_flags_repetition_hallucination_music_silence():
     import numpy as np
 
-    loop = Segment(0, 5, " Thank you. Thank you. Thank you. Thank you. Thank you. Thank you.", -0.3, 0.1, None)
+    # Repetitive text is a loop only with evidence (issue 13): more words than the time holds, collapsed word
+    # timings, an unsure decoder, near silence, or repetition far beyond speech.
+    loop = Segment(0, 1.5, " Thank you. Thank you. Thank you. Thank you. Thank you. Thank you.", -0.3, 0.1, None)
     assert "repetition" in flag_segment(loop)
-    assert "repetition" in flag_segment(Segment(0, 5, " the the the the the the", -0.3, 0.1, 1.5))
-    assert "repetition" in flag_segment(Segment(0, 5, "ok", -0.3, 0.1, 2.6))
+    collapsed = Segment(0, 5, " the the the the the the", -0.3, 0.1, 1.5,
+                        words=[Word(4.9, 4.9, " the", 0.5) for _ in range(6)])
+    assert "repetition" in flag_segment(collapsed)
+    assert "repetition" in flag_segment(Segment(0, 5, " the the the the the the", -1.3, 0.1, 1.5))   # unsure
+    assert "repetition" in flag_segment(Segment(0, 5, " the the the the the the", -0.3, 0.1, 1.5),
+                                        np.full(80_000, 0.003, np.float32))                       # near silence
+    # ... while speech that repeats itself stays trusted.
+    assert flag_segment(Segment(0, 6, " The conference is now muted. The conference is now being recorded.", -0.2, 0.05)) == []
+    assert flag_segment(Segment(0, 4, " 만세! 만세! 만세! 만세! 만세!", -0.3, 0.1)) == []
+    assert flag_segment(Segment(0, 5, "ok", -0.3, 0.1, 2.6)) == []
     assert flag_segment(Segment(0, 5, " you", -1.4, 0.9, 1.0)) == ["hallucination"]
     assert flag_segment(Segment(0, 5, " ♪♪", -0.5, 0.2, 1.0)) == ["music"]
     assert flag_segment(Segment(0, 5, "[Music]", -0.5, 0.2, 1.0)) == ["music"]
@@ -203,7 +213,7 @@ def test_flags_repetition_hallucination_music_silence():
     assert flag_segment(Segment(0, 1, " The archive keeps every video.", -0.2, 0.1, 1.1), speech) == []
     # Hangul text with no spaces: repeated characters are still seen, ordinary text is not flagged.
     assert flag_segment(Segment(0, 3, "핵억제력을 강화하자", -0.3, 0.1, 1.0)) == []
-    assert "repetition" in flag_segment(Segment(0, 3, "아아아아아아아아아아아아아아", -0.3, 0.1, 1.0))
+    assert "repetition" in flag_segment(Segment(0, 1, "아아아아아아아아아아아아아아", -0.3, 0.1, 1.0))  # 14 syllables in 1 s
 
 
 # --------------------------------------------------------------------------- output formats

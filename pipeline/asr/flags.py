@@ -39,10 +39,65 @@ def has_repeated_ngrams(text: str, max_n: int = 4, min_repeats: int = 4) -> bool
     return False
 
 
-def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
-    """Reasons to distrust a segment; the segment is kept, flagged.
+# A decoding loop writes more than the audio can hold. Fast read speech is ~4 words/s in English and ~8 syllables/s
+# in Korean; these limits leave room for fast speakers and Whisper's tight segment ends.
+MAX_WORDS_PER_SECOND = 6.0
+MAX_CJK_CHARS_PER_SECOND = 11.0
+COLLAPSED_WORD_SECONDS = 0.03     # a word this short (or zero) was placed by the aligner, not heard
+COLLAPSED_SHARE = 0.25            # ... when this share of the words is that short, the timings have collapsed
+LOOP_COMPRESSION_RATIO = 4.0      # text this repetitive is a loop whatever its timings (none in real speech measured)
 
-    * repetition -- compression ratio > 2.4, or an n-gram repeated back to back;
+
+def _rate(text: str, seconds: float) -> float:
+    """Words (or CJK characters, for CJK text) per second, scaled so 1.0 is the limit."""
+    cjk = len(re.findall(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]", text))
+    words = len(re.findall(r"\w+", text))
+    seconds = max(seconds, 0.05)
+    if cjk > words:
+        return cjk / seconds / MAX_CJK_CHARS_PER_SECOND
+    return words / seconds / MAX_WORDS_PER_SECOND
+
+
+def loop_evidence(seg: Segment, audio: np.ndarray | None = None) -> str | None:
+    """Why repetitive text is a decoding loop rather than speech that repeats, or None.
+
+    * more words than the segment's duration can hold;
+    * collapsed word timings (many words of no duration, or piled on one instant);
+    * the decoder was unsure (avg_logprob < -1) or thought there was no speech (no_speech_prob > 0.6);
+    * text over near-silence (below -45 dBFS);
+    * repetition far beyond what speech produces (compression ratio > 4).
+    """
+    text = seg.text.strip()
+    if _rate(text, seg.end - seg.start) > 1.0:
+        return "too many words for the audio"
+    words = [w for w in seg.words if w.word.strip()]
+    if len(words) >= 4:
+        short = sum(1 for w in words if w.end - w.start <= COLLAPSED_WORD_SECONDS)
+        starts = [round(w.start, 2) for w in words]
+        piled = max(starts.count(x) for x in set(starts))
+        if short / len(words) >= COLLAPSED_SHARE or piled >= 3:
+            return "collapsed word timings"
+        span = words[-1].end - words[0].start
+        if _rate(text, span) > 1.0:
+            return "too many words for the time they take"
+    # no_speech_prob is the window's first-token estimate (high over pauses between clear prompts): it counts only
+    # when the words themselves were decoded without confidence.
+    logprob = seg.avg_logprob if seg.avg_logprob is not None else 0.0
+    if logprob < LOGPROB_THRESHOLD or ((seg.no_speech_prob or 0) > NO_SPEECH_THRESHOLD and logprob < -0.5):
+        return "decoder unsure"
+    if audio is not None and audio.size and float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) < 10 ** (-45 / 20):
+        return "near silence"
+    if compression_ratio(text) > LOOP_COMPRESSION_RATIO:
+        return "extreme repetition"
+    return None
+
+
+def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
+    """Reasons to distrust a segment; the segment is kept, flagged (and searched, marked doubtful).
+
+    * repetition -- repetitive text (its compression ratio > 2.4, or an n-gram repeated back to back) *and* evidence
+      of a decoding loop (:func:`loop_evidence`): people repeat themselves ("The conference is now muted. The
+      conference is now being recorded."; "만세! 만세! 만세!"), decoders loop;
     * hallucination -- the model itself says "probably no speech" (no_speech_prob > 0.6)
       and is unsure of the words (avg_logprob < -1);
     * silence -- the audio under the segment is below -60 dBFS;
@@ -50,8 +105,9 @@ def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
     """
     flags: list[str] = []
     text = seg.text.strip()
-    cr = seg.compression_ratio if seg.compression_ratio is not None else compression_ratio(text)
-    if cr > COMPRESSION_RATIO_THRESHOLD or has_repeated_ngrams(text):
+    # The segment's own text: engines report the compression ratio of the whole 30 s decoding window on each of its
+    # segments, so one repetitive window would otherwise mark every line in it.
+    if (compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD or has_repeated_ngrams(text)) and loop_evidence(seg, audio):
         flags.append("repetition")
     if (
         seg.no_speech_prob is not None
@@ -65,6 +121,6 @@ def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
             flags.append("silence")
     if not text or _MUSIC_ONLY.match(text):
         flags.append("music" if text else "silence")
+    elif not re.search(r"\w", text):  # only punctuation (".", "..."): nothing was said
+        flags.append("silence")
     return list(dict.fromkeys(flags))
-
-

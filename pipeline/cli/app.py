@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -449,6 +448,8 @@ def print_search_results(results) -> None:
                 line.append("  (translation)", style="dim")
             elif h.kind == "screen":
                 line.append("  (text on screen)", style="dim")
+            if h.doubtful:
+                line.append(f"  (doubtful: {', '.join(h.flags)})", style="yellow")
             console.print(line, soft_wrap=True)
             other = h.original if h.kind == "translation" else h.translation
             if other and other != h.text:
@@ -476,7 +477,7 @@ def search_cmd(
     semantic: bool = typer.Option(False, "--semantic", help="Meaning-based search with sentence embeddings."),
     hybrid: bool = typer.Option(False, "--hybrid", help="Word + semantic results merged by reciprocal rank fusion."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON (see docs/search.md)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="Export every hit: csv, json, jsonl or srt."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Export every hit: csv, json, jsonl, srt or kwic (a concordance)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --format: write to this file instead of stdout."),
 ) -> None:
     """Search transcripts, translations and text on screen; print timed hits with links to that second."""
@@ -505,6 +506,88 @@ def search_cmd(
         print_json(results.to_dict())
     else:
         print_search_results(results)
+
+@app.command("trends")
+def trends_cmd(
+    query: str = typer.Argument(..., help="What to count: the search's query language (words, \"phrases\", OR, NOT, 핵무력)."),
+    by: str = typer.Option("month", "--by", help="week, month or year."),
+    channel: Optional[str] = typer.Option(None, "--channel", help="Only this channel (name or id)."),
+    category: Optional[str] = typer.Option(None, "--category", help="Only videos tagged news, music or propaganda."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the chart to FILE.png or FILE.svg."),
+) -> None:
+    """Mentions over time: lines that say QUERY per week, month or year, per channel."""
+    from pipeline.search.views import TREND_FORMATS, TrendQuery, render_table, save_plot, to_json, trends
+
+    if fmt not in TREND_FORMATS:
+        raise ClipwatchError(f"unknown format {fmt!r}; choose one of: {', '.join(TREND_FORMATS)}")
+    with open_store() as store:
+        t = trends(store, TrendQuery(query, by=by, channel=channel, category=category))
+    if plot is not None:
+        save_plot(t, plot)
+        err_console.print(f"wrote {plot}", highlight=False)
+    if t.notice:
+        err_console.print(f"[yellow]note:[/] {rich_escape(t.notice)}", highlight=False)
+    sys.stdout.write(to_json(t.to_dict()) if fmt == "json" else t.to_csv() if fmt == "csv" else render_table(t))
+
+
+browse_app = typer.Typer(help="Browse the archive: channels, removed videos, recently archived.", no_args_is_help=True)
+app.add_typer(browse_app, name="browse")
+
+
+def _print_rows(rows: list[dict[str, Any]], cols: list[str], as_json: bool, empty: str) -> None:
+    from rich.table import Table
+
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print(empty)
+        return
+    table = Table()
+    for c in cols:
+        table.add_column(c, overflow="fold")
+    for r in rows:
+        table.add_row(*(rich_escape(str(r.get(c) if r.get(c) is not None else "—")) for c in cols))
+    console.print(table)
+
+
+@browse_app.command("channels")
+def browse_channels(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Channels: videos, first and last upload, how many removed, registry entry."""
+    from pipeline.search.views import channel_list
+
+    with open_store() as store:
+        rows = channel_list(store)
+    for r in rows:
+        r["registry_entry"] = f"{r['registry']['name']} ({r['registry']['kind']})" if r["registry"] else None
+    _print_rows(rows, ["channel", "videos", "first_upload", "last_upload", "removed", "registry_entry"], as_json,
+                "The archive is empty.")
+
+
+@browse_app.command("removed")
+def browse_removed(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Videos no longer available at the source: when, the platform's reason, last seen, the archived copy."""
+    from pipeline.search.views import removed_list
+
+    with open_store() as store:
+        rows = removed_list(store)
+    _print_rows(rows, ["id", "title", "channel", "status", "status_changed_at", "status_reason", "last_seen", "media_path"],
+                as_json, "No removed videos.")
+
+
+@browse_app.command("recent")
+def browse_recent(
+    limit: int = typer.Option(50, "--limit", help="How many (1-1000)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Recently archived videos, newest first."""
+    from pipeline.search.views import recent_list
+
+    with open_store() as store:
+        rows = recent_list(store, limit)
+    _print_rows(rows, ["archived_at", "id", "title", "channel", "upload_date", "status"], as_json, "The archive is empty.")
+
 
 @app.command("index-semantic")
 def index_semantic_cmd(

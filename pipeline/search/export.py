@@ -1,4 +1,4 @@
-"""Search hits to CSV, JSON, JSON Lines or SRT: one row per hit, with every citation field.
+"""Search hits to CSV, JSON, JSON Lines, SRT or a concordance (KWIC): one row per hit, with every citation field.
 
 ``export_hits(store, query, fmt)`` pages through all hits of a query (up to
 ``max_hits``) and renders them; ``HIT_FIELDS`` is the column order.
@@ -19,14 +19,14 @@ from pipeline.search.fulltext import Hit, SearchQuery, VideoGroup, search
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.asr.subtitles import timestamp
 
-FORMATS = ("csv", "json", "jsonl", "srt")
+FORMATS = ("csv", "json", "jsonl", "srt", "kwic")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "jsonl": "application/x-ndjson",
-               "srt": "application/x-subrip; charset=utf-8"}
+               "srt": "application/x-subrip; charset=utf-8", "kwic": "text/plain; charset=utf-8"}
 
 HIT_FIELDS = [
     "video_id", "title", "channel", "channel_url", "webpage_url", "upload_date", "archived_at", "status", "sha256",
     "segment_id", "kind", "language", "start", "end", "timestamp", "text", "original", "translation", "snippet",
-    "score", "link", "keyframe", "citation",
+    "score", "link", "keyframe", "citation", "doubtful",
 ]
 
 
@@ -39,7 +39,7 @@ def hit_row(group: VideoGroup, hit: Hit) -> dict[str, Any]:
         "language": hit.language, "start": round(hit.start, 3), "end": round(hit.end, 3), "timestamp": c.timestamp,
         "text": hit.text, "original": hit.original, "translation": hit.translation, "snippet": hit.snippet,
         "score": hit.score, "link": hit.link, "keyframe": hit.keyframe.path if hit.keyframe else None,
-        "citation": to_text(c),
+        "citation": to_text(c), "doubtful": hit.doubtful,
     }
 
 
@@ -93,5 +93,9 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
 def export_hits(store: Store, query: SearchQuery, fmt: str, max_hits: int = 10_000, archive_dir: Path | None = None) -> str:
     if fmt not in FORMATS:
         raise QueryError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    rows = [hit_row(g, h) for g, h in iter_hits(store, query, max_hits=max_hits, archive_dir=archive_dir)]
-    return render(rows, fmt)
+    pairs = list(iter_hits(store, query, max_hits=max_hits, archive_dir=archive_dir))
+    if fmt == "kwic":
+        from pipeline.search.views import concordance
+
+        return concordance(pairs)
+    return render([hit_row(g, h) for g, h in pairs], fmt)

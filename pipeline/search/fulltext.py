@@ -1,81 +1,48 @@
 """Transcript search over the catalogue: ``search(store, SearchQuery) -> SearchResults``.
 
-Two full-text indexes cover the same (unflagged) segments, original transcripts
-and translations alike:
+Indexes (all over the normalised shadow text, ``pipeline/search/normalize.py``; SQL in
+``pipeline/storage/sqlite/search.py``):
 
-* ``segments_fts`` (unicode61, diacritics folded) for word search, with FTS5's
-  query language: ``"phrases"``, ``OR``, ``NOT``, ``AND``, ``prefix*``,
-  ``NEAR(a b, 5)`` and parentheses;
-* ``segments_trigram`` for substring search, chosen automatically when the query
-  holds Hangul, kana or CJK ideographs (Korean attaches particles to words, so
-  "핵무력" must find "핵무력을"). Trigrams need three characters; shorter terms
-  are matched with ``LIKE`` over the segments instead.
+* word search (unicode61, diacritics folded) with FTS5's query language: ``"phrases"``, ``OR``, ``NOT``,
+  ``AND``, ``prefix*``, ``NEAR(a b, 5)``, parentheses; numbers, abbreviations and compounds match however
+  they were written ("five" = "5", "Mr." = "mister", "cease-fire" = "ceasefire");
+* substring search for Hangul, kana and CJK ideographs (Korean attaches particles to words, so "핵무력" must
+  find "핵무력을"): trigrams for terms of three characters or more, Hangul bigrams for shorter ones.
 
-A query the engine cannot parse is retried as one plain phrase and the result
-says so in ``notice``; sqlite errors never reach the caller. Hits are ordered by
-bm25 (or upload date), paged by an opaque cursor, and grouped by video; each
-carries a keyword-in-context snippet with highlight offsets, the nearest
-keyframe, the line in the other language (original <-> translation) and a deep
-link to that second.
+Lines flagged as possible hallucinations are searched too, listed after the trusted lines and marked
+``doubtful``. A query the engine cannot parse is retried as one plain phrase and the result says so in
+``notice``; sqlite errors never reach the caller. Each hit carries a snippet centred on the match with
+highlight offsets, the time of the first matched word (word timestamps; else the line's start), the nearest
+keyframe, the line in the other language and a deep link to that second.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 import re
-import sqlite3
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipeline.errors import QueryError
-from pipeline.storage.sqlite.catalogue import Store
+from pipeline.search import normalize
+from pipeline.search.query import (  # noqa: F401  (re-exported: the public names of the search)
+    DEFAULT_LIMIT, MAX_LIMIT, MODES, SORTS, SOURCES, STATUSES, Plan, SearchQuery, decode_cursor, encode_cursor, has_cjk,
+    parse_date, phrase_plan, plan as make_plan, validate,
+)
+from pipeline.storage.sqlite import search as sql
+from pipeline.storage.sqlite.catalogue import Store, tag_dicts, unpack_words
 
 log = logging.getLogger(__name__)
 
-SORTS = ("relevance", "date", "date_asc")
-MODES = ("auto", "word", "substring", "semantic", "hybrid")
-STATUSES = ("available", "removed", "unknown")
-SOURCES = ("all", "speech", "screen")  # which text: transcripts and translations, text on screen, or both
-MAX_LIMIT = 1000
-DEFAULT_LIMIT = 20
-SNIPPET_TOKENS = 16
-
-# Hangul (jamo, compatibility jamo, syllables), kana, CJK ideographs: substring search.
-CJK_RE = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-# Anything that makes a query more than a list of words.
-SYNTAX_RE = re.compile(r'["()*^:+]|\b(?:AND|OR|NOT|NEAR)\b')
-OPERATORS = {"AND", "OR", "NOT", "NEAR"}
+# A query whose every word is in more lines than this is listed newest first instead of by bm25: ranking costs
+# ~1.5 µs per matching line (150 ms for a word in 100,000 lines), and a scholar narrows such a query anyway.
+COMMON_DOCS = 30_000
+SNIPPET_WORDS = 16          # words of context around the match in a snippet
+SNIPPET_BEFORE = 5          # of which before the first matched word
 HL_OPEN, HL_CLOSE = "\x02", "\x03"
 YOUTUBE_HOSTS = ("youtube.com", "youtu.be", "youtube-nocookie.com")
-
-
-@dataclass
-class SearchQuery:
-    text: str
-    channel: str | None = None
-    category: str | None = None
-    min_score: float | None = None   # with category; None means "the tagger's decision"
-    language: str | None = None      # the video's spoken language (e.g. ko, en)
-    since: str | None = None         # upload date, inclusive: YYYY, YYYY-MM or YYYY-MM-DD
-    until: str | None = None
-    status: str | None = None        # available | removed | unknown
-    sort: str = "relevance"          # relevance | date | date_asc
-    limit: int = DEFAULT_LIMIT       # hits per page
-    cursor: str | None = None
-    mode: str = "auto"               # auto | word | substring | semantic | hybrid
-    source: str = "all"              # speech (transcripts, translations) | screen (text on screen) | all
-
-    def fingerprint(self) -> str:
-        d = asdict(self)
-        d.pop("cursor")
-        d.pop("limit")
-        return hashlib.sha1(json.dumps(d, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:10]
 
 
 @dataclass
@@ -88,7 +55,7 @@ class Keyframe:
 class Hit:
     segment_id: int
     video_id: str
-    start: float
+    start: float                      # the first matched word's start (word timings), else the line's start
     end: float
     text: str                         # the matching line
     kind: str                         # original | translation: which transcript matched
@@ -101,6 +68,10 @@ class Hit:
     keyframe: Keyframe | None
     link: str                         # opens the source (or the archived file) at this second
     web_path: str                     # this clipwatch server's video page at this second
+    segment_start: float = 0.0        # where the whole line starts
+    timed_by: str = "segment"         # word: start is the matched word's own time; segment: the line's start
+    doubtful: bool = False            # the line was flagged (possible hallucination): shown, ranked last
+    flags: list[str] = field(default_factory=list)
 
     @property
     def snippet_html(self) -> str:
@@ -128,7 +99,7 @@ class VideoGroup:
 @dataclass
 class SearchResults:
     query: SearchQuery
-    mode: str                         # effective: word | substring | like | semantic | hybrid
+    mode: str                         # effective: word | substring | bigram | semantic | hybrid
     fts_query: str | None             # what was handed to FTS5 (after any fallback)
     notice: str | None                # why the query was changed, when it was
     videos: list[VideoGroup]
@@ -149,6 +120,7 @@ class SearchResults:
                 hd["snippet_html"] = h.snippet_html
                 hd["start"] = round(h.start, 3)
                 hd["end"] = round(h.end, 3)
+                hd["segment_start"] = round(h.segment_start, 3)
             videos.append(vd)
         return {
             "query": q,
@@ -201,443 +173,125 @@ def deep_link(webpage_url: str | None, seconds: float, media_abspath: Path | Non
     return f"{url}#t={t}" if url else f"#t={t}"
 
 
-def parse_date(value: str | None, *, end: bool) -> str | None:
-    """YYYY, YYYY-MM or YYYY-MM-DD (or YYYYMMDD) -> YYYYMMDD, padded to the range's start or end."""
-    if value is None or str(value).strip() == "":
-        return None
-    v = str(value).strip()
-    m = re.fullmatch(r"(\d{4})(?:-?(\d{2})(?:-?(\d{2}))?)?", v)
-    if not m:
-        raise QueryError(f"bad date {value!r}: use YYYY, YYYY-MM or YYYY-MM-DD")
-    y, mo, d = m.group(1), m.group(2), m.group(3)
-    if mo is not None and not 1 <= int(mo) <= 12 or d is not None and not 1 <= int(d) <= 31:
-        raise QueryError(f"bad date {value!r}: month or day out of range")
-    mo = mo or ("12" if end else "01")
-    d = d or ("31" if end else "01")
-    return f"{y}{mo}{d}"
 
 
-def has_cjk(text: str) -> bool:
-    return bool(CJK_RE.search(text))
-
-
-def _quote(term: str) -> str:
-    return '"' + term.replace('"', '""') + '"'
-
-
-def _plain_terms(text: str) -> list[str]:
-    return [t for t in text.split() if t]
-
-
-def _syntax_terms(text: str) -> list[str]:
-    """Words and phrase contents of an FTS5-syntax query, operators left out."""
-    terms = []
-    for m in re.finditer(r'"((?:[^"]|"")*)"|([^\s"()]+)', text):
-        if m.group(1) is not None:
-            terms.append(m.group(1).replace('""', '"'))
-        else:
-            w = m.group(2).rstrip("*").lstrip("^+")
-            if w and w not in OPERATORS and not re.fullmatch(r"NEAR\(?|,?\d+", w):
-                terms.append(w.split(":", 1)[-1])
-    return [t for t in terms if t.strip()]
-
-
-def encode_cursor(offset: int, fingerprint: str) -> str:
-    raw = json.dumps({"o": offset, "k": fingerprint}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, fingerprint: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        d = json.loads(raw)
-        offset, key = int(d["o"]), str(d["k"])
-    except Exception:
-        raise QueryError("bad cursor: pass the next_cursor value of a previous page unchanged") from None
-    if key != fingerprint:
-        raise QueryError("this cursor belongs to a different query or filters: start again without --cursor")
-    if not 0 <= offset <= 1_000_000_000:  # SQLite's OFFSET is a 64-bit integer; nobody pages this far
-        raise QueryError("bad cursor: offset out of range")
-    return offset
-
-
-def validate(q: SearchQuery) -> SearchQuery:
-    """Check and normalise a query; raises QueryError with a message that says what to do."""
-    text = (q.text or "").strip()
-    if not text:
-        raise QueryError("empty query: give words to search for")
-    if len(text) > 1000:
-        raise QueryError("query too long (over 1000 characters)")
-    if q.sort not in SORTS:
-        raise QueryError(f"unknown sort {q.sort!r}; choose one of: {', '.join(SORTS)}")
-    if q.mode not in MODES:
-        raise QueryError(f"unknown mode {q.mode!r}; choose one of: {', '.join(MODES)}")
-    if q.source not in SOURCES:
-        raise QueryError(f"unknown source {q.source!r}; choose one of: {', '.join(SOURCES)}")
-    if q.status is not None and q.status not in STATUSES:
-        raise QueryError(f"unknown status {q.status!r}; choose one of: {', '.join(STATUSES)}")
-    try:
-        limit = int(q.limit)
-    except (TypeError, ValueError):
-        raise QueryError("limit must be a whole number") from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
-    min_score = q.min_score
-    if min_score is not None:
-        try:
-            min_score = float(min_score)
-        except (TypeError, ValueError):
-            raise QueryError("min-score must be a number between 0 and 1") from None
-        if not 0.0 <= min_score <= 1.0 or min_score != min_score:
-            raise QueryError("min-score must be between 0 and 1")
-    since, until = parse_date(q.since, end=False), parse_date(q.until, end=True)
-    if since and until and since > until:
-        raise QueryError(f"--since {q.since} is after --until {q.until}")
-
-    def clean(v: str | None) -> str | None:
-        return v.strip() if isinstance(v, str) and v.strip() else None
-
-    return replace(
-        q, text=text, limit=limit, min_score=min_score, channel=clean(q.channel),
-        category=clean(q.category), language=clean(q.language), since=clean(q.since), until=clean(q.until),
-        cursor=clean(q.cursor),
-    )
-
-
-# -- planning ----------------------------------------------------------------------
+# -- matching in the original text ---------------------------------------------------
 
 @dataclass
-class _Plan:
-    mode: str                 # word | substring | like
-    table: str | None         # FTS table, None for like
-    match: str | None         # FTS5 query
-    like_terms: list[str]     # for like: every term, for highlighting
-    like_tree: Any = None     # for like: boolean tree of terms (see _parse_bool)
-    notice: str | None = None
-    fallback_match: str | None = None  # tried when `match` raises
+class Match:
+    spans: list[tuple[int, int]]      # matched character spans in the line, in order
+    first: int | None                 # character offset of the first matched word
 
 
-def _plan(text: str, mode: str) -> _Plan:
-    substring = mode == "substring" or (mode in ("auto", "hybrid", "semantic") and has_cjk(text))
-    syntax = bool(SYNTAX_RE.search(text))
-    phrase = _quote(" ".join(re.sub(r'["()*^]', " ", text).split()) or text)
-    if not substring:
-        match = text if syntax else " ".join(_quote(t) for t in _plain_terms(text))
-        return _Plan("word", "segments_fts", match, [], fallback_match=phrase if syntax else None)
-    terms = _syntax_terms(text) if syntax else _plain_terms(text)
-    short = [t for t in terms if len(t.strip()) < 3]
-    if short or not terms:
-        # Trigrams cannot match fewer than 3 characters: scan with LIKE, keeping the boolean operators.
-        notice = None
-        try:
-            tree = _parse_bool(text) if syntax else ("and", [("term", t) for t in terms])
-        except ValueError as exc:
-            tree = ("term", " ".join(re.sub(r'["()*^]', " ", text).split()) or text)
-            notice = f"could not parse the query ({exc}); searched for it as a plain phrase instead"
-        like = [t for t in _tree_terms(tree) if t]
-        return _Plan("like", None, None, like, like_tree=tree, notice=notice)
-    match = text if syntax else " ".join(_quote(t) for t in terms)
-    return _Plan("substring", "segments_trigram", match, [], fallback_match=phrase if syntax else None)
+def locate(text: str, p: Plan | None) -> Match:
+    """Where the plan's words (or substrings) occur in the original line."""
+    if p is None:
+        return Match([], None)
+    spans: list[tuple[int, int]] = []
+    if p.mode == "word":
+        words = normalize.analyze(text)
+        seq = [(k, f) for k, w in enumerate(words) for f in w.forms if f]
+        forms = [f for _, f in seq]
+        for unit in p.units:
+            for alt in unit:
+                n = len(alt)
+                if not n:
+                    continue
+                for i in range(len(forms) - n + 1):
+                    if tuple(forms[i:i + n]) == alt:
+                        a, b = seq[i][0], seq[i + n - 1][0]
+                        # a number phrase's trailing words ("five" of "twenty-five") belong to the match too
+                        while b + 1 < len(words) and words[b + 1].forms == [""]:
+                            b += 1
+                        spans.append((words[a].start, words[b].end))
+        for pre in p.prefixes:
+            for k, w in enumerate(words):
+                if any(f.startswith(pre) for f in w.forms if f):
+                    spans.append((w.start, w.end))
+    else:
+        low = normalize.fold(text)
+        same_len = len(low) == len(text)
+        for t in p.substrings:
+            cands = [normalize.fold(t)] + normalize.korean_alternates(t) if t else []
+            for c in cands:
+                c = normalize.fold(c)
+                if not c:
+                    continue
+                hay = low if same_len else text.lower()
+                i = hay.find(c)
+                while i >= 0:
+                    spans.append((i, i + len(c)))
+                    i = hay.find(c, i + len(c))
+                if spans:
+                    break
+    spans = _merge(spans)
+    return Match(spans, spans[0][0] if spans else None)
 
 
-def _parse_bool(text: str):
-    """Parse the boolean part of FTS5 syntax (terms, "phrases", AND, OR, NOT, parentheses,
-    NEAR(...) read as AND, prefix* read as substring) into a tree for LIKE matching.
-    Precedence as in FTS5: NOT binds tighter than AND (also implicit), AND tighter than OR."""
-    toks = []
-    for m in re.finditer(r'"((?:[^"]|"")*)("?)|(\()|(\))|([^\s"()]+)', text):
-        if m.group(1) is not None:
-            if not m.group(2):
-                raise ValueError("unterminated string")
-            toks.append(("term", m.group(1).replace('""', '"')))
-        elif m.group(3):
-            toks.append(("(", None))
-        elif m.group(4):
-            toks.append((")", None))
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(set(spans)):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
         else:
-            w = m.group(5)
-            if w in ("AND", "OR", "NOT"):
-                toks.append((w, None))
-            elif w.startswith("NEAR(") or w == "NEAR":
-                toks.append(("NEAR", None))
-                if w.startswith("NEAR("):
-                    toks.append(("(", None))
-                    if w[5:]:
-                        toks.append(("term", w[5:]))
-            else:
-                w = w.rstrip("*").lstrip("^+").rstrip(",")
-                if re.fullmatch(r",?\d+", w) and toks and toks[-1][0] == "term":
-                    continue  # NEAR distance
-                if w:
-                    toks.append(("term", w))
-                elif not toks or toks[-1][0] != "term":
-                    raise ValueError("an operator without a word")
-    pos = 0
-
-    def peek():
-        return toks[pos][0] if pos < len(toks) else None
-
-    def take(kind):
-        nonlocal pos
-        if peek() != kind:
-            raise ValueError(f"expected {kind!r} near token {pos + 1}")
-        pos += 1
-        return toks[pos - 1]
-
-    def primary():
-        nonlocal pos
-        k = peek()
-        if k == "term":
-            return take("term")
-        if k == "NEAR":
-            take("NEAR")
-            take("(")
-            items = []
-            while peek() == "term":
-                items.append(take("term"))
-            take(")")
-            if not items:
-                raise ValueError("empty NEAR()")
-            return ("and", items)
-        if k == "(":
-            take("(")
-            node = or_expr()
-            take(")")
-            return node
-        raise ValueError(f"syntax error near {k or 'the end'}")
-
-    def not_expr():
-        node = primary()
-        while peek() == "NOT":
-            take("NOT")
-            node = ("and", [node, ("not", primary())])
-        return node
-
-    def and_expr():
-        items = [not_expr()]
-        while peek() in ("AND", "term", "(", "NEAR"):
-            if peek() == "AND":
-                take("AND")
-            items.append(not_expr())
-        return items[0] if len(items) == 1 else ("and", items)
-
-    def or_expr():
-        items = [and_expr()]
-        while peek() == "OR":
-            take("OR")
-            items.append(and_expr())
-        return items[0] if len(items) == 1 else ("or", items)
-
-    tree = or_expr()
-    if pos != len(toks):
-        raise ValueError(f"syntax error near {toks[pos][0]}")
-    return tree
-
-
-def _tree_terms(node) -> list[str]:
-    if node[0] == "term":
-        return [node[1]]
-    if node[0] == "not":
-        return []
-    return [t for child in node[1] for t in _tree_terms(child)]
-
-
-def _tree_sql(node, args: list[Any]) -> str:
-    if node[0] == "term":
-        args.append("%" + node[1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-        return "s.text LIKE ? ESCAPE '\\'"
-    if node[0] == "not":
-        return f"NOT ({_tree_sql(node[1], args)})"
-    joiner = " AND " if node[0] == "and" else " OR "
-    return "(" + joiner.join(_tree_sql(c, args) for c in node[1]) + ")"
-
-
-# -- the engine --------------------------------------------------------------------
-
-def _filters(q: SearchQuery) -> tuple[list[str], list[Any], bool]:
-    """SQL conditions on videos v (and their tags); returns (conds, args, needs_video_join)."""
-    conds: list[str] = []
-    args: list[Any] = []
-    if q.channel:
-        conds.append("(v.channel = ? COLLATE NOCASE OR v.channel_id = ? OR v.uploader = ? COLLATE NOCASE)")
-        args += [q.channel] * 3
-    if q.language:
-        conds.append("(v.language = ? COLLATE NOCASE OR (v.language IS NULL AND t.language = ? COLLATE NOCASE))")
-        args += [q.language, q.language]
-    since, until = parse_date(q.since, end=False), parse_date(q.until, end=True)
-    if since:
-        conds.append("replace(v.upload_date, '-', '') >= ?")
-        args.append(since)
-    if until:
-        conds.append("replace(v.upload_date, '-', '') <= ?")
-        args.append(until)
-    if q.status:
-        conds.append("v.status = ?")
-        args.append(q.status)
-    if q.source == "speech":
-        conds.append("t.kind IN ('original', 'translation')")
-    elif q.source == "screen":
-        conds.append("t.kind = 'screen'")
-    if q.category:
-        score_cond = "tg.score >= ?" if q.min_score is not None else "tg.decision = 1"
-        conds.append(
-            "EXISTS (SELECT 1 FROM tags tg WHERE tg.video_id = v.id AND tg.category = ? COLLATE NOCASE AND "
-            f"{score_cond} AND (tg.origin = 'human' OR NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = tg.video_id "
-            "AND h.category = tg.category AND h.origin = 'human')))"
-        )
-        args.append(q.category)
-        if q.min_score is not None:
-            args.append(q.min_score)
-    return conds, args, bool(conds)
-
-
-def _order(sort: str, ranked: bool) -> str:
-    if sort == "date":
-        return "COALESCE(replace(v.upload_date, '-', ''), '') DESC, s.video_id, s.start, s.id"
-    if sort == "date_asc":
-        return "COALESCE(replace(v.upload_date, '-', ''), '99999999') ASC, s.video_id, s.start, s.id"
-    return "score, s.id" if ranked else "s.id"
-
-
-def _ranked_ids(db: sqlite3.Connection, plan: _Plan, q: SearchQuery, offset: int, n: int) -> list[tuple[int, float | None]]:
-    conds, args, filtered = _filters(q)
-    by_date = q.sort != "relevance"
-    if plan.mode == "like":
-        like_args: list[Any] = []
-        like_conds = [_tree_sql(plan.like_tree, like_args)]
-        sql = (
-            "SELECT s.id, NULL AS score FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
-            "JOIN videos v ON v.id = s.video_id "
-            f"WHERE s.flags = '' AND {' AND '.join(like_conds + conds)} "
-            f"ORDER BY {_order(q.sort, False)} LIMIT ? OFFSET ?"
-        )
-        return [(r[0], None) for r in db.execute(sql, (*like_args, *args, n, offset))]
-    table = plan.table
-    if not filtered and not by_date:
-        # FTS5 alone: rank is bm25 with default weights.
-        sql = f"SELECT rowid, rank FROM {table} WHERE {table} MATCH ? ORDER BY rank, rowid LIMIT ? OFFSET ?"
-        return [(r[0], r[1]) for r in db.execute(sql, (plan.match, n, offset))]
-    sql = (
-        f"SELECT s.id, bm25({table}) AS score FROM {table} f JOIN segments s ON s.id = f.rowid "
-        "JOIN transcripts t ON t.id = s.transcript_id JOIN videos v ON v.id = s.video_id "
-        f"WHERE {table} MATCH ? {''.join(' AND ' + c for c in conds)} "
-        f"ORDER BY {_order(q.sort, True)} LIMIT ? OFFSET ?"
-    )
-    return [(r[0], r[1]) for r in db.execute(sql, (plan.match, *args, n, offset))]
-
-
-def _snippet(db: sqlite3.Connection, plan: _Plan, seg_id: int, text: str) -> tuple[str, list[list[int]]]:
-    marked = None
-    if plan.mode != "like" and plan.match:
-        try:
-            row = db.execute(
-                f"SELECT snippet({plan.table}, 0, char(2), char(3), '…', {SNIPPET_TOKENS if plan.mode == 'word' else 48}) "
-                f"FROM {plan.table} "
-                f"WHERE {plan.table} MATCH ? AND rowid = ?",
-                (plan.match, seg_id),
-            ).fetchone()
-            marked = row[0] if row else None
-        except sqlite3.Error:
-            marked = None
-    if marked is None:
-        marked = _mark_substrings(text, plan.like_terms)
-    return _split_marks(marked)
-
-
-def _mark_substrings(text: str, terms: list[str]) -> str:
-    spans = []
-    low = text.lower()
-    for t in terms:
-        t = t.lower()
-        if not t:
-            continue
-        i = low.find(t)
-        while i >= 0:
-            spans.append((i, i + len(t)))
-            i = low.find(t, i + len(t))
-    spans.sort()
-    out, pos = [], 0
-    for a, b in spans:
-        if a < pos:
-            continue
-        out += [text[pos:a], HL_OPEN, text[a:b], HL_CLOSE]
-        pos = b
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def _split_marks(marked: str) -> tuple[str, list[list[int]]]:
-    out: list[str] = []
-    spans: list[list[int]] = []
-    n = 0
-    start = None
-    for part in re.split(f"([{HL_OPEN}{HL_CLOSE}])", marked):
-        if part == HL_OPEN:
-            start = n
-        elif part == HL_CLOSE:
-            if start is not None and n > start:
-                if spans and spans[-1][1] == start:  # trigram snippets mark adjacent pieces
-                    spans[-1][1] = n
-                else:
-                    spans.append([start, n])
-            start = None
-        else:
-            out.append(part)
-            n += len(part)
-    return "".join(out), spans
-
-
-def _paired_line(db: sqlite3.Connection, video_id: str, kind: str, start: float, end: float) -> str | None:
-    row = db.execute(
-        "SELECT s.text FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
-        "WHERE s.video_id = ? AND t.kind = ? AND s.start < ? AND s.end > ? "
-        "ORDER BY abs(s.start - ?) LIMIT 1",
-        (video_id, kind, max(end, start + 0.01), start, start),
-    ).fetchone()
-    return row[0] if row else None
-
-
-def nearest_keyframe(db: sqlite3.Connection, video_id: str, t: float) -> Keyframe | None:
-    row = db.execute(
-        "SELECT time, path FROM keyframes WHERE video_id = ? "
-        "ORDER BY (shot_start <= ? AND ? < shot_end) DESC, abs(time - ?) LIMIT 1",
-        (video_id, t, t, t),
-    ).fetchone()
-    return Keyframe(time=row[0], path=row[1]) if row else None
-
-
-def video_tags(db: sqlite3.Connection, video_id: str) -> list[dict[str, Any]]:
-    rows = db.execute(
-        """SELECT category, score, decision, evidence, origin FROM tags t WHERE video_id = ? AND (origin = 'human' OR NOT EXISTS
-             (SELECT 1 FROM tags h WHERE h.video_id = t.video_id AND h.category = t.category AND h.origin = 'human'))
-           ORDER BY score DESC""",
-        (video_id,),
-    ).fetchall()
-    out = []
-    for r in rows:
-        try:
-            ev = json.loads(r["evidence"])
-        except (TypeError, ValueError):
-            ev = [str(r["evidence"])]
-        out.append({"category": r["category"], "score": round(float(r["score"]), 4), "decision": bool(r["decision"]),
-                    "evidence": ev, "origin": r["origin"]})
+            out.append((a, b))
     return out
 
 
-def _build_hits(store: Store, plan: _Plan | None, ranked: list[tuple[int, float | None]], archive_dir: Path,
-                marked: dict[int, str] | None = None) -> list[VideoGroup]:
+def snippet_around(text: str, m: Match, words: int = SNIPPET_WORDS, before: int = SNIPPET_BEFORE) -> tuple[str, list[list[int]]]:
+    """A window of ``words`` words of the line, starting ``before`` words ahead of the first match, with the
+    matches' offsets inside it; "…" marks what was cut."""
+    bounds = [(mm.start(), mm.end()) for mm in re.finditer(r"\S+", text)]
+    if len(bounds) <= words or m.first is None:
+        if len(bounds) <= words:
+            return text, [[a, b] for a, b in m.spans]
+        a0, b0 = 0, bounds[words - 1][1]
+    else:
+        k = next((i for i, (a, b) in enumerate(bounds) if b > m.first), 0)
+        lo = max(0, min(k - before, len(bounds) - words))
+        a0, b0 = bounds[lo][0], bounds[min(lo + words, len(bounds)) - 1][1]
+    prefix = "…" if a0 > 0 else ""
+    suffix = "…" if b0 < len(text) else ""
+    body = text[a0:b0]
+    shift = len(prefix) - a0
+    hl = [[max(a, a0) + shift, min(b, b0) + shift] for a, b in m.spans if b > a0 and a < b0]
+    return prefix + body + suffix, hl
+
+
+def word_time(words_json: str | None, char_offset: int | None) -> float | None:
+    """Start of the timed word that holds ``char_offset`` (the last word starting at or before it)."""
+    if char_offset is None:
+        return None
+    timings = unpack_words(words_json)
+    best = None
+    for off, start, _end in timings:
+        if off <= char_offset:
+            best = start
+        else:
+            break
+    return best
+
+
+def seconds_param(t: float) -> str:
+    """12.0 -> "12", 7.36 -> "7.4": a short ``?t=`` value for the video page."""
+    return f"{t:.1f}".rstrip("0").rstrip(".")
+
+
+def nearest_keyframe(db: Any, video_id: str, t: float) -> Keyframe | None:
+    row = sql.nearest_keyframe(db, video_id, t)
+    return Keyframe(time=row[0], path=row[1]) if row else None
+
+
+def video_tags(store: Store, video_id: str) -> list[dict[str, Any]]:
+    """Effective tags (a human correction wins), in the catalogue's shape (``tag_dicts``)."""
+    return tag_dicts(store.tags(video_id))
+
+
+def build_hits(store: Store, p: Plan | None, ranked: list[tuple[int, float | None]], archive_dir: Path) -> list[VideoGroup]:
     db = store.db
     if not ranked:
         return []
-    ids = [i for i, _ in ranked]
-    rows = {
-        r["id"]: r
-        for r in db.execute(
-            "SELECT s.id, s.video_id, s.start, s.end, s.text, t.kind, t.language FROM segments s "
-            f"JOIN transcripts t ON t.id = s.transcript_id WHERE s.id IN ({','.join('?' * len(ids))})",
-            ids,
-        )
-    }
+    rows = sql.segment_rows(db, [i for i, _ in ranked])
     groups: dict[str, VideoGroup] = {}
     media_abs: dict[str, Path | None] = {}
     for seg_id, score in ranked:
@@ -646,37 +300,39 @@ def _build_hits(store: Store, plan: _Plan | None, ranked: list[tuple[int, float 
             continue
         vid = r["video_id"]
         if vid not in groups:
-            v = db.execute("SELECT * FROM videos WHERE id = ?", (vid,)).fetchone()
+            v = sql.video_row(db, vid)
             if v is None:
                 continue
-            m = db.execute("SELECT path, fetched_at FROM media_files WHERE sha256 = ?", (v["media_sha256"],)).fetchone() if v["media_sha256"] else None
+            m = sql.media_row(db, v["media_sha256"])
             media_abs[vid] = (archive_dir / m["path"]) if m else None
             groups[vid] = VideoGroup(
                 video_id=vid, title=v["title"], channel=v["channel"] or v["uploader"], channel_url=v["channel_url"],
                 webpage_url=v["webpage_url"], upload_date=v["upload_date"], archived_at=(m["fetched_at"] if m else v["archived_at"]),
                 status=v["status"], language=v["language"], duration=v["duration"], sha256=v["media_sha256"],
-                media_path=m["path"] if m else None, tags=video_tags(db, vid),
+                media_path=m["path"] if m else None, tags=video_tags(store, vid),
             )
         g = groups[vid]
-        if marked is not None and seg_id in marked:
-            snippet, hl = _split_marks(marked[seg_id])
-        elif plan is not None:
-            snippet, hl = _snippet(db, plan, seg_id, r["text"])
-        else:
-            snippet, hl = r["text"], []
+        match = locate(r["text"], p)
+        snippet, hl = snippet_around(r["text"], match)
+        seg_start, seg_end = float(r["start"]), float(r["end"])
+        wt = word_time(r["words"], match.first)
+        start = wt if wt is not None and seg_start - 0.5 <= wt <= seg_end + 0.5 else seg_start
         if r["kind"] == "screen":  # text on screen: no spoken line or translation pairs with it
             original, translation = r["text"], None
         elif r["kind"] == "translation":
-            original, translation = _paired_line(db, vid, "original", r["start"], r["end"]), r["text"]
+            original, translation = sql.paired_line(db, vid, "original", seg_start, seg_end), r["text"]
         else:
-            original, translation = r["text"], _paired_line(db, vid, "translation", r["start"], r["end"])
+            original, translation = r["text"], sql.paired_line(db, vid, "translation", seg_start, seg_end)
+        flags = [f for f in (r["flags"] or "").split(",") if f]
         g.hits.append(Hit(
-            segment_id=seg_id, video_id=vid, start=float(r["start"]), end=float(r["end"]), text=r["text"],
+            segment_id=seg_id, video_id=vid, start=start, end=seg_end, text=r["text"],
             kind=r["kind"], language=r["language"], snippet=snippet, highlights=hl, original=original,
             translation=translation, score=None if score is None else round(float(score), 6),
-            keyframe=nearest_keyframe(db, vid, float(r["start"])),
-            link=deep_link(g.webpage_url, r["start"], media_abs[vid]),
-            web_path=f"/videos/{vid}?t={int(r['start'])}",
+            keyframe=nearest_keyframe(db, vid, start),
+            link=deep_link(g.webpage_url, start, media_abs[vid]),
+            web_path=f"/videos/{vid}?t={seconds_param(start)}",
+            segment_start=seg_start, timed_by="word" if wt is not None and start == wt else "segment",
+            doubtful=bool(flags), flags=flags,
         ))
     return list(groups.values())
 
@@ -698,41 +354,60 @@ def search(store: Store, query: SearchQuery, *, archive_dir: Path | None = None)
                              notice="the query has no searchable words (only punctuation or operators)",
                              elapsed_ms=(time.perf_counter() - t0) * 1000)
     if q.mode in ("semantic", "hybrid"):
-        from pipeline.search import vectors as semantic
+        from pipeline.search import hybrid
 
-        ranked, plan, notice, eff_mode = semantic.search_ranked(store, q, offset, q.limit + 1, _plan, _ranked_ids_safe)
+        ranked, p, notice, eff_mode = hybrid.search_ranked(store, q, offset, q.limit + 1)
     else:
-        plan = _plan(q.text, q.mode)
-        ranked, plan, notice = _ranked_ids_safe(store.db, plan, q, offset, q.limit + 1)
-        eff_mode = plan.mode
+        p = make_plan(q.text, q.mode)
+        common_notice = None
+        if p.mode == "word" and p.ranked and q.sort == "relevance" and not q.filters().any and p.units and not p.prefixes:
+            docs = [sql.term_docs(store.db, alt[0]) if len(unit) == 1 and len(alt) == 1 else 0
+                    for unit in p.units for alt in unit[:1]]
+            if docs and min(docs) > COMMON_DOCS:
+                p = replace(p, ranked=False, newest_first=True)
+                common_notice = (f"every word of this query is in more than {COMMON_DOCS:,} lines: listed newest first, "
+                                 "not by relevance; add words, a phrase or filters to rank the hits")
+        ranked, p, notice = ranked_ids(store.db, p, q, offset, q.limit + 1)
+        notice = "; ".join(x for x in (notice, common_notice) if x) or None
+        eff_mode = p.mode
     more = len(ranked) > q.limit
     ranked = ranked[: q.limit]
-    groups = _build_hits(store, plan, ranked, archive_dir)
+    groups = build_hits(store, p, ranked, archive_dir)
     return SearchResults(
-        query=q, mode=eff_mode, fts_query=plan.match if plan else None, notice=notice, videos=groups,
+        query=q, mode=eff_mode, fts_query=p.match if p else None, notice=notice, videos=groups,
         hit_count=sum(len(g.hits) for g in groups),
         next_cursor=encode_cursor(offset + q.limit, fp) if more else None,
         elapsed_ms=(time.perf_counter() - t0) * 1000,
     )
 
 
-def _ranked_ids_safe(db: sqlite3.Connection, plan: _Plan, q: SearchQuery, offset: int, n: int):
-    """Run the plan; on an FTS5 syntax error retry as one plain phrase and say so."""
-    notice = plan.notice
-    try:
-        return _ranked_ids(db, plan, q, offset, n), plan, notice
-    except sqlite3.OperationalError as exc:
-        log.info("query %r rejected by FTS5 (%s); retrying as a phrase", plan.match, exc)
-        reason = str(exc).removeprefix("fts5: ")
-    phrase = plan.fallback_match or _quote(" ".join(q.text.split()))
-    bare = " ".join(re.sub(r'["()*^]', " ", q.text).split())
-    if plan.mode == "substring" and len(bare) < 3:
-        plan = _Plan("like", None, None, [bare], like_tree=("term", bare or q.text))
+def _run(db: Any, p: Plan, q: SearchQuery, offset: int, n: int) -> list[tuple[int, float | None]]:
+    """One page: trusted lines first, then (word mode) the doubtful ones."""
+    f = q.filters()
+    got = sql.match_ids(db, p.table, p.match, f, q.sort, offset, n, ranked=p.ranked, newest_first=p.newest_first)
+    if p.doubt_table is None or len(got) >= n:
+        return got
+    if got:
+        trusted_total = offset + len(got)
     else:
-        plan = replace(plan, match=phrase, fallback_match=None)
+        trusted_total = sql.count_matches(db, p.table, p.match, f) if offset else 0
+    more = sql.match_ids(db, p.doubt_table, p.match, f, q.sort, max(0, offset - trusted_total), n - len(got),
+                         ranked=p.ranked, newest_first=p.newest_first)
+    return got + more
+
+
+def ranked_ids(db: Any, p: Plan, q: SearchQuery, offset: int, n: int):
+    """Run the plan; on an FTS5 syntax error retry as one plain phrase and say so."""
+    notice = p.notice
+    try:
+        return _run(db, p, q, offset, n), p, notice
+    except sql.QUERY_SYNTAX_ERRORS as exc:
+        log.info("query %r rejected by FTS5 (%s); retrying as a phrase", p.match, exc)
+        reason = str(exc).removeprefix("fts5: ")
+    p = phrase_plan(p, q.text)
     notice = f"could not parse the query ({reason}); searched for it as a plain phrase instead"
     try:
-        return _ranked_ids(db, plan, q, offset, n), plan, notice
-    except sqlite3.OperationalError as exc:  # e.g. a phrase with no indexable characters
-        log.info("phrase fallback %r failed too: %s", plan.match, exc)
-        return [], plan, notice + " (it has no searchable words)"
+        return _run(db, p, q, offset, n), p, notice
+    except sql.QUERY_SYNTAX_ERRORS as exc:  # e.g. a phrase with no indexable characters
+        log.info("phrase fallback %r failed too: %s", p.match, exc)
+        return [], p, notice + " (it has no searchable words)"

@@ -18,7 +18,8 @@ class TranscribeStage(Stage):
 
     def key(self, job: Job) -> str:
         s = job.settings
-        return f"{job.media_sha256}:{s.engine}:{s.model}:translate={int(s.translate)}"
+        # words=1: word timestamps (issue 13); archives transcribed before get them on `reprocess` (the key changed).
+        return f"{job.media_sha256}:{s.engine}:{s.model}:translate={int(s.translate)}:words=1"
 
     def _flag_over_audio(self, job: Job, tr: Any) -> int:
         """Flag segments over silence, or over music where Whisper was unsure (the stored audio profile)."""
@@ -39,8 +40,10 @@ class TranscribeStage(Stage):
         except NoAudioError as exc:
             job.store.add_event("skipped", video_id=job.video_id, detail={"stage": self.name, "reason": str(exc)})
             return StageOutcome(job.video_id, self.name, "not-applicable", "no audio track", 0.0, {"no_audio": True})
+        # Word timestamps time a search hit at the matched word, not at the start of its line (the translation keeps
+        # line times: English words cannot be placed in the Korean audio).
         tr = transcribe(samples, model=s.model, engine=s.engine, models_dir=s.models_dir, progress=progress,
-                        device=s.device)
+                        word_timestamps=True, device=s.device)
         flagged_by_audio = self._flag_over_audio(job, tr)
         written = subtitles.write_transcript(tr, job.folder, "transcript")
         job.store.replace_transcript(job.video_id, job.media_sha256, "original", tr, job.archive.relpath(written["json"]))

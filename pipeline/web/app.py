@@ -25,12 +25,15 @@ from pipeline.errors import ClipwatchError, NotFoundError, QueryError
 from pipeline.web.remote import remote_file_response, safe_rel
 from pipeline.search.citation import all_formats, cite, to_text
 from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
+from pipeline.search import views
 from pipeline.search.fulltext import MODES, SORTS, SOURCES, STATUSES, SearchQuery, search
 from pipeline.storage.sqlite.catalogue import Store
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 SEARCH_PARAMS = ("q", "channel", "category", "min_score", "language", "since", "until", "status", "sort", "limit", "cursor", "mode", "source")
+# The trend chart is an SVG document of its own (loaded as an image): matplotlib styles it inline.
+CHART_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
@@ -256,9 +259,37 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
         if results is not None and results.next_cursor:
             next_url = "/?" + urlencode({**keep, "cursor": results.next_cursor})
         export_qs = urlencode({k: v for k, v in keep.items() if k != "limit"})
+        chart_qs = None
+        if results is not None and results.mode in ("word", "substring", "bigram"):
+            chart_qs = urlencode({k: v for k, v in (("q", params.get("q")), ("channel", params.get("channel")),
+                                                    ("category", params.get("category"))) if v}
+                                 | {"by": by if (by := request.query_params.get("by")) in views.BY else "month"})
         count = store.video_count()
         return page("search.html", status=400 if message else 200, params=params, results=results, message=message,
-                     next_url=next_url, export_qs=export_qs, video_count=count, **filter_options(store))
+                     next_url=next_url, export_qs=export_qs, chart_qs=chart_qs, video_count=count, **filter_options(store))
+
+    def trend_query(params: dict[str, Any]) -> views.TrendQuery:
+        return views.TrendQuery(text=_opt(params, "q") or "", by=_opt(params, "by") or "month",
+                                channel=_opt(params, "channel"), category=_opt(params, "category"))
+
+    @app.get("/trends.svg", include_in_schema=False)
+    def trends_svg(request: Request):
+        """The mentions-over-time chart of the search page, drawn on the server (matplotlib, no build step)."""
+        t = views.trends(stores.get(), trend_query(dict(request.query_params)))
+        return Response(views.plot_trends(t, "svg"), media_type="image/svg+xml",
+                        headers={"Content-Security-Policy": CHART_CSP, "Cache-Control": "no-store"})
+
+    @app.get("/channels", response_class=HTMLResponse, include_in_schema=False)
+    def channels_page():
+        return page("channels.html", params={}, channels=views.channel_list(stores.get()))
+
+    @app.get("/removed", response_class=HTMLResponse, include_in_schema=False)
+    def removed_page():
+        return page("removed.html", params={}, videos=views.removed_list(stores.get()))
+
+    @app.get("/recent", response_class=HTMLResponse, include_in_schema=False)
+    def recent_page():
+        return page("recent.html", params={}, videos=views.recent_list(stores.get(), 100))
 
     def video_context(video_id: str) -> dict[str, Any]:
         rec = records.load(stores.get(), video_id)
@@ -374,6 +405,27 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
     @app.get("/api/export", tags=["search"], summary="All hits of a query as csv | json | jsonl | srt")
     def api_export(request: Request, q: str = Query(..., min_length=1), format: str = Query("csv")):
         return _export(dict(request.query_params))
+
+    @app.get("/api/trends", tags=["search"], summary="Mentions of a query over time, per channel")
+    def api_trends(
+        q: str = Query(..., min_length=1, max_length=1000),
+        by: str = Query("month", description="week | month | year"),
+        channel: Optional[str] = None,
+        category: Optional[str] = None,
+    ) -> dict[str, Any]:
+        return views.trends(stores.get(), views.TrendQuery(q, by=by, channel=channel, category=category)).to_dict()
+
+    @app.get("/api/channels", tags=["browse"], summary="Channels: videos, first/last upload, removed, registry entry")
+    def api_channels() -> list[dict[str, Any]]:
+        return views.channel_list(stores.get())
+
+    @app.get("/api/removed", tags=["browse"], summary="Videos no longer available at the source")
+    def api_removed() -> list[dict[str, Any]]:
+        return views.removed_list(stores.get())
+
+    @app.get("/api/recent", tags=["browse"], summary="Recently archived videos")
+    def api_recent(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+        return views.recent_list(stores.get(), limit)
 
     @app.get("/api/videos/{video_id}", tags=["videos"], summary="One archived video: metadata, provenance, tags, events, citation")
     def api_video(video_id: str) -> dict[str, Any]:

@@ -20,12 +20,65 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import QueryError
-from pipeline.search.fulltext import (SNIPPET_TOKENS, SYNTAX_RE, Hit, Keyframe, SearchQuery, SearchResults, VideoGroup,
-                                      _mark_substrings, _parse_bool, _plain_terms, _split_marks, _tree_terms,
-                                      decode_cursor, deep_link, encode_cursor, has_cjk, parse_date, validate)
+from pipeline.search.fulltext import Hit, Keyframe, SearchResults, VideoGroup, deep_link
+from pipeline.search.query import (SYNTAX_RE, SearchQuery, _parse_bool, _tree_terms, decode_cursor, encode_cursor,
+                                   has_cjk, parse_date, validate)
 from pipeline.storage.postgres import hangul
+from pipeline.storage.sqlite.catalogue import tag_dicts
 
-HEADLINE_OPTIONS = (f"StartSel={chr(2)}, StopSel={chr(3)}, MaxWords={SNIPPET_TOKENS}, MinWords={SNIPPET_TOKENS // 2}, "
+SNIPPET_TOKENS = 16  # words of a ts_headline snippet
+HL_OPEN, HL_CLOSE = "\x02", "\x03"  # match markers inside a snippet (never in transcript text)
+
+
+def _plain_terms(text: str) -> list[str]:
+    return [t for t in text.split() if t]
+
+
+def _mark_substrings(text: str, terms: list[str]) -> str:
+    """``text`` with every (case-folded) occurrence of ``terms`` between HL_OPEN and HL_CLOSE."""
+    spans = []
+    low = text.lower()
+    for t in terms:
+        t = t.lower()
+        if not t:
+            continue
+        i = low.find(t)
+        while i >= 0:
+            spans.append((i, i + len(t)))
+            i = low.find(t, i + len(t))
+    spans.sort()
+    out, pos = [], 0
+    for a, b in spans:
+        if a < pos:
+            continue
+        out += [text[pos:a], HL_OPEN, text[a:b], HL_CLOSE]
+        pos = b
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _split_marks(marked: str) -> tuple[str, list[list[int]]]:
+    """A marked snippet as (plain text, [start, end) spans of the marks)."""
+    out: list[str] = []
+    spans: list[list[int]] = []
+    n = 0
+    start = None
+    for part in re.split(f"([{HL_OPEN}{HL_CLOSE}])", marked):
+        if part == HL_OPEN:
+            start = n
+        elif part == HL_CLOSE:
+            if start is not None and n > start:
+                if spans and spans[-1][1] == start:  # adjacent pieces (trigram matches) are one mark
+                    spans[-1][1] = n
+                else:
+                    spans.append([start, n])
+            start = None
+        else:
+            out.append(part)
+            n += len(part)
+    return "".join(out), spans
+
+HEADLINE_OPTIONS = (f"StartSel={HL_OPEN}, StopSel={HL_CLOSE}, MaxWords={SNIPPET_TOKENS}, MinWords={SNIPPET_TOKENS // 2}, "
                     "ShortWord=1, MaxFragments=1, FragmentDelimiter=…")
 
 
@@ -206,18 +259,14 @@ def build_hits(conn: Any, p: PgPlan, ranked: list[tuple[int, float | None]], arc
     media = {m["sha256"]: m for m in conn.execute(
         "SELECT sha256, path, fetched_at FROM media_files WHERE sha256 = ANY(%s)",
         ([v["media_sha256"] for v in videos.values() if v["media_sha256"]],)).fetchall()}
-    tags: dict[str, list[dict[str, Any]]] = {v: [] for v in vids}
+    tag_rows: dict[str, list[Any]] = {v: [] for v in vids}
     for r in conn.execute(
-            """SELECT video_id, category, score, decision, evidence, origin FROM tags t WHERE video_id = ANY(%s) AND
+            """SELECT * FROM tags t WHERE video_id = ANY(%s) AND
                  (origin = 'human' OR NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = t.video_id
                  AND h.category = t.category AND h.origin = 'human')) ORDER BY video_id, score DESC""",
             (vids,)).fetchall():
-        try:
-            ev = json.loads(r["evidence"])
-        except (TypeError, ValueError):
-            ev = [str(r["evidence"])]
-        tags[r["video_id"]].append({"category": r["category"], "score": round(float(r["score"]), 4),
-                                    "decision": bool(r["decision"]), "evidence": ev, "origin": r["origin"]})
+        tag_rows[r["video_id"]].append(r)
+    tags = {vid: tag_dicts(rs) for vid, rs in tag_rows.items()}  # the catalogue's shape, as SQLite's search gives
     groups: dict[str, VideoGroup] = {}
     media_abs: dict[str, Path | None] = {}
     for seg_id, score in ranked:

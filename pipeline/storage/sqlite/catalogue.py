@@ -21,6 +21,10 @@ from typing import Any, Iterable, Iterator
 
 from pipeline.errors import ClipwatchError, ConfigError, NotFoundError
 from pipeline.storage.sqlite import chain, migrations
+from pipeline.search import normalize
+
+# What the search indexes hold (normalize.VERSION) and how: a change rebuilds them when a catalogue is opened.
+SEARCH_INDEX_VERSION = f"{normalize.VERSION}.1"
 
 SCHEMA_VERSION = migrations.LATEST
 
@@ -128,6 +132,9 @@ class Store:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=30000")
+        # The search triggers call these (see schema.sql); a tool that writes segments must register them too.
+        self.db.create_function("clipwatch_shadow", 1, normalize.shadow, deterministic=True)
+        self.db.create_function("clipwatch_bigrams", 1, normalize.bigrams, deterministic=True)
         if readonly:
             version = migrations.current_version(self.db)
             if version != migrations.LATEST:
@@ -138,6 +145,7 @@ class Store:
                     "written to upgrade it (a backup copy is made first), or use the matching clipwatch version")
         else:
             self.upgraded = migrations.migrate(self.db, self.path, utcnow)
+            self._rebuild_search_index_if_stale()
 
     @classmethod
     def for_reading(cls, db_path: Path) -> "Store":
@@ -153,6 +161,16 @@ class Store:
     def _writable(self) -> None:
         if self.readonly:
             raise ReadOnlyArchiveError(f"{self.path} is opened read-only; copy the archive somewhere writable to change it")
+
+    def _rebuild_search_index_if_stale(self) -> None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'search_index_version'").fetchone()
+        if row is not None and row[0] == SEARCH_INDEX_VERSION:
+            return
+        from pipeline.storage.sqlite.search import rebuild_search_index
+
+        with self.transaction():
+            rebuild_search_index(self.db)
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('search_index_version', ?)", (SEARCH_INDEX_VERSION,))
 
     def close(self) -> None:
         self.db.close()
@@ -469,6 +487,7 @@ class Store:
                  transcript.engine, transcript.engine_version, transcript.duration, utcnow(), path),
             )
             tid = int(cur.lastrowid)
+            before = self.db.execute("SELECT COALESCE(max(id), 0) FROM segments").fetchone()[0]
             self.db.executemany(
                 "INSERT INTO segments(transcript_id, video_id, idx, start, end, text, avg_logprob, no_speech_prob, compression_ratio, flags)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -477,6 +496,17 @@ class Store:
                     for i, s in enumerate(transcript.segments)
                 ],
             )
+            after = self.db.execute("SELECT COALESCE(max(id), 0) FROM segments").fetchone()[0]
+            if after > before:
+                self.db.execute("INSERT OR REPLACE INTO transcript_segments(transcript_id, first_id, last_id) VALUES (?, ?, ?)",
+                                (tid, before + 1, after))
+            timed = [(i, s) for i, s in enumerate(transcript.segments) if getattr(s, "words", None)]
+            if timed:
+                ids = dict(self.db.execute("SELECT idx, id FROM segments WHERE transcript_id = ?", (tid,)).fetchall())
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO segment_words(segment_id, words) VALUES (?, ?)",
+                    [(ids[i], pack_words(s.text.strip(), s.words)) for i, s in timed if i in ids],
+                )
             if kind == "original" and transcript.language:
                 self.db.execute("UPDATE videos SET language = ? WHERE id = ?", (transcript.language, video_id))
             return tid
@@ -546,6 +576,38 @@ class Store:
                ORDER BY score DESC""",
             (video_id,),
         ).fetchall()
+
+
+def pack_words(text: str, words: Iterable[Any]) -> str:
+    """Word timings as stored: JSON ``[offset, start_ms, end_ms, ...]``, offset = where the word begins in ``text``.
+
+    Whisper's words carry their own spacing (" nuclear"); each is found in the stored (stripped) line in order, so
+    the search can tell which word of the line a match is and take its start as the hit's time.
+    """
+    flat: list[int] = []
+    pos = 0
+    for w in words:
+        token = (getattr(w, "word", None) or "").strip()
+        if not token:
+            continue
+        at = text.find(token, pos)
+        if at < 0:  # the engine normalised the text differently: keep the order, point at the last position
+            at = min(pos, len(text))
+        else:
+            pos = at + len(token)
+        flat += [at, int(round(float(w.start) * 1000)), int(round(float(w.end) * 1000))]
+    return json.dumps(flat, separators=(",", ":"))
+
+
+def unpack_words(value: str | None) -> list[tuple[int, float, float]]:
+    """(character offset, start s, end s) per word, from ``pack_words``."""
+    if not value:
+        return []
+    try:
+        flat = json.loads(value)
+    except ValueError:
+        return []
+    return [(int(flat[i]), flat[i + 1] / 1000.0, flat[i + 2] / 1000.0) for i in range(0, len(flat) - 2, 3)]
 
 
 def tag_dicts(rows: Iterable[sqlite3.Row]) -> list[dict[str, Any]]:

@@ -95,9 +95,17 @@ def _table_sql(name: str) -> str:
     return sql[start:sql.index(");", start) + 2] + "\n"
 
 
+def step_3(db: sqlite3.Connection) -> dict[str, Any]:
+    """Search (issue 13): the normalised shadow text and its indexes (word, doubtful, trigram, Hangul bigrams),
+    word timings, transcript id ranges. schema.sql, re-applied after this step, drops the old raw-text indexes and
+    creates the new tables; the catalogue fills them when it is opened (meta.search_index_version)."""
+    return {"search_index": "replaced: filled from the segments when the catalogue is opened"}
+
+
 # version -> the step that upgrades a database from version-1 to version. Append only.
 STEPS: dict[int, Callable[[sqlite3.Connection], dict[str, Any]]] = {
     2: step_2,
+    3: step_3,
 }
 LATEST = max(STEPS)
 

@@ -173,14 +173,6 @@ CREATE TABLE IF NOT EXISTS segments (
 );
 CREATE INDEX IF NOT EXISTS segments_video ON segments(video_id, start);
 
--- Word search (diacritics folded) and substring search for Korean/CJK, over the same rows.
-CREATE VIRTUAL TABLE IF NOT EXISTS segments_fts USING fts5(
-    text, content='segments', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS segments_trigram USING fts5(
-    text, content='segments', content_rowid='id', tokenize='trigram'
-);
-
 CREATE TABLE IF NOT EXISTS tags (
     video_id TEXT NOT NULL REFERENCES videos(id),
     category TEXT NOT NULL,                     -- news | music | propaganda
@@ -192,22 +184,6 @@ CREATE TABLE IF NOT EXISTS tags (
     created_at TEXT NOT NULL,
     PRIMARY KEY (video_id, category, origin)
 );
-
--- Keep both full-text indexes in step with unflagged segments.
-CREATE TRIGGER IF NOT EXISTS segments_ai AFTER INSERT ON segments WHEN new.flags = '' BEGIN
-    INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text);
-    INSERT INTO segments_trigram(rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS segments_au AFTER UPDATE OF text, flags ON segments BEGIN
-    INSERT INTO segments_fts(segments_fts, rowid, text) SELECT 'delete', old.id, old.text WHERE old.flags = '';
-    INSERT INTO segments_trigram(segments_trigram, rowid, text) SELECT 'delete', old.id, old.text WHERE old.flags = '';
-    INSERT INTO segments_fts(rowid, text) SELECT new.id, new.text WHERE new.flags = '';
-    INSERT INTO segments_trigram(rowid, text) SELECT new.id, new.text WHERE new.flags = '';
-END;
-CREATE TRIGGER IF NOT EXISTS segments_ad AFTER DELETE ON segments WHEN old.flags = '' BEGIN
-    INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
-    INSERT INTO segments_trigram(segments_trigram, rowid, text) VALUES ('delete', old.id, old.text);
-END;
 
 -- Finished work per video and stage, keyed by the media's SHA-256, the stage's
 -- version and its parameters: a re-run with the same key skips the stage.
@@ -284,3 +260,73 @@ CREATE TABLE IF NOT EXISTS copy_links (
     PRIMARY KEY (original_id, copy_id)
 );
 CREATE INDEX IF NOT EXISTS copy_links_copy ON copy_links(copy_id);
+
+-- Search (issue 13). The indexes hold a normalised shadow of each line (pipeline/search/normalize.py: numbers,
+-- abbreviations, compounds, Korean numerals), computed by the clipwatch_shadow() and clipwatch_bigrams() SQL
+-- functions that Store registers on its connection; users see segments.text. Flagged (doubtful) segments are
+-- indexed too, in their own word index, so a search finds them after the trusted lines and marks them.
+-- The earlier indexes over the raw text are replaced.
+DROP TRIGGER IF EXISTS segments_ai;
+DROP TRIGGER IF EXISTS segments_au;
+DROP TRIGGER IF EXISTS segments_ad;
+DROP TABLE IF EXISTS segments_fts;
+DROP TABLE IF EXISTS segments_trigram;
+
+CREATE TABLE IF NOT EXISTS segment_norm (id INTEGER PRIMARY KEY, text TEXT NOT NULL);  -- id = segments.id
+-- prefix indexes: a `nucl*` query reads one list instead of merging every term that starts so
+CREATE VIRTUAL TABLE IF NOT EXISTS norm_fts USING fts5(
+    text, content='segment_norm', content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3 4'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS norm_doubt_fts USING fts5(
+    text, content='segment_norm', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS norm_trigram USING fts5(
+    text, content='segment_norm', content_rowid='id', tokenize='trigram'
+);
+-- Two-character pieces of Korean/CJK words (and their last character), for 1-2 syllable queries.
+CREATE VIRTUAL TABLE IF NOT EXISTS hangul_bigrams USING fts5(
+    grams, content='', prefix='1', tokenize='unicode61 remove_diacritics 0'
+);
+-- Word timings of a segment, compactly: JSON [char offset in text, start ms, end ms, ...] (absolute times).
+CREATE TABLE IF NOT EXISTS segment_words (
+    segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE,
+    words TEXT NOT NULL
+);
+
+CREATE TRIGGER IF NOT EXISTS segments_search_ai AFTER INSERT ON segments BEGIN
+    INSERT INTO segment_norm(id, text) VALUES (new.id, clipwatch_shadow(new.text));
+    INSERT INTO norm_fts(rowid, text) SELECT id, text FROM segment_norm WHERE id = new.id AND new.flags = '';
+    INSERT INTO norm_doubt_fts(rowid, text) SELECT id, text FROM segment_norm WHERE id = new.id AND new.flags != '';
+    INSERT INTO norm_trigram(rowid, text) SELECT id, text FROM segment_norm WHERE id = new.id;
+    INSERT INTO hangul_bigrams(rowid, grams) SELECT id, g FROM (SELECT id, clipwatch_bigrams(text) AS g FROM segment_norm WHERE id = new.id) WHERE g != '';
+END;
+CREATE TRIGGER IF NOT EXISTS segments_search_ad AFTER DELETE ON segments BEGIN
+    INSERT INTO norm_fts(norm_fts, rowid, text) SELECT 'delete', id, text FROM segment_norm WHERE id = old.id AND old.flags = '';
+    INSERT INTO norm_doubt_fts(norm_doubt_fts, rowid, text) SELECT 'delete', id, text FROM segment_norm WHERE id = old.id AND old.flags != '';
+    INSERT INTO norm_trigram(norm_trigram, rowid, text) SELECT 'delete', id, text FROM segment_norm WHERE id = old.id;
+    INSERT INTO hangul_bigrams(hangul_bigrams, rowid, grams) SELECT 'delete', id, g FROM (SELECT id, clipwatch_bigrams(text) AS g FROM segment_norm WHERE id = old.id) WHERE g != '';
+    DELETE FROM segment_norm WHERE id = old.id;
+    DELETE FROM segment_words WHERE segment_id = old.id;
+END;
+CREATE TRIGGER IF NOT EXISTS segments_search_au AFTER UPDATE OF text, flags ON segments BEGIN
+    INSERT INTO norm_fts(norm_fts, rowid, text) SELECT 'delete', id, text FROM segment_norm WHERE id = old.id AND old.flags = '';
+    INSERT INTO norm_doubt_fts(norm_doubt_fts, rowid, text) SELECT 'delete', id, text FROM segment_norm WHERE id = old.id AND old.flags != '';
+    INSERT INTO norm_trigram(norm_trigram, rowid, text) SELECT 'delete', id, text FROM segment_norm WHERE id = old.id;
+    INSERT INTO hangul_bigrams(hangul_bigrams, rowid, grams) SELECT 'delete', id, g FROM (SELECT id, clipwatch_bigrams(text) AS g FROM segment_norm WHERE id = old.id) WHERE g != '';
+    INSERT OR REPLACE INTO segment_norm(id, text) VALUES (new.id, clipwatch_shadow(new.text));
+    INSERT INTO norm_fts(rowid, text) SELECT id, text FROM segment_norm WHERE id = new.id AND new.flags = '';
+    INSERT INTO norm_doubt_fts(rowid, text) SELECT id, text FROM segment_norm WHERE id = new.id AND new.flags != '';
+    INSERT INTO norm_trigram(rowid, text) SELECT id, text FROM segment_norm WHERE id = new.id;
+    INSERT INTO hangul_bigrams(rowid, grams) SELECT id, g FROM (SELECT id, clipwatch_bigrams(text) AS g FROM segment_norm WHERE id = new.id) WHERE g != '';
+END;
+
+-- The id range of each transcript's lines (replace_transcript inserts them in one statement, so they are one run):
+-- the trend counts map full-text rowids to transcripts by binary search instead of joining every hit.
+CREATE TABLE IF NOT EXISTS transcript_segments (
+    transcript_id INTEGER PRIMARY KEY REFERENCES transcripts(id) ON DELETE CASCADE,
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL
+);
+
+-- How many trusted lines hold each term (read by the search to avoid ranking a very common word's every line).
+CREATE VIRTUAL TABLE IF NOT EXISTS norm_vocab USING fts5vocab(norm_fts, 'row');

@@ -449,14 +449,31 @@ def mark_transcript(transcript, profile: AudioProfile, music_share: float = 0.6,
     """
     changed = 0
     for seg in transcript.segments:
-        unsure = (seg.avg_logprob is not None and seg.avg_logprob < -0.7) or (seg.no_speech_prob or 0) > 0.4
-        if "silence" not in seg.flags and profile.share_in(seg.start, seg.end, "silence") >= silence_share:
+        # Unsure of the *words*: the engines report no_speech_prob for the whole 30 s window (high over the pauses
+        # between clearly spoken prompts), so it counts only with a low word confidence (issue 13: telephone prompts,
+        # confidently decoded at avg_logprob -0.2, were flagged as music because of it).
+        logprob = seg.avg_logprob if seg.avg_logprob is not None else -1.0
+        unsure = logprob < -0.7 or ((seg.no_speech_prob or 0) > 0.4 and logprob < -0.5)
+        if "silence" not in seg.flags and profile.share_in(seg.start, seg.end, "silence") >= silence_share \
+                and (logprob < -0.5 or (seg.no_speech_prob or 0) > 0.9):
             seg.flags.append("silence")
             changed += 1
-        elif "music" not in seg.flags and unsure and profile.share_in(seg.start, seg.end, "music") >= music_share:
-            seg.flags.append("music")
-            changed += 1
+        elif "music" not in seg.flags and profile.share_in(seg.start, seg.end, "music") >= music_share:
+            if unsure:
+                seg.flags.append("music")
+                changed += 1
+            elif "repetition" not in seg.flags and _repetitive(seg.text):
+                # Repetitive text over music is a decoding loop (issue 13), however sure the decoder was: people
+                # repeat themselves in speech ("만세! 만세!"), which the transcript flags let through.
+                seg.flags.append("repetition")
+                changed += 1
     return changed
+
+
+def _repetitive(text: str) -> bool:
+    from pipeline.asr.flags import COMPRESSION_RATIO_THRESHOLD, compression_ratio, has_repeated_ngrams
+
+    return compression_ratio(text.strip()) > COMPRESSION_RATIO_THRESHOLD or has_repeated_ngrams(text)
 
 
 class AudioSignal(Signal):
