@@ -57,7 +57,8 @@ from pipeline.tagging.signals import audio as A  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "audio_profile"
 SR = A.SR
-MEDIA = Path("/work/media")
+# The real recordings of ../shared/media/fetch.sh (CLIPWATCH_REAL_MEDIA, else a "media" folder beside the checkout).
+MEDIA = Path(os.environ.get("CLIPWATCH_REAL_MEDIA", Path(__file__).resolve().parents[2] / "media"))
 
 # (package, kind, root ('media' or 'deb'), glob patterns). Asterisk's silence/ folder and tones are not speech.
 SOURCES = [

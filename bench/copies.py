@@ -28,6 +28,7 @@ Media are cached in bench/.cache/copies (not in git).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -40,7 +41,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-MEDIA = Path("/work/media")
+# The real recordings of ../shared/media/fetch.sh (CLIPWATCH_REAL_MEDIA, else a "media" folder beside the checkout).
+MEDIA = Path(os.environ.get("CLIPWATCH_REAL_MEDIA", Path(__file__).resolve().parents[2] / "media"))
 CACHE = ROOT / "bench" / ".cache" / "copies"
 W, H, FPS = 640, 360, 25
 
@@ -97,19 +99,10 @@ def music_over_still(png: Path, music: list[Path], dst: Path, seconds: float | N
 
 def transform(src: Path, dst: Path, vf: str | None = None, af: str | None = None, start: float | None = None,
               duration: float | None = None, crf: int = 26, abitrate: str | None = "96k") -> None:
-    args: list[str] = []
-    if start is not None:
-        args += ["-ss", f"{start:.3f}"]
-    args += ["-i", str(src)]
-    if duration is not None:
-        args += ["-t", f"{duration:.3f}"]
-    if vf:
-        args += ["-vf", vf]
-    if af:
-        args += ["-af", af]
-    audio = ["-c:a", "aac", "-b:a", abitrate] if abitrate else ["-an"]
-    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p", *audio, str(dst)]
-    ff(*args)
+    from pipeline.testing.media import transform_video
+
+    transform_video(src, dst, vf, start=start, duration=duration, crf=crf, af=af, audio_bitrate=abitrate,
+                    preset="veryfast")
 
 
 LOGO = ("drawbox=x=iw*0.80:y=ih*0.04:w=iw*0.16:h=ih*0.12:color=white@0.9:t=fill,"

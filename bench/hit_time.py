@@ -22,6 +22,7 @@ Prints the issue's target rows.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import statistics
@@ -40,7 +41,8 @@ from pipeline.search.fulltext import SearchQuery, search  # noqa: E402
 from pipeline.storage.sqlite.catalogue import Store, VideoRecord  # noqa: E402
 
 SR = 16_000
-MEDIA = Path("/work/media/speech")
+# The real recordings of ../shared/media/fetch.sh (CLIPWATCH_REAL_MEDIA, else a "media" folder beside the checkout).
+MEDIA = Path(os.environ.get("CLIPWATCH_REAL_MEDIA", Path(__file__).resolve().parents[2] / "media")) / "speech"
 
 
 def load(path: Path) -> np.ndarray:

@@ -21,6 +21,7 @@ The groups' title_en / title_ko terms count in titles, descriptions and tags onl
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -35,7 +36,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from pipeline.tagging.signals import text as textsig  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "lexicon"
-MEDIA = Path("/work/media")
+# The real recordings of ../shared/media/fetch.sh (CLIPWATCH_REAL_MEDIA, else a "media" folder beside the checkout).
+MEDIA = Path(os.environ.get("CLIPWATCH_REAL_MEDIA", Path(__file__).resolve().parents[2] / "media"))
 FORTUNE_SKIP = {"news", "politics"}
 
 

@@ -25,6 +25,7 @@ captions.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -34,7 +35,8 @@ import cv2
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-MEDIA = Path("/work/media/video")
+# The real recordings of ../shared/media/fetch.sh (CLIPWATCH_REAL_MEDIA, else a "media" folder beside the checkout).
+MEDIA = Path(os.environ.get("CLIPWATCH_REAL_MEDIA", Path(__file__).resolve().parents[2] / "media")) / "video"
 CACHE = ROOT / "bench" / ".cache" / "ocr"
 FONTS = Path("/usr/share/fonts/truetype/nanum")
 

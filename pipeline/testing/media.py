@@ -174,8 +174,12 @@ def make_motion_video(path: Path, duration: float = 8.0, size: Size = (320, 240)
 
 def transform_video(src: Path, dst: Path, vf: str | None = None, *, start: float | None = None,
                     duration: float | None = None, crf: int = 23, codec: str = "libx264",
-                    video_bitrate: str | None = None) -> Path:
-    """Re-encode ``src`` through an ffmpeg filter chain (a re-upload's changes)."""
+                    video_bitrate: str | None = None, af: str | None = None, audio_bitrate: str | None = None,
+                    preset: str = "ultrafast") -> Path:
+    """Re-encode ``src`` through an ffmpeg filter chain (a re-upload's changes).
+
+    The sound is dropped unless ``audio_bitrate`` is given (then AAC at that rate, through ``af`` if set).
+    """
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     args: list[str] = []
@@ -186,13 +190,16 @@ def transform_video(src: Path, dst: Path, vf: str | None = None, *, start: float
         args += ["-t", f"{duration:.3f}"]
     if vf:
         args += ["-vf", vf]
-    args += ["-an", "-c:v", codec, "-pix_fmt", "yuv420p"]
+    if af and audio_bitrate:
+        args += ["-af", af]
+    args += ["-c:a", "aac", "-b:a", audio_bitrate] if audio_bitrate else ["-an"]
+    args += ["-c:v", codec, "-pix_fmt", "yuv420p"]
     if video_bitrate:
         args += ["-b:v", video_bitrate]
     elif codec in ("libx264", "libx265"):
         args += ["-crf", str(crf)]
     if codec in ("libx264", "libx265"):
-        args += ["-preset", "ultrafast"]
+        args += ["-preset", preset]
     args.append(str(dst))
     run_ffmpeg(args)
     return dst
