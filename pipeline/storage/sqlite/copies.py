@@ -1,7 +1,7 @@
 """SQL for copies and the channel network (issue 15): audio fingerprints, copy links, network rows.
 
 Functions over an open catalogue (its ``db``); the tables are in ``schema.sql`` (and PostgreSQL's migration 0006).
-The SQL is what SQLite and PostgreSQL both run (upserts with ON CONFLICT, IS DISTINCT FROM, "offset" quoted).
+The SQL is what SQLite and PostgreSQL both run (upserts with ON CONFLICT, "offset" quoted; no IS DISTINCT FROM, which SQLite has only since 3.39).
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ def save_fingerprint(store: Store, video_id: str, media_sha256: str, data: bytes
 
 
 def fingerprints(store: Store, exclude: str | None = None) -> Iterator[tuple[str, bytes]]:
-    for r in store.db.execute("SELECT video_id, items FROM audio_fingerprints WHERE video_id IS DISTINCT FROM ?", (exclude,)):
+    for r in store.db.execute("SELECT video_id, items FROM audio_fingerprints WHERE video_id <> COALESCE(?, '')", (exclude,)):
         yield r[0], bytes(r[1])
 
 
 def keyframe_rows(store: Store, exclude: str | None = None) -> list[tuple[str, float, int, float, float]]:
     """Every archived keyframe as (video_id, time, phash unsigned, shot_start, shot_end)."""
     return [(r[0], float(r[1]), to_unsigned64(int(r[2])), float(r[3]), float(r[4])) for r in store.db.execute(
-        "SELECT video_id, time, phash, shot_start, shot_end FROM keyframes WHERE video_id IS DISTINCT FROM ? ORDER BY video_id, time",
+        "SELECT video_id, time, phash, shot_start, shot_end FROM keyframes WHERE video_id <> COALESCE(?, '') ORDER BY video_id, time",
         (exclude,))]
 
 
