@@ -22,7 +22,7 @@ from typing import Any
 from pipeline.errors import QueryError
 from pipeline.search.fulltext import Hit, Keyframe, SearchResults, VideoGroup, deep_link
 from pipeline.search.query import (SYNTAX_RE, SearchQuery, _parse_bool, _tree_terms, decode_cursor, encode_cursor,
-                                   has_cjk, parse_date, validate)
+                                   has_cjk, validate)
 from pipeline.storage.postgres import hangul
 from pipeline.storage.sqlite.catalogue import tag_dicts
 
@@ -140,38 +140,8 @@ def _substring_sql(node: Any, args: list[Any]) -> str:
 
 
 def _filters(q: SearchQuery) -> tuple[list[str], list[Any]]:
-    conds: list[str] = []
-    args: list[Any] = []
-    if q.channel:
-        conds.append("(lower(v.channel) = lower(%s) OR v.channel_id = %s OR lower(v.uploader) = lower(%s))")
-        args += [q.channel] * 3
-    if q.language:
-        conds.append("(lower(v.language) = lower(%s) OR (v.language IS NULL AND lower(t.language) = lower(%s)))")
-        args += [q.language, q.language]
-    since, until = parse_date(q.since, end=False), parse_date(q.until, end=True)
-    if since:
-        conds.append("replace(v.upload_date, '-', '') >= %s")
-        args.append(since)
-    if until:
-        conds.append("replace(v.upload_date, '-', '') <= %s")
-        args.append(until)
-    if q.status:
-        conds.append("v.status = %s")
-        args.append(q.status)
-    if q.source == "speech":
-        conds.append("t.kind IN ('original', 'translation')")
-    elif q.source == "screen":
-        conds.append("t.kind = 'screen'")
-    if q.category:
-        score_cond = "tg.score >= %s" if q.min_score is not None else "tg.decision = 1"
-        conds.append(
-            "EXISTS (SELECT 1 FROM tags tg WHERE tg.video_id = v.id AND lower(tg.category) = lower(%s) AND "
-            f"{score_cond} AND (tg.origin = 'human' OR NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = tg.video_id "
-            "AND h.category = tg.category AND h.origin = 'human')))")
-        args.append(q.category)
-        if q.min_score is not None:
-            args.append(q.min_score)
-    return conds, args
+    """The SQLite search's filter conditions, in PostgreSQL's dialect (placeholders, case-insensitive equality)."""
+    return q.filters().sql(ph="%s", ci_eq=lambda col: f"lower({col}) = lower(%s)")
 
 
 def _order(sort: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 WORD, DOUBT, TRIGRAM, BIGRAM = "norm_fts", "norm_doubt_fts", "norm_trigram", "hangul_bigrams"
 TABLES = (WORD, DOUBT, TRIGRAM, BIGRAM)
@@ -52,33 +52,36 @@ class Filters:
     status: str | None = None
     source: str = "all"           # all | speech | screen
 
-    def sql(self) -> tuple[list[str], list[Any]]:
-        """Conditions on videos v (and transcripts t)."""
+    def sql(self, ph: str = "?", ci_eq: Callable[[str], str] | None = None) -> tuple[list[str], list[Any]]:
+        """Conditions on videos v (and transcripts t), with ``ph`` as the parameter placeholder and ``ci_eq(column)``
+        a case-insensitive comparison with one parameter (SQLite's COLLATE NOCASE by default; PostgreSQL passes its
+        own dialect and shares these conditions)."""
+        ci = ci_eq or (lambda col: f"{col} = {ph} COLLATE NOCASE")
         conds: list[str] = []
         args: list[Any] = []
         if self.channel:
-            conds.append("(v.channel = ? COLLATE NOCASE OR v.channel_id = ? OR v.uploader = ? COLLATE NOCASE)")
+            conds.append(f"({ci('v.channel')} OR v.channel_id = {ph} OR {ci('v.uploader')})")
             args += [self.channel] * 3
         if self.language:
-            conds.append("(v.language = ? COLLATE NOCASE OR (v.language IS NULL AND t.language = ? COLLATE NOCASE))")
+            conds.append(f"({ci('v.language')} OR (v.language IS NULL AND {ci('t.language')}))")
             args += [self.language, self.language]
         if self.since:
-            conds.append("replace(v.upload_date, '-', '') >= ?")
+            conds.append(f"replace(v.upload_date, '-', '') >= {ph}")
             args.append(self.since)
         if self.until:
-            conds.append("replace(v.upload_date, '-', '') <= ?")
+            conds.append(f"replace(v.upload_date, '-', '') <= {ph}")
             args.append(self.until)
         if self.status:
-            conds.append("v.status = ?")
+            conds.append(f"v.status = {ph}")
             args.append(self.status)
         if self.source == "speech":
             conds.append("t.kind IN ('original', 'translation')")
         elif self.source == "screen":
             conds.append("t.kind = 'screen'")
         if self.category:
-            score_cond = "tg.score >= ?" if self.min_score is not None else "tg.decision = 1"
+            score_cond = f"tg.score >= {ph}" if self.min_score is not None else "tg.decision = 1"
             conds.append(
-                "EXISTS (SELECT 1 FROM tags tg WHERE tg.video_id = v.id AND tg.category = ? COLLATE NOCASE AND "
+                f"EXISTS (SELECT 1 FROM tags tg WHERE tg.video_id = v.id AND {ci('tg.category')} AND "
                 f"{score_cond} AND (tg.origin = 'human' OR NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = tg.video_id "
                 "AND h.category = tg.category AND h.origin = 'human')))"
             )
