@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from search import (CHANNELS, KO_VOCAB, PARTICLES, PLANTED_EN, PLANTED_KO, EN_VOCAB, SEGMENTS_PER_VIDEO,  # noqa: E402
-                    WORDS_PER_SEGMENT, hangul_words, pct, plant, pseudo_words, zipf_p)
+                    WORDS_PER_SEGMENT, hangul_words, pct, plant, pseudo_words, time_queries, zipf_p)
 
 from pipeline.asr import Segment, Transcript  # noqa: E402
-from pipeline.search.fulltext import SearchQuery, search  # noqa: E402
+from pipeline.search.fulltext import SearchQuery  # noqa: E402
 from pipeline.storage.postgres import hangul  # noqa: E402
 from pipeline.storage.postgres.catalogue import PostgresCatalogue  # noqa: E402
 
@@ -208,16 +208,6 @@ def make_queries(vocab: dict, samples: list[tuple[str, str]], n: int, seed: int 
     }
 
 
-def time_queries(c: PostgresCatalogue, qs: list[SearchQuery]) -> tuple[list[float], float]:
-    times, hits = [], 0
-    for q in qs:
-        t = time.perf_counter()
-        res = search(c, q, archive_dir=Path("/nonexistent"))
-        times.append((time.perf_counter() - t) * 1000)
-        hits += res.hit_count
-    return times, hits / max(1, len(qs))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--segments", type=int, default=1_000_000)
@@ -250,10 +240,10 @@ def main() -> None:
             parallel = {w: parallel_ingest(url, w, args.ingest_videos, info["videos"] + 1_000_000 * w)
                         for w in (1, 2)}
             queries = make_queries(vocab, info["samples"], args.queries)
-            time_queries(c, [q for qs in queries.values() for q in qs[:3]])  # warm the cache as a running server is
+            time_queries(c, [q for qs in queries.values() for q in qs[:3]], archive_dir=Path("/nonexistent"))  # warm the cache as a running server is
             rows = []
             for name, qs in queries.items():
-                times, hits = time_queries(c, qs)
+                times, hits = time_queries(c, qs, archive_dir=Path("/nonexistent"))
                 rows.append((name, len(qs), statistics.median(times), pct(times, 0.95), max(times), hits))
     finally:
         if cluster is not None:

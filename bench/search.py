@@ -186,14 +186,20 @@ def pct(values: list[float], p: float) -> float:
     return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
 
-def time_queries(store: Store, queries: list[SearchQuery]) -> tuple[list[float], float]:
-    times, hits = [], 0
-    for q in queries:
+def time_each(items: list, run, count) -> tuple[list[float], float]:
+    """Milliseconds of ``run(item)`` for each item, and the mean of ``count(result)``."""
+    times, total = [], 0
+    for item in items:
         t = time.perf_counter()
-        res = search(store, q)
+        res = run(item)
         times.append((time.perf_counter() - t) * 1000)
-        hits += res.hit_count
-    return times, hits / max(1, len(queries))
+        total += count(res)
+    return times, total / max(1, len(items))
+
+
+def time_queries(store, queries: list[SearchQuery], **kwargs) -> tuple[list[float], float]:
+    """Any catalogue (SQLite or PostgreSQL); kwargs go to ``search``."""
+    return time_each(queries, lambda q: search(store, q, **kwargs), lambda res: res.hit_count)
 
 
 def make_queries(info: dict, n: int, seed: int = 11) -> dict[str, list[SearchQuery]]:
@@ -264,13 +270,7 @@ def make_trend_queries(info: dict, n: int, seed: int = 13) -> dict[str, list[Tre
 
 
 def time_trends(store: Store, queries: list[TrendQuery]) -> tuple[list[float], float]:
-    times, total = [], 0
-    for q in queries:
-        t = time.perf_counter()
-        res = trends(store, q)
-        times.append((time.perf_counter() - t) * 1000)
-        total += res.total_hits
-    return times, total / max(1, len(queries))
+    return time_each(queries, lambda q: trends(store, q), lambda res: res.total_hits)
 
 
 def main() -> None:
