@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.search.fulltext import SearchQuery, search  # noqa: E402
 from pipeline.storage.sqlite.catalogue import Store, VideoRecord  # noqa: E402
+from pipeline.testing.media import write_wav  # noqa: E402
 
 SR = 16_000
 # The real recordings of ../shared/media/fetch.sh (CLIPWATCH_REAL_MEDIA, else a "media" folder beside the checkout).
@@ -111,17 +112,6 @@ def build_probe(minutes: float, seed: int) -> tuple[np.ndarray, list[dict]]:
         if total >= minutes * 60:
             break
     return np.concatenate(pieces), meta
-
-
-def write_wav(path: Path, audio: np.ndarray) -> None:
-    import wave
-
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes(pcm.tobytes())
 
 
 def main() -> None:

@@ -35,6 +35,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from pipeline.testing.media import write_wav  # noqa: E402
+
 CACHE = ROOT / "bench" / ".cache" / "repetition"
 # The real recordings of ../shared/media/fetch.sh (CLIPWATCH_REAL_MEDIA, else a "media" folder beside the checkout).
 MEDIA = Path(os.environ.get("CLIPWATCH_REAL_MEDIA", Path(__file__).resolve().parents[2] / "media"))
@@ -63,17 +66,6 @@ def concat(files: list[Path], seconds: float, gap: float = 0.5) -> np.ndarray:
         if total >= seconds:
             break
     return np.concatenate(parts)[: int(seconds * SR)] if parts else np.zeros(0, np.float32)
-
-
-def write_wav(path: Path, audio: np.ndarray) -> None:
-    import wave
-
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes(pcm.tobytes())
 
 
 def clips() -> dict[str, tuple[str, np.ndarray | None, bool]]:

@@ -59,6 +59,7 @@ from pipeline.tagging import model as tagging  # noqa: E402
 from pipeline.media.probe import run_ffmpeg  # noqa: E402
 from pipeline.tagging.signals import audio as audiosig  # noqa: E402
 from pipeline.asr import Segment, Transcript  # noqa: E402
+from pipeline.testing.media import write_wav  # noqa: E402
 from tagging_corpus import (HALLUCINATIONS, NEUTRAL_CHANNELS, PLATFORM_CATEGORY, POOLS, REGISTRY_CHANNELS,  # noqa: E402
                             TITLES)
 
@@ -208,15 +209,6 @@ def read_wav(p: Path) -> np.ndarray:
     with wave.open(str(p)) as w:
         assert w.getframerate() == SR and w.getnchannels() == 1
         return np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
-
-
-def write_wav(p: Path, y: np.ndarray) -> None:
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(p), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes((np.clip(y, -1, 1) * 32767).astype(np.int16).tobytes())
 
 
 def speak(text: str, voice: str, speed: int, pitch: int) -> np.ndarray:

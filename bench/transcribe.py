@@ -126,16 +126,9 @@ def _join(wavs: list[Path], dst: Path, gap: float = 0.7) -> None:
 
 
 def _write_wav(audio, dst: Path) -> None:
-    import wave
+    from pipeline.testing.media import write_wav
 
-    import numpy as np
-
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(dst), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.tobytes())
+    write_wav(dst, audio)
 
 
 def _espeak(text: str, voice: str, speed: int, dst: Path) -> None:

@@ -18,6 +18,7 @@ from pipeline.cli.app import app
 from pipeline.errors import NoAudioError
 from pipeline.media.probe import run_ffmpeg
 from pipeline.preservation import fingerprint as fp
+from pipeline.testing.media import write_wav
 from pipeline.preservation.copies import CopyFinder, VideoFacts, decide_links, distinct_pictures, original_of
 from pipeline.preservation.fingerprint import AudioIndex, fingerprint_file, query_fingerprints
 
@@ -37,17 +38,7 @@ def melody(path: Path, seconds: float, seed: int, note: float = 0.22) -> Path:
         a = int(i * note * RATE)
         out[a:a + len(tone)] += tone[: n - a]
     out += rng.normal(0, 0.01, n).astype(np.float32)
-    return write_wav(path, out)
-
-
-def write_wav(path: Path, x: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
+    return write_wav(path, out, RATE)
 
 
 def over_still(audio: Path, dest: Path, colour: str = "navy", extra: list[str] | None = None) -> Path:
@@ -100,18 +91,18 @@ def test_unrelated_music_silence_and_short_clips_never_match(songs):
     d, _, _, index = songs
     other = over_still(melody(d / "c.wav", 30, seed=3), d / "c.mp4")
     assert index.match(query_fingerprints(other)) == []
-    silent = over_still(write_wav(d / "silence.wav", np.zeros(RATE * 20, np.float32)), d / "silence.mp4")
+    silent = over_still(write_wav(d / "silence.wav", np.zeros(RATE * 20, np.float32), RATE), d / "silence.mp4")
     q = query_fingerprints(silent)
     assert q[0].valid.sum() == 0 and index.match(q) == []
     two = d / "two.wav"
-    write_wav(two, np.concatenate([np.zeros(0), np.asarray(_read(d / "a.wav")[: 2 * RATE])]))
+    write_wav(two, np.concatenate([np.zeros(0), np.asarray(_read(d / "a.wav")[: 2 * RATE])]), RATE)
     assert index.match(query_fingerprints(two)) == []  # a 2-second clip is too little to prove a copy
 
 
 def test_steady_tone_proves_nothing(tmp_path):
     t = np.arange(RATE * 20) / RATE
-    tone = write_wav(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 1000 * t).astype(np.float32))
-    tone2 = write_wav(tmp_path / "tone2.wav", 0.3 * np.sin(2 * np.pi * 1000 * t[: RATE * 15] + 1).astype(np.float32))
+    tone = write_wav(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 1000 * t).astype(np.float32), RATE)
+    tone2 = write_wav(tmp_path / "tone2.wav", 0.3 * np.sin(2 * np.pi * 1000 * t[: RATE * 15] + 1).astype(np.float32), RATE)
     idx = AudioIndex()
     idx.add("bars-and-tone", fingerprint_file(tone)[0])
     assert idx.match(query_fingerprints(tone2)) == []

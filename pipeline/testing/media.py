@@ -253,3 +253,19 @@ def truncate_copy(src: Path, dst: Path, keep: float = 0.3, *, drop_header: bool 
     else:
         dst.write_bytes(data[: int(len(data) * keep)])
     return dst
+
+
+def write_wav(path: Path, samples, rate: int = 16_000) -> Path:
+    """Mono float samples in [-1, 1] as a 16-bit PCM WAV file (parents made); returns the path."""
+    import wave
+
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
