@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from _search_catalogue import build_catalogue, make_media
+from conftest import serve_app
 
 CHROMIUM = os.environ.get("CLIPWATCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -32,34 +30,16 @@ if not Path(CHROMIUM).is_file():
 sync_api = pytest.importorskip("playwright.sync_api", reason="Python package 'playwright' is not installed (pip install playwright)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
-
     from pipeline.web import create_app
 
     root = tmp_path_factory.mktemp("browser")
     # VP9/Opus in WebM: every Chromium build plays it (H.264 depends on how it was built).
     media = make_media(root / "src" / "ministry-statement.webm", seconds=20, fmt="webm")
     s = build_catalogue(root / "data", media=media)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(s), host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(create_app(s)) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
-import threading
-import time
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -15,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from _search_catalogue import HOSTILE, build_catalogue
+from conftest import serve_app
 from pipeline.preservation.copies import CopyLink
 from pipeline.storage.sqlite import copies as sql
 from pipeline.storage.sqlite.catalogue import Store
@@ -101,28 +99,14 @@ def live(tmp_path_factory):
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="Python package 'playwright' is not installed")
-    import uvicorn
-
     s = with_links(tmp_path_factory.mktemp("netlive") / "data")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(s), host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    pw = sync_api.sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                 args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-    yield f"http://127.0.0.1:{port}", browser
-    browser.close()
-    pw.stop()
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(create_app(s)) as base:
+        pw = sync_api.sync_playwright().start()
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield base, browser
+        browser.close()
+        pw.stop()
 
 
 def test_network_page_in_chromium(live, capsys):
