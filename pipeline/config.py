@@ -77,7 +77,10 @@ class Settings:
 
             self.check_data_dir()
             return Store.for_reading(self.db_path)
-        return open_catalogue(self.database_url or self.db_path)
+        cat = open_catalogue(self.database_url or self.db_path)
+        if getattr(cat, "data_dir", None) is None:  # a database server: tell it which archive folder it serves
+            cat.data_dir = self.data_dir
+        return cat
 
     def blob_store(self):
         """Where originals live: the archive folder, or the object store named by CLIPWATCH_STORAGE_URL."""

@@ -44,6 +44,12 @@ def both(pg, tmp_path_factory):
         yield lite, pgc, sqlite_settings.archive_dir
 
 
+def _detail(h):
+    return (h.video_id, h.kind, h.start, h.segment_start, h.timed_by, h.doubtful, h.snippet,
+            tuple(map(tuple, h.highlights)), h.original, h.translation, h.link, h.web_path,
+            h.keyframe.path if h.keyframe else None)
+
+
 def _hits(store, archive_dir, text, **kw):
     res = search(store, SearchQuery(text=text, limit=kw.pop("limit", 100), **kw), archive_dir=archive_dir)
     return res, [(h.video_id, h.kind, h.start) for h in res.hits]
@@ -78,9 +84,6 @@ def test_same_hits_as_sqlite(both, text, kw):
     r_lite, h_lite = _hits(lite, archive_dir, text, **dict(kw))
     r_pg, h_pg = _hits(pgc, archive_dir, text, **dict(kw))
     assert h_pg, f"no hits on PostgreSQL for {text!r}"
-    # SQLite (issue 13) also lists doubtful (flagged) lines after the trusted ones; PostgreSQL does not yet
-    # (test_doubtful_lines_are_found_as_on_sqlite): compare the trusted lines.
-    h_lite = [(h.video_id, h.kind, h.start) for h in r_lite.hits if not h.doubtful]
     if kw.get("sort") == "date":
         assert h_pg == h_lite  # same order when the order is defined by the data
     else:
@@ -88,6 +91,8 @@ def test_same_hits_as_sqlite(both, text, kw):
     assert r_pg.mode == ("word" if r_lite.mode == "word" else r_pg.mode)
     for hit in r_pg.hits:  # every hit's snippet marks at least one match
         assert hit.highlights and hit.snippet_html.count("<mark>") == len(hit.highlights)
+    # the same snippets, marks, hit times and doubtful marks (one hit-building code path, issue 13's)
+    assert sorted(map(_detail, r_pg.hits)) == sorted(map(_detail, r_lite.hits))
 
 
 def test_json_has_the_same_shape(both):
@@ -98,9 +103,10 @@ def test_json_has_the_same_shape(both):
     assert a["videos"][0].keys() == b["videos"][0].keys()
     assert a["videos"][0]["hits"][0].keys() == b["videos"][0]["hits"][0].keys()
     strip = lambda d: [(v["video_id"], v["title"], v["tags"], v["media_path"],  # noqa: E731
-                        sorted((h["start"], h["text"], h["original"], h["translation"], h["link"], json.dumps(h["keyframe"]))
-                               for h in v["hits"] if not h.get("doubtful"))) for v in d["videos"]]
+                        sorted(json.dumps({k: x for k, x in h.items() if k not in ("score", "segment_id")}, sort_keys=True)
+                               for h in v["hits"])) for v in d["videos"]]
     assert sorted(strip(a)) == sorted(strip(b))
+    assert (a["mode"], a["fts_query"], a["notice"], a["hit_count"]) == (b["mode"], b["fts_query"], b["notice"], b["hit_count"])
 
 
 def test_word_search_is_ranked_and_stemmed(both):
@@ -127,15 +133,15 @@ def test_korean_two_syllables_use_the_bigram_index(both):
     assert hangul.tsquery_literal("핵무력") == "'핵무' <-> '무력'" and hangul.tsquery_literal("핵") is None
 
 
-def test_flagged_segments_are_stored_but_not_found(both):
+def test_flagged_segments_are_found_after_the_trusted_ones(both):
     _lite, pgc, archive_dir = both
-    _, hits = _hits(pgc, archive_dir, "nuclear", status="removed")
-    assert hits == [("youtube-hostile-cccccc", "original", 0.0)]
+    res, hits = _hits(pgc, archive_dir, "nuclear", status="removed")
+    # issue 13: a flagged line (possible hallucination) is searched too, listed after the trusted lines, marked
+    assert hits == [("youtube-hostile-cccccc", "original", 0.0), ("youtube-hostile-cccccc", "original", 5.0)]
+    assert [(h.doubtful, h.flags) for h in res.hits] == [(False, []), (True, ["repetition"])]
     assert len(pgc.segments("youtube-hostile-cccccc")) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13's doubtful-line search (flagged lines found after the trusted ones, "
-                                       "marked) is not on PostgreSQL yet: its indexes hold unflagged segments only")
 def test_doubtful_lines_are_found_as_on_sqlite(both):
     lite, pgc, archive_dir = both
     r_lite, _ = _hits(lite, archive_dir, "nuclear")
@@ -390,3 +396,137 @@ def test_copies_on_postgres(pg_url):
         assert [(x["video_id"], x["offset"], x["evidence"]) for x in got["copied_from"]] == [("orig", 1.5, {"items": 12})]
         assert [x["video_id"] for x in sql.video_copies(c, "orig")["copies_elsewhere"]] == ["copy"]
         assert len(sql.all_links(c)) == 1
+
+
+# -- issue 13's search on both databases: numbers, abbreviations, compounds, Korean numerals, doubtful lines,
+# prefixes, phrases and word times, over the corpus of tests/test_search_forgiving.py (plus a flagged line) -------------
+
+FLAGGED = (30.0, 36.0, "press five press five press five")   # a loop the flagger marked: findable, doubtful
+
+
+def _fill_forgiving(st) -> None:
+    from test_search_forgiving import LINES_EN, LINES_KO, words_for
+
+    from pipeline.asr import Segment, Transcript
+    from pipeline.storage.sqlite.catalogue import VideoRecord
+
+    for vid, lang, lines, day in (("v-en", "en", LINES_EN + [FLAGGED], "2020-01-02"), ("v-ko", "ko", LINES_KO, "2021-03-04")):
+        st.upsert_video(VideoRecord(id=vid, extractor="x", platform_id=vid, webpage_url=f"https://example.org/{vid}",
+                                    source_url=f"https://example.org/{vid}", title=vid, channel="C", upload_date=day), vid)
+        segs = [Segment(a, b, t, words=words_for(a, b, t), flags=["repetition"] if (a, b, t) == FLAGGED else [])
+                for a, b, t in lines]
+        st.replace_transcript(vid, "sha-" + vid, "original",
+                              Transcript(lang, 1.0, lines[-1][1], "m", "e", "1", segments=segs), None)
+
+
+@pytest.fixture(scope="module")
+def forgiving(pg, tmp_path_factory):
+    url = pg.create_database(f"t_{uuid.uuid4().hex[:10]}")
+    tmp = tmp_path_factory.mktemp("forgiving")
+    with Store(tmp / "c.db") as lite, PostgresCatalogue(url) as pgc:
+        _fill_forgiving(lite)
+        _fill_forgiving(pgc)
+        yield lite, pgc, tmp / "archive"
+
+
+ISSUE13_QUERIES = [
+    '"press 5 to repeat"', "press 5", '"press five to repeat"', '"mister john dashwood"', "mr dashwood",
+    '"21st century"', '"twenty first century"', "105 delegates", '"one hundred five delegates"', "doctor watson",
+    '"third day"', "wellknown", '"well known fact"', "twenty-five days", '"25 days"', "ceasefire", "cease-fire",
+    "saint petersburg", '"saint petersburg"', "baker st", "3rd", "1990", "nineteen ninety", "press", "pre*", "dash*",
+    '"press fi"*', "repeat NOT menu", "NEAR(press repeat, 5)", "(baker OR petersburg) AND st", "watson OR dashwood",
+    "평양", "핵", "송을", "평양방송", "2019년", "이천십구년", "5월", "오월", "이천이십년", "평양 NOT 방송", "북핵 OR 대회",
+    '"unterminated', "a:b", "NOT", "((",
+]
+
+
+@pytest.mark.parametrize("text", ISSUE13_QUERIES)
+def test_issue13_queries_agree_across_backends(forgiving, text):
+    """The same hits, snippets, marks, word-timed starts, doubtful marks and JSON on SQLite and PostgreSQL."""
+    lite, pgc, archive_dir = forgiving
+    r_lite = search(lite, SearchQuery(text=text, limit=50), archive_dir=archive_dir)
+    r_pg = search(pgc, SearchQuery(text=text, limit=50), archive_dir=archive_dir)
+    assert sorted(map(_detail, r_pg.hits)) == sorted(map(_detail, r_lite.hits)), text
+    assert (r_pg.mode, r_pg.fts_query, r_pg.hit_count) == (r_lite.mode, r_lite.fts_query, r_lite.hit_count)
+    assert bool(r_pg.notice) == bool(r_lite.notice)  # a query FTS5 cannot parse is searched as a phrase on both
+    for res in (r_lite, r_pg):
+        for g in res.videos:  # doubtful lines are listed after the trusted ones
+            assert [h.doubtful for h in g.hits] == sorted(h.doubtful for h in g.hits)
+    a, b = r_lite.to_dict(), r_pg.to_dict()
+    assert a.keys() == b.keys() and [v.keys() for v in a["videos"]] == [v.keys() for v in b["videos"]]
+
+
+def test_issue13_queries_find_what_they_should_on_postgres(forgiving):
+    """Not only agreement: the normalised forms, Korean numerals and word times are found on PostgreSQL."""
+    from test_search_forgiving import LINES_EN, LINES_KO
+
+    _lite, pgc, archive_dir = forgiving
+
+    def texts(q):
+        return [h.text for h in search(pgc, SearchQuery(q, limit=50), archive_dir=archive_dir).hits]
+
+    assert LINES_EN[0][2] in texts('"press 5 to repeat"') and LINES_EN[1][2] in texts('"mister john dashwood"')
+    assert LINES_EN[2][2] in texts('"one hundred five delegates"') and LINES_EN[4][2] in texts("twenty-five days")
+    assert sorted(texts("2019년")) == [LINES_KO[1][2]] and sorted(texts("오월")) == [LINES_KO[2][2]]
+    h = search(pgc, SearchQuery('"press five to repeat"'), archive_dir=archive_dir).hits[0]
+    assert h.segment_start == 0.0 and h.start == pytest.approx(5 * 6 / 9, abs=0.01) and h.timed_by == "word"
+    assert [h.snippet[a:b] for a, b in h.highlights] == ["press five to repeat"]
+    res = search(pgc, SearchQuery("press five"), archive_dir=archive_dir)
+    assert [(h.text, h.doubtful) for h in res.hits] == [(LINES_EN[0][2], False), (FLAGGED[2], True)]
+    assert res.hits[1].start == pytest.approx(30.0) and res.hits[1].flags == ["repetition"]
+
+
+def test_pages_cross_from_trusted_to_doubtful_lines_alike(forgiving):
+    lite, pgc, archive_dir = forgiving
+    pages = []
+    for store in (lite, pgc):
+        seen, cursor = [], None
+        for _ in range(10):
+            res = search(store, SearchQuery("press", limit=1, cursor=cursor), archive_dir=archive_dir)
+            seen += [(h.text, h.doubtful, round(h.start, 3)) for h in res.hits]
+            cursor = res.next_cursor
+            if cursor is None:
+                break
+        pages.append(seen)
+    assert pages[0] == pages[1] and [d for _, d, _ in pages[1]] == [False, True]
+
+
+def test_shadow_text_is_stored_and_rebuilt_when_normalisation_changes(forgiving, monkeypatch):
+    """`norm` holds the shadow text only where it differs from the text; a new normalize.VERSION rebuilds it on
+    open (as SQLite rebuilds its indexes), and a catalogue opened before 0007 got it filled by the migration."""
+    from pipeline.storage.postgres import catalogue as pgcat
+
+    _lite, pgc, _ = forgiving
+    rows = {r["text"]: r["norm"] for r in pgc.conn.execute("SELECT text, norm FROM segments")}
+    assert rows["The ceasefire held for 25 days on Baker street."] is None
+    assert rows["To hear the menu again press five to repeat."] == "To hear the menu again press 5 to repeat."
+    assert rows["평양에서 이천십구년에 열린 대회"].endswith("xqaltx 2019년에")
+    pgc.conn.execute("UPDATE segments SET norm = NULL, bigrams = ''")
+    monkeypatch.setattr(pgcat, "SEARCH_INDEX_VERSION", "test-version")
+    with PostgresCatalogue(pgc.url) as again:
+        assert again._one("SELECT value FROM meta WHERE key = 'search_index_version'")["value"] == "test-version"
+    monkeypatch.undo()
+    assert {r["text"]: r["norm"] for r in pgc.conn.execute("SELECT text, norm FROM segments")} == rows
+    assert search(pgc, SearchQuery("평양"), archive_dir=_).hit_count == 2
+
+
+def test_a_version_6_catalogue_gets_the_shadow_text(pg_url, monkeypatch):
+    from pipeline.storage.sqlite.catalogue import VideoRecord
+
+    every = PostgresCatalogue.migrations()
+    monkeypatch.setattr(PostgresCatalogue, "migrations", staticmethod(lambda: [m for m in every if m[0] <= 6]))
+    with PostgresCatalogue(pg_url) as old:
+        assert old.schema_version() == 6
+        old.upsert_video(VideoRecord(id="v", extractor="x", platform_id="v", webpage_url="https://e.org/v", source_url="https://e.org/v"), "v")
+        tid = old._one("INSERT INTO transcripts(video_id, media_sha256, kind, language, model, engine, created_at) "
+                       "VALUES ('v', 's', 'original', 'en', 'm', 'e', '2024-01-01T00:00:00Z') RETURNING id")["id"]
+        old.conn.execute("INSERT INTO segments(transcript_id, video_id, idx, start, \"end\", text, flags) VALUES "
+                         "(%s, 'v', 0, 0, 2, 'Mr. Kim said five times', ''), (%s, 'v', 1, 2, 4, 'five five five', 'repetition')",
+                         (tid, tid))
+    monkeypatch.undo()
+    with PostgresCatalogue(pg_url) as c:
+        assert c.upgraded["steps"][7] == {"segments": 2, "normalised": 2}
+        res = search(c, SearchQuery('"mister kim said 5"'), archive_dir=None)
+        assert [h.text for h in res.hits] == ["Mr. Kim said five times"]
+        assert [(h.text, h.doubtful) for h in search(c, SearchQuery("5 5"), archive_dir=None).hits] == \
+            [("Mr. Kim said five times", False), ("five five five", True)]

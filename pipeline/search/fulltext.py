@@ -31,7 +31,6 @@ from pipeline.search.query import (  # noqa: F401  (re-exported: the public name
     DEFAULT_LIMIT, MAX_LIMIT, MODES, SORTS, SOURCES, STATUSES, Plan, SearchQuery, decode_cursor, encode_cursor, has_cjk,
     parse_date, phrase_plan, plan as make_plan, validate,
 )
-from pipeline.storage.sqlite import search as sql
 from pipeline.storage.sqlite.catalogue import Store, tag_dicts, unpack_words
 
 log = logging.getLogger(__name__)
@@ -277,9 +276,19 @@ def seconds_param(t: float) -> str:
     return f"{t:.1f}".rstrip("0").rstrip(".")
 
 
-def nearest_keyframe(db: Any, video_id: str, t: float) -> Keyframe | None:
-    row = sql.nearest_keyframe(db, video_id, t)
+def nearest_keyframe(store: Store, video_id: str, t: float) -> Keyframe | None:
+    row = store.search_sql.nearest_keyframe(store.db, video_id, t)
     return Keyframe(time=row[0], path=row[1]) if row else None
+
+
+def default_archive_dir(store: Store) -> Path:
+    """The archive root beside the catalogue (PostgreSQL: the data folder it was opened for, else CLIPWATCH_DATA)."""
+    data_dir = getattr(store, "data_dir", None)
+    if data_dir is None:
+        from pipeline.config import Settings
+
+        data_dir = Settings().data_dir
+    return Path(data_dir) / "archive"
 
 
 def video_tags(store: Store, video_id: str) -> list[dict[str, Any]]:
@@ -288,7 +297,7 @@ def video_tags(store: Store, video_id: str) -> list[dict[str, Any]]:
 
 
 def build_hits(store: Store, p: Plan | None, ranked: list[tuple[int, float | None]], archive_dir: Path) -> list[VideoGroup]:
-    db = store.db
+    db, sql = store.db, store.search_sql
     if not ranked:
         return []
     rows = sql.segment_rows(db, [i for i, _ in ranked])
@@ -328,7 +337,7 @@ def build_hits(store: Store, p: Plan | None, ranked: list[tuple[int, float | Non
             segment_id=seg_id, video_id=vid, start=start, end=seg_end, text=r["text"],
             kind=r["kind"], language=r["language"], snippet=snippet, highlights=hl, original=original,
             translation=translation, score=None if score is None else round(float(score), 6),
-            keyframe=nearest_keyframe(db, vid, start),
+            keyframe=nearest_keyframe(store, vid, start),
             link=deep_link(g.webpage_url, start, media_abs[vid]),
             web_path=f"/videos/{vid}?t={seconds_param(start)}",
             segment_start=seg_start, timed_by="word" if wt is not None and start == wt else "segment",
@@ -339,12 +348,9 @@ def build_hits(store: Store, p: Plan | None, ranked: list[tuple[int, float | Non
 
 def search(store: Store, query: SearchQuery, *, archive_dir: Path | None = None) -> SearchResults:
     """Run a search. Raises QueryError only for bad parameters, never for the query text."""
-    engine = getattr(store, "search_engine", None)
-    if engine is not None:  # a catalogue with its own engine (PostgreSQL: pipeline/storage/postgres/search.py)
-        return engine(query, archive_dir=archive_dir)
     t0 = time.perf_counter()
     q = validate(query)
-    archive_dir = Path(archive_dir) if archive_dir is not None else store.path.parent / "archive"
+    archive_dir = Path(archive_dir) if archive_dir is not None else default_archive_dir(store)
     fp = q.fingerprint()
     offset = decode_cursor(q.cursor, fp) if q.cursor else 0
 
@@ -361,13 +367,13 @@ def search(store: Store, query: SearchQuery, *, archive_dir: Path | None = None)
         p = make_plan(q.text, q.mode)
         common_notice = None
         if p.mode == "word" and p.ranked and q.sort == "relevance" and not q.filters().any and p.units and not p.prefixes:
-            docs = [sql.term_docs(store.db, alt[0]) if len(unit) == 1 and len(alt) == 1 else 0
+            docs = [store.search_sql.term_docs(store.db, alt[0]) if len(unit) == 1 and len(alt) == 1 else 0
                     for unit in p.units for alt in unit[:1]]
             if docs and min(docs) > COMMON_DOCS:
                 p = replace(p, ranked=False, newest_first=True)
                 common_notice = (f"every word of this query is in more than {COMMON_DOCS:,} lines: listed newest first, "
                                  "not by relevance; add words, a phrase or filters to rank the hits")
-        ranked, p, notice = ranked_ids(store.db, p, q, offset, q.limit + 1)
+        ranked, p, notice = ranked_ids(store, p, q, offset, q.limit + 1)
         notice = "; ".join(x for x in (notice, common_notice) if x) or None
         eff_mode = p.mode
     more = len(ranked) > q.limit
@@ -381,33 +387,36 @@ def search(store: Store, query: SearchQuery, *, archive_dir: Path | None = None)
     )
 
 
-def _run(db: Any, p: Plan, q: SearchQuery, offset: int, n: int) -> list[tuple[int, float | None]]:
+def _run(store: Store, p: Plan, q: SearchQuery, offset: int, n: int) -> list[tuple[int, float | None]]:
     """One page: trusted lines first, then (word mode) the doubtful ones."""
+    db, sql = store.db, store.search_sql
     f = q.filters()
-    got = sql.match_ids(db, p.table, p.match, f, q.sort, offset, n, ranked=p.ranked, newest_first=p.newest_first)
+    match = sql.match_of(p)  # the FTS5 expression on SQLite; PostgreSQL reads it into its own (may raise a syntax error)
+    got = sql.match_ids(db, p.table, match, f, q.sort, offset, n, ranked=p.ranked, newest_first=p.newest_first)
     if p.doubt_table is None or len(got) >= n:
         return got
     if got:
         trusted_total = offset + len(got)
     else:
-        trusted_total = sql.count_matches(db, p.table, p.match, f) if offset else 0
-    more = sql.match_ids(db, p.doubt_table, p.match, f, q.sort, max(0, offset - trusted_total), n - len(got),
+        trusted_total = sql.count_matches(db, p.table, match, f) if offset else 0
+    more = sql.match_ids(db, p.doubt_table, match, f, q.sort, max(0, offset - trusted_total), n - len(got),
                          ranked=p.ranked, newest_first=p.newest_first)
     return got + more
 
 
-def ranked_ids(db: Any, p: Plan, q: SearchQuery, offset: int, n: int):
+def ranked_ids(store: Store, p: Plan, q: SearchQuery, offset: int, n: int):
     """Run the plan; on an FTS5 syntax error retry as one plain phrase and say so."""
+    sql = store.search_sql
     notice = p.notice
     try:
-        return _run(db, p, q, offset, n), p, notice
+        return _run(store, p, q, offset, n), p, notice
     except sql.QUERY_SYNTAX_ERRORS as exc:
         log.info("query %r rejected by FTS5 (%s); retrying as a phrase", p.match, exc)
         reason = str(exc).removeprefix("fts5: ")
     p = phrase_plan(p, q.text)
     notice = f"could not parse the query ({reason}); searched for it as a plain phrase instead"
     try:
-        return _run(db, p, q, offset, n), p, notice
+        return _run(store, p, q, offset, n), p, notice
     except sql.QUERY_SYNTAX_ERRORS as exc:  # e.g. a phrase with no indexable characters
         log.info("phrase fallback %r failed too: %s", p.match, exc)
         return [], p, notice + " (it has no searchable words)"

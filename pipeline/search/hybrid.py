@@ -36,7 +36,7 @@ def search_ranked(store: Store, q: SearchQuery, offset: int, n: int) -> tuple[li
         ranked = vectors.semantic_ranked(store, q, offset + n)
         return ranked[offset:offset + n], word_plan, notice, "semantic"
     depth = max(HYBRID_DEPTH, offset + n)
-    word, word_plan, word_notice = ranked_ids(store.db, word_plan, q, 0, depth)
+    word, word_plan, word_notice = ranked_ids(store, word_plan, q, 0, depth)
     sem = vectors.semantic_ranked(store, q, depth)
     fused = rrf(word, sem)
     notice = "; ".join(x for x in (word_notice, notice) if x) or None

@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from pipeline.errors import QueryError
 from pipeline.search import normalize
@@ -162,6 +163,9 @@ class Plan:
     units: list[list[tuple[str, ...]]] = field(default_factory=list)
     prefixes: list[str] = field(default_factory=list)
     substrings: list[str] = field(default_factory=list)
+    # bigram mode: the boolean tree of substring terms the FTS5 expression was made from, for engines that do not
+    # read FTS5 (PostgreSQL: pipeline/storage/postgres/search.py)
+    tree: Any = None
 
 
 def _quote(term: str) -> str:
@@ -313,7 +317,7 @@ def plan(text: str, mode: str) -> Plan:
         tree = ("term", bare)
         notice = f"could not parse the query ({exc}); searched for it as a plain phrase instead"
     return Plan("bigram", BIGRAM, _gram_expr(tree), ranked=False, notice=notice,
-                substrings=[t for t in _tree_terms(tree) if t])
+                substrings=[t for t in _tree_terms(tree) if t], tree=tree)
 
 
 def _gram_expr(node) -> str:
@@ -468,5 +472,6 @@ def phrase_plan(p: Plan, text: str) -> Plan:
     """The plan's fallback: the whole query as one plain phrase."""
     bare = " ".join(re.sub(r'["()*^]', " ", text).split())
     if p.mode == "bigram" or (p.mode == "substring" and len(bare) < 3):
-        return Plan("bigram", BIGRAM, normalize.gram_query(bare or text), ranked=False, substrings=[bare or text])
+        return Plan("bigram", BIGRAM, normalize.gram_query(bare or text), ranked=False, substrings=[bare or text],
+                    tree=("term", bare or text))
     return replace(p, match=p.fallback_match or _quote(bare or text), fallback_match=None)

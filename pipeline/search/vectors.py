@@ -32,7 +32,6 @@ import numpy as np
 
 from pipeline.storage.files import atomic_write
 from pipeline.errors import QueryError
-from pipeline.storage.sqlite import search as sql
 from pipeline.storage.sqlite.catalogue import Store
 
 log = logging.getLogger(__name__)
@@ -95,7 +94,13 @@ def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:
 # -- vector files ------------------------------------------------------------------
 
 def vectors_dir(store: Store) -> Path:
-    return store.path.parent / "vectors"
+    """``<data>/vectors``: beside clipwatch.db, or in the data folder a PostgreSQL catalogue was opened for."""
+    data_dir = getattr(store, "data_dir", None)
+    if data_dir is None:
+        from pipeline.config import Settings
+
+        data_dir = Settings().data_dir
+    return Path(data_dir) / "vectors"
 
 
 def _paths(store: Store, encoder: Encoder) -> tuple[Path, Path, Path]:
@@ -199,6 +204,7 @@ def index_segments(store: Store, encoder: Encoder | None = None, batch: int = 64
     old = open_index(store, enc)
     old_ids = old.ids if old is not None else np.zeros(0, np.int64)
     old_mat = np.asarray(old.matrix, dtype=np.float32) if old is not None else np.zeros((0, enc.dim), np.float32)
+    sql = store.search_sql
     live = np.asarray(sql.segment_ids(store.db), dtype=np.int64)
     keep = np.isin(old_ids, live)
     todo = live[~np.isin(live, old_ids)]
@@ -293,7 +299,7 @@ def semantic_ranked(store: Store, q, want: int) -> list[tuple[int, float]]:
         else:
             rows, scores = top_k(index.matrix, qv, min(k, total))
             cand = [int(index.ids[r]) for r in rows]
-        ok = sql.filter_ids(store.db, filters, cand)
+        ok = store.search_sql.filter_ids(store.db, filters, cand)
         ranked = [(sid, float(s)) for sid, s in zip(cand, scores) if sid in ok]
         if len(ranked) >= want or k >= total:
             return ranked[:want]

@@ -21,7 +21,6 @@ from typing import Any, Iterable
 
 from pipeline.errors import ClipwatchError, QueryError
 from pipeline.search.query import SearchQuery, plan as make_plan, validate
-from pipeline.storage.sqlite import search as sql
 from pipeline.storage.sqlite.catalogue import Store
 
 BY = ("week", "month", "year")
@@ -110,18 +109,22 @@ def trends(store: Store, tq: TrendQuery) -> Trends:
     if not re.search(r"\w", q.text):
         return Trends(tq, "word", [], [], [], 0, 0, notice="the query has no searchable words")
     p = make_plan(q.text, q.mode)
-    tables = [(p.table, p.match)] + ([(p.doubt_table, p.match)] if p.doubt_table else [])
+    sql = store.search_sql  # SQLite's or PostgreSQL's: the same functions
+
+    def tables_of(p):
+        match = sql.match_of(p)
+        return [(p.table, match)] + ([(p.doubt_table, match)] if p.doubt_table else [])
+
     notice = p.notice
     try:
-        raw = sql.mention_counts(store.db, tables, tq.by, q.filters())
+        raw = sql.mention_counts(store.db, tables_of(p), tq.by, q.filters())
     except sql.QUERY_SYNTAX_ERRORS as exc:  # an FTS5 syntax error: count the whole query as one phrase, as the search does
         from pipeline.search.query import phrase_plan
 
         p = phrase_plan(p, q.text)
-        tables = [(p.table, p.match)] + ([(p.doubt_table, p.match)] if p.doubt_table else [])
         notice = f"could not parse the query ({str(exc).removeprefix('fts5: ')}); counted it as a plain phrase instead"
         try:
-            raw = sql.mention_counts(store.db, tables, tq.by, q.filters())
+            raw = sql.mention_counts(store.db, tables_of(p), tq.by, q.filters())
         except sql.QUERY_SYNTAX_ERRORS:
             raw = []
     dated = [r for r in raw if r["period"]]
@@ -258,7 +261,7 @@ def channel_list(store: Store) -> list[dict[str, Any]]:
     except ClipwatchError:
         registry = None
     out = []
-    for r in sql.channels(store.db):
+    for r in store.search_sql.channels(store.db):
         entry = None
         if registry is not None:
             m = registry.match(channel=r["channel"], channel_url=r["channel_url"])
@@ -272,13 +275,13 @@ def channel_list(store: Store) -> list[dict[str, Any]]:
 
 
 def removed_list(store: Store) -> list[dict[str, Any]]:
-    return [dict(r) for r in sql.removed_videos(store.db)]
+    return [dict(r) for r in store.search_sql.removed_videos(store.db)]
 
 
 def recent_list(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     if not 1 <= int(limit) <= 1000:
         raise QueryError("limit must be between 1 and 1000")
-    return [dict(r) for r in sql.recent_videos(store.db, int(limit))]
+    return [dict(r) for r in store.search_sql.recent_videos(store.db, int(limit))]
 
 
 def to_json(obj: Any) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.errors import ClipwatchError, ConfigError, StorageError
-from pipeline.storage.postgres import hangul
+from pipeline.storage.postgres.catalogue import shadow_columns
 
 # Copy order follows the foreign keys. (table, primary-key columns, conflict target)
 TABLES: list[tuple[str, tuple[str, ...]]] = [
@@ -30,6 +30,7 @@ TABLES: list[tuple[str, tuple[str, ...]]] = [
     ("keyframes", ("id",)),
     ("transcripts", ("id",)),
     ("segments", ("id",)),
+    ("segment_words", ("segment_id",)),
     ("tags", ("video_id", "category", "origin")),
     ("stage_runs", ("video_id", "stage")),
     ("source_checks", ("source_id",)),
@@ -115,7 +116,8 @@ def _copy_table(src: Any, dest: Any, table: str, key: tuple[str, ...], progress:
         raise MigrationError(f"the PostgreSQL catalogue's {table} table lacks {', '.join(lacking)} (a newer SQLite "
                              "schema): upgrade clipwatch where the migration runs, then run it again")
     total = int(src.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-    dest_cols = cols + (["bigrams"] if table == "segments" else [])
+    # the search columns SQLite keeps in its FTS5 tables: the shadow text and its Hangul bigrams (migration 0007)
+    dest_cols = cols + (["bigrams", "norm"] if table == "segments" else [])
     sql = (f"INSERT INTO {table} ({', '.join(map(_quote, dest_cols))}) "
            f"VALUES ({', '.join(['%s'] * len(dest_cols))}) ON CONFLICT ({', '.join(map(_quote, key))}) DO NOTHING")
     copied = done = 0
@@ -141,7 +143,8 @@ def _copy_table(src: Any, dest: Any, table: str, key: tuple[str, ...], progress:
         for r in rows:
             v = [r[c] for c in cols]
             if table == "segments":
-                v.append(hangul.tsvector_literal(r["text"]))
+                norm, grams = shadow_columns(r["text"])
+                v += [grams, norm]
             values.append(v)
         with dest.conn.transaction():  # each batch commits: a killed run keeps what it copied
             with dest.conn.cursor() as cur:

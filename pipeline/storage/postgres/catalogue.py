@@ -20,7 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pipeline.errors import ConfigError, NotFoundError, StorageError
 from pipeline.storage.postgres import hangul
 from pipeline.storage.sqlite import chain
-from pipeline.storage.sqlite.catalogue import Store, VideoRecord, to_signed64, utcnow
+from pipeline.search import normalize
+from pipeline.storage.sqlite.catalogue import SEARCH_INDEX_VERSION, Store, VideoRecord, pack_words, to_signed64, utcnow
 
 MIGRATION_LOCK = 0x636C6970  # "clip": pg_advisory_xact_lock key for migrations
 EVENTS_LOCK = 0x63686E  # "chn": held while an event is appended, so the chain has one writer at a time
@@ -121,8 +122,12 @@ class PostgresCatalogue:
         self.db = _CompatDB(self)
         self.readonly = False  # a database server: access is the role's privileges, not the file's mode
         self.upgraded: dict[str, Any] | None = None
+        # The archive folder beside this catalogue (vector index files, the default archive root): the database
+        # has no file to stand beside, so Settings.catalogue() tells it; None when opened on its own.
+        self.data_dir = None
         if migrate:
             self.migrate()
+            self._rebuild_search_index_if_stale()
 
     # -- schema ----------------------------------------------------------------------
     @staticmethod
@@ -152,8 +157,39 @@ class PostgresCatalogue:
                           "DO UPDATE SET value = EXCLUDED.value", (str(n),))
         return {"events_chained": n, "media_fetches": int(self._one("SELECT count(*) AS n FROM media_fetches")["n"])}
 
+    def rebuild_search_index(self) -> dict[str, Any]:
+        """Recompute every segment's shadow text and Hangul bigrams (migration 0007, or a normalisation change:
+        ``normalize.VERSION``), in batches; the English tsvector follows (a generated column)."""
+        n = changed = 0
+        last = 0
+        while True:
+            rows = self._all("SELECT id, text, norm FROM segments WHERE id > %s ORDER BY id LIMIT 5000", (last,))
+            if not rows:
+                break
+            updates = []
+            for r in rows:
+                norm, grams = shadow_columns(r["text"])
+                updates.append((norm, grams, r["id"]))
+                changed += norm != r["norm"]
+            with self.conn.cursor() as cur:
+                cur.executemany("UPDATE segments SET norm = %s, bigrams = %s::tsvector WHERE id = %s", updates)
+            n += len(rows)
+            last = rows[-1]["id"]
+        self.conn.execute("INSERT INTO meta(key, value) VALUES ('search_index_version', %s) ON CONFLICT (key) "
+                          "DO UPDATE SET value = EXCLUDED.value", (SEARCH_INDEX_VERSION,))
+        return {"segments": n, "normalised": changed}
+
+    def _rebuild_search_index_if_stale(self) -> None:
+        if self.schema_version() < 7:  # the shadow text came with migration 0007
+            return
+        row = self._one("SELECT value FROM meta WHERE key = 'search_index_version'")
+        if row is not None and row["value"] == SEARCH_INDEX_VERSION:
+            return
+        with self.transaction():
+            self.rebuild_search_index()
+
     # version -> what a migration needs besides its SQL (run right after it, in the same transaction)
-    STEPS = {5: _chain_existing_events}
+    STEPS = {5: _chain_existing_events, 7: rebuild_search_index}
 
     def schema_version(self) -> int:
         row = self.conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS present").fetchone()
@@ -386,20 +422,28 @@ class PostgresCatalogue:
             rows = []
             for i, s in enumerate(transcript.segments):
                 text = s.text.strip()
+                norm, grams = shadow_columns(text)
                 rows.append((tid, video_id, i, s.start, s.end, text, s.avg_logprob, s.no_speech_prob,
-                             s.compression_ratio, ",".join(s.flags), hangul.tsvector_literal(text)))
+                             s.compression_ratio, ",".join(s.flags), grams, norm))
             if rows:
                 self.insert_segments(rows)
+            timed = [(i, s) for i, s in enumerate(transcript.segments) if getattr(s, "words", None)]
+            if timed:
+                ids = {r["idx"]: r["id"] for r in self._all("SELECT idx, id FROM segments WHERE transcript_id = %s",
+                                                             (tid,))}
+                with self.conn.cursor() as cur:
+                    cur.executemany("INSERT INTO segment_words(segment_id, words) VALUES (%s, %s)",
+                                    [(ids[i], pack_words(s.text.strip(), s.words)) for i, s in timed if i in ids])
             if kind == "original" and transcript.language:
                 self.conn.execute("UPDATE videos SET language = %s WHERE id = %s", (transcript.language, video_id))
             return tid
 
     def insert_segments(self, rows: list[tuple]) -> None:
         """Bulk insert (transcript_id, video_id, idx, start, end, text, avg_logprob, no_speech_prob,
-        compression_ratio, flags, bigrams_literal) rows through COPY."""
+        compression_ratio, flags, bigrams_literal, norm) rows through COPY (``shadow_columns`` makes the last two)."""
         with self.conn.cursor() as cur:
             with cur.copy('COPY segments(transcript_id, video_id, idx, start, "end", text, avg_logprob, '
-                          "no_speech_prob, compression_ratio, flags, bigrams) FROM STDIN") as copy:
+                          "no_speech_prob, compression_ratio, flags, bigrams, norm) FROM STDIN") as copy:
                 for r in rows:
                     copy.write_row(r)
 
@@ -445,11 +489,19 @@ class PostgresCatalogue:
                 (video_id, stage, key, utcnow(), json.dumps(detail or {}, ensure_ascii=False)))
 
     # -- search ---------------------------------------------------------------------------------------
-    def search_engine(self, query: Any, *, archive_dir: Any = None) -> Any:
-        """`clipwatch search` on PostgreSQL: same query language, same results (pipeline.search.fulltext hook)."""
-        from pipeline.storage.postgres.search import search
+    @property
+    def search_sql(self) -> Any:
+        """The search's SQL on PostgreSQL: the same functions as ``pipeline.storage.sqlite.search``, so
+        ``pipeline.search`` (full text, trends, browse, semantic filters) runs one code path on either database."""
+        from pipeline.storage.postgres import search
 
-        return search(self, query, archive_dir=archive_dir)
+        return search
+
+
+def shadow_columns(text: str) -> tuple[str | None, str]:
+    """(norm, bigrams literal) of a line: the shadow text (None when it is the text itself) and its Hangul bigrams."""
+    norm = normalize.shadow(text)
+    return (None if norm == text else norm), hangul.tsvector_literal(norm)
 
 
 def _events_issued(db: _CompatDB) -> int | None:

@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from pipeline.errors import QueryError
 from pipeline.search.fulltext import Hit, Keyframe, SearchResults, VideoGroup, deep_link
@@ -308,3 +308,362 @@ def search(catalogue: Any, query: SearchQuery, *, archive_dir: Path | None = Non
         hit_count=sum(len(g.hits) for g in groups),
         next_cursor=encode_cursor(offset + q.limit, fp) if more else None,
         elapsed_ms=(time.perf_counter() - t0) * 1000)
+
+
+# == The shared search's SQL on PostgreSQL ===========================================================================
+# ``pipeline.search`` (full text, trends, browse, semantic filters) runs one code path on either database: it plans a
+# query once (``pipeline.search.query.plan``: the normalised FTS5 expression, the doubtful lines' second pass, what to
+# highlight) and calls these functions where it calls ``pipeline.storage.sqlite.search`` on SQLite (the catalogue's
+# ``search_sql``). Same names, same arguments, same rows; the FTS5 expression is read here into a tsquery over the
+# shadow text's English tsvector (``fts``), and substrings into Hangul-bigram lookups and ILIKE (pg_trgm) over the
+# shadow text. The index a plan names (``table``) becomes a condition on the flags: ``norm_fts`` the trusted lines,
+# ``norm_doubt_fts`` the doubtful ones, the substring indexes every line.
+
+from pipeline.storage.sqlite import search as _lite  # noqa: E402
+from pipeline.storage.sqlite.search import BIGRAM, DOUBT, TRIGRAM, WORD, Filters  # noqa: E402  (one set of names)
+
+NORM_TEXT = "COALESCE(s.norm, s.text)"  # the shadow text (NULL when it is the text itself), as migration 0007 indexes it
+CONFIG = "clipwatch_english"
+FLAG_CONDITIONS = {WORD: "s.flags = ''", DOUBT: "s.flags <> ''", TRIGRAM: "TRUE", BIGRAM: "TRUE"}
+
+
+class QuerySyntaxError(ValueError):
+    """An FTS5 expression this engine cannot read (as FTS5 would refuse it): the search retries it as a phrase."""
+
+
+QUERY_SYNTAX_ERRORS: tuple[type[Exception], ...] = (QuerySyntaxError,)
+
+_FTS5_TOKEN = re.compile(r'\s*(?:"((?:[^"]|"")*)("?)|(\()|(\))|(,)|(\*)|(\+)|([\w\x1a]+)|(\S))')
+
+
+def parse_fts5(expr: str) -> Any:
+    """An FTS5 query expression as a tree: ("phrase", text, prefix), ("and", [...]), ("or", [...]), ("not", node)
+    (only inside an "and"). Precedence as FTS5's: NOT, then AND (also implicit), then OR; NEAR(...) reads as AND."""
+    toks: list[tuple[str, Any]] = []
+    for m in _FTS5_TOKEN.finditer(expr):
+        string, closed, lpar, rpar, comma, star, plus, word, other = m.groups()
+        if string is not None:
+            if not closed:
+                raise QuerySyntaxError("unterminated string")
+            toks.append(("str", string.replace('""', '"')))
+        elif lpar:
+            toks.append(("(", None))
+        elif rpar:
+            toks.append((")", None))
+        elif comma:
+            toks.append((",", None))
+        elif star:
+            toks.append(("*", None))
+        elif plus:
+            toks.append(("+", None))
+        elif word:
+            toks.append((word, None) if word in ("AND", "OR", "NOT", "NEAR") else ("str", word))
+        elif other:
+            raise QuerySyntaxError(f"syntax error near \"{other}\"")
+    pos = 0
+
+    def peek(k: int = 0) -> str | None:
+        return toks[pos + k][0] if pos + k < len(toks) else None
+
+    def take(kind: str) -> Any:
+        nonlocal pos
+        if peek() != kind:
+            raise QuerySyntaxError(f"syntax error near \"{peek() or 'the end'}\"")
+        pos += 1
+        return toks[pos - 1][1]
+
+    def phrase() -> Any:
+        words = [take("str")]
+        prefix = False
+        while True:
+            if peek() == "*":
+                take("*")
+                prefix = True
+            if peek() == "+" and not prefix:
+                take("+")
+                words.append(take("str"))
+                continue
+            break
+        return ("phrase", " ".join(words), prefix)
+
+    def primary() -> Any:
+        k = peek()
+        if k == "str":
+            return phrase()
+        if k == "(":
+            take("(")
+            node = or_expr()
+            take(")")
+            return node
+        if k == "NEAR" and peek(1) == "(":
+            take("NEAR")
+            take("(")
+            items = []
+            while peek() == "str":
+                items.append(phrase())
+            if not items:
+                raise QuerySyntaxError("empty NEAR()")
+            if peek() == ",":
+                take(",")
+                take("str")  # the distance: NEAR is read as AND here
+            take(")")
+            return items[0] if len(items) == 1 else ("and", items)
+        raise QuerySyntaxError(f"syntax error near \"{k or 'the end'}\"")
+
+    def not_expr() -> Any:
+        node = primary()
+        while peek() == "NOT":
+            take("NOT")
+            node = ("and", [node, ("not", primary())])
+        return node
+
+    def and_expr() -> Any:
+        items = [not_expr()]
+        while peek() in ("AND", "str", "(", "NEAR"):
+            if peek() == "AND":
+                take("AND")
+            items.append(not_expr())
+        return items[0] if len(items) == 1 else ("and", items)
+
+    def or_expr() -> Any:
+        items = [and_expr()]
+        while peek() == "OR":
+            take("OR")
+            items.append(and_expr())
+        return items[0] if len(items) == 1 else ("or", items)
+
+    if not toks:
+        raise QuerySyntaxError("empty query")
+    tree = or_expr()
+    if pos != len(toks):
+        raise QuerySyntaxError(f"syntax error near \"{peek()}\"")
+    return tree
+
+
+def _prefix_literal(word: str) -> str:
+    return "'" + word.replace("'", "''").replace("\\", "\\\\") + "':*"
+
+
+def _tsquery_sql(node: Any, args: list[Any]) -> str:
+    """A tsquery expression (over the English configuration) for a parsed FTS5 tree."""
+    if node[0] == "phrase":
+        _, text, prefix = node
+        if not prefix:
+            args.append(text)
+            return f"phraseto_tsquery('{CONFIG}', ?)"
+        words = re.findall(r"\w+", text)
+        if not words:
+            args.append(text)
+            return f"phraseto_tsquery('{CONFIG}', ?)"
+        args.append(_prefix_literal(words[-1]))
+        last = f"to_tsquery('{CONFIG}', ?)"
+        if len(words) == 1:
+            return last
+        args.insert(len(args) - 1, " ".join(words[:-1]))
+        return f"tsquery_phrase(phraseto_tsquery('{CONFIG}', ?), {last})"
+    if node[0] == "not":
+        return f"(!! {_tsquery_sql(node[1], args)})"
+    joiner = " && " if node[0] == "and" else " || "
+    return "(" + joiner.join(_tsquery_sql(c, args) for c in node[1]) + ")"
+
+
+def _substring_cond(node: Any, args: list[Any], rank: list[str]) -> str:
+    """A condition over the shadow text: Hangul-only terms of two or more syllables through the bigram index (one
+    GIN lookup; ranked by it), every other term as ILIKE (pg_trgm from three characters)."""
+    if node[0] in ("phrase", "term"):
+        text = node[1]
+        tsq = hangul.tsquery_literal(text)
+        if tsq is not None:
+            args.append(tsq)
+            rank.append(tsq)
+            return "s.bigrams @@ ?::tsquery"
+        args.append(_like(text))
+        return f"{NORM_TEXT} ILIKE ?"
+    if node[0] == "not":
+        return f"NOT ({_substring_cond(node[1], args, [])})"
+    joiner = " AND " if node[0] == "and" else " OR "
+    return "(" + joiner.join(_substring_cond(c, args, rank) for c in node[1]) + ")"
+
+
+@dataclass
+class PgMatch:
+    """A plan's match as PostgreSQL runs it (``match_of``)."""
+    kind: str                   # word | substring
+    tree: Any
+    tsquery: str | None = None  # word: the tsquery text, computed once per search (``_condition``)
+
+
+def match_of(p: Any) -> PgMatch:
+    """What ``match_ids`` and friends take for a plan (SQLite's take ``p.match``, the FTS5 expression)."""
+    if p.mode == "word":
+        return PgMatch("word", parse_fts5(p.match))
+    if p.mode == "bigram":
+        tree = getattr(p, "tree", None) or ("and", [("term", t) for t in p.substrings])
+        return PgMatch("substring", tree)
+    return PgMatch("substring", parse_fts5(p.match))
+
+
+def _condition(db: Any, m: PgMatch, ranked: bool) -> tuple[str, list[Any], str, list[Any]]:
+    """(condition, its arguments, score expression, its arguments) on segments ``s``."""
+    if m.kind == "word":
+        if m.tsquery is None:
+            args: list[Any] = []
+            expr = _tsquery_sql(m.tree, args)
+            m.tsquery = db.execute(f"SELECT ({expr})::text AS q", args).fetchone()["q"]
+        score = "-ts_rank_cd(s.fts, ?::tsquery)" if ranked else "NULL::float8"
+        return "s.fts @@ ?::tsquery", [m.tsquery], score, [m.tsquery] if ranked else []
+    args = []
+    rank: list[str] = []
+    cond = _substring_cond(m.tree, args, rank)
+    if ranked and rank:
+        return cond, args, "-ts_rank_cd(s.bigrams, ?::tsquery)", [" | ".join(f"({t})" for t in rank)]
+    return cond, args, "NULL::float8", []
+
+
+def _pg_filters(filters: Filters) -> tuple[list[str], list[Any]]:
+    return filters.sql(ci_eq=lambda col: f"lower({col}) = lower(?)")
+
+
+def _order_by(sort: str, ranked: bool, newest_first: bool = False) -> str:
+    if sort in ("date", "date_asc"):
+        return _order(sort)
+    if ranked:
+        return "score NULLS LAST, s.id"
+    return "s.id DESC" if newest_first else "s.id"
+
+
+def match_ids(db: Any, table: str, match: PgMatch, filters: Filters, sort: str, offset: int, n: int,
+              ranked: bool = True, newest_first: bool = False) -> list[tuple[int, float | None]]:
+    """(segment id, score or None) of the segments of ``table`` (trusted, doubtful or every line) that ``match``
+    matches, filtered, ordered, one page: SQLite's ``match_ids`` on PostgreSQL (score: the negated ts_rank_cd).
+
+    Filtered: the matches are computed once (a materialised CTE), then joined to the videos and tags, so a filter
+    never makes PostgreSQL probe the text index once per video (which it chose, with a wrong row estimate, for date
+    ranges: 30x slower)."""
+    cond, cargs, score, sargs = _condition(db, match, ranked)
+    where = f"{FLAG_CONDITIONS[table]} AND {cond}"
+    conds, fargs = _pg_filters(filters)
+    order = _order_by(sort, ranked, newest_first)
+    if not conds and sort == "relevance":
+        sql = f"SELECT s.id, {score} AS score FROM segments s WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+        rows = db.execute(sql, (*sargs, *cargs, n, offset)).fetchall()
+    else:
+        sql = (f"WITH m AS MATERIALIZED (SELECT s.id, s.video_id, s.transcript_id, s.start, {score} AS score "
+               f"FROM segments s WHERE {where}) "
+               "SELECT s.id, s.score FROM m s JOIN transcripts t ON t.id = s.transcript_id "
+               f"JOIN videos v ON v.id = s.video_id {'WHERE ' + ' AND '.join(conds) if conds else ''} "
+               f"ORDER BY {order} LIMIT ? OFFSET ?")
+        rows = db.execute(sql, (*sargs, *cargs, *fargs, n, offset)).fetchall()
+    return [(r["id"], r["score"]) for r in rows]
+
+
+def count_matches(db: Any, table: str, match: PgMatch, filters: Filters) -> int:
+    cond, cargs, _, _ = _condition(db, match, False)
+    conds, fargs = _pg_filters(filters)
+    sql = (f"SELECT count(*) AS n FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
+           f"JOIN videos v ON v.id = s.video_id WHERE {FLAG_CONDITIONS[table]} AND {cond}"
+           f"{''.join(' AND ' + c for c in conds)}")
+    return int(db.execute(sql, (*cargs, *fargs)).fetchone()["n"])
+
+
+def term_docs(db: Any, term: str) -> int:
+    """Lines holding ``term``: PostgreSQL keeps no vocabulary table, so every query is ranked (0 = not common)."""
+    return 0
+
+
+def filter_ids(db: Any, filters: Filters, ids: list[int]) -> set[int]:
+    """The segments among ``ids`` that still exist and pass the filters."""
+    if not ids:
+        return set()
+    conds, args = _pg_filters(filters)
+    sql = ("SELECT s.id FROM segments s JOIN transcripts t ON t.id = s.transcript_id JOIN videos v ON v.id = s.video_id "
+           f"WHERE s.id = ANY(?){''.join(' AND ' + c for c in conds)}")
+    return {r["id"] for r in db.execute(sql, (list(ids), *args))}
+
+
+# -- hit rows --------------------------------------------------------------------------------------------------------
+
+def segment_rows(db: Any, ids: list[int]) -> dict[int, Any]:
+    if not ids:
+        return {}
+    return {r["id"]: r for r in db.execute(
+        'SELECT s.id, s.video_id, s.start, s."end", s.text, s.flags, t.kind, t.language, w.words FROM segments s '
+        "JOIN transcripts t ON t.id = s.transcript_id LEFT JOIN segment_words w ON w.segment_id = s.id "
+        "WHERE s.id = ANY(?)", (list(ids),)).fetchall()}
+
+
+video_row = _lite.video_row
+media_row = _lite.media_row
+
+
+def paired_line(db: Any, video_id: str, kind: str, start: float, end: float) -> str | None:
+    row = db.execute(
+        "SELECT s.text FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
+        'WHERE s.video_id = ? AND t.kind = ? AND s.start < ? AND s."end" > ? ORDER BY abs(s.start - ?), s.id LIMIT 1',
+        (video_id, kind, max(end, start + 0.01), start, start)).fetchone()
+    return row["text"] if row else None
+
+
+def nearest_keyframe(db: Any, video_id: str, t: float) -> Any:
+    return db.execute(
+        "SELECT time, path FROM keyframes WHERE video_id = ? "
+        "ORDER BY (shot_start <= ? AND ? < shot_end) DESC, abs(time - ?), id LIMIT 1",
+        (video_id, t, t, t)).fetchone()
+
+
+def segment_texts(db: Any, ids: list[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return {r["id"]: r["text"] for r in db.execute("SELECT id, text FROM segments WHERE id = ANY(?)", (list(ids),))}
+
+
+def segment_ids(db: Any) -> list[int]:
+    """Every segment, flagged or not (doubtful lines stay findable), in id order."""
+    return [r["id"] for r in db.execute("SELECT id FROM segments ORDER BY id")]
+
+
+# -- trends ----------------------------------------------------------------------------------------------------------
+
+PERIODS = {
+    # the Monday of the week (ISO weeks start on Monday, as SQLite's 'weekday 1' after '-6 days')
+    "week": "to_char(date_trunc('week', to_date(replace(v.upload_date, '/', '-'), 'YYYY-MM-DD')), 'YYYY-MM-DD')",
+    "month": "substr(v.upload_date, 1, 7)",
+    "year": "substr(v.upload_date, 1, 4)",
+}
+DATED = {"week": r"v.upload_date ~ '^[0-9]{4}[-/][0-9]{2}[-/][0-9]{2}'", "month": "v.upload_date ~ '^[0-9]{4}-'",
+         "year": "v.upload_date ~ '^[0-9]{4}-'"}
+
+
+def mention_counts(db: Any, tables: Iterable[tuple[str, PgMatch]], by: str, filters: Filters) -> list[dict[str, Any]]:
+    """Hits and videos per (period, channel) for each (table, match); period None for videos without a date."""
+    parts, args = [], []
+    for table, m in tables:
+        cond, cargs, _, _ = _condition(db, m, False)
+        parts.append(f"SELECT s.id FROM segments s WHERE {FLAG_CONDITIONS[table]} AND {cond}")
+        args += cargs
+    if not parts:
+        return []
+    conds, fargs = _pg_filters(filters)
+    sql = (f"SELECT CASE WHEN {DATED[by]} THEN {PERIODS[by]} END AS period, "
+           "COALESCE(v.channel, v.uploader, '') AS channel, count(*) AS hits, count(DISTINCT s.video_id) AS videos "
+           f"FROM ({' UNION '.join(parts)}) m JOIN segments s ON s.id = m.id JOIN transcripts t ON t.id = s.transcript_id "
+           f"JOIN videos v ON v.id = s.video_id {'WHERE ' + ' AND '.join(conds) if conds else ''} "
+           "GROUP BY 1, 2 ORDER BY 1, 2")
+    return [{"period": r["period"], "channel": r["channel"], "hits": int(r["hits"]), "videos": int(r["videos"])}
+            for r in db.execute(sql, (*args, *fargs)).fetchall()]
+
+
+# -- browse ----------------------------------------------------------------------------------------------------------
+
+def channels(db: Any) -> list[Any]:
+    return db.execute(
+        """SELECT COALESCE(channel, uploader, '(unknown channel)') AS channel, max(channel_id) AS channel_id,
+                  max(channel_url) AS channel_url, count(*) AS videos,
+                  min(upload_date) AS first_upload, max(upload_date) AS last_upload,
+                  sum(CASE WHEN status = 'removed' THEN 1 ELSE 0 END) AS removed, max(archived_at) AS last_archived
+           FROM videos GROUP BY 1 ORDER BY videos DESC, lower(COALESCE(channel, uploader, '(unknown channel)')), 1"""
+    ).fetchall()
+
+
+removed_videos = _lite.removed_videos   # portable SQL: run through the catalogue's ``db``
+recent_videos = _lite.recent_videos

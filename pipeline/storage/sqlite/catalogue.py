@@ -147,6 +147,19 @@ class Store:
             self.upgraded = migrations.migrate(self.db, self.path, utcnow)
             self._rebuild_search_index_if_stale()
 
+    @property
+    def data_dir(self) -> Path:
+        """The archive folder this catalogue stands in (vector index files, the default archive root)."""
+        return self.path.parent
+
+    @property
+    def search_sql(self) -> Any:
+        """The search's SQL for this database (``pipeline.storage.sqlite.search``; PostgreSQL has its own module with
+        the same functions), so ``pipeline.search`` runs one code path on either."""
+        from pipeline.storage.sqlite import search
+
+        return search
+
     @classmethod
     def for_reading(cls, db_path: Path) -> "Store":
         """Open for a command that only reads: read-only when the archive cannot be written."""

@@ -41,6 +41,11 @@ def optimize_search_index(db: sqlite3.Connection) -> None:
 QUERY_SYNTAX_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 
 
+def match_of(p: Any) -> str:
+    """What ``match_ids`` takes for a plan: its FTS5 expression (PostgreSQL's module reads it into a tsquery)."""
+    return p.match
+
+
 @dataclass
 class Filters:
     channel: str | None = None
