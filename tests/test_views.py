@@ -1,4 +1,5 @@
-"""Trends, concordance and the browse lists (issue 13), from the library, the CLI and the web."""
+"""Trends, concordance and the browse lists (issue 13), from the library, the CLI and the web: on SQLite and on
+PostgreSQL (a throwaway cluster; ``CLIPWATCH_DATABASE_URL``), the same catalogue and the same assertions."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+import _search_catalogue
+from _scale import pg  # noqa: F401  (the throwaway PostgreSQL cluster, one per session)
 from _search_catalogue import HOSTILE, build_catalogue
 from pipeline.errors import ClipwatchError, QueryError
 from pipeline.search import views
@@ -20,11 +23,32 @@ from pipeline.storage.sqlite.catalogue import Store
 
 
 @pytest.fixture(scope="module")
-def cat(tmp_path_factory):
+def lite(tmp_path_factory):
     s = build_catalogue(tmp_path_factory.mktemp("views") / "data")
     store = Store(s.db_path)
     yield store, s
     store.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def cat(request, tmp_path_factory):
+    """The search tests' catalogue in clipwatch.db, or in PostgreSQL (the CLI and web reach it through
+    CLIPWATCH_DATABASE_URL / Settings.database_url)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("lite")
+        return
+    import uuid
+
+    from pipeline.config import Settings
+    from pipeline.storage.postgres.catalogue import PostgresCatalogue
+
+    url = request.getfixturevalue("pg").create_database(f"v_{uuid.uuid4().hex[:10]}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_search_catalogue, "Store", lambda _path: PostgresCatalogue(url))
+        built = build_catalogue(tmp_path_factory.mktemp("views-pg") / "data")
+    s = Settings(data_dir=built.data_dir, database_url=url)
+    with s.catalogue() as store:
+        yield store, s
 
 
 def test_trends_count_lines_per_period_and_channel(cat):
@@ -150,10 +174,14 @@ def test_channel_without_upload_dates(tmp_path):
 
 # -- CLI ------------------------------------------------------------------------------------
 
+def _env(s) -> dict[str, str]:
+    return {"CLIPWATCH_DATABASE_URL": s.database_url} if s.database_url else {}
+
+
 def cli(s, *args):
     from pipeline.cli import app
 
-    return CliRunner().invoke(app, ["--data-dir", str(s.data_dir), *args])
+    return CliRunner(env=_env(s)).invoke(app, ["--data-dir", str(s.data_dir), *args])
 
 
 def test_cli_trends_and_browse(cat, tmp_path):
@@ -182,7 +210,7 @@ def test_cli_bad_inputs_are_one_error_line(cat, tmp_path):
     for args in (["trends", "nuclear", "--by", "day"], ["trends", "x" * 5000], ["trends", "nuclear", "--plot", str(tmp_path / "no" / "x.png")],
                  ["trends", "nuclear", "--format", "xml"], ["search", "x" * 5000]):
         p = subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()", "--data-dir", str(s.data_dir), *args],
-                           capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+                           capture_output=True, text=True, env={**os.environ, "COLUMNS": "200", **_env(s)})
         assert p.returncode != 0, args
         assert p.stderr.startswith("error:") and "Traceback" not in p.stderr, (args, p.stderr)
     assert main  # the entry point the subprocesses run
@@ -237,11 +265,11 @@ def test_bad_view_params_are_4xx_never_500(web, url, status):
 
 
 @pytest.mark.parametrize("query,by,channel", [("nuclear", "year", None), ("harvest", "week", None), ("the", "month", "Ministry TV")])
-def test_fast_trend_counting_agrees_with_the_sql_joins(cat, query, by, channel):
+def test_fast_trend_counting_agrees_with_the_sql_joins(lite, query, by, channel):
     from pipeline.search.query import plan
     from pipeline.storage.sqlite import search as sql
 
-    store, _ = cat
+    store, _ = lite
     p = plan(query, "auto")
     tables = [(p.table, p.match), (p.doubt_table, p.match)]
     f = sql.Filters(channel=channel)
