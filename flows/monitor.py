@@ -24,10 +24,8 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from pipeline.preservation import monitor
-from pipeline.storage.files import Archive
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError
-from pipeline.storage.sqlite.catalogue import Store
 
 from .ingest import VideoReport, analyse, fetch_task
 from .progress import reporter
@@ -65,14 +63,15 @@ def _settings(data_dir: str | None) -> Settings:
 
 @task(name="relist-sources", cache_policy=NO_CACHE)
 def relist_task(settings: Settings, now: datetime | None, confirm_after: timedelta) -> list[monitor.SourceListing]:
-    with Store(settings.db_path) as store:
+    with settings.catalogue() as store:  # clipwatch.db, or PostgreSQL (CLIPWATCH_DATABASE_URL)
         return monitor.relist_sources(store, now=now, confirm_after=confirm_after)
 
 
 @task(name="check-video", cache_policy=NO_CACHE, tags=["clipwatch-check"])
 def check_task(video_id: str, settings: Settings, now: datetime | None, confirm_after: timedelta) -> monitor.CheckResult:
-    with Store(settings.db_path) as store:
-        return monitor.check_video(store, Archive(settings.archive_dir), video_id, now=now, confirm_after=confirm_after)
+    # the archive folder, or the object store (CLIPWATCH_STORAGE_URL): a changed info.json goes where the media are
+    with settings.catalogue() as store:
+        return monitor.check_video(store, settings.blob_store(), video_id, now=now, confirm_after=confirm_after)
 
 
 @flow(name="monitor", log_prints=False)
@@ -102,7 +101,7 @@ def monitor_flow(data_dir: str | None = None, relist: bool = True, check: bool =
                 vr.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
                 vr.error, vr.stages["fetch"] = str(exc), "failed"
                 reporter().stage_end(ref.title or ref.url, "fetch", "failed", str(exc))
-                with Store(settings.db_path) as store:
+                with settings.catalogue() as store:
                     store.add_event("failed", detail={"stage": "fetch", "url": ref.url, "error": str(exc), "by": "monitor"})
                 continue
             vr.video_id = outcome.video_id
@@ -113,9 +112,9 @@ def monitor_flow(data_dir: str | None = None, relist: bool = True, check: bool =
 
     if check:
         fresh = {v.video_id for v in report.ingested if v.video_id}
-        with Store(settings.db_path) as store:
+        with settings.catalogue() as store:
             if check_all:
-                ids = [r["id"] for r in store.db.execute("SELECT id FROM videos WHERE extractor != 'local' ORDER BY id")]
+                ids = store.checkable_video_ids()
             else:
                 ids = monitor.due_videos(store, now, schedule, limit)
         ids = [i for i in ids if i not in fresh]

@@ -10,6 +10,7 @@ import pytest
 import yt_dlp.utils
 
 import pipeline.sources.fetch
+from _scale import pg  # noqa: F401  (the throwaway PostgreSQL cluster, one per session)
 from conftest import SAMPLES, publish_page
 from pipeline.preservation import monitor
 from pipeline.sources.fetch import fetch
@@ -265,6 +266,32 @@ def test_monitor_flow_ingests_new_videos_and_checks_due_ones(prefect_harness, se
     dep = monitor_deployment("0 */6 * * *", str(settings.data_dir))
     assert dep.name == "clipwatch-monitor" and dep.parameters["data_dir"] == str(settings.data_dir)
     assert [s.schedule.cron for s in dep.schedules] == ["0 */6 * * *"]
+
+
+def test_monitor_flow_on_postgres(prefect_harness, server, sample_feed, data_dir, pg, monkeypatch):
+    """With CLIPWATCH_DATABASE_URL the flow lists, archives and checks through PostgreSQL: no clipwatch.db appears."""
+    import uuid
+
+    from flows.monitor import monitor_flow
+    from pipeline.config import Settings
+
+    url = pg.create_database(f"m_{uuid.uuid4().hex[:10]}")
+    monkeypatch.setenv("CLIPWATCH_DATABASE_URL", url)
+    s = Settings(data_dir=data_dir)
+    with s.catalogue() as pgc:
+        assert pgc.backend == "postgresql"
+        monitor.watch_source(pgc, sample_feed)
+    report = monitor_flow(str(data_dir), analyse_new=False, now=T0)
+    assert sorted(v.status for v in report.ingested) == ["ok", "ok", "ok"]
+    server.routes["/watch/ministry-statement.html"] = Route(body=b"gone", status=404)
+    monitor_flow(str(data_dir), relist=False, check_all=True, now=T0 + HOUR)
+    report = monitor_flow(str(data_dir), relist=False, check_all=True, now=T0 + 3 * HOUR)
+    assert sorted(c["outcome"] for c in report.checks) == ["available", "available", "removed"]
+    with s.catalogue() as pgc:
+        assert pgc.status_counts() == {"available": 2, "removed": 1}
+        assert [e["kind"] for e in pgc.events() if e["kind"] == "removed"] == ["removed"]
+        assert pgc.chain_report().ok
+    assert not s.db_path.exists()
 
 
 def test_monitor_add_and_list_cli(server, sample_feed, data_dir):

@@ -364,6 +364,7 @@ class PostgresCatalogue:
     all_videos = Store.all_videos
     video_ids = Store.video_ids
     video_ids_by_channel = Store.video_ids_by_channel
+    checkable_video_ids = Store.checkable_video_ids
     video_urls = Store.video_urls
     video_count = Store.video_count
     status_counts = Store.status_counts

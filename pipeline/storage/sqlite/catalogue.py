@@ -326,6 +326,10 @@ class Store:
         by = {"archived": "archived_at, id", "upload": "upload_date, id"}[order]
         return [r[0] for r in self.db.execute(f"SELECT id FROM videos ORDER BY {by}")]
 
+    def checkable_video_ids(self) -> list[str]:
+        """Every video that has a page to re-check (not a local file), by id."""
+        return [r[0] for r in self.db.execute("SELECT id FROM videos WHERE extractor != 'local' ORDER BY id")]
+
     def video_ids_by_channel(self, channel: str) -> list[str]:
         return [r[0] for r in self.db.execute(
             "SELECT id FROM videos WHERE lower(channel) = lower(?) OR channel_id = ? OR channel_url = ? OR lower(uploader) = lower(?)"
