@@ -14,7 +14,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from _scale import s3, s3_server  # noqa: F401
+from _scale import pg, s3, s3_server  # noqa: F401
 from conftest import SAMPLES, publish_page
 from pipeline.config import Settings
 from pipeline.errors import StorageError
@@ -227,3 +227,32 @@ def test_an_upload_killed_half_way_leaves_no_partial_object(s3, bucket, tmp_path
         assert _object(s3, bucket, key) == src.read_bytes()
     stored = S3Store(f"s3://{bucket}/archive", cache_dir=tmp_path / "cache").store_media(src, "mp4")
     assert _object(s3, bucket, f"archive/{stored.path}") == src.read_bytes()
+
+
+def test_export_bag_from_postgres_and_s3(server, pg, bucket, blobs, tmp_path):
+    """`export bag` from the scale-out backends on a machine with an empty cache: the catalogue on PostgreSQL, the
+    original and the video's folder on the object store; the bag is valid and carries the same bytes and events."""
+    import bagit
+
+    from pipeline.preservation.bag import export_bag
+    from pipeline.preservation.manifest import record_manifest
+    from pipeline.storage.postgres.catalogue import PostgresCatalogue
+
+    url = publish_page(server, "bulletin", SAMPLES / "evening-bulletin.mp4", "Evening News Bulletin",
+                       description="The evening news.", upload_date="2019-04-15", channel="Sample TV")
+    with PostgresCatalogue(pg.create_database(f"bag_{uuid.uuid4().hex[:10]}")) as cat:
+        vid = record_fetch(cat, blobs, fetch(url, blobs), None).video_id
+        assert record_manifest(cat, blobs, vid) is not None  # the folder goes to the object store
+        elsewhere = open_blob_store(f"s3://{bucket}/archive", cache_dir=tmp_path / "elsewhere")
+        result = export_bag(cat, elsewhere, tmp_path / "bag", [vid], selection="test")
+        media = cat.media_file(cat.get_video(vid)["media_sha256"])
+        events = [e["kind"] for e in cat.events(vid)]
+    assert result.valid and result.videos == [vid]
+    bag = bagit.Bag(str(tmp_path / "bag"))
+    bag.validate()
+    original = tmp_path / "bag" / "data" / "videos" / vid / "original" / media["path"].split("/")[-1]
+    assert original.read_bytes() == (SAMPLES / "evening-bulletin.mp4").read_bytes()
+    prov = json.loads((tmp_path / "bag" / "data" / "videos" / vid / "provenance.json").read_text())
+    assert [e["kind"] for e in prov["events"]] + ["exported"] == events and "fetched" in events  # the export is recorded
+    assert (tmp_path / "bag" / "data" / "videos" / vid / "info.json").is_file()  # from the store, not a local folder
+    assert not result.unlisted and not result.skipped

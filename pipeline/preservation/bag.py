@@ -258,6 +258,11 @@ def export_bag(store: Store, archive: Archive, dest: Path, video_ids: Iterable[s
             if progress:
                 progress(n, len(ids), vid)
             vdir = work / "videos" / vid
+            folder_rel = store.get_video(vid)["folder"]
+            if folder_rel and hasattr(archive, "fetch_folder"):
+                # an object store: the video's files (written by other workers, or on another machine) come into the
+                # local cache first; the originals come, verified, when their paths are asked for
+                archive.fetch_folder(folder_rel)
             prov = video_provenance(store, archive, vid)
             for m in prov["media_files"]:
                 src = archive.abspath(m["path"])
