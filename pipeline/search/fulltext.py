@@ -276,11 +276,6 @@ def seconds_param(t: float) -> str:
     return f"{t:.1f}".rstrip("0").rstrip(".")
 
 
-def nearest_keyframe(store: Store, video_id: str, t: float) -> Keyframe | None:
-    row = store.search_sql.nearest_keyframe(store.db, video_id, t)
-    return Keyframe(time=row[0], path=row[1]) if row else None
-
-
 def default_archive_dir(store: Store) -> Path:
     """The archive root beside the catalogue (PostgreSQL: the data folder it was opened for, else CLIPWATCH_DATA)."""
     data_dir = getattr(store, "data_dir", None)
@@ -303,6 +298,7 @@ def build_hits(store: Store, p: Plan | None, ranked: list[tuple[int, float | Non
     rows = sql.segment_rows(db, [i for i, _ in ranked])
     groups: dict[str, VideoGroup] = {}
     media_abs: dict[str, Path | None] = {}
+    found: list[tuple[int, float | None, Any, Match, float, float | None]] = []  # (id, score, row, match, start, word time)
     for seg_id, score in ranked:
         r = rows.get(seg_id)
         if r is None:
@@ -320,27 +316,37 @@ def build_hits(store: Store, p: Plan | None, ranked: list[tuple[int, float | Non
                 status=v["status"], language=v["language"], duration=v["duration"], sha256=v["media_sha256"],
                 media_path=m["path"] if m else None, tags=video_tags(store, vid),
             )
-        g = groups[vid]
         match = locate(r["text"], p)
-        snippet, hl = snippet_around(r["text"], match)
         seg_start, seg_end = float(r["start"]), float(r["end"])
         wt = word_time(r["words"], match.first)
         start = wt if wt is not None and seg_start - 0.5 <= wt <= seg_end + 0.5 else seg_start
+        found.append((seg_id, score, r, match, start, wt))
+    # The line in the other language and the nearest keyframe, for the whole page at once (one query each on a
+    # database server, where a round trip per hit would cost more than the search).
+    paired = sql.paired_lines(db, [
+        (seg_id, r["video_id"], "original" if r["kind"] == "translation" else "translation", float(r["start"]), float(r["end"]))
+        for seg_id, _, r, _, _, _ in found if r["kind"] != "screen"])
+    keyframes = sql.nearest_keyframes(db, [(seg_id, r["video_id"], start) for seg_id, _, r, _, start, _ in found])
+    for seg_id, score, r, match, start, wt in found:
+        vid = r["video_id"]
+        g = groups[vid]
+        snippet, hl = snippet_around(r["text"], match)
         if r["kind"] == "screen":  # text on screen: no spoken line or translation pairs with it
             original, translation = r["text"], None
         elif r["kind"] == "translation":
-            original, translation = sql.paired_line(db, vid, "original", seg_start, seg_end), r["text"]
+            original, translation = paired.get(seg_id), r["text"]
         else:
-            original, translation = r["text"], sql.paired_line(db, vid, "translation", seg_start, seg_end)
+            original, translation = r["text"], paired.get(seg_id)
         flags = [f for f in (r["flags"] or "").split(",") if f]
+        kf = keyframes.get(seg_id)
         g.hits.append(Hit(
-            segment_id=seg_id, video_id=vid, start=start, end=seg_end, text=r["text"],
+            segment_id=seg_id, video_id=vid, start=start, end=float(r["end"]), text=r["text"],
             kind=r["kind"], language=r["language"], snippet=snippet, highlights=hl, original=original,
             translation=translation, score=None if score is None else round(float(score), 6),
-            keyframe=nearest_keyframe(store, vid, start),
+            keyframe=Keyframe(time=kf[0], path=kf[1]) if kf else None,
             link=deep_link(g.webpage_url, start, media_abs[vid]),
             web_path=f"/videos/{vid}?t={seconds_param(start)}",
-            segment_start=seg_start, timed_by="word" if wt is not None and start == wt else "segment",
+            segment_start=float(r["start"]), timed_by="word" if wt is not None and start == wt else "segment",
             doubtful=bool(flags), flags=flags,
         ))
     return list(groups.values())

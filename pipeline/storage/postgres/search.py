@@ -307,19 +307,31 @@ video_row = _lite.video_row
 media_row = _lite.media_row
 
 
-def paired_line(db: Any, video_id: str, kind: str, start: float, end: float) -> str | None:
-    row = db.execute(
-        "SELECT s.text FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
-        'WHERE s.video_id = ? AND t.kind = ? AND s.start < ? AND s."end" > ? ORDER BY abs(s.start - ?), s.id LIMIT 1',
-        (video_id, kind, max(end, start + 0.01), start, start)).fetchone()
-    return row["text"] if row else None
+def paired_lines(db: Any, wanted: list[tuple[Any, str, str, float, float]]) -> dict[Any, str | None]:
+    """``paired_line`` for a page of hits in one query: (key, video id, kind wanted, start, end) -> {key: text}."""
+    if not wanted:
+        return {}
+    keys = list(range(len(wanted)))
+    rows = db.execute(
+        "SELECT w.k, p.text FROM unnest(?::int[], ?::text[], ?::text[], ?::float8[], ?::float8[]) AS w(k, vid, kind, a, b) "
+        "LEFT JOIN LATERAL (SELECT s.text FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
+        '  WHERE s.video_id = w.vid AND t.kind = w.kind AND s.start < w.b AND s."end" > w.a '
+        "  ORDER BY abs(s.start - w.a), s.id LIMIT 1) p ON true",
+        (keys, [w[1] for w in wanted], [w[2] for w in wanted], [float(w[3]) for w in wanted],
+         [max(float(w[4]), float(w[3]) + 0.01) for w in wanted])).fetchall()
+    return {wanted[r["k"]][0]: r["text"] for r in rows}
 
 
-def nearest_keyframe(db: Any, video_id: str, t: float) -> Any:
-    return db.execute(
-        "SELECT time, path FROM keyframes WHERE video_id = ? "
-        "ORDER BY (shot_start <= ? AND ? < shot_end) DESC, abs(time - ?), id LIMIT 1",
-        (video_id, t, t, t)).fetchone()
+def nearest_keyframes(db: Any, wanted: list[tuple[Any, str, float]]) -> dict[Any, Any]:
+    """``nearest_keyframe`` for a page of hits in one query: (key, video id, time) -> {key: (time, path) or None}."""
+    if not wanted:
+        return {}
+    rows = db.execute(
+        "SELECT w.k, kf.time, kf.path FROM unnest(?::int[], ?::text[], ?::float8[]) AS w(k, vid, t) "
+        "LEFT JOIN LATERAL (SELECT k.time, k.path FROM keyframes k WHERE k.video_id = w.vid "
+        "  ORDER BY (k.shot_start <= w.t AND w.t < k.shot_end) DESC, abs(k.time - w.t), k.id LIMIT 1) kf ON true",
+        (list(range(len(wanted))), [w[1] for w in wanted], [float(w[2]) for w in wanted])).fetchall()
+    return {wanted[r["k"]][0]: ((r["time"], r["path"]) if r["path"] is not None else None) for r in rows}
 
 
 def segment_texts(db: Any, ids: list[int]) -> dict[int, str]:

@@ -202,6 +202,16 @@ def nearest_keyframe(db: sqlite3.Connection, video_id: str, t: float) -> sqlite3
     ).fetchone()
 
 
+def paired_lines(db: sqlite3.Connection, wanted: list[tuple[Any, str, str, float, float]]) -> dict[Any, str | None]:
+    """``paired_line`` for a page of hits: (key, video id, kind wanted, start, end) -> {key: text or None}."""
+    return {key: paired_line(db, vid, kind, start, end) for key, vid, kind, start, end in wanted}
+
+
+def nearest_keyframes(db: sqlite3.Connection, wanted: list[tuple[Any, str, float]]) -> dict[Any, Any]:
+    """``nearest_keyframe`` for a page of hits: (key, video id, time) -> {key: (time, path) row or None}."""
+    return {key: nearest_keyframe(db, vid, t) for key, vid, t in wanted}
+
+
 def segment_texts(db: sqlite3.Connection, ids: list[int]) -> dict[int, str]:
     if not ids:
         return {}
