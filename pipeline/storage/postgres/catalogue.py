@@ -182,11 +182,16 @@ class PostgresCatalogue:
     def _rebuild_search_index_if_stale(self) -> None:
         if self.schema_version() < 7:  # the shadow text came with migration 0007
             return
-        row = self._one("SELECT value FROM meta WHERE key = 'search_index_version'")
+        version = "SELECT value FROM meta WHERE key = 'search_index_version'"
+        row = self._one(version)
         if row is not None and row["value"] == SEARCH_INDEX_VERSION:
             return
         with self.transaction():
-            self.rebuild_search_index()
+            # one rebuilder across every machine (as for migrations); the others wait, then find it done
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            row = self._one(version)
+            if row is None or row["value"] != SEARCH_INDEX_VERSION:
+                self.rebuild_search_index()
 
     # version -> what a migration needs besides its SQL (run right after it, in the same transaction)
     STEPS = {5: _chain_existing_events, 7: rebuild_search_index}
