@@ -68,7 +68,8 @@ def parse_fts5(expr: str) -> Any:
         elif plus:
             toks.append(("+", None))
         elif word:
-            toks.append((word, None) if word in ("AND", "OR", "NOT", "NEAR") else ("str", word))
+            near = word == "NEAR" and expr[m.end():].lstrip().startswith("(")  # else NEAR is a plain word, as in FTS5
+            toks.append((word, None) if word in ("AND", "OR", "NOT") or near else ("str", word))
         elif other:
             raise QuerySyntaxError(f"syntax error near \"{other}\"")
     pos = 0
@@ -155,6 +156,26 @@ def _prefix_literal(word: str) -> str:
     return "'" + word.replace("'", "''").replace("\\", "\\\\") + "':*"
 
 
+def _without_empty(node: Any) -> Any:
+    """The tree with phrases that hold no word (``""``: FTS5 matches nothing for them) taken out; None when nothing
+    can match (PostgreSQL would read an empty phrase as "no condition" instead)."""
+    if node[0] == "phrase":
+        return node if re.search(r"\w", node[1]) else None
+    if node[0] == "not":
+        inner = _without_empty(node[1])
+        return ("not", inner) if inner is not None else ("all",)
+    items = [_without_empty(c) for c in node[1]]
+    if node[0] == "and":
+        if any(c is None for c in items):
+            return None
+        items = [c for c in items if c != ("all",)]
+    else:
+        items = [c for c in items if c is not None]
+    if not items:
+        return None
+    return items[0] if len(items) == 1 else (node[0], items)
+
+
 def _tsquery_sql(node: Any, args: list[Any]) -> str:
     """A tsquery expression (over the English configuration) for a parsed FTS5 tree."""
     if node[0] == "phrase":
@@ -218,8 +239,11 @@ def _condition(db: Any, m: PgMatch, ranked: bool) -> tuple[str, list[Any], str, 
     """(condition, its arguments, score expression, its arguments) on segments ``s``."""
     if m.kind == "word":
         if m.tsquery is None:
+            tree = _without_empty(m.tree)
+            if tree is None:
+                return "FALSE", [], "NULL::float8", []
             args: list[Any] = []
-            expr = _tsquery_sql(m.tree, args)
+            expr = _tsquery_sql(tree, args)
             m.tsquery = db.execute(f"SELECT ({expr})::text AS q", args).fetchone()["q"]
         score = "-ts_rank_cd(s.fts, ?::tsquery)" if ranked else "NULL::float8"
         return "s.fts @@ ?::tsquery", [m.tsquery], score, [m.tsquery] if ranked else []
