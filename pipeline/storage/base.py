@@ -86,6 +86,15 @@ class Catalogue(Protocol):
 
     def stage_done(self, video_id: str, stage: str, key: str) -> bool: ...
 
+    # The search's SQL for this database: a module with the functions of ``pipeline.storage.sqlite.search``
+    # (match_of, match_ids, count_matches, segment_rows, paired_lines, mention_counts, channels, …), so that
+    # ``pipeline.search`` (full text, trends, browse, semantic filters) runs one code path on every backend.
+    @property
+    def search_sql(self) -> Any: ...
+
+    # The archive's data folder this catalogue serves (vector index files, the default archive root).
+    data_dir: Any
+
 
 # scheme -> "module:Class"; imported on first use so an optional backend's dependencies stay optional.
 BLOB_STORES: dict[str, str] = {
