@@ -286,16 +286,17 @@ def default_archive_dir(store: Store) -> Path:
     return Path(data_dir) / "archive"
 
 
-def video_tags(store: Store, video_id: str) -> list[dict[str, Any]]:
-    """Effective tags (a human correction wins), in the catalogue's shape (``tag_dicts``)."""
-    return tag_dicts(store.tags(video_id))
-
-
 def build_hits(store: Store, p: Plan | None, ranked: list[tuple[int, float | None]], archive_dir: Path) -> list[VideoGroup]:
     db, sql = store.db, store.search_sql
     if not ranked:
         return []
     rows = sql.segment_rows(db, [i for i, _ in ranked])
+    # the page's videos, files and tags in one query each (a round trip per video costs more than the search on a
+    # database server)
+    vids = list(dict.fromkeys(r["video_id"] for r in rows.values()))
+    videos = sql.video_rows(db, vids)
+    media = sql.media_rows(db, [v["media_sha256"] for v in videos.values()])
+    tags = sql.tag_rows(db, list(videos))
     groups: dict[str, VideoGroup] = {}
     media_abs: dict[str, Path | None] = {}
     found: list[tuple[int, float | None, Any, Match, float, float | None]] = []  # (id, score, row, match, start, word time)
@@ -305,16 +306,16 @@ def build_hits(store: Store, p: Plan | None, ranked: list[tuple[int, float | Non
             continue
         vid = r["video_id"]
         if vid not in groups:
-            v = sql.video_row(db, vid)
+            v = videos.get(vid)
             if v is None:
                 continue
-            m = sql.media_row(db, v["media_sha256"])
+            m = media.get(v["media_sha256"]) if v["media_sha256"] else None
             media_abs[vid] = (archive_dir / m["path"]) if m else None
             groups[vid] = VideoGroup(
                 video_id=vid, title=v["title"], channel=v["channel"] or v["uploader"], channel_url=v["channel_url"],
                 webpage_url=v["webpage_url"], upload_date=v["upload_date"], archived_at=(m["fetched_at"] if m else v["archived_at"]),
                 status=v["status"], language=v["language"], duration=v["duration"], sha256=v["media_sha256"],
-                media_path=m["path"] if m else None, tags=video_tags(store, vid),
+                media_path=m["path"] if m else None, tags=tag_dicts(tags.get(vid, [])),
             )
         match = locate(r["text"], p)
         seg_start, seg_end = float(r["start"]), float(r["end"])

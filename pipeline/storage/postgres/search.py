@@ -327,8 +327,9 @@ def segment_rows(db: Any, ids: list[int]) -> dict[int, Any]:
         "WHERE s.id = ANY(?)", (list(ids),)).fetchall()}
 
 
-video_row = _lite.video_row
-media_row = _lite.media_row
+video_rows = _lite.video_rows   # portable SQL: run through the catalogue's ``db``
+media_rows = _lite.media_rows
+tag_rows = _lite.tag_rows
 
 
 def paired_lines(db: Any, wanted: list[tuple[Any, str, str, float, float]]) -> dict[Any, str | None]:

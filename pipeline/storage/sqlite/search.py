@@ -174,14 +174,40 @@ def segment_rows(db: sqlite3.Connection, ids: list[int]) -> dict[int, sqlite3.Ro
     }
 
 
-def video_row(db: sqlite3.Connection, video_id: str) -> sqlite3.Row | None:
-    return db.execute("SELECT * FROM videos WHERE id = ?", (video_id,)).fetchone()
+def _chunks(values: list[Any], size: int = 900) -> Iterable[list[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
 
 
-def media_row(db: sqlite3.Connection, sha256: str | None) -> sqlite3.Row | None:
-    if not sha256:
-        return None
-    return db.execute("SELECT path, fetched_at FROM media_files WHERE sha256 = ?", (sha256,)).fetchone()
+def video_rows(db: Any, video_ids: list[str]) -> dict[str, Any]:
+    """The page's videos by id, in one query per 900 (portable SQL: PostgreSQL runs it through its ``db``)."""
+    out: dict[str, Any] = {}
+    for chunk in _chunks(list(dict.fromkeys(video_ids))):
+        out.update((r["id"], r) for r in db.execute(f"SELECT * FROM videos WHERE id IN ({','.join('?' * len(chunk))})",
+                                                     chunk).fetchall())
+    return out
+
+
+def media_rows(db: Any, sha256s: list[str | None]) -> dict[str, Any]:
+    """(path, fetched_at) of the page's originals by SHA-256."""
+    out: dict[str, Any] = {}
+    for chunk in _chunks([x for x in dict.fromkeys(sha256s) if x]):
+        out.update((r["sha256"], r) for r in db.execute(
+            f"SELECT sha256, path, fetched_at FROM media_files WHERE sha256 IN ({','.join('?' * len(chunk))})",
+            chunk).fetchall())
+    return out
+
+
+def tag_rows(db: Any, video_ids: list[str]) -> dict[str, list[Any]]:
+    """Each video's effective tags (a human correction wins over the model for its category), best score first."""
+    out: dict[str, list[Any]] = {v: [] for v in video_ids}
+    for chunk in _chunks(list(dict.fromkeys(video_ids))):
+        for r in db.execute(
+                "SELECT * FROM tags t WHERE video_id IN (" + ",".join("?" * len(chunk)) + ") AND (origin = 'human' OR "
+                "NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = t.video_id AND h.category = t.category AND "
+                "h.origin = 'human')) ORDER BY video_id, score DESC, category", chunk).fetchall():
+            out[r["video_id"]].append(r)
+    return out
 
 
 def paired_line(db: sqlite3.Connection, video_id: str, kind: str, start: float, end: float) -> str | None:
