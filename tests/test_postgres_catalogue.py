@@ -438,7 +438,7 @@ ISSUE13_QUERIES = [
     '"press fi"*', "repeat NOT menu", "NEAR(press repeat, 5)", "(baker OR petersburg) AND st", "watson OR dashwood",
     "평양", "핵", "송을", "평양방송", "2019년", "이천십구년", "5월", "오월", "이천이십년", "평양 NOT 방송", "북핵 OR 대회",
     '"unterminated', "a:b", "NOT", "((", "press NEAR five", '"" press', "press NOT \"\"", "nul\x00byte", "press😀",
-    "'", "\\", "press & five", "5 | 6", "평양abc12", "x" * 900,
+    "'", "\\", "press & five", "5 | 6", "평양abc12", "x" * 900, "평양 —", '"" 평양', "핵무력 \"\"", '"평양" OR ""',
 ]
 
 

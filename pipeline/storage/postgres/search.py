@@ -131,10 +131,17 @@ def parse_fts5(expr: str) -> Any:
 
     def and_expr() -> Any:
         items = [not_expr()]
+        explicit = [True]
         while peek() in ("AND", "str", "(", "NEAR"):
-            if peek() == "AND":
+            explicit.append(peek() == "AND")
+            if explicit[-1]:
                 take("AND")
             items.append(not_expr())
+        # FTS5 drops a phrase without a token ("") that is joined by an implicit AND, and matches nothing for one
+        # joined by an explicit AND (see _without_empty)
+        keep = [it for i, it in enumerate(items) if not (
+            _empty(it) and ((i > 0 and not explicit[i]) or (i == 0 and len(items) > 1 and not explicit[1])))]
+        items = keep or items
         return items[0] if len(items) == 1 else ("and", items)
 
     def or_expr() -> Any:
@@ -152,6 +159,10 @@ def parse_fts5(expr: str) -> Any:
     return tree
 
 
+def _empty(node: Any) -> bool:
+    return node[0] == "phrase" and not re.search(r"\w", node[1])
+
+
 def _prefix_literal(word: str) -> str:
     return "'" + word.replace("'", "''").replace("\\", "\\\\") + "':*"
 
@@ -159,7 +170,7 @@ def _prefix_literal(word: str) -> str:
 def _without_empty(node: Any) -> Any:
     """The tree with phrases that hold no word (``""``: FTS5 matches nothing for them) taken out; None when nothing
     can match (PostgreSQL would read an empty phrase as "no condition" instead)."""
-    if node[0] == "phrase":
+    if node[0] in ("phrase", "term"):
         return node if re.search(r"\w", node[1]) else None
     if node[0] == "not":
         inner = _without_empty(node[1])
@@ -247,9 +258,12 @@ def _condition(db: Any, m: PgMatch, ranked: bool) -> tuple[str, list[Any], str, 
             m.tsquery = db.execute(f"SELECT ({expr})::text AS q", args).fetchone()["q"]
         score = "-ts_rank_cd(s.fts, ?::tsquery)" if ranked else "NULL::float8"
         return "s.fts @@ ?::tsquery", [m.tsquery], score, [m.tsquery] if ranked else []
+    tree = _without_empty(m.tree)
+    if tree is None:
+        return "FALSE", [], "NULL::float8", []
     args = []
     rank: list[str] = []
-    cond = _substring_cond(m.tree, args, rank)
+    cond = _substring_cond(tree, args, rank)
     if ranked and rank:
         return cond, args, "-ts_rank_cd(s.bigrams, ?::tsquery)", [" | ".join(f"({t})" for t in rank)]
     return cond, args, "NULL::float8", []
