@@ -216,6 +216,43 @@ def test_flags_repetition_hallucination_music_silence():
     assert "repetition" in flag_segment(Segment(0, 1, "아아아아아아아아아아아아아아", -0.3, 0.1, 1.0))  # 14 syllables in 1 s
 
 
+def test_a_clause_said_three_times_is_a_loop_within_and_across_segments():
+    from pipeline.asr.flags import find_clause_loops, looped_segments, mark_clause_loops, _units
+
+    # Issue 14: Whisper base translated a 4-second Korean clip as one six-word clause three times, in one segment,
+    # at a word rate and compression ratio speech also has -- and it was not flagged.
+    car = " I don't even have a car. I don't even have a car. I don't even have a car."
+    assert flag_segment(Segment(0, 4, car, -0.3, 0.1, 2.08)) == ["repetition"]
+    [loop] = find_clause_loops(_units(car))
+    assert (loop.start, loop.length, loop.copies, loop.clause) == (0, 7, 3, "i don t even have a car")
+    # Korean, with spaces and run together (Hangul syllables are units: 6 of them make a clause).
+    assert flag_segment(Segment(0, 4, "기차도 전기도 없었다. 기차도 전기도 없었다. 기차도 전기도 없었다.", -0.3, 0.1)) == ["repetition"]
+    assert flag_segment(Segment(0, 4, "전기도없었습니다전기도없었습니다전기도없었습니다", -0.3, 0.1)) == ["repetition"]
+    # ... but five syllables are a word ("thank you"), as "Thank you. Thank you. Thank you." is two words.
+    assert flag_segment(Segment(0, 4, "감사합니다감사합니다감사합니다", -0.3, 0.1)) == []
+    # Across segments: the first saying is kept trusted, its echoes are flagged; a loop at the end of a real sentence
+    # marks that segment.
+    assert looped_segments(["I have no car.", "I have no car.", "I have no car.", "Then we walked."]) == \
+        [False, True, True, False]
+    assert looped_segments(["전기도 없었다", "전기도 없었다", "전기도 없었다"]) == [False, True, True]
+    assert looped_segments(["We walked to the station in the rain and we have no car we have no car we have no car"]) == [True]
+    segs = [Segment(0, 2, " I have no car."), Segment(2, 4, " I have no car. I have no car."), Segment(4, 6, " Then.")]
+    assert mark_clause_loops(segs) == 1 and [s.flags for s in segs] == [[], ["repetition"], []]
+    # Not loops: cheers and stutters of one or two words, twice-said clauses, real lines that share words.
+    assert looped_segments(["만세! 만세! 만세! 만세! 만세!", "the the the the the the the", "yes yes yes no no no",
+                            "I have no car. I have no car."]) == [False] * 4
+    assert flag_segment(Segment(0, 4, " 만세! 만세! 만세! 만세! 만세!", -0.3, 0.1)) == []
+    # Real lines, in the order they were recorded: the Asterisk conference prompts (asterisk-core-sounds-en) and
+    # Korean messages of Debian packages (coreutils, apt), said one after another.
+    real = ["The conference is now muted.", "The conference is now being recorded.", "The conference is now unlocked.",
+            "The conference will begin when the leader arrives.", "the conference will begin when the leader arrives",
+            "You are currently the only person in this conference.", "There are currently", "other participants in the conference.",
+            "행 종결자는 개행 문자가 아닌 NUL입니다", "패키지 목록을 읽는 중입니다", "의존성 트리를 만드는 중입니다",
+            "상태 정보를 읽는 중입니다", "다음 새 패키지를 설치할 것입니다:", "다음 패키지를 업그레이드할 것입니다:"]
+    assert looped_segments(real) == [False] * len(real)
+    assert [flag_segment(Segment(0, 5, t, -0.3, 0.1)) for t in real] == [[]] * len(real)
+
+
 # --------------------------------------------------------------------------- output formats
 
 

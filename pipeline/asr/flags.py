@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,6 +27,113 @@ def _tokens(text: str) -> list[str]:
     if len(words) <= 2 and len(text.strip()) > 12:
         return [c for c in text if not c.isspace()]
     return words
+
+
+# A clause repeated back to back is a decoding loop whatever the timings: Whisper ``base`` translated a 4-second
+# Korean clip as one six-word clause three times, within the word rate and the compression ratio of speech. Units
+# are words, and single CJK/Hangul characters (Korean often runs words together: "감사합니다감사합니다"); a unit
+# weighs its speaking time, a Hangul syllable half an English word (8 syllables/s against 4 words/s, as above).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+_UNIT = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])\w)+")
+CJK_UNIT_WEIGHT = 0.5
+MIN_CLAUSE_WEIGHT = 3.0   # a clause: three words or six syllables ("만세! 만세! 만세!" is a cheer, not a loop)
+LOOP_COPIES = 3           # ... said three times back to back
+MAX_CLAUSE_UNITS = 200  # units in one copy: a long sentence (a Hangul syllable is a unit)
+
+
+def _units(text: str) -> list[str]:
+    return _UNIT.findall(text.lower())
+
+
+def _weight(unit: str) -> float:
+    return CJK_UNIT_WEIGHT if len(unit) == 1 and re.match(f"[{_CJK}]", unit) else 1.0
+
+
+@dataclass(frozen=True)
+class ClauseLoop:
+    """``copies`` back-to-back copies of ``clause`` starting at unit ``start`` of the text (or segment run)."""
+
+    start: int
+    length: int  # units in one copy
+    copies: int
+    clause: str
+
+
+def find_clause_loops(units: list[str]) -> list[ClauseLoop]:
+    """Clauses (weight >= MIN_CLAUSE_WEIGHT) repeated at least LOOP_COPIES times back to back.
+
+    At each position the shortest period with LOOP_COPIES copies is taken, so "the the the the the the" is one word
+    six times (too short to be a clause), not "the the the" twice.
+    """
+    out: list[ClauseLoop] = []
+    total = len(units)
+    where: dict[str, list[int]] = {}
+    for k, u in enumerate(units):
+        where.setdefault(u, []).append(k)
+    i = 0
+    while i < total:
+        found = None
+        # only the periods at which the unit comes back are worth trying
+        occ = where[units[i]]
+        limit = min(MAX_CLAUSE_UNITS, (total - i) // LOOP_COPIES)
+        for j in occ[bisect.bisect_right(occ, i):]:
+            n = j - i
+            if n > limit:
+                break
+            if units[i : i + n] != units[j : j + n]:
+                continue
+            copies = 2
+            while units[i + copies * n : i + (copies + 1) * n] == units[i : i + n]:
+                copies += 1
+            if copies >= LOOP_COPIES:
+                found = (n, copies)
+                break
+        if found and sum(_weight(u) for u in units[i : i + found[0]]) >= MIN_CLAUSE_WEIGHT:
+            n, copies = found
+            out.append(ClauseLoop(i, n, copies, " ".join(units[i : i + n])))
+            i += n * copies
+        else:
+            i += 1
+    return out
+
+
+def looped_segments(texts: list[str]) -> list[bool]:
+    """Which of consecutive segment texts hold a clause loop, within one segment or across several.
+
+    A segment is marked when it holds a whole repeat (the second copy onwards) of a looped clause, or when repeats
+    make up at least half of it: in "I don't have a car." x3 as three segments the first, which is probably what was
+    heard, stays trusted and the two echoes are marked; one segment holding all three copies is marked.
+    """
+    units: list[str] = []
+    owner: list[int] = []
+    for k, text in enumerate(texts):
+        us = _units(text)
+        units += us
+        owner += [k] * len(us)
+    repeat_weight = [0.0] * len(texts)
+    whole = [False] * len(texts)
+    for loop in find_clause_loops(units):
+        for c in range(1, loop.copies):
+            a, b = loop.start + c * loop.length, loop.start + (c + 1) * loop.length
+            if owner[a] == owner[b - 1]:
+                whole[owner[a]] = True
+            for j in range(a, b):
+                repeat_weight[owner[j]] += _weight(units[j])
+    out = []
+    for k, text in enumerate(texts):
+        total = sum(_weight(u) for u in _units(text))
+        out.append(whole[k] or (total > 0 and repeat_weight[k] / total >= 0.5))
+    return out
+
+
+def mark_clause_loops(segments: list[Segment]) -> int:
+    """Add "repetition" to the segments of a transcript that repeat a clause (:func:`looped_segments`)."""
+    n = 0
+    for seg, looped in zip(segments, looped_segments([s.text for s in segments])):
+        if looped and "repetition" not in seg.flags:
+            seg.flags.append("repetition")
+            n += 1
+    return n
 
 
 def has_repeated_ngrams(text: str, max_n: int = 4, min_repeats: int = 4) -> bool:
@@ -95,9 +204,11 @@ def loop_evidence(seg: Segment, audio: np.ndarray | None = None) -> str | None:
 def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
     """Reasons to distrust a segment; the segment is kept, flagged (and searched, marked doubtful).
 
-    * repetition -- repetitive text (its compression ratio > 2.4, or an n-gram repeated back to back) *and* evidence
-      of a decoding loop (:func:`loop_evidence`): people repeat themselves ("The conference is now muted. The
-      conference is now being recorded."; "만세! 만세! 만세!"), decoders loop;
+    * repetition -- a clause (three words, six syllables) said three times back to back (:func:`looped_segments`;
+      across consecutive segments see :func:`mark_clause_loops`); or repetitive text (its compression ratio > 2.4,
+      or a shorter n-gram repeated back to back) *and* evidence of a decoding loop (:func:`loop_evidence`): people
+      repeat themselves ("The conference is now muted. The conference is now being recorded."; "만세! 만세! 만세!"),
+      decoders loop;
     * hallucination -- the model itself says "probably no speech" (no_speech_prob > 0.6)
       and is unsure of the words (avg_logprob < -1);
     * silence -- the audio under the segment is below -60 dBFS;
@@ -107,7 +218,9 @@ def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
     text = seg.text.strip()
     # The segment's own text: engines report the compression ratio of the whole 30 s decoding window on each of its
     # segments, so one repetitive window would otherwise mark every line in it.
-    if (compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD or has_repeated_ngrams(text)) and loop_evidence(seg, audio):
+    if looped_segments([text])[0] or (
+        (compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD or has_repeated_ngrams(text)) and loop_evidence(seg, audio)
+    ):
         flags.append("repetition")
     if (
         seg.no_speech_prob is not None
