@@ -148,6 +148,7 @@ def main() -> None:
     if args.only_transcribe:
         return
     from pipeline.asr import Segment, Transcript, Word, flag_segment
+    from pipeline.asr.flags import mark_clause_loops
     from pipeline.tagging.signals import audio as audiosig
 
     def segs(d: dict) -> list[Segment]:
@@ -174,6 +175,8 @@ def main() -> None:
                     rms = float(np.sqrt(np.mean(np.square(piece, dtype=np.float64)))) if piece.size else 1.0
                     s.flags = (["repetition"] if old_repetition(s.text, s.compression_ratio) else []) + _old_other_flags(s) \
                         + (["silence"] if rms < 10 ** (-60 / 20) else [])
+            if which == "now":  # as windows.transcribe does: a clause loop may run over several segments
+                mark_clause_loops(ss)
             if profile is not None:
                 tr = Transcript("x", 1.0, audio.size / SR, "m", "e", "1", segments=ss)
                 if which == "now":

@@ -184,6 +184,10 @@ def test_cli_pull_of_a_translator(translation_hub, tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["downloaded"] and out["repo_id"] == OPUS_REPO and Path(out["path"]).name == "opus-mt-ko-en"
+    res = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "data"), "models", "list", "--json"])
+    [listed] = [m for m in json.loads(res.stdout) if m["name"] == "opus-mt-ko-en"]
+    assert listed["installed"] and listed["languages"] == "translation ko → en" and OPUS_REPO in listed["origin"]
+    assert "--translator ct2:opus-mt-ko-en" in listed["note"]
 
 
 # -- the pipeline ----------------------------------------------------------------------------------------------

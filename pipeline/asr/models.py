@@ -348,6 +348,21 @@ def list_models(models_dir: Path | None = None) -> list[ModelInfo]:
         origin = f"Hugging Face {manifest.get('repo_id')}@{str(manifest.get('commit') or '?')[:12]}"
         ckpt = models_dir / cache_name(name) / CHECKPOINT_NAME
         out.append(ModelInfo(name, languages, size, origin, True, d, ckpt if ckpt.is_file() else None, "pulled"))
+    from pipeline.translate import models as translation_models
+
+    for name, tm in translation_models.TRANSLATION_MODELS.items():  # --translator ct2:NAME
+        d = translation_models.pulled_dir(name, models_dir)
+        if d is None:
+            continue
+        try:
+            manifest = json.loads((d / hub.MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue
+        size = sum(p.stat().st_size for p in d.iterdir() if p.is_file())
+        languages = f"translation {'/'.join(tm.sources) or '200 languages'} → en"
+        origin = f"Hugging Face {manifest.get('repo_id')}@{str(manifest.get('commit') or '?')[:12]}"
+        note = "pulled, converted by CTranslate2" if manifest.get("converted") else "pulled"
+        out.append(ModelInfo(name, languages, size, origin, True, d, None, f"{note}; --translator ct2:{name}"))
     return out
 
 
