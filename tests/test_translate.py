@@ -21,7 +21,7 @@ from pipeline.asr.base import Segment, Transcript
 from pipeline.cli import app
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, ModelError
-from pipeline.testing.hub import publish_model
+from pipeline.testing.hub import publish_damaged, publish_model
 from pipeline.testing.loopback import LoopbackServer
 from pipeline.testing.translation import build_opus_mt
 from pipeline.translate import get_translator, models, parse_translator
@@ -151,10 +151,8 @@ def test_pull_converts_marian_weights_with_ctranslate2_and_installs_atomically(t
 
 
 def test_a_damaged_or_unconvertible_pull_leaves_nothing(opus_release, tmp_path, monkeypatch):
-    damaged = bytearray((opus_release / "model.npz").read_bytes())
-    damaged[len(damaged) // 2] ^= 0xFF
     with LoopbackServer() as srv:
-        publish_model(srv, OPUS_REPO, opus_release, served={"model.npz": bytes(damaged)})
+        publish_damaged(srv, OPUS_REPO, opus_release, "model.npz")
         monkeypatch.setenv("HF_ENDPOINT", srv.base_url)
         with pytest.raises(ModelError, match="differs from the hub's"):
             models.pull("opus-mt-ko-en", tmp_path / "models")
