@@ -253,6 +253,29 @@ def test_a_clause_said_three_times_is_a_loop_within_and_across_segments():
     assert [flag_segment(Segment(0, 5, t, -0.3, 0.1)) for t in real] == [[]] * len(real)
 
 
+def test_transcribe_flags_a_loop_that_runs_over_segments(monkeypatch):
+    """The translate task's loop as three segments (an engine that writes what Whisper base wrote): the echoes are
+    flagged by transcribe() itself, over the whole transcript, not only segment by segment."""
+    import numpy as np
+
+    from pipeline.asr.base import WindowResult
+
+    class Looping:
+        engine, version, multilingual = "fake", "0", True
+        lock = __import__("threading").Lock()
+
+        def run(self, audio, **kw):
+            said = [" There were no trains.", " I don't even have a car.", " I don't even have a car.",
+                    " I don't even have a car."]
+            return WindowResult("ko", 0.9, iter(Segment(i, i + 1.0, t, -0.3, 0.1, 1.2) for i, t in enumerate(said)))
+
+    monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: Looping())
+    speech = (0.1 * np.sin(np.arange(4 * 16000) / 5)).astype(np.float32)
+    tr = transcribe(speech, language="ko", task="translate")
+    assert [s.flags for s in tr.segments] == [[], [], ["repetition"], ["repetition"]]
+    assert tr.text == "There were no trains. I don't even have a car."
+
+
 # --------------------------------------------------------------------------- output formats
 
 
