@@ -106,6 +106,21 @@ def test_ct2_translates_every_segment_keeping_times_and_flags(ct2_model, tmp_pat
     assert tr.translate_texts(["", "...", "  "], "ko") == ["", "...", ""]
 
 
+def test_an_nllb_style_folder_reads_the_language_as_a_token(ct2_model, tmp_path):
+    """One SentencePiece model (sentencepiece.bpe.model) and language tokens, as NLLB's CTranslate2 folders have."""
+    nllb = tmp_path / "nllb-like"
+    shutil.copytree(ct2_model, nllb, ignore=shutil.ignore_patterns("*.spm"))
+    shutil.copyfile(ct2_model / "source.spm", nllb / "sentencepiece.bpe.model")
+    tr = get_translator(f"ct2:{nllb}", Settings(data_dir=tmp_path, device="cpu"))
+    assert tr.folder.family == "nllb"
+    assert tr._source_tokens("기차도", "ko")[0] == "kor_Hang"
+    tl = tr.translate(korean())
+    assert [(g.start, g.end) for g in tl.segments] == [(g.start, g.end) for g in korean().segments]
+    assert tl.segments[0].text.strip() and not tl.segments[0].text.strip().startswith("eng_Latn")
+    klingon = Transcript("tlh", None, 1.0, "base", "faster-whisper", "1", segments=[Segment(0, 1, " Qapla'")])
+    assert "no language code for 'tlh'" in tr.refuses(klingon)
+
+
 def test_missing_and_unknown_translation_models(tmp_path, ct2_model):
     s = Settings(data_dir=tmp_path)
     with pytest.raises(ModelError, match="not in the model cache: run `clipwatch models pull opus-mt-ko-en`"):

@@ -57,9 +57,11 @@ class CT2Translator(Translator):
 
     def _source_tokens(self, text: str, lang: str | None) -> list[str]:
         pieces = self.source_sp.encode(text, out_type=str)
-        if self.folder.family == "nllb":
-            return [models.NLLB_CODES.get(lang or "", "kor_Hang"), *pieces, "</s>"]
-        return pieces if self.config.get("add_source_eos") else [*pieces, "</s>"]
+        if not self.config.get("add_source_eos"):  # CTranslate2 adds it itself to models converted from Marian
+            pieces.append("</s>")
+        if self.folder.family == "nllb":  # NLLB reads the source language as a first token
+            return [models.NLLB_CODES.get(lang or "", "kor_Hang"), *pieces]
+        return pieces
 
     def translate_texts(self, texts: list[str], language: str | None) -> list[str]:
         """English for each text, in order; a text without words ("♪♪", "...") is kept as it is."""
