@@ -242,6 +242,9 @@ def test_a_clause_said_three_times_is_a_loop_within_and_across_segments():
     assert looped_segments(["만세! 만세! 만세! 만세! 만세!", "the the the the the the the", "yes yes yes no no no",
                             "I have no car. I have no car."]) == [False] * 4
     assert flag_segment(Segment(0, 4, " 만세! 만세! 만세! 만세! 만세!", -0.3, 0.1)) == []
+    assert looped_segments([" ".join(["the"] * 9), " ".join(["만세"] * 9)]) == [False, False]
+    # ... while a clause that holds a short repeat of its own is still a clause.
+    assert looped_segments([" ".join(["수식 수식 수식 맞지 않음"] * 3)]) == [True]
     # Real lines, in the order they were recorded: the Asterisk conference prompts (asterisk-core-sounds-en) and
     # Korean messages of Debian packages (coreutils, apt), said one after another.
     real = ["The conference is now muted.", "The conference is now being recorded.", "The conference is now unlocked.",

@@ -59,11 +59,17 @@ class ClauseLoop:
     clause: str
 
 
+def _primitive(unit: list[str]) -> bool:
+    """False for a unit that is itself a shorter one repeated ("the the the" is "the" three times)."""
+    n = len(unit)
+    return not any(n % d == 0 and unit == unit[:d] * (n // d) for d in range(1, n // 2 + 1))
+
+
 def find_clause_loops(units: list[str]) -> list[ClauseLoop]:
     """Clauses (weight >= MIN_CLAUSE_WEIGHT) repeated at least LOOP_COPIES times back to back.
 
-    At each position the shortest period with LOOP_COPIES copies is taken, so "the the the the the the" is one word
-    six times (too short to be a clause), not "the the the" twice.
+    A clause is a primitive unit: "the the the the the the the the the" is one word nine times (too short to be a
+    clause), not "the the the" three times; a clause that holds a short repeat ("%s: %s %s") is still found.
     """
     out: list[ClauseLoop] = []
     total = len(units)
@@ -80,15 +86,17 @@ def find_clause_loops(units: list[str]) -> list[ClauseLoop]:
             n = j - i
             if n > limit:
                 break
-            if units[i : i + n] != units[j : j + n]:
+            unit = units[i:j]
+            if units[j : j + n] != unit or units[j + n : j + 2 * n] != unit:
                 continue
-            copies = 2
-            while units[i + copies * n : i + (copies + 1) * n] == units[i : i + n]:
+            if sum(_weight(u) for u in unit) < MIN_CLAUSE_WEIGHT or not _primitive(unit):
+                continue
+            copies = 3
+            while units[i + copies * n : i + (copies + 1) * n] == unit:
                 copies += 1
-            if copies >= LOOP_COPIES:
-                found = (n, copies)
-                break
-        if found and sum(_weight(u) for u in units[i : i + found[0]]) >= MIN_CLAUSE_WEIGHT:
+            found = (n, copies)
+            break
+        if found:
             n, copies = found
             out.append(ClauseLoop(i, n, copies, " ".join(units[i : i + n])))
             i += n * copies
