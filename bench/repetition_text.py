@@ -4,7 +4,9 @@
 
 No Whisper: the flag reads text, so it is measured on real text that was never a loop.
 
-* false flags -- the reference transcripts of the recordings in ``/work/media/speech`` (Asterisk prompts in English,
+* false flags -- on the text alone (reference texts have no timings or decoder scores, so this is the strict view:
+  in a transcript, an echo in a segment of its own is flagged only with evidence of a decoding loop, see
+  ``bench/repetition.py`` for Whisper's real output) -- the reference transcripts of the recordings in ``/work/media/speech`` (Asterisk prompts in English,
   French and Spanish: ``asterisk-core-sounds-{en,fr,es}``; ``pocketsphinx-testdata``'s LibriVox and spoken-card
   utterances) and real Korean written by people: every Korean message of the Debian packages installed here
   (``/usr/share/locale/ko/LC_MESSAGES/*.mo``, one message a line). Each text is flagged alone (within a segment) and

@@ -238,6 +238,22 @@ def test_a_clause_said_three_times_is_a_loop_within_and_across_segments():
     assert looped_segments(["We walked to the station in the rain and we have no car we have no car we have no car"]) == [True]
     segs = [Segment(0, 2, " I have no car."), Segment(2, 4, " I have no car. I have no car."), Segment(4, 6, " Then.")]
     assert mark_clause_loops(segs) == 1 and [s.flags for s in segs] == [[], ["repetition"], []]
+    # In a transcript an echo in a segment of its own needs evidence that it was decoded rather than heard: a prompt
+    # recorded three times and played back to back (asterisk-core-sounds-en, confbridge-begin-glorious-a/b/c) is
+    # speech; the same text from an unsure decoder, or faster than it can be said, is a loop.
+    leader = " The conference will begin when our glorious leader arrives."
+    heard = [Segment(3.6 * i, 3.6 * i + 3.1, leader, -0.2, 0.02, 1.1) for i in range(3)]
+    assert mark_clause_loops(heard) == 0 and all(not s.flags for s in heard)
+    unsure = [Segment(3.6 * i, 3.6 * i + 3.1, leader, -1.3, 0.02, 1.1) for i in range(3)]
+    assert mark_clause_loops(unsure) == 2 and [s.flags for s in unsure] == [[], ["repetition"], ["repetition"]]
+    hurried = [Segment(0.5 * i, 0.5 * i + 0.5, leader, -0.2, 0.02, 1.1) for i in range(3)]
+    assert mark_clause_loops(hurried) == 2
+    # Whisper base's real segments there (bench/repetition.py): the line before ends as the clause does; the copies
+    # are still counted from the segment starts, so no segment "repeats itself" and the first saying stays trusted.
+    real_run = [" will begin when the leader arrives.", leader, leader, leader, " The conference will begin when the leader arrives."]
+    assert looped_segments(real_run) == [False, False, True, True, False]
+    timed = [Segment(3.6 * i, 3.6 * i + 3.1, t, -0.16, 0.02, 1.1) for i, t in enumerate(real_run)]
+    assert mark_clause_loops(timed) == 0
     # Not loops: cheers and stutters of one or two words, twice-said clauses, real lines that share words.
     assert looped_segments(["만세! 만세! 만세! 만세! 만세!", "the the the the the the the", "yes yes yes no no no",
                             "I have no car. I have no car."]) == [False] * 4

@@ -106,6 +106,20 @@ def test_ct2_translates_every_segment_keeping_times_and_flags(ct2_model, tmp_pat
     assert tr.translate_texts(["", "...", "  "], "ko") == ["", "...", ""]
 
 
+def test_a_translation_that_echoes_different_lines_is_flagged(ct2_model, tmp_path, monkeypatch):
+    """The model's loop, not the speaker's: three different Korean lines, one English clause three times."""
+    tr = get_translator(f"ct2:{ct2_model}", Settings(data_dir=tmp_path, device="cpu"))
+    monkeypatch.setattr(tr, "translate_texts", lambda texts, lang: ["I don't even have a car."] * len(texts))
+    lines = [" 기차도 전기도 없었다", " 조선중앙통신사 보도", " 오늘 평양의 날씨는 맑겠습니다"]
+    different = Transcript("ko", 0.9, 9.0, "base", "faster-whisper", "1",
+                           segments=[Segment(3 * i, 3 * i + 3, t, -0.2, 0.1) for i, t in enumerate(lines)])
+    assert [g.flags for g in tr.translate(different).segments] == [[], ["repetition"], ["repetition"]]
+    # A line really said three times is translated three times, as the original is (whose flags are carried over).
+    same = Transcript("ko", 0.9, 9.0, "base", "faster-whisper", "1",
+                      segments=[Segment(3 * i, 3 * i + 3, lines[0], -0.2, 0.1) for i in range(3)])
+    assert [g.flags for g in tr.translate(same).segments] == [[], [], []]
+
+
 def test_an_nllb_style_folder_reads_the_language_as_a_token(ct2_model, tmp_path):
     """One SentencePiece model (sentencepiece.bpe.model) and language tokens, as NLLB's CTranslate2 folders have."""
     nllb = tmp_path / "nllb-like"

@@ -6,6 +6,7 @@ import bisect
 import re
 import zlib
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -105,12 +106,15 @@ def find_clause_loops(units: list[str]) -> list[ClauseLoop]:
     return out
 
 
-def looped_segments(texts: list[str]) -> list[bool]:
+def looped_segments(texts: list[str], confirm: Callable[[int], bool] | None = None) -> list[bool]:
     """Which of consecutive segment texts hold a clause loop, within one segment or across several.
 
-    A segment is marked when it holds a whole repeat (the second copy onwards) of a looped clause, or when repeats
-    make up at least half of it: in "I don't have a car." x3 as three segments the first, which is probably what was
-    heard, stays trusted and the two echoes are marked; one segment holding all three copies is marked.
+    A segment whose own text repeats the clause (two copies meet inside it) is marked on its text alone: "I don't
+    even have a car." three times in one 4-second segment. When the copies are consecutive segments, the first,
+    which is probably what was heard, stays trusted and the echoes (a segment holding a whole repeat, or made at
+    least half of repeats) are marked when ``confirm(k)`` says segment ``k`` also looks decoded rather than heard
+    (None: on the text alone). A recording that really says a line three times, one after the other (the Asterisk
+    prompts "the conference will begin when our glorious leader arrives" a, b and c), is three such segments.
     """
     units: list[str] = []
     owner: list[int] = []
@@ -120,9 +124,20 @@ def looped_segments(texts: list[str]) -> list[bool]:
         owner += [k] * len(us)
     repeat_weight = [0.0] * len(texts)
     whole = [False] * len(texts)
+    itself = [False] * len(texts)
     for loop in find_clause_loops(units):
-        for c in range(1, loop.copies):
-            a, b = loop.start + c * loop.length, loop.start + (c + 1) * loop.length
+        n, end = loop.length, loop.start + loop.length * loop.copies
+        while end < len(units) and units[end] == units[end - n]:
+            end += 1  # the periodic run goes on into a last, partial copy
+        # Count the copies from a segment start where the run allows it: a clause said as three segments is three
+        # copies at segment boundaries, not the same run read from the middle of the first segment (which would
+        # make every copy straddle two segments).
+        phase = next((p for p in range(loop.start, loop.start + n) if (p == 0 or owner[p - 1] != owner[p])
+                      and (end - p) // n >= LOOP_COPIES), loop.start)
+        for c in range(1, (end - phase) // n):
+            a, b = phase + c * n, phase + (c + 1) * n
+            if owner[a - 1] == owner[a]:  # two copies meet inside one segment
+                itself[owner[a]] = True
             if owner[a] == owner[b - 1]:
                 whole[owner[a]] = True
             for j in range(a, b):
@@ -130,14 +145,23 @@ def looped_segments(texts: list[str]) -> list[bool]:
     out = []
     for k, text in enumerate(texts):
         total = sum(_weight(u) for u in _units(text))
-        out.append(whole[k] or (total > 0 and repeat_weight[k] / total >= 0.5))
+        echo = whole[k] or (total > 0 and repeat_weight[k] / total >= 0.5)
+        out.append(itself[k] or (echo and (confirm is None or confirm(k))))
     return out
 
 
-def mark_clause_loops(segments: list[Segment]) -> int:
-    """Add "repetition" to the segments of a transcript that repeat a clause (:func:`looped_segments`)."""
+def mark_clause_loops(segments: list[Segment], confirm: Callable[[int], bool] | None = None) -> int:
+    """Add "repetition" to the segments of a transcript that repeat a clause (:func:`looped_segments`).
+
+    An echo in a segment of its own counts when ``confirm(k)`` agrees; by default when the segment shows evidence of
+    a decoding loop (:func:`loop_evidence`: more words than its time holds, collapsed word timings, an unsure
+    decoder, extreme repetition).
+    """
+    if confirm is None:
+        def confirm(k: int) -> bool:
+            return loop_evidence(segments[k]) is not None
     n = 0
-    for seg, looped in zip(segments, looped_segments([s.text for s in segments])):
+    for seg, looped in zip(segments, looped_segments([s.text for s in segments], confirm)):
         if looped and "repetition" not in seg.flags:
             seg.flags.append("repetition")
             n += 1

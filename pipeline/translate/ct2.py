@@ -94,7 +94,11 @@ class CT2Translator(Translator):
         for seg in segments:  # nothing said, nothing translated: as the original's flags say
             if not seg.text.strip() and not seg.flags:
                 seg.flags.append("silence")
-        mark_clause_loops(segments)  # translation models loop too
+        # Translation models loop too. An English line repeating the line before is an echo of the model's making
+        # unless the original line repeated its predecessor as well (then the original's own flags, carried over,
+        # say whether that was heard or looped).
+        said = [" ".join(s.text.split()) for s in original.segments]
+        mark_clause_loops(segments, confirm=lambda k: k == 0 or said[k] != said[k - 1])
         return Transcript(language="en", language_probability=None, duration=original.duration, model=self.model,
                           engine="ctranslate2", engine_version=ctranslate2.__version__, task="translate",
                           segments=segments)
