@@ -397,19 +397,23 @@ DATED = {"week": r"v.upload_date ~ '^[0-9]{4}[-/][0-9]{2}[-/][0-9]{2}'", "month"
 
 
 def mention_counts(db: Any, tables: Iterable[tuple[str, PgMatch]], by: str, filters: Filters) -> list[dict[str, Any]]:
-    """Hits and videos per (period, channel) for each (table, match); period None for videos without a date."""
+    """Hits and videos per (period, channel) for each (table, match); period None for videos without a date.
+
+    Lines are counted per video first (one pass over the matching lines: the index conditions OR-ed, so PostgreSQL
+    reads each partial index once), then each video's date and channel are looked up once, not once per line."""
     parts, args = [], []
     for table, m in tables:
         cond, cargs, _, _ = _condition(db, m, False)
-        parts.append(f"SELECT s.id FROM segments s WHERE {FLAG_CONDITIONS[table]} AND {cond}")
+        parts.append(f"({FLAG_CONDITIONS[table]} AND {cond})")
         args += cargs
     if not parts:
         return []
     conds, fargs = _pg_filters(filters)
+    joins = ("JOIN transcripts t ON t.id = s.transcript_id JOIN videos v ON v.id = s.video_id " if conds else "")
     sql = (f"SELECT CASE WHEN {DATED[by]} THEN {PERIODS[by]} END AS period, "
-           "COALESCE(v.channel, v.uploader, '') AS channel, count(*) AS hits, count(DISTINCT s.video_id) AS videos "
-           f"FROM ({' UNION '.join(parts)}) m JOIN segments s ON s.id = m.id JOIN transcripts t ON t.id = s.transcript_id "
-           f"JOIN videos v ON v.id = s.video_id {'WHERE ' + ' AND '.join(conds) if conds else ''} "
+           "COALESCE(v.channel, v.uploader, '') AS channel, sum(m.n) AS hits, count(*) AS videos "
+           f"FROM (SELECT s.video_id, count(*) AS n FROM segments s {joins}WHERE ({' OR '.join(parts)})"
+           f"{''.join(' AND ' + c for c in conds)} GROUP BY s.video_id) m JOIN videos v ON v.id = m.video_id "
            "GROUP BY 1, 2 ORDER BY 1, 2")
     return [{"period": r["period"], "channel": r["channel"], "hits": int(r["hits"]), "videos": int(r["videos"])}
             for r in db.execute(sql, (*args, *fargs)).fetchall()]
