@@ -559,3 +559,25 @@ def test_semantic_and_hybrid_search_on_postgres(both, tmp_path, monkeypatch):
                                    "--semantic", "--limit", "2", "--json"])
     assert res.exit_code == 0, res.output
     assert "경제 건설에 총력을 집중하자." in [h["text"] for v in json.loads(res.stdout)["videos"] for h in v["hits"]]
+
+
+def test_a_very_common_word_is_listed_newest_first_on_postgres(pg_url, monkeypatch):
+    """As on SQLite (issue 13): a query whose every word is in more than COMMON_DOCS lines is listed newest first,
+    with a notice; PostgreSQL's count comes from its statistics of the word index (ANALYZE)."""
+    from pipeline.asr import Segment, Transcript
+    from pipeline.search import fulltext
+    from pipeline.storage.sqlite.catalogue import VideoRecord
+
+    with PostgresCatalogue(pg_url) as c:
+        c.upsert_video(VideoRecord(id="v", extractor="x", platform_id="v", webpage_url="u", source_url="u"), "v")
+        c.replace_transcript("v", "sha", "original", Transcript("en", 1.0, 60, "m", "e", "1", segments=[
+            Segment(i, i + 1, f"the people line {i}" + " people" * (i % 3)) for i in range(40)]), None)
+        c.conn.execute("ANALYZE segments")
+        assert c.search_sql.term_docs(c.db, "people") == 40 and c.search_sql.term_docs(c.db, "zebra") == 0
+        ranked = search(c, SearchQuery("people", limit=5), archive_dir=None)
+        assert ranked.notice is None and ranked.hits[0].score is not None
+        monkeypatch.setattr(fulltext, "COMMON_DOCS", 30)
+        res = search(c, SearchQuery("people", limit=5), archive_dir=None)
+        assert "newest first" in res.notice
+        assert [h.segment_start for h in res.hits] == [39, 38, 37, 36, 35]
+        assert search(c, SearchQuery("\"the people\"", limit=5), archive_dir=None).notice is None

@@ -316,8 +316,16 @@ def count_matches(db: Any, table: str, match: PgMatch, filters: Filters) -> int:
 
 
 def term_docs(db: Any, term: str) -> int:
-    """Lines holding ``term``: PostgreSQL keeps no vocabulary table, so every query is ranked (0 = not common)."""
-    return 0
+    """Lines holding ``term`` (an index form, e.g. "nuclear", "5"), estimated from PostgreSQL's own statistics of the
+    word index (ANALYZE keeps the most common lexemes of ``fts`` and their share of the rows): what SQLite reads from
+    its FTS5 vocabulary. 0 when the word is not among them (not common), or the table was never analysed."""
+    row = db.execute(
+        "WITH lex AS (SELECT (tsvector_to_array(to_tsvector('" + CONFIG + "', ?)))[1] AS lexeme), "
+        "st AS (SELECT unnest(most_common_elems::text::text[]) AS elem, unnest(most_common_elem_freqs) AS freq "
+        "FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'segments' AND attname = 'fts') "
+        "SELECT (st.freq * GREATEST(c.reltuples, 0))::bigint AS docs FROM st, lex, pg_class c "
+        "WHERE st.elem = lex.lexeme AND c.oid = 'segments'::regclass", (term,)).fetchone()
+    return int(row["docs"]) if row and row["docs"] is not None else 0
 
 
 def filter_ids(db: Any, filters: Filters, ids: list[int]) -> set[int]:
