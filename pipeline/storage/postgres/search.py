@@ -228,18 +228,30 @@ def _substring_cond(node: Any, args: list[Any], rank: list[str]) -> str:
     return "(" + joiner.join(_substring_cond(c, args, rank) for c in node[1]) + ")"
 
 
+def _rank_terms(p: Any) -> str | None:
+    """What a word query is ranked by (a to_tsquery text): its own words OR-ed, each as the query wrote it (the first
+    of its unit's alternatives), and its prefixes. Ranking by the match itself costs up to 10x when it holds
+    alternative phrases (a long word's compound splits, "Mr" = "mister"): ts_rank_cd then evaluates every
+    alternative's positions on every matching line (700 ms instead of 70 for one 11-letter word in 24,000 lines)."""
+    words = list(dict.fromkeys(w for unit in (p.units or []) if unit and unit[0] for w in unit[0]))
+    terms = [_prefix_literal(w)[:-2] for w in words] + [_prefix_literal(x) for x in (p.prefixes or [])]
+    return " | ".join(terms) or None
+
+
 @dataclass
 class PgMatch:
     """A plan's match as PostgreSQL runs it (``match_of``)."""
     kind: str                   # word | substring
     tree: Any
     tsquery: str | None = None  # word: the tsquery text, computed once per search (``_condition``)
+    rank_terms: str | None = None  # word: what it is ranked by (``_rank_terms``), as to_tsquery reads it
+    rank: str | None = None        # word: that tsquery, computed with ``tsquery``
 
 
 def match_of(p: Any) -> PgMatch:
     """What ``match_ids`` and friends take for a plan (SQLite's take ``p.match``, the FTS5 expression)."""
     if p.mode == "word":
-        return PgMatch("word", parse_fts5(p.match))
+        return PgMatch("word", parse_fts5(p.match), rank_terms=_rank_terms(p))
     if p.mode == "bigram":
         tree = getattr(p, "tree", None) or ("and", [("term", t) for t in p.substrings])
         return PgMatch("substring", tree)
@@ -255,9 +267,14 @@ def _condition(db: Any, m: PgMatch, ranked: bool) -> tuple[str, list[Any], str, 
                 return "FALSE", [], "NULL::float8", []
             args: list[Any] = []
             expr = _tsquery_sql(tree, args)
-            m.tsquery = db.execute(f"SELECT ({expr})::text AS q", args).fetchone()["q"]
+            if m.rank_terms:
+                rank, rank_args = f"to_tsquery('{CONFIG}', ?)", [m.rank_terms]
+            else:
+                rank, rank_args = expr, list(args)
+            row = db.execute(f"SELECT ({expr})::text AS q, ({rank})::text AS r", [*args, *rank_args]).fetchone()
+            m.tsquery, m.rank = row["q"], row["r"]
         score = "-ts_rank_cd(s.fts, ?::tsquery)" if ranked else "NULL::float8"
-        return "s.fts @@ ?::tsquery", [m.tsquery], score, [m.tsquery] if ranked else []
+        return "s.fts @@ ?::tsquery", [m.tsquery], score, [m.rank] if ranked else []
     tree = _without_empty(m.tree)
     if tree is None:
         return "FALSE", [], "NULL::float8", []
