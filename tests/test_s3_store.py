@@ -197,6 +197,21 @@ def test_cli_verify_passes_from_the_store(s3, archived_s3, settings, bucket):
     assert out["derivatives_checked"] >= 1 and any(folder.rglob("manifest.json"))
 
 
+def test_cli_export_bag_from_the_store(s3, archived_s3, settings, bucket, tmp_path):
+    """`clipwatch export bag` with the archive on the object store: the original comes from the store into the bag."""
+    import bagit
+
+    env = {**os.environ, "CLIPWATCH_STORAGE_URL": f"s3://{bucket}/archive", "CLIPWATCH_DATA": str(settings.data_dir)}
+    proc = subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()", "export", "bag",
+                           str(tmp_path / "bag"), "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["valid"] and len(out["videos"]) == 1
+    bagit.Bag(str(tmp_path / "bag")).validate()
+    originals = list((tmp_path / "bag" / "data" / "videos").glob("*/original/*"))
+    assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in originals] == [archived_s3[1]["sha256"]]
+
+
 def test_large_files_go_multipart_and_are_verified(s3, bucket, blobs, tmp_path):
     src = tmp_path / "big.mp4"
     src.write_bytes(os.urandom(9 << 20))  # over the 8 MiB single-PUT limit

@@ -845,7 +845,6 @@ def similar(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rank archived videos by shared keyframes with this one (re-uploads, excerpts, mirrored copies)."""
-    from pipeline.storage.files import Archive
     from pipeline.preservation.matching import fingerprint_file, match_keyframes
 
     s = settings()
@@ -854,7 +853,7 @@ def similar(
         media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
         if media is None:
             raise NotFoundError(f"{video_id}: no archived media to compare")
-        query = fingerprint_file(Archive(s.archive_dir).abspath(media["path"]))
+        query = fingerprint_file(s.blob_store().abspath(media["path"]))
         matches = match_keyframes(query, _hash_index(store), exclude=[v["id"]], limit=limit)
         _print_matches(matches, store, as_json)
 
@@ -1056,14 +1055,13 @@ def tags_run(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Re-run the tagger on archived videos (human corrections are kept)."""
-    from pipeline.storage.files import Archive
     from pipeline.stages.runner import run_tagging
 
     s = settings()
     out = {}
     with open_store(s) as store:
         for vid in video_ids:
-            outcome = run_tagging(store, Archive(s.archive_dir), vid, force=True)
+            outcome = run_tagging(store, s.blob_store(), vid, force=True)
             out[vid] = _tag_rows(store, vid)
             if not as_json:
                 console.print(f"{vid}: {rich_escape(outcome.message)}")
@@ -1130,9 +1128,8 @@ def verify(
                                         description=f"verifying {_short(name.rsplit('/', 1)[-1], 24)}"))
         if tsa:
             from pipeline.preservation.timestamp import timestamp_head
-            from pipeline.storage.files import Archive
 
-            stamp = timestamp_head(store, Archive(s.archive_dir), tsa)
+            stamp = timestamp_head(store, s.blob_store(), tsa)
     if as_json:
         out = result.to_dict()
         if stamp is not None:
@@ -1373,7 +1370,6 @@ def export_bag_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Write a BagIt bag (SHA-256 manifest): originals, info.json, derivatives, provenance.json with the event log."""
-    from pipeline.storage.files import Archive
     from pipeline.preservation.bag import export_bag, select_videos
 
     s = settings()
@@ -1382,10 +1378,10 @@ def export_bag_cmd(
         selection = "; ".join(x for x in (f"channel={channel}" if channel else "", f"query={query}" if query else "",
                                           f"ids={','.join(video_ids)}" if video_ids else "") if x) or "all"
         if as_json:
-            result = export_bag(store, Archive(s.archive_dir), dest, ids, selection=selection, organization=organization)
+            result = export_bag(store, s.blob_store(), dest, ids, selection=selection, organization=organization)
         else:
             with err_console.status(f"bagging {len(ids)} video(s)…") as status:
-                result = export_bag(store, Archive(s.archive_dir), dest, ids, selection=selection, organization=organization,
+                result = export_bag(store, s.blob_store(), dest, ids, selection=selection, organization=organization,
                                     progress=lambda n, total, vid: status.update(f"bagging {n + 1}/{total} {vid}"))
     if as_json:
         print_json(result.to_dict())
