@@ -151,6 +151,72 @@ def test_doubtful_lines_are_found_as_on_sqlite(both):
     assert [(h.video_id, h.start) for h in r_pg.hits if h.doubtful] == [("youtube-hostile-cccccc", 5.0)]
 
 
+RUM_QUERIES = [("nuclear", {}), ("nuclear", {"channel": "ministry tv"}), ("nuclear", {"since": "2019"}),
+               ("nuclear", {"source": "speech"}), ("nuclear OR strengthen", {"status": "available"}),
+               ("economic construction", {})]
+
+
+def _pages(store, archive_dir, text, limit, **kw):
+    """Every hit of a query, page after page (the cursor), as (segment id, score)."""
+    out, cursor = [], None
+    while True:
+        res = search(store, SearchQuery(text=text, limit=limit, cursor=cursor, **kw), archive_dir=archive_dir)
+        out += [(h.segment_id, h.score) for h in res.hits]
+        if not res.next_cursor:
+            return out
+        cursor = res.next_cursor
+
+
+@pytest.mark.parametrize("text,kw", RUM_QUERIES, ids=[f"{q} {kw}" for q, kw in RUM_QUERIES])
+def test_rum_ranks_inside_the_index_with_the_same_hits(both, monkeypatch, text, kw):
+    """Migration 0008's RUM index: a query with few matches is ranked exactly by ts_rank_cd; one with many comes
+    out of the RUM index ranked, with the same hits, in one order page after page (one hit a page here)."""
+    from pipeline.storage.postgres import search as pg_search
+
+    _lite, pgc, archive_dir = both
+    assert pg_search.rum_ranking(pgc.db)  # scripts/test installs postgresql-NN-rum
+    exact = _pages(pgc, archive_dir, text, 100, **kw)  # a handful of matches: ts_rank_cd (negated: below 0)
+    assert exact and all(s < 0 for _, s in exact)
+    monkeypatch.setattr(pg_search, "EXACT_BELOW", 0)  # as for a word with many matches: the RUM index ranks
+    one_page = _pages(pgc, archive_dir, text, 100, **kw)
+    assert sorted(i for i, _ in one_page) == sorted(i for i, _ in exact)
+    trusted = [s for _, s in one_page if s is not None and s > 0]
+    assert trusted and trusted == sorted(trusted)  # RUM's distance, best first
+    assert _pages(pgc, archive_dir, text, 1, **kw) == one_page
+
+
+def test_rum_index_serves_the_ranked_query(both):
+    _lite, pgc, _ = both
+    with pgc.transaction():
+        pgc.conn.execute("SET LOCAL enable_seqscan = off")  # the table is tiny: ask whether the index can serve
+        plan = "\n".join(r["QUERY PLAN"] for r in pgc.conn.execute(
+            "EXPLAIN SELECT id FROM segments s WHERE s.flags = '' AND s.fts @@ to_tsquery('nuclear') "
+            "ORDER BY s.fts <=> to_tsquery('nuclear') LIMIT 5").fetchall())
+    assert "segments_fts_rum" in plan and "Sort" not in plan
+
+
+def test_search_without_the_rum_extension(pg, both, tmp_path, caplog):
+    """A server where the catalogue's owner may not create the RUM extension (as on a managed PostgreSQL without
+    it): the catalogue is created, one warning says how to add RUM, and search finds the same hits."""
+    from pipeline.storage.postgres.search import rum_ranking
+
+    lite, pgc, archive_dir = both
+    role = f"owner_{uuid.uuid4().hex[:6]}"
+    pg.psql(f"CREATE ROLE {role} LOGIN PASSWORD 'o-pass'")
+    url = pg.create_database(f"t_{uuid.uuid4().hex[:10]}", owner=role).replace(
+        "postgres:" + pg.password, f"{role}:o-pass")
+    with caplog.at_level("WARNING", logger="pipeline.storage.postgres.catalogue"):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_search_catalogue, "Store", lambda _path: PostgresCatalogue(url))
+            _search_catalogue.build_catalogue(tmp_path / "pg")
+    assert "no RUM extension" in caplog.text and "CREATE EXTENSION rum" in caplog.text
+    with PostgresCatalogue(url) as plain:
+        assert not rum_ranking(plain.db)
+        for text, kw in QUERIES:
+            expected = sorted(_hits(pgc, archive_dir, text, **dict(kw))[1])
+            assert sorted(_hits(plain, archive_dir, text, **dict(kw))[1]) == expected
+
+
 def test_bad_queries_never_raise(both):
     _lite, pgc, archive_dir = both
     for text in ['"unterminated', "AND", "NOT", "(((", "a:b", "foo*", "\\", "'", "%", "the"]:

@@ -10,6 +10,7 @@ the ``clipwatch_writer`` role), and search indexes for English (tsvector) and Ko
 from __future__ import annotations
 
 import json
+import logging
 import re
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -27,6 +28,9 @@ MIGRATION_LOCK = 0x636C6970  # "clip": pg_advisory_xact_lock key for migrations
 EVENTS_LOCK = 0x63686E  # "chn": held while an event is appended, so the chain has one writer at a time
 # The triggers that keep the events append-only and chained (0002, 0005): `verify` reports a missing one.
 EVENT_TRIGGERS = ("events_no_update", "events_no_truncate", "events_chain_insert")
+RUM_MIGRATION = 8  # the optional RUM indexes for ranked search (migrations/0008_rum_ranking.sql)
+
+log = logging.getLogger(__name__)
 
 
 class Row(dict):
@@ -94,6 +98,10 @@ class _CompatDB:
     @property
     def in_transaction(self) -> bool:
         return self._c._depth > 0
+
+    def transaction(self) -> Any:
+        """The catalogue's transaction (nested calls join the outer one): for SET LOCAL around one query."""
+        return self._c.transaction()
 
 
 class PostgresCatalogue:
@@ -237,6 +245,12 @@ class PostgresCatalogue:
         except psycopg.errors.InsufficientPrivilege as exc:
             raise StorageError(f"PostgreSQL at {redact(self.url)} refused to create the catalogue ({exc}); connect "
                                "once as the database owner to apply the migrations") from None
+        if RUM_MIGRATION in applied and not self._one("SELECT to_regclass('segments_fts_rum') IS NOT NULL AS r")["r"]:
+            log.warning("PostgreSQL at %s has no RUM extension: search works but ranks every match with ts_rank_cd, "
+                        "slow for words in many lines beyond a few million segments. To rank inside the index, install "
+                        "it on the server (Debian: postgresql-NN-rum) and run, as a superuser: CREATE EXTENSION rum; "
+                        "CREATE INDEX segments_fts_rum ON segments USING rum (fts rum_tsvector_ops) WHERE flags = ''",
+                        redact(self.url))
         return applied
 
     # -- connection --------------------------------------------------------------------

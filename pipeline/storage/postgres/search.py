@@ -298,10 +298,55 @@ def _order_by(sort: str, ranked: bool, newest_first: bool = False) -> str:
     return "s.id DESC" if newest_first else "s.id"
 
 
+RUM_INDEX = "segments_fts_rum"  # migration 0008, where the server has the RUM extension
+# Fewer expected matches than this (the planner's own estimate): ts_rank_cd over the GIN index, exact and cheap;
+# more: the RUM index, which hands the matches over best first. RUM walks every posting of every term, so phrases
+# and ANDs of common words (a few matches out of long lists) are slower on it (240 ms against 37 ms at 10 million
+# segments), while a word in many lines is far faster (75 ms against 560 ms p95).
+EXACT_BELOW = 5000
+PAGE_BY_INDEX = ("enable_sort", "enable_material", "enable_seqscan")  # planner settings off for one RUM-ranked page
+
+
+def rum_ranking(db: Any) -> bool:
+    """Whether the catalogue has migration 0008's RUM index (asked per search, well under a millisecond, so an index
+    built later by an administrator is used at once)."""
+    return bool(db.execute("SELECT to_regclass(?) IS NOT NULL AS r", [RUM_INDEX]).fetchone()["r"])
+
+
+def _ranked_in_index(db: Any, table: str, match: PgMatch, cond: str, cargs: list[Any], ranked: bool, sort: str) -> bool:
+    """A trusted-lines word search by relevance whose planner estimate is EXACT_BELOW matches or more, on a catalogue
+    with the RUM index: rank inside the index instead of ts_rank_cd over every match."""
+    if not (ranked and sort == "relevance" and table == WORD and match.kind == "word" and cond != "FALSE"):
+        return False
+    if not rum_ranking(db):
+        return False
+    plan = db.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM segments s WHERE {FLAG_CONDITIONS[WORD]} AND {cond}",
+                      cargs).fetchone()["QUERY PLAN"]
+    return plan[0]["Plan"]["Plan Rows"] >= EXACT_BELOW
+
+
+def _index_order(db: Any, sql: str, args: tuple) -> list[Any]:
+    """Rows of ``sql`` (ORDER BY a RUM distance, LIMIT) in the index's own order, with sorts, materialisation and
+    whole-table scans off for this one query. Then PostgreSQL can only read the matches best first from the RUM index
+    and join each to its video and transcript by key, stopping when the page is full: a filter costs the matches it
+    rejects on the way, not every match (left to itself, it misjudges filters on expressions such as date ranges and
+    probes the text index once per video, then sorts: seconds). It also keeps the pages of one query in one order:
+    many matches tie on the distance, and a sort of its own for a deeper page could order the ties differently; a
+    tie-breaker column would make it read every tied match."""
+    with db.transaction():
+        for setting in PAGE_BY_INDEX:
+            db.execute(f"SET LOCAL {setting} = off")
+        rows = db.execute(sql, args).fetchall()
+        for setting in PAGE_BY_INDEX:  # the caller's transaction, if any, goes on as it was
+            db.execute(f"RESET {setting}")
+    return rows
+
+
 def match_ids(db: Any, table: str, match: PgMatch, filters: Filters, sort: str, offset: int, n: int,
               ranked: bool = True, newest_first: bool = False) -> list[tuple[int, float | None]]:
     """(segment id, score or None) of the segments of ``table`` (trusted, doubtful or every line) that ``match``
-    matches, filtered, ordered, one page: SQLite's ``match_ids`` on PostgreSQL (score: the negated ts_rank_cd).
+    matches, filtered, ordered, one page: SQLite's ``match_ids`` on PostgreSQL. The score is lower-is-better as
+    SQLite's bm25: the negated ts_rank_cd, or RUM's ``<=>`` distance when the RUM index ranks (``_ranked_in_index``).
 
     Filtered: the matches are computed once (a materialised CTE), then joined to the videos and tags, so a filter
     never makes PostgreSQL probe the text index once per video (which it chose, with a wrong row estimate, for date
@@ -309,6 +354,12 @@ def match_ids(db: Any, table: str, match: PgMatch, filters: Filters, sort: str, 
     cond, cargs, score, sargs = _condition(db, match, ranked)
     where = f"{FLAG_CONDITIONS[table]} AND {cond}"
     conds, fargs = _pg_filters(filters)
+    if _ranked_in_index(db, table, match, cond, cargs, ranked, sort):
+        joins = "JOIN transcripts t ON t.id = s.transcript_id JOIN videos v ON v.id = s.video_id " if conds else ""
+        sql = (f"SELECT s.id, s.fts <=> ?::tsquery AS score FROM segments s {joins}WHERE {where}"
+               f"{''.join(' AND ' + c for c in conds)} ORDER BY score LIMIT ? OFFSET ?")
+        rows = _index_order(db, sql, (match.tsquery, *cargs, *fargs, n, offset))
+        return [(r["id"], r["score"]) for r in rows]
     order = _order_by(sort, ranked, newest_first)
     if not conds and sort == "relevance":
         sql = f"SELECT s.id, {score} AS score FROM segments s WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
