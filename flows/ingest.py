@@ -122,26 +122,34 @@ def prepare_task(ref: VideoRef, settings: Settings, source_id: int | None, force
     """Download, then (in the same worker) the stages that read only pictures — shots, keyframes, text on screen —
     overlapping the transcription of earlier videos."""
     prepared = Prepared(fetch_task(ref, settings, source_id))
-    vid = prepared.fetch.video_id
-    with MEDIA_SLOTS, settings.catalogue() as store:
+    with MEDIA_SLOTS:
+        prepared.media = run_pool_stages(prepared.fetch.video_id, settings, "media", force)
+    return prepared
+
+
+def run_pool_stages(video_id: str, settings: Settings, pool: str, force: bool = False
+                    ) -> dict[str, tuple[StageOutcome | None, str | None]]:
+    """One video's stages of one pool ("media": pictures only; "asr": sound, words, tags), in pipeline order:
+    the outcome (or error) of each. A full disk stops (DiskFullError); any other failure is that stage's alone."""
+    results: dict[str, tuple[StageOutcome | None, str | None]] = {}
+    with settings.catalogue() as store:
         try:
-            job = Job(store, settings.blob_store(), settings, vid, force=force)
+            job = Job(store, settings.blob_store(), settings, video_id, force=force)
         except ClipwatchError as exc:
-            prepared.media = {cls.name: (None, str(exc)) for cls in STAGES if cls.pool == "media"}
-            return prepared
+            return {cls.name: (None, str(exc)) for cls in STAGES if cls.pool == pool}
         with job:
             for cls in STAGES:
-                if cls.pool != "media":
+                if cls.pool != pool:
                     continue
-                reporter().stage_start(vid, cls.name)
+                reporter().stage_start(video_id, cls.name)
                 try:
                     with disk_full_as_error(settings):
-                        prepared.media[cls.name] = (stage_task.with_options(name=cls.name)(job, cls()), None)
+                        results[cls.name] = (stage_task.with_options(name=cls.name)(job, cls()), None)
                 except DiskFullError:
                     raise  # stops the batch
                 except ClipwatchError as exc:
-                    prepared.media[cls.name] = (None, str(exc))
-    return prepared
+                    results[cls.name] = (None, str(exc))
+    return results
 
 
 @task(name="stage", cache_policy=NO_CACHE)

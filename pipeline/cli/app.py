@@ -249,7 +249,12 @@ def ingest(
     for src in sources:  # a malformed URL is said before Prefect starts
         is_url(src)
     s.ensure_dirs()
-    report = run_ingest(sources, s, force, as_json)
+    if scale_out_api():
+        options = {k: v for k, v in dict(model=model, engine=engine, translate=False if no_translate else None).items()
+                   if v is not None}
+        report = run_ingest_on_pools(sources, s, force, options, as_json)
+    else:
+        report = run_ingest(sources, s, force, as_json)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -1265,6 +1270,95 @@ def monitor_serve(
     console.print(f"monitor/{rich_escape(name)} on [bold]{rich_escape(cron)}[/] (UTC), scheduled by {rich_escape(where)}; "
                   f"next runs {', '.join(t.strftime('%Y-%m-%d %H:%M') for t in upcoming)}; Ctrl-C stops", highlight=False)
     serve_monitor(cron, str(s.data_dir), name, analyse_new=not no_analyse)
+
+
+# -- commands: deploy / worker, and ingest on work pools (scale out) --
+
+
+def scale_out_api() -> str | None:
+    """The Prefect server named by PREFECT_API_URL: set, ingest fans out to work pools; unset, it runs here."""
+    import os
+
+    return os.environ.get("PREFECT_API_URL") or None
+
+
+def run_ingest_on_pools(sources: list[str], s: Settings, force: bool, options: dict[str, Any], as_json: bool):
+    """``clipwatch ingest`` with PREFECT_API_URL: one flow run per video on the pools' workers, a progress line."""
+    from flows import configure_prefect
+
+    configure_prefect(s, quiet=not state.verbose)
+    from flows.pools import fan_out_ingest
+
+    if as_json:
+        return fan_out_ingest(sources, s, force, options)
+    with err_console.status("ingest: starting flow runs…") as status:
+        return fan_out_ingest(sources, s, force, options, progress=lambda line: status.update(rich_escape(line)))
+
+
+@app.command()
+def deploy(
+    cron: str = typer.Option("0 */6 * * *", "--cron", help="The monitor deployment's schedule (cron syntax, UTC)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Register clipwatch's deployments and work pools (download, media, asr) on the Prefect server (PREFECT_API_URL)."""
+    from flows import configure_prefect
+
+    s = settings()
+    s.ensure_dirs()
+    configure_prefect(s, quiet=not state.verbose)
+    from datetime import datetime, timezone
+
+    from flows.monitor import next_run_times
+    from flows.pools import check_server, register
+
+    check_server(scale_out_api() or "")
+    try:
+        next_run_times(cron, datetime.now(timezone.utc))
+    except ValueError as exc:
+        raise ClipwatchError(f"{exc}; e.g. --cron \"0 */6 * * *\" (every 6 hours)") from exc
+    done = register(cron)
+    if as_json:
+        print_json(done.to_dict())
+        return
+    for name, pool in done.deployments.items():
+        console.print(f"{rich_escape(name)} → work pool [bold]{pool}[/]", highlight=False)
+    if done.pools_created:
+        console.print(f"created work pools: {', '.join(done.pools_created)}", highlight=False)
+    console.print(f"downloads at once, all workers together: {done.download_limit} (CLIPWATCH_DOWNLOADS); start "
+                  "workers with `clipwatch worker --pool download|media|asr`", highlight=False)
+
+
+WORKER_LIMITS = {"media": 1, "asr": 1}  # one Whisper (or one decoder) per worker: each already uses every core
+
+
+@app.command()
+def worker(
+    pool: str = typer.Option(..., "--pool", help="The work pool to take flow runs from: download, media or asr."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1,
+                                        help="Flow runs at once (default: CLIPWATCH_DOWNLOADS for download, 1 for media and asr)."),
+    name: Optional[str] = typer.Option(None, "--name", help="The worker's name in Prefect (default: host and a random suffix)."),
+) -> None:
+    """Start a Prefect process worker for one of clipwatch's work pools (runs until stopped)."""
+    import os
+
+    from flows import configure_prefect
+    from flows.pools import POOLS, ScaleLimits, check_server
+
+    if pool not in POOLS:
+        raise ClipwatchError(f"unknown work pool {pool!r}; choose one of: {', '.join(POOLS)}")
+    s = settings()
+    s.ensure_dirs()
+    configure_prefect(s, quiet=False)
+    check_server(scale_out_api() or "")
+    limit = limit or WORKER_LIMITS.get(pool) or ScaleLimits().downloads
+    argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
+            "--limit", str(limit)]
+    if name:
+        argv += ["--name", name]
+    err_console.print(f"worker for pool {pool} (at most {limit} flow run(s) at once) on {scale_out_api()}",
+                      highlight=False)
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # the worker is Prefect's own; signals reach it directly
 
 
 @app.command()

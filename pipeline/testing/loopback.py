@@ -14,6 +14,7 @@ import hashlib
 import html
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +30,8 @@ class Route:
     truncate_to: int | None = None
     last_modified: float | None = None
     headers: dict[str, str] | None = None
+    # Send the body at most this many bytes a second (a slow site: a download that takes a while).
+    rate: int | None = None
 
     @classmethod
     def file(cls, path: Path, content_type: str = "video/mp4", **kw) -> "Route":
@@ -88,7 +91,14 @@ class LoopbackServer:
                     chunk = body[start:max(start, min(end + 1, route.truncate_to))]
                     self.close_connection = True
                 try:
-                    self.wfile.write(chunk)
+                    if route.rate:
+                        step = max(1, route.rate // 10)
+                        for i in range(0, len(chunk), step):
+                            self.wfile.write(chunk[i:i + step])
+                            self.wfile.flush()
+                            time.sleep(step / route.rate)
+                    else:
+                        self.wfile.write(chunk)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

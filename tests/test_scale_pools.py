@@ -1,0 +1,229 @@
+"""Prefect at scale, for real on loopback: a Prefect server on PostgreSQL, `clipwatch deploy`, two process workers on
+the download pool and one on asr, six short speech clips fanned out by `clipwatch ingest`, the catalogue on
+PostgreSQL and the originals on S3 (moto) — and one flow run killed (SIGKILL) while it downloads, which the ingest
+starts again without leaving a duplicate or a half-written object or row.
+
+Everything here is started by the test and stopped by it; only processes it started are signalled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from _scale import pg, s3, s3_server  # noqa: F401
+from conftest import publish_page
+from pipeline.search.fulltext import SearchQuery, search
+from pipeline.storage.postgres.catalogue import PostgresCatalogue
+from pipeline.testing.loopback import Route, rss_feed
+from pipeline.testing.media import make_speech_video
+from pipeline.testing.prefect import PrefectServer
+
+pytestmark = pytest.mark.slow
+
+CLIPS = {  # name -> what it says; each has a word no other clip says
+    "harvest": "The harvest in the northern province was excellent this autumn.",
+    "railway": "A new railway bridge opened across the river on Tuesday.",
+    "factory": "The steel factory finished its yearly plan early.",
+    "weather": "Heavy snow is expected in the mountains tomorrow morning.",
+    "fishing": "The fishing fleet returned to port with a record catch.",
+    "library": "The national library received ten thousand new books.",
+}
+SLOW = "library"  # served slowly: its first download is killed half-way
+
+
+def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below one we started (Linux /proc): the worker's flow-run processes."""
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids = [int(p) for p in f.read().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            out += [kid, *_descendants(kid)]
+    return out
+
+
+def _flow_run_of(pid: int) -> str | None:
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for item in env:
+        if item.startswith(b"PREFECT__FLOW_RUN_ID="):
+            return item.split(b"=", 1)[1].decode()
+    return None
+
+
+def _ran(log: Path, flow_run_id: str) -> bool:
+    """Whether this worker ran the flow run: it logged taking it and was not refused it (another worker was first)."""
+    text = log.read_text(errors="replace")
+    return f"submitting flow run '{flow_run_id}'" in text and f"Aborted submission of flow run '{flow_run_id}'" not in text
+
+
+def _flow_runs(api: str, deployment_flow: str) -> list[dict]:
+    resp = httpx.post(f"{api}/flow_runs/filter", json={"flows": {"name": {"any_": [deployment_flow]}}, "limit": 200},
+                      timeout=10)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
+    T0 = time.monotonic()
+    for name, text in CLIPS.items():  # ~3 s each, 160x120
+        path = make_speech_video(tmp_path / "clips" / f"{name}.mp4", text, seed=len(name))
+        publish_page(server, name, path, f"Clip {name}", description=text)
+    server.routes[f"/media/{SLOW}.mp4"].rate = 6_000  # bytes a second: ~6 s per download
+    items = [{"title": f"Clip {n}", "link": server.url(f"/watch/{n}.html"), "guid": n} for n in CLIPS]
+    server.routes["/feed.xml"] = Route(body=rss_feed("Loopback news", items), content_type="application/rss+xml")
+    feed = server.url("/feed.xml")
+
+    bucket = f"pools-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(bucket)
+    catalogue_url = pg.create_database(f"cat_{uuid.uuid4().hex[:8]}")
+    prefect_db = pg.create_database(f"prefect_{uuid.uuid4().hex[:8]}")  # Prefect's own database, apart
+    workers: dict[str, subprocess.Popen] = {}
+    logs: dict[str, Path] = {}
+    with PrefectServer(prefect_db) as prefect:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CLIPWATCH_"))}
+        env = {**base, **s3.env(), **prefect.env(), "CLIPWATCH_DATABASE_URL": catalogue_url,
+               "CLIPWATCH_STORAGE_URL": f"s3://{bucket}/archive", "CLIPWATCH_MODEL": "tiny.en",
+               "CLIPWATCH_TRANSLATE": "0", "CLIPWATCH_SEMANTIC": "0", "CLIPWATCH_DEVICE": "cpu",
+               "CLIPWATCH_ASR_BATCH": "3", "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+        down = _cli("--data-dir", str(tmp_path / "here"), "ingest", feed, env={**env, "PREFECT_API_URL":
+                    "http://127.0.0.1:9/api"})
+        assert down.returncode != 0 and down.stderr.count("error:") == 1 and "Prefect server" in down.stderr
+
+        deployed = _cli("--data-dir", str(tmp_path / "here"), "deploy", "--json", env=env)
+        assert deployed.returncode == 0, deployed.stderr
+        assert json.loads(deployed.stdout)["deployments"] == {
+            "ingest-video/clipwatch-download": "download", "media-stages/clipwatch-media": "media",
+            "asr-batch/clipwatch-asr": "asr", "monitor/clipwatch-monitor": "download"}
+        try:
+            for name, pool in (("dl-1", "download"), ("dl-2", "download"), ("asr-1", "asr")):
+                logs[name] = tmp_path / f"{name}.log"
+                with open(logs[name], "wb") as log:  # each worker a machine of its own: its own data folder
+                    workers[name] = subprocess.Popen(
+                        [sys.executable, "-m", "pipeline.cli", "--data-dir", str(tmp_path / name), "worker",
+                         "--pool", pool, "--limit", "2" if pool == "download" else "1", "--name", name],
+                        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            _wait_online(prefect.api_url, {"download": 2, "asr": 1})
+
+            t0 = time.monotonic()
+            ingest = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "--data-dir", str(tmp_path / "here"),
+                                       "ingest", feed, "--json"], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+            killed_run = _kill_slow_download(prefect.api_url, server, workers, page=server.url(f"/watch/{SLOW}.html"))
+            out, err = ingest.communicate(timeout=400)
+            wall = time.monotonic() - t0
+            assert ingest.returncode == 0, err[-3000:]
+            report = json.loads(out)
+            runs = _flow_runs(prefect.api_url, "ingest-video")
+            asr_runs = _flow_runs(prefect.api_url, "asr-batch")
+        finally:
+            for proc in workers.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+            for proc in workers.values():
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+
+    assert report["failed"] == 0, report
+    assert len(report["videos"]) == 6
+    for v in report["videos"]:
+        assert set(v["stages"].values()) <= {"done", "not-applicable"}, v
+        assert {"fetch", "keyframes", "transcribe", "tag"} <= set(v["stages"]), v
+
+    # One flow run per video, plus the one that was killed and run again; both download workers took some.
+    by_state: dict[str, int] = {}
+    for r in runs:
+        by_state[r["state_type"]] = by_state.get(r["state_type"], 0) + 1
+    assert by_state == {"COMPLETED": 6, "CRASHED": 1}, by_state
+    slow_runs = [r for r in runs if r["parameters"]["url"].startswith(server.url(f"/watch/{SLOW}.html"))]
+    assert {r["id"] for r in slow_runs if r["state_type"] == "CRASHED"} == {killed_run}
+    per_worker = {name: sum(_ran(logs[name], r["id"]) for r in runs) for name in ("dl-1", "dl-2")}
+    print(f"scale pools: set-up {t0 - T0:.1f} s; ingest of 6 clips on 2 download workers + 1 asr worker {wall:.1f} s "
+          f"(one download killed and re-run); flow runs per download worker {per_worker}", file=sys.stderr)
+    assert all(n >= 1 for n in per_worker.values()) and sum(per_worker.values()) == len(runs), per_worker
+    # Two batches of three (CLIPWATCH_ASR_BATCH), the first started while downloads went on: one Whisper load each.
+    assert [r["state_type"] for r in asr_runs] == ["COMPLETED", "COMPLETED"]
+    assert sorted(len(r["parameters"]["video_ids"]) for r in asr_runs) == [3, 3]
+    assert _ran(logs["dl-1"], killed_run) != _ran(logs["dl-2"], killed_run)
+
+    with PostgresCatalogue(catalogue_url) as cat:
+        videos = cat.db.execute("SELECT id, webpage_url, media_sha256 FROM videos").fetchall()
+        assert len(videos) == 6 and len({v["webpage_url"] for v in videos}) == 6
+        media = cat.db.execute("SELECT sha256, path FROM media_files").fetchall()
+        assert len(media) == 6 and {m["sha256"] for m in media} == {v["media_sha256"] for v in videos}
+        keys = {o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket, Prefix="archive/media/").get("Contents", [])}
+        assert keys == {f"archive/{m['path']}" for m in media}  # no object without a row, no row without an object
+        for m in media:
+            body = s3.client().get_object(Bucket=bucket, Key=f"archive/{m['path']}")["Body"].read()
+            assert hashlib.sha256(body).hexdigest() == m["sha256"] and m["sha256"] in m["path"]
+        fetched = [e["video_id"] for e in cat.events() if e["kind"] == "fetched"]
+        assert sorted(fetched) == sorted(v["id"] for v in videos)  # the killed run recorded nothing
+        assert cat.chain_report().ok
+        for word, name in (("snow", "weather"), ("bridge", "railway"), ("fleet", "fishing")):
+            res = search(cat, SearchQuery(word), archive_dir=tmp_path / "here" / "archive")
+            assert [g.title for g in res.videos] == [f"Clip {name}"], word
+
+
+def _wait_online(api: str, want: dict[str, int], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        online = {}
+        for pool in want:
+            resp = httpx.post(f"{api}/work_pools/{pool}/workers/filter",
+                              json={"workers": {"status": {"any_": ["ONLINE"]}}}, timeout=10)
+            online[pool] = len(resp.json()) if resp.status_code == 200 else 0
+        if all(online[p] >= n for p, n in want.items()):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"workers did not come online: {online}")
+
+
+def _kill_slow_download(api: str, server, workers: dict[str, subprocess.Popen], page: str,
+                        timeout: float = 180) -> str:
+    """SIGKILL the flow-run process (a child of one of our workers) while it downloads the slow clip."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if f"GET /media/{SLOW}.mp4" in server.requests:
+            slow = {r["id"] for r in _flow_runs(api, "ingest-video")
+                    if r["parameters"]["url"].startswith(page) and r["state_type"] == "RUNNING"}
+            for name, proc in workers.items():
+                for child in _descendants(proc.pid):
+                    run_id = _flow_run_of(child)
+                    if run_id in slow:
+                        time.sleep(1.0)  # some bytes in, most still to come
+                        os.kill(child, signal.SIGKILL)
+                        return run_id
+        time.sleep(0.2)
+    seen = {name: {c: _flow_run_of(c) for c in _descendants(p.pid)} for name, p in workers.items()}
+    runs = [(r["parameters"]["url"], r["state_type"]) for r in _flow_runs(api, "ingest-video")]
+    pytest.fail(f"the slow clip's download never started on a worker: {seen} {runs} {server.requests[-20:]}")
