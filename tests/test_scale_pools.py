@@ -18,33 +18,40 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
 from _scale import pg, s3, s3_server  # noqa: F401
-from conftest import publish_page
 from pipeline.search.fulltext import SearchQuery, search
 from pipeline.storage.postgres.catalogue import PostgresCatalogue
-from pipeline.testing.loopback import Route, rss_feed
-from pipeline.testing.media import make_speech_video
-from pipeline.testing.prefect import PrefectServer
+from pipeline.testing.loopback import publish_feed
+from pipeline.testing.media import make_news_clips
+from pipeline.testing.prefect import PrefectServer, Worker, flow_runs, wait_online
 
 pytestmark = pytest.mark.slow
 
-CLIPS = {  # name -> what it says; each has a word no other clip says
-    "harvest": "The harvest in the northern province was excellent this autumn.",
-    "railway": "A new railway bridge opened across the river on Tuesday.",
-    "factory": "The steel factory finished its yearly plan early.",
-    "weather": "Heavy snow is expected in the mountains tomorrow morning.",
-    "fishing": "The fishing fleet returned to port with a record catch.",
-    "library": "The national library received ten thousand new books.",
-}
 SLOW = "library"  # served slowly: its first download is killed half-way
 
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CLIPWATCH_"))}
+    return {**base, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "DO_NOT_TRACK": "1", **extra}
+
+
+def test_ingest_says_when_the_prefect_server_is_down(server, tmp_path):
+    feed = publish_feed(server, [], "Nothing")
+    down = _cli("--data-dir", str(tmp_path), "ingest", feed, env=_env(PREFECT_API_URL="http://127.0.0.1:9/api"))
+    assert down.returncode == 1 and down.stderr.count("error:") == 1, down.stderr
+    assert "Prefect server at http://127.0.0.1:9/api does not answer" in down.stderr and "Traceback" not in down.stderr
+    for args in (["deploy"], ["worker", "--pool", "download"]):
+        out = _cli("--data-dir", str(tmp_path), *args, env=_env())  # no PREFECT_API_URL at all
+        assert out.returncode == 1 and "error: PREFECT_API_URL is not set" in out.stderr, out.stderr
+    bad = _cli("--data-dir", str(tmp_path), "worker", "--pool", "gpu", env=_env())
+    assert bad.returncode == 1 and "unknown work pool 'gpu'" in bad.stderr
 
 
 def _descendants(pid: int) -> list[int]:
@@ -76,47 +83,38 @@ def _flow_run_of(pid: int) -> str | None:
     return None
 
 
-def _ran(log: Path, flow_run_id: str) -> bool:
-    """Whether this worker ran the flow run: it logged taking it and was not refused it (another worker was first)."""
-    text = log.read_text(errors="replace")
-    return f"submitting flow run '{flow_run_id}'" in text and f"Aborted submission of flow run '{flow_run_id}'" not in text
-
-
-def _flow_runs(api: str, deployment_flow: str) -> list[dict]:
-    resp = httpx.post(f"{api}/flow_runs/filter", json={"flows": {"name": {"any_": [deployment_flow]}}, "limit": 200},
-                      timeout=10)
-    resp.raise_for_status()
-    return resp.json()
+def _kill_slow_download(api: str, server, workers: list[Worker], page: str, timeout: float = 240) -> str:
+    """SIGKILL the flow-run process (below one of our workers) while it downloads the slow clip; its flow run id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if f"GET /media/{SLOW}.mp4" in server.requests:
+            slow = {r["id"] for r in flow_runs(api, "ingest-video")
+                    if r["parameters"]["url"].startswith(page) and r["state_type"] == "RUNNING"}
+            for worker in workers:
+                for child in _descendants(worker.proc.pid):
+                    run_id = _flow_run_of(child)
+                    if run_id in slow:
+                        time.sleep(1.0)  # some bytes in, most still to come
+                        os.kill(child, signal.SIGKILL)
+                        return run_id
+        time.sleep(0.2)
+    pytest.fail(f"the slow clip's download never started on a worker: {server.requests[-20:]}")
 
 
 def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
-    T0 = time.monotonic()
-    for name, text in CLIPS.items():  # ~3 s each, 160x120
-        path = make_speech_video(tmp_path / "clips" / f"{name}.mp4", text, seed=len(name))
-        publish_page(server, name, path, f"Clip {name}", description=text)
+    t_start = time.monotonic()
+    feed = publish_feed(server, make_news_clips(tmp_path / "clips"), "Loopback news")  # six clips, ~3 s each
     server.routes[f"/media/{SLOW}.mp4"].rate = 6_000  # bytes a second: ~6 s per download
-    items = [{"title": f"Clip {n}", "link": server.url(f"/watch/{n}.html"), "guid": n} for n in CLIPS]
-    server.routes["/feed.xml"] = Route(body=rss_feed("Loopback news", items), content_type="application/rss+xml")
-    feed = server.url("/feed.xml")
-
     bucket = f"pools-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(bucket)
     catalogue_url = pg.create_database(f"cat_{uuid.uuid4().hex[:8]}")
     prefect_db = pg.create_database(f"prefect_{uuid.uuid4().hex[:8]}")  # Prefect's own database, apart
-    workers: dict[str, subprocess.Popen] = {}
-    logs: dict[str, Path] = {}
+    workers: list[Worker] = []
     with PrefectServer(prefect_db) as prefect:
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CLIPWATCH_"))}
-        env = {**base, **s3.env(), **prefect.env(), "CLIPWATCH_DATABASE_URL": catalogue_url,
-               "CLIPWATCH_STORAGE_URL": f"s3://{bucket}/archive", "CLIPWATCH_MODEL": "tiny.en",
-               "CLIPWATCH_TRANSLATE": "0", "CLIPWATCH_SEMANTIC": "0", "CLIPWATCH_DEVICE": "cpu",
-               "CLIPWATCH_ASR_BATCH": "3", "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-
-        down = _cli("--data-dir", str(tmp_path / "here"), "ingest", feed, env={**env, "PREFECT_API_URL":
-                    "http://127.0.0.1:9/api"})
-        assert down.returncode != 0 and down.stderr.count("error:") == 1 and "Prefect server" in down.stderr
-
+        env = _env(**s3.env(), **prefect.env(), CLIPWATCH_DATABASE_URL=catalogue_url,
+                   CLIPWATCH_STORAGE_URL=f"s3://{bucket}/archive", CLIPWATCH_MODEL="tiny.en", CLIPWATCH_TRANSLATE="0",
+                   CLIPWATCH_SEMANTIC="0", CLIPWATCH_DEVICE="cpu", CLIPWATCH_ASR_BATCH="3",
+                   PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="1")
         deployed = _cli("--data-dir", str(tmp_path / "here"), "deploy", "--json", env=env)
         assert deployed.returncode == 0, deployed.stderr
         assert json.loads(deployed.stdout)["deployments"] == {
@@ -124,35 +122,25 @@ def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
             "asr-batch/clipwatch-asr": "asr", "monitor/clipwatch-monitor": "download"}
         try:
             for name, pool in (("dl-1", "download"), ("dl-2", "download"), ("asr-1", "asr")):
-                logs[name] = tmp_path / f"{name}.log"
-                with open(logs[name], "wb") as log:  # each worker a machine of its own: its own data folder
-                    workers[name] = subprocess.Popen(
-                        [sys.executable, "-m", "pipeline.cli", "--data-dir", str(tmp_path / name), "worker",
-                         "--pool", pool, "--limit", "2" if pool == "download" else "1", "--name", name],
-                        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            _wait_online(prefect.api_url, {"download": 2, "asr": 1})
+                # each worker a machine of its own: its own data folder
+                workers.append(Worker(pool, name, env, tmp_path / name, tmp_path / f"{name}.log",
+                                      limit=2 if pool == "download" else None))
+            wait_online(prefect.api_url, {"download": 2, "asr": 1})
 
             t0 = time.monotonic()
             ingest = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "--data-dir", str(tmp_path / "here"),
                                        "ingest", feed, "--json"], env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True)
-            killed_run = _kill_slow_download(prefect.api_url, server, workers, page=server.url(f"/watch/{SLOW}.html"))
+            killed = _kill_slow_download(prefect.api_url, server, workers[:2], server.url(f"/watch/{SLOW}.html"))
             out, err = ingest.communicate(timeout=400)
             wall = time.monotonic() - t0
             assert ingest.returncode == 0, err[-3000:]
             report = json.loads(out)
-            runs = _flow_runs(prefect.api_url, "ingest-video")
-            asr_runs = _flow_runs(prefect.api_url, "asr-batch")
+            runs = flow_runs(prefect.api_url, "ingest-video")
+            asr_runs = flow_runs(prefect.api_url, "asr-batch")
         finally:
-            for proc in workers.values():
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)
-            for proc in workers.values():
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            for worker in workers:
+                worker.stop()
 
     assert report["failed"] == 0, report
     assert len(report["videos"]) == 6
@@ -166,15 +154,16 @@ def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
         by_state[r["state_type"]] = by_state.get(r["state_type"], 0) + 1
     assert by_state == {"COMPLETED": 6, "CRASHED": 1}, by_state
     slow_runs = [r for r in runs if r["parameters"]["url"].startswith(server.url(f"/watch/{SLOW}.html"))]
-    assert {r["id"] for r in slow_runs if r["state_type"] == "CRASHED"} == {killed_run}
-    per_worker = {name: sum(_ran(logs[name], r["id"]) for r in runs) for name in ("dl-1", "dl-2")}
-    print(f"scale pools: set-up {t0 - T0:.1f} s; ingest of 6 clips on 2 download workers + 1 asr worker {wall:.1f} s "
-          f"(one download killed and re-run); flow runs per download worker {per_worker}", file=sys.stderr)
+    assert {r["id"] for r in slow_runs if r["state_type"] == "CRASHED"} == {killed} and len(slow_runs) == 2
+    per_worker = {w.name: sum(w.ran(r["id"]) for r in runs) for w in workers[:2]}
+    print(f"scale pools: set-up {t0 - t_start:.1f} s; ingest of 6 clips on 2 download workers + 1 asr worker "
+          f"{wall:.1f} s (one download killed and re-run); flow runs per download worker {per_worker}", file=sys.stderr)
     assert all(n >= 1 for n in per_worker.values()) and sum(per_worker.values()) == len(runs), per_worker
-    # Two batches of three (CLIPWATCH_ASR_BATCH), the first started while downloads went on: one Whisper load each.
+    assert workers[0].ran(killed) != workers[1].ran(killed)
+    # Two batches of three (CLIPWATCH_ASR_BATCH) on the asr worker: one Whisper load per batch, not per video.
     assert [r["state_type"] for r in asr_runs] == ["COMPLETED", "COMPLETED"]
     assert sorted(len(r["parameters"]["video_ids"]) for r in asr_runs) == [3, 3]
-    assert _ran(logs["dl-1"], killed_run) != _ran(logs["dl-2"], killed_run)
+    assert all(workers[2].ran(r["id"]) for r in asr_runs)
 
     with PostgresCatalogue(catalogue_url) as cat:
         videos = cat.db.execute("SELECT id, webpage_url, media_sha256 FROM videos").fetchall()
@@ -192,38 +181,3 @@ def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
         for word, name in (("snow", "weather"), ("bridge", "railway"), ("fleet", "fishing")):
             res = search(cat, SearchQuery(word), archive_dir=tmp_path / "here" / "archive")
             assert [g.title for g in res.videos] == [f"Clip {name}"], word
-
-
-def _wait_online(api: str, want: dict[str, int], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        online = {}
-        for pool in want:
-            resp = httpx.post(f"{api}/work_pools/{pool}/workers/filter",
-                              json={"workers": {"status": {"any_": ["ONLINE"]}}}, timeout=10)
-            online[pool] = len(resp.json()) if resp.status_code == 200 else 0
-        if all(online[p] >= n for p, n in want.items()):
-            return
-        time.sleep(0.5)
-    pytest.fail(f"workers did not come online: {online}")
-
-
-def _kill_slow_download(api: str, server, workers: dict[str, subprocess.Popen], page: str,
-                        timeout: float = 180) -> str:
-    """SIGKILL the flow-run process (a child of one of our workers) while it downloads the slow clip."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if f"GET /media/{SLOW}.mp4" in server.requests:
-            slow = {r["id"] for r in _flow_runs(api, "ingest-video")
-                    if r["parameters"]["url"].startswith(page) and r["state_type"] == "RUNNING"}
-            for name, proc in workers.items():
-                for child in _descendants(proc.pid):
-                    run_id = _flow_run_of(child)
-                    if run_id in slow:
-                        time.sleep(1.0)  # some bytes in, most still to come
-                        os.kill(child, signal.SIGKILL)
-                        return run_id
-        time.sleep(0.2)
-    seen = {name: {c: _flow_run_of(c) for c in _descendants(p.pid)} for name, p in workers.items()}
-    runs = [(r["parameters"]["url"], r["state_type"]) for r in _flow_runs(api, "ingest-video")]
-    pytest.fail(f"the slow clip's download never started on a worker: {seen} {runs} {server.requests[-20:]}")

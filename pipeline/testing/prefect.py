@@ -102,3 +102,59 @@ class PrefectServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class Worker:
+    """``clipwatch worker --pool POOL`` as a child process (its output in a log file); stop() ends only it."""
+
+    def __init__(self, pool: str, name: str, env: dict[str, str], data_dir: Path, log_path: Path,
+                 limit: int | None = None):
+        self.pool, self.name, self.log_path = pool, name, Path(log_path)
+        argv = [sys.executable, "-m", "pipeline.cli", "--data-dir", str(data_dir), "worker", "--pool", pool,
+                "--name", name]
+        if limit:
+            argv += ["--limit", str(limit)]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def ran(self, flow_run_id: str) -> bool:
+        """Whether this worker ran the flow run: it took it and the server did not give it to another worker first."""
+        text = self.log_path.read_text(errors="replace")
+        return (f"submitting flow run '{flow_run_id}'" in text
+                and f"Aborted submission of flow run '{flow_run_id}'" not in text)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # Prefect's worker shuts down on Ctrl-C
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def wait_online(api_url: str, want: dict[str, int], timeout: float = 180) -> None:
+    """Wait until each work pool has at least so many workers ONLINE; RuntimeError after ``timeout`` seconds."""
+    import httpx
+
+    online: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pool in want:
+            resp = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter",
+                              json={"workers": {"status": {"any_": ["ONLINE"]}}}, timeout=10)
+            online[pool] = len(resp.json()) if resp.status_code == 200 else 0
+        if all(online[p] >= n for p, n in want.items()):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"workers did not come online within {timeout:.0f} s: {online}")
+
+
+def flow_runs(api_url: str, flow_name: str) -> list[dict]:
+    """Every flow run of one flow (JSON as the REST API gives it)."""
+    import httpx
+
+    resp = httpx.post(f"{api_url}/flow_runs/filter", json={"flows": {"name": {"any_": [flow_name]}}, "limit": 200},
+                      timeout=10)
+    resp.raise_for_status()
+    return resp.json()
