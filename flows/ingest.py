@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -249,6 +249,30 @@ def update_semantic_index(settings: Settings, report: "IngestReport") -> None:
     reporter().stage_end("semantic index", "embed", "done", f"{report.semantic['embedded']} new segments embedded")
 
 
+def sweep_and_discover(store, settings: Settings, sources: list[str], report: IngestReport,
+                       find: Callable[[str], Discovery]) -> list[tuple[VideoRef, int | None]]:
+    """Sweep what a crash left, then list each source (``find``: a retried task in a flow, plain ``discover``
+    elsewhere); returns every video found with its source's id. A source that fails is reported, not fatal."""
+    from pipeline.preservation.sweep import sweep
+
+    swept = sweep(store, settings.blob_store())
+    if swept.removed or swept.orphans:
+        report.swept = swept.to_dict()
+    work: list[tuple[VideoRef, int | None]] = []
+    for source in sources:
+        try:
+            found = find(source)
+        except ClipwatchError as exc:
+            report.sources.append({"source": source, "error": str(exc)})
+            reporter().stage_end(source, "discover", "failed", str(exc))
+            continue
+        source_id = store.upsert_source(found.source_url, found.kind, found.title)
+        report.sources.append({"source": source, "kind": found.kind, "title": found.title, "videos": len(found.refs)})
+        reporter().discovered(source, len(found.refs), found.kind)
+        work.extend((ref, source_id) for ref in found.refs)
+    return work
+
+
 # Downloads are network-bound and run side by side; more than a few at once only
 # invites rate limiting by the platform. CLIPWATCH_DOWNLOADS changes the cap.
 DOWNLOAD_WORKERS = max(1, int(os.environ.get("CLIPWATCH_DOWNLOADS", "4") or 4))
@@ -259,25 +283,9 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
     settings = settings or Settings()
     settings.ensure_dirs()
     report = IngestReport()
-    work: list[tuple[VideoRef, int | None]] = []
     try:
         with disk_full_as_error(settings), settings.catalogue() as store:
-            from pipeline.preservation.sweep import sweep
-
-            swept = sweep(store, settings.blob_store())
-            if swept.removed or swept.orphans:
-                report.swept = swept.to_dict()
-            for source in sources:
-                try:
-                    found = discover_task(source)
-                except ClipwatchError as exc:
-                    report.sources.append({"source": source, "error": str(exc)})
-                    reporter().stage_end(source, "discover", "failed", str(exc))
-                    continue
-                source_id = store.upsert_source(found.source_url, found.kind, found.title)
-                report.sources.append({"source": source, "kind": found.kind, "title": found.title, "videos": len(found.refs)})
-                reporter().discovered(source, len(found.refs), found.kind)
-                work.extend((ref, source_id) for ref in found.refs)
+            work = sweep_and_discover(store, settings, sources, report, discover_task)
     except DiskFullError as exc:
         report.stopped = str(exc)
         return report

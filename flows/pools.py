@@ -40,7 +40,8 @@ from pipeline.errors import ClipwatchError, ConfigError
 from pipeline.sources.discovery import VideoRef
 from pipeline.storage.files import fs_display
 
-from .ingest import IngestReport, VideoReport, _record, fetch_task, run_pool_stages, update_semantic_index
+from .ingest import (IngestReport, VideoReport, _record, fetch_task, run_pool_stages, sweep_and_discover,
+                     update_semantic_index)
 from .progress import reporter
 
 log = logging.getLogger(__name__)
@@ -100,8 +101,7 @@ def _publish(reports: list[VideoReport], what: str) -> None:
     """Leave the reports where the fan-out (and Prefect's UI) can read them: a table artifact of this flow run."""
     from prefect.artifacts import create_table_artifact
 
-    rows = [{k: (v if not isinstance(v, dict) else dict(v)) for k, v in asdict(r).items()} for r in reports]
-    create_table_artifact(rows, description=f"clipwatch {what}: {len(reports)} video(s)")
+    create_table_artifact([asdict(r) for r in reports], description=f"clipwatch {what}: {len(reports)} video(s)")
 
 
 def _final(reports: list[VideoReport]):
@@ -371,26 +371,10 @@ def _check_deployments(client, names: list[str]) -> None:
 
 
 def _discover(sources: list[str], settings: Settings, report: IngestReport) -> list[tuple[VideoRef, int | None]]:
-    from pipeline.preservation.sweep import sweep
     from pipeline.sources.discovery import discover
 
-    work: list[tuple[VideoRef, int | None]] = []
     with settings.catalogue() as store:
-        swept = sweep(store, settings.blob_store())
-        if swept.removed or swept.orphans:
-            report.swept = swept.to_dict()
-        for source in sources:
-            try:
-                found = discover(source)
-            except ClipwatchError as exc:
-                report.sources.append({"source": source, "error": str(exc)})
-                reporter().stage_end(source, "discover", "failed", str(exc))
-                continue
-            source_id = store.upsert_source(found.source_url, found.kind, found.title)
-            report.sources.append({"source": source, "kind": found.kind, "title": found.title,
-                                   "videos": len(found.refs)})
-            reporter().discovered(source, len(found.refs), found.kind)
-            work.extend((ref, source_id) for ref in found.refs)
+        work = sweep_and_discover(store, settings, sources, report, discover)
     if any(ref.is_local for ref, _ in work):
         raise ConfigError("local files cannot be handed to workers on other machines; ingest them without "
                           "PREFECT_API_URL (in this process), or publish them at a URL the workers can reach")

@@ -44,9 +44,11 @@ def _env(**extra: str) -> dict[str, str]:
 
 def test_ingest_says_when_the_prefect_server_is_down(server, tmp_path):
     feed = publish_feed(server, [], "Nothing")
-    down = _cli("--data-dir", str(tmp_path), "ingest", feed, env=_env(PREFECT_API_URL="http://127.0.0.1:9/api"))
-    assert down.returncode == 1 and down.stderr.count("error:") == 1, down.stderr
-    assert "Prefect server at http://127.0.0.1:9/api does not answer" in down.stderr and "Traceback" not in down.stderr
+    for args in (["ingest", feed], ["worker", "--pool", "asr"], ["deploy"]):
+        down = _cli("--data-dir", str(tmp_path), *args, env=_env(PREFECT_API_URL="http://127.0.0.1:9/api"))
+        assert down.returncode == 1 and down.stderr.count("error:") == 1, down.stderr
+        assert "Prefect server at http://127.0.0.1:9/api does not answer" in down.stderr
+        assert "Traceback" not in down.stderr
     for args in (["deploy"], ["worker", "--pool", "download"]):
         out = _cli("--data-dir", str(tmp_path), *args, env=_env())  # no PREFECT_API_URL at all
         assert out.returncode == 1 and "error: PREFECT_API_URL is not set" in out.stderr, out.stderr
@@ -103,7 +105,9 @@ def _kill_slow_download(api: str, server, workers: list[Worker], page: str, time
 
 def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
     t_start = time.monotonic()
-    feed = publish_feed(server, make_news_clips(tmp_path / "clips"), "Loopback news")  # six clips, ~3 s each
+    clips = make_news_clips(tmp_path / "clips")  # six clips, ~3 s each
+    feed = publish_feed(server, [*clips, {**clips[0], "name": "gone", "title": "Clip gone"}], "Loopback news")
+    server.routes.pop("/watch/gone.html")  # listed in the feed, but the page is gone: that video fails alone
     server.routes[f"/media/{SLOW}.mp4"].rate = 6_000  # bytes a second: ~6 s per download
     bucket = f"pools-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(bucket)
@@ -115,6 +119,9 @@ def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
                    CLIPWATCH_STORAGE_URL=f"s3://{bucket}/archive", CLIPWATCH_MODEL="tiny.en", CLIPWATCH_TRANSLATE="0",
                    CLIPWATCH_SEMANTIC="0", CLIPWATCH_DEVICE="cpu", CLIPWATCH_ASR_BATCH="3",
                    PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="1")
+        undeployed = _cli("--data-dir", str(tmp_path / "here"), "ingest", feed, env=env)
+        assert undeployed.returncode == 1 and "error: the Prefect server has no deployment" in undeployed.stderr
+        assert "clipwatch deploy" in undeployed.stderr
         deployed = _cli("--data-dir", str(tmp_path / "here"), "deploy", "--json", env=env)
         assert deployed.returncode == 0, deployed.stderr
         assert json.loads(deployed.stdout)["deployments"] == {
@@ -134,7 +141,7 @@ def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
             killed = _kill_slow_download(prefect.api_url, server, workers[:2], server.url(f"/watch/{SLOW}.html"))
             out, err = ingest.communicate(timeout=400)
             wall = time.monotonic() - t0
-            assert ingest.returncode == 0, err[-3000:]
+            assert ingest.returncode == 2, err[-3000:]  # one video failed, the rest archived
             report = json.loads(out)
             runs = flow_runs(prefect.api_url, "ingest-video")
             asr_runs = flow_runs(prefect.api_url, "asr-batch")
@@ -142,9 +149,11 @@ def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
             for worker in workers:
                 worker.stop()
 
-    assert report["failed"] == 0, report
-    assert len(report["videos"]) == 6
-    for v in report["videos"]:
+    assert report["failed"] == 1 and len(report["videos"]) == 7, report
+    gone = report["videos"][-1]
+    assert gone["title"] == "Clip gone" and gone["status"] == "unavailable" and gone["stages"] == {"fetch": "failed"}
+    assert "404" in gone["error"], gone
+    for v in report["videos"][:6]:
         assert set(v["stages"].values()) <= {"done", "not-applicable"}, v
         assert {"fetch", "keyframes", "transcribe", "tag"} <= set(v["stages"]), v
 
@@ -152,11 +161,11 @@ def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
     by_state: dict[str, int] = {}
     for r in runs:
         by_state[r["state_type"]] = by_state.get(r["state_type"], 0) + 1
-    assert by_state == {"COMPLETED": 6, "CRASHED": 1}, by_state
+    assert by_state == {"COMPLETED": 6, "FAILED": 1, "CRASHED": 1}, by_state
     slow_runs = [r for r in runs if r["parameters"]["url"].startswith(server.url(f"/watch/{SLOW}.html"))]
     assert {r["id"] for r in slow_runs if r["state_type"] == "CRASHED"} == {killed} and len(slow_runs) == 2
     per_worker = {w.name: sum(w.ran(r["id"]) for r in runs) for w in workers[:2]}
-    print(f"scale pools: set-up {t0 - t_start:.1f} s; ingest of 6 clips on 2 download workers + 1 asr worker "
+    print(f"scale pools: set-up {t0 - t_start:.1f} s; ingest of 7 feed items (6 clips, 1 gone) on 2 download workers + 1 asr worker "
           f"{wall:.1f} s (one download killed and re-run); flow runs per download worker {per_worker}", file=sys.stderr)
     assert all(n >= 1 for n in per_worker.values()) and sum(per_worker.values()) == len(runs), per_worker
     assert workers[0].ran(killed) != workers[1].ran(killed)

@@ -1245,6 +1245,28 @@ def _print_monitor_report(report) -> None:
                   highlight=False)
 
 
+def prefect_settings(quiet: bool | None = None) -> Settings:
+    """The settings, the archive folder made, and Prefect configured for this process (call before using Prefect)."""
+    from flows import configure_prefect
+
+    s = settings()
+    s.ensure_dirs()
+    configure_prefect(s, quiet=not state.verbose if quiet is None else quiet)
+    return s
+
+
+def _cron_times(cron: str, count: int) -> list:
+    """The next times a --cron expression fires; a bad one is one error line with an example."""
+    from datetime import datetime, timezone
+
+    from flows.monitor import next_run_times
+
+    try:
+        return next_run_times(cron, datetime.now(timezone.utc), count)
+    except ValueError as exc:
+        raise ClipwatchError(f"{exc}; e.g. --cron \"0 */6 * * *\" (every 6 hours)") from exc
+
+
 @monitor_app.command("serve")
 def monitor_serve(
     cron: str = typer.Option("0 */6 * * *", "--cron", help="When to run (cron syntax, UTC)."),
@@ -1252,19 +1274,10 @@ def monitor_serve(
     no_analyse: bool = typer.Option(False, "--no-analyse", help="Archive new videos without analysing them."),
 ) -> None:
     """Serve the monitor flow as a Prefect deployment on a cron schedule (runs until interrupted)."""
-    from flows import configure_prefect
+    s = prefect_settings()
+    from flows.monitor import prefect_api_url, serve_monitor
 
-    s = settings()
-    s.ensure_dirs()
-    configure_prefect(s, quiet=not state.verbose)
-    from datetime import datetime, timezone
-
-    from flows.monitor import next_run_times, prefect_api_url, serve_monitor
-
-    try:
-        upcoming = next_run_times(cron, datetime.now(timezone.utc), 2)
-    except ValueError as exc:
-        raise ClipwatchError(f"{exc}; e.g. --cron \"0 */6 * * *\" (every 6 hours)") from exc
+    upcoming = _cron_times(cron, 2)
     where = f"Prefect server {prefect_api_url()}" if prefect_api_url() else \
         "this process (set PREFECT_API_URL to a Prefect server to serve it as a deployment)"
     console.print(f"monitor/{rich_escape(name)} on [bold]{rich_escape(cron)}[/] (UTC), scheduled by {rich_escape(where)}; "
@@ -1301,21 +1314,11 @@ def deploy(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Register clipwatch's deployments and work pools (download, media, asr) on the Prefect server (PREFECT_API_URL)."""
-    from flows import configure_prefect
-
-    s = settings()
-    s.ensure_dirs()
-    configure_prefect(s, quiet=not state.verbose)
-    from datetime import datetime, timezone
-
-    from flows.monitor import next_run_times
+    prefect_settings()
     from flows.pools import check_server, register
 
+    _cron_times(cron, 1)
     check_server(scale_out_api() or "")
-    try:
-        next_run_times(cron, datetime.now(timezone.utc))
-    except ValueError as exc:
-        raise ClipwatchError(f"{exc}; e.g. --cron \"0 */6 * * *\" (every 6 hours)") from exc
     done = register(cron)
     if as_json:
         print_json(done.to_dict())
@@ -1341,14 +1344,11 @@ def worker(
     """Start a Prefect process worker for one of clipwatch's work pools (runs until stopped)."""
     import os
 
-    from flows import configure_prefect
     from flows.pools import POOLS, ScaleLimits, check_server
 
     if pool not in POOLS:
         raise ClipwatchError(f"unknown work pool {pool!r}; choose one of: {', '.join(POOLS)}")
-    s = settings()
-    s.ensure_dirs()
-    configure_prefect(s, quiet=False)
+    prefect_settings(quiet=False)  # the worker's own log lines say what it runs
     check_server(scale_out_api() or "")
     limit = limit or WORKER_LIMITS.get(pool) or ScaleLimits().downloads
     argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
