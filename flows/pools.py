@@ -179,7 +179,8 @@ def check_server(url: str | None = None, timeout: float = 10.0) -> str:
     url = url or api_url()
     if not url:
         raise ConfigError("PREFECT_API_URL is not set; point it at a Prefect server (e.g. "
-                          "PREFECT_API_URL=http://prefect.example:4200/api) — without it clipwatch runs in this process")
+                          "PREFECT_API_URL=http://prefect.example:4200/api) — without it clipwatch runs in this "
+                          "process")
     try:
         resp = httpx.get(url.rstrip("/") + "/health", timeout=timeout)
         resp.raise_for_status()
@@ -259,7 +260,8 @@ def register(cron: str | None = None, limits: ScaleLimits | None = None) -> Regi
         (media_batch_flow.to_deployment("clipwatch-media", entrypoint_type=module,
                                         description="Shots, keyframes, copies, text on screen for a batch."), "media"),
         (asr_batch_flow.to_deployment("clipwatch-asr", entrypoint_type=module,
-                                      description="Audio profile, Whisper and tags for a batch, one model load."), "asr"),
+                                      description="Audio profile, Whisper, tags for a batch; one model load."),
+         "asr"),
         (monitor_flow.to_deployment("clipwatch-monitor", entrypoint_type=module, cron=cron,
                                     description="Re-list watched sources, ingest new videos, re-check archived ones."),
          "download"),

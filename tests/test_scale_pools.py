@@ -165,8 +165,8 @@ def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
     slow_runs = [r for r in runs if r["parameters"]["url"].startswith(server.url(f"/watch/{SLOW}.html"))]
     assert {r["id"] for r in slow_runs if r["state_type"] == "CRASHED"} == {killed} and len(slow_runs) == 2
     per_worker = {w.name: sum(w.ran(r["id"]) for r in runs) for w in workers[:2]}
-    print(f"scale pools: set-up {t0 - t_start:.1f} s; ingest of 7 feed items (6 clips, 1 gone) on 2 download workers + 1 asr worker "
-          f"{wall:.1f} s (one download killed and re-run); flow runs per download worker {per_worker}", file=sys.stderr)
+    print(f"scale pools: set-up {t0 - t_start:.1f} s; ingest of 7 feed items (6 clips, 1 gone) on 2 download "
+          f"workers + 1 asr worker {wall:.1f} s (one download killed and re-run); flow runs per download worker {per_worker}", file=sys.stderr)
     assert all(n >= 1 for n in per_worker.values()) and sum(per_worker.values()) == len(runs), per_worker
     assert workers[0].ran(killed) != workers[1].ran(killed)
     # Two batches of three (CLIPWATCH_ASR_BATCH) on the asr worker: one Whisper load per batch, not per video.
@@ -179,7 +179,8 @@ def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
         assert len(videos) == 6 and len({v["webpage_url"] for v in videos}) == 6
         media = cat.db.execute("SELECT sha256, path FROM media_files").fetchall()
         assert len(media) == 6 and {m["sha256"] for m in media} == {v["media_sha256"] for v in videos}
-        keys = {o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket, Prefix="archive/media/").get("Contents", [])}
+        listed = s3.client().list_objects_v2(Bucket=bucket, Prefix="archive/media/").get("Contents", [])
+        keys = {o["Key"] for o in listed}
         assert keys == {f"archive/{m['path']}" for m in media}  # no object without a row, no row without an object
         for m in media:
             body = s3.client().get_object(Bucket=bucket, Key=f"archive/{m['path']}")["Body"].read()
