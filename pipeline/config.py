@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .asr.base import DEVICES, ENGINES
 from .errors import ConfigError
+from .translate.base import DEFAULT_TRANSLATOR, parse_translator
 
 DEFAULT_MODEL = "base"
 DEFAULT_ENGINE = "faster-whisper"
@@ -30,6 +31,9 @@ class Settings:
     engine: str = field(default_factory=lambda: os.environ.get("CLIPWATCH_ENGINE", DEFAULT_ENGINE))
     # Translate non-English speech to English beside the original transcript.
     translate: bool = field(default_factory=lambda: os.environ.get("CLIPWATCH_TRANSLATE", "1") != "0")
+    # What translates: "whisper" (its translate task, over the audio) or "ct2:NAME" (a CTranslate2 text-translation
+    # model from `clipwatch models pull NAME`, over the transcript's text).
+    translator: str = field(default_factory=lambda: os.environ.get("CLIPWATCH_TRANSLATOR", DEFAULT_TRANSLATOR))
     # Embed transcript segments after each ingest for --semantic/--hybrid search.
     semantic: bool = field(default_factory=lambda: os.environ.get("CLIPWATCH_SEMANTIC", "1") != "0")
     # Where faster-whisper runs: auto (a CUDA GPU when CTranslate2 sees one, else CPU), cpu or cuda.
@@ -43,6 +47,8 @@ class Settings:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
         if self.engine not in ENGINES:
             raise ConfigError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
+        object.__setattr__(self, "translator", self.translator.strip())
+        parse_translator(self.translator)
         if self.device not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r} (CLIPWATCH_DEVICE / --device); choose one of: "
                               f"{', '.join(DEVICES)}")

@@ -12,6 +12,7 @@ from typing import Any
 
 from pipeline.storage.sqlite.catalogue import tag_dicts
 from pipeline.storage.sqlite.copies import video_copies
+from pipeline.translate.base import recorded_translator
 
 
 def _json(value: str | None, default: Any) -> Any:
@@ -66,6 +67,7 @@ class ArchivedVideo:
             "tags": self.tags,
             "transcripts": [
                 {k: t[k] for k in ("kind", "language", "language_probability", "model", "engine", "engine_version", "path")}
+                | ({"translator": recorded_translator(t["engine"], t["model"])} if t["kind"] == "translation" else {})
                 | {"segments": [{"start": s["start"], "end": s["end"], "text": s["text"], "flags": s["flags"]}
                                 for s in t["segments"]]}
                 for t in self.transcripts

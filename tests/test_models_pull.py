@@ -18,7 +18,7 @@ from pipeline.asr import hub, models
 from pipeline.asr.base import choose_device
 from pipeline.cli import app
 from pipeline.errors import ConfigError, ModelError
-from pipeline.testing.hub import publish_model
+from pipeline.testing.hub import publish_damaged, publish_model
 from pipeline.testing.loopback import LoopbackServer
 from pipeline.testing.s3 import refused_endpoint
 
@@ -55,10 +55,8 @@ def test_pull_installs_a_verified_copy_that_resolves(hub_server, tmp_path):
 
 
 def test_a_damaged_download_is_rejected_and_leaves_nothing(tmp_path, monkeypatch):
-    damaged = bytearray((TINY_EN / "model.bin").read_bytes())
-    damaged[len(damaged) // 2] ^= 0xFF
     with LoopbackServer() as srv:
-        publish_model(srv, REPO, TINY_EN, served={"model.bin": bytes(damaged)})
+        publish_damaged(srv, REPO, TINY_EN, "model.bin")
         monkeypatch.setenv("HF_ENDPOINT", srv.base_url)
         with pytest.raises(ModelError, match="SHA-256 .* differs from the hub's"):
             hub.pull("tiny", tmp_path / "models")

@@ -18,6 +18,7 @@ from pipeline.errors import ConfigError
 from pipeline.shots.detectors import DETECTORS, Cut, Detector, make_detectors
 from pipeline.sources.base import SOURCES, Source, source_for, sources
 from pipeline.stages import STAGES, Stage
+from pipeline.translate.base import TRANSLATORS, Translator, translator_class
 from pipeline.storage.base import BlobStore, Catalogue, iter_backends, open_blob_store, open_catalogue
 
 
@@ -26,6 +27,12 @@ def test_every_engine_is_a_transcriber_under_its_own_name(name):
     cls = engine_class(name)
     assert issubclass(cls, Transcriber) and cls.engine == name
     assert cls.default_compute_type in cls.compute_types
+
+
+@pytest.mark.parametrize("kind", sorted(TRANSLATORS))
+def test_every_translator_is_a_translator_under_its_own_name(kind):
+    cls = translator_class(kind)
+    assert issubclass(cls, Translator) and cls.kind == kind
 
 
 def test_an_unknown_engine_is_a_clear_error():

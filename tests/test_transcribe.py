@@ -216,6 +216,85 @@ def test_flags_repetition_hallucination_music_silence():
     assert "repetition" in flag_segment(Segment(0, 1, "아아아아아아아아아아아아아아", -0.3, 0.1, 1.0))  # 14 syllables in 1 s
 
 
+def test_a_clause_said_three_times_is_a_loop_within_and_across_segments():
+    from pipeline.asr.flags import find_clause_loops, looped_segments, mark_clause_loops, _units
+
+    # Issue 14: Whisper base translated a 4-second Korean clip as one six-word clause three times, in one segment,
+    # at a word rate and compression ratio speech also has -- and it was not flagged.
+    car = " I don't even have a car. I don't even have a car. I don't even have a car."
+    assert flag_segment(Segment(0, 4, car, -0.3, 0.1, 2.08)) == ["repetition"]
+    [loop] = find_clause_loops(_units(car))
+    assert (loop.start, loop.length, loop.copies, loop.clause) == (0, 7, 3, "i don t even have a car")
+    # Korean, with spaces and run together (Hangul syllables are units: 6 of them make a clause).
+    assert flag_segment(Segment(0, 4, "기차도 전기도 없었다. 기차도 전기도 없었다. 기차도 전기도 없었다.", -0.3, 0.1)) == ["repetition"]
+    assert flag_segment(Segment(0, 4, "전기도없었습니다전기도없었습니다전기도없었습니다", -0.3, 0.1)) == ["repetition"]
+    # ... but five syllables are a word ("thank you"), as "Thank you. Thank you. Thank you." is two words.
+    assert flag_segment(Segment(0, 4, "감사합니다감사합니다감사합니다", -0.3, 0.1)) == []
+    # Across segments: the first saying is kept trusted, its echoes are flagged; a loop at the end of a real sentence
+    # marks that segment.
+    assert looped_segments(["I have no car.", "I have no car.", "I have no car.", "Then we walked."]) == \
+        [False, True, True, False]
+    assert looped_segments(["전기도 없었다", "전기도 없었다", "전기도 없었다"]) == [False, True, True]
+    assert looped_segments(["We walked to the station in the rain and we have no car we have no car we have no car"]) == [True]
+    segs = [Segment(0, 2, " I have no car."), Segment(2, 4, " I have no car. I have no car."), Segment(4, 6, " Then.")]
+    assert mark_clause_loops(segs) == 1 and [s.flags for s in segs] == [[], ["repetition"], []]
+    # In a transcript an echo in a segment of its own needs evidence that it was decoded rather than heard: a prompt
+    # recorded three times and played back to back (asterisk-core-sounds-en, confbridge-begin-glorious-a/b/c) is
+    # speech; the same text from an unsure decoder, or faster than it can be said, is a loop.
+    leader = " The conference will begin when our glorious leader arrives."
+    heard = [Segment(3.6 * i, 3.6 * i + 3.1, leader, -0.2, 0.02, 1.1) for i in range(3)]
+    assert mark_clause_loops(heard) == 0 and all(not s.flags for s in heard)
+    unsure = [Segment(3.6 * i, 3.6 * i + 3.1, leader, -1.3, 0.02, 1.1) for i in range(3)]
+    assert mark_clause_loops(unsure) == 2 and [s.flags for s in unsure] == [[], ["repetition"], ["repetition"]]
+    hurried = [Segment(0.5 * i, 0.5 * i + 0.5, leader, -0.2, 0.02, 1.1) for i in range(3)]
+    assert mark_clause_loops(hurried) == 2
+    # Whisper base's real segments there (bench/repetition.py): the line before ends as the clause does; the copies
+    # are still counted from the segment starts, so no segment "repeats itself" and the first saying stays trusted.
+    real_run = [" will begin when the leader arrives.", leader, leader, leader, " The conference will begin when the leader arrives."]
+    assert looped_segments(real_run) == [False, False, True, True, False]
+    timed = [Segment(3.6 * i, 3.6 * i + 3.1, t, -0.16, 0.02, 1.1) for i, t in enumerate(real_run)]
+    assert mark_clause_loops(timed) == 0
+    # Not loops: cheers and stutters of one or two words, twice-said clauses, real lines that share words.
+    assert looped_segments(["만세! 만세! 만세! 만세! 만세!", "the the the the the the the", "yes yes yes no no no",
+                            "I have no car. I have no car."]) == [False] * 4
+    assert flag_segment(Segment(0, 4, " 만세! 만세! 만세! 만세! 만세!", -0.3, 0.1)) == []
+    assert looped_segments([" ".join(["the"] * 9), " ".join(["만세"] * 9)]) == [False, False]
+    # ... while a clause that holds a short repeat of its own is still a clause.
+    assert looped_segments([" ".join(["수식 수식 수식 맞지 않음"] * 3)]) == [True]
+    # Real lines, in the order they were recorded: the Asterisk conference prompts (asterisk-core-sounds-en) and
+    # Korean messages of Debian packages (coreutils, apt), said one after another.
+    real = ["The conference is now muted.", "The conference is now being recorded.", "The conference is now unlocked.",
+            "The conference will begin when the leader arrives.", "the conference will begin when the leader arrives",
+            "You are currently the only person in this conference.", "There are currently", "other participants in the conference.",
+            "행 종결자는 개행 문자가 아닌 NUL입니다", "패키지 목록을 읽는 중입니다", "의존성 트리를 만드는 중입니다",
+            "상태 정보를 읽는 중입니다", "다음 새 패키지를 설치할 것입니다:", "다음 패키지를 업그레이드할 것입니다:"]
+    assert looped_segments(real) == [False] * len(real)
+    assert [flag_segment(Segment(0, 5, t, -0.3, 0.1)) for t in real] == [[]] * len(real)
+
+
+def test_transcribe_flags_a_loop_that_runs_over_segments(monkeypatch):
+    """The translate task's loop as three segments (an engine that writes what Whisper base wrote): the echoes are
+    flagged by transcribe() itself, over the whole transcript, not only segment by segment."""
+    import numpy as np
+
+    from pipeline.asr.base import WindowResult
+
+    class Looping:
+        engine, version, multilingual = "fake", "0", True
+        lock = __import__("threading").Lock()
+
+        def run(self, audio, **kw):
+            said = [" There were no trains.", " I don't even have a car.", " I don't even have a car.",
+                    " I don't even have a car."]
+            return WindowResult("ko", 0.9, iter(Segment(i, i + 1.0, t, -0.3, 0.1, 1.2) for i, t in enumerate(said)))
+
+    monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: Looping())
+    speech = (0.1 * np.sin(np.arange(4 * 16000) / 5)).astype(np.float32)
+    tr = transcribe(speech, language="ko", task="translate")
+    assert [s.flags for s in tr.segments] == [[], [], ["repetition"], ["repetition"]]
+    assert tr.text == "There were no trains. I don't even have a car."
+
+
 # --------------------------------------------------------------------------- output formats
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import zlib
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -25,6 +28,144 @@ def _tokens(text: str) -> list[str]:
     if len(words) <= 2 and len(text.strip()) > 12:
         return [c for c in text if not c.isspace()]
     return words
+
+
+# A clause repeated back to back is a decoding loop whatever the timings: Whisper ``base`` translated a 4-second
+# Korean clip as one six-word clause three times, within the word rate and the compression ratio of speech. Units
+# are words, and single CJK/Hangul characters (Korean often runs words together: "감사합니다감사합니다"); a unit
+# weighs its speaking time, a Hangul syllable half an English word (8 syllables/s against 4 words/s, as above).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+_UNIT = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])\w)+")
+CJK_UNIT_WEIGHT = 0.5
+MIN_CLAUSE_WEIGHT = 3.0   # a clause: three words or six syllables ("만세! 만세! 만세!" is a cheer, not a loop)
+LOOP_COPIES = 3           # ... said three times back to back
+MAX_CLAUSE_UNITS = 200  # units in one copy: a long sentence (a Hangul syllable is a unit)
+
+
+def _units(text: str) -> list[str]:
+    return _UNIT.findall(text.lower())
+
+
+def _weight(unit: str) -> float:
+    return CJK_UNIT_WEIGHT if len(unit) == 1 and re.match(f"[{_CJK}]", unit) else 1.0
+
+
+@dataclass(frozen=True)
+class ClauseLoop:
+    """``copies`` back-to-back copies of ``clause`` starting at unit ``start`` of the text (or segment run)."""
+
+    start: int
+    length: int  # units in one copy
+    copies: int
+    clause: str
+
+
+def _primitive(unit: list[str]) -> bool:
+    """False for a unit that is itself a shorter one repeated ("the the the" is "the" three times)."""
+    n = len(unit)
+    return not any(n % d == 0 and unit == unit[:d] * (n // d) for d in range(1, n // 2 + 1))
+
+
+def find_clause_loops(units: list[str]) -> list[ClauseLoop]:
+    """Clauses (weight >= MIN_CLAUSE_WEIGHT) repeated at least LOOP_COPIES times back to back.
+
+    A clause is a primitive unit: "the the the the the the the the the" is one word nine times (too short to be a
+    clause), not "the the the" three times; a clause that holds a short repeat ("%s: %s %s") is still found.
+    """
+    out: list[ClauseLoop] = []
+    total = len(units)
+    where: dict[str, list[int]] = {}
+    for k, u in enumerate(units):
+        where.setdefault(u, []).append(k)
+    i = 0
+    while i < total:
+        found = None
+        # only the periods at which the unit comes back are worth trying
+        occ = where[units[i]]
+        limit = min(MAX_CLAUSE_UNITS, (total - i) // LOOP_COPIES)
+        for j in occ[bisect.bisect_right(occ, i):]:
+            n = j - i
+            if n > limit:
+                break
+            unit = units[i:j]
+            if units[j : j + n] != unit or units[j + n : j + 2 * n] != unit:
+                continue
+            if sum(_weight(u) for u in unit) < MIN_CLAUSE_WEIGHT or not _primitive(unit):
+                continue
+            copies = 3
+            while units[i + copies * n : i + (copies + 1) * n] == unit:
+                copies += 1
+            found = (n, copies)
+            break
+        if found:
+            n, copies = found
+            out.append(ClauseLoop(i, n, copies, " ".join(units[i : i + n])))
+            i += n * copies
+        else:
+            i += 1
+    return out
+
+
+def looped_segments(texts: list[str], confirm: Callable[[int], bool] | None = None) -> list[bool]:
+    """Which of consecutive segment texts hold a clause loop, within one segment or across several.
+
+    A segment whose own text repeats the clause (two copies meet inside it) is marked on its text alone: "I don't
+    even have a car." three times in one 4-second segment. When the copies are consecutive segments, the first,
+    which is probably what was heard, stays trusted and the echoes (a segment holding a whole repeat, or made at
+    least half of repeats) are marked when ``confirm(k)`` says segment ``k`` also looks decoded rather than heard
+    (None: on the text alone). A recording that really says a line three times, one after the other (the Asterisk
+    prompts "the conference will begin when our glorious leader arrives" a, b and c), is three such segments.
+    """
+    units: list[str] = []
+    owner: list[int] = []
+    for k, text in enumerate(texts):
+        us = _units(text)
+        units += us
+        owner += [k] * len(us)
+    repeat_weight = [0.0] * len(texts)
+    whole = [False] * len(texts)
+    itself = [False] * len(texts)
+    for loop in find_clause_loops(units):
+        n, end = loop.length, loop.start + loop.length * loop.copies
+        while end < len(units) and units[end] == units[end - n]:
+            end += 1  # the periodic run goes on into a last, partial copy
+        # Count the copies from a segment start where the run allows it: a clause said as three segments is three
+        # copies at segment boundaries, not the same run read from the middle of the first segment (which would
+        # make every copy straddle two segments).
+        phase = next((p for p in range(loop.start, loop.start + n) if (p == 0 or owner[p - 1] != owner[p])
+                      and (end - p) // n >= LOOP_COPIES), loop.start)
+        for c in range(1, (end - phase) // n):
+            a, b = phase + c * n, phase + (c + 1) * n
+            if owner[a - 1] == owner[a]:  # two copies meet inside one segment
+                itself[owner[a]] = True
+            if owner[a] == owner[b - 1]:
+                whole[owner[a]] = True
+            for j in range(a, b):
+                repeat_weight[owner[j]] += _weight(units[j])
+    out = []
+    for k, text in enumerate(texts):
+        total = sum(_weight(u) for u in _units(text))
+        echo = whole[k] or (total > 0 and repeat_weight[k] / total >= 0.5)
+        out.append(itself[k] or (echo and (confirm is None or confirm(k))))
+    return out
+
+
+def mark_clause_loops(segments: list[Segment], confirm: Callable[[int], bool] | None = None) -> int:
+    """Add "repetition" to the segments of a transcript that repeat a clause (:func:`looped_segments`).
+
+    An echo in a segment of its own counts when ``confirm(k)`` agrees; by default when the segment shows evidence of
+    a decoding loop (:func:`loop_evidence`: more words than its time holds, collapsed word timings, an unsure
+    decoder, extreme repetition).
+    """
+    if confirm is None:
+        def confirm(k: int) -> bool:
+            return loop_evidence(segments[k]) is not None
+    n = 0
+    for seg, looped in zip(segments, looped_segments([s.text for s in segments], confirm)):
+        if looped and "repetition" not in seg.flags:
+            seg.flags.append("repetition")
+            n += 1
+    return n
 
 
 def has_repeated_ngrams(text: str, max_n: int = 4, min_repeats: int = 4) -> bool:
@@ -95,9 +236,11 @@ def loop_evidence(seg: Segment, audio: np.ndarray | None = None) -> str | None:
 def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
     """Reasons to distrust a segment; the segment is kept, flagged (and searched, marked doubtful).
 
-    * repetition -- repetitive text (its compression ratio > 2.4, or an n-gram repeated back to back) *and* evidence
-      of a decoding loop (:func:`loop_evidence`): people repeat themselves ("The conference is now muted. The
-      conference is now being recorded."; "만세! 만세! 만세!"), decoders loop;
+    * repetition -- a clause (three words, six syllables) said three times back to back (:func:`looped_segments`;
+      across consecutive segments see :func:`mark_clause_loops`); or repetitive text (its compression ratio > 2.4,
+      or a shorter n-gram repeated back to back) *and* evidence of a decoding loop (:func:`loop_evidence`): people
+      repeat themselves ("The conference is now muted. The conference is now being recorded."; "만세! 만세! 만세!"),
+      decoders loop;
     * hallucination -- the model itself says "probably no speech" (no_speech_prob > 0.6)
       and is unsure of the words (avg_logprob < -1);
     * silence -- the audio under the segment is below -60 dBFS;
@@ -107,7 +250,9 @@ def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
     text = seg.text.strip()
     # The segment's own text: engines report the compression ratio of the whole 30 s decoding window on each of its
     # segments, so one repetitive window would otherwise mark every line in it.
-    if (compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD or has_repeated_ngrams(text)) and loop_evidence(seg, audio):
+    if looped_segments([text])[0] or (
+        (compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD or has_repeated_ngrams(text)) and loop_evidence(seg, audio)
+    ):
         flags.append("repetition")
     if (
         seg.no_speech_prob is not None

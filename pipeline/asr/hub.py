@@ -76,7 +76,10 @@ def _truthy(value: str | None) -> bool:
 def canonical(name: str) -> str:
     name = ALIASES.get(name, name)
     if name not in HUB_MODELS:
-        raise ModelError(f"unknown model {name!r} for `models pull`; choose one of: {', '.join(HUB_MODELS)}")
+        from pipeline.translate.models import TRANSLATION_MODELS
+
+        raise ModelError(f"unknown model {name!r} for `models pull`; choose one of: {', '.join(HUB_MODELS)}; "
+                         f"translators: {', '.join(TRANSLATION_MODELS)}")
     return name
 
 
@@ -142,22 +145,50 @@ def _hub_error(exc: Exception, repo_id: str, endpoint: str) -> ModelError:
 def pull(name: str, models_dir: Path, *, revision: str | None = None, endpoint: str | None = None,
          force: bool = False, progress: Callable[[str, int, int], None] | None = None) -> PulledModel:
     """Download, verify and install a hub model into ``<models_dir>/hub/<name>``; ModelError with what to check."""
+    from pipeline.asr import models as model_registry
+
+    name = canonical(name)
+    return install(name, HUB_MODELS[name], Path(models_dir) / "hub", patterns=PATTERNS, required=REQUIRED,
+                   what="CTranslate2 Whisper model", check=model_registry.verify_ct2_dir,
+                   revision=revision, endpoint=endpoint, force=force, progress=progress)
+
+
+def _complete(folder: Path, check: Callable[[Path], object]) -> bool:
+    if not (folder / MANIFEST).is_file():
+        return False
+    try:
+        check(folder)
+    except ModelError:
+        return False
+    return True
+
+
+def install(name: str, repo_id: str, hub_dir: Path, *, patterns: tuple[str, ...], required: tuple[str, ...], what: str,
+            check: Callable[[Path], object], prepare: Callable[[Path, Path], bool] | None = None,
+            before_download: Callable[[list[str]], None] | None = None, revision: str | None = None,
+            endpoint: str | None = None, force: bool = False,
+            progress: Callable[[str, int, int], None] | None = None) -> PulledModel:
+    """Download the files of ``repo_id`` that match ``patterns`` into a temporary folder beside ``hub_dir/name``,
+    verify each against the hub's size and hash, let ``prepare(downloaded, out)`` put the installed form in ``out``
+    (True when it converted; None: install as downloaded), ``check`` the result, write the manifest and rename it into place.
+
+    ``before_download(files)`` may refuse (ModelError) before anything is fetched: a conversion that needs a package
+    that is not installed says so before hundreds of megabytes come down.
+    """
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
     from pipeline.asr import models as model_registry
 
-    name = canonical(name)
-    repo_id = HUB_MODELS[name]
-    hub_dir = Path(models_dir) / "hub"  # apart from the packaged models' joined copies
+    hub_dir = Path(hub_dir)  # apart from the packaged models' joined copies
     dest = hub_dir / name
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-    existing = pulled_dir(name, models_dir)
+    existing = dest if _complete(dest, check) else None
     manifest = json.loads((existing / MANIFEST).read_text()) if existing else None
 
     if _truthy(os.environ.get("HF_HUB_OFFLINE")):
         if existing and not force:
-            model_registry.verify_ct2_dir(existing)
+            check(existing)
             return PulledModel(name, repo_id, manifest.get("commit"), existing, manifest.get("files", {}), False)
         raise ModelError(f"HF_HUB_OFFLINE is set and {name} is not in the model cache ({dest}); unset HF_HUB_OFFLINE "
                          f"to pull it, or copy a CTranslate2 model folder there")
@@ -169,15 +200,18 @@ def pull(name: str, models_dir: Path, *, revision: str | None = None, endpoint: 
     except transient as exc:
         raise _hub_error(exc, repo_id, endpoint) from None
     listed = {s.rfilename: s for s in (info.siblings or [])
-              if any(fnmatch.fnmatch(s.rfilename, p) for p in PATTERNS)}
-    missing = [f for f in REQUIRED if f not in listed]
+              if any(fnmatch.fnmatch(s.rfilename, p) for p in patterns)}
+    missing = [f for f in required if f not in listed]
     if missing:
-        raise ModelError(f"{repo_id} on {endpoint} is not a CTranslate2 Whisper model (no {', '.join(missing)})")
+        raise ModelError(f"{repo_id} on {endpoint} is not a {what} (no {', '.join(missing)})")
     if existing and not force and manifest.get("commit") == info.sha and manifest.get("repo_id") == repo_id:
         return PulledModel(name, repo_id, info.sha, existing, manifest.get("files", {}), False)
+    if before_download is not None:
+        before_download(sorted(listed))
 
     hub_dir.mkdir(parents=True, exist_ok=True)
     tmp = hub_dir / f".tmp-pull-{name}-{uuid.uuid4().hex[:8]}"
+    converted = hub_dir / f".tmp-convert-{name}-{uuid.uuid4().hex[:8]}"
     try:
         files: dict[str, dict] = {}
         total = sum(int(s.size or 0) for s in listed.values())
@@ -211,21 +245,28 @@ def pull(name: str, models_dir: Path, *, revision: str | None = None, endpoint: 
             if progress:
                 progress(fname, done, total)
         shutil.rmtree(tmp / ".cache", ignore_errors=True)  # huggingface_hub's own bookkeeping
-        model_registry.verify_ct2_dir(tmp)
-        for p in tmp.iterdir():
-            with open(p, "rb") as fh:
-                os.fsync(fh.fileno())
-        atomic_write(tmp / MANIFEST, lambda fh: fh.write(json.dumps(
-            {"repo_id": repo_id, "commit": info.sha, "endpoint": endpoint, "files": files}, indent=1).encode()))
+        ready, was_converted = tmp, False
+        if prepare is not None:
+            was_converted = bool(prepare(tmp, converted))
+            ready = converted
+        check(ready)
+        for p in ready.iterdir():
+            if p.is_file():
+                with open(p, "rb") as fh:
+                    os.fsync(fh.fileno())
+        atomic_write(ready / MANIFEST, lambda fh: fh.write(json.dumps(
+            {"repo_id": repo_id, "commit": info.sha, "endpoint": endpoint, "files": files,
+             "converted": was_converted}, indent=1).encode()))
         old = None
         if dest.exists():
             old = hub_dir / f".old-{name}-{uuid.uuid4().hex[:8]}"
             os.replace(dest, old)
-        os.replace(tmp, dest)
+        os.replace(ready, dest)
         _fsync_dir(hub_dir)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(converted, ignore_errors=True)
     model_registry.forget_resolved()
     return PulledModel(name, repo_id, info.sha, dest, files, True)

@@ -316,6 +316,15 @@ def _dist_version(dist: str) -> str | None:
         return None
 
 
+def _pulled_manifest(folder: Path) -> tuple[dict, str] | None:
+    """A pulled model's manifest and where it came from ("Hugging Face repo@commit"); None if unreadable."""
+    try:
+        manifest = json.loads((folder / hub.MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest, f"Hugging Face {manifest.get('repo_id')}@{str(manifest.get('commit') or '?')[:12]}"
+
+
 def list_models(models_dir: Path | None = None) -> list[ModelInfo]:
     """What `clipwatch models list` shows: packaged models, whether installed, size, languages, origin."""
     models_dir = Path(models_dir) if models_dir is not None else default_models_dir()
@@ -337,17 +346,24 @@ def list_models(models_dir: Path | None = None) -> list[ModelInfo]:
         out.append(ModelInfo(m.name, m.languages, size, origin, installed, ct2, ckpt if ckpt.is_file() else None, note))
     for name in hub.HUB_MODELS:  # pulled from the hub (`clipwatch models pull`)
         d = hub.pulled_dir(name, models_dir)
-        if d is None:
+        if d is None or (pulled := _pulled_manifest(d)) is None:
             continue
-        try:
-            manifest = json.loads((d / hub.MANIFEST).read_text())
-        except (OSError, ValueError):
-            continue
+        manifest, origin = pulled
         size = sum(int(f.get("size", 0)) for f in manifest.get("files", {}).values())
         languages = "English only" if name.endswith(".en") else "99 languages (multilingual)"
-        origin = f"Hugging Face {manifest.get('repo_id')}@{str(manifest.get('commit') or '?')[:12]}"
         ckpt = models_dir / cache_name(name) / CHECKPOINT_NAME
         out.append(ModelInfo(name, languages, size, origin, True, d, ckpt if ckpt.is_file() else None, "pulled"))
+    from pipeline.translate import models as translation_models
+
+    for name, tm in translation_models.TRANSLATION_MODELS.items():  # --translator ct2:NAME
+        d = translation_models.pulled_dir(name, models_dir)
+        if d is None or (pulled := _pulled_manifest(d)) is None:
+            continue
+        manifest, origin = pulled
+        size = sum(p.stat().st_size for p in d.iterdir() if p.is_file())  # converted: not the downloaded files
+        languages = f"translation {'/'.join(tm.sources) or '200 languages'} → en"
+        note = "pulled, converted by CTranslate2" if manifest.get("converted") else "pulled"
+        out.append(ModelInfo(name, languages, size, origin, True, d, None, f"{note}; --translator ct2:{name}"))
     return out
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.asr.base import NO_SPEECH_THRESHOLD, TASKS, Progress, Segment, Transcript, get_transcriber
-from pipeline.asr.flags import flag_segment
+from pipeline.asr.flags import flag_segment, mark_clause_loops
 from pipeline.errors import ConfigError, ModelError, NoAudioError
 from pipeline.media.audio import SAMPLE_RATE, iter_audio
 from pipeline.media.probe import probe
@@ -154,6 +154,7 @@ def transcribe(
         if final:
             break
 
+    mark_clause_loops(out)  # a loop may run over several segments (each flagged above on its own)
     duration = round(n_samples / SAMPLE_RATE, 3)
     if progress is not None:
         progress(max(last[0], duration), max(last[0], duration))

@@ -93,6 +93,16 @@ def settings(**overrides: Any) -> Settings:
     return Settings(**kwargs)
 
 
+def check_translator(s: Settings, wanted: bool | None = None):
+    """Load a CTranslate2 translator before any work (one error line when its model is not pulled); None for
+    Whisper's, which needs nothing more than the transcription model."""
+    if not (s.translate if wanted is None else wanted) or s.translator == "whisper":
+        return None
+    from pipeline.translate import get_translator
+
+    return get_translator(s.translator, s)
+
+
 def open_store(s: Settings | None = None, reading: bool = False) -> Store:
     """The catalogue; ``reading=True`` for a command that only reads: a read-only archive then opens read-only."""
     s = s or settings()
@@ -239,13 +249,15 @@ def ingest(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Whisper model name or local path (default base)."),
     engine: Optional[str] = typer.Option(None, "--engine", help="faster-whisper (default) or openai-whisper."),
     no_translate: bool = typer.Option(False, "--no-translate", help="Do not add an English translation of non-English speech."),
+    translator: Optional[str] = typer.Option(None, "--translator", help="whisper (its translate task, default) or ct2:NAME (a CTranslate2 translation model: `models pull NAME`)."),
     force: bool = typer.Option(False, "--force", help="Redo keyframes, transcription and tagging even if done."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Archive and analyse videos: download, keyframes, transcript, tags, search index."""
     from pipeline.sources.discovery import is_url
 
-    s = settings(model=model, engine=engine, translate=False if no_translate else None)
+    s = settings(model=model, engine=engine, translate=False if no_translate else None, translator=translator)
+    check_translator(s)
     for src in sources:  # a malformed URL is said before Prefect starts
         is_url(src)
     s.ensure_dirs()
@@ -317,13 +329,15 @@ def reprocess(
     video_ids: Optional[list[str]] = typer.Argument(None, help="Video ids (default: every archived video)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Whisper model name or local path."),
     engine: Optional[str] = typer.Option(None, "--engine", help="faster-whisper or openai-whisper."),
+    translator: Optional[str] = typer.Option(None, "--translator", help="whisper (its translate task, default) or ct2:NAME (a CTranslate2 translation model: `models pull NAME`)."),
     force: bool = typer.Option(False, "--force", help="Redo every stage even where nothing changed."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Re-run keyframes, transcription and tagging on archived videos (no download)."""
     from flows import configure_prefect
 
-    s = settings(model=model, engine=engine)
+    s = settings(model=model, engine=engine, translator=translator)
+    check_translator(s)
     configure_prefect(s, quiet=not state.verbose)
     from flows.reprocess import reprocess_flow
 
@@ -413,7 +427,8 @@ def show(
             console.print(f"  shot {k['shot_index']:>3} {fmt_time(k['shot_start'])}–{fmt_time(k['shot_end'])} @ {k['time']:.2f}s  "
                           f"{to_unsigned64(k['phash']):016x}  {k['path']}", highlight=False)
     for t in rec["transcripts"]:
-        console.print(f"\n[bold]Transcript ({t['kind']})[/] {t['language'] or '?'} · {t['engine']} {t['model']}")
+        made_by = f"{t['engine']} {t['model']}" + (f" (translator {t['translator']})" if t.get("translator") else "")
+        console.print(f"\n[bold]Transcript ({t['kind']})[/] {t['language'] or '?'} · {made_by}")
         for s in t["segments"]:
             flag = f" [yellow][{s['flags']}][/]" if s["flags"] else ""
             console.print(f"  {fmt_time(s['start'])}–{fmt_time(s['end'])}  {e(s['text'])}{flag}", highlight=False)
@@ -627,6 +642,7 @@ def transcribe(
     engine: Optional[str] = typer.Option(None, "--engine", help="faster-whisper (default) or openai-whisper."),
     language: Optional[str] = typer.Option(None, "--language", "-l", help="Force the spoken language (e.g. ko, en); default: detect."),
     task: str = typer.Option("transcribe", "--task", help="transcribe, or translate (to English)."),
+    translator: Optional[str] = typer.Option(None, "--translator", help="With --task translate: " + "whisper (its translate task, default) or ct2:NAME (a CTranslate2 translation model: `models pull NAME`)."),
     fmt: str = typer.Option("txt", "--format", "-f", help="json, srt, vtt or txt."),
     word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Time every word (json output)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
@@ -639,15 +655,21 @@ def transcribe(
     from pipeline import asr as tr
     from pipeline.storage.files import atomic_write_text
 
-    s = settings(model=model, engine=engine, device=device)
+    s = settings(model=model, engine=engine, device=device, translator=translator)
     if fmt not in subtitles.FORMATS:
         raise ClipwatchError(f"unknown format {fmt!r}; choose one of: {', '.join(subtitles.FORMATS)}")
+    text_translator = check_translator(s, wanted=True) if task == "translate" else None
     with Progress(TextColumn("transcribing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                   console=err_console, transient=True) as progress:
         bar = progress.add_task("t", total=None)
-        result = tr.transcribe(file, model=s.model, engine=s.engine, language=language, task=task,
+        result = tr.transcribe(file, model=s.model, engine=s.engine, language=language,
+                               task="transcribe" if text_translator else task,
                                word_timestamps=word_timestamps, models_dir=s.models_dir, device=s.device,
                                progress=lambda done, total: progress.update(bar, completed=done, total=total or None))
+    if text_translator is not None:
+        if (why := text_translator.refuses(result)) is not None:
+            raise ClipwatchError(f"cannot translate {file.name}: {why}; choose another --translator")
+        result = text_translator.translate(result)
     text = subtitles.render(result, fmt)
     if output:
         atomic_write_text(output, text)
@@ -692,20 +714,23 @@ def models_convert(name: str = typer.Argument(..., help="A packaged model name (
 
 @models_app.command("pull")
 def models_pull(
-    name: str = typer.Argument(..., help="tiny … large-v3, large-v3-turbo, distil-large-v3 …"),
+    name: str = typer.Argument(..., help="tiny … large-v3, large-v3-turbo, distil-large-v3 …; translators: "
+                               "opus-mt-ko-en, nllb-200-distilled-600M."),
     revision: Optional[str] = typer.Option(None, "--revision", help="A branch, tag or commit of the hub repository."),
     force: bool = typer.Option(False, "--force", help="Download again even when the cache holds this commit."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Download a Whisper model (CTranslate2) from the Hugging Face hub into the model cache, verified.
+    """Download a Whisper or translation model (CTranslate2) from the Hugging Face hub into the model cache, verified.
 
-    Honours HF_ENDPOINT (a mirror), HF_HUB_OFFLINE and HF_TOKEN. Afterwards: --model NAME.
+    Honours HF_ENDPOINT (a mirror), HF_HUB_OFFLINE and HF_TOKEN. Afterwards: --model NAME, or --translator ct2:NAME.
     """
     from pipeline.asr import hub
+    from pipeline.translate import models as translation_models
 
+    pull = translation_models.pull if name in translation_models.TRANSLATION_MODELS else hub.pull
     with _bytes_progress() as progress:
         bar = progress.add_task(f"pulling {name}", total=None)
-        result = hub.pull(name, settings().models_dir, revision=revision, force=force,
+        result = pull(name, settings().models_dir, revision=revision, force=force,
                           progress=lambda fname, done, total: progress.update(
                               bar, completed=done, total=total or None, description=f"pulling {fname}"))
     if as_json:

@@ -19,7 +19,10 @@ class TranscribeStage(Stage):
     def key(self, job: Job) -> str:
         s = job.settings
         # words=1: word timestamps (issue 13); archives transcribed before get them on `reprocess` (the key changed).
-        return f"{job.media_sha256}:{s.engine}:{s.model}:translate={int(s.translate)}:words=1"
+        # A translator other than Whisper's is in the key (so choosing one redoes the stage); Whisper's keeps the
+        # key it had, so archives translated before are not redone for nothing.
+        translate = int(s.translate) if not s.translate or s.translator == "whisper" else s.translator
+        return f"{job.media_sha256}:{s.engine}:{s.model}:translate={translate}:words=1"
 
     def _flag_over_audio(self, job: Job, tr: Any) -> int:
         """Flag segments over silence, or over music where Whisper was unsure (the stored audio profile)."""
@@ -32,9 +35,12 @@ class TranscribeStage(Stage):
 
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
         from pipeline.asr import subtitles, transcribe
+        from pipeline.translate import get_translator
 
         s = job.settings
         t0 = time.perf_counter()
+        # The translator is loaded first: a translation model that is not pulled is said before anything is written.
+        translator = get_translator(s.translator, s) if s.translate else None
         try:
             samples = job.samples()
         except NoAudioError as exc:
@@ -50,14 +56,17 @@ class TranscribeStage(Stage):
         job.transcript, job.translation = tr, None
         detail: dict[str, Any] = {"language": tr.language, "segments": len(tr.segments),
                                   "flagged": sum(1 for g in tr.segments if g.flags), "flagged_by_audio": flagged_by_audio}
-        if s.translate and tr.language and tr.language != "en" and tr.segments and not s.model.endswith(".en"):
-            tl = transcribe(samples, model=s.model, engine=s.engine, language=tr.language, task="translate",
-                            models_dir=s.models_dir, device=s.device)
+        refused = translator.refuses(tr) if translator is not None else None
+        if translator is not None and tr.language and tr.language != "en" and tr.segments and not refused:
+            tl = translator.translate(tr, samples)
             self._flag_over_audio(job, tl)
             written_tl = subtitles.write_transcript(tl, job.folder, "transcript.en")
             job.store.replace_transcript(job.video_id, job.media_sha256, "translation", tl,
                                          job.archive.relpath(written_tl["json"]))
             job.translation = tl
             detail["translation_segments"] = len(tl.segments)
+            detail["translator"] = translator.name
+        elif refused and tr.language != "en":
+            detail["translation_skipped"] = refused
         msg = f"{tr.language or '?'}; {detail['segments']} segments" + (f" ({detail['flagged']} flagged)" if detail["flagged"] else "")
         return StageOutcome(job.video_id, self.name, "done", msg, time.perf_counter() - t0, detail)

@@ -47,3 +47,11 @@ def publish_model(server: LoopbackServer, repo_id: str, folder: Path, *, commit:
             server.routes[f"/{repo_id}/resolve/{rev}/{name}"] = Route(body=body, content_type="application/octet-stream",
                                                                       headers=headers)
     return commit
+
+
+def publish_damaged(server: LoopbackServer, repo_id: str, folder: Path, name: str) -> str:
+    """Serve ``folder`` as ``repo_id`` with one byte of file ``name`` flipped on the way (the listing keeps the real
+    file's hashes): a download damaged in transit."""
+    damaged = bytearray((Path(folder) / name).read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    return publish_model(server, repo_id, folder, served={name: bytes(damaged)})

@@ -1,0 +1,80 @@
+"""The translation seam: the ``Translator`` protocol and the registry of translators.
+
+A translator turns a video's original transcript into an English one, segment for segment, stored beside it as the
+"translation" (the same table, the same searching). ``--translator`` (``CLIPWATCH_TRANSLATOR``) names one:
+
+* ``whisper`` -- Whisper's translate task, a second pass over the audio with the transcription model (the default;
+  nothing to install, poor on real Korean with ``base``);
+* ``ct2:NAME`` -- a text-translation model on CTranslate2 (``clipwatch models pull NAME``), fed the original
+  segments' text: same segment times, the original's flags carried over.
+
+A translator is one module with one ``Translator`` subclass plus one line in ``TRANSLATORS`` (kind ->
+"module:Class"), imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pipeline.asr.base import Transcript
+
+# kind -> "module:Class"; the first is the default.
+TRANSLATORS: dict[str, str] = {
+    "whisper": "pipeline.translate.whisper:WhisperTranslator",
+    "ct2": "pipeline.translate.ct2:CT2Translator",
+}
+DEFAULT_TRANSLATOR = "whisper"
+
+
+def parse_translator(spec: str) -> tuple[str, str | None]:
+    """``whisper`` -> ("whisper", None); ``ct2:NAME`` -> ("ct2", NAME); ConfigError for anything else."""
+    kind, sep, model = (spec or "").strip().partition(":")
+    if kind not in TRANSLATORS or (kind == "whisper" and sep) or (kind != "whisper" and not model.strip()):
+        raise ConfigError(f"unknown translator {spec!r} (--translator / CLIPWATCH_TRANSLATOR); choose whisper or "
+                          "ct2:NAME with NAME a translation model from `clipwatch models pull` (opus-mt-ko-en, "
+                          "nllb-200-distilled-600M) or a CTranslate2 translation model folder")
+    return kind, (model.strip() or None)
+
+
+class Translator(ABC):
+    """A loaded translator. ``translate`` returns the English transcript of ``original`` (task "translate")."""
+
+    kind: str = ""
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """What the record says made the translation: ``whisper`` or ``ct2:NAME``."""
+
+    def refuses(self, original: Transcript) -> str | None:
+        """Why this translator cannot translate ``original`` (a language it does not read), or None."""
+        return None
+
+    @abstractmethod
+    def translate(self, original: Transcript, audio: np.ndarray | None = None) -> Transcript: ...
+
+
+def translator_class(kind: str) -> type[Translator]:
+    module, _, cls = TRANSLATORS[kind].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def get_translator(spec: str, settings: Any) -> Translator:
+    """The translator ``spec`` names, loaded (ModelError now, before anything is written, when its model is missing).
+
+    ``settings`` gives the Whisper model/engine, the model cache and the device (a ``Settings``).
+    """
+    kind, model = parse_translator(spec)
+    return translator_class(kind)(model, settings)
+
+
+def recorded_translator(engine: str | None, model: str | None) -> str:
+    """The translator named by a stored transcript's engine and model (``ct2:NAME`` or ``whisper``)."""
+    return f"ct2:{model}" if engine == "ctranslate2" else "whisper"
