@@ -257,14 +257,14 @@ def ingest(
     from pipeline.sources.discovery import is_url
 
     s = settings(model=model, engine=engine, translate=False if no_translate else None, translator=translator)
-    check_translator(s)
+    if not scale_out_api():  # on work pools the asr workers load the translator (and say when it is not pulled)
+        check_translator(s)
     for src in sources:  # a malformed URL is said before Prefect starts
         is_url(src)
     s.ensure_dirs()
     if scale_out_api():
-        options = {k: v for k, v in dict(model=model, engine=engine, translate=False if no_translate else None).items()
-                   if v is not None}
-        report = run_ingest_on_pools(sources, s, force, options, as_json)
+        chosen = dict(model=model, engine=engine, translate=False if no_translate else None, translator=translator)
+        report = run_ingest_on_pools(sources, s, force, {k: v for k, v in chosen.items() if v is not None}, as_json)
     else:
         report = run_ingest(sources, s, force, as_json)
     if as_json:
