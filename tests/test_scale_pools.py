@@ -18,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from _scale import pg, s3, s3_server  # noqa: F401
@@ -145,6 +146,8 @@ def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
             report = json.loads(out)
             runs = flow_runs(prefect.api_url, "ingest-video")
             asr_runs = flow_runs(prefect.api_url, "asr-batch")
+            limits = {name: httpx.get(f"{prefect.api_url}/v2/concurrency_limits/{name}", timeout=10).json()["limit"]
+                      for name in ("clipwatch-download", "clipwatch-download:127.0.0.1")}
         finally:
             for worker in workers:
                 worker.stop()
@@ -157,6 +160,7 @@ def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
         assert set(v["stages"].values()) <= {"done", "not-applicable"}, v
         assert {"fetch", "keyframes", "transcribe", "tag"} <= set(v["stages"]), v
 
+    assert limits == {"clipwatch-download": 4, "clipwatch-download:127.0.0.1": 2}  # the documented defaults
     # One flow run per video, plus the one that was killed and run again; both download workers took some.
     by_state: dict[str, int] = {}
     for r in runs:
