@@ -1,6 +1,6 @@
 """Ingest throughput on Prefect work pools: the same clips with 1, then 2 (…) download workers.
 
-    python bench/pools.py [--workers 1,2] [--clips 6] [--model tiny.en] [--asr-batch 16]
+    python bench/pools.py [--workers 1,2] [--clips 6] [--model tiny.en] [--asr-batch 16] [--in-process]
 
 Everything on loopback, started here: a throwaway PostgreSQL (the catalogue, and Prefect's database apart), a moto
 S3 server (the originals), a Prefect server on PostgreSQL, `clipwatch deploy`, N download workers (each `--limit 2`,
@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=6)
     ap.add_argument("--model", default="tiny.en")
     ap.add_argument("--asr-batch", type=int, default=16)
+    ap.add_argument("--in-process", action="store_true", help="also time the same ingest without a Prefect server")
     args = ap.parse_args()
     counts = [int(x) for x in args.workers.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="clipwatch-bench-pools-"))
@@ -54,6 +55,16 @@ def main() -> None:
                    "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
             cli = [sys.executable, "-m", "pipeline.cli", "--data-dir", str(tmp / "here")]
             subprocess.run([*cli, "deploy"], env=env, check=True, capture_output=True)
+            if args.in_process:  # the same ingest without PREFECT_API_URL: one process, Prefect's temporary API
+                bucket = f"bench-{uuid.uuid4().hex[:8]}"
+                s3.create_bucket(bucket)
+                local_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+                local_env.update(CLIPWATCH_DATABASE_URL=pg.create_database("cat_local"),
+                                 CLIPWATCH_STORAGE_URL=f"s3://{bucket}/archive")
+                t0 = time.perf_counter()
+                subprocess.run([*cli[:-1], str(tmp / "local"), "ingest", feed, "--json"], env=local_env, check=True,
+                               capture_output=True)
+                rows.append(("in-process", time.perf_counter() - t0, "-", os.getloadavg()[0]))
             for n in counts:
                 bucket = f"bench-{uuid.uuid4().hex[:8]}"
                 s3.create_bucket(bucket)

@@ -4,7 +4,7 @@ With a Prefect server (``PREFECT_API_URL``), ``clipwatch deploy`` registers (``r
 
 * ``ingest-video/clipwatch-download`` in the ``download`` pool: one flow run per video — the download (under the
   global and per-site download concurrency limits) and then, unless the ``media`` pool has a worker online, the
-  stages that read only pictures (shots, keyframes, copies' hashes, text on screen);
+  stages that read only pictures (shots and keyframes, text on screen);
 * ``media-stages/clipwatch-media`` in the ``media`` pool: those picture stages for a batch of videos;
 * ``asr-batch/clipwatch-asr`` in the ``asr`` pool: audio profile, Whisper, tags for a batch of videos in one flow
   run, so the Whisper model is loaded once per batch (the engine cache of ``pipeline.asr.base`` lives as long as the
@@ -18,9 +18,10 @@ options the user gave on the command line.
 
 ``fan_out_ingest`` (``clipwatch ingest`` with ``PREFECT_API_URL`` set) discovers the sources here, starts one
 ``ingest-video`` run per video with ``run_deployment(timeout=0)``, polls them, re-runs a run that crashed (its
-process was killed: a worker died), then hands the downloaded videos to ``media-stages`` (when the ``media`` pool
-has a worker) and ``asr-batch`` in batches. Each flow run leaves a table artifact with its videos' reports, which the
-fan-out reads back; nothing depends on result storage shared between machines.
+process was killed: a worker died) and, as downloads finish, hands their videos on in batches to ``media-stages``
+(when the ``media`` pool has a worker) and ``asr-batch`` (copies, audio profile, transcript, tags). Each flow run
+leaves a table artifact with its videos' reports, which the fan-out reads back; nothing depends on result storage
+shared between machines.
 """
 
 from __future__ import annotations
@@ -153,13 +154,13 @@ def _batch(video_ids: list[str], pool: str, force: bool, options: dict[str, Any]
 
 @flow(name="media-stages", log_prints=False)
 def media_batch_flow(video_ids: list[str], force: bool = False, options: dict[str, Any] | None = None):
-    """The picture stages (shots, keyframes, copies, text on screen) of already downloaded videos."""
+    """The picture stages (shots and keyframes, text on screen) of already downloaded videos."""
     return _batch(video_ids, "media", force, options, "media-stages")
 
 
 @flow(name="asr-batch", log_prints=False)
 def asr_batch_flow(video_ids: list[str], force: bool = False, options: dict[str, Any] | None = None):
-    """Audio profile, transcript and tags of a batch of videos: one process, one loaded Whisper model."""
+    """Copies, audio profile, transcript and tags of a batch of videos: one process, one loaded Whisper model."""
     return _batch(video_ids, "asr", force, options, "asr-batch")
 
 
@@ -258,7 +259,7 @@ def register(cron: str | None = None, limits: ScaleLimits | None = None) -> Regi
         (ingest_video_flow.to_deployment("clipwatch-download", entrypoint_type=module,
                                          description="Download one video, then its picture stages."), "download"),
         (media_batch_flow.to_deployment("clipwatch-media", entrypoint_type=module,
-                                        description="Shots, keyframes, copies, text on screen for a batch."), "media"),
+                                        description="Shots, keyframes, text on screen for a batch."), "media"),
         (asr_batch_flow.to_deployment("clipwatch-asr", entrypoint_type=module,
                                       description="Audio profile, Whisper, tags for a batch; one model load."),
          "asr"),
