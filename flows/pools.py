@@ -118,7 +118,11 @@ def ingest_video_flow(url: str, source_url: str | None = None, title: str | None
     """Download one video (global and per-site download slots held meanwhile), then its picture stages."""
     from prefect.concurrency.sync import concurrency
 
+    from pipeline.preservation.sweep import sweep_incoming
+
     settings = _worker_settings(options)
+    for left in sweep_incoming(settings.blob_store().root):  # a fetch of this machine's that was killed
+        log.warning("swept a temporary file left by an interrupted run: %s", left)
     report = VideoReport(ref=fs_display(url), title=title)
     ref = VideoRef(url=url, source_url=source_url or url, title=title)
     try:

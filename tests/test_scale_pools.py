@@ -57,6 +57,20 @@ def test_ingest_says_when_the_prefect_server_is_down(server, tmp_path):
     assert bad.returncode == 1 and "unknown work pool 'gpu'" in bad.stderr
 
 
+def test_a_worker_sweeps_the_fetch_folder_of_a_killed_flow_run(tmp_path):
+    from pipeline.preservation.sweep import sweep_incoming
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = tmp_path / ".incoming" / f"fetch-{dead.pid}-abc"  # a killed flow run's half-downloaded video
+    (left / "media.mp4.part").parent.mkdir(parents=True)
+    (left / "media.mp4.part").write_bytes(b"half")
+    busy = tmp_path / ".incoming" / f"fetch-{os.getpid()}-def"  # a download still going on in a live process
+    busy.mkdir()
+    assert sweep_incoming(tmp_path) == [f".incoming/fetch-{dead.pid}-abc"]
+    assert not left.exists() and busy.is_dir()
+
+
 def _descendants(pid: int) -> list[int]:
     """The processes below one we started (Linux /proc): the worker's flow-run processes."""
     out = []
