@@ -47,7 +47,12 @@ def main() -> None:
                     help="one media worker too: the picture stages leave the download workers")
     args = ap.parse_args()
     counts = [int(x) for x in args.workers.split(",")]
-    tmp = Path(tempfile.mkdtemp(prefix="clipwatch-bench-pools-"))
+    with tempfile.TemporaryDirectory(prefix="clipwatch-bench-pools-") as folder:
+        rows = run(Path(folder), args, counts)
+    print_table(rows, args)
+
+
+def run(tmp: Path, args: argparse.Namespace, counts: list[int]) -> list[tuple]:
     rows = []
     with LoopbackServer() as site, PostgresCluster() as pg, S3Server() as s3:
         feed = publish_feed(site, make_news_clips(tmp / "clips", args.clips), "Bench news")
@@ -94,6 +99,10 @@ def main() -> None:
                         w.stop()
                 rows.append((n, wall, per_worker, _timing(new), {f: len(r) for f, r in new.items() if r},
                              os.getloadavg()[0]))
+    return rows
+
+
+def print_table(rows: list[tuple], args: argparse.Namespace) -> None:
     print(f"clipwatch ingest on work pools: {args.clips} synthetic speech clips (~3 s, 160x120), model {args.model}, "
           f"ASR batch {args.asr_batch}, one asr worker; {os.cpu_count()} cores shared by every process")
     print()
