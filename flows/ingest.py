@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -122,26 +122,34 @@ def prepare_task(ref: VideoRef, settings: Settings, source_id: int | None, force
     """Download, then (in the same worker) the stages that read only pictures — shots, keyframes, text on screen —
     overlapping the transcription of earlier videos."""
     prepared = Prepared(fetch_task(ref, settings, source_id))
-    vid = prepared.fetch.video_id
-    with MEDIA_SLOTS, settings.catalogue() as store:
+    with MEDIA_SLOTS:
+        prepared.media = run_pool_stages(prepared.fetch.video_id, settings, "media", force)
+    return prepared
+
+
+def run_pool_stages(video_id: str, settings: Settings, pool: str, force: bool = False
+                    ) -> dict[str, tuple[StageOutcome | None, str | None]]:
+    """One video's stages of one pool ("media": pictures only; "asr": sound, words, tags), in pipeline order:
+    the outcome (or error) of each. A full disk stops (DiskFullError); any other failure is that stage's alone."""
+    results: dict[str, tuple[StageOutcome | None, str | None]] = {}
+    with settings.catalogue() as store:
         try:
-            job = Job(store, settings.blob_store(), settings, vid, force=force)
+            job = Job(store, settings.blob_store(), settings, video_id, force=force)
         except ClipwatchError as exc:
-            prepared.media = {cls.name: (None, str(exc)) for cls in STAGES if cls.pool == "media"}
-            return prepared
+            return {cls.name: (None, str(exc)) for cls in STAGES if cls.pool == pool}
         with job:
             for cls in STAGES:
-                if cls.pool != "media":
+                if cls.pool != pool:
                     continue
-                reporter().stage_start(vid, cls.name)
+                reporter().stage_start(video_id, cls.name)
                 try:
                     with disk_full_as_error(settings):
-                        prepared.media[cls.name] = (stage_task.with_options(name=cls.name)(job, cls()), None)
+                        results[cls.name] = (stage_task.with_options(name=cls.name)(job, cls()), None)
                 except DiskFullError:
                     raise  # stops the batch
                 except ClipwatchError as exc:
-                    prepared.media[cls.name] = (None, str(exc))
-    return prepared
+                    results[cls.name] = (None, str(exc))
+    return results
 
 
 @task(name="stage", cache_policy=NO_CACHE)
@@ -241,6 +249,30 @@ def update_semantic_index(settings: Settings, report: "IngestReport") -> None:
     reporter().stage_end("semantic index", "embed", "done", f"{report.semantic['embedded']} new segments embedded")
 
 
+def sweep_and_discover(store, settings: Settings, sources: list[str], report: IngestReport,
+                       find: Callable[[str], Discovery]) -> list[tuple[VideoRef, int | None]]:
+    """Sweep what a crash left, then list each source (``find``: a retried task in a flow, plain ``discover``
+    elsewhere); returns every video found with its source's id. A source that fails is reported, not fatal."""
+    from pipeline.preservation.sweep import sweep
+
+    swept = sweep(store, settings.blob_store())
+    if swept.removed or swept.orphans:
+        report.swept = swept.to_dict()
+    work: list[tuple[VideoRef, int | None]] = []
+    for source in sources:
+        try:
+            found = find(source)
+        except ClipwatchError as exc:
+            report.sources.append({"source": source, "error": str(exc)})
+            reporter().stage_end(source, "discover", "failed", str(exc))
+            continue
+        source_id = store.upsert_source(found.source_url, found.kind, found.title)
+        report.sources.append({"source": source, "kind": found.kind, "title": found.title, "videos": len(found.refs)})
+        reporter().discovered(source, len(found.refs), found.kind)
+        work.extend((ref, source_id) for ref in found.refs)
+    return work
+
+
 # Downloads are network-bound and run side by side; more than a few at once only
 # invites rate limiting by the platform. CLIPWATCH_DOWNLOADS changes the cap.
 DOWNLOAD_WORKERS = max(1, int(os.environ.get("CLIPWATCH_DOWNLOADS", "4") or 4))
@@ -251,25 +283,9 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
     settings = settings or Settings()
     settings.ensure_dirs()
     report = IngestReport()
-    work: list[tuple[VideoRef, int | None]] = []
     try:
         with disk_full_as_error(settings), settings.catalogue() as store:
-            from pipeline.preservation.sweep import sweep
-
-            swept = sweep(store, settings.blob_store())
-            if swept.removed or swept.orphans:
-                report.swept = swept.to_dict()
-            for source in sources:
-                try:
-                    found = discover_task(source)
-                except ClipwatchError as exc:
-                    report.sources.append({"source": source, "error": str(exc)})
-                    reporter().stage_end(source, "discover", "failed", str(exc))
-                    continue
-                source_id = store.upsert_source(found.source_url, found.kind, found.title)
-                report.sources.append({"source": source, "kind": found.kind, "title": found.title, "videos": len(found.refs)})
-                reporter().discovered(source, len(found.refs), found.kind)
-                work.extend((ref, source_id) for ref in found.refs)
+            work = sweep_and_discover(store, settings, sources, report, discover_task)
     except DiskFullError as exc:
         report.stopped = str(exc)
         return report

@@ -257,11 +257,16 @@ def ingest(
     from pipeline.sources.discovery import is_url
 
     s = settings(model=model, engine=engine, translate=False if no_translate else None, translator=translator)
-    check_translator(s)
+    if not scale_out_api():  # on work pools the asr workers load the translator (and say when it is not pulled)
+        check_translator(s)
     for src in sources:  # a malformed URL is said before Prefect starts
         is_url(src)
     s.ensure_dirs()
-    report = run_ingest(sources, s, force, as_json)
+    if scale_out_api():
+        chosen = dict(model=model, engine=engine, translate=False if no_translate else None, translator=translator)
+        report = run_ingest_on_pools(sources, s, force, {k: v for k, v in chosen.items() if v is not None}, as_json)
+    else:
+        report = run_ingest(sources, s, force, as_json)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -1262,6 +1267,28 @@ def _print_monitor_report(report) -> None:
                   highlight=False)
 
 
+def prefect_settings(quiet: bool | None = None) -> Settings:
+    """The settings, the archive folder made, and Prefect configured for this process (call before using Prefect)."""
+    from flows import configure_prefect
+
+    s = settings()
+    s.ensure_dirs()
+    configure_prefect(s, quiet=not state.verbose if quiet is None else quiet)
+    return s
+
+
+def _cron_times(cron: str, count: int) -> list:
+    """The next times a --cron expression fires; a bad one is one error line with an example."""
+    from datetime import datetime, timezone
+
+    from flows.monitor import next_run_times
+
+    try:
+        return next_run_times(cron, datetime.now(timezone.utc), count)
+    except ValueError as exc:
+        raise ClipwatchError(f"{exc}; e.g. --cron \"0 */6 * * *\" (every 6 hours)") from exc
+
+
 @monitor_app.command("serve")
 def monitor_serve(
     cron: str = typer.Option("0 */6 * * *", "--cron", help="When to run (cron syntax, UTC)."),
@@ -1269,24 +1296,91 @@ def monitor_serve(
     no_analyse: bool = typer.Option(False, "--no-analyse", help="Archive new videos without analysing them."),
 ) -> None:
     """Serve the monitor flow as a Prefect deployment on a cron schedule (runs until interrupted)."""
-    from flows import configure_prefect
+    s = prefect_settings()
+    from flows.monitor import prefect_api_url, serve_monitor
 
-    s = settings()
-    s.ensure_dirs()
-    configure_prefect(s, quiet=not state.verbose)
-    from datetime import datetime, timezone
-
-    from flows.monitor import next_run_times, prefect_api_url, serve_monitor
-
-    try:
-        upcoming = next_run_times(cron, datetime.now(timezone.utc), 2)
-    except ValueError as exc:
-        raise ClipwatchError(f"{exc}; e.g. --cron \"0 */6 * * *\" (every 6 hours)") from exc
+    upcoming = _cron_times(cron, 2)
     where = f"Prefect server {prefect_api_url()}" if prefect_api_url() else \
         "this process (set PREFECT_API_URL to a Prefect server to serve it as a deployment)"
     console.print(f"monitor/{rich_escape(name)} on [bold]{rich_escape(cron)}[/] (UTC), scheduled by {rich_escape(where)}; "
                   f"next runs {', '.join(t.strftime('%Y-%m-%d %H:%M') for t in upcoming)}; Ctrl-C stops", highlight=False)
     serve_monitor(cron, str(s.data_dir), name, analyse_new=not no_analyse)
+
+
+# -- commands: deploy / worker, and ingest on work pools (scale out) --
+
+
+def scale_out_api() -> str | None:
+    """The Prefect server named by PREFECT_API_URL: set, ingest fans out to work pools; unset, it runs here."""
+    import os
+
+    return os.environ.get("PREFECT_API_URL") or None
+
+
+def run_ingest_on_pools(sources: list[str], s: Settings, force: bool, options: dict[str, Any], as_json: bool):
+    """``clipwatch ingest`` with PREFECT_API_URL: one flow run per video on the pools' workers, a progress line."""
+    from flows import configure_prefect
+
+    configure_prefect(s, quiet=not state.verbose)
+    from flows.pools import fan_out_ingest
+
+    if as_json:
+        return fan_out_ingest(sources, s, force, options)
+    with err_console.status("ingest: starting flow runs…") as status:
+        return fan_out_ingest(sources, s, force, options, progress=lambda line: status.update(rich_escape(line)))
+
+
+@app.command()
+def deploy(
+    cron: str = typer.Option("0 */6 * * *", "--cron", help="The monitor deployment's schedule (cron syntax, UTC)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Register clipwatch's deployments and work pools (download, media, asr) on the Prefect server (PREFECT_API_URL)."""
+    prefect_settings()
+    from flows.pools import check_server, register
+
+    _cron_times(cron, 1)
+    check_server(scale_out_api() or "")
+    done = register(cron)
+    if as_json:
+        print_json(done.to_dict())
+        return
+    for name, pool in done.deployments.items():
+        console.print(f"{rich_escape(name)} → work pool [bold]{pool}[/]", highlight=False)
+    if done.pools_created:
+        console.print(f"created work pools: {', '.join(done.pools_created)}", highlight=False)
+    console.print(f"downloads at once, all workers together: {done.download_limit} (CLIPWATCH_DOWNLOADS); start "
+                  "workers with `clipwatch worker --pool download|media|asr`", highlight=False)
+
+
+WORKER_LIMITS = {"media": 1, "asr": 1}  # one Whisper (or one decoder) per worker: each already uses every core
+
+
+@app.command()
+def worker(
+    pool: str = typer.Option(..., "--pool", help="The work pool to take flow runs from: download, media or asr."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1,
+                                        help="Flow runs at once (default: CLIPWATCH_DOWNLOADS for download, 1 for media and asr)."),
+    name: Optional[str] = typer.Option(None, "--name", help="The worker's name in Prefect (default: host and a random suffix)."),
+) -> None:
+    """Start a Prefect process worker for one of clipwatch's work pools (runs until stopped)."""
+    import os
+
+    from flows.pools import POOLS, ScaleLimits, check_server
+
+    if pool not in POOLS:
+        raise ClipwatchError(f"unknown work pool {pool!r}; choose one of: {', '.join(POOLS)}")
+    prefect_settings(quiet=False)  # the worker's own log lines say what it runs
+    check_server(scale_out_api() or "")
+    limit = limit or WORKER_LIMITS.get(pool) or ScaleLimits().downloads
+    argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
+            "--limit", str(limit)]
+    if name:
+        argv += ["--name", name]
+    err_console.print(f"worker for pool {pool} (at most {limit} flow run(s) at once) on {scale_out_api()}",
+                      highlight=False)
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # the worker is Prefect's own; signals reach it directly
 
 
 @app.command()

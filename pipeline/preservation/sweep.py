@@ -55,11 +55,11 @@ def _stale(p: Path, now: float, age: float) -> bool:
         return False
 
 
-def sweep(store, archive: Archive, *, temp_age: float = 3600.0, orphan_age: float = 600.0,
-          now: float | None = None) -> SweepReport:
+def sweep_incoming(root: Path, *, temp_age: float = 3600.0, now: float | None = None) -> list[str]:
+    """Only the temp files and fetch folders of dead processes under ``root`` (one folder listing, no catalogue):
+    what a worker runs before each download, since another of its flow runs may have been killed mid-fetch."""
     now = time.time() if now is None else now
-    rep = SweepReport()
-    root = archive.root
+    removed = []
     for incoming in (root / ".incoming", root / "media" / ".incoming"):
         if not incoming.is_dir():
             continue
@@ -70,7 +70,15 @@ def sweep(store, archive: Archive, *, temp_age: float = 3600.0, orphan_age: floa
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
-            rep.removed.append(p.relative_to(root).as_posix())
+            removed.append(p.relative_to(root).as_posix())
+    return removed
+
+
+def sweep(store, archive: Archive, *, temp_age: float = 3600.0, orphan_age: float = 600.0,
+          now: float | None = None) -> SweepReport:
+    now = time.time() if now is None else now
+    rep = SweepReport(removed=sweep_incoming(archive.root, temp_age=temp_age, now=now))
+    root = archive.root
     videos = root / "videos"
     if videos.is_dir():
         for p in videos.rglob(".tmp-*"):

@@ -14,6 +14,7 @@ import hashlib
 import html
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +30,8 @@ class Route:
     truncate_to: int | None = None
     last_modified: float | None = None
     headers: dict[str, str] | None = None
+    # Send the body at most this many bytes a second (a slow site: a download that takes a while).
+    rate: int | None = None
 
     @classmethod
     def file(cls, path: Path, content_type: str = "video/mp4", **kw) -> "Route":
@@ -88,7 +91,14 @@ class LoopbackServer:
                     chunk = body[start:max(start, min(end + 1, route.truncate_to))]
                     self.close_connection = True
                 try:
-                    self.wfile.write(chunk)
+                    if route.rate:
+                        step = max(1, route.rate // 10)
+                        for i in range(0, len(chunk), step):
+                            self.wfile.write(chunk[i:i + step])
+                            self.wfile.flush()
+                            time.sleep(step / route.rate)
+                    else:
+                        self.wfile.write(chunk)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -163,17 +173,24 @@ def rss_feed(title: str, items: list[dict[str, str]]) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
-def publish_samples(server: LoopbackServer, samples_dir: Path, on_route: Callable[[str, Route], None] | None = None) -> str:
-    """Publish the bundled samples on the server; returns the URL of their RSS 'channel'."""
-    meta = json.loads((samples_dir / "samples.json").read_text(encoding="utf-8"))
-    channel = meta["channel"]["name"]
+def publish_feed(server: LoopbackServer, clips: list[dict], channel: str) -> str:
+    """Publish clips (dicts of name, path, title and optionally description, upload_date, keywords) as watch pages
+    and media files on the server; returns the URL of their RSS 'channel'."""
     items = []
-    for clip in meta["clips"]:
+    for clip in clips:
         name = clip["name"]
         media_path = f"/media/{name}.mp4"
-        server.routes[media_path] = Route.file(samples_dir / f"{name}.mp4")
+        server.routes[media_path] = Route.file(Path(clip["path"]))
         server.routes[f"/watch/{name}.html"] = Route(body=watch_page(
-            clip["title"], clip["description"], server.url(media_path), clip.get("upload_date"), channel, clip.get("keywords")))
+            clip["title"], clip.get("description", ""), server.url(media_path), clip.get("upload_date"), channel,
+            clip.get("keywords")))
         items.append({"title": clip["title"], "link": server.url(f"/watch/{name}.html"), "guid": name})
     server.routes["/feed.xml"] = Route(body=rss_feed(channel, items), content_type="application/rss+xml")
     return server.url("/feed.xml")
+
+
+def publish_samples(server: LoopbackServer, samples_dir: Path, on_route: Callable[[str, Route], None] | None = None) -> str:
+    """Publish the bundled samples on the server; returns the URL of their RSS 'channel'."""
+    meta = json.loads((samples_dir / "samples.json").read_text(encoding="utf-8"))
+    return publish_feed(server, [{**clip, "path": samples_dir / f"{clip['name']}.mp4"} for clip in meta["clips"]],
+                        meta["channel"]["name"])

@@ -115,6 +115,55 @@ def make_cut_video(path: Path, cut_times: Sequence[float], size: Size = (320, 24
     return _encode(path, graph, total, fps, with_audio=with_audio, codec=codec, crf=crf)
 
 
+def make_speech_video(path: Path, text: str, *, voice: str = "en-us", wpm: int = 160, size: Size = (160, 120),
+                      fps: float = 10, seed: int = 0) -> Path:
+    """A short clip that says ``text`` (espeak-ng, Debian's ``espeak-ng``) over textured shots with a cut halfway.
+
+    For flow tests whose truth is the words said: small and quick to build, long enough for Whisper.
+    """
+    import subprocess
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="speech-") as tmp:
+        wav = Path(tmp) / "speech.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(wav), text], check=True, capture_output=True)
+        import wave
+
+        with wave.open(str(wav)) as w:
+            seconds = w.getnframes() / w.getframerate() + 0.5
+        pictures = make_cut_video(Path(tmp) / "pictures.mp4", [seconds / 2], size, fps, duration=seconds, seed=seed)
+        run_ffmpeg(["-i", str(pictures), "-i", str(wav), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac",
+                    "-b:a", "48k", "-ar", "16000", "-shortest", str(path)])
+    return path
+
+
+# Six short news lines, each with a word no other says (what a search for it must find): the scale-out tests and
+# bench/pools.py fan these out to workers.
+NEWS_LINES: dict[str, str] = {
+    "harvest": "The harvest in the northern province was excellent this autumn.",
+    "railway": "A new railway bridge opened across the river on Tuesday.",
+    "factory": "The steel factory finished its yearly plan early.",
+    "weather": "Heavy snow is expected in the mountains tomorrow morning.",
+    "fishing": "The fishing fleet returned to port with a record catch.",
+    "library": "The national library received ten thousand new books.",
+}
+
+
+def make_news_clips(folder: Path, count: int = len(NEWS_LINES)) -> list[dict]:
+    """``count`` speech clips of the NEWS_LINES (past six: the lines again over other pictures), ready for
+    ``loopback.publish_feed`` (name, path, title, description)."""
+    lines = list(NEWS_LINES.items())
+    out = []
+    for i in range(count):
+        name, text = lines[i % len(lines)]
+        name += f"-{i}" if i >= len(lines) else ""
+        out.append({"name": name, "path": make_speech_video(Path(folder) / f"{name}.mp4", text, seed=i),
+                    "title": f"Clip {name}", "description": text})
+    return out
+
+
 def make_fade_video(path: Path, shot_durations: Sequence[float], size: Size = (320, 240), fps: float = 25, *,
                     fade: float = 0.6, black: float = 0.4, with_audio: bool = False, codec: str = "libx264",
                     pattern: str = "textured", seed: int = 0) -> tuple[Path, list[float]]:
