@@ -13,6 +13,10 @@ Measured:
   (what one worker's transcribe stage pays per video), from one process and from two at once;
 * query latency (p50/p95/max) through ``pipeline.search.search`` (limit 20, hits with snippets, keyframes and the
   paired line) for word, phrase, filtered and Korean 2- and 3-syllable queries.
+
+Ingest and queries are measured twice on the same load: first with the GIN indexes alone (every match ranked with
+ts_rank_cd, as on a server without the RUM extension), then after building migration 0008's RUM indexes (timed),
+which rank inside the index (``ORDER BY fts <=> query``).
 """
 
 from __future__ import annotations
@@ -39,10 +43,18 @@ from pipeline.search.fulltext import SearchQuery  # noqa: E402
 from pipeline.storage.postgres import hangul  # noqa: E402
 from pipeline.storage.postgres.catalogue import PostgresCatalogue  # noqa: E402
 
-INDEXES = {
+INDEXES = {  # as migrations 0007 (normalised search) leaves them
     "segments_fts": "CREATE INDEX segments_fts ON segments USING gin (fts) WHERE flags = ''",
-    "segments_bigrams": "CREATE INDEX segments_bigrams ON segments USING gin (bigrams) WHERE flags = ''",
-    "segments_trgm": "CREATE INDEX segments_trgm ON segments USING gin (text gin_trgm_ops) WHERE flags = ''",
+    "segments_fts_doubt": "CREATE INDEX segments_fts_doubt ON segments USING gin (fts) WHERE flags <> ''",
+    "segments_bigrams": "CREATE INDEX segments_bigrams ON segments USING gin (bigrams)",
+    "segments_trgm": "CREATE INDEX segments_trgm ON segments USING gin ((COALESCE(norm, text)) gin_trgm_ops)",
+}
+# Rows a video-hour adds to segments: base on real read speech (LibriVox, pocketsphinx-testdata) cut 24.7 s into 7
+# lines (3.5 s each) = ~1,000 lines an hour; a Korean video with its translation stores both, so ~2,000.
+SEGMENTS_PER_VIDEO_HOUR = 2000
+# migration 0008: ranking inside the index (RUM); built after the ts_rank_cd figures, so one load measures both
+RUM_INDEXES = {  # migration 0008
+    "segments_fts_rum": "CREATE INDEX segments_fts_rum ON segments USING rum (fts rum_tsvector_ops) WHERE flags = ''",
 }
 
 
@@ -67,7 +79,7 @@ def texts_for(vi: int, n_here: int, vocab: dict, rng: random.Random, nrng: np.ra
 def bulk_load(c: PostgresCatalogue, n_segments: int, vocab: dict, seed: int = 7) -> dict:
     rng, nrng = random.Random(seed), np.random.default_rng(seed)
     n_videos = math.ceil(n_segments / SEGMENTS_PER_VIDEO)
-    for name in INDEXES:
+    for name in (*INDEXES, *RUM_INDEXES):
         c.conn.execute(f"DROP INDEX IF EXISTS {name}")
     samples: list[tuple[str, str]] = []
     t0 = time.perf_counter()
@@ -214,6 +226,10 @@ def main() -> None:
     ap.add_argument("--url", default=None, help="an empty PostgreSQL database (default: a throwaway cluster)")
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--ingest-videos", type=int, default=200)
+    ap.add_argument("--no-rum", action="store_true", help="measure ts_rank_cd over GIN only (no RUM index build)")
+    ap.add_argument("--queries-only", action="store_true",
+                    help="a quicker rerun for a change to ranking: no pg_trgm index (no query class here uses it), no "
+                         "ingest, no ts_rank_cd phase; load, build the RUM indexes and time the queries")
     args = ap.parse_args()
 
     rng = random.Random(7)
@@ -228,23 +244,51 @@ def main() -> None:
         cluster = PostgresCluster(settings={"shared_buffers": "512MB", "work_mem": "32MB",
                                             "max_wal_size": "4GB", "checkpoint_timeout": "30min"}).start()
         url = cluster.create_database("bench")
+    def measure(c: PostgresCatalogue, label: str, first: int) -> dict:
+        """Ingest rates (one process; 1 and 2 writer processes) and query latencies with the indexes there now."""
+        print(f"measuring ({label}) ...", file=sys.stderr, flush=True)
+        out: dict = {"ingest": None, "parallel": {}}
+        if not args.queries_only:
+            out["ingest"] = ingest_rate(c, args.ingest_videos, vocab, first)
+            out["parallel"] = {w: parallel_ingest(url, w, args.ingest_videos, first + 1_000_000 * w) for w in (1, 2)}
+        time_queries(c, [q for qs in queries.values() for q in qs[:3]], archive_dir=Path("/nonexistent"))  # warm the cache as a running server is
+        out["rows"] = []
+        for name, qs in queries.items():
+            times, hits = time_queries(c, qs, archive_dir=Path("/nonexistent"))
+            out["rows"].append((name, len(qs), statistics.median(times), pct(times, 0.95), max(times), hits))
+            print(f"  {name}: p95 {pct(times, 0.95):.1f} ms", file=sys.stderr, flush=True)
+        out["load"] = os.getloadavg()[0]
+        return out
+
+    runs: dict[str, dict] = {}
+    rum_s: dict[str, float] = {}
     try:
         with PostgresCatalogue(url) as c:
             version = c.conn.execute("SHOW server_version").fetchone()["server_version"]
             print(f"loading {args.segments:,} segments into PostgreSQL {version} ...", file=sys.stderr)
+            if args.queries_only:
+                INDEXES.pop("segments_trgm")
             info = bulk_load(c, args.segments, vocab)
             size = c.conn.execute("SELECT pg_database_size(current_database()) AS b").fetchone()["b"]
             idx_sizes = {n: c.conn.execute("SELECT pg_relation_size(%s::regclass) AS b", (n,)).fetchone()["b"]
                          for n in INDEXES}
-            v_s, s_s = ingest_rate(c, args.ingest_videos, vocab, info["videos"] + 1)
-            parallel = {w: parallel_ingest(url, w, args.ingest_videos, info["videos"] + 1_000_000 * w)
-                        for w in (1, 2)}
             queries = make_queries(vocab, info["samples"], args.queries)
-            time_queries(c, [q for qs in queries.values() for q in qs[:3]], archive_dir=Path("/nonexistent"))  # warm the cache as a running server is
-            rows = []
-            for name, qs in queries.items():
-                times, hits = time_queries(c, qs, archive_dir=Path("/nonexistent"))
-                rows.append((name, len(qs), statistics.median(times), pct(times, 0.95), max(times), hits))
+            if not args.queries_only:
+                runs["ts_rank_cd over every match (GIN)"] = measure(c, "GIN, ts_rank_cd", info["videos"] + 1)
+            has_rum = c.conn.execute("SELECT count(*) AS n FROM pg_extension WHERE extname = 'rum'").fetchone()["n"]
+            if has_rum and not args.no_rum:
+                c.conn.execute("SET maintenance_work_mem = '512MB'")
+                for name, sql in RUM_INDEXES.items():
+                    t = time.perf_counter()
+                    c.conn.execute(sql)
+                    rum_s[name] = time.perf_counter() - t
+                    idx_sizes[name] = c.conn.execute("SELECT pg_relation_size(%s::regclass) AS b", (name,)).fetchone()["b"]
+                    print(f"  index {name}: {rum_s[name]:.1f} s", file=sys.stderr, flush=True)
+                c.conn.execute("ANALYZE segments")
+                runs["ranked inside the RUM index (0008)"] = measure(c, "RUM", info["videos"] + 10_000_001)
+            elif not has_rum:
+                print("the RUM extension is not installed on this server: only the ts_rank_cd figures",
+                      file=sys.stderr)
     finally:
         if cluster is not None:
             cluster.stop()
@@ -257,16 +301,30 @@ def main() -> None:
           "segments/s (text generation included)")
     print("index build: " + ", ".join(f"{n} {s:.1f} s" for n, s in info["index_s"].items())
           + f"; VACUUM ANALYZE {info['analyze_s']:.1f} s")
-    print(f"database size {size / mib:,.0f} MiB; indexes: "
+    if rum_s:
+        print("RUM index build (migration 0008, indexes live): " + ", ".join(f"{n} {t:.1f} s" for n, t in rum_s.items()))
+    print(f"database size {size / mib:,.0f} MiB before RUM; indexes: "
           + ", ".join(f"{n} {b / mib:,.0f} MiB" for n, b in idx_sizes.items()))
-    print(f"ingest through replace_transcript, indexes live: {v_s:,.1f} videos/s = {s_s:,.0f} segments/s "
-          f"({args.ingest_videos} videos of {SEGMENTS_PER_VIDEO} segments)")
-    print("writers at once (separate processes and connections): "
-          + ", ".join(f"{w}: {r:,.0f} segments/s" for w, r in parallel.items()))
+    for label, r in runs.items():
+        print()
+        print(f"== {label} (load average {r['load']:.1f} after its queries)")
+        if r["ingest"]:
+            v_s, s_s = r["ingest"]
+            print(f"ingest through replace_transcript, indexes live: {v_s:,.1f} videos/s = {s_s:,.0f} segments/s "
+                  f"({args.ingest_videos} videos of {SEGMENTS_PER_VIDEO} segments)")
+            print("writers at once (separate processes and connections): "
+                  + ", ".join(f"{w}: {x:,.0f} segments/s" for w, x in r["parallel"].items()))
+        print(f"{'query':36} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'hits/page':>9}")
+        for name, n, p50, p95, mx, hits in r["rows"]:
+            print(f"{name:36} {n:>4} {p50:>8.1f} {p95:>8.1f} {mx:>8.1f} {hits:>9.1f}")
     print()
-    print(f"{'query':36} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'hits/page':>9}")
-    for name, n, p50, p95, mx, hits in rows:
-        print(f"{name:36} {n:>4} {p50:>8.1f} {p95:>8.1f} {mx:>8.1f} {hits:>9.1f}")
+    print(f"projection (bench/README.md): at {SEGMENTS_PER_VIDEO_HOUR:,} segment rows per video-hour (Whisper lines of "
+          "~3.5 s, both languages for a translated video), the database takes in")
+    for label, r in runs.items():
+        if not r["parallel"]:
+            continue
+        print(f"  {label}: " + ", ".join(f"{w} writer{'s' if w > 1 else ''} {x * 3600 / SEGMENTS_PER_VIDEO_HOUR:,.0f}"
+                                        for w, x in r["parallel"].items()) + " video-hours of transcript per hour")
 
 
 if __name__ == "__main__":

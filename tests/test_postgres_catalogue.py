@@ -175,14 +175,26 @@ def test_rum_ranks_inside_the_index_with_the_same_hits(both, monkeypatch, text, 
 
     _lite, pgc, archive_dir = both
     assert pg_search.rum_ranking(pgc.db)  # scripts/test installs postgresql-NN-rum
-    exact = _pages(pgc, archive_dir, text, 100, **kw)  # a handful of matches: ts_rank_cd (negated: below 0)
-    assert exact and all(s < 0 for _, s in exact)
-    monkeypatch.setattr(pg_search, "EXACT_BELOW", 0)  # as for a word with many matches: the RUM index ranks
+    with monkeypatch.context() as mp:
+        mp.setattr(pg_search, "rum_ranking", lambda db: False)  # as on a server without RUM: ts_rank_cd, exact
+        exact = _pages(pgc, archive_dir, text, 100, **kw)
+    assert exact and all(s < 0 for _, s in exact)  # the negated ts_rank_cd
+    monkeypatch.setattr(pg_search, "EXACT_BELOW", 0)  # as for a query with many matches: the RUM index ranks
     one_page = _pages(pgc, archive_dir, text, 100, **kw)
     assert sorted(i for i, _ in one_page) == sorted(i for i, _ in exact)
     trusted = [s for _, s in one_page if s is not None and s > 0]
     assert trusted and trusted == sorted(trusted)  # RUM's distance, best first
     assert _pages(pgc, archive_dir, text, 1, **kw) == one_page
+
+
+def test_one_word_ranks_in_rum_and_a_rare_phrase_by_ts_rank_cd(both):
+    """The rule: a single word always comes out of the RUM index (score: its distance, above 0); a query of several
+    words with few expected matches is ranked exactly by ts_rank_cd (negated, below 0)."""
+    _lite, pgc, archive_dir = both
+    word = search(pgc, SearchQuery("nuclear", limit=50), archive_dir=archive_dir).hits
+    phrase = search(pgc, SearchQuery('"nuclear deterrent"', limit=50), archive_dir=archive_dir).hits
+    assert word and all(h.score > 0 for h in word if not h.doubtful)
+    assert phrase and all(h.score < 0 for h in phrase if not h.doubtful)
 
 
 def test_rum_index_serves_the_ranked_query(both):

@@ -299,10 +299,10 @@ def _order_by(sort: str, ranked: bool, newest_first: bool = False) -> str:
 
 
 RUM_INDEX = "segments_fts_rum"  # migration 0008, where the server has the RUM extension
-# Fewer expected matches than this (the planner's own estimate): ts_rank_cd over the GIN index, exact and cheap;
-# more: the RUM index, which hands the matches over best first. RUM walks every posting of every term, so phrases
-# and ANDs of common words (a few matches out of long lists) are slower on it (240 ms against 37 ms at 10 million
-# segments), while a word in many lines is far faster (75 ms against 560 ms p95).
+# A query of several words with fewer expected matches than this (the planner's own estimate): ts_rank_cd over the
+# GIN index, exact and cheap; more, or a single word: the RUM index, which hands the matches over best first. RUM
+# walks every posting of every term, so phrases and ANDs of common words (a few matches out of long lists) are
+# slower on it (240 ms against 37 ms p95 at 10 million segments), while one word is far faster (75 ms against 560).
 EXACT_BELOW = 5000
 PAGE_BY_INDEX = ("enable_sort", "enable_material", "enable_seqscan")  # planner settings off for one RUM-ranked page
 
@@ -314,12 +314,14 @@ def rum_ranking(db: Any) -> bool:
 
 
 def _ranked_in_index(db: Any, table: str, match: PgMatch, cond: str, cargs: list[Any], ranked: bool, sort: str) -> bool:
-    """A trusted-lines word search by relevance whose planner estimate is EXACT_BELOW matches or more, on a catalogue
-    with the RUM index: rank inside the index instead of ts_rank_cd over every match."""
+    """A trusted-lines word search by relevance, on a catalogue with the RUM index, of one word or with a planner
+    estimate of EXACT_BELOW matches or more: rank inside the index instead of ts_rank_cd over every match."""
     if not (ranked and sort == "relevance" and table == WORD and match.kind == "word" and cond != "FALSE"):
         return False
     if not rum_ranking(db):
         return False
+    if db.execute("SELECT numnode(?::tsquery) = 1 AS one", [match.tsquery]).fetchone()["one"]:
+        return True  # one word: RUM reads its posting list best first, fast however many or few lines hold it
     plan = db.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM segments s WHERE {FLAG_CONDITIONS[WORD]} AND {cond}",
                       cargs).fetchone()["QUERY PLAN"]
     return plan[0]["Plan"]["Plan Rows"] >= EXACT_BELOW
