@@ -93,6 +93,9 @@ def settings(**overrides: Any) -> Settings:
     return Settings(**kwargs)
 
 
+TRANSLATOR_HELP = "whisper (its translate task, default) or ct2:NAME (a CTranslate2 translation model: `models pull NAME`)."
+
+
 def check_translator(s: Settings, wanted: bool | None = None):
     """Load a CTranslate2 translator before any work (one error line when its model is not pulled); None for
     Whisper's, which needs nothing more than the transcription model."""
@@ -249,7 +252,7 @@ def ingest(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Whisper model name or local path (default base)."),
     engine: Optional[str] = typer.Option(None, "--engine", help="faster-whisper (default) or openai-whisper."),
     no_translate: bool = typer.Option(False, "--no-translate", help="Do not add an English translation of non-English speech."),
-    translator: Optional[str] = typer.Option(None, "--translator", help="whisper (its translate task, default) or ct2:NAME (a CTranslate2 translation model: `models pull NAME`)."),
+    translator: Optional[str] = typer.Option(None, "--translator", help=TRANSLATOR_HELP),
     force: bool = typer.Option(False, "--force", help="Redo keyframes, transcription and tagging even if done."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -257,12 +260,13 @@ def ingest(
     from pipeline.sources.discovery import is_url
 
     s = settings(model=model, engine=engine, translate=False if no_translate else None, translator=translator)
-    if not scale_out_api():  # on work pools the asr workers load the translator (and say when it is not pulled)
+    on_pools = scale_out_api() is not None
+    if not on_pools:  # on work pools the asr workers load the translator (and say when it is not pulled)
         check_translator(s)
     for src in sources:  # a malformed URL is said before Prefect starts
         is_url(src)
     s.ensure_dirs()
-    if scale_out_api():
+    if on_pools:
         chosen = dict(model=model, engine=engine, translate=False if no_translate else None, translator=translator)
         report = run_ingest_on_pools(sources, s, force, {k: v for k, v in chosen.items() if v is not None}, as_json)
     else:
@@ -329,7 +333,7 @@ def reprocess(
     video_ids: Optional[list[str]] = typer.Argument(None, help="Video ids (default: every archived video)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Whisper model name or local path."),
     engine: Optional[str] = typer.Option(None, "--engine", help="faster-whisper or openai-whisper."),
-    translator: Optional[str] = typer.Option(None, "--translator", help="whisper (its translate task, default) or ct2:NAME (a CTranslate2 translation model: `models pull NAME`)."),
+    translator: Optional[str] = typer.Option(None, "--translator", help=TRANSLATOR_HELP),
     force: bool = typer.Option(False, "--force", help="Redo every stage even where nothing changed."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -642,7 +646,7 @@ def transcribe(
     engine: Optional[str] = typer.Option(None, "--engine", help="faster-whisper (default) or openai-whisper."),
     language: Optional[str] = typer.Option(None, "--language", "-l", help="Force the spoken language (e.g. ko, en); default: detect."),
     task: str = typer.Option("transcribe", "--task", help="transcribe, or translate (to English)."),
-    translator: Optional[str] = typer.Option(None, "--translator", help="With --task translate: " + "whisper (its translate task, default) or ct2:NAME (a CTranslate2 translation model: `models pull NAME`)."),
+    translator: Optional[str] = typer.Option(None, "--translator", help="With --task translate: " + TRANSLATOR_HELP),
     fmt: str = typer.Option("txt", "--format", "-f", help="json, srt, vtt or txt."),
     word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Time every word (json output)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
