@@ -8,7 +8,7 @@ import pytest
 from cogapp import Cog
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATED = ["docs/cli.md"]
+GENERATED = ["docs/cli.md", "pipeline/LAYOUT.md"]
 
 
 @pytest.mark.parametrize("doc", GENERATED)
