@@ -54,7 +54,7 @@ def read_layers(root: Path) -> tuple[str, list[Layer]]:
         root: a checkout of the repository.
 
     Returns:
-        ``(container, layers)``; ``("pipeline", [])`` when the tree has no such contract (an older checkout).
+        ``(container, layers)``; ``("pipeline", [])`` when the tree has no such contract.
     """
     path = root / "pyproject.toml"
     if not path.exists():
@@ -336,11 +336,13 @@ class Report:
     duplicates: dict[str, int] | None = None
 
 
-def measure(root: Path, *, duplicates: bool = False, min_lines: int = 6) -> Report:
+def measure(root: Path, *, duplicates: bool = False, min_lines: int = 6, layers_from: Path | None = None) -> Report:
     """Measure the checkout at ``root``.
 
     Arguments:
         root: the repository's folder (with ``pipeline/`` and ``flows/``).
+        layers_from: the checkout whose ``pyproject.toml`` holds the layers contract (default: ``root``); a tree
+            from before the contract existed is judged against a later one this way.
         duplicates: also count duplicated blocks (slower).
         min_lines: the shortest block that counts as a duplicate.
 
@@ -357,7 +359,7 @@ def measure(root: Path, *, duplicates: bool = False, min_lines: int = 6) -> Repo
 
     graph = build_graph(root)
     edges = module_edges(graph)
-    container, layers = read_layers(root)
+    container, layers = read_layers(layers_from or root)
     children = sorted({m.split(".")[1] for m in graph.modules if m.startswith(container + ".")})
     unplaced = [c for c in children if layer_index(f"{container}.{c}", container, layers) is None] if layers else []
 
@@ -469,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duplicates", action="store_true", help="also count duplicated blocks of code")
     parser.add_argument("--min-lines", type=int, default=6, help="shortest duplicated block counted (default 6)")
     parser.add_argument("--layout", action="store_true", help="print the generated part of pipeline/LAYOUT.md")
+    parser.add_argument("--layers-from", type=Path, default=None,
+                        help="judge upward imports by this checkout's layers contract (default: --root's, else this one's)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     if not (root / "pipeline" / "__init__.py").exists():
@@ -477,7 +481,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.layout:
         sys.stdout.write(layout_markdown(root))
         return 0
-    report = measure(root, duplicates=args.duplicates, min_lines=args.min_lines)
+    layers_from = args.layers_from
+    if layers_from is None and not read_layers(root)[1]:
+        layers_from = REPO  # a checkout from before the contract: judge it by this one's
+    report = measure(root, duplicates=args.duplicates, min_lines=args.min_lines, layers_from=layers_from)
     print(json.dumps(asdict(report), indent=2) if args.json else render(report))
     return 0
 
