@@ -293,7 +293,7 @@ def demo(
 ) -> None:
     """Ingest the bundled sample clips from a loopback 'video site', then search them."""
     from pipeline.config import samples_dir
-    from pipeline.testing.loopback import LoopbackServer, publish_samples
+    from pipeline.demo.loopback import LoopbackServer, publish_samples
 
     s = settings(model=model)
     # A fixed port keeps the sample URLs, and so the video ids, the same from run to
@@ -691,7 +691,7 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
     """Installed models: name, languages, size, where they come from."""
     from rich.table import Table
 
-    from pipeline.asr.models import list_models
+    from pipeline.models.whisper import list_models
 
     infos = list_models(settings().models_dir)
     if as_json:
@@ -711,7 +711,7 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
 @models_app.command("convert")
 def models_convert(name: str = typer.Argument(..., help="A packaged model name (tiny.en, base) or a CTranslate2 folder.")) -> None:
     """Make the openai-whisper checkpoint of a model once (for --engine openai-whisper)."""
-    from pipeline.asr.models import convert
+    from pipeline.models.whisper import convert
 
     path = convert(name, settings().models_dir)
     console.print(f"{name}: openai-whisper checkpoint at {path}")
@@ -728,8 +728,8 @@ def models_pull(
 
     Honours HF_ENDPOINT (a mirror), HF_HUB_OFFLINE and HF_TOKEN. Afterwards: --model NAME, or --translator ct2:NAME.
     """
-    from pipeline.asr import hub
-    from pipeline.translate import models as translation_models
+    from pipeline.models import hub
+    from pipeline.models import translation as translation_models
 
     pull = translation_models.pull if name in translation_models.TRANSLATION_MODELS else hub.pull
     with _bytes_progress() as progress:
@@ -822,7 +822,7 @@ def shots(
 
 
 def _hash_index(store: Store):
-    from pipeline.preservation.matching import HashIndex
+    from pipeline.copies.matching import HashIndex
 
     return HashIndex(store.keyframe_hashes())
 
@@ -854,7 +854,7 @@ def similar(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rank archived videos by shared keyframes with this one (re-uploads, excerpts, mirrored copies)."""
-    from pipeline.preservation.matching import fingerprint_file, match_keyframes
+    from pipeline.copies.matching import fingerprint_file, match_keyframes
 
     s = settings()
     with open_store(s) as store:
@@ -879,7 +879,7 @@ def match(
 
     from pipeline.storage.files import Archive
     from pipeline.sources.fetch import fetch
-    from pipeline.preservation.matching import fingerprint_file, match_keyframes
+    from pipeline.copies.matching import fingerprint_file, match_keyframes
     from pipeline.sources.discovery import is_url
 
     with open_store() as store:
@@ -938,7 +938,7 @@ def network(
 ) -> None:
     """The network of channels that republish each other's videos (from copy links found at ingest)."""
     from pipeline.errors import QueryError
-    from pipeline.preservation import network as net
+    from pipeline.copies import network as net
 
     fmt = "json" if as_json else fmt.lower()
     if fmt not in ("table", "json", "graphml", "csv"):
