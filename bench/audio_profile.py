@@ -467,7 +467,6 @@ def fmt(a: tuple[int, int]) -> str:
 
 
 def evaluate(recs, feats, old_model, args) -> dict:
-    rows = {}
     results = {}
     for fold in range(len(FOLDS)):
         held = [i for i, r in enumerate(recs) if r.fold == fold]

@@ -210,7 +210,6 @@ def make_queries(info: dict, n: int, seed: int = 11) -> dict[str, list[SearchQue
         return en[int(math.exp(rng.uniform(math.log(100), math.log(20000)))) - 1]
 
     en_samples = [t for lang, t in info["samples"] if lang == "en"]
-    ko_samples = [t for lang, t in info["samples"] if lang == "ko"]
 
     rank = {w: i + 1 for i, w in enumerate(en)}
 

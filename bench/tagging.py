@@ -131,7 +131,6 @@ def _norm(y: np.ndarray, rms: float) -> np.ndarray:
 def synth_music(rng: random.Random, seconds: float) -> np.ndarray:
     """Chord bed, melody and/or drums with random timbre, key and tempo."""
     n = int(seconds * SR)
-    t = np.arange(n) / SR
     y = np.zeros(n, np.float32)
     root = 110 * 2 ** (rng.randint(0, 11) / 12)
     scale = [0, 2, 4, 5, 7, 9, 11, 12] if rng.random() < 0.6 else [0, 2, 3, 5, 7, 8, 10, 12]
