@@ -143,7 +143,7 @@ _MOD_REF = (_MOD_BINS >= 1) & (_MOD_BINS <= 20)
 
 @functools.lru_cache(maxsize=1)
 def _vad_model():
-    from faster_whisper.vad import get_vad_model
+    from faster_whisper.vad import get_vad_model  # heavy (loads CTranslate2, onnxruntime): only when this engine runs
 
     return get_vad_model()
 

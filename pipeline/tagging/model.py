@@ -39,6 +39,7 @@ from pipeline.tagging.signals import text as textsig
 from pipeline.tagging.signals.base import signals
 from pipeline.tagging.signals.source import load_registry
 from pipeline.tagging.signals.text import TEXT_GROUPS  # noqa: F401  (re-exported: the lexicon groups)
+from pipeline.asr import Segment
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +270,6 @@ def clear_human_tag(store, video_id: str, category: str) -> bool:
 
 def transcript_from_store(store, video_id: str, kind: str) -> Transcript | None:
     """A stored transcript ("original" or "translation") as a Transcript, or None."""
-    from pipeline.asr import Segment
 
     row = next((r for r in store.transcript_rows(video_id) if r["kind"] == kind), None)
     if row is None:
