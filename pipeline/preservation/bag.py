@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pipeline import __version__
-from pipeline.preservation import manifest
-from pipeline.storage.files import CHUNK, Archive, atomic_write_json, atomic_write_text
 from pipeline.errors import ClipwatchError, NotFoundError
-from pipeline.storage.sqlite.catalogue import Store, utcnow
+from pipeline.preservation import manifest
 from pipeline.search.facade import MAX_LIMIT, SearchQuery, search
+from pipeline.storage.files import CHUNK, Archive, atomic_write_json, atomic_write_text
+from pipeline.storage.sqlite.catalogue import Store, utcnow
 
 log = logging.getLogger(__name__)
 

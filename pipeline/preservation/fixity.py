@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from pipeline.preservation import manifest
 from pipeline.storage.files import Archive, sha256_file, sha256_stream
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.storage.sqlite.chain import ChainReport
-from pipeline.preservation import manifest
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import asdict, dataclass, field, replace
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,11 +32,25 @@ from urllib.parse import urlsplit
 from pipeline.config import Settings
 from pipeline.search import normalize
 from pipeline.search.query import (  # noqa: F401  (re-exported: the public names of the search)
-    DEFAULT_LIMIT, MAX_LIMIT, MODES, SORTS, SOURCES, STATUSES, Plan, SearchQuery, decode_cursor, encode_cursor, has_cjk,
-    parse_date, phrase_plan, plan as make_plan, validate,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MODES,
+    SORTS,
+    SOURCES,
+    STATUSES,
+    Plan,
+    SearchQuery,
+    decode_cursor,
+    encode_cursor,
+    has_cjk,
+    parse_date,
+    phrase_plan,
+    validate,
+)
+from pipeline.search.query import (
+    plan as make_plan,
 )
 from pipeline.storage.sqlite.catalogue import Store, tag_dicts, unpack_words
-from html import escape
 
 log = logging.getLogger(__name__)
 

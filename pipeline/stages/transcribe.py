@@ -6,10 +6,10 @@ import logging
 import time
 from typing import Any
 
+from pipeline.asr import subtitles, transcribe
+from pipeline.asr.flags import mark_transcript
 from pipeline.errors import NoAudioError
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
-from pipeline.asr.flags import mark_transcript
-from pipeline.asr import subtitles, transcribe
 from pipeline.translate import get_translator
 
 log = logging.getLogger(__name__)

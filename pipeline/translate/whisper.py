@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.translate.base import Translator
 from pipeline.asr import transcribe
+from pipeline.translate.base import Translator
 
 
 class WhisperTranslator(Translator):
