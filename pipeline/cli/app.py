@@ -20,6 +20,7 @@ from rich.markup import escape as rich_escape
 
 from pipeline import __version__, records
 from pipeline.config import Settings
+from pipeline.storage.base import blob_store_for, catalogue_for
 from pipeline.errors import ClipwatchError, NotFoundError
 from pipeline.storage.sqlite.catalogue import Store, tag_dicts, to_unsigned64
 from pipeline.asr.subtitles import clock as fmt_time
@@ -110,9 +111,9 @@ def open_store(s: Settings | None = None, reading: bool = False) -> Store:
     """The catalogue; ``reading=True`` for a command that only reads: a read-only archive then opens read-only."""
     s = s or settings()
     if reading:
-        return s.catalogue(reading=True)
+        return catalogue_for(s, reading=True)
     s.ensure_dirs()
-    return s.catalogue()  # clipwatch.db, or PostgreSQL (CLIPWATCH_DATABASE_URL) with the same methods
+    return catalogue_for(s)  # clipwatch.db, or PostgreSQL (CLIPWATCH_DATABASE_URL) with the same methods
 
 
 def print_json(obj: Any) -> None:
@@ -309,7 +310,7 @@ def demo(
         report = run_ingest([feed], s)
     print_ingest_report(report)
     console.print(f"\n[bold]clipwatch search {query!r}[/]")
-    from pipeline.search.fulltext import SearchQuery, search
+    from pipeline.search.facade import SearchQuery, search
 
     with open_store(s) as store:
         results = search(store, SearchQuery(text=query, limit=10))
@@ -505,7 +506,7 @@ def search_cmd(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --format: write to this file instead of stdout."),
 ) -> None:
     """Search transcripts, translations and text on screen; print timed hits with links to that second."""
-    from pipeline.search.fulltext import SearchQuery, search
+    from pipeline.search.facade import SearchQuery, search
 
     if semantic and hybrid:
         raise ClipwatchError("choose one of --semantic and --hybrid")
@@ -728,10 +729,10 @@ def models_pull(
 
     Honours HF_ENDPOINT (a mirror), HF_HUB_OFFLINE and HF_TOKEN. Afterwards: --model NAME, or --translator ct2:NAME.
     """
-    from pipeline.models import hub
     from pipeline.models import translation as translation_models
+    from pipeline.models import whisper as whisper_models
 
-    pull = translation_models.pull if name in translation_models.TRANSLATION_MODELS else hub.pull
+    pull = translation_models.pull if name in translation_models.TRANSLATION_MODELS else whisper_models.pull
     with _bytes_progress() as progress:
         bar = progress.add_task(f"pulling {name}", total=None)
         result = pull(name, settings().models_dir, revision=revision, force=force,
@@ -862,7 +863,7 @@ def similar(
         media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
         if media is None:
             raise NotFoundError(f"{video_id}: no archived media to compare")
-        query = fingerprint_file(s.blob_store().abspath(media["path"]))
+        query = fingerprint_file(blob_store_for(s).abspath(media["path"]))
         matches = match_keyframes(query, _hash_index(store), exclude=[v["id"]], limit=limit)
         _print_matches(matches, store, as_json)
 
@@ -985,7 +986,7 @@ def screen_text_cmd(
     s = settings()
     with open_store(s) as store:
         v = store.get_video(video_id)
-        outcome = run_ocr(store, s.blob_store(), v["id"], force=force)
+        outcome = run_ocr(store, blob_store_for(s), v["id"], force=force)
         rows = store.segments(v["id"], "screen")
     lines = [{"start": r["start"], "end": r["end"], "text": r["text"]} for r in rows]
     if as_json:
@@ -1070,7 +1071,7 @@ def tags_run(
     out = {}
     with open_store(s) as store:
         for vid in video_ids:
-            outcome = run_tagging(store, s.blob_store(), vid, force=True)
+            outcome = run_tagging(store, blob_store_for(s), vid, force=True)
             out[vid] = _tag_rows(store, vid)
             if not as_json:
                 console.print(f"{vid}: {rich_escape(outcome.message)}")
@@ -1127,18 +1128,18 @@ def verify(
     stamp = None
     with open_store(s, reading=True) as store:
         if as_json:
-            result = run_verify(store, s.blob_store(), None if all_videos else video_ids)
+            result = run_verify(store, blob_store_for(s), None if all_videos else video_ids)
         else:
             with _bytes_progress() as progress:
                 bar = progress.add_task("verifying", total=None)
-                result = run_verify(store, s.blob_store(), None if all_videos else video_ids,
+                result = run_verify(store, blob_store_for(s), None if all_videos else video_ids,
                                     progress=lambda done, total, name: progress.update(
                                         bar, completed=done, total=total or None,
                                         description=f"verifying {_short(name.rsplit('/', 1)[-1], 24)}"))
         if tsa:
             from pipeline.preservation.timestamp import timestamp_head
 
-            stamp = timestamp_head(store, s.blob_store(), tsa)
+            stamp = timestamp_head(store, blob_store_for(s), tsa)
     if as_json:
         out = result.to_dict()
         if stamp is not None:
@@ -1476,10 +1477,10 @@ def export_bag_cmd(
         selection = "; ".join(x for x in (f"channel={channel}" if channel else "", f"query={query}" if query else "",
                                           f"ids={','.join(video_ids)}" if video_ids else "") if x) or "all"
         if as_json:
-            result = export_bag(store, s.blob_store(), dest, ids, selection=selection, organization=organization)
+            result = export_bag(store, blob_store_for(s), dest, ids, selection=selection, organization=organization)
         else:
             with err_console.status(f"bagging {len(ids)} video(s)…") as status:
-                result = export_bag(store, s.blob_store(), dest, ids, selection=selection, organization=organization,
+                result = export_bag(store, blob_store_for(s), dest, ids, selection=selection, organization=organization,
                                     progress=lambda n, total, vid: status.update(f"bagging {n + 1}/{total} {vid}"))
     if as_json:
         print_json(result.to_dict())
