@@ -12,7 +12,8 @@ and ``flows`` under DIR (default: this repository):
   ``flows`` from anywhere in the library but ``pipeline.cli``;
 - imports inside functions (``ast``): of the project's own modules (per room) and of third-party modules;
 - with ``--duplicates``: blocks of at least ``--min-lines`` (default 6) consecutive code lines that occur more than
-  once (blank lines, comments and import lines left out), grouped: the number of groups and the lines they repeat.
+  once (blank lines, comments, docstrings and imports left out), grouped: the number of groups and the lines they
+  repeat.
 
 ``python scripts/architecture_report.py --layout`` prints the generated part of ``pipeline/LAYOUT.md`` instead (its
 cog block calls :func:`layout_markdown`): each room and module with the first line of its docstring, by layer.
@@ -283,7 +284,7 @@ def function_imports(path: Path) -> list[tuple[str, int, bool]]:
 def duplicate_blocks(files: dict[str, Path], min_lines: int = 6) -> tuple[int, int]:
     """Blocks of ``min_lines``+ consecutive code lines found more than once across the modules.
 
-    Lines are stripped; blank lines, comments, docstring-only lines and import lines are left out (they repeat by
+    Lines are stripped; blank lines, comments, docstrings and import statements are left out (they repeat by
     nature). Overlapping windows that repeat together are merged into one block.
 
     Returns:
@@ -292,10 +293,21 @@ def duplicate_blocks(files: dict[str, Path], min_lines: int = 6) -> tuple[int, i
     """
     streams: dict[str, list[str]] = {}
     for name, path in files.items():
+        text = path.read_text(encoding="utf-8")
+        # import statements (with their continuation lines) and docstrings are left out: they repeat by nature
+        skip: set[int] = set()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                skip.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+            elif isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body
+                if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                        and isinstance(body[0].value.value, str):
+                    skip.update(range(body[0].lineno, (body[0].end_lineno or body[0].lineno) + 1))
         lines = []
-        for raw in path.read_text(encoding="utf-8").splitlines():
+        for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.strip()
-            if not line or line.startswith("#") or line.startswith(("import ", "from ")) or line in ('"""', "'''"):
+            if number in skip or not line or line.startswith("#"):
                 continue
             lines.append(line)
         streams[name] = lines

@@ -100,13 +100,16 @@ def test_a_tree_without_cycles_or_upward_imports_reports_none(tree: Path):
 
 def test_duplicated_blocks_are_counted_once_per_block(tmp_path: Path):
     block = "".join(f"x{i} = compute({i}) + {i}\n" for i in range(8))
+    # the same long import and the same docstring in two modules are not duplicated code
+    imports = "from pipeline.errors import (\n" + "".join(f"    Name{i},\n" for i in range(8)) + ")\n"
+    doc = '"""' + "\n".join(f"Line {i} of a docstring." for i in range(8)) + '\n"""\n'
     tree = write_tree(
         tmp_path / "dup",
         {
             "pipeline/__init__.py": "",
-            "pipeline/one.py": "import os\n" + block + "y = 1\n",
+            "pipeline/one.py": doc + imports + block + "y = 1\n",
             "pipeline/two.py": "# a copy\n" + block,
-            "pipeline/three.py": "z = 2\n",
+            "pipeline/three.py": doc + imports + "z = 2\n",
         },
     )
     groups, lines = report["duplicate_blocks"](report["module_files"](tree), 6)
