@@ -27,6 +27,14 @@ class CopiesStage(Stage):
         # a run without audio fingerprints is not the finished run: it must not count as done once fpcalc exists
         return key if fingerprint.fingerprinter_available() else key + ":keyframes-only"
 
+    def needs(self) -> list[Need]:
+        """Chromaprint, when neither fpcalc nor ffmpeg's chromaprint muxer is here (audio is then not compared)."""
+        from pipeline.preservation import fingerprint
+
+        if fingerprint.fingerprinter_available():
+            return []
+        return [Need("chromaprint", "audio copies (Chromaprint fingerprints)", fingerprint.FPCALC_FIX)]
+
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
         import cv2
 
@@ -45,7 +53,7 @@ class CopiesStage(Stage):
         except ConfigError:
             tool = None
             notes.append(f"audio not compared: no Chromaprint fingerprinter ({fingerprint.FPCALC_FIX})")
-            needs.append(Need("chromaprint", "audio copies (Chromaprint fingerprints)", fingerprint.FPCALC_FIX))
+            needs.extend(self.needs())
         try:
             if tool is not None:
                 samples = job.samples()

@@ -80,7 +80,8 @@ def run_stage(job: Job, stage: Stage, progress: Progress | None = None) -> Stage
     """Run one stage unless its key is unchanged since it last finished; record the key and the outcome."""
     key = stage.key(job)
     if not job.force and job.store.stage_done(job.video_id, stage.name, key):
-        return StageOutcome(job.video_id, stage.name, "skipped", stage.skip_message)
+        needs = [n.to_dict() for n in stage.needs()]
+        return StageOutcome(job.video_id, stage.name, "skipped", stage.skip_message, detail={"needs": needs} if needs else {})
     outcome = stage.run(job, progress)
     if outcome.status in ("done", "not-applicable"):
         job.store.mark_stage(job.video_id, stage.name, key, outcome.detail)

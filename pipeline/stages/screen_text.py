@@ -14,6 +14,7 @@ import hashlib
 import time
 from dataclasses import asdict
 
+from pipeline.components import Need
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 from pipeline.storage.files import atomic_write_json
 
@@ -46,8 +47,17 @@ class ScreenTextStage(Stage):
         # the languages actually readable here, not the ones wanted: adding Korean data later changes the key
         return f"{job.media_sha256}:{ocr.TOOL_VERSION}:{self._languages().spec}:{plan}"
 
+    def needs(self, langs=None) -> list[Need]:
+        """One need naming the languages whose data are missing or corrupt here (none when all are readable)."""
+        from pipeline.shots import ocr
+
+        langs = langs or self._languages()
+        if not langs.problems:
+            return []
+        missing = " and ".join(ocr.LANGUAGE_NAMES.get(lang, lang) for lang in langs.problems)
+        return [Need("tesseract-" + "+".join(langs.problems), f"text on screen in {missing}", langs.fix())]
+
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
-        from pipeline.components import Need
         from pipeline.shots import ocr
 
         t0 = time.perf_counter()
@@ -55,10 +65,7 @@ class ScreenTextStage(Stage):
         if not shots:
             return StageOutcome(job.video_id, self.name, "not-applicable", "no keyframes to read", time.perf_counter() - t0)
         langs = self._languages()
-        needs = []
-        if langs.problems:
-            missing = " and ".join(ocr.LANGUAGE_NAMES.get(l, l) for l in langs.problems)
-            needs = [Need("tesseract-" + "+".join(langs.problems), f"text on screen in {missing}", langs.fix())]
+        needs = self.needs(langs)
         if not langs.languages:
             return StageOutcome(job.video_id, self.name, "skipped", f"no Tesseract language data: {langs.describe()}",
                                 time.perf_counter() - t0, {"needs": [n.to_dict() for n in needs]})
