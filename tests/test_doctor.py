@@ -185,6 +185,17 @@ def test_a_cut_korean_file_reads_english_and_says_to_reinstall(captioned, store,
     assert EN in texts and KO not in texts
 
 
+def test_data_tesseract_rejects_skip_the_stage_instead_of_failing_it(captioned, store, archive, tmp_path, monkeypatch):
+    folder = tmp_path / "rejected"
+    folder.mkdir()  # well formed as an archive (passes the file check), but no model inside
+    (folder / "eng.traineddata").write_bytes(_traineddata([b"config" * 10, None, b"lstm" * 100, b"4.00.00alpha:eng"]))
+    monkeypatch.setenv("TESSDATA_PREFIX", str(folder))
+    outcome, key = _ocr(store, archive, captioned)
+    assert outcome.status == "skipped" and "apt-get install --reinstall tesseract-ocr-eng" in outcome.message
+    assert "apt-get install --reinstall tesseract-ocr-eng" in [n["fix"] for n in outcome.detail["needs"]]
+    assert not store.stage_done(captioned, "ocr", key)
+
+
 def test_screen_text_command_without_any_data_is_one_error_line(captioned, settings, tmp_path, monkeypatch,
                                                                real_tessdata):
     monkeypatch.setenv("TESSDATA_PREFIX", str(tessdata(tmp_path / "none", real_tessdata)))

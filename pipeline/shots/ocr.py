@@ -349,7 +349,12 @@ class ScreenReader:
         path = tessdata or tessdata_dir(languages)
         self.languages = languages
         self.version = tesserocr.tesseract_version().split()[1] if tesserocr.tesseract_version() else ""
-        self.api = tesserocr.PyTessBaseAPI(path=str(path) + "/", lang=languages, psm=tesserocr.PSM.SINGLE_BLOCK)
+        try:
+            self.api = tesserocr.PyTessBaseAPI(path=str(path) + "/", lang=languages, psm=tesserocr.PSM.SINGLE_BLOCK)
+        except RuntimeError as exc:  # data that look whole but Tesseract rejects: as corrupt as a cut file
+            pkgs = " ".join(f"tesseract-ocr-{lang}" for lang in languages.split("+"))
+            raise ConfigError(f"Tesseract could not load its {languages} data from {path} ({exc}): reinstall them "
+                              f"(apt-get install --reinstall {pkgs})") from None
 
     def close(self) -> None:
         self.api.End()

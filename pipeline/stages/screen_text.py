@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict
 
 from pipeline.components import Need
+from pipeline.errors import ConfigError
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 from pipeline.storage.files import atomic_write_json
 
@@ -69,7 +70,13 @@ class ScreenTextStage(Stage):
         if not langs.languages:
             return StageOutcome(job.video_id, self.name, "skipped", f"no Tesseract language data: {langs.describe()}",
                                 time.perf_counter() - t0, {"needs": [n.to_dict() for n in needs]})
-        reader = self.reader or ocr.ScreenReader(langs.spec, langs.folder)
+        try:
+            reader = self.reader or ocr.ScreenReader(langs.spec, langs.folder)
+        except ConfigError as exc:  # Tesseract refused data that passed the file check: skipped, not failed
+            pkgs = " ".join(f"tesseract-ocr-{lang}" for lang in langs.languages)
+            need = Need(f"tesseract-{langs.spec}", "text on screen", f"apt-get install --reinstall {pkgs}")
+            return StageOutcome(job.video_id, self.name, "skipped", str(exc), time.perf_counter() - t0,
+                                {"needs": [n.to_dict() for n in [*needs, need]]})
         try:
             result = ocr.screen_text(job.media_path, shots, reader, duration=float(job.video["duration"] or 0.0))
         finally:
