@@ -10,8 +10,9 @@ A leaf module: rooms and stages import it; it imports nothing of clipwatch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Need:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Need":
+    def from_dict(cls, d: dict[str, Any]) -> Need:
         return cls(str(d["component"]), str(d["lacks"]), str(d["fix"]))
 
 

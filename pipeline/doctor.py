@@ -14,8 +14,9 @@ Nothing here writes: the database is connected to and closed (no migration), the
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pipeline.config import Settings
 

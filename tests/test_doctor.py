@@ -239,7 +239,7 @@ def test_no_fingerprinter_is_a_config_error_naming_the_package(monkeypatch):
 @pytest.fixture
 def fake_asr(monkeypatch):
     """Transcription without Whisper (the stages around it are what is under test)."""
-    import pipeline.asr as asr
+    from pipeline import asr
     from pipeline.asr import Segment, Transcript
 
     def fake(path, **kw):

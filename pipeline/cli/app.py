@@ -1553,7 +1553,7 @@ def serve(
     uvicorn.run(create_app(s, hosts=extra), host=host, port=port, log_level="warning")
 
 
-from pipeline.cli.doctor import doctor  # noqa: E402 - registered here, defined in its own module
+from pipeline.cli.doctor import doctor  # registered here, defined in its own module
 app.command()(doctor)
 
 
