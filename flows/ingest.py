@@ -54,6 +54,8 @@ class VideoReport:
     stages: dict[str, str] = field(default_factory=dict)  # stage -> done | skipped | not-applicable | failed
     messages: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage that ran
+    # optional components a stage went without (pipeline.components.Need as dicts), one per component
+    needs: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -68,9 +70,16 @@ class IngestReport:
     def failed(self) -> int:
         return sum(1 for v in self.videos if v.status != "ok") + sum(1 for s in self.sources if s.get("error"))
 
+    @property
+    def needs(self) -> list[dict[str, str]]:
+        """What was skipped for want of an optional component, once per component across the batch."""
+        from pipeline.components import gather
+
+        return [n.to_dict() for n in gather(n for v in self.videos for n in v.needs)]
+
     def to_dict(self) -> dict[str, Any]:
         return {"sources": self.sources, "videos": [asdict(v) for v in self.videos], "semantic": self.semantic,
-                "failed": self.failed, "swept": self.swept, "stopped": self.stopped}
+                "failed": self.failed, "swept": self.swept, "stopped": self.stopped, "needs": self.needs}
 
 
 def _retry_network_only(task, task_run, state) -> bool:
@@ -174,6 +183,7 @@ def _record(report: VideoReport, video_id: str, stage: str, outcome: StageOutcom
     assert outcome is not None
     report.stages[stage], report.messages[stage] = outcome.status, outcome.message
     report.seconds[stage] = round(outcome.seconds, 3)
+    report.needs.extend(n for n in outcome.detail.get("needs", ()) if n not in report.needs)
     reporter().stage_end(video_id, stage, outcome.status, outcome.message)
 
 

@@ -123,10 +123,12 @@ def test_fingerprint_bytes_round_trip(songs):
 
 
 def test_missing_fpcalc_is_a_config_error(monkeypatch, songs):
+    """Without fpcalc and without an ffmpeg that has the chromaprint muxer (tests/test_doctor.py covers the muxer)."""
     from pipeline.errors import ConfigError
 
     fp.fpcalc_exe.cache_clear()
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(fp, "ffmpeg_fingerprinter", lambda: None)
     try:
         with pytest.raises(ConfigError, match="libchromaprint-tools"):
             fingerprint_file(songs[1])

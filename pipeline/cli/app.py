@@ -245,6 +245,8 @@ def print_ingest_report(report) -> None:
     swept = report.swept or {}
     for what in swept.get("removed", []) + swept.get("orphans", []):
         err_console.print(f"[yellow]swept[/] {rich_escape(what)} (left by an interrupted run)", highlight=False)
+    from pipeline.cli.doctor import print_skipped
+    print_skipped(report, console)  # once per run, not once per video
 
 
 @app.command()
@@ -1550,6 +1552,10 @@ def serve(
     if host not in ("0.0.0.0", "::", "127.0.0.1", "localhost", "::1"):
         extra.append(host)
     uvicorn.run(create_app(s, hosts=extra), host=host, port=port, log_level="warning")
+
+
+from pipeline.cli.doctor import doctor  # registered here, defined in its own module
+app.command()(doctor)
 
 
 def main() -> None:

@@ -3,6 +3,13 @@
 A fingerprint is Chromaprint's raw output: one 32-bit item per ~0.124 s of
 audio (12 chroma filters over 11025 Hz frames), computed by Debian's ``fpcalc``
 (package ``libchromaprint-tools``) from PCM we decode once and pipe to it.
+Without ``fpcalc``, the ffmpeg of the ``imageio-ffmpeg`` wheel (a dependency)
+computes it with its ``chromaprint`` muxer, so copies find audio on a machine
+with Python and pip only. Both run Chromaprint's default algorithm on the same
+PCM: on 14 real recordings (``../shared/media``: opsound, misc music, Asterisk
+prompts) the items were identical in 11 and differed in 1–2 bits of 48,000–
+82,000 in the others (floating-point detail), far below the BER a match
+tolerates, so fingerprints of either tool match each other.
 
 Finding copies (``AudioIndex.match``):
 
@@ -59,7 +66,11 @@ STOP_POSTINGS = 500
 QUERY_SPEEDS: tuple[tuple[float, str], ...] = ((1.0, "same"), (1.05, "rate"), (1 / 1.05, "rate"),
                                                (1.05, "tempo"), (1 / 1.05, "tempo"))
 TOOL = "chromaprint-fpcalc"
+#: the same fingerprints from ffmpeg's chromaprint muxer (no fpcalc on this machine)
+FFMPEG_TOOL = "chromaprint-ffmpeg"
 VERSION = "1"
+#: the one command that adds fpcalc where no fingerprinter is found
+FPCALC_FIX = "apt-get install libchromaprint-tools"
 
 
 @dataclass
@@ -120,19 +131,84 @@ def fpcalc_exe() -> str:
     found = shutil.which("fpcalc")
     if not found:
         raise ConfigError("fpcalc (Chromaprint) is not installed: install Debian's libchromaprint-tools "
-                          "(apt-get install libchromaprint-tools) to find audio copies")
+                          f"({FPCALC_FIX}) to find audio copies")
     return found
 
 
+@functools.lru_cache(maxsize=4)
+def _ffmpeg_has_chromaprint(exe: str) -> bool:
+    try:
+        res = subprocess.run([exe, "-hide_banner", "-h", "muxer=chromaprint"], capture_output=True, text=True,
+                             check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return res.returncode == 0 and "Muxer chromaprint" in res.stdout
+
+
+def ffmpeg_fingerprinter() -> str | None:
+    """The ffmpeg binary (clipwatch's own, from imageio-ffmpeg) when it was built with Chromaprint, else None."""
+    from pipeline.media.probe import ffmpeg_exe
+
+    try:
+        exe = ffmpeg_exe()
+    except ConfigError:
+        return None
+    return exe if _ffmpeg_has_chromaprint(exe) else None
+
+
+def fingerprinter() -> tuple[str, str]:
+    """(tool, executable) that computes fingerprints here: ``fpcalc`` when installed, else ffmpeg's chromaprint
+    muxer; ConfigError naming the Debian package when neither is there.
+
+    Why fpcalc first: archives fingerprinted before the ffmpeg path existed were made with it.
+    """
+    found = shutil.which("fpcalc")
+    if found:
+        return TOOL, found
+    exe = ffmpeg_fingerprinter()
+    if exe:
+        return FFMPEG_TOOL, exe
+    raise ConfigError("no Chromaprint fingerprinter: fpcalc is not installed and this ffmpeg has no chromaprint "
+                      f"muxer; install Debian's libchromaprint-tools ({FPCALC_FIX}) to find audio copies")
+
+
+def fingerprinter_available() -> bool:
+    """Whether audio fingerprints can be computed on this machine (fpcalc or ffmpeg's chromaprint muxer)."""
+    try:
+        fingerprinter()
+    except ConfigError:
+        return False
+    return True
+
+
 def fpcalc_version() -> str:
-    out = subprocess.run([fpcalc_exe(), "-version"], capture_output=True, text=True, check=False).stdout
+    """The fingerprinter's version, stored beside each fingerprint (fpcalc's, or ``ffmpeg N`` for the muxer)."""
+    tool, exe = fingerprinter()
+    if tool == FFMPEG_TOOL:
+        from pipeline.media.probe import ffmpeg_version
+
+        return f"ffmpeg {ffmpeg_version()}"
+    out = subprocess.run([exe, "-version"], capture_output=True, text=True, check=False).stdout
     return out.strip().split()[-1] if out.strip() else "unknown"
+
+
+def _run_ffmpeg_chromaprint(exe: str, pcm_s16: bytes, rate: int) -> np.ndarray:
+    """Raw items from ffmpeg's chromaprint muxer (native-endian uint32s, as fpcalc -raw prints them)."""
+    res = subprocess.run([exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "s16le", "-ar", str(rate),
+                          "-ac", "1", "-i", "pipe:", "-f", "chromaprint", "-fp_format", "raw", "pipe:"],
+                         input=pcm_s16, capture_output=True, check=False)
+    if res.returncode != 0:
+        raise MediaError(f"ffmpeg could not fingerprint the audio: {res.stderr.decode(errors='replace').strip()[:200]}")
+    return np.frombuffer(res.stdout[: len(res.stdout) // 4 * 4], "=u4").astype(np.uint32)
 
 
 def _run_fpcalc(pcm_s16: bytes, rate: int) -> np.ndarray:
     if len(pcm_s16) < 2 * rate:  # under a second: Chromaprint gives nothing useful
         return np.zeros(0, np.uint32)
-    res = subprocess.run([fpcalc_exe(), "-raw", "-plain", "-length", "0", "-format", "s16le", "-rate", str(rate),
+    tool, exe = fingerprinter()
+    if tool == FFMPEG_TOOL:
+        return _run_ffmpeg_chromaprint(exe, pcm_s16, rate)
+    res = subprocess.run([exe, "-raw", "-plain", "-length", "0", "-format", "s16le", "-rate", str(rate),
                           "-channels", "1", "-"], input=pcm_s16, capture_output=True, check=False)
     text = res.stdout.decode().strip()
     if res.returncode != 0 and not text and b"Empty fingerprint" in res.stderr:

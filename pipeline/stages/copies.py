@@ -1,8 +1,10 @@
 """Copies: match the video against the archive by keyframes and Chromaprint audio fingerprint; store the links.
 
 Runs after the keyframes stage (it reads their hashes, with the mirror and crop variants from the keyframe result
-or, when that stage was skipped, from the keyframe JPEGs) and reads the job's decoded audio. Without Chromaprint's
-``fpcalc`` the audio half is skipped and the outcome says so; keyframes still match.
+or, when that stage was skipped, from the keyframe JPEGs) and reads the job's decoded audio. Fingerprints come from
+Chromaprint's ``fpcalc`` or, without it, from the chromaprint muxer of clipwatch's own ffmpeg. With neither, the
+audio half is skipped, the outcome says so and lists the need, and the key marks the run as keyframes-only, so
+the next ingest or ``reprocess`` compares the audio once a fingerprinter exists; keyframes still match.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 
 from pipeline.copies import copies, fingerprint
 from pipeline.copies.matching import fingerprint_result
+from pipeline.components import Need
 from pipeline.errors import ConfigError, NoAudioError
 from pipeline.media.audio import SAMPLE_RATE
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
@@ -22,7 +25,15 @@ class CopiesStage(Stage):
     skip_message = "already matched against the archive"
 
     def key(self, job: Job) -> str:
-        return f"{job.media_sha256}:{copies.METHOD_VERSION}:{fingerprint.VERSION}"
+        key = f"{job.media_sha256}:{copies.METHOD_VERSION}:{fingerprint.VERSION}"
+        # a run without audio fingerprints is not the finished run: it must not count as done once fpcalc exists
+        return key if fingerprint.fingerprinter_available() else key + ":keyframes-only"
+
+    def needs(self) -> list[Need]:
+        """Chromaprint, when neither fpcalc nor ffmpeg's chromaprint muxer is here (audio is then not compared)."""
+        if fingerprint.fingerprinter_available():
+            return []
+        return [Need("chromaprint", "audio copies (Chromaprint fingerprints)", fingerprint.FPCALC_FIX)]
 
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
         import cv2  # OpenCV is heavy (~1 s): only when frames are read
@@ -30,12 +41,21 @@ class CopiesStage(Stage):
         t0 = time.perf_counter()
         store, vid = job.store, job.video_id
         notes: list[str] = []
+        needs: list[Need] = []
         audio: list[fingerprint.AudioFingerprint] = []
         try:
-            samples = job.samples()
-            audio = [fingerprint.fingerprint_pcm(samples, SAMPLE_RATE, speed=s, how=h) for s, h in fingerprint.QUERY_SPEEDS]
-            sql.save_fingerprint(store, vid, job.media_sha256, audio[0].to_bytes(), audio[0].duration,
-                                 fingerprint.TOOL, fingerprint.fpcalc_version())
+            tool: str | None = fingerprint.fingerprinter()[0]
+        except ConfigError:
+            tool = None
+            notes.append(f"audio not compared: no Chromaprint fingerprinter ({fingerprint.FPCALC_FIX})")
+            needs.extend(self.needs())
+        try:
+            if tool is not None:
+                samples = job.samples()
+                audio = [fingerprint.fingerprint_pcm(samples, SAMPLE_RATE, speed=s, how=h)
+                         for s, h in fingerprint.QUERY_SPEEDS]
+                sql.save_fingerprint(store, vid, job.media_sha256, audio[0].to_bytes(), audio[0].duration,
+                                     tool, fingerprint.fpcalc_version())
         except NoAudioError:
             notes.append("no audio track: keyframes only")
         except ConfigError as exc:
@@ -66,6 +86,7 @@ class CopiesStage(Stage):
             store.add_event("copy-linked", video_id=link.copy, detail={
                 "original": link.original, "copy": link.copy, "method": link.method, "confidence": link.confidence,
                 "offset": link.offset, "coverage": link.coverage})
-        detail = {"links": len(links), "audio_items": len(audio[0]) if audio else 0, "keyframes": len(qframes), "notes": notes}
+        detail = {"links": len(links), "audio_items": len(audio[0]) if audio else 0, "keyframes": len(qframes), "notes": notes,
+                  "needs": [n.to_dict() for n in needs]}
         msg = f"{len(links)} copy link{'s' if len(links) != 1 else ''}" + (f" ({'; '.join(notes)})" if notes else "")
         return StageOutcome(vid, self.name, "done", msg, time.perf_counter() - t0, detail)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.errors import ConfigError
 from pipeline.preservation.manifest import record_manifest
 from pipeline.sources.fetch import FetchedVideo
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
@@ -76,7 +77,8 @@ def run_stage(job: Job, stage: Stage, progress: Progress | None = None) -> Stage
     """Run one stage unless its key is unchanged since it last finished; record the key and the outcome."""
     key = stage.key(job)
     if not job.force and job.store.stage_done(job.video_id, stage.name, key):
-        return StageOutcome(job.video_id, stage.name, "skipped", stage.skip_message)
+        needs = [n.to_dict() for n in stage.needs()]
+        return StageOutcome(job.video_id, stage.name, "skipped", stage.skip_message, detail={"needs": needs} if needs else {})
     outcome = stage.run(job, progress)
     if outcome.status in ("done", "not-applicable"):
         job.store.mark_stage(job.video_id, stage.name, key, outcome.detail)
@@ -103,8 +105,13 @@ def run_copies(store: Store, archive: Archive, video_id: str, force: bool = Fals
 
 
 def run_ocr(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
+    """Read one video's text on screen. Asked for by name, a stage that cannot run at all here (no Tesseract
+    language data) is a ConfigError naming the package, not a quiet skip as inside a whole ingest."""
     with open_job(store, archive, video_id, force=force) as job:
-        return run_stage(job, ScreenTextStage())
+        outcome = run_stage(job, ScreenTextStage())
+    if outcome.status == "skipped" and outcome.detail.get("needs"):
+        raise ConfigError(outcome.message)
+    return outcome
 
 
 def run_tagging(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
