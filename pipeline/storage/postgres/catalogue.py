@@ -402,6 +402,7 @@ class PostgresCatalogue:
     media_for_video = Store.media_for_video
     media_rows = Store.media_rows
     events = Store.events
+    events_of_kinds = Store.events_of_kinds
     last_event = Store.last_event
     fetched_events = Store.fetched_events
     chain_head = Store.chain_head

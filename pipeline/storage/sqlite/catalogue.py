@@ -465,6 +465,13 @@ class Store:
         return self.db.execute("SELECT * FROM events WHERE video_id = ? AND kind = 'fetched' AND media_sha256 = ? ORDER BY id",
                                (video_id, sha256)).fetchall()
 
+    def events_of_kinds(self, kinds: Iterable[str], limit: int = 1000) -> list[sqlite3.Row]:
+        """The latest events of these kinds, newest first (host outages, retractions: few, read by kind)."""
+        kinds = list(kinds)
+        marks = ", ".join("?" for _ in kinds)
+        return self.db.execute(f"SELECT * FROM events WHERE kind IN ({marks}) ORDER BY id DESC LIMIT ?",
+                               (*kinds, int(limit))).fetchall()
+
     def events(self, video_id: str | None = None) -> list[sqlite3.Row]:
         if video_id is None:
             return self.db.execute("SELECT * FROM events ORDER BY id").fetchall()
