@@ -79,6 +79,7 @@ def apply_task(observations: list[monitor.Observation], settings: Settings, now:
                confirm_after: timedelta) -> list[monitor.CheckResult]:
     # the archive folder, or the object store (CLIPWATCH_STORAGE_URL): a changed info.json goes where the media are
     with settings.catalogue() as store:
+        observations = observations + monitor.witnesses(store, observations, now=now)
         return monitor.apply_round(store, settings.blob_store(), observations, now=now, confirm_after=confirm_after)
 
 

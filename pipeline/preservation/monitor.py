@@ -366,6 +366,38 @@ def observe_video(store: Store, video_id: str, *, now: datetime | None = None,
     return obs
 
 
+def witnesses(store: Store, observations: list[Observation], *, now: datetime | None = None, per_host: int = 2,
+              extract: Callable[[str], dict[str, Any]] | None = None,
+              fetch: Callable[[str], Any] | None = None) -> list[Observation]:
+    """Extra observations that show whether a host serves other videos: for each host with a failure and no video
+    that answered in this round, up to ``per_host`` of its other archived videos (available ones, most recently
+    seen answering first) are asked too. A pending confirmation is often the only video of its host due.
+
+    Arguments: store — the catalogue; observations — the round so far; per_host — how many witnesses at most;
+    now, extract, fetch — see ``observe_video``.
+    Returns: the witnesses' observations (real checks, recorded with the round).
+    """
+    from pipeline.sources.pages import host_of
+
+    need = {o.host for o in observations if o.outcome == "gone" and o.host}
+    need -= {o.host for o in observations if o.outcome == "ok"}
+    if not need:
+        return []
+    seen = {o.video_id for o in observations}
+    pool: dict[str, list[Any]] = {}
+    for v in store.all_videos():
+        url = v["webpage_url"] or v["source_url"] or ""
+        host = host_of(url)
+        if host in need and v["id"] not in seen and v["status"] == "available" and not v["failed_checks"] \
+                and v["extractor"] != "local":
+            pool.setdefault(host, []).append(v)
+    out = []
+    for host, rows in pool.items():
+        rows.sort(key=lambda v: v["last_checked_at"] or "", reverse=True)
+        out += [observe_video(store, v["id"], now=now, extract=extract, fetch=fetch) for v in rows[:per_host]]
+    return out
+
+
 def _host_state(store: Store, host: str) -> dict[str, Any] | None:
     """The host's open outage (the detail of its last ``host-outage`` event) or None when it answers normally."""
     for ev in store.events_of_kinds(("host-outage", "host-recovered")):
@@ -423,7 +455,7 @@ def apply_round(store: Store, archive: Archive | None, observations: list[Observ
             if outage is None:
                 outage = {"host": host, "since": iso(now)}
                 store.add_event("host-outage", detail={
-                    "host": host, "checked_at": iso(now), "failed": len(failing), "answered": len(ok),
+                    "host": host, "since": iso(now), "checked_at": iso(now), "failed": len(failing), "answered": len(ok),
                     "statuses": _status_counts(failing),
                     "note": "many videos of this host failed in one round: held as the host's outage, "
                             "not counted against any video"})
@@ -521,13 +553,14 @@ def check_video(store: Store, archive: Archive | None, video_id: str, *, now: da
     Returns: the ``CheckResult``.
     """
     obs = observe_video(store, video_id, now=now, extract=extract, fetch=fetch)
+    more = witnesses(store, [obs], now=now, extract=extract, fetch=fetch)
     front = None
     if reachable is not None:
         def front(url: str):
             from pipeline.sources.pages import PageExchange
 
             return PageExchange(url=url, final_url=url, status=200) if reachable(url) else None
-    return apply_round(store, archive, [obs], now=now, confirm_after=confirm_after, front_page=front)[0]
+    return apply_round(store, archive, [obs, *more], now=now, confirm_after=confirm_after, front_page=front)[0]
 
 
 def _failed_check(store: Store, archive: Archive | None, video, res: CheckResult, obs: Observation, now: datetime,
@@ -613,6 +646,7 @@ def check_due(store: Store, archive: Archive | None, now: datetime | None = None
     """
     now = _now(now)
     obs = [observe_video(store, vid, now=now, extract=extract, fetch=fetch) for vid in due_videos(store, now, schedule, limit)]
+    obs += witnesses(store, obs, now=now, extract=extract, fetch=fetch)
     return apply_round(store, archive, obs, now=now, confirm_after=schedule.confirm_after, policy=policy,
                        front_page=front_page)
 

@@ -158,6 +158,8 @@ def page_text(ex: PageExchange) -> tuple[str | None, list[str], str | None]:
     title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
     body = re.sub(r"<(script|style|noscript|template)\b.*?</\1\s*>", " ", text, flags=re.I | re.S)
     body = re.sub(r"<head\b.*?</head\s*>", " ", body, flags=re.I | re.S)
+    # The site's chrome (navigation, header, footer) is not what the page says about the video.
+    body = re.sub(r"<(nav|header|footer)\b.*?</\1\s*>", " ", body, flags=re.I | re.S)
     body = re.sub(r"<!--.*?-->", " ", body, flags=re.S)
     # Block elements end a line, so a sentence is kept whole and two paragraphs are not run together.
     body = re.sub(r"<\s*(br|/?p|/?div|/?h[1-6]|/?li|/?tr|/?section|/?article|/?main|/?header|/?footer)\b[^>]*>", "\n", body, flags=re.I)
