@@ -7,6 +7,8 @@ redoes nothing and ``reprocess`` redoes exactly what changed.
 
 from __future__ import annotations
 
+import json
+
 import logging
 import time
 from dataclasses import asdict
@@ -30,7 +32,33 @@ log = logging.getLogger(__name__)
 
 
 def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_id: int | None) -> StageOutcome:
-    """Catalogue a fetched video: metadata, media file, info.json, thumbnail, and a `fetched` event."""
+    """Catalogue a fetched video: metadata, media file, info.json, thumbnail, and a `fetched` event.
+
+    Runs under the video's lock (``pipeline.storage.locks``): when another process or machine recorded the same
+    file for this video while this one was downloading, nothing more is recorded (one fact, one record).
+    """
+    from pipeline.storage.locks import video_lock
+
+    with video_lock(store, fetched.video.id):
+        return _record_fetch(store, archive, fetched, source_id)
+
+
+def _concurrent_fetch(store: Store, video_id: str, sha256: str, started_at: str | None) -> bool:
+    """True when a `fetched` event for this file was recorded after this fetch began: another process fetched the
+    same video at the same time (a deliberate re-fetch later starts after the earlier event and is recorded)."""
+    if store.find_video(video_id) is None:
+        return False
+    for ev in store.fetched_events(video_id, sha256):
+        try:
+            at = json.loads(ev["detail"] or "{}").get("fetched_at") or ev["at"]
+        except ValueError:
+            at = ev["at"]
+        if started_at is None or str(at) >= str(started_at):
+            return True
+    return False
+
+
+def _record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_id: int | None) -> StageOutcome:
     v = fetched.video
     v.source_id = source_id
     folder = archive.video_dir(v.id)
@@ -50,6 +78,10 @@ def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_i
         archive.copy_into(fetched.thumbnail, folder / f"thumbnail{fetched.thumbnail.suffix}")
     m = fetched.media
     assert m is not None
+    if _concurrent_fetch(store, v.id, m.sha256, m.fetch_started_at):
+        fetched.cleanup()
+        return StageOutcome(v.id, "fetch", "skipped", "already archived: another process recorded the same file "
+                                                       "while this one downloaded it (nothing recorded twice)")
     provenance = {
         "source_url": m.source_url, "webpage_url": v.webpage_url, "final_url": m.final_url, "http_status": m.http_status,
         "http_headers": m.http_headers, "fetch_started_at": m.fetch_started_at, "fetched_at": m.fetched_at,

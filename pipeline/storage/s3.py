@@ -234,6 +234,15 @@ class S3Store:
                 self._download(f"{rel_s}/{name}", folder / name)
         return folder
 
+    def fetch_file(self, rel: str | Path) -> Path:
+        """The store's copy of one derivative, downloaded over the local cache's (which another machine's newer
+        write has made stale); the local path."""
+        rel_s = Path(rel).as_posix().strip("/")
+        dest = self.root / rel_s
+        if self.head(rel_s) is not None:
+            self._download(rel_s, dest)
+        return dest
+
     # -- writing ----------------------------------------------------------------------
     def store_media(self, src: Path, ext: str, move: bool = False) -> StoredFile:
         """Upload a finished download under its content address; returns after the object is verified."""

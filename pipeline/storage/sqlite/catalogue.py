@@ -283,7 +283,13 @@ class Store:
 
     def add_metadata_version(self, video_id: str, title: str | None, description: str | None, platform_tags: list[str],
                              info_json_path: str | None, seen_at: str | None = None) -> None:
+        """Add a metadata version — unless it says exactly what the latest one says (a version is a change)."""
         with self.transaction():
+            last = self.db.execute("SELECT title, description, platform_tags FROM metadata_versions WHERE video_id = ? "
+                                   "ORDER BY id DESC LIMIT 1", (video_id,)).fetchone()
+            if last is not None and (last["title"], last["description"], last["platform_tags"]) == (
+                    title, description, json.dumps(platform_tags, ensure_ascii=False)):
+                return
             self.db.execute(
                 "INSERT INTO metadata_versions(video_id, seen_at, title, description, platform_tags, info_json_path) VALUES (?, ?, ?, ?, ?, ?)",
                 (video_id, seen_at or utcnow(), title, description, json.dumps(platform_tags, ensure_ascii=False), info_json_path),
