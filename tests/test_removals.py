@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
+from _scale import pg, s3, s3_server  # noqa: F401  (PostgreSQL and moto S3 on loopback)
 from conftest import SAMPLES, publish_page
 from pipeline.preservation import monitor
 from pipeline.sources.fetch import fetch
@@ -341,3 +342,94 @@ def test_terminal_safe_shows_every_control_as_a_visible_escape():
     assert "\x1b]0;" not in out and "\x1b[2J" not in out and "\x07" not in out
     assert "raw\\x1b]0;title" in out and "\\x1b[2J" in out   # (Rich itself drops the BEL)
     assert "\x1b[31m" in out                     # Rich's own styling still works
+
+
+# -- 4. two machines, one record (PostgreSQL + moto S3, one process per "machine") --------------------------------
+
+MACHINE = r"""
+import json, sys
+from datetime import datetime, timezone
+from pipeline.config import Settings
+
+what, url, data = sys.argv[1], sys.argv[2], sys.argv[3]
+s = Settings(data_dir=data)
+s.ensure_dirs()
+with s.catalogue() as cat:
+    blobs = s.blob_store()
+    if what in ("ingest", "ingest+keyframes"):
+        from pipeline.sources.fetch import fetch
+        from pipeline.stages.runner import record_fetch, run_keyframes
+        out = record_fetch(cat, blobs, fetch(url, blobs), None)
+        result = {"fetch": out.status, "message": out.message, "video_id": out.video_id}
+        if what == "ingest+keyframes":
+            result["keyframes"] = run_keyframes(cat, blobs, out.video_id).status
+    elif what == "check":
+        from pipeline.preservation import monitor
+        vid = cat.video_ids()[0]
+        res = monitor.check_video(cat, blobs, vid, now=datetime(2030, 1, 6, 12, tzinfo=timezone.utc))
+        result = {"outcome": res.outcome, "metadata_changed": res.metadata_changed}
+    print(json.dumps(result))
+"""
+
+
+def test_two_machines_ingesting_one_video_at_once_keep_one_record(server, pg, s3, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from pipeline.storage.postgres.catalogue import PostgresCatalogue
+
+    bucket = f"clipwatch-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(bucket)
+    db = pg.create_database(f"two_{uuid.uuid4().hex[:10]}")
+    media = (SAMPLES / "evening-bulletin.mp4").read_bytes()
+    server.routes["/"] = Route(body=front_page("Sample TV"))
+    server.routes["/media/bulletin.mp4"] = Route(body=media, content_type="video/mp4", rate=max(len(media) // 3, 50_000))
+    page = lambda title: Route(body=watch_page(title, "The evening news.", server.url("/media/bulletin.mp4"),
+                                               "2019-04-15", "Sample TV"))
+    server.routes["/watch/bulletin.html"] = page("Evening News Bulletin")
+    url = server.url("/watch/bulletin.html")
+    env = {**os.environ, **s3.env(), "CLIPWATCH_DATABASE_URL": db, "CLIPWATCH_STORAGE_URL": f"s3://{bucket}/archive",
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def machine(name: str, what: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", MACHINE, what, url, str(tmp_path / name)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def done(proc: subprocess.Popen) -> dict:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        return json.loads(out.strip().splitlines()[-1])
+
+    # A and B fetch the same URL at the same time (the media is served slowly, so both download it).
+    a, b = machine("a", "ingest+keyframes"), machine("b", "ingest")
+    ra, rb = done(a), done(b)
+    assert sorted([ra["fetch"], rb["fetch"]]) in (["done", "skipped"],), (ra, rb)
+    assert ra["keyframes"] == "done"
+    with PostgresCatalogue(db) as cat:
+        vid = cat.video_ids()[0]
+        assert [e["kind"] for e in cat.events(vid)].count("fetched") == 1
+        assert len(cat.metadata_versions(vid)) == 1
+        assert len(cat.media_for_video(vid)) == 1
+
+    # B records the video's manifest again later (a metadata change seen by its monitor): the manifest must still
+    # list the keyframes A made, which B's own cache never held.
+    server.routes["/watch/bulletin.html"] = page("Evening News Bulletin (corrected)")
+    assert done(machine("b", "check")) == {"outcome": "available", "metadata_changed": True}
+    with PostgresCatalogue(db) as cat:
+        assert len(cat.metadata_versions(vid)) == 2
+    # A (whose cached manifest is now older than the recorded one), B and a fresh machine C all verify clean, and
+    # nobody writes a `corrupt` event.
+    for name in ("a", "b", "c"):
+        proc = subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()", "--data-dir",
+                               str(tmp_path / name), "verify", "--all", "--json"], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, (name, proc.stdout[-2000:], proc.stderr[-2000:])
+        out = json.loads(proc.stdout)
+        assert out["ok"] and out["counts"]["ok"] == 1, (name, out)
+        assert not [p for p in out.get("problems", []) if p.get("status") in ("unlisted", "corrupt")], (name, out)
+    with PostgresCatalogue(db) as cat:
+        kinds = [e["kind"] for e in cat.events(vid)]
+        assert "corrupt" not in kinds and kinds.count("fetched") == 1
+        assert cat.chain_report().ok

@@ -72,16 +72,17 @@ def _record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_
             store.add_event("metadata-changed", video_id=v.id, detail={"title": v.title})
             record_manifest(store, archive, v.id)
         return StageOutcome(v.id, "fetch", "skipped", "already archived: no download")
+    if fetched.media is not None and _concurrent_fetch(store, v.id, fetched.media.sha256, fetched.media.fetch_started_at):
+        # Checked before writing anything: this process's info.json would differ from the recorded one.
+        fetched.cleanup()
+        return StageOutcome(v.id, "fetch", "skipped", "already archived: another process recorded the same file "
+                                                       "while this one downloaded it (nothing recorded twice)")
     folder.mkdir(parents=True, exist_ok=True)
     info_rel = _write_info(archive, folder, fetched.info)
     if fetched.thumbnail is not None:
         archive.copy_into(fetched.thumbnail, folder / f"thumbnail{fetched.thumbnail.suffix}")
     m = fetched.media
     assert m is not None
-    if _concurrent_fetch(store, v.id, m.sha256, m.fetch_started_at):
-        fetched.cleanup()
-        return StageOutcome(v.id, "fetch", "skipped", "already archived: another process recorded the same file "
-                                                       "while this one downloaded it (nothing recorded twice)")
     provenance = {
         "source_url": m.source_url, "webpage_url": v.webpage_url, "final_url": m.final_url, "http_status": m.http_status,
         "http_headers": m.http_headers, "fetch_started_at": m.fetch_started_at, "fetched_at": m.fetched_at,

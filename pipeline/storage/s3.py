@@ -239,8 +239,18 @@ class S3Store:
         write has made stale); the local path."""
         rel_s = Path(rel).as_posix().strip("/")
         dest = self.root / rel_s
-        if self.head(rel_s) is not None:
-            self._download(rel_s, dest)
+        if self.head(rel_s) is None:
+            return dest
+        key = self.key(rel_s)
+
+        def write(out: BinaryIO) -> None:
+            # Straight from the store: ``open`` would hand back the stale local copy.
+            with self._errors(f"reading {key}"):
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            with _ErrorTranslatingStream(body, self, f"reading {key}") as f:
+                while chunk := f.read(CHUNK):
+                    out.write(chunk)
+        atomic_write(dest, write)
         return dest
 
     # -- writing ----------------------------------------------------------------------
