@@ -1182,8 +1182,6 @@ def verify(
 monitor_app = typer.Typer(help="Watch sources for new videos and archived videos for removals and edits.",
                           no_args_is_help=True)
 app.add_typer(monitor_app, name="monitor")
-from pipeline.cli.removals import register as _register_removals  # noqa: E402  (monitor retract)
-_register_removals(monitor_app)
 
 
 @monitor_app.command("add")
@@ -1324,6 +1322,10 @@ def monitor_serve(
 
 
 # -- commands: deploy / worker, and ingest on work pools (scale out) --
+
+
+from pipeline.cli.removals import register as _register_removals  # noqa: E402  (monitor retract)
+_register_removals(monitor_app)
 
 
 def scale_out_api() -> str | None:
