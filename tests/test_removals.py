@@ -433,3 +433,52 @@ def test_two_machines_ingesting_one_video_at_once_keep_one_record(server, pg, s3
         kinds = [e["kind"] for e in cat.events(vid)]
         assert "corrupt" not in kinds and kinds.count("fetched") == 1
         assert cat.chain_report().ok
+
+
+# -- 6. history you can read ---------------------------------------------------------------------------------------
+
+def test_history_page_shows_each_version_with_a_diff_and_events_stay_small(video, store, archive, settings):
+    from starlette.testclient import TestClient
+
+    from pipeline.web.app import create_app
+
+    line = "Paragraph {} of the long programme notes, with the names of everyone who spoke and what they said.\n"
+    base = "".join(line.format(i) for i in range(10_500))           # ~1 MB
+    assert len(base) > 1_000_000
+    descriptions = [base, base.replace("Paragraph 7 ", "Paragraph seven "), base + "Corrected on air.\n",
+                    "Withdrawn.\n" + base[:500_000]]
+    url = store.get_video(video)["webpage_url"]
+    for n, desc in enumerate(descriptions):
+        info = {"id": "bulletin", "extractor_key": "Generic", "webpage_url": url, "title": f"Bulletin v{n}",
+                "description": desc, "tags": ["news"]}
+        res = monitor.check_video(store, archive, video, now=T0 + n * HOUR, extract=lambda u, i=info: i)
+        assert res.metadata_changed
+    events = [e for e in store.events(video) if e["kind"] == "metadata-changed"]
+    assert len(events) == 4
+    sizes = [len(e["detail"]) for e in events]
+    assert max(sizes) < 100_000, sizes                # not 2 MB each: large values go by hash
+    last = json.loads(events[-1]["detail"])
+    assert last["diff"]["description"]["new_sha256"] == hashlib.sha256(descriptions[-1].encode()).hexdigest()
+    assert last["diff"]["description"]["new_chars"] == len(descriptions[-1]) and "new" not in last["diff"]["description"]
+    assert last["diff"]["title"] == {"old": "Bulletin v2", "new": "Bulletin v3"}
+    assert store.chain_report().ok
+
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
+        video_page = client.get(f"/videos/{video}")
+        assert video_page.status_code == 200 and f"/videos/{video}/history" in video_page.text
+        assert len(video_page.text) < 2_000_000, len(video_page.text)   # the events are not 1 MB JSON each
+        page = client.get(f"/videos/{video}/history")
+        assert page.status_code == 200
+        text = page.text
+        assert text.count("class=\"version\"") == 5     # the first archived version and four changes
+        assert "<ins>+Paragraph seven of the long" in text and "<del>-Paragraph 7 of the long" in text
+        assert "<ins>+Corrected on air.</ins>" in text and "Bulletin v2" in text
+        for n, desc in enumerate(descriptions, 2):
+            got = client.get(f"/videos/{video}/history/{n}/description.txt")
+            assert got.status_code == 200 and got.content == desc.encode("utf-8")   # byte-exact
+        assert client.get(f"/videos/{video}/history/9/description.txt").status_code == 404
+        assert client.get(f"/videos/{video}/history/2/secret.txt").status_code == 404
+        api = client.get(f"/api/videos/{video}/history").json()
+        assert [v["title"] for v in api["versions"]][-1] == "Bulletin v3"
+        info = api["versions"][-1]["info_json_path"]
+        assert info and client.get(f"/files/{info}").content == (archive.root / info).read_bytes()

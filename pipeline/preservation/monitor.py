@@ -179,6 +179,44 @@ def metadata_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return diff
 
 
+LARGE_FIELD = 2048          # characters: a value longer than this is kept in an event by its SHA-256, not verbatim
+MAX_EVENT_DIFF = 32 * 1024  # characters of a unified diff kept in an event (the versions themselves are kept whole)
+
+
+def _sha(text: str | None) -> str | None:
+    import hashlib
+
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def compact_diff(diff: dict[str, Any]) -> dict[str, Any]:
+    """The diff as a ``metadata-changed`` event keeps it: small values verbatim, large ones (a 1 MB description)
+    by SHA-256 and length — the versions themselves are in ``metadata_versions`` and the dated info.json files,
+    byte-exact, and the hashes bind the event to them — and the unified diff capped at ``MAX_EVENT_DIFF``.
+
+    Arguments: diff — from ``metadata_diff``. Returns: the event's form of it.
+    """
+    out: dict[str, Any] = {}
+    for name, d in diff.items():
+        d = dict(d)
+        for side in ("old", "new"):
+            v = d.get(side)
+            if isinstance(v, str) and len(v) > LARGE_FIELD:
+                d[f"{side}_sha256"], d[f"{side}_chars"] = _sha(v), len(v)
+                d.pop(side)
+        lines = d.get("unified")
+        if isinstance(lines, list) and sum(len(x) + 1 for x in lines) > MAX_EVENT_DIFF:
+            kept, size = [], 0
+            for line in lines:
+                size += len(line) + 1
+                if size > MAX_EVENT_DIFF:
+                    break
+                kept.append(line)
+            d["unified"], d["unified_truncated"], d["unified_lines"] = kept, True, len(lines)
+        out[name] = d
+    return out
+
+
 def latest_metadata(store: Store, video_id: str) -> dict[str, Any]:
     versions = store.metadata_versions(video_id)
     row = versions[-1] if versions else store.get_video(video_id)
@@ -212,6 +250,15 @@ def history(store: Store, video_id: str) -> list[MetadataVersion]:
     return out
 
 
+def _file_sha(archive: Archive | None, rel: str | None) -> str | None:
+    if archive is None or rel is None:
+        return None
+    from pipeline.storage.files import sha256_file
+
+    path = archive.abspath(rel)
+    return sha256_file(path) if path.is_file() else None
+
+
 def _record_metadata(store: Store, archive: Archive | None, video, info: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     rec = _fetch._video_record(info, video["source_url"])
     new = {"title": rec.title, "description": rec.description, "platform_tags": rec.platform_tags}
@@ -234,7 +281,12 @@ def _record_metadata(store: Store, archive: Archive | None, video, info: dict[st
         store.add_metadata_version(video["id"], rec.title, rec.description, rec.platform_tags, info_rel, seen_at=iso(now))
         store.set_video_fields(video["id"], title=rec.title, description=rec.description,
                                platform_tags=json.dumps(rec.platform_tags, ensure_ascii=False))
-        store.add_event("metadata-changed", video_id=video["id"], detail={"checked_at": iso(now), "diff": diff, "info_json": info_rel})
+        # The event keeps the change, not the whole values twice (see compact_diff): a 1 MB description edited
+        # three times is three small events, each pointing at its version by hash.
+        store.add_event("metadata-changed", video_id=video["id"], detail={
+            "checked_at": iso(now), "diff": compact_diff(diff), "info_json": info_rel,
+            "info_json_sha256": _file_sha(archive, info_rel),
+            "version": {"title_sha256": _sha(rec.title), "description_sha256": _sha(rec.description)}})
     if archive is not None and video["folder"]:
         from pipeline.preservation.manifest import record_manifest
 

@@ -196,6 +196,10 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
     def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
 
+    from pipeline.web.history import register as register_history
+
+    register_history(app, stores.get, page, env)  # /videos/{id}/history, its JSON twin, per-version downloads
+
     def error(request: Request, status: int, message: str) -> Response:
         if wants_json(request):
             return JSONResponse({"error": message, "status": status}, status_code=status)
