@@ -43,7 +43,10 @@ def removals_of(store: Any, video_id: str) -> list[dict[str, Any]]:
     ``retraction`` (None, or the retraction's why/at/id)."""
     vid = store.get_video(video_id)["id"]
     withdrawn = retractions(store)
-    return [_detail(ev) | {"event_id": ev["id"], "at": ev["at"], "retraction": withdrawn.get(ev["id"])}
+    # Events written before removals kept the page and its language lack those keys: every reader gets them all.
+    blank = {"kind": None, "reason": None, "language": None, "words_from": None, "platform_message": None,
+             "page": None, "page_file": None, "confirmed_at": None, "first_failed_at": None, "host_evidence": None}
+    return [blank | _detail(ev) | {"event_id": ev["id"], "at": ev["at"], "retraction": withdrawn.get(ev["id"])}
             for ev in store.events(vid) if ev["kind"] == "removed"]
 
 
