@@ -482,3 +482,11 @@ def test_history_page_shows_each_version_with_a_diff_and_events_stay_small(video
         assert [v["title"] for v in api["versions"]][-1] == "Bulletin v3"
         info = api["versions"][-1]["info_json_path"]
         assert info and client.get(f"/files/{info}").content == (archive.root / info).read_bytes()
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_rate_limit_or_server_error_pages_never_count_even_with_removal_words(video, site, store, archive, status):
+    site.routes["/watch/bulletin.html"] = Route(body=removal_page("Sample TV", "This video has been removed."), status=status)
+    for n in range(3):
+        assert monitor.check_video(store, archive, video, now=T0 + n * 2 * HOUR).outcome == "transient"
+    assert store.get_video(video)["failed_checks"] == 0 and events_of(store, video, "removed") == []

@@ -390,6 +390,11 @@ def observe_video(store: Store, video_id: str, *, now: datetime | None = None,
         obs.message = (f"a {reading.challenge} came back (HTTP {ex.status}), not the site's own page: not a statement "
                        f"about the video, nothing counted")
         return obs
+    if ex.status is not None and (ex.status == 429 or ex.status >= 500):
+        # Rate limits and server errors say nothing about the video, whatever words the page carries.
+        obs.outcome = "transient"
+        obs.message = f"the site answered HTTP {ex.status}: not a statement about the video, nothing counted ({error})"
+        return obs
     if said is None and reading.what != "removal":
         obs.outcome = "transient"
         obs.message = f"not a statement about the video, nothing counted: {error}"
