@@ -383,6 +383,7 @@ def test_two_machines_ingesting_one_video_at_once_keep_one_record(server, pg, s3
     bucket = f"clipwatch-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(bucket)
     db = pg.create_database(f"two_{uuid.uuid4().hex[:10]}")
+    PostgresCatalogue(db).close()   # the schema exists (two machines creating it at once: the test below)
     media = (SAMPLES / "evening-bulletin.mp4").read_bytes()
     server.routes["/"] = Route(body=front_page("Sample TV"))
     server.routes["/media/bulletin.mp4"] = Route(body=media, content_type="video/mp4", rate=max(len(media) // 3, 50_000))
@@ -490,3 +491,21 @@ def test_rate_limit_or_server_error_pages_never_count_even_with_removal_words(vi
     for n in range(3):
         assert monitor.check_video(store, archive, video, now=T0 + n * 2 * HOUR).outcome == "transient"
     assert store.get_video(video)["failed_checks"] == 0 and events_of(store, video, "removed") == []
+
+
+def test_machines_opening_a_fresh_postgres_catalogue_at_once_all_start(pg):
+    """The first machines to open a new catalogue race to create it: one migrates, the others wait and go on."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    db = pg.create_database(f"fresh_{uuid.uuid4().hex[:10]}")
+    code = ("import sys; from pipeline.storage.postgres.catalogue import PostgresCatalogue as C; "
+            "c = C(sys.argv[1]); print(c.schema_version()); c.close()")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, db], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-1500:] for _, err in outs]
+    assert len({out.strip() for out, _ in outs}) == 1
