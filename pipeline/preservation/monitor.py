@@ -5,13 +5,21 @@ and records what it learns:
 
 * the platform says the video is gone (yt-dlp's message classified by
   ``pipeline.ytdlp``: removed-by-platform, removed-by-uploader, private,
-  geo-blocked, unavailable-unknown) → a *failed check*. A video is recorded as
-  ``removed`` (status, kind, the platform's words verbatim, a ``removed`` event)
-  only after at least two failed checks at least ``confirm_after`` apart (an
-  hour by default), each made while the site itself answered. One bad answer
-  is never enough.
-* the site cannot be reached, times out, answers 5xx or anything else that is
-  not a statement about the video → ``transient``: nothing is counted.
+  geo-blocked, unavailable-unknown), or its watch page says so in the site's
+  own words (also with status 200, in English, Korean, …: ``pipeline.sources
+  .pages``) → a *failed check*. A video is recorded as ``removed`` (status,
+  kind, the site's words verbatim with their language, the watch page's HTTP
+  exchange and body, a ``removed`` event) only after at least two failed checks
+  at least ``confirm_after`` apart (an hour by default), each made while the
+  host demonstrably served other videos (see ``apply_round``). One bad answer
+  is never enough, and an outage is never a removal: a round in which many
+  videos of one host fail is a ``host-outage``.
+* the site cannot be reached, times out, answers 429/5xx, serves a bot check,
+  captcha or CDN error page (recognised in the body, whatever the status) or
+  anything else that is not a statement about the video → ``transient``:
+  nothing is counted.
+* a removal recorded by mistake is withdrawn by ``pipeline.preservation
+  .removals.retract`` (a ``retracted`` event; the removal stays in the chain).
 * the video answers again after it was recorded removed → ``reappeared``.
 * title, description or tags differ from the last version seen → a new row in
   ``metadata_versions``, the info.json as received kept beside the first, and a
