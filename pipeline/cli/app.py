@@ -557,7 +557,10 @@ def trends_cmd(
         err_console.print(f"wrote {plot}", highlight=False)
     if t.notice:
         err_console.print(f"[yellow]note:[/] {rich_escape(t.notice)}", highlight=False)
-    sys.stdout.write(to_json(t.to_dict()) if fmt == "json" else t.to_csv() if fmt == "csv" else render_table(t))
+    from pipeline.display import terminal_safe  # the table is for a person's terminal; csv and json stay exact
+
+    sys.stdout.write(to_json(t.to_dict()) if fmt == "json" else t.to_csv() if fmt == "csv"
+                     else terminal_safe(render_table(t), keep_newlines=True))
 
 
 browse_app = typer.Typer(help="Browse the archive: channels, removed videos, recently archived.", no_args_is_help=True)
