@@ -69,10 +69,19 @@ def relist_task(settings: Settings, now: datetime | None, confirm_after: timedel
 
 
 @task(name="check-video", cache_policy=NO_CACHE, tags=["clipwatch-check"])
-def check_task(video_id: str, settings: Settings, now: datetime | None, confirm_after: timedelta) -> monitor.CheckResult:
+def check_task(video_id: str, settings: Settings, now: datetime | None) -> monitor.Observation:
+    # Asks the platform only: the round's observations are recorded together, host by host (apply_task).
+    with catalogue_for(settings) as store:
+        return monitor.observe_video(store, video_id, now=now)
+
+
+@task(name="record-checks", cache_policy=NO_CACHE)
+def apply_task(observations: list[monitor.Observation], settings: Settings, now: datetime | None,
+               confirm_after: timedelta) -> list[monitor.CheckResult]:
     # the archive folder, or the object store (CLIPWATCH_STORAGE_URL): a changed info.json goes where the media are
     with catalogue_for(settings) as store:
-        return monitor.check_video(store, blob_store_for(settings), video_id, now=now, confirm_after=confirm_after)
+        observations = observations + monitor.witnesses(store, observations, now=now)
+        return monitor.apply_round(store, blob_store_for(settings), observations, now=now, confirm_after=confirm_after)
 
 
 @flow(name="monitor", log_prints=False)
@@ -121,17 +130,18 @@ def monitor_flow(data_dir: str | None = None, relist: bool = True, check: bool =
         ids = [i for i in ids if i not in fresh]
         if limit is not None:
             ids = ids[:limit]
-        futures = [check_task.submit(vid, settings, now, confirm_after) for vid in ids]
+        futures = [check_task.submit(vid, settings, now) for vid in ids]
+        observed = []
         for vid, fut in zip(ids, futures):
             reporter().stage_start(vid, "check")
             try:
-                res = fut.result()
+                observed.append(fut.result())
             except ClipwatchError as exc:
                 report.checks.append({"video_id": vid, "outcome": "error", "message": str(exc)})
                 reporter().stage_end(vid, "check", "failed", str(exc))
-                continue
+        for res in apply_task(observed, settings, now, confirm_after) if observed else []:
             report.checks.append(res.to_dict())
-            reporter().stage_end(vid, "check", res.outcome, res.message)
+            reporter().stage_end(res.video_id, "check", res.outcome, res.message)
     return report
 
 

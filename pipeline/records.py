@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.preservation.removals import removals_of
 from pipeline.storage.sqlite.catalogue import tag_dicts
 from pipeline.storage.sqlite.copies import video_copies
 from pipeline.translate.base import recorded_translator
@@ -35,6 +36,7 @@ class ArchivedVideo:
     categories: list[str] = field(default_factory=list)
     platform_tags: list[str] = field(default_factory=list)
     copies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # {"copied_from": [...], "copies_elsewhere": [...]}
+    removals: list[dict[str, Any]] = field(default_factory=list)  # each `removed` event with its retraction (or None)
 
     @property
     def id(self) -> str:
@@ -74,6 +76,7 @@ class ArchivedVideo:
             ],
             "events": [{"at": e["at"], "kind": e["kind"], "detail": e["detail"]} for e in self.events],
             "copies": self.copies,
+            "removals": self.removals,
         }
 
 
@@ -93,4 +96,5 @@ def load(store: Any, video_id: str) -> ArchivedVideo:
         row=dict(v), media=media_d, keyframes=[dict(k) for k in store.keyframes(vid)], tags=tag_dicts(store.tags(vid)),
         transcripts=transcripts, events=events, categories=_json(v["categories"], []),
         platform_tags=_json(v["platform_tags"], []), copies=video_copies(store, vid),
+        removals=removals_of(store, vid),
     )

@@ -14,7 +14,7 @@ from _scale import pg  # noqa: F401  (the throwaway PostgreSQL cluster, one per 
 from conftest import SAMPLES, publish_page
 from pipeline.preservation import monitor
 from pipeline.sources.fetch import fetch
-from pipeline.demo.loopback import Route, watch_page
+from pipeline.demo.loopback import Route, front_page, watch_page
 from pipeline.stages.runner import record_fetch
 from pipeline.storage.base import catalogue_for
 from pipeline.storage.sqlite.catalogue import VideoRecord
@@ -28,6 +28,7 @@ def video(server, store, archive):
     url = publish_page(server, "bulletin", SAMPLES / "evening-bulletin.mp4", "Evening News Bulletin",
                        description="The evening news.\nThe harvest.", upload_date="2019-04-15", channel="Sample TV",
                        keywords="news,bulletin")
+    server.routes["/"] = Route(body=front_page("Sample TV", [("Evening News Bulletin", url)]))  # the site is up
     out = record_fetch(store, archive, fetch(url, archive), None)
     return out.video_id
 
@@ -88,7 +89,7 @@ def test_platform_removal_message_is_recorded_verbatim_with_its_kind(video, stor
         raise yt_dlp.utils.DownloadError(message)
 
     monkeypatch.setattr(pipeline.sources.ytdlp, "extract_info", gone)
-    # The loopback site itself is up (its real root answers 404), so the platform's word counts.
+    # The loopback site itself is up (its front page answers 200), so the platform's word counts.
     assert monitor.check_video(store, archive, video, now=T0).outcome == "suspect"
     res = monitor.check_video(store, archive, video, now=T0 + HOUR)
     assert (res.outcome, res.kind, res.reason) == ("removed", kind, reason)

@@ -15,8 +15,7 @@ from typing import Any, Optional
 
 import typer
 import typer.core
-from rich.console import Console
-from rich.markup import escape as rich_escape
+from pipeline.display import SafeConsole, safe_markup as rich_escape  # untrusted text: markup and control chars
 
 from pipeline import __version__, records
 from pipeline.config import Settings
@@ -75,8 +74,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
 
 
 class State:
@@ -368,15 +367,18 @@ def list_videos(
     """List archived videos: id, title, channel, upload date, duration, status, top tags."""
     from rich.table import Table
 
+    from pipeline.preservation.removals import retracted_ids
+
     with open_store(reading=True) as store:
         rows = []
+        withdrawn = retracted_ids(store)
         for v in store.list_videos(limit):
             tags = [t for t in store.tags(v["id"]) if t["decision"]]
             rows.append({
                 "id": v["id"], "title": v["title"], "channel": v["channel"], "upload_date": v["upload_date"],
                 "duration": v["duration"], "status": v["status"], "language": v["language"],
                 "tags": {t["category"]: round(t["score"], 3) for t in tags},
-            })
+            } | ({"removal_retracted": True} if v["id"] in withdrawn else {}))
     if as_json:
         print_json(rows)
         return
@@ -388,7 +390,8 @@ def list_videos(
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(r["id"], rich_escape(r["title"] or ""), rich_escape(r["channel"] or ""), r["upload_date"] or "",
-                      fmt_time(r["duration"]), r["status"], r["language"] or "",
+                      fmt_time(r["duration"]), r["status"] + (" (removal retracted)" if r.get("removal_retracted") else ""),
+                      r["language"] or "",
                       ", ".join(f"{k} {v:.2f}" for k, v in r["tags"].items()))
     console.print(table)
 
@@ -441,8 +444,10 @@ def show(
             console.print(f"  {fmt_time(s['start'])}–{fmt_time(s['end'])}  {e(s['text'])}{flag}", highlight=False)
     _print_copies(rec["copies"])
     console.print("\n[bold]Events[/]")
+    from pipeline.cli.removals import event_line
+
     for ev in rec["events"]:
-        console.print(f"  {ev['at']}  {ev['kind']}", highlight=False)
+        console.print(f"  {ev['at']}  {ev['kind']}" + event_line(ev, rec.get("removals")), highlight=False)
 
 # -- commands: search (search engineer) --
 
@@ -555,7 +560,10 @@ def trends_cmd(
         err_console.print(f"wrote {plot}", highlight=False)
     if t.notice:
         err_console.print(f"[yellow]note:[/] {rich_escape(t.notice)}", highlight=False)
-    sys.stdout.write(to_json(t.to_dict()) if fmt == "json" else t.to_csv() if fmt == "csv" else render_table(t))
+    from pipeline.display import terminal_safe  # the table is for a person's terminal; csv and json stay exact
+
+    sys.stdout.write(to_json(t.to_dict()) if fmt == "json" else t.to_csv() if fmt == "csv"
+                     else terminal_safe(render_table(t), keep_newlines=True))
 
 
 browse_app = typer.Typer(help="Browse the archive: channels, removed videos, recently archived.", no_args_is_help=True)
@@ -597,9 +605,14 @@ def browse_removed(as_json: bool = typer.Option(False, "--json", help="Print JSO
     """Videos no longer available at the source: when, the platform's reason, last seen, the archived copy."""
     from pipeline.search.views import removed_list
 
+    from pipeline.preservation.removals import removed_listing
+
     with open_store() as store:
-        rows = removed_list(store)
-    _print_rows(rows, ["id", "title", "channel", "status", "status_changed_at", "status_reason", "last_seen", "media_path"],
+        rows = removed_listing(store, removed_list(store))
+    for r in rows:
+        r["retracted"] = f"{r['retracted']['at']}: {r['retracted']['why']}" if r.get("retracted") else None
+    _print_rows(rows, ["id", "title", "channel", "status", "status_changed_at", "status_reason", "last_seen", "media_path",
+                       "retracted"],
                 as_json, "No removed videos.")
 
 
@@ -1317,6 +1330,10 @@ def monitor_serve(
 # -- commands: deploy / worker, and ingest on work pools (scale out) --
 
 
+from pipeline.cli.removals import register as _register_removals  # noqa: E402  (monitor retract)
+_register_removals(monitor_app)
+
+
 def scale_out_api() -> str | None:
     """The Prefect server named by PREFECT_API_URL: set, ingest fans out to work pools; unset, it runs here."""
     import os
@@ -1438,6 +1455,9 @@ def events(
     with open_store(reading=True) as store:
         vid = store.get_video(video_id)["id"] if video_id else None
         rows = store.events(vid)
+        from pipeline.preservation.removals import retractions
+
+        withdrawn = retractions(store)
     rows = [r for r in rows if kind is None or r["kind"] == kind][-limit:]
     out = [{"id": r["id"], "at": r["at"], "kind": r["kind"], "video_id": r["video_id"], "source_id": r["source_id"],
             "media_sha256": r["media_sha256"], "detail": json.loads(r["detail"] or "{}")} for r in rows]
@@ -1450,9 +1470,11 @@ def events(
                "verified": "green", "metadata-changed": "yellow", "exported": "cyan"}
     for ev in out:
         d = ev["detail"]
-        summary = d.get("reason") or d.get("message") or d.get("bag") or (", ".join(d["diff"]) if "diff" in d else "") \
+        summary = d.get("reason") or d.get("why") or d.get("host") or d.get("message") or d.get("bag") or (", ".join(d["diff"]) if "diff" in d else "") \
             or d.get("error") or d.get("path") or (d.get("sha256") or "")[:16]
         who = ev["video_id"] or (f"source {ev['source_id']}" if ev["source_id"] else "")
+        if ev["kind"] == "removed" and ev["id"] in withdrawn:
+            summary = f"{summary} [RETRACTED {withdrawn[ev['id']]['at']}: {withdrawn[ev['id']].get('why')}]"
         console.print(f"{ev['at']}  [{colours.get(ev['kind'], 'white')}]{ev['kind']:<16}[/] {who}  {rich_escape(str(summary or ''))}",
                       highlight=False)
 

@@ -155,6 +155,11 @@ def _check_derivatives(store: Store, archive: Archive, video_id: str, record: bo
     if not isinstance(archive, Archive) and hasattr(archive, "fetch_folder"):
         archive.fetch_folder(v["folder"])  # an object store: files written elsewhere come into the local cache
     entries, why = manifest.load(store, archive, video_id)
+    if entries is None and "changed after it was recorded" in why and hasattr(archive, "fetch_file"):
+        # Another machine may have recorded a new manifest since this one cached the old: re-read the record
+        # (the chain's latest word) and the store's manifest before calling anything corrupt.
+        archive.fetch_file(f"{v['folder']}/{manifest.NAME}")
+        entries, why = manifest.load(store, archive, video_id)
     folder = archive.abspath(v["folder"])
     rel_folder = v["folder"]
     if entries is None:

@@ -63,7 +63,21 @@ def recorded(store, video_id: str) -> dict[str, Any] | None:
 
 
 def record_manifest(store, archive: Archive, video_id: str) -> dict[str, Any] | None:
-    """Hash the video's folder, write manifest.json and record it; nothing new is recorded when nothing changed."""
+    """Hash the video's folder, write manifest.json and record it; nothing new is recorded when nothing changed.
+
+    Under the video's lock, and, on an object store, after bringing in the files other machines wrote to the
+    folder: the manifest lists what exists, not only what this machine made.
+    """
+    from pipeline.storage.locks import video_lock
+
+    with video_lock(store, video_id):
+        v = store.get_video(video_id)
+        if v["folder"] and hasattr(archive, "fetch_folder"):
+            archive.fetch_folder(v["folder"])
+        return _record_manifest(store, archive, video_id)
+
+
+def _record_manifest(store, archive: Archive, video_id: str) -> dict[str, Any] | None:
     folder = _video_folder(store, archive, video_id)
     if folder is None or not folder.is_dir():
         return None

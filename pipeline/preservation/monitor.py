@@ -5,13 +5,21 @@ and records what it learns:
 
 * the platform says the video is gone (yt-dlp's message classified by
   ``pipeline.sources.ytdlp``: removed-by-platform, removed-by-uploader, private,
-  geo-blocked, unavailable-unknown) → a *failed check*. A video is recorded as
-  ``removed`` (status, kind, the platform's words verbatim, a ``removed`` event)
-  only after at least two failed checks at least ``confirm_after`` apart (an
-  hour by default), each made while the site itself answered. One bad answer
-  is never enough.
-* the site cannot be reached, times out, answers 5xx or anything else that is
-  not a statement about the video → ``transient``: nothing is counted.
+  geo-blocked, unavailable-unknown), or its watch page says so in the site's
+  own words (also with status 200, in English, Korean, …: ``pipeline.sources
+  .pages``) → a *failed check*. A video is recorded as ``removed`` (status,
+  kind, the site's words verbatim with their language, the watch page's HTTP
+  exchange and body, a ``removed`` event) only after at least two failed checks
+  at least ``confirm_after`` apart (an hour by default), each made while the
+  host demonstrably served other videos (see ``apply_round``). One bad answer
+  is never enough, and an outage is never a removal: a round in which many
+  videos of one host fail is a ``host-outage``.
+* the site cannot be reached, times out, answers 429/5xx, serves a bot check,
+  captcha or CDN error page (recognised in the body, whatever the status) or
+  anything else that is not a statement about the video → ``transient``:
+  nothing is counted.
+* a removal recorded by mistake is withdrawn by ``pipeline.preservation
+  .removals.retract`` (a ``retracted`` event; the removal stays in the chain).
 * the video answers again after it was recorded removed → ``reappeared``.
 * title, description or tags differ from the last version seen → a new row in
   ``metadata_versions``, the info.json as received kept beside the first, and a
@@ -32,6 +40,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import re
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -44,7 +53,8 @@ from pipeline.preservation.manifest import record_manifest
 from pipeline.sources import ytdlp
 from pipeline.sources.discovery import Discovery, VideoRef, discover
 from pipeline.sources.ytdlp import classify_download_error, unsmuggle_url
-from pipeline.storage.files import Archive, atomic_write_json
+from pipeline.sources.pages import fetch_page, front_page_serving, host_of, read_page, script_language
+from pipeline.storage.files import Archive, atomic_write_bytes, atomic_write_json, sha256_file
 from pipeline.storage.sqlite.catalogue import Store
 
 log = logging.getLogger(__name__)
@@ -138,19 +148,10 @@ def parse_time(text: str | None) -> datetime | None:
 # -- is the site up? ------------------------------------------------------------
 
 def site_reachable(url: str, timeout: float = 10.0) -> bool:
-    """True when the URL's host answers HTTP at all below 500 (a 404 for "/" still proves it is up)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return False
-    root = f"{parts.scheme}://{parts.netloc}/"
-    req = urllib.request.Request(root, method="GET", headers={"User-Agent": "clipwatch-monitor"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) only, checked above
-            return resp.status < 500
-    except urllib.error.HTTPError as exc:
-        return exc.code < 500
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    """True when the URL's host demonstrably serves: its front page answers 2xx/3xx and is the site's own page
+    (not a bot check, captcha or CDN error page). A 404 for "/" is NOT proof that the site is up: a site that is
+    down behind its CDN answers 404 for everything."""
+    return front_page_serving(url, timeout) is not None
 
 
 # -- metadata history -----------------------------------------------------------
@@ -186,6 +187,44 @@ def metadata_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return diff
 
 
+LARGE_FIELD = 2048          # characters: a value longer than this is kept in an event by its SHA-256, not verbatim
+MAX_EVENT_DIFF = 32 * 1024  # characters of a unified diff kept in an event (the versions themselves are kept whole)
+
+
+def _sha(text: str | None) -> str | None:
+    import hashlib
+
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def compact_diff(diff: dict[str, Any]) -> dict[str, Any]:
+    """The diff as a ``metadata-changed`` event keeps it: small values verbatim, large ones (a 1 MB description)
+    by SHA-256 and length — the versions themselves are in ``metadata_versions`` and the dated info.json files,
+    byte-exact, and the hashes bind the event to them — and the unified diff capped at ``MAX_EVENT_DIFF``.
+
+    Arguments: diff — from ``metadata_diff``. Returns: the event's form of it.
+    """
+    out: dict[str, Any] = {}
+    for name, d in diff.items():
+        d = dict(d)
+        for side in ("old", "new"):
+            v = d.get(side)
+            if isinstance(v, str) and len(v) > LARGE_FIELD:
+                d[f"{side}_sha256"], d[f"{side}_chars"] = _sha(v), len(v)
+                d.pop(side)
+        lines = d.get("unified")
+        if isinstance(lines, list) and sum(len(x) + 1 for x in lines) > MAX_EVENT_DIFF:
+            kept, size = [], 0
+            for line in lines:
+                size += len(line) + 1
+                if size > MAX_EVENT_DIFF:
+                    break
+                kept.append(line)
+            d["unified"], d["unified_truncated"], d["unified_lines"] = kept, True, len(lines)
+        out[name] = d
+    return out
+
+
 def latest_metadata(store: Store, video_id: str) -> dict[str, Any]:
     versions = store.metadata_versions(video_id)
     row = versions[-1] if versions else store.get_video(video_id)
@@ -219,6 +258,13 @@ def history(store: Store, video_id: str) -> list[MetadataVersion]:
     return out
 
 
+def _file_sha(archive: Archive | None, rel: str | None) -> str | None:
+    if archive is None or rel is None:
+        return None
+    path = archive.abspath(rel)
+    return sha256_file(path) if path.is_file() else None
+
+
 def _record_metadata(store: Store, archive: Archive | None, video, info: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     rec = ytdlp._video_record(info, video["source_url"])
     new = {"title": rec.title, "description": rec.description, "platform_tags": rec.platform_tags}
@@ -241,44 +287,279 @@ def _record_metadata(store: Store, archive: Archive | None, video, info: dict[st
         store.add_metadata_version(video["id"], rec.title, rec.description, rec.platform_tags, info_rel, seen_at=iso(now))
         store.set_video_fields(video["id"], title=rec.title, description=rec.description,
                                platform_tags=json.dumps(rec.platform_tags, ensure_ascii=False))
-        store.add_event("metadata-changed", video_id=video["id"], detail={"checked_at": iso(now), "diff": diff, "info_json": info_rel})
+        # The event keeps the change, not the whole values twice (see compact_diff): a 1 MB description edited
+        # three times is three small events, each pointing at its version by hash.
+        store.add_event("metadata-changed", video_id=video["id"], detail={
+            "checked_at": iso(now), "diff": compact_diff(diff), "info_json": info_rel,
+            "info_json_sha256": _file_sha(archive, info_rel),
+            "version": {"title_sha256": _sha(rec.title), "description_sha256": _sha(rec.description)}})
     if archive is not None and video["folder"]:
         record_manifest(store, archive, video["id"])
     return diff
 
 
-# -- one video ------------------------------------------------------------------
+# -- one round of checks ------------------------------------------------------------
+#
+# A check is made in two steps so that a round can compare the videos of one host before anything is recorded:
+# ``observe_video`` asks the platform (yt-dlp, and the watch page itself when that fails) and writes nothing;
+# ``apply_round`` groups the observations by host and records them. A removal is a finding, not a status code:
+#
+# * a failure is counted only while the host demonstrably serves other videos (another video of the host answered
+#   in this round, or, when none was checked, its front page answered 2xx/3xx and is the site's own page);
+# * a round in which many videos of one host fail at once is a host outage: one ``host-outage`` event, no per-video
+#   count, until a round in which the host answers normally again (``host-recovered``);
+# * bot checks, captchas and CDN error pages are recognised in the page body, whatever the status, and never count;
+# * a page that answers 200 and says the video is gone counts like a 404/410;
+# * the removal keeps the site's words verbatim (page text or the platform's message, language noted) and the
+#   HTTP exchange of the watch page (its body kept beside the video as evidence, by digest in the event).
 
-def check_video(store: Store, archive: Archive | None, video_id: str, *, now: datetime | None = None,
-                confirm_after: timedelta = DEFAULT_SCHEDULE.confirm_after,
-                extract: Callable[[str], dict[str, Any]] | None = None,
-                reachable: Callable[[str], bool] | None = None) -> CheckResult:
-    """Ask the platform about one archived video and record what changed. Never downloads media."""
+
+@dataclass
+class HostPolicy:
+    """When the failures of one round are the host's and not the videos'."""
+
+    outage_min_failures: int = 3    # at least this many videos of the host failed in the round …
+    outage_share: float = 0.8       # … and at least this share of the host's videos checked in the round
+
+
+DEFAULT_HOST_POLICY = HostPolicy()
+
+
+@dataclass
+class Observation:
+    """What the platform said about one video, before anything is recorded (see ``apply_round``)."""
+
+    video_id: str
+    url: str
+    host: str
+    observed_at: str
+    outcome: str                      # ok | gone | transient | not-applicable
+    info: dict[str, Any] | None = None
+    kind: str | None = None           # gone: the removal kind
+    words: str | None = None          # gone: the site's words, verbatim
+    words_from: str | None = None     # page | platform-message
+    language: str | None = None
+    platform_message: str | None = None   # yt-dlp's reading of the platform's answer, verbatim
+    page: dict[str, Any] | None = None    # the watch page's HTTP exchange (no body)
+    challenge: str | None = None      # transient: the foreign page seen (captcha, bot check, CDN error page)
+    message: str = ""
+    body: bytes = b""                 # the watch page as received (kept as evidence when the removal is recorded)
+
+
+def observe_video(store: Store, video_id: str, *, now: datetime | None = None,
+                  extract: Callable[[str], dict[str, Any]] | None = None,
+                  fetch: Callable[[str], Any] | None = None) -> Observation:
+    """Ask the platform about one archived video; records nothing.
+
+    Arguments: store — the catalogue; video_id — the video; now — the clock; extract — yt-dlp's metadata extraction
+    (tests swap it); fetch — ``pipeline.sources.pages.fetch_page`` (tests swap it).
+    Returns: an ``Observation`` for ``apply_round``.
+    """
     now = _now(now)
     video = store.get_video(video_id)
-    vid = video["id"]
     url = video["webpage_url"] or video["source_url"]
-    res = CheckResult(video_id=vid, url=url, checked_at=iso(now), outcome="available", status=video["status"],
-                      failed_checks=video["failed_checks"])
+    obs = Observation(video_id=video["id"], url=url, host=host_of(url), observed_at=iso(now), outcome="ok")
     if video["extractor"] == "local" or not url.startswith(("http://", "https://")):
-        res.outcome, res.message = "not-applicable", "a local file: nothing online to check"
-        return res
+        obs.outcome, obs.message = "not-applicable", "a local file: nothing online to check"
+        return obs
     extract = extract or (lambda u: ytdlp.extract_info(u))  # looked up at call time (tests patch it)
-    reachable = reachable or site_reachable
+    fetch = fetch or fetch_page
     try:
         try:
-            info = extract(url)
+            obs.info = extract(url)
+            return obs
         except Exception as exc:  # a yt-dlp exception that reached us unclassified
             if type(exc).__module__.startswith("yt_dlp"):
                 raise classify_download_error(url, exc) from exc
             raise
     except VideoUnavailable as exc:
-        return _failed_check(store, video, res, exc.kind, exc.reason, now, confirm_after, reachable)
+        said: VideoUnavailable | None = exc
+        error: ClipwatchError = exc
     except ClipwatchError as exc:
-        store.set_video_fields(vid, last_checked_at=iso(now))
-        res.outcome, res.message = "transient", f"not a statement about the video, nothing recorded: {exc}"
-        log.info("%s: transient check failure: %s", vid, exc)
+        said, error = None, exc
+    # yt-dlp could not give the video: read the page ourselves, for the site's words and to see whose page it is.
+    ex = fetch(url)
+    reading = read_page(ex)
+    obs.page, obs.body = ex.to_dict(), ex.body
+    if reading.what == "challenge":
+        obs.outcome, obs.challenge = "transient", reading.challenge
+        obs.message = (f"a {reading.challenge} came back (HTTP {ex.status}), not the site's own page: not a statement "
+                       f"about the video, nothing counted")
+        return obs
+    if ex.status is not None and (ex.status == 429 or ex.status >= 500):
+        # Rate limits and server errors say nothing about the video, whatever words the page carries.
+        obs.outcome = "transient"
+        obs.message = f"the site answered HTTP {ex.status}: not a statement about the video, nothing counted ({error})"
+        return obs
+    if said is None and reading.what != "removal":
+        obs.outcome = "transient"
+        obs.message = f"not a statement about the video, nothing counted: {error}"
+        return obs
+    if said is not None and reading.what == "none":
+        obs.outcome = "transient"
+        obs.message = f"the platform's answer ({said.reason}) could not be confirmed on its page ({ex.error}); nothing counted"
+        return obs
+    obs.outcome = "gone"
+    obs.platform_message = said.reason if said is not None else None
+    order = ["geo-blocked", "private", "removed-by-platform", "removed-by-uploader", "unavailable-unknown"]
+    kinds = [k for k in (said.kind if said is not None else None, reading.kind) if k in order]
+    obs.kind = min(kinds, key=order.index) if kinds else "unavailable-unknown"
+    generic = said is None or re.match(r"^(HTTP Error \d+|Unable to download|Unsupported URL)", said.reason or "")
+    if reading.what == "removal" and (generic or not said.reason):
+        obs.words, obs.words_from, obs.language = reading.words, "page", reading.language
+    else:
+        obs.words, obs.words_from = (said.reason if said is not None else reading.words), "platform-message"
+        if reading.what == "removal" and reading.words and reading.words not in (obs.words or ""):
+            obs.page["words"] = reading.words          # the page said it too, in its own words
+            obs.page["language"] = reading.language
+        obs.language = script_language(obs.words or "")
+    obs.message = f"the platform says ({obs.kind}): {obs.words}"
+    return obs
+
+
+def witnesses(store: Store, observations: list[Observation], *, now: datetime | None = None, per_host: int = 2,
+              extract: Callable[[str], dict[str, Any]] | None = None,
+              fetch: Callable[[str], Any] | None = None) -> list[Observation]:
+    """Extra observations that show whether a host serves other videos: for each host with a failure and no video
+    that answered in this round, up to ``per_host`` of its other archived videos (available ones, most recently
+    seen answering first) are asked too. A pending confirmation is often the only video of its host due.
+
+    Arguments: store — the catalogue; observations — the round so far; per_host — how many witnesses at most;
+    now, extract, fetch — see ``observe_video``.
+    Returns: the witnesses' observations (real checks, recorded with the round).
+    """
+    need = {o.host for o in observations if o.outcome == "gone" and o.host}
+    need -= {o.host for o in observations if o.outcome == "ok"}
+    if not need:
+        return []
+    seen = {o.video_id for o in observations}
+    pool: dict[str, list[Any]] = {}
+    for v in store.all_videos():
+        url = v["webpage_url"] or v["source_url"] or ""
+        host = host_of(url)
+        if host in need and v["id"] not in seen and v["status"] == "available" and not v["failed_checks"] \
+                and v["extractor"] != "local":
+            pool.setdefault(host, []).append(v)
+    out = []
+    for host, rows in pool.items():
+        rows.sort(key=lambda v: v["last_checked_at"] or "", reverse=True)
+        out += [observe_video(store, v["id"], now=now, extract=extract, fetch=fetch) for v in rows[:per_host]]
+    return out
+
+
+def _host_state(store: Store, host: str) -> dict[str, Any] | None:
+    """The host's open outage (the detail of its last ``host-outage`` event) or None when it answers normally."""
+    for ev in store.events_of_kinds(("host-outage", "host-recovered")):
+        try:
+            d = json.loads(ev["detail"] or "{}")
+        except ValueError:
+            continue
+        if d.get("host") == host:
+            return d | {"event_id": ev["id"]} if ev["kind"] == "host-outage" else None
+    return None
+
+
+def _keep_page(archive: Archive | None, video, obs: Observation, now: datetime) -> str | None:
+    """Keep the watch page the removal rests on beside the video (the event names it by digest); its path."""
+    if archive is None or not video["folder"] or not obs.body:
+        return None
+    folder = archive.abspath(video["folder"])
+    if not folder.is_dir():
+        return None
+    dest = folder / "checks" / f"page.{now.strftime('%Y%m%dT%H%M%SZ')}.html"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(dest, obs.body)
+    return archive.relpath(dest)
+
+
+def apply_round(store: Store, archive: Archive | None, observations: list[Observation], *, now: datetime | None = None,
+                confirm_after: timedelta = DEFAULT_SCHEDULE.confirm_after, policy: HostPolicy = DEFAULT_HOST_POLICY,
+                front_page: Callable[[str], Any] | None = None) -> list[CheckResult]:
+    """Record one round of observations, host by host (see the comment above ``HostPolicy``).
+
+    Arguments: store, archive — where to record; observations — from ``observe_video``, one per video; now — the
+    clock; confirm_after — the least time between the two counted failures of a removal; policy — what makes a
+    host outage; front_page — ``pipeline.sources.pages.front_page_serving`` (tests swap it): the host's front page
+    exchange when it is up and the site's own, else None.
+    Returns: one ``CheckResult`` per observation, in their order.
+    """
+    now = _now(now)
+    front_page = front_page or front_page_serving
+    results: dict[int, CheckResult] = {}
+    by_host: dict[str, list[int]] = {}
+    for i, obs in enumerate(observations):
+        by_host.setdefault(obs.host, []).append(i)
+    for host, idx in by_host.items():
+        group = [observations[i] for i in idx if observations[i].outcome != "not-applicable"]
+        ok = [o for o in group if o.outcome == "ok"]
+        failing = [o for o in group if o.outcome in ("gone", "transient")]
+        outage = _host_state(store, host) if host else None
+        many = len(failing) >= policy.outage_min_failures and len(failing) >= policy.outage_share * len(group)
+        evidence: dict[str, Any] | None = None
+        if many:
+            if outage is None:
+                outage = {"host": host, "since": iso(now)}
+                store.add_event("host-outage", detail={
+                    "host": host, "since": iso(now), "checked_at": iso(now), "failed": len(failing), "answered": len(ok),
+                    "statuses": _status_counts(failing),
+                    "note": "many videos of this host failed in one round: held as the host's outage, "
+                            "not counted against any video"})
+        elif ok:
+            evidence = {"how": "other-videos", "checked_at": iso(now), "videos": [o.video_id for o in ok][:10],
+                        "answered": len(ok)}
+            if outage is not None:
+                store.add_event("host-recovered", detail={"host": host, "checked_at": iso(now), "since": outage["since"],
+                                                          "answered": len(ok), "failed": len(failing)})
+                outage = None
+        asked_front = False
+        for i in idx:
+            obs = observations[i]
+            if obs.outcome == "gone" and outage is None and evidence is None and not asked_front:
+                asked_front = True   # one look at the front page per host and round
+                fp = front_page(obs.url)
+                evidence = ({"how": "front-page", "checked_at": iso(now), "url": fp.final_url or fp.url,
+                             "status": fp.status, "body_sha256": fp.body_sha256} if fp is not None else None)
+            results[i] = _apply(store, archive, obs, now, confirm_after, outage, evidence)
+    return [results[i] for i in range(len(observations))]
+
+
+def _status_counts(obs: list[Observation]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for o in obs:
+        key = str((o.page or {}).get("status") or (o.challenge or "no answer"))
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def _apply(store: Store, archive: Archive | None, obs: Observation, now: datetime, confirm_after: timedelta,
+           outage: dict[str, Any] | None, evidence: dict[str, Any] | None) -> CheckResult:
+    video = store.get_video(obs.video_id)
+    vid = video["id"]
+    res = CheckResult(video_id=vid, url=obs.url, checked_at=iso(now), outcome="available", status=video["status"],
+                      failed_checks=video["failed_checks"])
+    if obs.outcome == "not-applicable":
+        res.outcome, res.message = "not-applicable", obs.message
         return res
+    if obs.outcome == "transient":
+        store.set_video_fields(vid, last_checked_at=iso(now))
+        res.outcome, res.message = "transient", obs.message
+        log.info("%s: transient check failure: %s", vid, obs.message)
+        return res
+    if obs.outcome == "gone":
+        res.kind, res.reason = obs.kind, obs.words
+        if outage is not None:
+            store.set_video_fields(vid, last_checked_at=iso(now))
+            res.outcome = "host-outage"
+            res.message = (f"{obs.host} is failing for many videos at once since {outage.get('since')}: held as the "
+                           f"host's outage, not counted against this video ({obs.words})")
+            return res
+        if evidence is None:
+            store.set_video_fields(vid, last_checked_at=iso(now))
+            res.outcome = "transient"
+            res.message = (f"the platform's answer ({obs.words}) came while the site was not demonstrably serving "
+                           f"other videos (its front page did not answer 2xx/3xx as itself); not counted")
+            return res
+        return _failed_check(store, archive, video, res, obs, now, confirm_after, evidence)
 
     # The platform answered with the video.
     was_removed = video["status"] == "removed"
@@ -289,30 +570,48 @@ def check_video(store: Store, archive: Archive | None, video_id: str, *, now: da
         store.set_video_fields(vid, **fields)
         if was_removed:
             store.add_event("reappeared", video_id=vid, media_sha256=video["media_sha256"], detail={
-                "checked_at": iso(now), "url": url, "was_kind": video["status_kind"], "was_reason": video["status_reason"],
-                "removed_at": video["status_changed_at"]})
+                "checked_at": iso(now), "url": obs.url, "was_kind": video["status_kind"],
+                "was_reason": video["status_reason"], "removed_at": video["status_changed_at"]})
     res.status, res.failed_checks = "available", 0
     res.outcome = "reappeared" if was_removed else "available"
     if was_removed:
         res.message = f"back online (was {video['status_kind']}: {video['status_reason']})"
     elif video["failed_checks"]:
         res.message = f"answered again after {video['failed_checks']} failed check(s); not removed"
-    diff = _record_metadata(store, archive, video, info, now)
+    diff = _record_metadata(store, archive, video, obs.info or {}, now)
     if diff:
         res.metadata_changed, res.diff = True, diff
         res.message = (res.message + "; " if res.message else "") + "metadata changed: " + ", ".join(diff)
     return res
 
 
-def _failed_check(store: Store, video, res: CheckResult, kind: str, reason: str, now: datetime,
-                  confirm_after: timedelta, reachable: Callable[[str], bool]) -> CheckResult:
+def check_video(store: Store, archive: Archive | None, video_id: str, *, now: datetime | None = None,
+                confirm_after: timedelta = DEFAULT_SCHEDULE.confirm_after,
+                extract: Callable[[str], dict[str, Any]] | None = None,
+                reachable: Callable[[str], bool] | None = None,
+                fetch: Callable[[str], Any] | None = None) -> CheckResult:
+    """Ask the platform about one archived video and record what changed (a round of one). Never downloads media.
+
+    Arguments: store, archive — where to record; video_id — the video; now — the clock; confirm_after — see
+    ``apply_round``; extract, fetch — see ``observe_video``; reachable — a stand-in for the front-page check
+    (True: the host is serving), for tests.
+    Returns: the ``CheckResult``.
+    """
+    obs = observe_video(store, video_id, now=now, extract=extract, fetch=fetch)
+    more = witnesses(store, [obs], now=now, extract=extract, fetch=fetch)
+    front = None
+    if reachable is not None:
+        def front(url: str):
+            from pipeline.sources.pages import PageExchange
+
+            return PageExchange(url=url, final_url=url, status=200) if reachable(url) else None
+    return apply_round(store, archive, [obs, *more], now=now, confirm_after=confirm_after, front_page=front)[0]
+
+
+def _failed_check(store: Store, archive: Archive | None, video, res: CheckResult, obs: Observation, now: datetime,
+                  confirm_after: timedelta, evidence: dict[str, Any]) -> CheckResult:
     vid = video["id"]
-    res.kind, res.reason = kind, reason
-    if not reachable(res.url):
-        store.set_video_fields(vid, last_checked_at=iso(now))
-        res.outcome = "transient"
-        res.message = f"the platform's answer ({reason}) came while the site itself did not answer; not counted"
-        return res
+    kind, reason = obs.kind or "unavailable-unknown", obs.words or obs.platform_message or "unavailable"
     if video["status"] == "removed":
         store.set_video_fields(vid, last_checked_at=iso(now), failed_checks=video["failed_checks"] + 1)
         res.outcome, res.failed_checks = "still-removed", video["failed_checks"] + 1
@@ -323,12 +622,19 @@ def _failed_check(store: Store, video, res: CheckResult, kind: str, reason: str,
     first = parse_time(video["first_failed_at"]) or now
     res.failed_checks = failed
     if failed >= 2 and now - first >= confirm_after:
+        page_file = _keep_page(archive, video, obs, now)
         with store.transaction():
             store.set_video_fields(vid, last_checked_at=iso(now), failed_checks=failed, first_failed_at=iso(first),
                                    status="removed", status_kind=kind, status_reason=reason, status_changed_at=iso(now))
             store.add_event("removed", video_id=vid, media_sha256=video["media_sha256"], detail={
-                "kind": kind, "reason": reason, "url": res.url, "first_failed_at": iso(first), "confirmed_at": iso(now),
-                "failed_checks": failed})
+                "kind": kind, "reason": reason, "words_from": obs.words_from, "language": obs.language,
+                "platform_message": obs.platform_message, "url": res.url, "first_failed_at": iso(first),
+                "confirmed_at": iso(now), "failed_checks": failed, "page": obs.page, "page_file": page_file,
+                "host_evidence": evidence})
+        if page_file is not None:
+            from pipeline.preservation.manifest import record_manifest
+
+            record_manifest(store, archive, vid)
         res.outcome, res.status = "removed", "removed"
         res.message = f"removed ({kind}): {reason}"
         return res
@@ -336,7 +642,7 @@ def _failed_check(store: Store, video, res: CheckResult, kind: str, reason: str,
     wait = first + confirm_after - now
     res.outcome = "suspect"
     res.message = (f"the platform says: {reason} — failed check {failed}; recorded as removed only after another failed "
-                   f"check {'in ' + str(wait) if wait > timedelta(0) else 'from now on'}")
+                   f"check {'in ' + str(wait) if wait > timedelta(0) else 'from now on'} while the host serves other videos")
     return res
 
 
@@ -373,6 +679,21 @@ def due_videos(store: Store, now: datetime | None = None, schedule: Schedule = D
     due.sort()
     ids = [d[2] for d in due]
     return ids[:limit] if limit is not None else ids
+
+
+def check_due(store: Store, archive: Archive | None, now: datetime | None = None, schedule: Schedule = DEFAULT_SCHEDULE,
+              limit: int | None = None, *, extract: Callable[[str], dict[str, Any]] | None = None,
+              fetch: Callable[[str], Any] | None = None, policy: HostPolicy = DEFAULT_HOST_POLICY,
+              front_page: Callable[[str], Any] | None = None) -> list[CheckResult]:
+    """Check every due video (see ``due_videos``) as one round: the videos of one host are judged together.
+
+    Arguments: see ``observe_video`` and ``apply_round``. Returns: one ``CheckResult`` per video checked.
+    """
+    now = _now(now)
+    obs = [observe_video(store, vid, now=now, extract=extract, fetch=fetch) for vid in due_videos(store, now, schedule, limit)]
+    obs += witnesses(store, obs, now=now, extract=extract, fetch=fetch)
+    return apply_round(store, archive, obs, now=now, confirm_after=schedule.confirm_after, policy=policy,
+                       front_page=front_page)
 
 
 # -- watched sources ------------------------------------------------------------

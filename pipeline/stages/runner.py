@@ -7,6 +7,8 @@ redoes nothing and ``reprocess`` redoes exactly what changed.
 
 from __future__ import annotations
 
+import json
+
 import logging
 import time
 from pathlib import Path
@@ -28,7 +30,33 @@ log = logging.getLogger(__name__)
 
 
 def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_id: int | None) -> StageOutcome:
-    """Catalogue a fetched video: metadata, media file, info.json, thumbnail, and a `fetched` event."""
+    """Catalogue a fetched video: metadata, media file, info.json, thumbnail, and a `fetched` event.
+
+    Runs under the video's lock (``pipeline.storage.locks``): when another process or machine recorded the same
+    file for this video while this one was downloading, nothing more is recorded (one fact, one record).
+    """
+    from pipeline.storage.locks import video_lock
+
+    with video_lock(store, fetched.video.id):
+        return _record_fetch(store, archive, fetched, source_id)
+
+
+def _concurrent_fetch(store: Store, video_id: str, sha256: str, started_at: str | None) -> bool:
+    """True when a `fetched` event for this file was recorded after this fetch began: another process fetched the
+    same video at the same time (a deliberate re-fetch later starts after the earlier event and is recorded)."""
+    if store.find_video(video_id) is None:
+        return False
+    for ev in store.fetched_events(video_id, sha256):
+        try:
+            at = json.loads(ev["detail"] or "{}").get("fetched_at") or ev["at"]
+        except ValueError:
+            at = ev["at"]
+        if started_at is None or str(at) >= str(started_at):
+            return True
+    return False
+
+
+def _record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_id: int | None) -> StageOutcome:
     v = fetched.video
     v.source_id = source_id
     folder = archive.video_dir(v.id)
@@ -42,6 +70,11 @@ def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_i
             store.add_event("metadata-changed", video_id=v.id, detail={"title": v.title})
             record_manifest(store, archive, v.id)
         return StageOutcome(v.id, "fetch", "skipped", "already archived: no download")
+    if fetched.media is not None and _concurrent_fetch(store, v.id, fetched.media.sha256, fetched.media.fetch_started_at):
+        # Checked before writing anything: this process's info.json would differ from the recorded one.
+        fetched.cleanup()
+        return StageOutcome(v.id, "fetch", "skipped", "already archived: another process recorded the same file "
+                                                       "while this one downloaded it (nothing recorded twice)")
     folder.mkdir(parents=True, exist_ok=True)
     info_rel = _write_info(archive, folder, fetched.info)
     if fetched.thumbnail is not None:

@@ -234,6 +234,25 @@ class S3Store:
                 self._download(f"{rel_s}/{name}", folder / name)
         return folder
 
+    def fetch_file(self, rel: str | Path) -> Path:
+        """The store's copy of one derivative, downloaded over the local cache's (which another machine's newer
+        write has made stale); the local path."""
+        rel_s = Path(rel).as_posix().strip("/")
+        dest = self.root / rel_s
+        if self.head(rel_s) is None:
+            return dest
+        key = self.key(rel_s)
+
+        def write(out: BinaryIO) -> None:
+            # Straight from the store: ``open`` would hand back the stale local copy.
+            with self._errors(f"reading {key}"):
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            with _ErrorTranslatingStream(body, self, f"reading {key}") as f:
+                while chunk := f.read(CHUNK):
+                    out.write(chunk)
+        atomic_write(dest, write)
+        return dest
+
     # -- writing ----------------------------------------------------------------------
     def store_media(self, src: Path, ext: str, move: bool = False) -> StoredFile:
         """Upload a finished download under its content address; returns after the object is verified."""

@@ -197,6 +197,10 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
     def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
 
+    from pipeline.web.history import register as register_history
+
+    register_history(app, stores.get, page, env)  # /videos/{id}/history, its JSON twin, per-version downloads
+
     def error(request: Request, status: int, message: str) -> Response:
         if wants_json(request):
             return JSONResponse({"error": message, "status": status}, status_code=status)
@@ -286,7 +290,10 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
 
     @app.get("/removed", response_class=HTMLResponse, include_in_schema=False)
     def removed_page():
-        return page("removed.html", params={}, videos=views.removed_list(stores.get()))
+        from pipeline.preservation.removals import removed_listing
+
+        store = stores.get()
+        return page("removed.html", params={}, videos=removed_listing(store, views.removed_list(store)))
 
     @app.get("/recent", response_class=HTMLResponse, include_in_schema=False)
     def recent_page():
@@ -308,7 +315,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
             "transcripts": [{k: v for k, v in t.items() if k != "segments"} for t in rec.transcripts],
             "tags": rec.tags, "events": rec.events, "citation": all_formats(cite(rec.row, rec.media)),
             "categories": rec.categories, "platform_tags": rec.platform_tags,
-            "copies": rec.copies, "screen_text": rec.segments("screen"),
+            "copies": rec.copies, "screen_text": rec.segments("screen"), "removals": rec.removals,
         }
 
     @app.get("/videos/{video_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -420,7 +427,10 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
 
     @app.get("/api/removed", tags=["browse"], summary="Videos no longer available at the source")
     def api_removed() -> list[dict[str, Any]]:
-        return views.removed_list(stores.get())
+        from pipeline.preservation.removals import removed_listing
+
+        store = stores.get()
+        return removed_listing(store, views.removed_list(store))
 
     @app.get("/api/recent", tags=["browse"], summary="Recently archived videos")
     def api_recent(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:

@@ -239,7 +239,7 @@ class PostgresCatalogue:
                 if applied:
                     self.conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', %s) ON CONFLICT (key) "
                                       "DO UPDATE SET value = EXCLUDED.value", (str(max(applied)),))
-                if before:  # an existing catalogue was upgraded: the chain of custody says so
+                if before and applied:  # an existing catalogue was upgraded (not by a machine that got here first)
                     self.upgraded = {"from": before, "to": max(applied), "steps": steps}
                     self._append_event("upgraded", detail=self.upgraded)
         except psycopg.errors.InsufficientPrivilege as exc:
@@ -402,6 +402,7 @@ class PostgresCatalogue:
     media_for_video = Store.media_for_video
     media_rows = Store.media_rows
     events = Store.events
+    events_of_kinds = Store.events_of_kinds
     last_event = Store.last_event
     fetched_events = Store.fetched_events
     chain_head = Store.chain_head

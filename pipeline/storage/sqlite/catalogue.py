@@ -283,7 +283,13 @@ class Store:
 
     def add_metadata_version(self, video_id: str, title: str | None, description: str | None, platform_tags: list[str],
                              info_json_path: str | None, seen_at: str | None = None) -> None:
+        """Add a metadata version — unless it says exactly what the latest one says (a version is a change)."""
         with self.transaction():
+            last = self.db.execute("SELECT title, description, platform_tags FROM metadata_versions WHERE video_id = ? "
+                                   "ORDER BY id DESC LIMIT 1", (video_id,)).fetchone()
+            if last is not None and (last["title"], last["description"], last["platform_tags"]) == (
+                    title, description, json.dumps(platform_tags, ensure_ascii=False)):
+                return
             self.db.execute(
                 "INSERT INTO metadata_versions(video_id, seen_at, title, description, platform_tags, info_json_path) VALUES (?, ?, ?, ?, ?, ?)",
                 (video_id, seen_at or utcnow(), title, description, json.dumps(platform_tags, ensure_ascii=False), info_json_path),
@@ -464,6 +470,13 @@ class Store:
         """The `fetched` events that recorded this video getting this file."""
         return self.db.execute("SELECT * FROM events WHERE video_id = ? AND kind = 'fetched' AND media_sha256 = ? ORDER BY id",
                                (video_id, sha256)).fetchall()
+
+    def events_of_kinds(self, kinds: Iterable[str], limit: int = 1000) -> list[sqlite3.Row]:
+        """The latest events of these kinds, newest first (host outages, retractions: few, read by kind)."""
+        kinds = list(kinds)
+        marks = ", ".join("?" for _ in kinds)
+        return self.db.execute(f"SELECT * FROM events WHERE kind IN ({marks}) ORDER BY id DESC LIMIT ?",
+                               (*kinds, int(limit))).fetchall()
 
     def events(self, video_id: str | None = None) -> list[sqlite3.Row]:
         if video_id is None:
