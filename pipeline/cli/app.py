@@ -500,6 +500,7 @@ def search_cmd(
     source: str = typer.Option("all", "--source", help="speech (transcripts, translations), screen (text on screen) or all."),
     semantic: bool = typer.Option(False, "--semantic", help="Meaning-based search with sentence embeddings."),
     hybrid: bool = typer.Option(False, "--hybrid", help="Word + semantic results merged by reciprocal rank fusion."),
+    voice: Optional[str] = typer.Option(None, "--voice", help="Only lines spoken by this voice or voices like it: VIDEO:S1 or a name given with `voices name`."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON (see docs/search.md)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Export every hit: csv, json, jsonl, srt or kwic (a concordance)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --format: write to this file instead of stdout."),
@@ -525,7 +526,12 @@ def search_cmd(
             else:
                 sys.stdout.write(data)
             return
-        results = search(store, q, archive_dir=s.archive_dir)
+        if voice is not None:
+            from pipeline.speakers.voices import voice_search
+
+            results = voice_search(store, q, voice, archive_dir=s.archive_dir)
+        else:
+            results = search(store, q, archive_dir=s.archive_dir)
     if as_json:
         print_json(results.to_dict())
     else:
@@ -1549,6 +1555,11 @@ def serve(
     if host not in ("0.0.0.0", "::", "127.0.0.1", "localhost", "::1"):
         extra.append(host)
     uvicorn.run(create_app(s, hosts=extra), host=host, port=port, log_level="warning")
+
+
+from pipeline.cli.voices import voices_app  # noqa: E402 (a room of its own: issue 24)
+
+app.add_typer(voices_app, name="voices")
 
 
 def main() -> None:

@@ -71,6 +71,7 @@ class Hit:
     timed_by: str = "segment"         # word: start is the matched word's own time; segment: the line's start
     doubtful: bool = False            # the line was flagged (possible hallucination): shown, ranked last
     flags: list[str] = field(default_factory=list)
+    speaker: str | None = None        # who speaks the line (S1, S2, … of its video), None when not known (issue 24)
 
     @property
     def snippet_html(self) -> str:
@@ -386,6 +387,9 @@ def search(store: Store, query: SearchQuery, *, archive_dir: Path | None = None)
     more = len(ranked) > q.limit
     ranked = ranked[: q.limit]
     groups = build_hits(store, p, ranked, archive_dir)
+    from pipeline.speakers.voices import annotate_hits
+
+    annotate_hits(store, groups)
     return SearchResults(
         query=q, mode=eff_mode, fts_query=p.match if p else None, notice=notice, videos=groups,
         hit_count=sum(len(g.hits) for g in groups),

