@@ -510,6 +510,8 @@ def search_cmd(
 
     if semantic and hybrid:
         raise ClipwatchError("choose one of --semantic and --hybrid")
+    if voice is not None and fmt is not None:
+        raise ClipwatchError("--voice narrows the hit list, not an export: use --voice with --json instead of --format")
     mode = "semantic" if semantic else "hybrid" if hybrid else mode
     s = settings()
     q = SearchQuery(text=query, channel=channel, category=category, min_score=min_score, language=language,

@@ -21,6 +21,7 @@ MAX_POINTS = 2500  # more windows than this are averaged in runs before clusteri
 THRESHOLD = 0.35  # cosine distance at which clustering stops (bench/speakers.py tunes it)
 MIN_SPEAKER_S = 2.0  # a cluster with less speech than this joins its nearest larger one
 NEAREST_S = 3.0  # a speech frame farther than this from any embedded window gets no speaker
+MERGE_SIM = 0.85  # clusters whose centroids are at least this similar are one voice (bench/speakers.py)
 
 
 @dataclass
@@ -85,7 +86,10 @@ def speech_frames(samples: np.ndarray, profile: Any = None) -> np.ndarray:
     """
     from pipeline.tagging.signals.audio import SPEECH_LABELS, vad_probs
 
-    probs = vad_probs(np.asarray(samples, np.float32))
+    # In 30 s blocks, each copied: the job's samples are a read-only memory map (and an hour is not copied at once).
+    block = 512 * 938
+    probs = np.concatenate([vad_probs(np.array(samples[a:a + block], np.float32)) for a in range(0, len(samples), block)]
+                           or [np.zeros(0, np.float32)])
     speech = probs >= 0.5
     if profile is not None and profile.labels:
         sec = np.array([lab in SPEECH_LABELS for lab in profile.labels] + [False])
@@ -188,13 +192,16 @@ def embed(samples: np.ndarray, encoder: Any, profile: Any = None, step_s: float 
     return Windows(speech, emb, centres)
 
 
-def assign(w: Windows, threshold: float = THRESHOLD, min_speaker_s: float = MIN_SPEAKER_S) -> Diarization:
+def assign(w: Windows, threshold: float = THRESHOLD, min_speaker_s: float = MIN_SPEAKER_S,
+           merge_sim: float = MERGE_SIM) -> Diarization:
     """Cluster the windows into speakers and turn speech frames into speaker turns (the cheap half of ``diarize``).
 
     Arguments:
         w: what ``embed`` found.
         threshold: the clustering's cosine-distance threshold.
         min_speaker_s: clusters with less speech than this are merged into the nearest larger one.
+        merge_sim: after clustering the windows, clusters whose centroids are at least this similar are merged
+            (a centroid averages many windows, so it tells voices apart better than single 1.6 s windows do).
 
     Returns:
         A Diarization; empty (no turns, no voices) when there were no windows.
@@ -203,7 +210,7 @@ def assign(w: Windows, threshold: float = THRESHOLD, min_speaker_s: float = MIN_
     out = Diarization(speech_seconds=float(speech.sum() * FRAME_S))
     if not len(emb):
         return out
-    labels = _cluster_many(emb, threshold)
+    labels = _merge_close(emb, _smooth_labels(_cluster_many(emb, threshold), centres), merge_sim)
     # Each speech frame takes the label of the nearest window centre (a frame far from every window: none).
     t = (np.arange(len(speech)) + 0.5) * FRAME_S
     frame_label = np.full(len(speech), -1, np.int64)
@@ -237,7 +244,7 @@ def assign(w: Windows, threshold: float = THRESHOLD, min_speaker_s: float = MIN_
 
 
 def diarize(samples: np.ndarray, encoder: Any, profile: Any = None, threshold: float = THRESHOLD,
-            step_s: float = STEP_S, min_speaker_s: float = MIN_SPEAKER_S) -> Diarization:
+            step_s: float = STEP_S, min_speaker_s: float = MIN_SPEAKER_S, merge_sim: float = MERGE_SIM) -> Diarization:
     """Speaker turns and one voice per speaker for a recording: ``assign(embed(...))``.
 
     Arguments:
@@ -247,11 +254,12 @@ def diarize(samples: np.ndarray, encoder: Any, profile: Any = None, threshold: f
         threshold: the clustering's cosine-distance threshold.
         step_s: the hop between analysis windows.
         min_speaker_s: clusters with less speech than this are merged into the nearest larger one.
+        merge_sim: clusters whose centroids are at least this similar are one voice.
 
     Returns:
         A Diarization; empty (no turns, no voices) for silence, music only or too little speech.
     """
-    return assign(embed(samples, encoder, profile, step_s), threshold, min_speaker_s)
+    return assign(embed(samples, encoder, profile, step_s), threshold, min_speaker_s, merge_sim)
 
 
 def _cluster_many(emb: np.ndarray, threshold: float) -> np.ndarray:
@@ -264,6 +272,36 @@ def _cluster_many(emb: np.ndarray, threshold: float) -> np.ndarray:
     pooled = np.stack([emb[groups == g].mean(axis=0) for g in range(groups.max() + 1)])
     pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-9)
     return cluster(pooled, threshold)[groups]
+
+
+def _smooth_labels(labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """A window whose two neighbours (within 2 s on either side) agree with each other takes their label: a single
+    1.6 s window is too little to open a turn of another voice."""
+    order = np.argsort(centres)
+    lab, c = labels[order].copy(), centres[order]
+    for i in range(1, len(lab) - 1):
+        if lab[i - 1] == lab[i + 1] != lab[i] and c[i + 1] - c[i - 1] <= 4.0:
+            lab[i] = lab[i - 1]
+    out = labels.copy()
+    out[order] = lab
+    return out
+
+
+def _merge_close(emb: np.ndarray, labels: np.ndarray, merge_sim: float) -> np.ndarray:
+    """Merge the two clusters with the most similar centroids while that similarity is at least ``merge_sim``."""
+    labels = labels.copy()
+    while True:
+        ids = [int(x) for x in np.unique(labels)]
+        if len(ids) < 2:
+            return labels
+        cent = np.stack([emb[labels == i].mean(axis=0) for i in ids])
+        cent /= np.maximum(np.linalg.norm(cent, axis=1, keepdims=True), 1e-9)
+        sim = cent @ cent.T
+        np.fill_diagonal(sim, -1)
+        a, b = np.unravel_index(int(sim.argmax()), sim.shape)
+        if sim[a, b] < merge_sim:
+            return labels
+        labels[labels == ids[b]] = ids[a]
 
 
 def _absorb_small(emb: np.ndarray, labels: np.ndarray, frame_label: np.ndarray,
