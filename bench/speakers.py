@@ -300,7 +300,7 @@ def main() -> None:
     print(f"encoder {encoder.version}; utterances per speaker: " +
           ", ".join(f"{k} {len(v)}" for k, v in pool.utts.items()), flush=True)
     per_k = 3 if args.quick else 6
-    grid = [(t, m, s) for t in (0.25, 0.35, 0.45) for m in (0.80, 0.85, 0.90, 1.01) for s in (2.0, 4.0)]
+    grid = [(t, m, s) for t in (0.20, 0.25, 0.30, 0.35, 0.40, 0.45) for m in (0.85, 0.90, 1.01) for s in (2.0, 4.0)]
     results = {f: run_der(pool, encoder, FOLDS[f], grid, per_k, seed=ord(f)) for f in FOLDS}
     print("\nDER (collar 0.25 s) by parameters (window threshold, centroid merge similarity, least speaker seconds;"
           " merge 1.01 = no merging), all conversations of a fold:")

@@ -1,9 +1,12 @@
 """Who speaks when: speech regions, voice embeddings per window, clustering into speakers, turns.
 
-The number of speakers is not given: windows are clustered bottom-up (average linkage on cosine distance) until the
-closest two clusters are farther apart than ``threshold`` (tuned on one set of real recordings, reported on
-another: bench/speakers.py). Each speech frame then takes the speaker of the window centred nearest to it, and
-runs of frames become turns. Speakers are named ``S1``, ``S2``, … in order of first appearance.
+Speech is where Silero VAD hears it inside the audio profile's speech seconds. 1.6 s windows every 0.75 s are
+embedded (``embed``, the costly half); speech runs are cut into segments of at most 3 s, each embedded by the mean
+of its windows. The number of speakers is not given: segments are clustered bottom-up (average linkage on cosine
+distance) until the closest two clusters are farther apart than ``threshold``; clusters whose centroids are still
+very similar are merged, and a cluster with under ``min_speaker_s`` of speech joins its nearest (``assign``, the
+cheap half). The parameters were tuned on one set of real speakers and reported on another (bench/speakers.py).
+Runs of frames of one speaker become turns; speakers are named ``S1``, ``S2``, … in order of first appearance.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ FRAME_S = 0.032  # Silero's chunk (512 samples)
 STEP_S = 0.75  # window hop: a 1.6 s window every 0.75 s
 MIN_REGION_S = 0.5  # shorter speech is labelled by its neighbours, never embedded alone
 MAX_POINTS = 2500  # more windows than this are averaged in runs before clustering (memory: n² / 2 distances)
-THRESHOLD = 0.35  # cosine distance at which clustering stops (bench/speakers.py tunes it)
-MIN_SPEAKER_S = 2.0  # a cluster with less speech than this joins its nearest larger one
+THRESHOLD = 0.25  # cosine distance at which clustering stops (bench/speakers.py tunes it)
+MIN_SPEAKER_S = 4.0  # a cluster with less speech than this joins its nearest larger one
 NEAREST_S = 3.0  # a speech frame farther than this from any embedded window gets no speaker
-MERGE_SIM = 0.85  # clusters whose centroids are at least this similar are one voice (bench/speakers.py)
+MERGE_SIM = 0.90  # clusters whose centroids are at least this similar are one voice (bench/speakers.py)
 
 
 @dataclass
@@ -210,19 +213,30 @@ def assign(w: Windows, threshold: float = THRESHOLD, min_speaker_s: float = MIN_
     out = Diarization(speech_seconds=float(speech.sum() * FRAME_S))
     if not len(emb):
         return out
-    labels = _merge_close(emb, _smooth_labels(_cluster_many(emb, threshold), centres), merge_sim)
-    # Each speech frame takes the label of the nearest window centre (a frame far from every window: none).
-    t = (np.arange(len(speech)) + 0.5) * FRAME_S
+    # Segments: speech runs cut into pieces of at most SEGMENT_S; each is embedded by the mean of the windows centred
+    # in it (a single 1.6 s window varies too much with what is said to be clustered alone), then clustered.
+    segs = _segments(speech)
+    seg_emb = np.zeros((len(segs), emb.shape[1]), np.float32)
+    order = np.argsort(centres)
+    c_sorted = centres[order]
+    for i, (a, b) in enumerate(segs):
+        t0, t1 = a * FRAME_S, b * FRAME_S
+        lo, hi = np.searchsorted(c_sorted, t0 - 0.2), np.searchsorted(c_sorted, t1 + 0.2)
+        if hi > lo:
+            v = emb[order[lo:hi]].mean(axis=0)
+        else:  # a segment shorter than any window: the nearest window speaks for it, if one is near
+            j = int(np.argmin(np.abs(c_sorted - (t0 + t1) / 2)))
+            v = emb[order[j]] if abs(c_sorted[j] - (t0 + t1) / 2) <= NEAREST_S else np.zeros(emb.shape[1], np.float32)
+        seg_emb[i] = v / max(float(np.linalg.norm(v)), 1e-9)
+    known = np.flatnonzero(np.linalg.norm(seg_emb, axis=1) > 0.5)
     frame_label = np.full(len(speech), -1, np.int64)
-    sp_idx = np.flatnonzero(speech)
-    if len(sp_idx):
-        order = np.argsort(centres)
-        c_sorted = centres[order]
-        right = np.clip(np.searchsorted(c_sorted, t[sp_idx]), 0, len(c_sorted) - 1)
-        left = np.clip(right - 1, 0, len(c_sorted) - 1)
-        near = np.where(np.abs(t[sp_idx] - c_sorted[left]) <= np.abs(c_sorted[right] - t[sp_idx]), left, right)
-        ok = np.abs(c_sorted[near] - t[sp_idx]) <= NEAREST_S
-        frame_label[sp_idx[ok]] = labels[order[near[ok]]]
+    if not len(known):
+        return out
+    emb = seg_emb[known]
+    labels = _merge_close(emb, _cluster_many(emb, threshold), merge_sim)
+    for lab, k in zip(labels, known):
+        a, b = segs[k]
+        frame_label[a:b] = lab
     labels, frame_label = _absorb_small(emb, labels, frame_label, min_speaker_s)
     # Name speakers S1, S2, … by first appearance.
     names: dict[int, str] = {}
@@ -239,7 +253,7 @@ def assign(w: Windows, threshold: float = THRESHOLD, min_speaker_s: float = MIN_
         c = emb[labels == lab].mean(axis=0)
         voices.append(Voice(name, round(float((frame_label == lab).sum() * FRAME_S), 3),
                             (c / max(np.linalg.norm(c), 1e-9)).astype(np.float32)))
-    out.turns, out.voices, out.windows = turns, voices, len(emb)
+    out.turns, out.voices, out.windows = turns, voices, len(w.emb)
     return out
 
 
@@ -274,16 +288,17 @@ def _cluster_many(emb: np.ndarray, threshold: float) -> np.ndarray:
     return cluster(pooled, threshold)[groups]
 
 
-def _smooth_labels(labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """A window whose two neighbours (within 2 s on either side) agree with each other takes their label: a single
-    1.6 s window is too little to open a turn of another voice."""
-    order = np.argsort(centres)
-    lab, c = labels[order].copy(), centres[order]
-    for i in range(1, len(lab) - 1):
-        if lab[i - 1] == lab[i + 1] != lab[i] and c[i + 1] - c[i - 1] <= 4.0:
-            lab[i] = lab[i - 1]
-    out = labels.copy()
-    out[order] = lab
+SEGMENT_S = 3.0  # the longest piece of speech embedded as one unit (a voice change inside one goes unseen)
+
+
+def _segments(speech: np.ndarray) -> list[tuple[int, int]]:
+    """Speech runs (frame indices) cut into near-equal pieces of at most SEGMENT_S."""
+    most = int(SEGMENT_S / FRAME_S)
+    out = []
+    for a, b in _runs(speech):
+        n = max(1, int(np.ceil((b - a) / most)))
+        edges = np.linspace(a, b, n + 1).round().astype(int)
+        out.extend((int(x), int(y)) for x, y in zip(edges[:-1], edges[1:]) if y > x)
     return out
 
 

@@ -23,7 +23,7 @@ from pipeline.errors import NotFoundError, QueryError
 from pipeline.speakers.diarize import speaker_at
 from pipeline.storage import speakers as sql
 
-MATCH_MIN = 0.80  # centroid cosine at which two voices are reported as the same voice (bench/speakers.py)
+MATCH_MIN = 0.85  # centroid cosine at which two voices are reported as the same voice (bench/speakers.py)
 WEAK_S = 10.0
 MAX_MATCHES = 50
 NAME_MAX = 200
