@@ -130,14 +130,14 @@ def test_the_stage_finds_who_speaks_when_on_sqlite(talk, store, archive, setting
     assert names.index("audio") < names.index("speakers")
 
 
-def test_the_stage_on_postgresql(talk, pg, tmp_path):
+def test_the_stage_on_postgresql(talk, pg, data_dir):
     from pipeline.config import Settings
     from pipeline.storage import speakers as sql
     from pipeline.storage.postgres.catalogue import PostgresCatalogue
 
     if True:
         url = pg.create_database(f"t_{uuid.uuid4().hex[:10]}")
-        s = Settings(data_dir=tmp_path / "data", model="tiny.en", translate=False)
+        s = Settings(data_dir=data_dir, model="tiny.en", translate=False)
         s.ensure_dirs()
         archive = Archive(s.archive_dir)
         with PostgresCatalogue(url) as store:

@@ -81,7 +81,12 @@ def build(matrix: np.ndarray, nlist: int | None = None) -> Any:
 
 
 def _cache_paths(store: Any, encoder: str) -> tuple[Path, Path]:
-    folder = Path(getattr(store, "data_dir", None) or ".") / "vectors"
+    data_dir = getattr(store, "data_dir", None)
+    if data_dir is None:  # a PostgreSQL catalogue: the data folder of this process's settings, as the semantic index
+        from pipeline.config import Settings
+
+        data_dir = Settings().data_dir
+    folder = Path(data_dir) / "vectors"
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in encoder)
     return folder / f"voices-{safe}.faiss", folder / f"voices-{safe}.keys.npy"
 
