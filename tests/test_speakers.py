@@ -318,3 +318,34 @@ def test_the_features_match_librosa_where_it_is_installed():
                                          hop_length=160, n_mels=40).T
     np.testing.assert_allclose(ge2e.mel_spectrogram((0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))[2:-2],
                                ref[2:-2], rtol=1e-3, atol=1e-6)
+
+
+def test_the_count_of_speakers_is_found_not_given_up_to_thirty_and_long_inputs_are_pooled():
+    """``assign`` on known embeddings: 30 distinct voices in turn give 30 speakers; 9,000 windows (over two hours
+    at one window per 0.75 s) of two voices are pooled before clustering and still give two."""
+    from pipeline.speakers import diarize as dz
+
+    rnd = np.random.default_rng(3)
+
+    def windows(n_voices: int, per_voice_s: float, noise: float):
+        voices = np.abs(rnd.normal(0, 1, (n_voices, 256)))
+        voices /= np.linalg.norm(voices, axis=1, keepdims=True)
+        frames = int(per_voice_s / dz.FRAME_S)
+        gap = int(0.6 / dz.FRAME_S)
+        speech = np.zeros(n_voices * (frames + gap), bool)
+        emb, centres = [], []
+        for v in range(n_voices):
+            a = v * (frames + gap)
+            speech[a:a + frames] = True
+            for c in np.arange(a * dz.FRAME_S + 0.8, (a + frames) * dz.FRAME_S - 0.8, 0.75):
+                e = np.abs(voices[v] + rnd.normal(0, noise, 256))
+                emb.append(e / np.linalg.norm(e))
+                centres.append(c)
+        return dz.Windows(speech, np.array(emb, np.float32), np.array(centres))
+
+    many = dz.assign(windows(30, 9.0, 0.02))
+    assert len(many.voices) == 30 and [t.speaker for t in many.turns] == [f"S{i}" for i in range(1, 31)]
+    long = windows(2, 3400.0, 0.03)
+    assert len(long.emb) > dz.MAX_POINTS
+    two = dz.assign(long)
+    assert [v.speaker for v in two.voices] == ["S1", "S2"] and [t.speaker for t in two.turns] == ["S1", "S2"]
