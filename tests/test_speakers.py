@@ -349,3 +349,18 @@ def test_the_count_of_speakers_is_found_not_given_up_to_thirty_and_long_inputs_a
     assert len(long.emb) > dz.MAX_POINTS
     two = dz.assign(long)
     assert [v.speaker for v in two.voices] == ["S1", "S2"] and [t.speaker for t in two.turns] == ["S1", "S2"]
+
+
+def test_voices_travel_with_clipwatch_migrate_to_postgresql(two_talks, store, settings, pg):
+    from pipeline.speakers.voices import voices_report
+    from pipeline.storage.migrate import migrate
+    from pipeline.storage.postgres.catalogue import PostgresCatalogue
+
+    vid, _ = two_talks
+    _cli("voices", "name", f"{vid}:S2", "Second voice", "--json")
+    before = voices_report(store, vid)
+    with PostgresCatalogue(pg.create_database(f"t_{uuid.uuid4().hex[:10]}")) as dest:
+        result = migrate(store, settings.archive_dir, dest)
+        assert result.rows["speaker_turns"] > len(before["turns"]) and result.rows["voices"] >= 3  # both videos
+        dest.data_dir = settings.data_dir / "pg"  # its own voice-index cache
+        assert voices_report(dest, vid) == before

@@ -35,8 +35,9 @@ def replace_speakers(store: Any, video_id: str, media_sha256: str, encoder: str,
                                  (video_id,)).fetchall()
         store.db.execute("DELETE FROM speaker_turns WHERE video_id = ?", (video_id,))
         store.db.execute("DELETE FROM voices WHERE video_id = ?", (video_id,))
-        store.db.executemany("INSERT INTO speaker_turns(video_id, start, stop, speaker) VALUES (?, ?, ?, ?)",
-                             [(video_id, float(t.start), float(t.end), t.speaker) for t in turns])
+        store.db.executemany("INSERT INTO speaker_turns(video_id, idx, start, stop, speaker) VALUES (?, ?, ?, ?, ?)",
+                             [(video_id, i, float(t.start), float(t.end), t.speaker)
+                              for i, t in enumerate(sorted(turns, key=lambda t: t.start))])
         now = utcnow()
         store.db.executemany(
             "INSERT INTO voices(video_id, speaker, seconds, embedding, encoder, media_sha256, created_at)"
@@ -67,7 +68,7 @@ def replace_speakers(store: Any, video_id: str, media_sha256: str, encoder: str,
 def turns(store: Any, video_id: str) -> list[dict[str, Any]]:
     """A video's speaker turns, in time order: ``{"start", "end", "speaker"}``."""
     return [{"start": float(r["start"]), "end": float(r["stop"]), "speaker": r["speaker"]} for r in store.db.execute(
-        "SELECT start, stop, speaker FROM speaker_turns WHERE video_id = ? ORDER BY start", (video_id,)).fetchall()]
+        "SELECT start, stop, speaker FROM speaker_turns WHERE video_id = ? ORDER BY idx", (video_id,)).fetchall()]
 
 
 def voices(store: Any, video_id: str) -> list[dict[str, Any]]:
@@ -123,6 +124,6 @@ def turns_of(store: Any, video_ids: Iterable[str]) -> dict[str, list[dict[str, A
         chunk = ids[a:a + 500]
         marks = ", ".join("?" * len(chunk))
         for r in store.db.execute(f"SELECT video_id, start, stop, speaker FROM speaker_turns WHERE video_id IN ({marks})"
-                                  " ORDER BY video_id, start", tuple(chunk)):
+                                  " ORDER BY video_id, idx", tuple(chunk)):
             out[r["video_id"]].append({"start": float(r["start"]), "end": float(r["stop"]), "speaker": r["speaker"]})
     return out

@@ -337,11 +337,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS norm_vocab USING fts5vocab(norm_fts, 'row');
 -- the new speaker closest to the voice it was given to, whose embedding is kept with the name).
 CREATE TABLE IF NOT EXISTS speaker_turns (
     video_id TEXT NOT NULL REFERENCES videos(id),
+    idx INTEGER NOT NULL,                       -- the turn's number in the video, in time order
     start REAL NOT NULL,
     stop REAL NOT NULL,
-    speaker TEXT NOT NULL
+    speaker TEXT NOT NULL,
+    PRIMARY KEY (video_id, idx)
 );
-CREATE INDEX IF NOT EXISTS speaker_turns_video ON speaker_turns(video_id, start);
 CREATE TABLE IF NOT EXISTS voices (
     video_id TEXT NOT NULL REFERENCES videos(id),
     speaker TEXT NOT NULL,

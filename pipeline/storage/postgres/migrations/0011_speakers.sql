@@ -2,11 +2,12 @@
 -- little-endian) per speaker, and the names people give voices (kept apart: the stage never overwrites them).
 CREATE TABLE speaker_turns (
     video_id TEXT NOT NULL REFERENCES videos(id),
+    idx INTEGER NOT NULL,
     start DOUBLE PRECISION NOT NULL,
     stop DOUBLE PRECISION NOT NULL,
-    speaker TEXT NOT NULL
+    speaker TEXT NOT NULL,
+    PRIMARY KEY (video_id, idx)
 );
-CREATE INDEX speaker_turns_video ON speaker_turns (video_id, start);
 CREATE TABLE voices (
     video_id TEXT NOT NULL REFERENCES videos(id),
     speaker TEXT NOT NULL,
