@@ -169,7 +169,7 @@ def run_der(pool: Pool, encoder, fold: tuple[str, ...], grid: list[tuple[float, 
     for th in grid:
         acc: dict[int, list[float]] = {}
         for k, y, ref, w in convs:
-            d = dz.assign(w, threshold=th[0], merge_sim=th[1], min_speaker_s=th[2])
+            d = dz.assign(w, threshold=th[0], merge_sim=th[1], min_speaker_s=th[2], segment_s=th[3])
             e, tot = der(ref, [(t.start, t.end, t.speaker) for t in d.turns], len(y) / SR)
             a = acc.setdefault(k, [0.0, 0.0, 0.0])  # error-weighted: sum(err*tot), sum(tot), n speakers found
             a[0] += e * tot
@@ -310,15 +310,17 @@ def main() -> None:
     print(f"encoder {encoder.version}; utterances per speaker: " +
           ", ".join(f"{k} {len(v)}" for k, v in pool.utts.items()), flush=True)
     per_k = 3 if args.quick else 6
-    grid = [(t, m, s) for t in (0.20, 0.25, 0.30, 0.35, 0.40, 0.45) for m in (0.85, 0.90, 1.01) for s in (2.0, 4.0)]
+    grid = [(t, m, 4.0, g) for g in (2.0, 3.0, 5.0) for t in (0.20, 0.25, 0.30, 0.35, 0.40) for m in (0.85, 1.01)]
     results = {f: run_der(pool, encoder, FOLDS[f], grid, per_k, seed=ord(f)) for f in FOLDS}
-    print("\nDER (collar 0.25 s) by parameters (window threshold, centroid merge similarity, least speaker seconds;"
-          " merge 1.01 = no merging), all conversations of a fold:")
-    print("| threshold | merge | min s | " + " | ".join(f"fold {f}" for f in FOLDS) + " |\n|---|---|---|" + "---|" * len(FOLDS))
+    print("\nDER (collar 0.25 s) by parameters (segment threshold, centroid merge similarity, least speaker seconds,"
+          " longest segment; merge 1.01 = no merging), all conversations of a fold:")
+    print("| threshold | merge | min s | segment s | " + " | ".join(f"fold {f}" for f in FOLDS) + " |\n|---|---|---|---|"
+          + "---|" * len(FOLDS))
     for th in grid:
-        print(f"| {th[0]:.2f} | {th[1]:.2f} | {th[2]:.0f} | " + " | ".join(f"{overall(results[f][th]):.1%}" for f in FOLDS) + " |")
+        print(f"| {th[0]:.2f} | {th[1]:.2f} | {th[2]:.0f} | {th[3]:.0f} | "
+              + " | ".join(f"{overall(results[f][th]):.1%}" for f in FOLDS) + " |")
     print("\nHeld-out DER: threshold tuned on the other fold")
-    print("| tuned on | (threshold, merge, min s) | reported on | speakers | conversations | speech s | DER | mean abs speaker-count error |")
+    print("| tuned on | (threshold, merge, min s, segment s) | reported on | speakers | conversations | speech s | DER | mean abs speaker-count error |")
     print("|---|---|---|---|---|---|---|---|")
     chosen = {}
     for tune, test in (("A", "B"), ("B", "A")):

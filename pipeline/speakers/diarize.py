@@ -196,7 +196,7 @@ def embed(samples: np.ndarray, encoder: Any, profile: Any = None, step_s: float 
 
 
 def assign(w: Windows, threshold: float = THRESHOLD, min_speaker_s: float = MIN_SPEAKER_S,
-           merge_sim: float = MERGE_SIM) -> Diarization:
+           merge_sim: float = MERGE_SIM, segment_s: float | None = None) -> Diarization:
     """Cluster the windows into speakers and turn speech frames into speaker turns (the cheap half of ``diarize``).
 
     Arguments:
@@ -205,6 +205,7 @@ def assign(w: Windows, threshold: float = THRESHOLD, min_speaker_s: float = MIN_
         min_speaker_s: clusters with less speech than this are merged into the nearest larger one.
         merge_sim: after clustering the windows, clusters whose centroids are at least this similar are merged
             (a centroid averages many windows, so it tells voices apart better than single 1.6 s windows do).
+        segment_s: the longest piece of speech embedded as one unit (default SEGMENT_S).
 
     Returns:
         A Diarization; empty (no turns, no voices) when there were no windows.
@@ -215,7 +216,7 @@ def assign(w: Windows, threshold: float = THRESHOLD, min_speaker_s: float = MIN_
         return out
     # Segments: speech runs cut into pieces of at most SEGMENT_S; each is embedded by the mean of the windows centred
     # in it (a single 1.6 s window varies too much with what is said to be clustered alone), then clustered.
-    segs = _segments(speech)
+    segs = _segments(speech, segment_s or SEGMENT_S)
     seg_emb = np.zeros((len(segs), emb.shape[1]), np.float32)
     order = np.argsort(centres)
     c_sorted = centres[order]
@@ -291,9 +292,9 @@ def _cluster_many(emb: np.ndarray, threshold: float) -> np.ndarray:
 SEGMENT_S = 3.0  # the longest piece of speech embedded as one unit (a voice change inside one goes unseen)
 
 
-def _segments(speech: np.ndarray) -> list[tuple[int, int]]:
-    """Speech runs (frame indices) cut into near-equal pieces of at most SEGMENT_S."""
-    most = int(SEGMENT_S / FRAME_S)
+def _segments(speech: np.ndarray, segment_s: float) -> list[tuple[int, int]]:
+    """Speech runs (frame indices) cut into near-equal pieces of at most ``segment_s``."""
+    most = int(segment_s / FRAME_S)
     out = []
     for a, b in _runs(speech):
         n = max(1, int(np.ceil((b - a) / most)))

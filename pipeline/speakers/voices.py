@@ -27,6 +27,7 @@ MATCH_MIN = 0.85  # centroid cosine at which two voices are reported as the same
 WEAK_S = 10.0
 MAX_MATCHES = 50
 NAME_MAX = 200
+CLOSE_MAX = 2000  # the most voices a --voice filter takes as "like this one"
 _SPEC = re.compile(r"^(?P<video>.+):(?P<speaker>S\d+)$")
 
 
@@ -138,7 +139,7 @@ def close_voices(store: Any, spec: str, min_similarity: float = MATCH_MIN) -> se
     out: set[tuple[str, str]] = set()
     for encoder, emb in query_voices(store, spec):
         index = open_index(store, encoder)
-        for vid, spk, _sec, sim in index.search(emb, max(len(index), 1))[0]:
+        for vid, spk, _sec, sim in index.search(emb, min(max(len(index), 1), CLOSE_MAX))[0]:
             if sim >= min_similarity:
                 out.add((vid, spk))
     return out
