@@ -25,6 +25,7 @@ from pipeline.copies import fingerprint
 from pipeline.errors import ConfigError
 from pipeline.media.probe import ffmpeg_exe
 from pipeline.shots import ocr
+from pipeline.speakers import ge2e
 from pipeline.storage.base import open_blob_store
 
 #: how long a configured server may take to answer the doctor (seconds)
@@ -125,8 +126,6 @@ def check_tesseract() -> list[Check]:
 def check_chromaprint() -> Check:
     """Chromaprint audio fingerprints for the copies stage: fpcalc, else the chromaprint muxer of clipwatch's
     ffmpeg (the same fingerprints)."""
-
-
     enables = "audio copies (re-uploads and excerpts found by their sound)"
     fpcalc = shutil.which("fpcalc")
     if fpcalc:
@@ -137,6 +136,16 @@ def check_chromaprint() -> Check:
                      f"ffmpeg's chromaprint muxer ({exe}); fpcalc is not installed, and is not needed")
     return Check("chromaprint", "Chromaprint fingerprinter", MISSING, enables,
                  "no fpcalc on PATH and this ffmpeg has no chromaprint muxer", fingerprint.FPCALC_FIX)
+
+
+def check_speaker_encoder() -> Check:
+    """The GE2E speaker encoder's weights (resemblyzer's wheel) for the speakers stage."""
+    enables = "speaker turns and voice search (who speaks)"
+    try:
+        path = ge2e.weights_path()
+    except ConfigError as exc:
+        return Check("speaker-encoder", "GE2E speaker encoder", MISSING, enables, str(exc), ge2e.INSTALL_HINT)
+    return Check("speaker-encoder", "GE2E speaker encoder", OK, enables, str(path))
 
 
 def check_ffmpeg() -> Check:
@@ -250,7 +259,7 @@ def check_all(settings: Settings | None = None, *, network: bool = True) -> Doct
     """
     settings = settings or Settings()
     steps: list[Callable[[], Check | list[Check]]] = [
-        check_tesseract, check_chromaprint, check_ffmpeg, lambda: check_gpu(settings)]
+        check_tesseract, check_chromaprint, check_speaker_encoder, check_ffmpeg, lambda: check_gpu(settings)]
     if network:
         steps += [lambda: check_postgres(settings), lambda: check_object_store(settings), check_prefect]
     report = DoctorReport()

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.preservation.removals import removals_of
+from pipeline.speakers.diarize import speaker_at
+from pipeline.storage import speakers as speaker_sql
 from pipeline.storage.sqlite.catalogue import tag_dicts
 from pipeline.storage.sqlite.copies import video_copies
 from pipeline.translate.base import recorded_translator
@@ -37,6 +39,8 @@ class ArchivedVideo:
     platform_tags: list[str] = field(default_factory=list)
     copies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # {"copied_from": [...], "copies_elsewhere": [...]}
     removals: list[dict[str, Any]] = field(default_factory=list)  # each `removed` event with its retraction (or None)
+    turns: list[dict[str, Any]] = field(default_factory=list)  # speaker turns {"start", "end", "speaker"} (issue 24)
+    voices: list[dict[str, Any]] = field(default_factory=list)  # {"speaker", "seconds", "name"} per speaker
 
     @property
     def id(self) -> str:
@@ -50,13 +54,14 @@ class ArchivedVideo:
         original, translation = self.segments("original"), self.segments("translation")
         if not original:
             return [{"id": t["id"], "start": t["start"], "end": t["end"], "text": t["text"], "translation": None,
-                     "flags": t["flags"]} for t in translation]
+                     "flags": t["flags"], "speaker": speaker_at(self.turns, t["start"], t["end"])} for t in translation]
         lines = []
         for seg in original:
             beside = [t["text"] for t in translation
                       if t["start"] < max(seg["end"], seg["start"] + 0.01) and t["end"] > seg["start"]]
             lines.append({"id": seg["id"], "start": seg["start"], "end": seg["end"], "text": seg["text"],
-                          "translation": " ".join(beside) or None, "flags": seg["flags"]})
+                          "translation": " ".join(beside) or None, "flags": seg["flags"],
+                          "speaker": speaker_at(self.turns, seg["start"], seg["end"])})
         return lines
 
     def show_dict(self) -> dict[str, Any]:
@@ -70,7 +75,8 @@ class ArchivedVideo:
             "transcripts": [
                 {k: t[k] for k in ("kind", "language", "language_probability", "model", "engine", "engine_version", "path")}
                 | ({"translator": recorded_translator(t["engine"], t["model"])} if t["kind"] == "translation" else {})
-                | {"segments": [{"start": s["start"], "end": s["end"], "text": s["text"], "flags": s["flags"]}
+                | {"segments": [{"start": s["start"], "end": s["end"], "text": s["text"], "flags": s["flags"],
+                                 "speaker": speaker_at(self.turns, s["start"], s["end"])}
                                 for s in t["segments"]]}
                 for t in self.transcripts
             ],
@@ -97,4 +103,6 @@ def load(store: Any, video_id: str) -> ArchivedVideo:
         transcripts=transcripts, events=events, categories=_json(v["categories"], []),
         platform_tags=_json(v["platform_tags"], []), copies=video_copies(store, vid),
         removals=removals_of(store, vid),
+        turns=speaker_sql.turns(store, vid),
+        voices=[{k: r[k] for k in ("speaker", "seconds", "name")} for r in speaker_sql.voices(store, vid)],
     )

@@ -26,7 +26,7 @@ def test_ingest_then_search_finds_the_spoken_phrase(ingested):
     assert report.failed == 0, report.to_dict()
     assert len(report.videos) == 3
     for v in report.videos:
-        assert v.stages == {"fetch": "done", "keyframes": "done", "copies": "done", "ocr": "done", "audio": "done", "transcribe": "done", "tag": "done"}, v
+        assert v.stages == {"fetch": "done", "keyframes": "done", "copies": "done", "ocr": "done", "audio": "done", "transcribe": "done", "speakers": "done", "tag": "done"}, v
 
     runner = CliRunner()
     res = runner.invoke(app, ["--data-dir", str(settings.data_dir), "search", "nuclear deterrent", "--json"])
@@ -70,7 +70,7 @@ def test_second_run_does_no_work_again(ingested):
     again = ingest_flow([feed], settings)
     assert again.failed == 0 and again.semantic is None
     for v in again.videos:
-        assert v.stages == {"fetch": "skipped", "keyframes": "skipped", "copies": "skipped", "ocr": "skipped", "audio": "skipped", "transcribe": "skipped", "tag": "skipped"}, v
+        assert v.stages == {"fetch": "skipped", "keyframes": "skipped", "copies": "skipped", "ocr": "skipped", "audio": "skipped", "transcribe": "skipped", "speakers": "skipped", "tag": "skipped"}, v
 
 
 def test_a_batch_with_bad_inputs_records_each_and_finishes_the_rest(prefect_harness, server, settings, tmp_path):

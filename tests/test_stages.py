@@ -38,7 +38,8 @@ def test_a_job_decodes_the_audio_once_for_every_reader(archived_bulletin, store,
         pcm = job._pcm
         assert pcm is not None and pcm.is_file()
     assert {k: o.status for k, o in outcomes.items()} == {
-        "keyframes": "done", "copies": "done", "ocr": "done", "audio": "done", "transcribe": "done", "tag": "done"}
+        "keyframes": "done", "copies": "done", "ocr": "done", "audio": "done", "transcribe": "done", "speakers": "done",
+        "tag": "done"}
     # The audio fingerprint (copies), profile, transcript (with its music/silence flags) and the tagger's
     # audio signal all read one decode.
     assert len(decodes) == 1

@@ -508,6 +508,7 @@ def search_cmd(
     source: str = typer.Option("all", "--source", help="speech (transcripts, translations), screen (text on screen) or all."),
     semantic: bool = typer.Option(False, "--semantic", help="Meaning-based search with sentence embeddings."),
     hybrid: bool = typer.Option(False, "--hybrid", help="Word + semantic results merged by reciprocal rank fusion."),
+    voice: Optional[str] = typer.Option(None, "--voice", help="Only lines spoken by this voice or voices like it: VIDEO:S1 or a name given with `voices name`."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON (see docs/search.md)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Export every hit: csv, json, jsonl, srt or kwic (a concordance)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --format: write to this file instead of stdout."),
@@ -517,6 +518,8 @@ def search_cmd(
 
     if semantic and hybrid:
         raise ClipwatchError("choose one of --semantic and --hybrid")
+    if voice is not None and fmt is not None:
+        raise ClipwatchError("--voice narrows the hit list, not an export: use --voice with --json instead of --format")
     mode = "semantic" if semantic else "hybrid" if hybrid else mode
     s = settings()
     q = SearchQuery(text=query, channel=channel, category=category, min_score=min_score, language=language,
@@ -533,7 +536,12 @@ def search_cmd(
             else:
                 sys.stdout.write(data)
             return
-        results = search(store, q, archive_dir=s.archive_dir)
+        if voice is not None:
+            from pipeline.search.voice import voice_search
+
+            results = voice_search(store, q, voice, archive_dir=s.archive_dir)
+        else:
+            results = search(store, q, archive_dir=s.archive_dir)
     if as_json:
         print_json(results.to_dict())
     else:
@@ -1578,6 +1586,9 @@ def serve(
 
 from pipeline.cli.doctor import doctor  # registered here, defined in its own module
 app.command()(doctor)
+from pipeline.cli.voices import voices_app  # noqa: E402 (a room of its own: issue 24)
+
+app.add_typer(voices_app, name="voices")
 
 
 def main() -> None:

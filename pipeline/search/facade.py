@@ -34,6 +34,7 @@ from pipeline.search.query import (  # noqa: F401  (re-exported: the public name
     encode_cursor,
     validate,
 )
+from pipeline.speakers.voices import annotate_hits
 from pipeline.storage.sqlite.catalogue import Store
 
 
@@ -66,6 +67,7 @@ def search(store: Store, query: SearchQuery, *, archive_dir: Path | None = None)
     more = len(ranked) > q.limit
     ranked = ranked[: q.limit]
     groups = build_hits(store, p, ranked, archive_dir)
+    annotate_hits(store, groups)  # who speaks each hit (issue 24)
     return SearchResults(
         query=q, mode=eff_mode, fts_query=p.match if p else None, notice=notice, videos=groups,
         hit_count=sum(len(g.hits) for g in groups),

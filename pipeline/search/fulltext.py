@@ -90,6 +90,7 @@ class Hit:
     timed_by: str = "segment"         # word: start is the matched word's own time; segment: the line's start
     doubtful: bool = False            # the line was flagged (possible hallucination): shown, ranked last
     flags: list[str] = field(default_factory=list)
+    speaker: str | None = None        # who speaks the line (S1, S2, … of its video), None when not known (issue 24)
 
     @property
     def snippet_html(self) -> str:

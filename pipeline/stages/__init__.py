@@ -8,12 +8,13 @@ from pipeline.stages.base import Job, Stage, StageOutcome
 from pipeline.stages.copies import CopiesStage
 from pipeline.stages.keyframes import KeyframesStage
 from pipeline.stages.screen_text import ScreenTextStage
+from pipeline.stages.speakers import SpeakersStage
 from pipeline.stages.tag import TagStage
 from pipeline.stages.transcribe import TranscribeStage
 
 # Pipeline order: copies and screen text after the keyframes they read; the audio profile before the transcript
 # (its flags read the profile), the tagger last.
 STAGES: tuple[type[Stage], ...] = (KeyframesStage, CopiesStage, ScreenTextStage, AudioProfileStage, TranscribeStage,
-                                   TagStage)
+                                   SpeakersStage, TagStage)
 
 __all__ = ["STAGES", "Job", "Stage", "StageOutcome"]

@@ -69,5 +69,8 @@ class TranscribeStage(Stage):
             detail["translator"] = translator.name
         elif refused and tr.language != "en":
             detail["translation_skipped"] = refused
+        from pipeline.speakers.subtitles import refresh_vtt
+
+        refresh_vtt(job.store, job.archive, job.video_id)  # <v S1> in the subtitles when the speakers are known
         msg = f"{tr.language or '?'}; {detail['segments']} segments" + (f" ({detail['flagged']} flagged)" if detail["flagged"] else "")
         return StageOutcome(job.video_id, self.name, "done", msg, time.perf_counter() - t0, detail)

@@ -37,6 +37,9 @@ TABLES: list[tuple[str, tuple[str, ...]]] = [
     ("manifests", ("video_id",)),
     ("audio_fingerprints", ("video_id",)),
     ("copy_links", ("original_id", "copy_id")),
+    ("speaker_turns", ("video_id", "idx")),
+    ("voices", ("video_id", "speaker")),
+    ("voice_names", ("video_id", "speaker")),
     ("events", ("id",)),  # with their prev_hash and hash: the chain arrives as it was, and walks the same
 ]
 IDENTITY_TABLES = ("sources", "media_fetches", "metadata_versions", "keyframes", "transcripts", "segments")

@@ -316,7 +316,13 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
             "tags": rec.tags, "events": rec.events, "citation": all_formats(cite(rec.row, rec.media)),
             "categories": rec.categories, "platform_tags": rec.platform_tags,
             "copies": rec.copies, "screen_text": rec.segments("screen"), "removals": rec.removals,
+            "voices": _voices(video_id),
         }
+
+    def _voices(video_id: str) -> list[dict[str, Any]]:
+        from pipeline.speakers.voices import voices_report
+
+        return voices_report(stores.get(), video_id)["speakers"]
 
     @app.get("/videos/{video_id}", response_class=HTMLResponse, include_in_schema=False)
     def video_page(video_id: str, t: Optional[str] = None):

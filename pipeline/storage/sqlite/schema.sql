@@ -330,3 +330,35 @@ CREATE TABLE IF NOT EXISTS transcript_segments (
 
 -- How many trusted lines hold each term (read by the search to avoid ranking a very common word's every line).
 CREATE VIRTUAL TABLE IF NOT EXISTS norm_vocab USING fts5vocab(norm_fts, 'row');
+
+-- Who speaks (issue 24). Speaker turns per video (S1, S2, … in order of first appearance), one voice per speaker
+-- (its centroid embedding: float32, L2-normalised, little-endian) and the names people give voices: a human label
+-- is kept apart from the stage's rows, so that re-running the stage never overwrites it (the stage moves a name to
+-- the new speaker closest to the voice it was given to, whose embedding is kept with the name).
+CREATE TABLE IF NOT EXISTS speaker_turns (
+    video_id TEXT NOT NULL REFERENCES videos(id),
+    idx INTEGER NOT NULL,                       -- the turn's number in the video, in time order
+    start REAL NOT NULL,
+    stop REAL NOT NULL,
+    speaker TEXT NOT NULL,
+    PRIMARY KEY (video_id, idx)
+);
+CREATE TABLE IF NOT EXISTS voices (
+    video_id TEXT NOT NULL REFERENCES videos(id),
+    speaker TEXT NOT NULL,
+    seconds REAL NOT NULL,                      -- speech the voice rests on
+    embedding BLOB NOT NULL,
+    encoder TEXT NOT NULL,                      -- the encoder's version: voices of different encoders never compare
+    media_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (video_id, speaker)
+);
+CREATE TABLE IF NOT EXISTS voice_names (
+    video_id TEXT NOT NULL REFERENCES videos(id),
+    speaker TEXT NOT NULL,
+    name TEXT NOT NULL,
+    embedding BLOB,                             -- the voice as it was when named
+    named_at TEXT NOT NULL,
+    PRIMARY KEY (video_id, speaker)
+);
+CREATE INDEX IF NOT EXISTS voice_names_name ON voice_names(name);
