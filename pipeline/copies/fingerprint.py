@@ -46,7 +46,7 @@ import numpy as np
 
 from pipeline.errors import ConfigError, MediaError
 from pipeline.media.audio import SAMPLE_RATE, load_audio
-from pipeline.media.probe import ffmpeg_exe
+from pipeline.media.probe import ffmpeg_exe, ffmpeg_version
 
 #: seconds per fingerprint item: Chromaprint hops 4096/3 samples at 11025 Hz
 ITEM_SECONDS = 4096 / 3 / 11025
@@ -147,7 +147,7 @@ def _ffmpeg_has_chromaprint(exe: str) -> bool:
 
 def ffmpeg_fingerprinter() -> str | None:
     """The ffmpeg binary (clipwatch's own, from imageio-ffmpeg) when it was built with Chromaprint, else None."""
-    from pipeline.media.probe import ffmpeg_exe
+    from pipeline.media.probe import ffmpeg_exe, ffmpeg_version
 
     try:
         exe = ffmpeg_exe()
@@ -185,8 +185,6 @@ def fpcalc_version() -> str:
     """The fingerprinter's version, stored beside each fingerprint (fpcalc's, or ``ffmpeg N`` for the muxer)."""
     tool, exe = fingerprinter()
     if tool == FFMPEG_TOOL:
-        from pipeline.media.probe import ffmpeg_version
-
         return f"ffmpeg {ffmpeg_version()}"
     out = subprocess.run([exe, "-version"], capture_output=True, text=True, check=False).stdout
     return out.strip().split()[-1] if out.strip() else "unknown"

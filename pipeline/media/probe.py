@@ -40,6 +40,12 @@ def ffmpeg_exe() -> str:
     raise ConfigError("no ffmpeg found: reinstall clipwatch (imageio-ffmpeg) or set CLIPWATCH_FFMPEG")
 
 
+def ffmpeg_version() -> str:
+    """The version of clipwatch's ffmpeg (recorded beside what it made, e.g. Chromaprint fingerprints)."""
+    out = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True, check=False).stdout
+    return out.split("\n", 1)[0].removeprefix("ffmpeg version ").split(" ")[0] if out else "unknown"
+
+
 @dataclass(frozen=True)
 class MediaInfo:
     path: Path
