@@ -147,8 +147,6 @@ def _ffmpeg_has_chromaprint(exe: str) -> bool:
 
 def ffmpeg_fingerprinter() -> str | None:
     """The ffmpeg binary (clipwatch's own, from imageio-ffmpeg) when it was built with Chromaprint, else None."""
-    from pipeline.media.probe import ffmpeg_exe, ffmpeg_version
-
     try:
         exe = ffmpeg_exe()
     except ConfigError:
