@@ -10,8 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.storage.sqlite.catalogue import tag_dicts
-from pipeline.storage.sqlite.copies import video_copies
+from pipeline.domain import tag_dicts
 from pipeline.translate.base import recorded_translator
 
 
@@ -92,5 +91,5 @@ def load(store: Any, video_id: str) -> ArchivedVideo:
     return ArchivedVideo(
         row=dict(v), media=media_d, keyframes=[dict(k) for k in store.keyframes(vid)], tags=tag_dicts(store.tags(vid)),
         transcripts=transcripts, events=events, categories=_json(v["categories"], []),
-        platform_tags=_json(v["platform_tags"], []), copies=video_copies(store, vid),
+        platform_tags=_json(v["platform_tags"], []), copies=store.video_copies(vid),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.asr import Segment, Transcript, Word
-from pipeline.search import normalize
+from pipeline.text import normalize
 from pipeline.search.fulltext import SearchQuery, search
 from pipeline.storage.sqlite.catalogue import Store, VideoRecord
 

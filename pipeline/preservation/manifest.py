@@ -18,7 +18,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipeline.storage.files import Archive, atomic_write_bytes, sha256_file
+from pipeline.storage.base import BlobStore
+from pipeline.storage.files import atomic_write_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def build(folder: Path) -> dict[str, dict[str, Any]]:
     return {f.relative_to(folder).as_posix(): {"sha256": sha256_file(f), "size": f.stat().st_size} for f in files}
 
 
-def _video_folder(store, archive: Archive, video_id: str) -> Path | None:
+def _video_folder(store, archive: BlobStore, video_id: str) -> Path | None:
     v = store.get_video(video_id)
     return archive.abspath(v["folder"]) if v["folder"] else None
 
@@ -62,7 +63,7 @@ def recorded(store, video_id: str) -> dict[str, Any] | None:
     return {"path": row["path"], "manifest_sha256": row["sha256"], "files": row["files"]} if row is not None else None
 
 
-def record_manifest(store, archive: Archive, video_id: str) -> dict[str, Any] | None:
+def record_manifest(store, archive: BlobStore, video_id: str) -> dict[str, Any] | None:
     """Hash the video's folder, write manifest.json and record it; nothing new is recorded when nothing changed."""
     folder = _video_folder(store, archive, video_id)
     if folder is None or not folder.is_dir():
@@ -82,7 +83,7 @@ def record_manifest(store, archive: Archive, video_id: str) -> dict[str, Any] | 
     return detail
 
 
-def load(store, archive: Archive, video_id: str) -> tuple[dict[str, dict[str, Any]] | None, str]:
+def load(store, archive: BlobStore, video_id: str) -> tuple[dict[str, dict[str, Any]] | None, str]:
     """The recorded manifest's entries, or (None, why not) when it is missing or was changed."""
     rec = recorded(store, video_id)
     folder = _video_folder(store, archive, video_id)

@@ -40,10 +40,10 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from pipeline.sources import fetch as _fetch
-from pipeline.storage.files import Archive, atomic_write_json
+from pipeline.storage.base import BlobStore, Catalogue
+from pipeline.storage.files import atomic_write_json
 from pipeline.errors import ClipwatchError, VideoUnavailable
 from pipeline.sources.discovery import Discovery, VideoRef, discover
-from pipeline.storage.sqlite.catalogue import Store
 from pipeline.sources.ytdlp import classify_download_error, unsmuggle_url
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ def metadata_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return diff
 
 
-def latest_metadata(store: Store, video_id: str) -> dict[str, Any]:
+def latest_metadata(store: Catalogue, video_id: str) -> dict[str, Any]:
     versions = store.metadata_versions(video_id)
     row = versions[-1] if versions else store.get_video(video_id)
     return {"title": row["title"], "description": row["description"], "platform_tags": _tags(row["platform_tags"])}
@@ -205,7 +205,7 @@ class MetadataVersion:
         return asdict(self)
 
 
-def history(store: Store, video_id: str) -> list[MetadataVersion]:
+def history(store: Catalogue, video_id: str) -> list[MetadataVersion]:
     """Every metadata version seen for a video, oldest first, each with its diff from the one before."""
     vid = store.get_video(video_id)["id"]
     out: list[MetadataVersion] = []
@@ -218,7 +218,7 @@ def history(store: Store, video_id: str) -> list[MetadataVersion]:
     return out
 
 
-def _record_metadata(store: Store, archive: Archive | None, video, info: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+def _record_metadata(store: Catalogue, archive: BlobStore | None, video, info: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     rec = _fetch._video_record(info, video["source_url"])
     new = {"title": rec.title, "description": rec.description, "platform_tags": rec.platform_tags}
     old = latest_metadata(store, video["id"])
@@ -250,7 +250,7 @@ def _record_metadata(store: Store, archive: Archive | None, video, info: dict[st
 
 # -- one video ------------------------------------------------------------------
 
-def check_video(store: Store, archive: Archive | None, video_id: str, *, now: datetime | None = None,
+def check_video(store: Catalogue, archive: BlobStore | None, video_id: str, *, now: datetime | None = None,
                 confirm_after: timedelta = DEFAULT_SCHEDULE.confirm_after,
                 extract: Callable[[str], dict[str, Any]] | None = None,
                 reachable: Callable[[str], bool] | None = None) -> CheckResult:
@@ -305,7 +305,7 @@ def check_video(store: Store, archive: Archive | None, video_id: str, *, now: da
     return res
 
 
-def _failed_check(store: Store, video, res: CheckResult, kind: str, reason: str, now: datetime,
+def _failed_check(store: Catalogue, video, res: CheckResult, kind: str, reason: str, now: datetime,
                   confirm_after: timedelta, reachable: Callable[[str], bool]) -> CheckResult:
     vid = video["id"]
     res.kind, res.reason = kind, reason
@@ -361,7 +361,7 @@ def next_check_at(video, schedule: Schedule = DEFAULT_SCHEDULE, now: datetime | 
     return last + every
 
 
-def due_videos(store: Store, now: datetime | None = None, schedule: Schedule = DEFAULT_SCHEDULE,
+def due_videos(store: Catalogue, now: datetime | None = None, schedule: Schedule = DEFAULT_SCHEDULE,
                limit: int | None = None) -> list[str]:
     """Ids of videos due for a check, pending confirmations first, then the most overdue."""
     now = _now(now)
@@ -376,7 +376,7 @@ def due_videos(store: Store, now: datetime | None = None, schedule: Schedule = D
     return ids[:limit] if limit is not None else ids
 
 
-def check_due(store: Store, archive: Archive | None, now: datetime | None = None, schedule: Schedule = DEFAULT_SCHEDULE,
+def check_due(store: Catalogue, archive: BlobStore | None, now: datetime | None = None, schedule: Schedule = DEFAULT_SCHEDULE,
               limit: int | None = None, **kw: Any) -> list[CheckResult]:
     """Check every due video (see ``due_videos``)."""
     now = _now(now)
@@ -386,23 +386,23 @@ def check_due(store: Store, archive: Archive | None, now: datetime | None = None
 
 # -- watched sources ------------------------------------------------------------
 
-def watch_source(store: Store, url: str, discover_fn: Callable[[str], Discovery] | None = None) -> tuple[int, Discovery]:
+def watch_source(store: Catalogue, url: str, discover_fn: Callable[[str], Discovery] | None = None) -> tuple[int, Discovery]:
     """Mark a channel or playlist as watched (it is listed once, to check it and learn its kind and title)."""
     found = (discover_fn or discover)(url)
     sid = store.upsert_source(found.source_url, found.kind, found.title, watched=True)
     return sid, found
 
 
-def watched_sources(store: Store) -> list[dict[str, Any]]:
+def watched_sources(store: Catalogue) -> list[dict[str, Any]]:
     rows = store.watched_sources_with_state()
     return [{k: r[k] for k in r.keys()} | {"status": r["status"] or "available"} for r in rows]
 
 
-def known_urls(store: Store) -> set[str]:
+def known_urls(store: Catalogue) -> set[str]:
     return store.video_urls()
 
 
-def relist_sources(store: Store, *, now: datetime | None = None, confirm_after: timedelta = DEFAULT_SCHEDULE.confirm_after,
+def relist_sources(store: Catalogue, *, now: datetime | None = None, confirm_after: timedelta = DEFAULT_SCHEDULE.confirm_after,
                    discover_fn: Callable[[str], Discovery] | None = None,
                    reachable: Callable[[str], bool] | None = None) -> list[SourceListing]:
     """List every watched source again; each listing carries the videos not yet archived.
@@ -448,7 +448,7 @@ def relist_sources(store: Store, *, now: datetime | None = None, confirm_after: 
     return out
 
 
-def _source_failed(store: Store, source_id: int, state, kind: str, reason: str, url: str, now: datetime,
+def _source_failed(store: Catalogue, source_id: int, state, kind: str, reason: str, url: str, now: datetime,
                    confirm_after: timedelta, reachable: Callable[[str], bool]) -> str:
     if not reachable(url):
         return "transient"

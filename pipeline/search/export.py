@@ -13,10 +13,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
+from pipeline.storage.base import Catalogue
 from pipeline.search.citation import cite, to_text
 from pipeline.errors import QueryError
 from pipeline.search.fulltext import Hit, SearchQuery, VideoGroup, search
-from pipeline.storage.sqlite.catalogue import Store
 from pipeline.asr.subtitles import timestamp
 
 FORMATS = ("csv", "json", "jsonl", "srt", "kwic")
@@ -43,7 +43,7 @@ def hit_row(group: VideoGroup, hit: Hit) -> dict[str, Any]:
     }
 
 
-def iter_hits(store: Store, query: SearchQuery, max_hits: int = 10_000, archive_dir: Path | None = None,
+def iter_hits(store: Catalogue, query: SearchQuery, max_hits: int = 10_000, archive_dir: Path | None = None,
               page_size: int = 500) -> Iterator[tuple[VideoGroup, Hit]]:
     """Every hit of a query in order, following cursors, at most ``max_hits``."""
     q = replace(query, limit=min(page_size, max(1, max_hits)))
@@ -90,7 +90,7 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     return "\n".join(cues)
 
 
-def export_hits(store: Store, query: SearchQuery, fmt: str, max_hits: int = 10_000, archive_dir: Path | None = None) -> str:
+def export_hits(store: Catalogue, query: SearchQuery, fmt: str, max_hits: int = 10_000, archive_dir: Path | None = None) -> str:
     if fmt not in FORMATS:
         raise QueryError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     pairs = list(iter_hits(store, query, max_hits=max_hits, archive_dir=archive_dir))

@@ -12,11 +12,11 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 from pipeline.errors import SourceError
+from pipeline.storage.base import BlobStore
 
 if TYPE_CHECKING:
     from pipeline.sources.discovery import Discovery
     from pipeline.sources.fetch import FetchedVideo, FetchOptions
-    from pipeline.storage.files import Archive
 
 SOURCES: list[str] = [
     "pipeline.sources.local:LocalFileSource",
@@ -36,7 +36,7 @@ class Source(ABC):
         """The videos behind ``text``, without downloading media."""
 
     @abstractmethod
-    def fetch(self, url: str, archive: "Archive", options: "FetchOptions", source_url: str) -> "FetchedVideo":
+    def fetch(self, url: str, archive: BlobStore, options: "FetchOptions", source_url: str) -> "FetchedVideo":
         """Download one video into the archive's blob store (skipped when already archived)."""
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline import __version__
-from pipeline.storage.files import Archive, atomic_write_json, fs_display, sha256_file
+from pipeline.domain import MediaRecord, VideoRecord, make_video_id, utcnow
+from pipeline.storage.base import BlobStore
+from pipeline.storage.files import atomic_write_json, fs_display, sha256_file
 from pipeline.errors import MediaError, SourceError
 from pipeline.media.probe import MediaInfo, check_complete, probe
-from pipeline.storage.sqlite.catalogue import MediaRecord, VideoRecord, make_video_id, utcnow
 from pipeline.sources.ytdlp import classify_download_error, new_ydl, unsmuggle_url, ytdlp_version
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class FetchOptions:
     progress: Callable[[int, int | None], None] | None = None  # bytes done, bytes total
 
 
-def fetch(url: str, archive: Archive, options: FetchOptions | None = None, source_url: str | None = None) -> FetchedVideo:
+def fetch(url: str, archive: BlobStore, options: FetchOptions | None = None, source_url: str | None = None) -> FetchedVideo:
     """Fetch one video (URL or local file). Skips the download when already archived."""
     options = options or FetchOptions()
     source_url = source_url or url
@@ -60,7 +61,7 @@ def fetch(url: str, archive: Archive, options: FetchOptions | None = None, sourc
     return source_for(url).fetch(url, archive, options, source_url)
 
 
-def fetch_local(path: Path, archive: Archive, options: FetchOptions, source_url: str) -> FetchedVideo:
+def fetch_local(path: Path, archive: BlobStore, options: FetchOptions, source_url: str) -> FetchedVideo:
     if not path.is_file():
         raise SourceError(f"{fs_display(str(path))}: no such file")
     started = utcnow()
@@ -132,7 +133,7 @@ def extract_info(url: str) -> dict[str, Any]:
         return ydl.sanitize_info(info)
 
 
-def fetch_url(url: str, archive: Archive, options: FetchOptions, source_url: str) -> FetchedVideo:
+def fetch_url(url: str, archive: BlobStore, options: FetchOptions, source_url: str) -> FetchedVideo:
     started = utcnow()
     info = extract_info(url)
     video = _video_record(info, source_url)

@@ -23,13 +23,13 @@ from pipeline.stages.keyframes import KeyframesStage
 from pipeline.stages.screen_text import ScreenTextStage
 from pipeline.stages.tag import TagStage
 from pipeline.stages.transcribe import TranscribeStage
-from pipeline.storage.files import Archive, atomic_write_json
-from pipeline.storage.sqlite.catalogue import Store
+from pipeline.storage.base import BlobStore, Catalogue
+from pipeline.storage.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 
 
-def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_id: int | None) -> StageOutcome:
+def record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, source_id: int | None) -> StageOutcome:
     """Catalogue a fetched video: metadata, media file, info.json, thumbnail, and a `fetched` event."""
     v = fetched.video
     v.source_id = source_id
@@ -67,7 +67,7 @@ def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_i
     return StageOutcome(v.id, "fetch", "done", f"{m.size / 1e6:.1f} MB, sha256 {m.sha256[:12]}…")
 
 
-def _write_info(archive: Archive, folder: Path, info: dict[str, Any], versioned: bool = False) -> str:
+def _write_info(archive: BlobStore, folder: Path, info: dict[str, Any], versioned: bool = False) -> str:
     name = "info.json"
     if versioned:
         name = f"info.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
@@ -88,36 +88,36 @@ def run_stage(job: Job, stage: Stage, progress: Progress | None = None) -> Stage
     return outcome
 
 
-def open_job(store: Store, archive: Archive, video_id: str, settings: Settings | None = None, force: bool = False) -> Job:
+def open_job(store: Catalogue, archive: BlobStore, video_id: str, settings: Settings | None = None, force: bool = False) -> Job:
     return Job(store, archive, settings or Settings(), video_id, force=force)
 
 
 # One-stage entry points (the CLI's `tags run`, tests, scripts); a flow runs a whole Job through STAGES.
 
-def run_keyframes(store: Store, archive: Archive, video_id: str, detector: str | None = None,
+def run_keyframes(store: Catalogue, archive: BlobStore, video_id: str, detector: str | None = None,
                   force: bool = False, progress: Progress | None = None) -> StageOutcome:
     with open_job(store, archive, video_id, force=force) as job:
         return run_stage(job, KeyframesStage(detector), progress)
 
 
-def run_copies(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
+def run_copies(store: Catalogue, archive: BlobStore, video_id: str, force: bool = False) -> StageOutcome:
     with open_job(store, archive, video_id, force=force) as job:
         return run_stage(job, CopiesStage())
 
 
-def run_ocr(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
+def run_ocr(store: Catalogue, archive: BlobStore, video_id: str, force: bool = False) -> StageOutcome:
     with open_job(store, archive, video_id, force=force) as job:
         return run_stage(job, ScreenTextStage())
 
 
-def run_transcribe(store: Store, archive: Archive, video_id: str, settings: Settings,
+def run_transcribe(store: Catalogue, archive: BlobStore, video_id: str, settings: Settings,
                    force: bool = False, progress: Progress | None = None) -> StageOutcome:
     with open_job(store, archive, video_id, settings, force) as job:
         run_stage(job, AudioProfileStage())
         return run_stage(job, TranscribeStage(), progress)
 
 
-def run_tagging(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
+def run_tagging(store: Catalogue, archive: BlobStore, video_id: str, force: bool = False) -> StageOutcome:
     with open_job(store, archive, video_id, force=force) as job:
         return run_stage(job, TagStage())
 

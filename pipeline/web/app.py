@@ -18,7 +18,6 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTex
 from fastapi.staticfiles import StaticFiles
 
 from pipeline import __version__, records
-from pipeline.storage.sqlite.copies import video_copies
 from pipeline.asr.subtitles import clock as fmt_time
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, NotFoundError, QueryError
@@ -27,6 +26,7 @@ from pipeline.search.citation import all_formats, cite, to_text
 from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
 from pipeline.search import views
 from pipeline.search.fulltext import MODES, SORTS, SOURCES, STATUSES, SearchQuery, search
+from pipeline.storage.base import Catalogue
 from pipeline.storage.sqlite.catalogue import Store
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,9 @@ class _Stores:
         self.opener = opener or (lambda: Store.for_reading(self.db_path))
         self.local = threading.local()
         self.lock = threading.Lock()
-        self.all: list[Store] = []
+        self.all: list[Catalogue] = []
 
-    def get(self) -> Store:
+    def get(self) -> Catalogue:
         st = getattr(self.local, "store", None)
         if st is None:
             st = self.opener()
@@ -236,7 +236,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
     async def _overflow(request: Request, exc: OverflowError):
         return error(request, 400, "a number in the request is out of range")
 
-    def filter_options(store: Store) -> dict[str, list[str]]:
+    def filter_options(store: Catalogue) -> dict[str, list[str]]:
         return store.filter_options()
 
     def run_search(params: dict[str, Any]):
@@ -346,7 +346,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
     def api_copies(video_id: str) -> dict[str, Any]:
         store = stores.get()
         vid = store.get_video(video_id)["id"]
-        return {"video_id": vid, **video_copies(store, vid)}
+        return {"video_id": vid, **store.video_copies(vid)}
 
     @app.get("/files/{path:path}", include_in_schema=False)
     def archived_file(path: str, request: Request):
