@@ -16,7 +16,7 @@ from pipeline.preservation import monitor
 from pipeline.sources.fetch import fetch
 from pipeline.testing.loopback import Route, watch_page
 from pipeline.stages.runner import record_fetch
-from pipeline.storage.sqlite.catalogue import VideoRecord
+from pipeline.domain import VideoRecord
 
 T0 = datetime(2030, 1, 6, 12, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)

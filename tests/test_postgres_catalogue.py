@@ -21,7 +21,7 @@ from pipeline.errors import StorageError
 from pipeline.search.fulltext import SearchQuery, search
 from pipeline.storage.base import open_catalogue
 from pipeline.storage.postgres import hangul
-from pipeline.storage.postgres.catalogue import PostgresCatalogue, qmark_to_format
+from pipeline.storage.postgres.catalogue import PostgresCatalogue
 from pipeline.storage.sqlite.catalogue import Store
 
 
@@ -174,7 +174,7 @@ def test_rum_ranks_inside_the_index_with_the_same_hits(both, monkeypatch, text, 
     from pipeline.storage.postgres import search as pg_search
 
     _lite, pgc, archive_dir = both
-    assert pg_search.rum_ranking(pgc.db)  # scripts/test installs postgresql-NN-rum
+    assert pg_search.rum_ranking(pgc.conn)  # scripts/test installs postgresql-NN-rum
     with monkeypatch.context() as mp:
         mp.setattr(pg_search, "rum_ranking", lambda db: False)  # as on a server without RUM: ts_rank_cd, exact
         exact = _pages(pgc, archive_dir, text, 100, **kw)
@@ -223,7 +223,7 @@ def test_search_without_the_rum_extension(pg, both, tmp_path, caplog):
             _search_catalogue.build_catalogue(tmp_path / "pg")
     assert "no RUM extension" in caplog.text and "CREATE EXTENSION rum" in caplog.text
     with PostgresCatalogue(url) as plain:
-        assert not rum_ranking(plain.db)
+        assert not rum_ranking(plain.conn)
         for text, kw in QUERIES:
             expected = sorted(_hits(pgc, archive_dir, text, **dict(kw))[1])
             assert sorted(_hits(plain, archive_dir, text, **dict(kw))[1]) == expected
@@ -265,11 +265,9 @@ def test_migrations_are_versioned_and_idempotent(pg_url):
         assert isinstance(again, PostgresCatalogue) and again.schema_version() == versions[-1]
 
 
-def test_compat_db_for_sqlite_style_readers(both):
+def test_rows_read_by_name_and_position(both):
     _lite, pgc, _ = both
-    assert qmark_to_format("SELECT '?', x FROM t WHERE a = ? AND b LIKE '%x'") == \
-        "SELECT '?', x FROM t WHERE a = %s AND b LIKE '%%x'"
-    rows = pgc.db.execute("SELECT id FROM videos WHERE channel = ? ORDER BY id", ("Ministry TV",)).fetchall()
+    rows = sorted((r for r in pgc.all_videos() if r["channel"] == "Ministry TV"), key=lambda r: r["id"])
     assert [r["id"] for r in rows] == ["generic-daily-dddddd", "generic-ministry-bbbbbb"]
     assert rows[0][0] == "generic-daily-dddddd"
 
@@ -305,7 +303,7 @@ def test_cli_search_on_postgres(both, monkeypatch):
 
 def test_two_machines_archiving_the_same_video(pg_url):
     """Upserts from two connections (two workers) end in one row; the second is an update, not an error."""
-    from pipeline.storage.sqlite.catalogue import VideoRecord
+    from pipeline.domain import VideoRecord
 
     rec = VideoRecord(id="generic-x-123456", extractor="generic", platform_id="x", webpage_url="https://e.org/x",
                       source_url="https://e.org/x", title="first")
@@ -325,7 +323,7 @@ def test_two_machines_archiving_the_same_video(pg_url):
         racer.join(10)
         assert outcome == [True]  # then it became an update (the title changed), not a duplicate-key error
         assert b.upsert_video(second, "videos/x") is False
-        assert [r["title"] for r in a.db.execute("SELECT title FROM videos").fetchall()] == ["second"]
+        assert [r["title"] for r in a.all_videos()] == ["second"]
         assert a.upsert_source("https://e.org/feed") == b.upsert_source("https://e.org/feed", kind="channel")
 
 
@@ -422,7 +420,7 @@ def test_a_version_4_catalogue_is_upgraded_to_schema_v2(pg_url, monkeypatch):
 def test_monitoring_state_and_manifests_on_postgres(pg_url):
     """The Store's own upserts (written in SQL both databases run) on PostgreSQL: a source removed then back,
     a manifest recorded twice, a file fetched by two videos."""
-    from pipeline.storage.sqlite.catalogue import MediaRecord, VideoRecord
+    from pipeline.domain import MediaRecord, VideoRecord
 
     with PostgresCatalogue(pg_url) as c:
         sid = c.upsert_source("https://e.org/feed", kind="channel", watched=True)
@@ -454,27 +452,26 @@ def test_monitoring_state_and_manifests_on_postgres(pg_url):
 
 
 def test_copies_on_postgres(pg_url):
-    """Issue 15's fingerprints and copy links through storage/sqlite/copies.py on PostgreSQL (bytea, "offset")."""
+    """Issue 15's fingerprints and copy links through the shared catalogue (storage/catalogue.py) on PostgreSQL (bytea, "offset")."""
     from types import SimpleNamespace
 
-    from pipeline.storage.sqlite import copies as sql
-    from pipeline.storage.sqlite.catalogue import VideoRecord
+    from pipeline.domain import VideoRecord
 
     with PostgresCatalogue(pg_url) as c:
         for vid, day in (("orig", "20200101"), ("copy", "20200202")):
             c.upsert_video(VideoRecord(id=vid, extractor="generic", platform_id=vid, webpage_url=f"https://e.org/{vid}",
                                        source_url="https://e.org/", upload_date=day), f"videos/{vid}")
-        sql.save_fingerprint(c, "orig", "a" * 64, b"\x01\x00\x00\x00", 1.0, "fpcalc", "1.5")
-        sql.save_fingerprint(c, "orig", "a" * 64, b"\x02\x00\x00\x00", 2.0, "fpcalc", "1.5")  # replaces
-        assert dict(sql.fingerprints(c, exclude="copy")) == {"orig": b"\x02\x00\x00\x00"}
-        assert dict(sql.fingerprints(c, exclude="orig")) == {}
+        c.save_fingerprint("orig", "a" * 64, b"\x01\x00\x00\x00", 1.0, "fpcalc", "1.5")
+        c.save_fingerprint("orig", "a" * 64, b"\x02\x00\x00\x00", 2.0, "fpcalc", "1.5")  # replaces
+        assert dict(c.fingerprints(exclude="copy")) == {"orig": b"\x02\x00\x00\x00"}
+        assert dict(c.fingerprints(exclude="orig")) == {}
         link = SimpleNamespace(original="orig", copy="copy", offset=1.5, speed=1.0, coverage=0.9, confidence=0.8,
                                method="audio", matched_seconds=10.0, detail={"items": 12})
-        assert sql.save_links(c, [link, link], "v1") == 2
-        got = sql.video_copies(c, "copy")
+        assert c.save_links([link, link], "v1") == 2
+        got = c.video_copies("copy")
         assert [(x["video_id"], x["offset"], x["evidence"]) for x in got["copied_from"]] == [("orig", 1.5, {"items": 12})]
-        assert [x["video_id"] for x in sql.video_copies(c, "orig")["copies_elsewhere"]] == ["copy"]
-        assert len(sql.all_links(c)) == 1
+        assert [x["video_id"] for x in c.video_copies("orig")["copies_elsewhere"]] == ["copy"]
+        assert len(c.all_links()) == 1
 
 
 # -- issue 13's search on both databases: numbers, abbreviations, compounds, Korean numerals, doubtful lines,
@@ -487,7 +484,7 @@ def _fill_forgiving(st) -> None:
     from test_search_forgiving import LINES_EN, LINES_KO, words_for
 
     from pipeline.asr import Segment, Transcript
-    from pipeline.storage.sqlite.catalogue import VideoRecord
+    from pipeline.domain import VideoRecord
 
     for vid, lang, lines, day in (("v-en", "en", LINES_EN + [FLAGGED], "2020-01-02"), ("v-ko", "ko", LINES_KO, "2021-03-04")):
         st.upsert_video(VideoRecord(id=vid, extractor="x", platform_id=vid, webpage_url=f"https://example.org/{vid}",
@@ -591,7 +588,7 @@ def test_shadow_text_is_stored_and_rebuilt_when_normalisation_changes(forgiving,
 
 
 def test_a_version_6_catalogue_gets_the_shadow_text(pg_url, monkeypatch):
-    from pipeline.storage.sqlite.catalogue import VideoRecord
+    from pipeline.domain import VideoRecord
 
     every = PostgresCatalogue.migrations()
     monkeypatch.setattr(PostgresCatalogue, "migrations", staticmethod(lambda: [m for m in every if m[0] <= 6]))
@@ -644,14 +641,14 @@ def test_a_very_common_word_is_listed_newest_first_on_postgres(pg_url, monkeypat
     with a notice; PostgreSQL's count comes from its statistics of the word index (ANALYZE)."""
     from pipeline.asr import Segment, Transcript
     from pipeline.search import fulltext
-    from pipeline.storage.sqlite.catalogue import VideoRecord
+    from pipeline.domain import VideoRecord
 
     with PostgresCatalogue(pg_url) as c:
         c.upsert_video(VideoRecord(id="v", extractor="x", platform_id="v", webpage_url="u", source_url="u"), "v")
         c.replace_transcript("v", "sha", "original", Transcript("en", 1.0, 60, "m", "e", "1", segments=[
             Segment(i, i + 1, f"the people line {i}" + " people" * (i % 3)) for i in range(40)]), None)
         c.conn.execute("ANALYZE segments")
-        assert c.search_sql.term_docs(c.db, "people") == 40 and c.search_sql.term_docs(c.db, "zebra") == 0
+        assert c.search_index.term_docs("people") == 40 and c.search_index.term_docs("zebra") == 0
         ranked = search(c, SearchQuery("people", limit=5), archive_dir=None)
         assert ranked.notice is None and ranked.hits[0].score is not None
         monkeypatch.setattr(fulltext, "COMMON_DOCS", 30)

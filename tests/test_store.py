@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.storage.sqlite.catalogue import Store, make_video_id
+from pipeline.domain import make_video_id
+from pipeline.storage.sqlite.catalogue import Store
 from pipeline.asr import Segment, Transcript
 
 

@@ -25,6 +25,10 @@ from pipeline.domain import MediaRecord, VideoRecord, to_signed64, to_unsigned64
 from pipeline.errors import NotFoundError
 from pipeline.storage import chain
 from pipeline.storage.base import Row, SearchIndex
+from pipeline.text import normalize
+
+# What the search indexes hold (normalize.VERSION) and how: a change rebuilds them when a catalogue is opened.
+SEARCH_INDEX_VERSION = f"{normalize.VERSION}.1"
 
 # The columns of a segment as every reader sees them (PostgreSQL's segments table also holds its search columns).
 SEGMENT_COLUMNS = ("s.id, s.transcript_id, s.video_id, s.idx, s.start, s.\"end\", s.text, s.avg_logprob, "

@@ -23,10 +23,9 @@ from pipeline.domain import VideoRecord, pack_words, utcnow
 from pipeline.errors import ConfigError, StorageError
 from pipeline.storage import chain
 from pipeline.storage.base import SearchIndex
-from pipeline.storage.catalogue import SQLCatalogue, upsert_video_values
+from pipeline.storage.catalogue import SEARCH_INDEX_VERSION, SQLCatalogue, upsert_video_values
 from pipeline.storage.postgres import hangul
 from pipeline.storage.searchindex import SQLSearchIndex
-from pipeline.storage.sqlite.catalogue import SEARCH_INDEX_VERSION
 from pipeline.text import normalize
 
 MIGRATION_LOCK = 0x636C6970  # "clip": pg_advisory_xact_lock key for migrations

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 from pipeline.domain import MediaRecord, VideoRecord, make_video_id, pack_words, tag_dicts, to_signed64, to_unsigned64, unpack_words, utcnow
 from pipeline.errors import ClipwatchError, ConfigError, NotFoundError
 from pipeline.storage.base import SearchIndex
-from pipeline.storage.catalogue import SQLCatalogue, upsert_video_values
+from pipeline.storage.catalogue import SEARCH_INDEX_VERSION, SQLCatalogue, upsert_video_values
 from pipeline.storage.searchindex import SQLSearchIndex
 from pipeline.storage.sqlite import migrations
 from pipeline.text import normalize
@@ -29,9 +29,6 @@ from pipeline.text import normalize
 # moved (new code imports ``pipeline.domain``).
 __all__ = ["Store", "ReadOnlyArchiveError", "SEARCH_INDEX_VERSION", "SCHEMA_VERSION", "MediaRecord", "VideoRecord",
            "make_video_id", "pack_words", "tag_dicts", "to_signed64", "to_unsigned64", "unpack_words", "utcnow"]
-
-# What the search indexes hold (normalize.VERSION) and how: a change rebuilds them when a catalogue is opened.
-SEARCH_INDEX_VERSION = f"{normalize.VERSION}.1"
 
 SCHEMA_VERSION = migrations.LATEST
 
