@@ -37,6 +37,7 @@ from prefect import flow
 from prefect.states import Completed, Failed
 
 from pipeline.config import Settings
+from pipeline.storage.base import blob_store_for, catalogue_for
 from pipeline.errors import ClipwatchError, ConfigError
 from pipeline.sources.discovery import VideoRef
 from pipeline.storage.files import fs_display
@@ -121,7 +122,7 @@ def ingest_video_flow(url: str, source_url: str | None = None, title: str | None
     from pipeline.preservation.sweep import sweep_incoming
 
     settings = _worker_settings(options)
-    for left in sweep_incoming(settings.blob_store().root):  # a fetch of this machine's that was killed
+    for left in sweep_incoming(blob_store_for(settings).root):  # a fetch of this machine's that was killed
         log.warning("swept a temporary file left by an interrupted run: %s", left)
     report = VideoReport(ref=fs_display(url), title=title)
     ref = VideoRef(url=url, source_url=source_url or url, title=title)
@@ -131,7 +132,7 @@ def ingest_video_flow(url: str, source_url: str | None = None, title: str | None
     except ClipwatchError as exc:
         report.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
         report.error, report.stages["fetch"] = str(exc), "failed"
-        with settings.catalogue() as store:
+        with catalogue_for(settings) as store:
             store.add_event("failed", detail={"stage": "fetch", "url": url, "error": str(exc)})
     else:
         report.video_id = outcome.video_id
@@ -380,7 +381,7 @@ def _check_deployments(client, names: list[str]) -> None:
 def _discover(sources: list[str], settings: Settings, report: IngestReport) -> list[tuple[VideoRef, int | None]]:
     from pipeline.sources.discovery import discover
 
-    with settings.catalogue() as store:
+    with catalogue_for(settings) as store:
         work = sweep_and_discover(store, settings, sources, report, discover)
     if any(ref.is_local for ref, _ in work):
         raise ConfigError("local files cannot be handed to workers on other machines; ingest them without "

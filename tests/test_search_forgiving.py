@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.asr import Segment, Transcript, Word
 from pipeline.text import normalize
-from pipeline.search.fulltext import SearchQuery, search
+from pipeline.search.facade import SearchQuery, search
 from pipeline.domain import VideoRecord
 from pipeline.storage.sqlite.catalogue import Store
 

@@ -19,6 +19,7 @@ from pipeline.errors import ClipwatchError, QueryError
 from pipeline.search import views
 from pipeline.search.export import export_hits
 from pipeline.search.fulltext import SearchQuery
+from pipeline.storage.base import catalogue_for
 from pipeline.storage.sqlite.catalogue import Store
 
 
@@ -47,7 +48,7 @@ def cat(request, tmp_path_factory):
         mp.setattr(_search_catalogue, "Store", lambda _path: PostgresCatalogue(url))
         built = build_catalogue(tmp_path_factory.mktemp("views-pg") / "data")
     s = Settings(data_dir=built.data_dir, database_url=url)
-    with s.catalogue() as store:
+    with catalogue_for(s) as store:
         yield store, s
 
 
@@ -273,8 +274,8 @@ def test_fast_trend_counting_agrees_with_the_sql_joins(lite, query, by, channel)
     p = plan(query, "auto")
     tables = [(p.table, p.match), (p.doubt_table, p.match)]
     f = sql.Filters(channel=channel)
-    fast = sql.mention_counts(store.db, tables, by, f)
-    slow = [dict(r) for r in sql._mention_counts_sql(store.db, tables, by, f)]
+    fast = idx.mention_counts(tables, by, f)
+    slow = [dict(r) for r in idx._mention_counts_sql(tables, by, f)]
     assert fast and fast == sorted(slow, key=lambda d: (d["period"] or "", d["channel"]))
 
 

@@ -20,9 +20,9 @@ from rich.markup import escape as rich_escape
 
 from pipeline import __version__, records
 from pipeline.config import Settings
+from pipeline.storage.base import Catalogue, blob_store_for, catalogue_for
 from pipeline.errors import ClipwatchError, NotFoundError
 from pipeline.domain import tag_dicts, to_unsigned64
-from pipeline.storage.base import Catalogue
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.asr.subtitles import clock as fmt_time
 
@@ -112,9 +112,9 @@ def open_store(s: Settings | None = None, reading: bool = False) -> Catalogue:
     """The catalogue; ``reading=True`` for a command that only reads: a read-only archive then opens read-only."""
     s = s or settings()
     if reading:
-        return s.catalogue(reading=True)
+        return catalogue_for(s, reading=True)
     s.ensure_dirs()
-    return s.catalogue()  # clipwatch.db, or PostgreSQL (CLIPWATCH_DATABASE_URL) with the same methods
+    return catalogue_for(s)  # clipwatch.db, or PostgreSQL (CLIPWATCH_DATABASE_URL) with the same methods
 
 
 def print_json(obj: Any) -> None:
@@ -295,7 +295,7 @@ def demo(
 ) -> None:
     """Ingest the bundled sample clips from a loopback 'video site', then search them."""
     from pipeline.config import samples_dir
-    from pipeline.testing.loopback import LoopbackServer, publish_samples
+    from pipeline.demo.loopback import LoopbackServer, publish_samples
 
     s = settings(model=model)
     # A fixed port keeps the sample URLs, and so the video ids, the same from run to
@@ -311,7 +311,7 @@ def demo(
         report = run_ingest([feed], s)
     print_ingest_report(report)
     console.print(f"\n[bold]clipwatch search {query!r}[/]")
-    from pipeline.search.fulltext import SearchQuery, search
+    from pipeline.search.facade import SearchQuery, search
 
     with open_store(s) as store:
         results = search(store, SearchQuery(text=query, limit=10))
@@ -505,7 +505,7 @@ def search_cmd(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="With --format: write to this file instead of stdout."),
 ) -> None:
     """Search transcripts, translations and text on screen; print timed hits with links to that second."""
-    from pipeline.search.fulltext import SearchQuery, search
+    from pipeline.search.facade import SearchQuery, search
 
     if semantic and hybrid:
         raise ClipwatchError("choose one of --semantic and --hybrid")
@@ -691,7 +691,7 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
     """Installed models: name, languages, size, where they come from."""
     from rich.table import Table
 
-    from pipeline.asr.models import list_models
+    from pipeline.models.whisper import list_models
 
     infos = list_models(settings().models_dir)
     if as_json:
@@ -711,7 +711,7 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
 @models_app.command("convert")
 def models_convert(name: str = typer.Argument(..., help="A packaged model name (tiny.en, base) or a CTranslate2 folder.")) -> None:
     """Make the openai-whisper checkpoint of a model once (for --engine openai-whisper)."""
-    from pipeline.asr.models import convert
+    from pipeline.models.whisper import convert
 
     path = convert(name, settings().models_dir)
     console.print(f"{name}: openai-whisper checkpoint at {path}")
@@ -728,10 +728,10 @@ def models_pull(
 
     Honours HF_ENDPOINT (a mirror), HF_HUB_OFFLINE and HF_TOKEN. Afterwards: --model NAME, or --translator ct2:NAME.
     """
-    from pipeline.asr import hub
-    from pipeline.translate import models as translation_models
+    from pipeline.models import translation as translation_models
+    from pipeline.models import whisper as whisper_models
 
-    pull = translation_models.pull if name in translation_models.TRANSLATION_MODELS else hub.pull
+    pull = translation_models.pull if name in translation_models.TRANSLATION_MODELS else whisper_models.pull
     with _bytes_progress() as progress:
         bar = progress.add_task(f"pulling {name}", total=None)
         result = pull(name, settings().models_dir, revision=revision, force=force,
@@ -822,7 +822,7 @@ def shots(
 
 
 def _hash_index(store: Catalogue):
-    from pipeline.preservation.matching import HashIndex
+    from pipeline.copies.matching import HashIndex
 
     return HashIndex(store.keyframe_hashes())
 
@@ -854,7 +854,7 @@ def similar(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rank archived videos by shared keyframes with this one (re-uploads, excerpts, mirrored copies)."""
-    from pipeline.preservation.matching import fingerprint_file, match_keyframes
+    from pipeline.copies.matching import fingerprint_file, match_keyframes
 
     s = settings()
     with open_store(s) as store:
@@ -862,7 +862,7 @@ def similar(
         media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
         if media is None:
             raise NotFoundError(f"{video_id}: no archived media to compare")
-        query = fingerprint_file(s.blob_store().abspath(media["path"]))
+        query = fingerprint_file(blob_store_for(s).abspath(media["path"]))
         matches = match_keyframes(query, _hash_index(store), exclude=[v["id"]], limit=limit)
         _print_matches(matches, store, as_json)
 
@@ -879,7 +879,7 @@ def match(
 
     from pipeline.storage.files import Archive
     from pipeline.sources.fetch import fetch
-    from pipeline.preservation.matching import fingerprint_file, match_keyframes
+    from pipeline.copies.matching import fingerprint_file, match_keyframes
     from pipeline.sources.discovery import is_url
 
     with open_store() as store:
@@ -938,7 +938,7 @@ def network(
 ) -> None:
     """The network of channels that republish each other's videos (from copy links found at ingest)."""
     from pipeline.errors import QueryError
-    from pipeline.preservation import network as net
+    from pipeline.copies import network as net
 
     fmt = "json" if as_json else fmt.lower()
     if fmt not in ("table", "json", "graphml", "csv"):
@@ -985,7 +985,7 @@ def screen_text_cmd(
     s = settings()
     with open_store(s) as store:
         v = store.get_video(video_id)
-        outcome = run_ocr(store, s.blob_store(), v["id"], force=force)
+        outcome = run_ocr(store, blob_store_for(s), v["id"], force=force)
         rows = store.segments(v["id"], "screen")
     lines = [{"start": r["start"], "end": r["end"], "text": r["text"]} for r in rows]
     if as_json:
@@ -1070,7 +1070,7 @@ def tags_run(
     out = {}
     with open_store(s) as store:
         for vid in video_ids:
-            outcome = run_tagging(store, s.blob_store(), vid, force=True)
+            outcome = run_tagging(store, blob_store_for(s), vid, force=True)
             out[vid] = _tag_rows(store, vid)
             if not as_json:
                 console.print(f"{vid}: {rich_escape(outcome.message)}")
@@ -1127,18 +1127,18 @@ def verify(
     stamp = None
     with open_store(s, reading=True) as store:
         if as_json:
-            result = run_verify(store, s.blob_store(), None if all_videos else video_ids)
+            result = run_verify(store, blob_store_for(s), None if all_videos else video_ids)
         else:
             with _bytes_progress() as progress:
                 bar = progress.add_task("verifying", total=None)
-                result = run_verify(store, s.blob_store(), None if all_videos else video_ids,
+                result = run_verify(store, blob_store_for(s), None if all_videos else video_ids,
                                     progress=lambda done, total, name: progress.update(
                                         bar, completed=done, total=total or None,
                                         description=f"verifying {_short(name.rsplit('/', 1)[-1], 24)}"))
         if tsa:
             from pipeline.preservation.timestamp import timestamp_head
 
-            stamp = timestamp_head(store, s.blob_store(), tsa)
+            stamp = timestamp_head(store, blob_store_for(s), tsa)
     if as_json:
         out = result.to_dict()
         if stamp is not None:
@@ -1476,10 +1476,10 @@ def export_bag_cmd(
         selection = "; ".join(x for x in (f"channel={channel}" if channel else "", f"query={query}" if query else "",
                                           f"ids={','.join(video_ids)}" if video_ids else "") if x) or "all"
         if as_json:
-            result = export_bag(store, s.blob_store(), dest, ids, selection=selection, organization=organization)
+            result = export_bag(store, blob_store_for(s), dest, ids, selection=selection, organization=organization)
         else:
             with err_console.status(f"bagging {len(ids)} video(s)…") as status:
-                result = export_bag(store, s.blob_store(), dest, ids, selection=selection, organization=organization,
+                result = export_bag(store, blob_store_for(s), dest, ids, selection=selection, organization=organization,
                                     progress=lambda n, total, vid: status.update(f"bagging {n + 1}/{total} {vid}"))
     if as_json:
         print_json(result.to_dict())

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+import ffmpeg
 import numpy as np
 
 from pipeline.errors import MediaError, NoAudioError
@@ -38,8 +39,6 @@ class _Decode:
     """
 
     def __init__(self, path: Path, start: float = 0.0, duration: float | None = None) -> None:
-        import ffmpeg
-
         in_kwargs = {"ss": start} if start else {}
         if duration is not None:
             in_kwargs["t"] = duration

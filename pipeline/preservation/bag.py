@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pipeline import __version__
-from pipeline.domain import utcnow
 from pipeline.preservation import manifest
 from pipeline.storage.base import BlobStore, Catalogue
 from pipeline.storage.files import CHUNK, atomic_write_json, atomic_write_text
 from pipeline.errors import ClipwatchError, NotFoundError
+from pipeline.domain import utcnow
+from pipeline.search.facade import MAX_LIMIT, SearchQuery, search
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,6 @@ def select_videos(store: Catalogue, *, channel: str | None = None, query: str | 
 
 
 def _query_ids(store: Catalogue, query: str, channel: str | None, archive_dir: Path | None) -> list[str]:
-    try:
-        from pipeline.search.fulltext import MAX_LIMIT, SearchQuery, search
-    except ImportError:  # no search engine: match titles
-        return store.video_ids_by_title(query)
     ids: list[str] = []
     cursor = None
     while True:
@@ -234,7 +231,7 @@ def _copy_checked(src: Path, dest: Path, expected_sha256: str, what: str = "orig
 def export_bag(store: Catalogue, archive: BlobStore, dest: Path, video_ids: Iterable[str], *, selection: str = "",
                organization: str | None = None, progress: BagProgress | None = None, validate: bool = True) -> BagResult:
     """Write the videos, their derivatives and provenance as a BagIt bag at ``dest`` (which must not exist)."""
-    import bagit
+    import bagit  # heavy (~0.7 s): only when a bag is exported
 
     ids = [store.get_video(v)["id"] for v in video_ids]
     if not ids:

@@ -13,7 +13,7 @@ gets its own result and its own event. Each original gets one event per video:
 
 Derivatives are checked against the video's manifest (see ``manifest``): a changed one is ``corrupt``, a missing
 one ``missing-file``, a file the manifest does not list is reported as ``unlisted`` (not a failure). The event
-chain is walked first (see ``pipeline.storage.chain``); a broken link fails the verification. A read-only
+chain is walked first (see ``pipeline.storage.sqlite.chain``); a broken link fails the verification. A read-only
 archive is verified without recording anything.
 """
 
@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable
 from pipeline.storage.base import BlobStore, Catalogue
 from pipeline.storage.files import Archive, sha256_file, sha256_stream
 from pipeline.storage.chain import ChainReport
+from pipeline.preservation import manifest
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,6 @@ def _against_fetch_events(store: Catalogue, video_id: str, fc: FileCheck) -> Fil
 
 def _check_derivatives(store: Catalogue, archive: BlobStore, video_id: str, record: bool) -> tuple[list[FileCheck], int]:
     """Every file of the video's manifest re-hashed; returns the problems and how many files were checked."""
-    from pipeline.preservation import manifest
 
     v = store.get_video(video_id)
     if not v["folder"]:

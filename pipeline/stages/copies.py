@@ -11,6 +11,9 @@ import time
 
 from pipeline.errors import ConfigError, NoAudioError
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
+from pipeline.copies import copies, fingerprint
+from pipeline.media.audio import SAMPLE_RATE
+from pipeline.copies.matching import fingerprint_result
 
 
 class CopiesStage(Stage):
@@ -18,16 +21,10 @@ class CopiesStage(Stage):
     skip_message = "already matched against the archive"
 
     def key(self, job: Job) -> str:
-        from pipeline.preservation import copies, fingerprint
-
         return f"{job.media_sha256}:{copies.METHOD_VERSION}:{fingerprint.VERSION}"
 
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
-        import cv2
-
-        from pipeline.media.audio import SAMPLE_RATE
-        from pipeline.preservation import copies, fingerprint
-        from pipeline.preservation.matching import fingerprint_result
+        import cv2  # OpenCV is heavy (~1 s): only when frames are read
 
         t0 = time.perf_counter()
         store, vid = job.store, job.video_id
