@@ -34,6 +34,11 @@ SEARCH_INDEX_VERSION = f"{normalize.VERSION}.1"
 SEGMENT_COLUMNS = ("s.id, s.transcript_id, s.video_id, s.idx, s.start, s.\"end\", s.text, s.avg_logprob, "
                    "s.no_speech_prob, s.compression_ratio, s.flags")
 
+# Every table of the catalogue's meaning, the same on both databases (what ``row_counts`` may count).
+TABLES = ("sources", "videos", "media_files", "media_fetches", "events", "metadata_versions", "keyframes",
+          "transcripts", "segments", "segment_words", "tags", "stage_runs", "source_checks", "manifests",
+          "audio_profiles", "audio_fingerprints", "copy_links")
+
 _LINK_COLUMNS = ("SELECT c.*, o.title AS original_title, o.channel AS original_channel, o.upload_date AS original_upload_date,"
                  " o.status AS original_status, k.title AS copy_title, k.channel AS copy_channel,"
                  " k.upload_date AS copy_upload_date, k.status AS copy_status FROM copy_links c"
@@ -300,6 +305,22 @@ class SQLCatalogue(ABC):
 
     def video_urls(self) -> set[str]:
         return {r[0] for r in self._all("SELECT webpage_url FROM videos")}
+
+    def row_counts(self, tables: Iterable[str] = TABLES) -> dict[str, int]:
+        """How many rows each table holds (what a migration or a stats page compares).
+
+        Arguments:
+            tables: names from ``TABLES`` (others are refused: they go into the SQL text).
+
+        Returns:
+            ``{table: rows}``.
+        """
+        out: dict[str, int] = {}
+        for t in tables:
+            if t not in TABLES:
+                raise ValueError(f"not a catalogue table: {t!r}")
+            out[t] = int(self._all(f"SELECT count(*) FROM {t}")[0][0])
+        return out
 
     # -- media -----------------------------------------------------------------------------------------------------
     def add_media_file(self, rec: MediaRecord) -> None:

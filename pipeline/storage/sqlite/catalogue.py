@@ -126,6 +126,11 @@ class Store(SQLCatalogue):
     def close(self) -> None:
         self.db.close()
 
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file, so the file alone holds everything (before it is
+        copied, e.g. onto read-only media)."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def __enter__(self) -> "Store":
         return self
 
