@@ -347,10 +347,19 @@ def open_blob_store(url: str | Path, **options: Any) -> BlobStore:
 
 
 def open_catalogue(url: str | Path) -> Catalogue:
+    """The catalogue at ``url``: a path (SQLite), ``sqlite:///path`` or ``postgresql://…``.
+
+    Arguments:
+        url: where the catalogue is.
+
+    Returns:
+        An open catalogue (a context manager).
+    """
     scheme, where = scheme_of(url)
     if scheme == "file":
         scheme = "sqlite"
-    return CATALOGUES.load(scheme)(Path(where) if scheme == "sqlite" else where)
+    cat: Catalogue = CATALOGUES.load(scheme)(Path(where) if scheme == "sqlite" else where)
+    return cat
 
 
 def iter_backends() -> Iterator[tuple[str, str, str]]:
@@ -373,7 +382,8 @@ def catalogue_for(settings: Settings, reading: bool = False) -> Catalogue:
     """
     if reading and not settings.database_url:
         settings.check_data_dir()
-        return CATALOGUES.load("sqlite").for_reading(settings.db_path)
+        reader: Catalogue = CATALOGUES.load("sqlite").for_reading(settings.db_path)
+        return reader
     cat = open_catalogue(settings.database_url or settings.db_path)
     if getattr(cat, "data_dir", None) is None:  # a database server: tell it which archive folder it serves
         cat.data_dir = settings.data_dir

@@ -119,7 +119,8 @@ class SQLCatalogue(ABC):
         """The values a search form offers: channels, tag categories, spoken languages."""
 
     # -- helpers ---------------------------------------------------------------------------------------------------
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row of a query, or None."""
         return self._execute(sql, params).fetchone()
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:

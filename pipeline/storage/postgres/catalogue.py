@@ -167,10 +167,10 @@ class PostgresCatalogue(SQLCatalogue):
     STEPS = {5: _chain_existing_events, 7: rebuild_search_index}
 
     def schema_version(self) -> int:
-        row = self.conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS present").fetchone()
+        row = self._one("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
         if not row["present"]:
             return 0
-        return int(self.conn.execute("SELECT COALESCE(max(version), 0) AS v FROM schema_migrations").fetchone()["v"])
+        return int(self._one("SELECT COALESCE(max(version), 0) AS v FROM schema_migrations")["v"])
 
     def migrate(self) -> list[int]:
         """Apply the migrations not yet applied, each in its own transaction; returns the versions applied."""
@@ -256,7 +256,7 @@ class PostgresCatalogue(SQLCatalogue):
             cur.executemany(sql, [tuple(r) for r in rows])
 
     def _insert_id(self, sql: str, params: Sequence[Any]) -> int:
-        return int(self.conn.execute(sql + " RETURNING id", tuple(params)).fetchone()["id"])
+        return int(self._one(sql + " RETURNING id", tuple(params))["id"])
 
     def _lock_events(self) -> None:
         # Every machine appends to one chain: one appender at a time, until its transaction ends.

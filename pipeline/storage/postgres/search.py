@@ -279,10 +279,10 @@ def _condition(db: Any, m: PgMatch, ranked: bool) -> tuple[str, list[Any], str, 
     if tree is None:
         return "FALSE", [], "NULL::float8", []
     args = []
-    rank: list[str] = []
-    cond = _substring_cond(tree, args, rank)
-    if ranked and rank:
-        return cond, args, "-ts_rank_cd(s.bigrams, %s::tsquery)", [" | ".join(f"({t})" for t in rank)]
+    bigram_terms: list[str] = []
+    cond = _substring_cond(tree, args, bigram_terms)
+    if ranked and bigram_terms:
+        return cond, args, "-ts_rank_cd(s.bigrams, %s::tsquery)", [" | ".join(f"({t})" for t in bigram_terms)]
     return cond, args, "NULL::float8", []
 
 

@@ -52,6 +52,8 @@ class Store(SQLCatalogue):
         self.path = Path(db_path)
         self.readonly = readonly
         self.upgraded: dict[str, Any] | None = None
+        # The archive folder this catalogue stands in (vector index files, the default archive root).
+        self.data_dir: Path | None = self.path.parent
         if readonly:
             self.db = _connect_readonly(self.path)
         else:
@@ -85,11 +87,6 @@ class Store(SQLCatalogue):
         else:
             self.upgraded = migrations.migrate(self.db, self.path, utcnow)
             self._rebuild_search_index_if_stale()
-
-    @property
-    def data_dir(self) -> Path:
-        """The archive folder this catalogue stands in (vector index files, the default archive root)."""
-        return self.path.parent
 
     @property
     def search_index(self) -> SearchIndex:
@@ -225,7 +222,7 @@ class Store(SQLCatalogue):
                 (video_id, media_sha256, kind, transcript.language, transcript.language_probability, transcript.model,
                  transcript.engine, transcript.engine_version, transcript.duration, utcnow(), path),
             )
-            tid = int(cur.lastrowid)
+            tid = int(cur.lastrowid or 0)
             before = self.db.execute("SELECT COALESCE(max(id), 0) FROM segments").fetchone()[0]
             self.db.executemany(
                 "INSERT INTO segments(transcript_id, video_id, idx, start, end, text, avg_logprob, no_speech_prob, compression_ratio, flags)"
