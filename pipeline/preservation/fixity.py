@@ -13,7 +13,7 @@ gets its own result and its own event. Each original gets one event per video:
 
 Derivatives are checked against the video's manifest (see ``manifest``): a changed one is ``corrupt``, a missing
 one ``missing-file``, a file the manifest does not list is reported as ``unlisted`` (not a failure). The event
-chain is walked first (see ``pipeline.storage.sqlite.chain``); a broken link fails the verification. A read-only
+chain is walked first (see ``pipeline.storage.chain``); a broken link fails the verification. A read-only
 archive is verified without recording anything.
 """
 

@@ -3,7 +3,7 @@
 
 ``pipeline.search`` runs one code path on either database: it plans a query once (``pipeline.search.query.plan``:
 the normalised FTS5 expression over the shadow text, the doubtful lines' second pass, what to highlight) and calls
-the catalogue's ``search_sql`` module. Here that plan is read into PostgreSQL's terms (migration 0007):
+the catalogue's ``search_index`` (this module bound to its connection). Here that plan is read into PostgreSQL's terms (migration 0007):
 
 * Words: the FTS5 expression (``"phrases"``, ``AND``, ``OR``, ``NOT``, parentheses, ``prefix*``; ``NEAR`` read as
   AND) becomes a ``tsquery`` over the English ``tsvector`` of the shadow text (``fts``: stemmed, accents folded);
