@@ -33,7 +33,6 @@ from pipeline.preservation.fixity import verify
 from pipeline.sources.fetch import fetch
 from pipeline.stages.runner import record_fetch, run_keyframes
 from pipeline.storage.files import Archive
-from pipeline.storage import chain
 from pipeline.storage.sqlite.catalogue import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
