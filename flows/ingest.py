@@ -11,8 +11,10 @@ audio profile, Whisper and the tagger on the videos already there, one at a time
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,14 +24,16 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from pipeline.config import Settings
+from pipeline.errors import ClipwatchError, DiskFullError, DownloadError
+from pipeline.preservation.sweep import sweep
+from pipeline.search import vectors as semantic
+from pipeline.sources.discovery import Discovery, VideoRef, discover
+from pipeline.sources.fetch import FetchOptions, fetch
 from pipeline.stages import STAGES, runner
 from pipeline.stages.base import Job, Stage, StageOutcome
-from pipeline.config import Settings
 from pipeline.storage.base import blob_store_for, catalogue_for
-from pipeline.errors import ClipwatchError, DiskFullError, DownloadError
 from pipeline.storage.files import fs_display
-from pipeline.sources.fetch import FetchOptions, fetch
-from pipeline.sources.discovery import Discovery, VideoRef, discover
 
 from .progress import reporter
 
@@ -212,9 +216,6 @@ class disk_full_as_error:
         return self
 
     def __exit__(self, typ, exc, tb):
-        import errno
-        import sqlite3
-
         full = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or \
             (isinstance(exc, sqlite3.OperationalError) and "full" in str(exc))
         if full:
@@ -226,7 +227,6 @@ class disk_full_as_error:
 @task(name="index-semantic", cache_policy=NO_CACHE)
 def semantic_index_task(settings: Settings) -> dict[str, Any]:
     """Embed new transcript segments for --semantic/--hybrid search (once per batch: the vector file is rewritten)."""
-    from pipeline.search import vectors as semantic
 
     with catalogue_for(settings) as store:
         rep = semantic.index_segments(
@@ -254,7 +254,6 @@ def sweep_and_discover(store, settings: Settings, sources: list[str], report: In
                        find: Callable[[str], Discovery]) -> list[tuple[VideoRef, int | None]]:
     """Sweep what a crash left, then list each source (``find``: a retried task in a flow, plain ``discover``
     elsewhere); returns every video found with its source's id. A source that fails is reported, not fatal."""
-    from pipeline.preservation.sweep import sweep
 
     swept = sweep(store, blob_store_for(settings))
     if swept.removed or swept.orphans:

@@ -3,7 +3,7 @@
 New videos are fetched at once (capture before takedown) with the ingest flow's
 own tasks — the same retries, download concurrency tag and per-stage caching —
 then analysed unless ``analyse=False``. Each due video is then asked about
-(metadata only) by ``pipeline.monitor.check_video``, which applies the removal
+(metadata only) by ``pipeline.preservation.monitor.check_video``, which applies the removal
 rules (two failed checks at least an hour apart, site reachable; transient
 errors never count).
 
@@ -15,18 +15,18 @@ build a deployment with ``monitor_deployment`` for a Prefect work pool.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
 import time
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from pipeline.preservation import monitor
 from pipeline.config import Settings
-from pipeline.storage.base import blob_store_for, catalogue_for
 from pipeline.errors import ClipwatchError
+from pipeline.preservation import monitor
+from pipeline.storage.base import blob_store_for, catalogue_for
 
 from .ingest import VideoReport, analyse, fetch_task
 from .progress import reporter

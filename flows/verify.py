@@ -1,7 +1,7 @@
 """The verify flow: re-hash every archived original (or the named videos), one task per video.
 
 Each task records ``verified`` / ``corrupt`` / ``missing-file`` events through
-``pipeline.fixity.verify``; the flow returns the combined result. Schedule it
+``pipeline.preservation.fixity.verify``; the flow returns the combined result. Schedule it
 like the monitor flow (e.g. weekly) to prove the archive intact over time.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from pipeline.preservation import fixity
 from pipeline.config import Settings
+from pipeline.preservation import fixity
 from pipeline.storage.base import blob_store_for, catalogue_for
 
 

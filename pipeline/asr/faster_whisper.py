@@ -7,11 +7,20 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from pipeline.asr.base import (BEAM_SIZE, BEST_OF, COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD,
-                               TEMPERATURES, Segment, Transcriber, WindowResult, Word)
+from pipeline.asr.base import (
+    BEAM_SIZE,
+    BEST_OF,
+    COMPRESSION_RATIO_THRESHOLD,
+    LOGPROB_THRESHOLD,
+    NO_SPEECH_THRESHOLD,
+    TEMPERATURES,
+    Segment,
+    Transcriber,
+    WindowResult,
+    Word,
+)
 from pipeline.errors import ModelError
 from pipeline.models import whisper as models
-
 
 GPU_BATCH_SIZE = 16
 

@@ -7,8 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.asr.base import (BEAM_SIZE, BEST_OF, COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD,
-                               TEMPERATURES, Segment, Transcriber, WindowResult, Word)
+from pipeline.asr.base import (
+    BEAM_SIZE,
+    BEST_OF,
+    COMPRESSION_RATIO_THRESHOLD,
+    LOGPROB_THRESHOLD,
+    NO_SPEECH_THRESHOLD,
+    TEMPERATURES,
+    Segment,
+    Transcriber,
+    WindowResult,
+    Word,
+)
 from pipeline.errors import ConfigError
 from pipeline.media.audio import SAMPLE_RATE
 from pipeline.models import ct2_convert

@@ -11,9 +11,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.storage.files import atomic_write
 from pipeline.asr import Segment, Transcript, Word
 from pipeline.errors import ConfigError
+from pipeline.storage.files import atomic_write
 
 FORMATS = ("json", "srt", "vtt", "txt")
 JSON_VERSION = 1

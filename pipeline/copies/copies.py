@@ -28,8 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from pipeline.copies.fingerprint import AudioFingerprint, AudioIndex, AudioMatch
-from pipeline.copies.matching import HashIndex, match_keyframes
-from pipeline.copies.matching import QueryFrame
+from pipeline.copies.matching import HashIndex, QueryFrame, match_keyframes
 from pipeline.shots.phash import phash_pair, query_variants
 
 #: keyframes aligned on one offset for a keyframe-only link

@@ -38,8 +38,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from pipeline.errors import ConfigError, MediaError
-from pipeline.media.probe import ffmpeg_exe
 from pipeline.media.audio import SAMPLE_RATE, load_audio
+from pipeline.media.probe import ffmpeg_exe
 
 #: seconds per fingerprint item: Chromaprint hops 4096/3 samples at 11025 Hz
 ITEM_SECONDS = 4096 / 3 / 11025
@@ -160,7 +160,6 @@ def _loud_items(samples: np.ndarray, rate: int, n_items: int) -> np.ndarray:
 
 
 def _atempo(samples: np.ndarray, rate: int, factor: float) -> np.ndarray:
-
     res = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar",
                           str(rate), "-ac", "1", "-i", "pipe:", "-af", f"atempo={factor:.6f}", "-f", "f32le", "pipe:"],
                          input=samples.astype(np.float32).tobytes(), capture_output=True, check=False)

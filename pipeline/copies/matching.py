@@ -34,8 +34,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from pipeline.shots.phash import popcount64
 from pipeline.shots.keyframes import extract_keyframes
+from pipeline.shots.phash import popcount64
 
 MAX_DISTANCE = 8
 BANDS = 4

@@ -27,15 +27,16 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import math
 import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any, Callable, Iterable, Mapping, Sequence
-from pipeline.errors import QueryError
-import json
 from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from pipeline.errors import QueryError
 from pipeline.tagging.signals.source import load_registry
 
 UNKNOWN_CHANNEL = "(unknown channel)"

@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-import ffmpeg
 import numpy as np
 
 from pipeline.errors import MediaError, NoAudioError
@@ -39,6 +38,8 @@ class _Decode:
     """
 
     def __init__(self, path: Path, start: float = 0.0, duration: float | None = None) -> None:
+        import ffmpeg  # ffmpeg-python loads `future` (~0.1 s): only when a file is decoded
+
         in_kwargs = {"ss": start} if start else {}
         if duration is not None:
             in_kwargs["t"] = duration

@@ -40,7 +40,6 @@ import numpy as np
 from pipeline.errors import MediaError, ModelError
 from pipeline.media.audio import iter_audio
 
-
 log = logging.getLogger(__name__)
 
 SR = 16_000

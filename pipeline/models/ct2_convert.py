@@ -27,8 +27,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from pipeline.storage.files import atomic_write
 from pipeline.errors import ModelError
+from pipeline.storage.files import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -79,8 +79,14 @@ def _http_errors() -> tuple[type[Exception], ...]:
 
 def _hub_error(exc: Exception, repo_id: str, endpoint: str) -> ModelError:
     # only when a model is pulled
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     if isinstance(exc, GatedRepoError):
         return ModelError(f"{repo_id} on {endpoint} needs an accepted licence and a token (HF_TOKEN)")

@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pipeline import __version__
+from pipeline.domain import utcnow
+from pipeline.errors import ClipwatchError, NotFoundError
 from pipeline.preservation import manifest
+from pipeline.search.facade import MAX_LIMIT, SearchQuery, search
 from pipeline.storage.base import BlobStore, Catalogue
 from pipeline.storage.files import CHUNK, atomic_write_json, atomic_write_text
-from pipeline.errors import ClipwatchError, NotFoundError
-from pipeline.domain import utcnow
-from pipeline.search.facade import MAX_LIMIT, SearchQuery, search
 
 log = logging.getLogger(__name__)
 

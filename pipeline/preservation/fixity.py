@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from pipeline.storage.base import BlobStore, Catalogue
-from pipeline.storage.files import Archive, sha256_file, sha256_stream
-from pipeline.storage.chain import ChainReport
 from pipeline.preservation import manifest
+from pipeline.storage.base import BlobStore, Catalogue
+from pipeline.storage.chain import ChainReport
+from pipeline.storage.files import Archive, sha256_file, sha256_stream
 
 log = logging.getLogger(__name__)
 

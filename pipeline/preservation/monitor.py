@@ -4,7 +4,7 @@
 and records what it learns:
 
 * the platform says the video is gone (yt-dlp's message classified by
-  ``pipeline.ytdlp``: removed-by-platform, removed-by-uploader, private,
+  ``pipeline.sources.ytdlp``: removed-by-platform, removed-by-uploader, private,
   geo-blocked, unavailable-unknown) → a *failed check*. A video is recorded as
   ``removed`` (status, kind, the platform's words verbatim, a ``removed`` event)
   only after at least two failed checks at least ``confirm_after`` apart (an
@@ -39,13 +39,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from pipeline.sources import ytdlp
-from pipeline.storage.base import BlobStore, Catalogue
-from pipeline.storage.files import atomic_write_json
 from pipeline.errors import ClipwatchError, VideoUnavailable
+from pipeline.preservation.manifest import record_manifest
+from pipeline.sources import ytdlp
 from pipeline.sources.discovery import Discovery, VideoRef, discover
 from pipeline.sources.ytdlp import classify_download_error, unsmuggle_url
-from pipeline.preservation.manifest import record_manifest
+from pipeline.storage.base import BlobStore, Catalogue
+from pipeline.storage.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipeline.storage.base import Catalogue
-from pipeline.search.citation import cite, to_text
-from pipeline.errors import QueryError
-from pipeline.search.facade import Hit, SearchQuery, VideoGroup, search
 from pipeline.asr.subtitles import timestamp
+from pipeline.errors import QueryError
+from pipeline.search.citation import cite, to_text
+from pipeline.search.facade import Hit, SearchQuery, VideoGroup, search
 from pipeline.search.views import concordance
+from pipeline.storage.base import Catalogue
 
 FORMATS = ("csv", "json", "jsonl", "srt", "kwic")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "jsonl": "application/x-ndjson",

@@ -15,10 +15,25 @@ from pathlib import Path
 from pipeline.storage.base import Catalogue
 from pipeline.search import hybrid
 from pipeline.search.fulltext import (  # noqa: F401  (re-exported: what a caller of the search names)
-    Hit, SearchResults, VideoGroup, build_hits, deep_link, default_archive_dir, word_ranked,
+    Hit,
+    SearchResults,
+    VideoGroup,
+    build_hits,
+    deep_link,
+    default_archive_dir,
+    word_ranked,
 )
 from pipeline.search.query import (  # noqa: F401  (re-exported: the public names of the search)
-    DEFAULT_LIMIT, MAX_LIMIT, MODES, SORTS, SOURCES, STATUSES, SearchQuery, decode_cursor, encode_cursor, validate,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MODES,
+    SORTS,
+    SOURCES,
+    STATUSES,
+    SearchQuery,
+    decode_cursor,
+    encode_cursor,
+    validate,
 )
 
 

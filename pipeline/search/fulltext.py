@@ -24,19 +24,34 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import asdict, dataclass, field, replace
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.config import Settings
-from pipeline.text import normalize
+from pipeline.domain import tag_dicts, unpack_words
 from pipeline.search.query import (  # noqa: F401  (re-exported: the public names of the search)
-    DEFAULT_LIMIT, MAX_LIMIT, MODES, SORTS, SOURCES, STATUSES, Plan, SearchQuery, decode_cursor, encode_cursor, has_cjk,
-    parse_date, phrase_plan, plan as make_plan, validate,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MODES,
+    SORTS,
+    SOURCES,
+    STATUSES,
+    Plan,
+    SearchQuery,
+    decode_cursor,
+    encode_cursor,
+    has_cjk,
+    parse_date,
+    phrase_plan,
+    validate,
+)
+from pipeline.search.query import (
+    plan as make_plan,
 )
 from pipeline.storage.base import Catalogue
-from pipeline.domain import tag_dicts, unpack_words
-from html import escape
+from pipeline.text import normalize
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from pipeline.config import Settings
+from pipeline.errors import QueryError
 from pipeline.storage.base import Catalogue
 from pipeline.storage.files import atomic_write
-from pipeline.errors import QueryError
-from pipeline.config import Settings
 
 log = logging.getLogger(__name__)
 

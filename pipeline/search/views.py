@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from pipeline.errors import ClipwatchError, QueryError
-from pipeline.search.query import SearchQuery, plan as make_plan, validate
-from pipeline.search.query import phrase_plan
+from pipeline.search.citation import Citation
+from pipeline.search.query import SearchQuery, phrase_plan, validate
+from pipeline.search.query import plan as make_plan
 from pipeline.storage.base import Catalogue
 from pipeline.storage.files import atomic_write
-from pipeline.search.citation import Citation
 from pipeline.tagging.signals.source import load_registry
 
 BY = ("week", "month", "year")
@@ -255,7 +255,6 @@ def concordance(pairs: Iterable[tuple[Any, Any]], width: int = 40) -> str:
 # -- browse -------------------------------------------------------------------------------
 
 def channel_list(store: Catalogue) -> list[dict[str, Any]]:
-
     try:
         registry = load_registry()
     except ClipwatchError:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-from pipeline.errors import ConfigError, NoAudioError
-from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 from pipeline.copies import copies, fingerprint
-from pipeline.media.audio import SAMPLE_RATE
 from pipeline.copies.matching import fingerprint_result
+from pipeline.errors import ConfigError, NoAudioError
+from pipeline.media.audio import SAMPLE_RATE
+from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 
 
 class CopiesStage(Stage):

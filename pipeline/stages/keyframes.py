@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 from pipeline.shots import keyframes
+from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 
 
 class KeyframesStage(Stage):

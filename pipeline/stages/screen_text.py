@@ -11,9 +11,9 @@ import hashlib
 import time
 from dataclasses import asdict
 
+from pipeline.shots import ocr
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 from pipeline.storage.files import atomic_write_json
-from pipeline.shots import ocr
 
 
 def _shots(job: Job) -> list[tuple[float, float, float]]:

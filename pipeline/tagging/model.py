@@ -32,14 +32,13 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from pipeline.asr import Segment, Transcript
 from pipeline.errors import ClipwatchError, ConfigError, MediaError, ModelError, NotFoundError
-from pipeline.asr import Transcript
 from pipeline.media.profile import AudioProfile, analyse_audio, read_profile
 from pipeline.tagging.signals import text as textsig
 from pipeline.tagging.signals.base import signals
 from pipeline.tagging.signals.source import load_registry
 from pipeline.tagging.signals.text import TEXT_GROUPS  # noqa: F401  (re-exported: the lexicon groups)
-from pipeline.asr import Segment
 
 log = logging.getLogger(__name__)
 

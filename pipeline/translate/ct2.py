@@ -9,11 +9,10 @@ import json
 import re
 from typing import Any
 
+from pipeline.asr.base import Segment, Transcript, choose_device
+from pipeline.asr.flags import mark_clause_loops
 from pipeline.models import translation as models
 from pipeline.translate.base import Translator
-from pipeline.asr.base import choose_device
-from pipeline.asr.base import Segment, Transcript
-from pipeline.asr.flags import mark_clause_loops
 
 BATCH = 32          # segments per CTranslate2 batch (sorted by length inside the batch by CTranslate2)
 BEAM_SIZE = 4

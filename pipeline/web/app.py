@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import os
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -14,23 +15,28 @@ from urllib.parse import urlencode, urlsplit
 import jinja2
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pipeline import __version__, records
-from pipeline.storage.base import Catalogue, blob_store_for, catalogue_for
 from pipeline.asr.subtitles import clock as fmt_time
 from pipeline.config import Settings
+from pipeline.copies import network as net
 from pipeline.errors import ClipwatchError, NotFoundError, QueryError
-from pipeline.web.remote import remote_file_response, safe_rel
+from pipeline.search import views
 from pipeline.search.citation import all_formats, cite, to_text
 from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
-from pipeline.search import views
 from pipeline.search.facade import MODES, SORTS, SOURCES, STATUSES, SearchQuery, search
+from pipeline.storage.base import Catalogue, blob_store_for, catalogue_for
 from pipeline.storage.sqlite.catalogue import Store
-import os
-from pipeline.copies import network as net
+from pipeline.web.remote import remote_file_response, safe_rel
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent

@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
+from pipeline.registry import Registry
 from pipeline.shots.detectors.adaptive import AdaptiveDetector
 from pipeline.shots.detectors.base import Cut, Detector, SampledFrame, hsv_delta
 from pipeline.shots.detectors.content import ContentDetector
 from pipeline.shots.detectors.fade import FadeDetector
-from pipeline.registry import Registry
 
 DETECTORS: Registry[type[Detector]] = Registry("detector", {
     "content": ContentDetector,
