@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.search.facade import SearchQuery, search  # noqa: E402
-from pipeline.storage.sqlite.catalogue import Store, VideoRecord  # noqa: E402
+from pipeline.domain import VideoRecord  # noqa: E402
+from pipeline.storage.sqlite.catalogue import Store  # noqa: E402
 from pipeline.testing.media import write_wav  # noqa: E402
 
 SR = 16_000

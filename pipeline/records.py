@@ -10,11 +10,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.domain import tag_dicts
 from pipeline.preservation.removals import removals_of
 from pipeline.speakers.diarize import speaker_at
 from pipeline.storage import speakers as speaker_sql
-from pipeline.storage.sqlite.catalogue import tag_dicts
-from pipeline.storage.sqlite.copies import video_copies
 from pipeline.translate.base import recorded_translator
 
 
@@ -101,7 +100,7 @@ def load(store: Any, video_id: str) -> ArchivedVideo:
     return ArchivedVideo(
         row=dict(v), media=media_d, keyframes=[dict(k) for k in store.keyframes(vid)], tags=tag_dicts(store.tags(vid)),
         transcripts=transcripts, events=events, categories=_json(v["categories"], []),
-        platform_tags=_json(v["platform_tags"], []), copies=video_copies(store, vid),
+        platform_tags=_json(v["platform_tags"], []), copies=store.video_copies(vid),
         removals=removals_of(store, vid),
         turns=speaker_sql.turns(store, vid),
         voices=[{k: r[k] for k in ("speaker", "seconds", "name")} for r in speaker_sql.voices(store, vid)],

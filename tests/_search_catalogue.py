@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.shots.keyframes import Keyframe
-from pipeline.storage.sqlite.catalogue import MediaRecord, Store, VideoRecord
+from pipeline.domain import MediaRecord, VideoRecord
+from pipeline.storage.sqlite.catalogue import Store
 from pipeline.tagging.model import Tag
 from pipeline.asr import Segment, Transcript
 

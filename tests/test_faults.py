@@ -26,13 +26,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import SAMPLES, publish_page
+from test_schema_sql import rewrite_event, swap_original_rows
 from pipeline.config import Settings
 from pipeline.preservation import bag
 from pipeline.preservation.fixity import verify
 from pipeline.sources.fetch import fetch
 from pipeline.stages.runner import record_fetch, run_keyframes
 from pipeline.storage.files import Archive
-from pipeline.storage.sqlite import chain
 from pipeline.storage.sqlite.catalogue import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -120,12 +120,7 @@ def _swap(store, archive, vid, rename: bool):
     old_path.unlink()
     archive.abspath(new_rel).parent.mkdir(parents=True, exist_ok=True)
     archive.abspath(new_rel).write_bytes(new_bytes)
-    db = store.db
-    db.execute("PRAGMA foreign_keys=OFF")
-    db.execute("UPDATE media_files SET sha256 = ?, size = ?, path = ? WHERE sha256 = ?", (new, len(new_bytes), new_rel, old))
-    db.execute("UPDATE media_fetches SET sha256 = ? WHERE sha256 = ?", (new, old))
-    db.execute("UPDATE videos SET media_sha256 = ? WHERE media_sha256 = ?", (new, old))
-    db.execute("PRAGMA foreign_keys=ON")
+    swap_original_rows(store, old, new, len(new_bytes), new_rel)
 
 
 @pytest.mark.parametrize("rename", [False, True], ids=["same-name", "renamed-to-new-hash"])
@@ -145,64 +140,12 @@ def test_original_swapped_with_its_catalogue_hash_is_caught(server, store, archi
 
 # -- 3. the append-only log rewritten ----------------------------------------------------------------------------
 
-@pytest.fixture
-def logged(store):
-    for i in range(5):
-        store.add_event("verified", video_id="v1", detail={"n": i})
-    assert store.chain_report().ok
-    return store
-
-
-def test_replace_into_events_is_refused_and_when_forced_detected(logged):
-    with pytest.raises(sqlite3.IntegrityError):
-        logged.db.execute("REPLACE INTO events(id, video_id, at, kind, detail, prev_hash, hash) "
-                          "SELECT id, video_id, at, kind, '{\"n\": 99}', prev_hash, hash FROM events WHERE id = 3")
-    logged.db.execute("DROP TRIGGER events_chain_insert")
-    logged.db.execute("REPLACE INTO events(id, video_id, at, kind, detail, prev_hash, hash) "
-                      "SELECT id, video_id, at, kind, '{\"n\": 99}', prev_hash, hash FROM events WHERE id = 3")
-    rep = logged.chain_report()
-    assert not rep.ok and rep.broken_at == 3 and "changed after it was written" in rep.problem
-    assert rep.missing_triggers == ("events_chain_insert",)
-
-
-def test_backdated_insert_is_refused_and_when_forced_detected(logged):
-    with pytest.raises(sqlite3.IntegrityError):
-        logged.db.execute("INSERT INTO events(video_id, at, kind, detail) VALUES ('v1', '2001-01-01T00:00:00Z', 'verified', '{}')")
-    # A forger who knows the algorithm and hashes the backdated event properly:
-    logged.db.execute("DROP TRIGGER events_chain_insert")
-    _id, prev, _at = logged.chain_head()
-    row = {"video_id": "v1", "source_id": None, "media_sha256": None, "at": "2001-01-01T00:00:00Z", "kind": "verified",
-           "detail": "{}"}
-    logged.db.execute("INSERT INTO events(video_id, at, kind, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
-                      ("v1", row["at"], "verified", "{}", prev, chain.event_hash(prev, row)))
-    rep = logged.chain_report()
-    assert not rep.ok and rep.broken_at == 6 and "backdated" in rep.problem
-
-
-def test_drop_trigger_and_delete_is_detected_and_not_silently_repaired(logged, settings):
-    logged.db.execute("DROP TRIGGER events_no_delete")
-    logged.db.execute("DELETE FROM events WHERE id = 2")
-    rep = logged.chain_report()
-    assert not rep.ok and rep.broken_at == 3 and "missing" in rep.problem
-    logged.close()
-    with Store(settings.db_path) as again:  # reopening does not recreate the trigger behind anyone's back
-        assert "events_no_delete" in again.chain_report().missing_triggers
-
-
-def test_deleting_the_newest_events_is_detected(logged):
-    logged.db.execute("DROP TRIGGER events_no_delete")
-    logged.db.execute("DELETE FROM events WHERE id >= 4")
-    rep = logged.chain_report()
-    assert not rep.ok and "end of the log" in rep.problem
-
-
 def test_verify_prints_the_chain_head_and_reports_a_broken_chain(shared, store, data_dir):
     ok = cli(data_dir, "verify", "--all")
     assert ok.returncode == 0, ok.stderr
     head_id, head_hash, _ = store.chain_head()
     assert f"chain head: {head_id} {head_hash}" in ok.stdout and "event chain: intact" in ok.stdout
-    store.db.execute("DROP TRIGGER events_no_update")
-    store.db.execute("UPDATE events SET detail = '{}' WHERE id = 1")
+    rewrite_event(store, 1)
     bad = cli(data_dir, "verify", "--all")
     assert bad.returncode == 1 and "event chain broken" in bad.stderr and "event 1" in bad.stderr
 
@@ -388,7 +331,7 @@ def _read_only_copy(src: Path, tmp_path: Path) -> Path:
     mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(dest)],
                                                    capture_output=True).returncode == 0
     with Store(src / "clipwatch.db") as st:
-        st.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        st.checkpoint()
     shutil.copytree(src, dest / "data", symlinks=True, ignore=shutil.ignore_patterns("prefect"))
     if mounted:
         subprocess.run(["mount", "-o", "remount,ro", str(dest)], check=True)
@@ -632,11 +575,11 @@ def test_archive_from_the_previous_version_upgrades_in_place(tmp_path, data_dir)
         up = store.upgraded
         assert up["from"] == 1 and up["to"] == chain_version()
         assert (data / up["backup"]).is_file()
-        assert [tuple(r) for r in store.db.execute("SELECT id, kind, video_id, detail FROM events WHERE id <= ?",
-                                                   (len(old_events),))] == old_events  # nothing lost
-        assert [tuple(r) for r in store.db.execute("SELECT id, media_sha256 FROM videos ORDER BY id")] == old_videos
+        assert [(e["id"], e["kind"], e["video_id"], e["detail"]) for e in store.events()
+                if e["id"] <= len(old_events)] == old_events  # nothing lost
+        assert [(v["id"], v["media_sha256"]) for v in sorted(store.all_videos(), key=lambda v: v["id"])] == old_videos
         assert store.events()[-1]["kind"] == "upgraded"
-        assert sorted(r["video_id"] for r in store.db.execute("SELECT video_id FROM media_fetches")) == [v for v, _ in old_videos]
+        assert sorted(r["video_id"] for r in store.media_fetches()) == [v for v, _ in old_videos]
         assert store.chain_report().ok
         res = verify(store, Archive(data / "archive"))
         assert res.ok and res.counts()["ok"] == 3, [p.message for p in res.problems]

@@ -15,7 +15,7 @@ from pipeline.demo.loopback import Route
 from pipeline.media.probe import run_ffmpeg
 from pipeline.stages.runner import record_fetch
 from pipeline.sources.discovery import discover
-from pipeline.storage.sqlite.catalogue import make_video_id
+from pipeline.domain import make_video_id
 
 from conftest import SAMPLES, publish_page
 

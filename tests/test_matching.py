@@ -90,7 +90,7 @@ def test_index_accepts_db_rows(archive):
     """Rows as the store keeps them: signed 64-bit phash, sqlite3.Row-like mappings."""
     import sqlite3
 
-    from pipeline.storage.sqlite.catalogue import to_signed64
+    from pipeline.domain import to_signed64
 
     _, _, _, results = archive
     db = sqlite3.connect(":memory:")

@@ -35,9 +35,7 @@ TABLES = [t for t, _ in migrate_mod.TABLES]
 
 
 def _counts(src: Store, dest: PostgresCatalogue) -> tuple[dict, dict]:
-    a = {t: src.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
-    b = {t: dest.conn.execute(f"SELECT count(*) AS n FROM {t}").fetchone()["n"] for t in TABLES}
-    return a, b
+    return src.row_counts(TABLES), dest.row_counts(TABLES)
 
 
 def _hits(store, archive_dir, text, **kw):
@@ -81,10 +79,10 @@ def test_a_stopped_migration_resumes_without_duplicates(pg, tmp_path, monkeypatc
     with Store(s.db_path) as src, PostgresCatalogue(url) as dest:
         with pytest.raises(KeyboardInterrupt):
             migrate_mod.migrate(src, s.archive_dir, dest, progress=die)
-        partial = dest.conn.execute("SELECT count(*) AS n FROM segments").fetchone()["n"]
-        total = src.db.execute("SELECT count(*) FROM segments").fetchone()[0]
+        partial = dest.row_counts(["segments"])["segments"]
+        total = src.row_counts(["segments"])["segments"]
         assert 0 < partial < total
-        assert dest.conn.execute("SELECT count(*) AS n FROM events").fetchone()["n"] == 0  # not reached yet
+        assert dest.events() == []  # not reached yet
         again = migrate_mod.migrate(src, s.archive_dir, dest)
         assert again.copied["segments"] == total - partial and again.copied["videos"] == 0
         a, b = _counts(src, dest)
@@ -118,7 +116,7 @@ def test_archive_into_postgres_and_s3_then_verify_from_the_store(pg, s3, real_ar
     blobs = S3Store(f"s3://{bucket}/archive", cache_dir=tmp_path / "cache")
     with Store(s.db_path) as src, PostgresCatalogue(url) as dest:
         result = migrate_mod.migrate(src, s.archive_dir, dest, blobs)
-        media = src.db.execute("SELECT sha256, path, size FROM media_files").fetchall()
+        media = src.media_rows()
         assert len(media) == 3 and result.uploaded == result.objects > 3  # originals + info.json, provenance…
         for m in media:  # every original under its content address, byte for byte
             body = s3.client().get_object(Bucket=bucket, Key=f"archive/{m['path']}")["Body"].read()

@@ -17,7 +17,7 @@ from pipeline.sources.fetch import fetch
 from pipeline.demo.loopback import Route, front_page, watch_page
 from pipeline.stages.runner import record_fetch
 from pipeline.storage.base import catalogue_for
-from pipeline.storage.sqlite.catalogue import VideoRecord
+from pipeline.domain import VideoRecord
 
 T0 = datetime(2030, 1, 6, 12, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
@@ -234,7 +234,7 @@ def test_relist_returns_only_videos_not_yet_archived(server, sample_feed, store,
     [lst] = monitor.relist_sources(store, now=T0)
     assert lst.listed == 3 and len(lst.new) == 2
     assert first.title not in [r.title for r in lst.new]
-    assert store.db.execute("SELECT last_listed_at FROM sources WHERE id = ?", (sid,)).fetchone()[0] == "2030-01-06T12:00:00Z"
+    assert store.source(sid)["last_listed_at"] == "2030-01-06T12:00:00Z"
 
 
 def test_watched_source_that_disappears_is_removed_then_reappears(server, sample_feed, store):
@@ -255,7 +255,7 @@ def test_monitor_flow_ingests_new_videos_and_checks_due_ones(prefect_harness, se
     report = monitor_flow(str(settings.data_dir), analyse_new=False, now=T0)
     assert sorted(v.status for v in report.ingested) == ["ok", "ok", "ok"]
     assert report.checks == []  # just archived: checked from the next round on
-    assert store.db.execute("SELECT COUNT(*) FROM videos WHERE source_id IS NOT NULL").fetchone()[0] == 3
+    assert sum(v["source_id"] is not None for v in store.all_videos()) == 3
 
     server.routes["/watch/ministry-statement.html"] = Route(body=b"gone", status=404)
     report = monitor_flow(str(settings.data_dir), analyse_new=False, now=T0 + HOUR)
@@ -263,7 +263,7 @@ def test_monitor_flow_ingests_new_videos_and_checks_due_ones(prefect_harness, se
     assert sorted(c["outcome"] for c in report.checks) == ["available", "available", "suspect"]
     report = monitor_flow(str(settings.data_dir), relist=False, check_all=True, now=T0 + 3 * HOUR)
     assert sorted(c["outcome"] for c in report.checks) == ["available", "available", "removed"]
-    assert store.db.execute("SELECT COUNT(*) FROM videos WHERE status = 'removed'").fetchone()[0] == 1
+    assert store.status_counts().get("removed") == 1
 
     dep = monitor_deployment("0 */6 * * *", str(settings.data_dir))
     assert dep.name == "clipwatch-monitor" and dep.parameters["data_dir"] == str(settings.data_dir)

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from _search_catalogue import HOSTILE, build_catalogue
 from conftest import serve_app
 from pipeline.copies.copies import CopyLink
-from pipeline.storage.sqlite import copies as sql
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.web import create_app
 
@@ -25,7 +24,7 @@ def with_links(data_dir: Path):
     """The search test catalogue plus copy links: Ministry TV's daily report re-uploaded by two other channels."""
     s = build_catalogue(data_dir)
     with Store(s.db_path) as st:
-        sql.save_links(st, [
+        st.save_links([
             CopyLink(DAILY, BULLETIN, offset=30.0, coverage=0.06, confidence=0.91, method="both", matched_seconds=18.0),
             CopyLink(DAILY, HOSTILE_ID, offset=0.0, coverage=0.03, confidence=0.8, method="audio", speed=1.05,
                      matched_seconds=10.0),

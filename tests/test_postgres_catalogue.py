@@ -10,7 +10,6 @@ import subprocess
 import sys
 import uuid
 
-import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -19,9 +18,7 @@ from _scale import pg  # noqa: F401
 from pipeline.cli import app
 from pipeline.errors import StorageError
 from pipeline.search.facade import SearchQuery, search
-from pipeline.storage.base import open_catalogue
-from pipeline.storage.postgres import hangul
-from pipeline.storage.postgres.catalogue import PostgresCatalogue, qmark_to_format
+from pipeline.storage.postgres.catalogue import PostgresCatalogue
 from pipeline.storage.sqlite.catalogue import Store
 
 
@@ -122,18 +119,6 @@ def test_word_search_is_ranked_and_stemmed(both):
     assert res.hits[0].snippet[slice(*res.hits[0].highlights[0])].lower() in ("nuclear", "deterrent")
 
 
-def test_korean_two_syllables_use_the_bigram_index(both):
-    _lite, pgc, _ = both
-    with pgc.transaction():
-        pgc.conn.execute("SET LOCAL enable_seqscan = off")  # the table is tiny: ask whether the index can serve
-        plan = "\n".join(r["QUERY PLAN"] for r in pgc.conn.execute(
-            "EXPLAIN SELECT id FROM segments s WHERE s.flags = '' AND s.bigrams @@ %s::tsquery",
-            (hangul.tsquery_literal("조선"),)).fetchall())
-    assert "segments_bigrams" in plan
-    assert hangul.bigrams("핵무력을 강화") == [("핵무", 2), ("무력", 3), ("력을", 4), ("강화", 6)]
-    assert hangul.tsquery_literal("핵무력") == "'핵무' <-> '무력'" and hangul.tsquery_literal("핵") is None
-
-
 def test_flagged_segments_are_found_after_the_trusted_ones(both):
     _lite, pgc, archive_dir = both
     res, hits = _hits(pgc, archive_dir, "nuclear", status="removed")
@@ -174,7 +159,7 @@ def test_rum_ranks_inside_the_index_with_the_same_hits(both, monkeypatch, text, 
     from pipeline.storage.postgres import search as pg_search
 
     _lite, pgc, archive_dir = both
-    assert pg_search.rum_ranking(pgc.db)  # scripts/test installs postgresql-NN-rum
+    assert pg_search.rum_ranking(pgc.conn)  # scripts/test installs postgresql-NN-rum
     with monkeypatch.context() as mp:
         mp.setattr(pg_search, "rum_ranking", lambda db: False)  # as on a server without RUM: ts_rank_cd, exact
         exact = _pages(pgc, archive_dir, text, 100, **kw)
@@ -197,16 +182,6 @@ def test_one_word_ranks_in_rum_and_a_rare_phrase_by_ts_rank_cd(both):
     assert phrase and all(h.score < 0 for h in phrase if not h.doubtful)
 
 
-def test_rum_index_serves_the_ranked_query(both):
-    _lite, pgc, _ = both
-    with pgc.transaction():
-        pgc.conn.execute("SET LOCAL enable_seqscan = off")  # the table is tiny: ask whether the index can serve
-        plan = "\n".join(r["QUERY PLAN"] for r in pgc.conn.execute(
-            "EXPLAIN SELECT id FROM segments s WHERE s.flags = '' AND s.fts @@ to_tsquery('nuclear') "
-            "ORDER BY s.fts <=> to_tsquery('nuclear') LIMIT 5").fetchall())
-    assert "segments_fts_rum" in plan and "Sort" not in plan
-
-
 def test_search_without_the_rum_extension(pg, both, tmp_path, caplog):
     """A server where the catalogue's owner may not create the RUM extension (as on a managed PostgreSQL without
     it): the catalogue is created, one warning says how to add RUM, and search finds the same hits."""
@@ -223,7 +198,7 @@ def test_search_without_the_rum_extension(pg, both, tmp_path, caplog):
             _search_catalogue.build_catalogue(tmp_path / "pg")
     assert "no RUM extension" in caplog.text and "CREATE EXTENSION rum" in caplog.text
     with PostgresCatalogue(url) as plain:
-        assert not rum_ranking(plain.db)
+        assert not rum_ranking(plain.conn)
         for text, kw in QUERIES:
             expected = sorted(_hits(pgc, archive_dir, text, **dict(kw))[1])
             assert sorted(_hits(plain, archive_dir, text, **dict(kw))[1]) == expected
@@ -236,40 +211,9 @@ def test_bad_queries_never_raise(both):
         assert res.hit_count >= 0
 
 
-def test_events_are_append_only_by_trigger_and_privilege(pg, pg_url):
-    with PostgresCatalogue(pg_url) as c:
-        c.add_event("fetched", detail={"n": 1})
-        for sql in ("UPDATE events SET kind = 'x'", "DELETE FROM events", "TRUNCATE events"):
-            with pytest.raises(psycopg.Error, match="events are append-only"):
-                c.conn.execute(sql)
-        assert [e["kind"] for e in c.events()] == ["fetched"]
-    role = f"worker_{uuid.uuid4().hex[:6]}"
-    pg.psql(f"CREATE ROLE {role} LOGIN PASSWORD 'w-pass' IN ROLE clipwatch_writer")
-    worker_url = pg_url.replace("postgres:" + pg.password, f"{role}:w-pass")
-    with PostgresCatalogue(worker_url) as w:  # a worker writes events, videos, … but cannot rewrite events
-        w.add_event("verified", detail={"n": 2})
-        w.upsert_source("https://example.org/feed", kind="channel")
-        for sql in ("UPDATE events SET kind = 'x'", "DELETE FROM events", "TRUNCATE events"):
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
-                w.conn.execute(sql)
-        assert [e["kind"] for e in w.events()] == ["fetched", "verified"]
-
-
-def test_migrations_are_versioned_and_idempotent(pg_url):
-    with PostgresCatalogue(pg_url) as c:
-        versions = [r["version"] for r in c.conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
-        assert versions == [v for v, _, _ in PostgresCatalogue.migrations()] and len(versions) >= 3
-        assert c.migrate() == []
-        assert c.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()["value"] == str(versions[-1])
-    with open_catalogue(pg_url) as again:  # registered by URL scheme
-        assert isinstance(again, PostgresCatalogue) and again.schema_version() == versions[-1]
-
-
-def test_compat_db_for_sqlite_style_readers(both):
+def test_rows_read_by_name_and_position(both):
     _lite, pgc, _ = both
-    assert qmark_to_format("SELECT '?', x FROM t WHERE a = ? AND b LIKE '%x'") == \
-        "SELECT '?', x FROM t WHERE a = %s AND b LIKE '%%x'"
-    rows = pgc.db.execute("SELECT id FROM videos WHERE channel = ? ORDER BY id", ("Ministry TV",)).fetchall()
+    rows = sorted((r for r in pgc.all_videos() if r["channel"] == "Ministry TV"), key=lambda r: r["id"])
     assert [r["id"] for r in rows] == ["generic-daily-dddddd", "generic-ministry-bbbbbb"]
     assert rows[0][0] == "generic-daily-dddddd"
 
@@ -305,7 +249,7 @@ def test_cli_search_on_postgres(both, monkeypatch):
 
 def test_two_machines_archiving_the_same_video(pg_url):
     """Upserts from two connections (two workers) end in one row; the second is an update, not an error."""
-    from pipeline.storage.sqlite.catalogue import VideoRecord
+    from pipeline.domain import VideoRecord
 
     rec = VideoRecord(id="generic-x-123456", extractor="generic", platform_id="x", webpage_url="https://e.org/x",
                       source_url="https://e.org/x", title="first")
@@ -325,7 +269,7 @@ def test_two_machines_archiving_the_same_video(pg_url):
         racer.join(10)
         assert outcome == [True]  # then it became an update (the title changed), not a duplicate-key error
         assert b.upsert_video(second, "videos/x") is False
-        assert [r["title"] for r in a.db.execute("SELECT title FROM videos").fetchall()] == ["second"]
+        assert [r["title"] for r in a.all_videos()] == ["second"]
         assert a.upsert_source("https://e.org/feed") == b.upsert_source("https://e.org/feed", kind="channel")
 
 
@@ -356,73 +300,10 @@ def test_web_ui_on_postgres(both):
         assert client.get("/api/videos/no-such").status_code == 404
 
 
-def test_events_are_a_hash_chain_on_postgres(pg_url):
-    """Schema v2 on PostgreSQL: one chain for every writer (ids from the chain, no gap after a rollback), inserts
-    that do not extend it refused, a rewritten event and a disabled trigger found by the walk."""
-    import threading
-
-    with PostgresCatalogue(pg_url) as a, PostgresCatalogue(pg_url) as b:
-        a.add_event("fetched", detail={"n": 0})
-        with pytest.raises(RuntimeError):
-            with a.transaction():
-                a.add_event("verified", detail={"rolled": "back"})
-                raise RuntimeError("the stage failed")
-        writers = [threading.Thread(target=lambda c=c: [c.add_event("verified", detail={"i": i}) for i in range(20)])
-                   for c in (a, b)]
-        for t in writers:
-            t.start()
-        for t in writers:
-            t.join(60)
-        rep = a.chain_report()
-        assert rep.ok, rep.problem
-        assert rep.events == 41 and rep.head_id == 41 and [e["id"] for e in a.events()] == list(range(1, 42))
-        assert a.chain_head()[:2] == (41, rep.head_hash)
-        last = a.events()[-1]
-        for values in ((41, last["hash"]), (42, "0" * 64)):  # a reused id; a link to the wrong event
-            with pytest.raises(psycopg.Error, match="append-only and hash-chained"):
-                a.conn.execute("INSERT INTO events(id, at, kind, detail, prev_hash, hash) VALUES (%s, %s, 'x', '{}', %s, %s)",
-                               (values[0], last["at"], values[1], "f" * 64))
-        # The owner can switch the protection off: the walk says so, and finds the rewritten event.
-        a.conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update")
-        a.conn.execute("UPDATE events SET detail = '{\"n\": 99}' WHERE id = 1")
-        rep = a.chain_report()
-        assert not rep.ok and rep.broken_at == 1 and "changed after it was written" in rep.problem
-        assert rep.missing_triggers == ("events_no_update",)
-
-
-def test_a_version_4_catalogue_is_upgraded_to_schema_v2(pg_url, monkeypatch):
-    """media_files rows split into files + fetches (a shared file's second video rebuilt from its `fetched` event),
-    existing events numbered and chained, `upgraded` recorded, and the result reads like a new catalogue."""
-    every = PostgresCatalogue.migrations()
-    monkeypatch.setattr(PostgresCatalogue, "migrations", staticmethod(lambda: [m for m in every if m[0] <= 4]))
-    with PostgresCatalogue(pg_url) as old:
-        assert old.schema_version() == 4
-        for vid in ("v-one", "v-two"):
-            old.conn.execute("INSERT INTO videos(id, extractor, platform_id, webpage_url, source_url, archived_at, "
-                             "media_sha256) VALUES (%s, 'generic', %s, %s, %s, '2024-01-01T00:00:00Z', %s)",
-                             (vid, vid, f"https://e.org/{vid}", f"https://e.org/{vid}", "a" * 64))
-        old.conn.execute("INSERT INTO media_files(sha256, video_id, path, size, fetched_at, fetcher, format_id) "
-                         "VALUES (%s, 'v-one', 'media/aa/x.mp4', 5, '2024-01-01T00:00:00Z', 'yt-dlp', '18')", ("a" * 64,))
-        for vid, at in (("v-one", "2024-01-01T00:00:00Z"), ("v-two", "2024-01-02T00:00:00Z")):
-            old.conn.execute("INSERT INTO events(video_id, media_sha256, at, kind, detail) VALUES (%s, %s, %s, 'fetched', %s)",
-                             (vid, "a" * 64, at, json.dumps({"fetcher": "yt-dlp", "format_id": "22", "sha256": "a" * 64})))
-    monkeypatch.undo()
-    with PostgresCatalogue(pg_url) as c:
-        assert c.upgraded is not None and c.upgraded["from"] == 4 and c.schema_version() == every[-1][0]
-        assert c.upgraded["steps"][5] == {"events_chained": 2, "media_fetches": 2}
-        assert c.videos_holding("a" * 64) == ["v-one", "v-two"]
-        assert c.video_media("v-one")["format_id"] == "18" and c.video_media("v-two")["format_id"] == "22"
-        assert [dict(m)["path"] for m in c.media_rows()] == ["media/aa/x.mp4"]
-        rep = c.chain_report()
-        assert rep.ok, rep.problem
-        assert [e["kind"] for e in c.events()] == ["fetched", "fetched", "upgraded"]
-        assert c.fetched_events("v-two", "a" * 64)[0]["id"] == 2
-
-
 def test_monitoring_state_and_manifests_on_postgres(pg_url):
     """The Store's own upserts (written in SQL both databases run) on PostgreSQL: a source removed then back,
     a manifest recorded twice, a file fetched by two videos."""
-    from pipeline.storage.sqlite.catalogue import MediaRecord, VideoRecord
+    from pipeline.domain import MediaRecord, VideoRecord
 
     with PostgresCatalogue(pg_url) as c:
         sid = c.upsert_source("https://e.org/feed", kind="channel", watched=True)
@@ -454,27 +335,26 @@ def test_monitoring_state_and_manifests_on_postgres(pg_url):
 
 
 def test_copies_on_postgres(pg_url):
-    """Issue 15's fingerprints and copy links through storage/sqlite/copies.py on PostgreSQL (bytea, "offset")."""
+    """Issue 15's fingerprints and copy links through the shared catalogue (storage/catalogue.py) on PostgreSQL (bytea, "offset")."""
     from types import SimpleNamespace
 
-    from pipeline.storage.sqlite import copies as sql
-    from pipeline.storage.sqlite.catalogue import VideoRecord
+    from pipeline.domain import VideoRecord
 
     with PostgresCatalogue(pg_url) as c:
         for vid, day in (("orig", "20200101"), ("copy", "20200202")):
             c.upsert_video(VideoRecord(id=vid, extractor="generic", platform_id=vid, webpage_url=f"https://e.org/{vid}",
                                        source_url="https://e.org/", upload_date=day), f"videos/{vid}")
-        sql.save_fingerprint(c, "orig", "a" * 64, b"\x01\x00\x00\x00", 1.0, "fpcalc", "1.5")
-        sql.save_fingerprint(c, "orig", "a" * 64, b"\x02\x00\x00\x00", 2.0, "fpcalc", "1.5")  # replaces
-        assert dict(sql.fingerprints(c, exclude="copy")) == {"orig": b"\x02\x00\x00\x00"}
-        assert dict(sql.fingerprints(c, exclude="orig")) == {}
+        c.save_fingerprint("orig", "a" * 64, b"\x01\x00\x00\x00", 1.0, "fpcalc", "1.5")
+        c.save_fingerprint("orig", "a" * 64, b"\x02\x00\x00\x00", 2.0, "fpcalc", "1.5")  # replaces
+        assert dict(c.fingerprints(exclude="copy")) == {"orig": b"\x02\x00\x00\x00"}
+        assert dict(c.fingerprints(exclude="orig")) == {}
         link = SimpleNamespace(original="orig", copy="copy", offset=1.5, speed=1.0, coverage=0.9, confidence=0.8,
                                method="audio", matched_seconds=10.0, detail={"items": 12})
-        assert sql.save_links(c, [link, link], "v1") == 2
-        got = sql.video_copies(c, "copy")
+        assert c.save_links([link, link], "v1") == 2
+        got = c.video_copies("copy")
         assert [(x["video_id"], x["offset"], x["evidence"]) for x in got["copied_from"]] == [("orig", 1.5, {"items": 12})]
-        assert [x["video_id"] for x in sql.video_copies(c, "orig")["copies_elsewhere"]] == ["copy"]
-        assert len(sql.all_links(c)) == 1
+        assert [x["video_id"] for x in c.video_copies("orig")["copies_elsewhere"]] == ["copy"]
+        assert len(c.all_links()) == 1
 
 
 # -- issue 13's search on both databases: numbers, abbreviations, compounds, Korean numerals, doubtful lines,
@@ -487,7 +367,7 @@ def _fill_forgiving(st) -> None:
     from test_search_forgiving import LINES_EN, LINES_KO, words_for
 
     from pipeline.asr import Segment, Transcript
-    from pipeline.storage.sqlite.catalogue import VideoRecord
+    from pipeline.domain import VideoRecord
 
     for vid, lang, lines, day in (("v-en", "en", LINES_EN + [FLAGGED], "2020-01-02"), ("v-ko", "ko", LINES_KO, "2021-03-04")):
         st.upsert_video(VideoRecord(id=vid, extractor="x", platform_id=vid, webpage_url=f"https://example.org/{vid}",
@@ -571,47 +451,6 @@ def test_pages_cross_from_trusted_to_doubtful_lines_alike(forgiving):
     assert pages[0] == pages[1] and [d for _, d, _ in pages[1]] == [False, True]
 
 
-def test_shadow_text_is_stored_and_rebuilt_when_normalisation_changes(forgiving, monkeypatch):
-    """`norm` holds the shadow text only where it differs from the text; a new normalize.VERSION rebuilds it on
-    open (as SQLite rebuilds its indexes), and a catalogue opened before 0007 got it filled by the migration."""
-    from pipeline.storage.postgres import catalogue as pgcat
-
-    _lite, pgc, _ = forgiving
-    rows = {r["text"]: r["norm"] for r in pgc.conn.execute("SELECT text, norm FROM segments")}
-    assert rows["The ceasefire held for 25 days on Baker street."] is None
-    assert rows["To hear the menu again press five to repeat."] == "To hear the menu again press 5 to repeat."
-    assert rows["평양에서 이천십구년에 열린 대회"].endswith("xqaltx 2019년에")
-    pgc.conn.execute("UPDATE segments SET norm = NULL, bigrams = ''")
-    monkeypatch.setattr(pgcat, "SEARCH_INDEX_VERSION", "test-version")
-    with PostgresCatalogue(pgc.url) as again:
-        assert again._one("SELECT value FROM meta WHERE key = 'search_index_version'")["value"] == "test-version"
-    monkeypatch.undo()
-    assert {r["text"]: r["norm"] for r in pgc.conn.execute("SELECT text, norm FROM segments")} == rows
-    assert search(pgc, SearchQuery("평양"), archive_dir=_).hit_count == 2
-
-
-def test_a_version_6_catalogue_gets_the_shadow_text(pg_url, monkeypatch):
-    from pipeline.storage.sqlite.catalogue import VideoRecord
-
-    every = PostgresCatalogue.migrations()
-    monkeypatch.setattr(PostgresCatalogue, "migrations", staticmethod(lambda: [m for m in every if m[0] <= 6]))
-    with PostgresCatalogue(pg_url) as old:
-        assert old.schema_version() == 6
-        old.upsert_video(VideoRecord(id="v", extractor="x", platform_id="v", webpage_url="https://e.org/v", source_url="https://e.org/v"), "v")
-        tid = old._one("INSERT INTO transcripts(video_id, media_sha256, kind, language, model, engine, created_at) "
-                       "VALUES ('v', 's', 'original', 'en', 'm', 'e', '2024-01-01T00:00:00Z') RETURNING id")["id"]
-        old.conn.execute("INSERT INTO segments(transcript_id, video_id, idx, start, \"end\", text, flags) VALUES "
-                         "(%s, 'v', 0, 0, 2, 'Mr. Kim said five times', ''), (%s, 'v', 1, 2, 4, 'five five five', 'repetition')",
-                         (tid, tid))
-    monkeypatch.undo()
-    with PostgresCatalogue(pg_url) as c:
-        assert c.upgraded["steps"][7] == {"segments": 2, "normalised": 2}
-        res = search(c, SearchQuery('"mister kim said 5"'), archive_dir=None)
-        assert [h.text for h in res.hits] == ["Mr. Kim said five times"]
-        assert [(h.text, h.doubtful) for h in search(c, SearchQuery("5 5"), archive_dir=None).hits] == \
-            [("Mr. Kim said five times", False), ("five five five", True)]
-
-
 def test_semantic_and_hybrid_search_on_postgres(both, tmp_path, monkeypatch):
     """The vector index is built from the PostgreSQL catalogue's segments into the data folder it serves (index files
     stay files: <data>/vectors), filtered through PostgreSQL, and ranks as on SQLite; the CLI reaches it too."""
@@ -639,23 +478,3 @@ def test_semantic_and_hybrid_search_on_postgres(both, tmp_path, monkeypatch):
     assert "경제 건설에 총력을 집중하자." in [h["text"] for v in json.loads(res.stdout)["videos"] for h in v["hits"]]
 
 
-def test_a_very_common_word_is_listed_newest_first_on_postgres(pg_url, monkeypatch):
-    """As on SQLite (issue 13): a query whose every word is in more than COMMON_DOCS lines is listed newest first,
-    with a notice; PostgreSQL's count comes from its statistics of the word index (ANALYZE)."""
-    from pipeline.asr import Segment, Transcript
-    from pipeline.search import fulltext
-    from pipeline.storage.sqlite.catalogue import VideoRecord
-
-    with PostgresCatalogue(pg_url) as c:
-        c.upsert_video(VideoRecord(id="v", extractor="x", platform_id="v", webpage_url="u", source_url="u"), "v")
-        c.replace_transcript("v", "sha", "original", Transcript("en", 1.0, 60, "m", "e", "1", segments=[
-            Segment(i, i + 1, f"the people line {i}" + " people" * (i % 3)) for i in range(40)]), None)
-        c.conn.execute("ANALYZE segments")
-        assert c.search_sql.term_docs(c.db, "people") == 40 and c.search_sql.term_docs(c.db, "zebra") == 0
-        ranked = search(c, SearchQuery("people", limit=5), archive_dir=None)
-        assert ranked.notice is None and ranked.hits[0].score is not None
-        monkeypatch.setattr(fulltext, "COMMON_DOCS", 30)
-        res = search(c, SearchQuery("people", limit=5), archive_dir=None)
-        assert "newest first" in res.notice
-        assert [h.segment_start for h in res.hits] == [39, 38, 37, 36, 35]
-        assert search(c, SearchQuery("\"the people\"", limit=5), archive_dir=None).notice is None

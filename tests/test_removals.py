@@ -21,7 +21,7 @@ from conftest import SAMPLES, publish_page
 from pipeline.preservation import monitor
 from pipeline.sources.fetch import fetch
 from pipeline.stages.runner import record_fetch
-from pipeline.storage.sqlite.catalogue import VideoRecord
+from pipeline.domain import VideoRecord
 from pipeline.demo.loopback import Route, bot_check_page, cdn_error_page, front_page, removal_page, watch_page
 
 T0 = datetime(2030, 1, 6, 12, 0, tzinfo=timezone.utc)

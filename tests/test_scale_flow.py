@@ -33,7 +33,7 @@ def test_ingest_into_postgres_and_s3(prefect_harness, sample_feed, pg, s3, tmp_p
     assert not (settings.db_path).exists()  # nothing went to SQLite
 
     with PostgresCatalogue(url) as cat:
-        media = cat.db.execute("SELECT sha256, path, size FROM media_files").fetchall()
+        media = cat.media_rows()
         assert len(media) == 3
         for m in media:  # every original on the object store under its SHA-256
             body = s3.client().get_object(Bucket=bucket, Key=f"archive/{m['path']}")["Body"].read()
@@ -46,7 +46,7 @@ def test_ingest_into_postgres_and_s3(prefect_harness, sample_feed, pg, s3, tmp_p
         # The hash chain on PostgreSQL is whole, every video's manifest was recorded, and a machine with an empty
         # cache verifies the derivatives against them from the object store.
         assert cat.chain_report().ok
-        assert len(cat.db.execute("SELECT video_id FROM manifests").fetchall()) == 3
+        assert sum(cat.manifest_record(v) is not None for v in cat.video_ids()) == 3
         from pipeline.storage.base import open_blob_store
 
         full = verify(cat, open_blob_store(f"s3://{bucket}/archive", cache_dir=tmp_path / "elsewhere"))

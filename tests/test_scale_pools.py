@@ -193,9 +193,9 @@ def test_ingest_fans_out_to_process_workers(pg, s3, server, tmp_path):
     assert all(workers[2].ran(r["id"]) for r in asr_runs)
 
     with PostgresCatalogue(catalogue_url) as cat:
-        videos = cat.db.execute("SELECT id, webpage_url, media_sha256 FROM videos").fetchall()
+        videos = cat.all_videos()
         assert len(videos) == 6 and len({v["webpage_url"] for v in videos}) == 6
-        media = cat.db.execute("SELECT sha256, path FROM media_files").fetchall()
+        media = cat.media_rows()
         assert len(media) == 6 and {m["sha256"] for m in media} == {v["media_sha256"] for v in videos}
         listed = s3.client().list_objects_v2(Bucket=bucket, Prefix="archive/media/").get("Contents", [])
         keys = {o["Key"] for o in listed}

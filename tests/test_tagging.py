@@ -17,7 +17,8 @@ from pipeline.asr.flags import mark_transcript
 from pipeline.media import profile as audiosig
 from pipeline.tagging.signals import text as textsig
 from pipeline.tagging.signals.source import load_registry
-from pipeline.storage.sqlite.catalogue import Store, VideoRecord
+from pipeline.domain import VideoRecord
+from pipeline.storage.sqlite.catalogue import Store
 from pipeline.tagging.model import (CATEGORIES, Tag, TaggingInput, fit_model, load_model, set_human_tag, tag_video)
 from pipeline.asr import Segment, Transcript
 

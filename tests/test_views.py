@@ -158,7 +158,7 @@ def test_browse_lists(cat):
 
 
 def test_channel_without_upload_dates(tmp_path):
-    from pipeline.storage.sqlite.catalogue import VideoRecord
+    from pipeline.domain import VideoRecord
     from pipeline.asr import Segment, Transcript
 
     with Store(tmp_path / "c.db") as st:
@@ -282,7 +282,7 @@ def test_fast_trend_counting_agrees_with_the_sql_joins(lite, query, by, channel)
 def test_cached_transcript_facts_follow_catalogue_changes(tmp_path, monkeypatch):
     from pipeline.asr import Segment, Transcript
     from pipeline.storage.sqlite import search as sql
-    from pipeline.storage.sqlite.catalogue import VideoRecord
+    from pipeline.domain import VideoRecord
 
     monkeypatch.setattr(sql, "ALL_TRANSCRIPTS_ABOVE", 0)  # take the cached whole-catalogue path on a small catalogue
     with Store(tmp_path / "c.db") as st:

@@ -19,9 +19,10 @@ from pipeline.display import SafeConsole, safe_markup as rich_escape  # untruste
 
 from pipeline import __version__, records
 from pipeline.config import Settings
-from pipeline.storage.base import blob_store_for, catalogue_for
+from pipeline.storage.base import Catalogue, blob_store_for, catalogue_for
 from pipeline.errors import ClipwatchError, NotFoundError
-from pipeline.storage.sqlite.catalogue import Store, tag_dicts, to_unsigned64
+from pipeline.domain import tag_dicts, to_unsigned64
+from pipeline.storage.sqlite.catalogue import Store
 from pipeline.asr.subtitles import clock as fmt_time
 
 # Options of the whole program that users type after the command too (`clipwatch ingest URL --data-dir D`).
@@ -106,7 +107,7 @@ def check_translator(s: Settings, wanted: bool | None = None):
     return get_translator(s.translator, s)
 
 
-def open_store(s: Settings | None = None, reading: bool = False) -> Store:
+def open_store(s: Settings | None = None, reading: bool = False) -> Catalogue:
     """The catalogue; ``reading=True`` for a command that only reads: a read-only archive then opens read-only."""
     s = s or settings()
     if reading:
@@ -396,10 +397,8 @@ def list_videos(
     console.print(table)
 
 
-def _video_copies(store: Store, video_id: str) -> dict[str, Any]:
-    from pipeline.storage.sqlite.copies import video_copies
-
-    return video_copies(store, video_id)
+def _video_copies(store: Catalogue, video_id: str) -> dict[str, Any]:
+    return store.video_copies(video_id)
 
 
 @app.command()
@@ -845,13 +844,13 @@ def shots(
                       + (f"keyframe {kfs}" if kfs else ""), highlight=False)
 
 
-def _hash_index(store: Store):
+def _hash_index(store: Catalogue):
     from pipeline.copies.matching import HashIndex
 
     return HashIndex(store.keyframe_hashes())
 
 
-def _print_matches(matches, store: Store, as_json: bool) -> None:
+def _print_matches(matches, store: Catalogue, as_json: bool) -> None:
     out = []
     for m in matches:
         v = store.get_video(m.video_id)
@@ -1027,7 +1026,7 @@ tags_app = typer.Typer(help="Category tags (news, music, propaganda): show, corr
 app.add_typer(tags_app, name="tags")
 
 
-def _tag_rows(store: Store, video_id: str) -> list[dict[str, Any]]:
+def _tag_rows(store: Catalogue, video_id: str) -> list[dict[str, Any]]:
     from pipeline.errors import NotFoundError
 
     if store.find_video(video_id) is None:

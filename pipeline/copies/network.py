@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pipeline.errors import QueryError
-from pipeline.storage.sqlite import copies as sql
 from pipeline.tagging.signals.source import load_registry
 
 UNKNOWN_CHANNEL = "(unknown channel)"
@@ -338,7 +337,7 @@ def network_from_store(store: Any, archive_root: Any = None, *, channels: Sequen
 
         registry = load_registry()
     videos = []
-    for r in sql.network_videos(store):
+    for r in store.network_videos():
         availability = None
         if archive_root is not None and r["info_json_path"]:
             p = Path(archive_root) / r["info_json_path"]
@@ -348,7 +347,7 @@ def network_from_store(store: Any, archive_root: Any = None, *, channels: Sequen
                 availability = None
         videos.append(NetVideo(r["id"], r["channel"] or r["uploader"], r["upload_date"], r["archived_at"], r["status"],
                                r["channel_url"], r["webpage_url"], r["uploader"], r["description"], availability, r["title"]))
-    links = [_LinkRow(r["original_id"], r["copy_id"], float(r["confidence"])) for r in sql.all_links(store)]
+    links = [_LinkRow(r["original_id"], r["copy_id"], float(r["confidence"])) for r in store.all_links()]
     return build_network(videos, links, registry=registry, channels=channels, since=since)
 
 

@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pipeline import __version__
+from pipeline.domain import utcnow
 from pipeline.errors import ClipwatchError, NotFoundError
 from pipeline.preservation import manifest
 from pipeline.search.facade import MAX_LIMIT, SearchQuery, search
-from pipeline.storage.files import CHUNK, Archive, atomic_write_json, atomic_write_text
-from pipeline.storage.sqlite.catalogue import Store, utcnow
+from pipeline.storage.base import BlobStore, Catalogue
+from pipeline.storage.files import CHUNK, atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class BagResult:
 
 # -- selection ------------------------------------------------------------------
 
-def select_videos(store: Store, *, channel: str | None = None, query: str | None = None,
+def select_videos(store: Catalogue, *, channel: str | None = None, query: str | None = None,
                   video_ids: Iterable[str] | None = None, archive_dir: Path | None = None) -> list[str]:
     """Ids of the videos to export: named ids, or a channel, or a search query (all videos when none is given)."""
     ids: list[str] = []
@@ -92,7 +93,7 @@ def select_videos(store: Store, *, channel: str | None = None, query: str | None
     return [i for i in ids if not (i in seen or seen.add(i))]
 
 
-def _query_ids(store: Store, query: str, channel: str | None, archive_dir: Path | None) -> list[str]:
+def _query_ids(store: Catalogue, query: str, channel: str | None, archive_dir: Path | None) -> list[str]:
     ids: list[str] = []
     cursor = None
     while True:
@@ -108,7 +109,7 @@ def _query_ids(store: Store, query: str, channel: str | None, archive_dir: Path 
 
 # -- catalogue --------------------------------------------------------------------
 
-def catalogue_rows(store: Store, video_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def catalogue_rows(store: Catalogue, video_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """One citable record per video, newest upload first: where it came from, when, and the SHA-256 of the copy."""
     if video_ids is None:
         videos = store.list_videos(limit=1_000_000_000)
@@ -148,7 +149,7 @@ def catalogue_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def export_catalogue(store: Store, dest: Path, fmt: str, video_ids: Iterable[str] | None = None) -> int:
+def export_catalogue(store: Catalogue, dest: Path, fmt: str, video_ids: Iterable[str] | None = None) -> int:
     """Write the catalogue as CSV or JSON (atomically); returns the number of videos."""
     if fmt not in ("csv", "json"):
         raise ExportError(f"unknown catalogue format {fmt!r}; use csv or json")
@@ -172,7 +173,7 @@ def _event(e) -> dict[str, Any]:
             "source_id": e["source_id"], "detail": json.loads(e["detail"] or "{}")}
 
 
-def video_provenance(store: Store, archive: Archive, video_id: str) -> dict[str, Any]:
+def video_provenance(store: Catalogue, archive: BlobStore, video_id: str) -> dict[str, Any]:
     """Everything that says where a video's copy came from and what has happened to it since."""
     v = store.get_video(video_id)
     vid = v["id"]
@@ -227,7 +228,7 @@ def _copy_checked(src: Path, dest: Path, expected_sha256: str, what: str = "orig
     return size
 
 
-def export_bag(store: Store, archive: Archive, dest: Path, video_ids: Iterable[str], *, selection: str = "",
+def export_bag(store: Catalogue, archive: BlobStore, dest: Path, video_ids: Iterable[str], *, selection: str = "",
                organization: str | None = None, progress: BagProgress | None = None, validate: bool = True) -> BagResult:
     """Write the videos, their derivatives and provenance as a BagIt bag at ``dest`` (which must not exist)."""
     import bagit  # heavy (~0.7 s): only when a bag is exported

@@ -13,7 +13,7 @@ gets its own result and its own event. Each original gets one event per video:
 
 Derivatives are checked against the video's manifest (see ``manifest``): a changed one is ``corrupt``, a missing
 one ``missing-file``, a file the manifest does not list is reported as ``unlisted`` (not a failure). The event
-chain is walked first (see ``pipeline.storage.sqlite.chain``); a broken link fails the verification. A read-only
+chain is walked first (see ``pipeline.storage.chain``); a broken link fails the verification. A read-only
 archive is verified without recording anything.
 """
 
@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pipeline.preservation import manifest
+from pipeline.storage.base import BlobStore, Catalogue
+from pipeline.storage.chain import ChainReport
 from pipeline.storage.files import Archive, sha256_file, sha256_stream
-from pipeline.storage.sqlite.catalogue import Store
-from pipeline.storage.sqlite.chain import ChainReport
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +88,13 @@ class VerifyResult:
                 "files": [asdict(f) for f in self.files]}
 
 
-def _hash(archive: Archive, rel: str, on_chunk: Callable[[int], None]) -> tuple[str, int]:
+def _hash(archive: BlobStore, rel: str, on_chunk: Callable[[int], None]) -> tuple[str, int]:
     """Stream the file through SHA-256 from whichever blob store holds it (a local folder, an object store)."""
     with archive.open(rel) as f:
         return sha256_stream(f, on_chunk)
 
 
-def _check_original(archive: Archive, media, tick: Callable[[int], None]) -> FileCheck:
+def _check_original(archive: BlobStore, media, tick: Callable[[int], None]) -> FileCheck:
     rel = media["path"]
     fc = FileCheck(video_id="", path=rel, role="original", status="ok",
                    expected_sha256=media["sha256"], expected_size=media["size"])
@@ -125,7 +125,7 @@ def _check_original(archive: Archive, media, tick: Callable[[int], None]) -> Fil
     return fc
 
 
-def _against_fetch_events(store: Store, video_id: str, fc: FileCheck) -> FileCheck:
+def _against_fetch_events(store: Catalogue, video_id: str, fc: FileCheck) -> FileCheck:
     """Hold one video's view of a file against that video's `fetched` events (what was recorded at fetch time)."""
     out = FileCheck(**{**asdict(fc), "video_id": video_id})
     if not out.ok:
@@ -146,7 +146,7 @@ def _against_fetch_events(store: Store, video_id: str, fc: FileCheck) -> FileChe
     return out
 
 
-def _check_derivatives(store: Store, archive: Archive, video_id: str, record: bool) -> tuple[list[FileCheck], int]:
+def _check_derivatives(store: Catalogue, archive: BlobStore, video_id: str, record: bool) -> tuple[list[FileCheck], int]:
     """Every file of the video's manifest re-hashed; returns the problems and how many files were checked."""
 
     v = store.get_video(video_id)
@@ -217,14 +217,14 @@ def _role(name: str) -> str:
     return "derivative"
 
 
-def resolve_ids(store: Store, video_ids: Iterable[str] | None) -> list[str]:
+def resolve_ids(store: Catalogue, video_ids: Iterable[str] | None) -> list[str]:
     """Full ids for what the user named (prefixes allowed); every video when None."""
     if video_ids is None:
         return store.video_ids("archived")
     return [store.get_video(v)["id"] for v in video_ids]
 
 
-def verify(store: Store, archive: Archive, video_ids: Iterable[str] | None = None, *,
+def verify(store: Catalogue, archive: BlobStore, video_ids: Iterable[str] | None = None, *,
            progress: VerifyProgress | None = None, record: bool = True, derivatives: bool = True,
            chain: bool = True) -> VerifyResult:
     """Walk the event chain, re-hash the originals and derivatives of ``video_ids`` (all when None), record one

@@ -18,7 +18,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipeline.storage.files import Archive, atomic_write_bytes, sha256_file
+from pipeline.storage.base import BlobStore
+from pipeline.storage.locks import video_lock
+from pipeline.storage.files import atomic_write_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def build(folder: Path) -> dict[str, dict[str, Any]]:
     return {f.relative_to(folder).as_posix(): {"sha256": sha256_file(f), "size": f.stat().st_size} for f in files}
 
 
-def _video_folder(store, archive: Archive, video_id: str) -> Path | None:
+def _video_folder(store, archive: BlobStore, video_id: str) -> Path | None:
     v = store.get_video(video_id)
     return archive.abspath(v["folder"]) if v["folder"] else None
 
@@ -62,14 +64,12 @@ def recorded(store, video_id: str) -> dict[str, Any] | None:
     return {"path": row["path"], "manifest_sha256": row["sha256"], "files": row["files"]} if row is not None else None
 
 
-def record_manifest(store, archive: Archive, video_id: str) -> dict[str, Any] | None:
+def record_manifest(store, archive: BlobStore, video_id: str) -> dict[str, Any] | None:
     """Hash the video's folder, write manifest.json and record it; nothing new is recorded when nothing changed.
 
     Under the video's lock, and, on an object store, after bringing in the files other machines wrote to the
     folder: the manifest lists what exists, not only what this machine made.
     """
-    from pipeline.storage.locks import video_lock
-
     with video_lock(store, video_id):
         v = store.get_video(video_id)
         if v["folder"] and hasattr(archive, "fetch_folder"):
@@ -77,7 +77,7 @@ def record_manifest(store, archive: Archive, video_id: str) -> dict[str, Any] | 
         return _record_manifest(store, archive, video_id)
 
 
-def _record_manifest(store, archive: Archive, video_id: str) -> dict[str, Any] | None:
+def _record_manifest(store, archive: BlobStore, video_id: str) -> dict[str, Any] | None:
     folder = _video_folder(store, archive, video_id)
     if folder is None or not folder.is_dir():
         return None
@@ -96,7 +96,7 @@ def _record_manifest(store, archive: Archive, video_id: str) -> dict[str, Any] |
     return detail
 
 
-def load(store, archive: Archive, video_id: str) -> tuple[dict[str, dict[str, Any]] | None, str]:
+def load(store, archive: BlobStore, video_id: str) -> tuple[dict[str, dict[str, Any]] | None, str]:
     """The recorded manifest's entries, or (None, why not) when it is missing or was changed."""
     rec = recorded(store, video_id)
     folder = _video_folder(store, archive, video_id)

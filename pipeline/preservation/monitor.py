@@ -38,6 +38,7 @@ clock; the default is the real time.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import logging
 import re
@@ -53,9 +54,9 @@ from pipeline.preservation.manifest import record_manifest
 from pipeline.sources import ytdlp
 from pipeline.sources.discovery import Discovery, VideoRef, discover
 from pipeline.sources.ytdlp import classify_download_error, unsmuggle_url
-from pipeline.sources.pages import fetch_page, front_page_serving, host_of, read_page, script_language
-from pipeline.storage.files import Archive, atomic_write_bytes, atomic_write_json, sha256_file
-from pipeline.storage.sqlite.catalogue import Store
+from pipeline.sources.pages import PageExchange, fetch_page, front_page_serving, host_of, read_page, script_language
+from pipeline.storage.base import BlobStore, Catalogue
+from pipeline.storage.files import atomic_write_bytes, atomic_write_json, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +193,6 @@ MAX_EVENT_DIFF = 32 * 1024  # characters of a unified diff kept in an event (the
 
 
 def _sha(text: str | None) -> str | None:
-    import hashlib
-
     return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -225,7 +224,7 @@ def compact_diff(diff: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def latest_metadata(store: Store, video_id: str) -> dict[str, Any]:
+def latest_metadata(store: Catalogue, video_id: str) -> dict[str, Any]:
     versions = store.metadata_versions(video_id)
     row = versions[-1] if versions else store.get_video(video_id)
     return {"title": row["title"], "description": row["description"], "platform_tags": _tags(row["platform_tags"])}
@@ -245,7 +244,7 @@ class MetadataVersion:
         return asdict(self)
 
 
-def history(store: Store, video_id: str) -> list[MetadataVersion]:
+def history(store: Catalogue, video_id: str) -> list[MetadataVersion]:
     """Every metadata version seen for a video, oldest first, each with its diff from the one before."""
     vid = store.get_video(video_id)["id"]
     out: list[MetadataVersion] = []
@@ -258,14 +257,14 @@ def history(store: Store, video_id: str) -> list[MetadataVersion]:
     return out
 
 
-def _file_sha(archive: Archive | None, rel: str | None) -> str | None:
+def _file_sha(archive: BlobStore | None, rel: str | None) -> str | None:
     if archive is None or rel is None:
         return None
     path = archive.abspath(rel)
     return sha256_file(path) if path.is_file() else None
 
 
-def _record_metadata(store: Store, archive: Archive | None, video, info: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+def _record_metadata(store: Catalogue, archive: BlobStore | None, video, info: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     rec = ytdlp._video_record(info, video["source_url"])
     new = {"title": rec.title, "description": rec.description, "platform_tags": rec.platform_tags}
     old = latest_metadata(store, video["id"])
@@ -346,7 +345,7 @@ class Observation:
     body: bytes = b""                 # the watch page as received (kept as evidence when the removal is recorded)
 
 
-def observe_video(store: Store, video_id: str, *, now: datetime | None = None,
+def observe_video(store: Catalogue, video_id: str, *, now: datetime | None = None,
                   extract: Callable[[str], dict[str, Any]] | None = None,
                   fetch: Callable[[str], Any] | None = None) -> Observation:
     """Ask the platform about one archived video; records nothing.
@@ -417,7 +416,7 @@ def observe_video(store: Store, video_id: str, *, now: datetime | None = None,
     return obs
 
 
-def witnesses(store: Store, observations: list[Observation], *, now: datetime | None = None, per_host: int = 2,
+def witnesses(store: Catalogue, observations: list[Observation], *, now: datetime | None = None, per_host: int = 2,
               extract: Callable[[str], dict[str, Any]] | None = None,
               fetch: Callable[[str], Any] | None = None) -> list[Observation]:
     """Extra observations that show whether a host serves other videos: for each host with a failure and no video
@@ -447,7 +446,7 @@ def witnesses(store: Store, observations: list[Observation], *, now: datetime | 
     return out
 
 
-def _host_state(store: Store, host: str) -> dict[str, Any] | None:
+def _host_state(store: Catalogue, host: str) -> dict[str, Any] | None:
     """The host's open outage (the detail of its last ``host-outage`` event) or None when it answers normally."""
     for ev in store.events_of_kinds(("host-outage", "host-recovered")):
         try:
@@ -459,7 +458,7 @@ def _host_state(store: Store, host: str) -> dict[str, Any] | None:
     return None
 
 
-def _keep_page(archive: Archive | None, video, obs: Observation, now: datetime) -> str | None:
+def _keep_page(archive: BlobStore | None, video, obs: Observation, now: datetime) -> str | None:
     """Keep the watch page the removal rests on beside the video (the event names it by digest); its path."""
     if archive is None or not video["folder"] or not obs.body:
         return None
@@ -472,7 +471,7 @@ def _keep_page(archive: Archive | None, video, obs: Observation, now: datetime) 
     return archive.relpath(dest)
 
 
-def apply_round(store: Store, archive: Archive | None, observations: list[Observation], *, now: datetime | None = None,
+def apply_round(store: Catalogue, archive: BlobStore | None, observations: list[Observation], *, now: datetime | None = None,
                 confirm_after: timedelta = DEFAULT_SCHEDULE.confirm_after, policy: HostPolicy = DEFAULT_HOST_POLICY,
                 front_page: Callable[[str], Any] | None = None) -> list[CheckResult]:
     """Record one round of observations, host by host (see the comment above ``HostPolicy``).
@@ -531,7 +530,7 @@ def _status_counts(obs: list[Observation]) -> dict[str, int]:
     return out
 
 
-def _apply(store: Store, archive: Archive | None, obs: Observation, now: datetime, confirm_after: timedelta,
+def _apply(store: Catalogue, archive: BlobStore | None, obs: Observation, now: datetime, confirm_after: timedelta,
            outage: dict[str, Any] | None, evidence: dict[str, Any] | None) -> CheckResult:
     video = store.get_video(obs.video_id)
     vid = video["id"]
@@ -585,7 +584,7 @@ def _apply(store: Store, archive: Archive | None, obs: Observation, now: datetim
     return res
 
 
-def check_video(store: Store, archive: Archive | None, video_id: str, *, now: datetime | None = None,
+def check_video(store: Catalogue, archive: BlobStore | None, video_id: str, *, now: datetime | None = None,
                 confirm_after: timedelta = DEFAULT_SCHEDULE.confirm_after,
                 extract: Callable[[str], dict[str, Any]] | None = None,
                 reachable: Callable[[str], bool] | None = None,
@@ -602,13 +601,11 @@ def check_video(store: Store, archive: Archive | None, video_id: str, *, now: da
     front = None
     if reachable is not None:
         def front(url: str):
-            from pipeline.sources.pages import PageExchange
-
             return PageExchange(url=url, final_url=url, status=200) if reachable(url) else None
     return apply_round(store, archive, [obs, *more], now=now, confirm_after=confirm_after, front_page=front)[0]
 
 
-def _failed_check(store: Store, archive: Archive | None, video, res: CheckResult, obs: Observation, now: datetime,
+def _failed_check(store: Catalogue, archive: BlobStore | None, video, res: CheckResult, obs: Observation, now: datetime,
                   confirm_after: timedelta, evidence: dict[str, Any]) -> CheckResult:
     vid = video["id"]
     kind, reason = obs.kind or "unavailable-unknown", obs.words or obs.platform_message or "unavailable"
@@ -666,7 +663,7 @@ def next_check_at(video, schedule: Schedule = DEFAULT_SCHEDULE, now: datetime | 
     return last + every
 
 
-def due_videos(store: Store, now: datetime | None = None, schedule: Schedule = DEFAULT_SCHEDULE,
+def due_videos(store: Catalogue, now: datetime | None = None, schedule: Schedule = DEFAULT_SCHEDULE,
                limit: int | None = None) -> list[str]:
     """Ids of videos due for a check, pending confirmations first, then the most overdue."""
     now = _now(now)
@@ -681,7 +678,7 @@ def due_videos(store: Store, now: datetime | None = None, schedule: Schedule = D
     return ids[:limit] if limit is not None else ids
 
 
-def check_due(store: Store, archive: Archive | None, now: datetime | None = None, schedule: Schedule = DEFAULT_SCHEDULE,
+def check_due(store: Catalogue, archive: BlobStore | None, now: datetime | None = None, schedule: Schedule = DEFAULT_SCHEDULE,
               limit: int | None = None, *, extract: Callable[[str], dict[str, Any]] | None = None,
               fetch: Callable[[str], Any] | None = None, policy: HostPolicy = DEFAULT_HOST_POLICY,
               front_page: Callable[[str], Any] | None = None) -> list[CheckResult]:
@@ -698,23 +695,23 @@ def check_due(store: Store, archive: Archive | None, now: datetime | None = None
 
 # -- watched sources ------------------------------------------------------------
 
-def watch_source(store: Store, url: str, discover_fn: Callable[[str], Discovery] | None = None) -> tuple[int, Discovery]:
+def watch_source(store: Catalogue, url: str, discover_fn: Callable[[str], Discovery] | None = None) -> tuple[int, Discovery]:
     """Mark a channel or playlist as watched (it is listed once, to check it and learn its kind and title)."""
     found = (discover_fn or discover)(url)
     sid = store.upsert_source(found.source_url, found.kind, found.title, watched=True)
     return sid, found
 
 
-def watched_sources(store: Store) -> list[dict[str, Any]]:
+def watched_sources(store: Catalogue) -> list[dict[str, Any]]:
     rows = store.watched_sources_with_state()
     return [{k: r[k] for k in r.keys()} | {"status": r["status"] or "available"} for r in rows]
 
 
-def known_urls(store: Store) -> set[str]:
+def known_urls(store: Catalogue) -> set[str]:
     return store.video_urls()
 
 
-def relist_sources(store: Store, *, now: datetime | None = None, confirm_after: timedelta = DEFAULT_SCHEDULE.confirm_after,
+def relist_sources(store: Catalogue, *, now: datetime | None = None, confirm_after: timedelta = DEFAULT_SCHEDULE.confirm_after,
                    discover_fn: Callable[[str], Discovery] | None = None,
                    reachable: Callable[[str], bool] | None = None) -> list[SourceListing]:
     """List every watched source again; each listing carries the videos not yet archived.
@@ -760,7 +757,7 @@ def relist_sources(store: Store, *, now: datetime | None = None, confirm_after: 
     return out
 
 
-def _source_failed(store: Store, source_id: int, state, kind: str, reason: str, url: str, now: datetime,
+def _source_failed(store: Catalogue, source_id: int, state, kind: str, reason: str, url: str, now: datetime,
                    confirm_after: timedelta, reachable: Callable[[str], bool]) -> str:
     if not reachable(url):
         return "transient"

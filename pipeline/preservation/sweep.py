@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.storage.files import Archive
+from pipeline.storage.base import BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def sweep_incoming(root: Path, *, temp_age: float = 3600.0, now: float | None = 
     return removed
 
 
-def sweep(store, archive: Archive, *, temp_age: float = 3600.0, orphan_age: float = 600.0,
+def sweep(store, archive: BlobStore, *, temp_age: float = 3600.0, orphan_age: float = 600.0,
           now: float | None = None) -> SweepReport:
     now = time.time() if now is None else now
     rep = SweepReport(removed=sweep_incoming(archive.root, temp_age=temp_age, now=now))

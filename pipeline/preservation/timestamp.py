@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pipeline.errors import ClipwatchError
-from pipeline.storage.files import Archive, atomic_write_bytes
+from pipeline.storage.base import BlobStore
+from pipeline.storage.files import atomic_write_bytes
 
 TIMEOUT = 30.0
 
@@ -116,7 +117,7 @@ def _check_signature(signed, raw: bytes) -> str:
     return cert.subject.rfc4514_string()
 
 
-def timestamp_head(store, archive: Archive, url: str, timeout: float = TIMEOUT) -> Timestamp:
+def timestamp_head(store, archive: BlobStore, url: str, timeout: float = TIMEOUT) -> Timestamp:
     """Timestamp the current chain head at the TSA ``url``; keep the response and record it."""
     head_id, head_hash, _at = store.chain_head()
     if head_id == 0:

@@ -3,5 +3,5 @@ and validates, ``fulltext`` ranks by words and builds hits, ``vectors`` embeds, 
 concordance), ``export`` and ``citation`` present results. ``normalize`` is the shadow text both the indexes
 (storage) and the queries use.
 
-Kept empty of imports: ``pipeline.storage`` imports ``pipeline.search.normalize``, which runs this file first.
+Kept empty of imports: (the search modules import each other and the rooms below; nothing here needs to run first).
 """

@@ -18,7 +18,7 @@ from pipeline.errors import QueryError
 from pipeline.search.citation import cite, to_text
 from pipeline.search.facade import Hit, SearchQuery, VideoGroup, search
 from pipeline.search.views import concordance
-from pipeline.storage.sqlite.catalogue import Store
+from pipeline.storage.base import Catalogue
 
 FORMATS = ("csv", "json", "jsonl", "srt", "kwic")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "jsonl": "application/x-ndjson",
@@ -44,7 +44,7 @@ def hit_row(group: VideoGroup, hit: Hit) -> dict[str, Any]:
     }
 
 
-def iter_hits(store: Store, query: SearchQuery, max_hits: int = 10_000, archive_dir: Path | None = None,
+def iter_hits(store: Catalogue, query: SearchQuery, max_hits: int = 10_000, archive_dir: Path | None = None,
               page_size: int = 500) -> Iterator[tuple[VideoGroup, Hit]]:
     """Every hit of a query in order, following cursors, at most ``max_hits``."""
     q = replace(query, limit=min(page_size, max(1, max_hits)))
@@ -91,7 +91,7 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     return "\n".join(cues)
 
 
-def export_hits(store: Store, query: SearchQuery, fmt: str, max_hits: int = 10_000, archive_dir: Path | None = None) -> str:
+def export_hits(store: Catalogue, query: SearchQuery, fmt: str, max_hits: int = 10_000, archive_dir: Path | None = None) -> str:
     if fmt not in FORMATS:
         raise QueryError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     pairs = list(iter_hits(store, query, max_hits=max_hits, archive_dir=archive_dir))

@@ -12,6 +12,7 @@ import re
 import time
 from pathlib import Path
 
+from pipeline.storage.base import Catalogue
 from pipeline.search import hybrid
 from pipeline.search.fulltext import (  # noqa: F401  (re-exported: what a caller of the search names)
     Hit,
@@ -35,10 +36,9 @@ from pipeline.search.query import (  # noqa: F401  (re-exported: the public name
     validate,
 )
 from pipeline.speakers.voices import annotate_hits
-from pipeline.storage.sqlite.catalogue import Store
 
 
-def search(store: Store, query: SearchQuery, *, archive_dir: Path | None = None) -> SearchResults:
+def search(store: Catalogue, query: SearchQuery, *, archive_dir: Path | None = None) -> SearchResults:
     """Run a search. Raises QueryError only for bad parameters, never for the query text.
 
     Arguments:

@@ -3,7 +3,7 @@
 The one entry is ``pipeline.search.facade.search(store, SearchQuery) -> SearchResults``, which runs this module's
 word ranking or ``hybrid``'s semantic / fused ranking and builds the hits here.
 
-Indexes (all over the normalised shadow text, ``pipeline/search/normalize.py``; SQL in
+Indexes (all over the normalised shadow text, ``pipeline/text/normalize.py``; SQL in
 ``pipeline/storage/sqlite/search.py``):
 
 * word search (unicode61, diacritics folded) with FTS5's query language: ``"phrases"``, ``OR``, ``NOT``,
@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.config import Settings
-from pipeline.search import normalize
+from pipeline.domain import tag_dicts, unpack_words
 from pipeline.search.query import (  # noqa: F401  (re-exported: the public names of the search)
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -50,7 +50,8 @@ from pipeline.search.query import (  # noqa: F401  (re-exported: the public name
 from pipeline.search.query import (
     plan as make_plan,
 )
-from pipeline.storage.sqlite.catalogue import Store, tag_dicts, unpack_words
+from pipeline.storage.base import Catalogue
+from pipeline.text import normalize
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +296,7 @@ def seconds_param(t: float) -> str:
     return f"{t:.1f}".rstrip("0").rstrip(".")
 
 
-def default_archive_dir(store: Store) -> Path:
+def default_archive_dir(store: Catalogue) -> Path:
     """The archive root beside the catalogue (PostgreSQL: the data folder it was opened for, else CLIPWATCH_DATA)."""
     data_dir = getattr(store, "data_dir", None)
     if data_dir is None:
@@ -303,17 +304,17 @@ def default_archive_dir(store: Store) -> Path:
     return Path(data_dir) / "archive"
 
 
-def build_hits(store: Store, p: Plan | None, ranked: list[tuple[int, float | None]], archive_dir: Path) -> list[VideoGroup]:
-    db, sql = store.db, store.search_sql
+def build_hits(store: Catalogue, p: Plan | None, ranked: list[tuple[int, float | None]], archive_dir: Path) -> list[VideoGroup]:
+    idx = store.search_index
     if not ranked:
         return []
-    rows = sql.segment_rows(db, [i for i, _ in ranked])
+    rows = idx.segment_rows([i for i, _ in ranked])
     # the page's videos, files and tags in one query each (a round trip per video costs more than the search on a
     # database server)
     vids = list(dict.fromkeys(r["video_id"] for r in rows.values()))
-    videos = sql.video_rows(db, vids)
-    media = sql.media_rows(db, [v["media_sha256"] for v in videos.values()])
-    tags = sql.tag_rows(db, list(videos))
+    videos = idx.video_rows(vids)
+    media = idx.media_rows([v["media_sha256"] for v in videos.values()])
+    tags = idx.tag_rows(list(videos))
     groups: dict[str, VideoGroup] = {}
     media_abs: dict[str, Path | None] = {}
     found: list[tuple[int, float | None, Any, Match, float, float | None]] = []  # (id, score, row, match, start, word time)
@@ -341,10 +342,10 @@ def build_hits(store: Store, p: Plan | None, ranked: list[tuple[int, float | Non
         found.append((seg_id, score, r, match, start, wt))
     # The line in the other language and the nearest keyframe, for the whole page at once (one query each on a
     # database server, where a round trip per hit would cost more than the search).
-    paired = sql.paired_lines(db, [
+    paired = idx.paired_lines([
         (seg_id, r["video_id"], "original" if r["kind"] == "translation" else "translation", float(r["start"]), float(r["end"]))
         for seg_id, _, r, _, _, _ in found if r["kind"] != "screen"])
-    keyframes = sql.nearest_keyframes(db, [(seg_id, r["video_id"], start) for seg_id, _, r, _, start, _ in found])
+    keyframes = idx.nearest_keyframes([(seg_id, r["video_id"], start) for seg_id, _, r, _, start, _ in found])
     for seg_id, score, r, match, start, wt in found:
         vid = r["video_id"]
         g = groups[vid]
@@ -370,12 +371,12 @@ def build_hits(store: Store, p: Plan | None, ranked: list[tuple[int, float | Non
     return list(groups.values())
 
 
-def word_ranked(store: Store, q: SearchQuery, offset: int, n: int
+def word_ranked(store: Catalogue, q: SearchQuery, offset: int, n: int
                 ) -> tuple[list[tuple[int, float | None]], Plan, str | None, str]:
     """Word search, one page: (ranked [(segment id, score)], the plan run, notice, effective mode).
 
     Arguments:
-        store: the catalogue (its ``search_sql`` runs the plan).
+        store: the catalogue (its ``search_index`` runs the plan).
         q: a validated query whose mode is word, substring or auto.
         offset, n: the page (n one more than shown tells the caller whether there is a next page).
 
@@ -386,7 +387,7 @@ def word_ranked(store: Store, q: SearchQuery, offset: int, n: int
     p = make_plan(q.text, q.mode)
     common_notice = None
     if p.mode == "word" and p.ranked and q.sort == "relevance" and not q.filters().any and p.units and not p.prefixes:
-        docs = [store.search_sql.term_docs(store.db, alt[0]) if len(unit) == 1 and len(alt) == 1 else 0
+        docs = [store.search_index.term_docs(alt[0]) if len(unit) == 1 and len(alt) == 1 else 0
                 for unit in p.units for alt in unit[:1]]
         if docs and min(docs) > COMMON_DOCS:
             p = replace(p, ranked=False, newest_first=True)
@@ -397,36 +398,36 @@ def word_ranked(store: Store, q: SearchQuery, offset: int, n: int
     return ranked, p, notice, p.mode
 
 
-def _run(store: Store, p: Plan, q: SearchQuery, offset: int, n: int) -> list[tuple[int, float | None]]:
+def _run(store: Catalogue, p: Plan, q: SearchQuery, offset: int, n: int) -> list[tuple[int, float | None]]:
     """One page: trusted lines first, then (word mode) the doubtful ones."""
-    db, sql = store.db, store.search_sql
+    idx = store.search_index
     f = q.filters()
-    match = sql.match_of(p)  # the FTS5 expression on SQLite; PostgreSQL reads it into its own (may raise a syntax error)
-    got = sql.match_ids(db, p.table, match, f, q.sort, offset, n, ranked=p.ranked, newest_first=p.newest_first)
+    match = idx.match_of(p)  # the FTS5 expression on SQLite; PostgreSQL reads it into its own (may raise a syntax error)
+    got = idx.match_ids(p.table, match, f, q.sort, offset, n, ranked=p.ranked, newest_first=p.newest_first)
     if p.doubt_table is None or len(got) >= n:
         return got
     if got:
         trusted_total = offset + len(got)
     else:
-        trusted_total = sql.count_matches(db, p.table, match, f) if offset else 0
-    more = sql.match_ids(db, p.doubt_table, match, f, q.sort, max(0, offset - trusted_total), n - len(got),
+        trusted_total = idx.count_matches(p.table, match, f) if offset else 0
+    more = idx.match_ids(p.doubt_table, match, f, q.sort, max(0, offset - trusted_total), n - len(got),
                          ranked=p.ranked, newest_first=p.newest_first)
     return got + more
 
 
-def ranked_ids(store: Store, p: Plan, q: SearchQuery, offset: int, n: int):
+def ranked_ids(store: Catalogue, p: Plan, q: SearchQuery, offset: int, n: int):
     """Run the plan; on an FTS5 syntax error retry as one plain phrase and say so."""
-    sql = store.search_sql
+    idx = store.search_index
     notice = p.notice
     try:
         return _run(store, p, q, offset, n), p, notice
-    except sql.QUERY_SYNTAX_ERRORS as exc:
+    except idx.query_syntax_errors as exc:
         log.info("query %r rejected by FTS5 (%s); retrying as a phrase", p.match, exc)
         reason = str(exc).removeprefix("fts5: ")
     p = phrase_plan(p, q.text)
     notice = f"could not parse the query ({reason}); searched for it as a plain phrase instead"
     try:
         return _run(store, p, q, offset, n), p, notice
-    except sql.QUERY_SYNTAX_ERRORS as exc:  # e.g. a phrase with no indexable characters
+    except idx.query_syntax_errors as exc:  # e.g. a phrase with no indexable characters
         log.info("phrase fallback %r failed too: %s", p.match, exc)
         return [], p, notice + " (it has no searchable words)"

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.storage.base import Catalogue
 from pipeline.search import vectors
 from pipeline.search.fulltext import ranked_ids
 from pipeline.search.query import Plan, SearchQuery, plan
-from pipeline.storage.sqlite.catalogue import Store
 
 RRF_K = 60
 HYBRID_DEPTH = 200      # candidates taken from each list before fusion
@@ -26,7 +26,7 @@ def rrf(*lists: list[tuple[int, Any]], k: int = RRF_K) -> list[tuple[int, float]
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def search_ranked(store: Store, q: SearchQuery, offset: int, n: int) -> tuple[list[tuple[int, float]], Plan, str | None, str]:
+def search_ranked(store: Catalogue, q: SearchQuery, offset: int, n: int) -> tuple[list[tuple[int, float]], Plan, str | None, str]:
     """(ranked [(segment id, score)], the word plan (for highlighting the query's words), notice, effective mode)."""
     notice = None
     if q.sort != "relevance":

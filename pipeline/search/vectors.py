@@ -32,8 +32,8 @@ import numpy as np
 
 from pipeline.config import Settings
 from pipeline.errors import QueryError
+from pipeline.storage.base import Catalogue
 from pipeline.storage.files import atomic_write
-from pipeline.storage.sqlite.catalogue import Store
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:
 
 # -- vector files ------------------------------------------------------------------
 
-def vectors_dir(store: Store) -> Path:
+def vectors_dir(store: Catalogue) -> Path:
     """``<data>/vectors``: beside clipwatch.db, or in the data folder a PostgreSQL catalogue was opened for."""
     data_dir = getattr(store, "data_dir", None)
     if data_dir is None:
@@ -103,7 +103,7 @@ def vectors_dir(store: Store) -> Path:
     return Path(data_dir) / "vectors"
 
 
-def _paths(store: Store, encoder: Encoder) -> tuple[Path, Path, Path]:
+def _paths(store: Catalogue, encoder: Encoder) -> tuple[Path, Path, Path]:
     d = vectors_dir(store)
     return d / f"{encoder.version}.npy", d / f"{encoder.version}.ids.npy", d / f"{encoder.version}.faiss"
 
@@ -126,7 +126,7 @@ def _faiss():
     return faiss
 
 
-def open_index(store: Store, encoder: Encoder) -> VectorIndex | None:
+def open_index(store: Catalogue, encoder: Encoder) -> VectorIndex | None:
     mat_p, ids_p, ann_p = _paths(store, encoder)
     if not mat_p.exists() or not ids_p.exists():
         return None
@@ -194,7 +194,7 @@ def _ann_kind(ann) -> str:
     return f"ivf{ann.nlist}" if hasattr(ann, "nlist") else "flat"
 
 
-def index_segments(store: Store, encoder: Encoder | None = None, batch: int = 64,
+def index_segments(store: Catalogue, encoder: Encoder | None = None, batch: int = 64,
                    progress: Callable[[int, int], None] | None = None, limit: int | None = None) -> IndexReport:
     """Embed every segment not yet in the vector file (flagged ones too: they stay findable, marked doubtful),
     add them to the ANN index, and drop the rows of deleted segments."""
@@ -204,8 +204,8 @@ def index_segments(store: Store, encoder: Encoder | None = None, batch: int = 64
     old = open_index(store, enc)
     old_ids = old.ids if old is not None else np.zeros(0, np.int64)
     old_mat = np.asarray(old.matrix, dtype=np.float32) if old is not None else np.zeros((0, enc.dim), np.float32)
-    sql = store.search_sql
-    live = np.asarray(sql.segment_ids(store.db), dtype=np.int64)
+    idx = store.search_index
+    live = np.asarray(idx.segment_ids(), dtype=np.int64)
     keep = np.isin(old_ids, live)
     todo = live[~np.isin(live, old_ids)]
     if limit is not None:
@@ -213,7 +213,7 @@ def index_segments(store: Store, encoder: Encoder | None = None, batch: int = 64
     new_vecs = []
     for i in range(0, len(todo), batch):
         chunk = [int(x) for x in todo[i:i + batch]]
-        rows = sql.segment_texts(store.db, chunk)
+        rows = idx.segment_texts(chunk)
         texts = [rows.get(sid, "") for sid in chunk]
         new_vecs.append(enc.encode(texts, query=False).astype(np.float32))
         if progress:
@@ -282,7 +282,7 @@ def top_k(matrix: np.ndarray, qv: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
 
 # -- ranking ---------------------------------------------------------------------------
 
-def semantic_ranked(store: Store, q, want: int) -> list[tuple[int, float]]:
+def semantic_ranked(store: Catalogue, q, want: int) -> list[tuple[int, float]]:
     """The ``want`` most similar live segments that pass the filters, best first."""
     enc = load_encoder()
     index = open_index(store, enc)
@@ -299,7 +299,7 @@ def semantic_ranked(store: Store, q, want: int) -> list[tuple[int, float]]:
         else:
             rows, scores = top_k(index.matrix, qv, min(k, total))
             cand = [int(index.ids[r]) for r in rows]
-        ok = store.search_sql.filter_ids(store.db, filters, cand)
+        ok = store.search_index.filter_ids(filters, cand)
         ranked = [(sid, float(s)) for sid, s in zip(cand, scores) if sid in ok]
         if len(ranked) >= want or k >= total:
             return ranked[:want]

@@ -23,8 +23,8 @@ from pipeline.errors import ClipwatchError, QueryError
 from pipeline.search.citation import Citation
 from pipeline.search.query import SearchQuery, phrase_plan, validate
 from pipeline.search.query import plan as make_plan
+from pipeline.storage.base import Catalogue
 from pipeline.storage.files import atomic_write
-from pipeline.storage.sqlite.catalogue import Store
 from pipeline.tagging.signals.source import load_registry
 
 BY = ("week", "month", "year")
@@ -106,29 +106,29 @@ def _fill(periods: Iterable[str], by: str) -> list[str]:
     return out
 
 
-def trends(store: Store, tq: TrendQuery) -> Trends:
+def trends(store: Catalogue, tq: TrendQuery) -> Trends:
     if tq.by not in BY:
         raise QueryError(f"unknown period {tq.by!r}; choose one of: {', '.join(BY)}")
     q = validate(SearchQuery(tq.text, channel=tq.channel, category=tq.category, mode=tq.mode if tq.mode in ("auto", "word", "substring") else "auto"))
     if not re.search(r"\w", q.text):
         return Trends(tq, "word", [], [], [], 0, 0, notice="the query has no searchable words")
     p = make_plan(q.text, q.mode)
-    sql = store.search_sql  # SQLite's or PostgreSQL's: the same functions
+    idx = store.search_index  # SQLite's or PostgreSQL's: the same methods
 
     def tables_of(p):
-        match = sql.match_of(p)
+        match = idx.match_of(p)
         return [(p.table, match)] + ([(p.doubt_table, match)] if p.doubt_table else [])
 
     notice = p.notice
     try:
-        raw = sql.mention_counts(store.db, tables_of(p), tq.by, q.filters())
-    except sql.QUERY_SYNTAX_ERRORS as exc:  # an FTS5 syntax error: count the whole query as one phrase, as the search does
+        raw = idx.mention_counts(tables_of(p), tq.by, q.filters())
+    except idx.query_syntax_errors as exc:  # an FTS5 syntax error: count the whole query as one phrase, as the search does
 
         p = phrase_plan(p, q.text)
         notice = f"could not parse the query ({str(exc).removeprefix('fts5: ')}); counted it as a plain phrase instead"
         try:
-            raw = sql.mention_counts(store.db, tables_of(p), tq.by, q.filters())
-        except sql.QUERY_SYNTAX_ERRORS:
+            raw = idx.mention_counts(tables_of(p), tq.by, q.filters())
+        except idx.query_syntax_errors:
             raw = []
     dated = [r for r in raw if r["period"]]
     undated = sum(r["hits"] for r in raw if not r["period"])
@@ -254,13 +254,13 @@ def concordance(pairs: Iterable[tuple[Any, Any]], width: int = 40) -> str:
 
 # -- browse -------------------------------------------------------------------------------
 
-def channel_list(store: Store) -> list[dict[str, Any]]:
+def channel_list(store: Catalogue) -> list[dict[str, Any]]:
     try:
         registry = load_registry()
     except ClipwatchError:
         registry = None
     out = []
-    for r in store.search_sql.channels(store.db):
+    for r in store.search_index.channels():
         entry = None
         if registry is not None:
             m = registry.match(channel=r["channel"], channel_url=r["channel_url"])
@@ -273,14 +273,14 @@ def channel_list(store: Store) -> list[dict[str, Any]]:
     return out
 
 
-def removed_list(store: Store) -> list[dict[str, Any]]:
-    return [dict(r) for r in store.search_sql.removed_videos(store.db)]
+def removed_list(store: Catalogue) -> list[dict[str, Any]]:
+    return [dict(r) for r in store.search_index.removed_videos()]
 
 
-def recent_list(store: Store, limit: int = 100) -> list[dict[str, Any]]:
+def recent_list(store: Catalogue, limit: int = 100) -> list[dict[str, Any]]:
     if not 1 <= int(limit) <= 1000:
         raise QueryError("limit must be between 1 and 1000")
-    return [dict(r) for r in store.search_sql.recent_videos(store.db, int(limit))]
+    return [dict(r) for r in store.search_index.recent_videos(int(limit))]
 
 
 def to_json(obj: Any) -> str:

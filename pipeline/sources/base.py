@@ -13,16 +13,14 @@ import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 from urllib.parse import urlparse
 
+from pipeline.domain import MediaRecord, VideoRecord
 from pipeline.errors import SourceError
 from pipeline.media.probe import MediaInfo
 from pipeline.registry import Registry
-from pipeline.storage.sqlite.catalogue import MediaRecord, VideoRecord
-
-if TYPE_CHECKING:
-    from pipeline.storage.files import Archive
+from pipeline.storage.base import BlobStore
 
 # name -> "module:Class", in the order they are asked whether they accept a source.
 SOURCES: Registry[type[Source]] = Registry("source", {
@@ -102,7 +100,7 @@ class Source(ABC):
         """The videos behind ``text``, without downloading media."""
 
     @abstractmethod
-    def fetch(self, url: str, archive: Archive, options: FetchOptions, source_url: str) -> FetchedVideo:
+    def fetch(self, url: str, archive: BlobStore, options: FetchOptions, source_url: str) -> FetchedVideo:
         """Download one video into the archive's blob store (skipped when already archived)."""
 
 

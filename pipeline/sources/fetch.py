@@ -7,13 +7,13 @@ content-addressed storage. Whatever fails, the temporary folder is removed, so n
 
 from __future__ import annotations
 
+from pipeline.storage.base import BlobStore
 from pipeline.sources.base import FetchedVideo, FetchOptions, source_for
-from pipeline.storage.files import Archive
 
 __all__ = ["FetchOptions", "FetchedVideo", "fetch"]
 
 
-def fetch(url: str, archive: Archive, options: FetchOptions | None = None, source_url: str | None = None) -> FetchedVideo:
+def fetch(url: str, archive: BlobStore, options: FetchOptions | None = None, source_url: str | None = None) -> FetchedVideo:
     """Fetch one video (URL or local file). Skips the download when already archived.
 
     Arguments:

@@ -9,8 +9,9 @@ from pipeline import __version__
 from pipeline.errors import SourceError
 from pipeline.media.probe import check_complete, probe
 from pipeline.sources.base import Discovery, FetchedVideo, FetchOptions, Source, VideoRef, codec_fields, is_url
-from pipeline.storage.files import Archive, fs_display, sha256_file
-from pipeline.storage.sqlite.catalogue import MediaRecord, VideoRecord, make_video_id, utcnow
+from pipeline.storage.base import BlobStore
+from pipeline.storage.files import fs_display, sha256_file
+from pipeline.domain import MediaRecord, VideoRecord, make_video_id, utcnow
 
 MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".flv", ".ts", ".m4v", ".mpg", ".mpeg", ".wmv", ".3gp",
                   ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".wav", ".flac"}
@@ -25,7 +26,7 @@ class LocalFileSource(Source):
     def discover(self, text: str, max_depth: int = 2) -> Discovery:
         return discover_local(text)
 
-    def fetch(self, url: str, archive: Archive, options: FetchOptions, source_url: str) -> FetchedVideo:
+    def fetch(self, url: str, archive: BlobStore, options: FetchOptions, source_url: str) -> FetchedVideo:
         return fetch_local(Path(url), archive, options, source_url)
 
 
@@ -45,7 +46,7 @@ def discover_local(source: str) -> Discovery:
     raise SourceError(f"{source}: not a URL (http/https) and no such file or folder")
 
 
-def fetch_local(path: Path, archive: Archive, options: FetchOptions, source_url: str) -> FetchedVideo:
+def fetch_local(path: Path, archive: BlobStore, options: FetchOptions, source_url: str) -> FetchedVideo:
     if not path.is_file():
         raise SourceError(f"{fs_display(str(path))}: no such file")
     started = utcnow()

@@ -21,8 +21,8 @@ from pipeline import __version__
 from pipeline.errors import DownloadError, MediaError, SourceError, VideoUnavailable
 from pipeline.media.probe import check_complete, ffmpeg_exe, probe
 from pipeline.sources.base import Discovery, FetchedVideo, FetchOptions, Source, VideoRef, codec_fields, is_url
-from pipeline.storage.files import Archive
-from pipeline.storage.sqlite.catalogue import MediaRecord, VideoRecord, make_video_id, utcnow
+from pipeline.storage.base import BlobStore
+from pipeline.domain import MediaRecord, VideoRecord, make_video_id, utcnow
 
 log = logging.getLogger("clipwatch.yt-dlp")
 
@@ -272,7 +272,7 @@ def extract_info(url: str) -> dict[str, Any]:
         return ydl.sanitize_info(info)
 
 
-def fetch_url(url: str, archive: Archive, options: FetchOptions, source_url: str) -> FetchedVideo:
+def fetch_url(url: str, archive: BlobStore, options: FetchOptions, source_url: str) -> FetchedVideo:
     started = utcnow()
     info = extract_info(url)
     video = _video_record(info, source_url)
@@ -360,5 +360,5 @@ class YtDlpSource(Source):
     def discover(self, text: str, max_depth: int = 2) -> Discovery:
         return discover_ytdlp(text, max_depth)
 
-    def fetch(self, url: str, archive: Archive, options: FetchOptions, source_url: str) -> FetchedVideo:
+    def fetch(self, url: str, archive: BlobStore, options: FetchOptions, source_url: str) -> FetchedVideo:
         return fetch_url(url, archive, options, source_url)

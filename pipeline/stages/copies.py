@@ -17,7 +17,6 @@ from pipeline.components import Need
 from pipeline.errors import ConfigError, NoAudioError
 from pipeline.media.audio import SAMPLE_RATE
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
-from pipeline.storage.sqlite import copies as sql
 
 
 class CopiesStage(Stage):
@@ -54,19 +53,19 @@ class CopiesStage(Stage):
                 samples = job.samples()
                 audio = [fingerprint.fingerprint_pcm(samples, SAMPLE_RATE, speed=s, how=h)
                          for s, h in fingerprint.QUERY_SPEEDS]
-                sql.save_fingerprint(store, vid, job.media_sha256, audio[0].to_bytes(), audio[0].duration,
+                store.save_fingerprint(vid, job.media_sha256, audio[0].to_bytes(), audio[0].duration,
                                      tool, fingerprint.fpcalc_version())
         except NoAudioError:
             notes.append("no audio track: keyframes only")
         except ConfigError as exc:
             notes.append(f"audio not compared: {exc}")
         finder = copies.CopyFinder()
-        fps = dict(sql.fingerprints(store, exclude=vid))
+        fps = dict(store.fingerprints(exclude=vid))
         rows_by_video: dict[str, list] = {}
-        for row in sql.keyframe_rows(store, exclude=vid):
+        for row in store.keyframe_rows(exclude=vid):
             rows_by_video.setdefault(row[0], []).append(row)
         facts = {r["id"]: copies.VideoFacts(r["id"], r["upload_date"], r["archived_at"], r["duration"], r["channel"])
-                 for r in sql.video_facts(store)}
+                 for r in store.video_facts()}
         for other, f in facts.items():
             if other != vid:
                 finder.add(f, rows_by_video.get(other, ()), fps.get(other))
@@ -81,7 +80,7 @@ class CopiesStage(Stage):
         if not qframes:
             notes.append("no keyframes: audio only")
         links = finder.find(facts[vid], qframes, audio)
-        sql.save_links(store, links, copies.METHOD_VERSION)
+        store.save_links(links, copies.METHOD_VERSION)
         for link in links:
             store.add_event("copy-linked", video_id=link.copy, detail={
                 "original": link.original, "copy": link.copy, "method": link.method, "confidence": link.confidence,

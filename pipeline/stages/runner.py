@@ -23,25 +23,24 @@ from pipeline.stages.copies import CopiesStage
 from pipeline.stages.keyframes import KeyframesStage
 from pipeline.stages.screen_text import ScreenTextStage
 from pipeline.stages.tag import TagStage
-from pipeline.storage.files import Archive, atomic_write_json
-from pipeline.storage.sqlite.catalogue import Store
+from pipeline.storage.base import BlobStore, Catalogue
+from pipeline.storage.files import atomic_write_json
+from pipeline.storage.locks import video_lock
 
 log = logging.getLogger(__name__)
 
 
-def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_id: int | None) -> StageOutcome:
+def record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, source_id: int | None) -> StageOutcome:
     """Catalogue a fetched video: metadata, media file, info.json, thumbnail, and a `fetched` event.
 
     Runs under the video's lock (``pipeline.storage.locks``): when another process or machine recorded the same
     file for this video while this one was downloading, nothing more is recorded (one fact, one record).
     """
-    from pipeline.storage.locks import video_lock
-
     with video_lock(store, fetched.video.id):
         return _record_fetch(store, archive, fetched, source_id)
 
 
-def _concurrent_fetch(store: Store, video_id: str, sha256: str, started_at: str | None) -> bool:
+def _concurrent_fetch(store: Catalogue, video_id: str, sha256: str, started_at: str | None) -> bool:
     """True when a `fetched` event for this file was recorded after this fetch began: another process fetched the
     same video at the same time (a deliberate re-fetch later starts after the earlier event and is recorded)."""
     if store.find_video(video_id) is None:
@@ -56,7 +55,7 @@ def _concurrent_fetch(store: Store, video_id: str, sha256: str, started_at: str 
     return False
 
 
-def _record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_id: int | None) -> StageOutcome:
+def _record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, source_id: int | None) -> StageOutcome:
     v = fetched.video
     v.source_id = source_id
     folder = archive.video_dir(v.id)
@@ -98,7 +97,7 @@ def _record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_
     return StageOutcome(v.id, "fetch", "done", f"{m.size / 1e6:.1f} MB, sha256 {m.sha256[:12]}…")
 
 
-def _write_info(archive: Archive, folder: Path, info: dict[str, Any], versioned: bool = False) -> str:
+def _write_info(archive: BlobStore, folder: Path, info: dict[str, Any], versioned: bool = False) -> str:
     name = "info.json"
     if versioned:
         name = f"info.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
@@ -120,24 +119,24 @@ def run_stage(job: Job, stage: Stage, progress: Progress | None = None) -> Stage
     return outcome
 
 
-def open_job(store: Store, archive: Archive, video_id: str, settings: Settings | None = None, force: bool = False) -> Job:
+def open_job(store: Catalogue, archive: BlobStore, video_id: str, settings: Settings | None = None, force: bool = False) -> Job:
     return Job(store, archive, settings or Settings(), video_id, force=force)
 
 
 # One-stage entry points (the CLI's `tags run`, tests, scripts); a flow runs a whole Job through STAGES.
 
-def run_keyframes(store: Store, archive: Archive, video_id: str, detector: str | None = None,
+def run_keyframes(store: Catalogue, archive: BlobStore, video_id: str, detector: str | None = None,
                   force: bool = False, progress: Progress | None = None) -> StageOutcome:
     with open_job(store, archive, video_id, force=force) as job:
         return run_stage(job, KeyframesStage(detector), progress)
 
 
-def run_copies(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
+def run_copies(store: Catalogue, archive: BlobStore, video_id: str, force: bool = False) -> StageOutcome:
     with open_job(store, archive, video_id, force=force) as job:
         return run_stage(job, CopiesStage())
 
 
-def run_ocr(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
+def run_ocr(store: Catalogue, archive: BlobStore, video_id: str, force: bool = False) -> StageOutcome:
     """Read one video's text on screen. Asked for by name, a stage that cannot run at all here (no Tesseract
     language data) is a ConfigError naming the package, not a quiet skip as inside a whole ingest."""
     with open_job(store, archive, video_id, force=force) as job:
@@ -147,6 +146,6 @@ def run_ocr(store: Store, archive: Archive, video_id: str, force: bool = False) 
     return outcome
 
 
-def run_tagging(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
+def run_tagging(store: Catalogue, archive: BlobStore, video_id: str, force: bool = False) -> StageOutcome:
     with open_job(store, archive, video_id, force=force) as job:
         return run_stage(job, TagStage())

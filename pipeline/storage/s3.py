@@ -24,7 +24,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, cast
 from urllib.parse import urlsplit
 
 from pipeline.errors import ConfigError, StorageError
@@ -74,8 +74,8 @@ class S3Store:
     def client(self) -> Any:
         if self._client is None:
             try:
-                import boto3
-                from botocore.config import Config
+                import boto3  # type: ignore[import-untyped]
+                from botocore.config import Config  # type: ignore[import-untyped]
             except ImportError as exc:  # pragma: no cover - the scale extra is missing
                 raise ConfigError("S3 storage needs boto3: pip install 'clipwatch[scale]'") from exc
             t = _timeout()
@@ -93,8 +93,9 @@ class S3Store:
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
         """Turn boto3's exceptions into one StorageError that says what to check."""
-        from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedError, ConnectTimeoutError,
-                                         EndpointConnectionError, NoCredentialsError, ReadTimeoutError)
+        from botocore.exceptions import (  # type: ignore[import-untyped]
+            BotoCoreError, ClientError, ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError,
+            NoCredentialsError, ReadTimeoutError)
 
         try:
             yield
@@ -173,7 +174,7 @@ class S3Store:
         key = self.key(rel)
         with self._errors(f"reading {key}"):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        return _ErrorTranslatingStream(body, self, f"reading {key}")
+        return cast(BinaryIO, _ErrorTranslatingStream(body, self, f"reading {key}"))  # a file-like reader
 
     def open_range(self, rel: str | Path, start: int, end: int) -> tuple[BinaryIO, int]:
         """Bytes start..end (inclusive) of an object and the object's total size: for HTTP Range requests."""
@@ -181,7 +182,7 @@ class S3Store:
         with self._errors(f"reading {key}"):
             r = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}")
         total = int(str(r.get("ContentRange", "")).rpartition("/")[2] or r["ContentLength"])
-        return _ErrorTranslatingStream(r["Body"], self, f"reading {key}"), total
+        return cast(BinaryIO, _ErrorTranslatingStream(r["Body"], self, f"reading {key}")), total
 
     def sha256_of(self, rel: str | Path, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
         """Stream an object through SHA-256 in constant memory: (hex digest, size)."""

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from pipeline.storage.sqlite.catalogue import utcnow
+from pipeline.domain import utcnow
 
 
 def to_blob(v: np.ndarray) -> bytes:

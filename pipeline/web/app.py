@@ -15,7 +15,13 @@ from urllib.parse import urlencode, urlsplit
 import jinja2
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -28,9 +34,8 @@ from pipeline.search import views
 from pipeline.search.citation import all_formats, cite, to_text
 from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
 from pipeline.search.facade import MODES, SORTS, SOURCES, STATUSES, SearchQuery, search
-from pipeline.storage.base import blob_store_for, catalogue_for
+from pipeline.storage.base import Catalogue, blob_store_for, catalogue_for
 from pipeline.storage.sqlite.catalogue import Store
-from pipeline.storage.sqlite.copies import video_copies
 from pipeline.web.remote import remote_file_response, safe_rel
 
 log = logging.getLogger(__name__)
@@ -51,9 +56,9 @@ class _Stores:
         self.opener = opener or (lambda: Store.for_reading(self.db_path))
         self.local = threading.local()
         self.lock = threading.Lock()
-        self.all: list[Store] = []
+        self.all: list[Catalogue] = []
 
-    def get(self) -> Store:
+    def get(self) -> Catalogue:
         st = getattr(self.local, "store", None)
         if st is None:
             st = self.opener()
@@ -241,7 +246,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
     async def _overflow(request: Request, exc: OverflowError):
         return error(request, 400, "a number in the request is out of range")
 
-    def filter_options(store: Store) -> dict[str, list[str]]:
+    def filter_options(store: Catalogue) -> dict[str, list[str]]:
         return store.filter_options()
 
     def run_search(params: dict[str, Any]):
@@ -358,7 +363,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
     def api_copies(video_id: str) -> dict[str, Any]:
         store = stores.get()
         vid = store.get_video(video_id)["id"]
-        return {"video_id": vid, **video_copies(store, vid)}
+        return {"video_id": vid, **store.video_copies(vid)}
 
     @app.get("/files/{path:path}", include_in_schema=False)
     def archived_file(path: str, request: Request):

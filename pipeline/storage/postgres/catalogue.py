@@ -1,7 +1,8 @@
 """The catalogue on PostgreSQL (``CLIPWATCH_DATABASE_URL=postgresql://user:password@host:5432/db``), psycopg 3.
 
-The same tables, columns and meaning as the SQLite catalogue (``pipeline/storage/sqlite/``), and the same public
-methods as its ``Store``, so stages, flows and readers use either. What PostgreSQL adds: several machines write at
+The same tables, columns and meaning as the SQLite catalogue (``pipeline/storage/sqlite/``): the PostgreSQL dialect of
+``pipeline.storage.catalogue.SQLCatalogue``, whose portable SQL both run, so stages, flows and readers use either
+through the ``Catalogue`` contract. What PostgreSQL adds: several machines write at
 once (no single-writer lock), versioned migrations applied under an advisory lock (two workers starting together
 do not race), the events table append-only in the database (a trigger for everyone, INSERT/SELECT-only grants for
 the ``clipwatch_writer`` role), and search indexes for English (tsvector) and Korean (Hangul bigrams + pg_trgm).
@@ -13,16 +14,19 @@ import json
 import logging
 import re
 from contextlib import contextmanager
-from dataclasses import asdict
 from importlib import resources
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator, Sequence
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pipeline.errors import ConfigError, NotFoundError, StorageError
+from pipeline.domain import VideoRecord, pack_words, utcnow
+from pipeline.errors import ConfigError, StorageError
+from pipeline.storage import chain
+from pipeline.storage.base import SearchIndex
+from pipeline.storage.catalogue import SEARCH_INDEX_VERSION, SQLCatalogue, upsert_video_values
 from pipeline.storage.postgres import hangul
-from pipeline.storage.sqlite import chain
-from pipeline.search import normalize
-from pipeline.storage.sqlite.catalogue import SEARCH_INDEX_VERSION, Store, VideoRecord, pack_words, to_signed64, utcnow
+from pipeline.storage.searchindex import SQLSearchIndex
+from pipeline.text import normalize
 
 MIGRATION_LOCK = 0x636C6970  # "clip": pg_advisory_xact_lock key for migrations
 EVENTS_LOCK = 0x63686E  # "chn": held while an event is appended, so the chain has one writer at a time
@@ -63,48 +67,7 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-_QMARK = re.compile(r"""('(?:[^']|'')*')|(\?)""")
-
-
-def qmark_to_format(sql: str) -> str:
-    """SQLite's ``?`` placeholders as psycopg's ``%s`` (outside string literals; literal % doubled)."""
-    out = []
-    pos = 0
-    for m in _QMARK.finditer(sql):
-        out.append(sql[pos:m.start()].replace("%", "%%"))
-        out.append(m.group(1).replace("%", "%%") if m.group(1) else "%s")
-        pos = m.end()
-    out.append(sql[pos:].replace("%", "%%"))
-    return "".join(out)
-
-
-class _CompatDB:
-    """``store.db`` for code written against sqlite3: ``execute(sql, params)`` with ``?`` placeholders.
-
-    Portable SELECTs (most of the readers outside storage/) run unchanged; SQLite-only SQL raises as PostgreSQL
-    would. New code should call catalogue methods instead.
-    """
-
-    def __init__(self, catalogue: "PostgresCatalogue"):
-        self._c = catalogue
-
-    def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        return self._c.conn.execute(qmark_to_format(sql), tuple(params))
-
-    def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
-        with self._c.conn.cursor() as cur:
-            cur.executemany(qmark_to_format(sql), [tuple(r) for r in rows])
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._c._depth > 0
-
-    def transaction(self) -> Any:
-        """The catalogue's transaction (nested calls join the outer one): for SET LOCAL around one query."""
-        return self._c.transaction()
-
-
-class PostgresCatalogue:
+class PostgresCatalogue(SQLCatalogue):
     """A connection to the PostgreSQL catalogue. Use as a context manager or call close()."""
 
     backend = "postgresql"
@@ -127,12 +90,11 @@ class PostgresCatalogue:
         except psycopg.ProgrammingError as exc:
             raise ConfigError(f"bad database URL {redact(self.url)}: {exc}") from None
         self._depth = 0
-        self.db = _CompatDB(self)
         self.readonly = False  # a database server: access is the role's privileges, not the file's mode
         self.upgraded: dict[str, Any] | None = None
         # The archive folder beside this catalogue (vector index files, the default archive root): the database
         # has no file to stand beside, so storage.base.catalogue_for(settings) tells it; None when opened on its own.
-        self.data_dir = None
+        self.data_dir: Path | None = None
         if migrate:
             self.migrate()
             self._rebuild_search_index_if_stale()
@@ -205,10 +167,10 @@ class PostgresCatalogue:
     STEPS = {5: _chain_existing_events, 7: rebuild_search_index}
 
     def schema_version(self) -> int:
-        row = self.conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS present").fetchone()
+        row = self._one("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
         if not row["present"]:
             return 0
-        return int(self.conn.execute("SELECT COALESCE(max(version), 0) AS v FROM schema_migrations").fetchone()["v"])
+        return int(self._one("SELECT COALESCE(max(version), 0) AS v FROM schema_migrations")["v"])
 
     def migrate(self) -> list[int]:
         """Apply the migrations not yet applied, each in its own transaction; returns the versions applied."""
@@ -260,59 +222,66 @@ class PostgresCatalogue:
     def __enter__(self) -> "PostgresCatalogue":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def _writable(self) -> None:
         """Writes are refused by the server's privileges, not here (see migration 0002)."""
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self) -> Iterator[None]:
         """A transaction; nested calls join the outer one (as the SQLite Store does)."""
         if self._depth:
             self._depth += 1
             try:
-                yield self.db
+                yield
             finally:
                 self._depth -= 1
             return
         self._depth = 1
         try:
             with self.conn.transaction():
-                yield self.db
+                yield
         finally:
             self._depth = 0
 
-    def _one(self, sql: str, params: tuple = ()) -> Row | None:
-        return self.conn.execute(sql, params).fetchone()
+    # -- the dialect -------------------------------------------------------------------------------------------------
+    P = "%s"
+    LIKE_CI = "ILIKE"  # as SQLite's LIKE, ignore case
+    FOR_UPDATE = " FOR UPDATE"
+    EVENT_TRIGGERS = EVENT_TRIGGERS
 
-    def _all(self, sql: str, params: tuple = ()) -> list[Row]:
-        return self.conn.execute(sql, params).fetchall()
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql, tuple(params))
 
-    # -- sources ---------------------------------------------------------------------------
-    def upsert_source(self, url: str, kind: str = "unknown", title: str | None = None,
-                      watched: bool | None = None) -> int:
-        with self.transaction():
-            row = self._one("SELECT id FROM sources WHERE url = %s FOR UPDATE", (url,))
-            if row is None:
-                row = self._one(
-                    "INSERT INTO sources(url, kind, title, watched, added_at) VALUES (%s, %s, %s, %s, %s) "
-                    "ON CONFLICT (url) DO UPDATE SET url = EXCLUDED.url RETURNING id",
-                    (url, kind, title, int(bool(watched)), utcnow()))
-                return int(row["id"])
-            sets = ["kind = CASE WHEN %s != 'unknown' THEN %s ELSE kind END", "title = COALESCE(%s, title)"]
-            args: list[Any] = [kind, kind, title]
-            if watched is not None:
-                sets.append("watched = %s")
-                args.append(int(watched))
-            self.conn.execute(f"UPDATE sources SET {', '.join(sets)} WHERE id = %s", (*args, row["id"]))
-            return int(row["id"])
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(sql, [tuple(r) for r in rows])
+
+    def _insert_id(self, sql: str, params: Sequence[Any]) -> int:
+        return int(self._one(sql + " RETURNING id", tuple(params))["id"])
+
+    def _lock_events(self) -> None:
+        # Every machine appends to one chain: one appender at a time, until its transaction ends.
+        self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (EVENTS_LOCK,))
+
+    def _insert_event(self, ev: dict[str, Any]) -> int:
+        # The id comes from the chain (the previous id + 1), not a sequence: the chain trigger checks it
+        self.conn.execute("INSERT INTO events(id, video_id, source_id, media_sha256, at, kind, detail, prev_hash, hash)"
+                          " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                          (ev["id"], ev["video_id"], ev["source_id"], ev["media_sha256"], ev["at"], ev["kind"],
+                           ev["detail"], ev["prev_hash"], ev["hash"]))
+        return int(ev["id"])
+
+    def _events_issued(self) -> int | None:
+        row = self._one("SELECT value FROM meta WHERE key = 'events_issued'")
+        return int(row["value"]) if row else None
+
+    def _event_triggers(self) -> set[str]:
+        """The enabled triggers on events (a disabled one protects nothing)."""
+        return {r["tgname"] for r in self._all(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal AND tgenabled <> 'D'")}
 
     # -- videos ------------------------------------------------------------------------------
     def upsert_video(self, rec: VideoRecord, folder: str) -> bool:
-        d = asdict(rec)
-        d["categories"] = json.dumps(rec.categories, ensure_ascii=False)
-        d["platform_tags"] = json.dumps(rec.platform_tags, ensure_ascii=False)
+        d = upsert_video_values(rec)
         with self.transaction():
             # Two machines may archive the same video at once: the insert that loses the race becomes an update.
             cols = [*d.keys(), "folder", "archived_at"]
@@ -330,16 +299,6 @@ class PostgresCatalogue:
                               (*(d[k] for k in keys), rec.id))
             return changed
 
-    def set_video_fields(self, video_id: str, **fields: Any) -> None:
-        if not fields:
-            return
-        for k in fields:
-            if not re.fullmatch(r"[a-z_]+", k):
-                raise ValueError(f"bad column name {k!r}")
-        with self.transaction():
-            self.conn.execute(f"UPDATE videos SET {', '.join(f'{k} = %s' for k in fields)} WHERE id = %s",
-                              (*fields.values(), video_id))
-
     def filter_options(self) -> dict[str, list[str]]:
         """The values a search form offers: channels, tag categories, spoken languages."""
         return {
@@ -350,85 +309,7 @@ class PostgresCatalogue:
                 "SELECT DISTINCT language FROM videos WHERE language IS NOT NULL ORDER BY language")],
         }
 
-    # -- events ------------------------------------------------------------------------------------
-    def add_event(self, kind: str, *, video_id: str | None = None, source_id: int | None = None,
-                  media_sha256: str | None = None, detail: dict[str, Any] | None = None) -> int:
-        """Append one event to the hash-chained log; returns its id."""
-        with self.transaction():
-            return self._append_event(kind, video_id=video_id, source_id=source_id, media_sha256=media_sha256,
-                                      detail=detail)
-
-    def _append_event(self, kind: str, **fields: Any) -> int:
-        # Every machine appends to one chain: one appender at a time, until its transaction ends.
-        self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (EVENTS_LOCK,))
-        return chain.append_event(self.db, kind, at=utcnow(), next_id=True, **fields)
-
-    def chain_report(self) -> chain.ChainReport:
-        """Walk the event chain (as on SQLite; the highest id issued and the triggers come from PostgreSQL)."""
-        return chain.walk(self.db, issued=_events_issued, triggers=_event_triggers, expected=EVENT_TRIGGERS)
-
-    def video_ids_by_title(self, text: str) -> list[str]:
-        # SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does the same here.
-        return [r["id"] for r in self._all("SELECT id FROM videos WHERE title ILIKE %s ORDER BY upload_date, id",
-                                           (f"%{text}%",))]
-
-    # The SQLite Store's readers (and a few writers) whose SQL both databases run alike, through ``self.db``.
-    get_video = Store.get_video
-    find_video = Store.find_video
-    video_by_sha256 = Store.video_by_sha256
-    videos_holding = Store.videos_holding
-    add_metadata_version = Store.add_metadata_version
-    metadata_versions = Store.metadata_versions
-    list_videos = Store.list_videos
-    all_videos = Store.all_videos
-    video_ids = Store.video_ids
-    video_ids_by_channel = Store.video_ids_by_channel
-    checkable_video_ids = Store.checkable_video_ids
-    video_urls = Store.video_urls
-    video_count = Store.video_count
-    status_counts = Store.status_counts
-    suspect_count = Store.suspect_count
-    source = Store.source
-    watched_source_rows = Store.watched_source_rows
-    watched_sources_with_state = Store.watched_sources_with_state
-    source_check = Store.source_check
-    set_source_list_error = Store.set_source_list_error
-    source_checked = Store.source_checked
-    source_failed = Store.source_failed
-    source_listed = Store.source_listed
-    add_media_file = Store.add_media_file
-    media_file = Store.media_file
-    video_media = Store.video_media
-    media_for_video = Store.media_for_video
-    media_rows = Store.media_rows
-    events = Store.events
-    events_of_kinds = Store.events_of_kinds
-    last_event = Store.last_event
-    fetched_events = Store.fetched_events
-    chain_head = Store.chain_head
-    manifest_record = Store.manifest_record
-    set_manifest_record = Store.set_manifest_record
-    replace_audio_profile = Store.replace_audio_profile
-    audio_profile_row = Store.audio_profile_row
-    keyframe_hashes = Store.keyframe_hashes
-    keyframes = Store.keyframes
-    transcript_rows = Store.transcript_rows
-    tags = Store.tags
-    stage_done = Store.stage_done
-
     # -- derivatives ------------------------------------------------------------------------------
-    def replace_keyframes(self, video_id: str, media_sha256: str, keyframes: Iterable[Any], detector: str,
-                          tool_version: str) -> None:
-        with self.transaction():
-            self.conn.execute("DELETE FROM keyframes WHERE video_id = %s", (video_id,))
-            rows = [(video_id, media_sha256, k.shot_index, k.shot_start, k.shot_end, k.time, k.path,
-                     to_signed64(k.phash), detector, tool_version) for k in keyframes]
-            if rows:
-                with self.conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO keyframes(video_id, media_sha256, shot_index, shot_start, shot_end, time, path, "
-                        "phash, detector, tool_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
-
     def replace_transcript(self, video_id: str, media_sha256: str, kind: str, transcript: Any,
                            path: str | None) -> int:
         """Store a transcript and its segments with their search vectors (English tsvector, Hangul bigrams)."""
@@ -468,69 +349,17 @@ class PostgresCatalogue:
                 for r in rows:
                     copy.write_row(r)
 
-    def segments(self, video_id: str, kind: str = "original") -> list[Row]:
-        return self._all(
-            "SELECT s.id, s.transcript_id, s.video_id, s.idx, s.start, s.\"end\", s.text, s.avg_logprob, "
-            "s.no_speech_prob, s.compression_ratio, s.flags FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
-            "WHERE s.video_id = %s AND t.kind = %s ORDER BY s.start", (video_id, kind))
-
-    def replace_tags(self, video_id: str, tags: Iterable[Any], model_version: str) -> None:
-        with self.transaction():
-            self.conn.execute("DELETE FROM tags WHERE video_id = %s AND origin = 'model'", (video_id,))
-            rows = [(video_id, t.category, float(t.score), int(t.decision),
-                     json.dumps(list(t.evidence), ensure_ascii=False), model_version, utcnow()) for t in tags]
-            if rows:
-                with self.conn.cursor() as cur:
-                    cur.executemany("INSERT INTO tags(video_id, category, score, decision, evidence, origin, "
-                                    "model_version, created_at) VALUES (%s, %s, %s, %s, %s, 'model', %s, %s)", rows)
-
-    def set_human_tag(self, video_id: str, category: str, value: bool, evidence: list[str]) -> None:
-        """A person's decision for one category (origin 'human'): replaces an earlier one, never the model's."""
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO tags(video_id, category, score, decision, evidence, origin, model_version, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, 'human', 'human', %s) ON CONFLICT (video_id, category, origin) DO UPDATE "
-                "SET score = EXCLUDED.score, decision = EXCLUDED.decision, evidence = EXCLUDED.evidence, "
-                "created_at = EXCLUDED.created_at",
-                (video_id, category, 1.0 if value else 0.0, int(bool(value)), json.dumps(evidence, ensure_ascii=False),
-                 utcnow()))
-
-    def clear_human_tag(self, video_id: str, category: str) -> bool:
-        with self.transaction():
-            cur = self.conn.execute("DELETE FROM tags WHERE video_id = %s AND category = %s AND origin = 'human'",
-                                    (video_id, category))
-        return cur.rowcount > 0
-
-    def mark_stage(self, video_id: str, stage: str, key: str, detail: dict[str, Any] | None = None) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO stage_runs(video_id, stage, key, finished_at, detail) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (video_id, stage) DO UPDATE SET key = EXCLUDED.key, finished_at = EXCLUDED.finished_at, "
-                "detail = EXCLUDED.detail",
-                (video_id, stage, key, utcnow(), json.dumps(detail or {}, ensure_ascii=False)))
-
     # -- search ---------------------------------------------------------------------------------------
     @property
-    def search_sql(self) -> Any:
-        """The search's SQL on PostgreSQL: the same functions as ``pipeline.storage.sqlite.search``, so
-        ``pipeline.search`` (full text, trends, browse, semantic filters) runs one code path on either database."""
+    def search_index(self) -> SearchIndex:
+        """Search on PostgreSQL's indexes (``pipeline.storage.postgres.search``: tsvector, Hangul bigrams, pg_trgm),
+        with the same methods and rows as SQLite's FTS5, so ``pipeline.search`` runs one code path on either."""
         from pipeline.storage.postgres import search
 
-        return search
+        return SQLSearchIndex(search, self.conn)
 
 
 def shadow_columns(text: str) -> tuple[str | None, str]:
     """(norm, bigrams literal) of a line: the shadow text (None when it is the text itself) and its Hangul bigrams."""
     norm = normalize.shadow(text)
     return (None if norm == text else norm), hangul.tsvector_literal(norm)
-
-
-def _events_issued(db: _CompatDB) -> int | None:
-    row = db.execute("SELECT value FROM meta WHERE key = 'events_issued'").fetchone()
-    return int(row["value"]) if row else None
-
-
-def _event_triggers(db: _CompatDB) -> set[str]:
-    """The enabled triggers on events (a disabled one protects nothing)."""
-    return {r["tgname"] for r in db.execute(
-        "SELECT tgname FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal AND tgenabled <> 'D'")}

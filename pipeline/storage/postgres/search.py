@@ -3,7 +3,7 @@
 
 ``pipeline.search`` runs one code path on either database: it plans a query once (``pipeline.search.query.plan``:
 the normalised FTS5 expression over the shadow text, the doubtful lines' second pass, what to highlight) and calls
-the catalogue's ``search_sql`` module. Here that plan is read into PostgreSQL's terms (migration 0007):
+the catalogue's ``search_index`` (this module bound to its connection). Here that plan is read into PostgreSQL's terms (migration 0007):
 
 * Words: the FTS5 expression (``"phrases"``, ``AND``, ``OR``, ``NOT``, parentheses, ``prefix*``; ``NEAR`` read as
   AND) becomes a ``tsquery`` over the English ``tsvector`` of the shadow text (``fts``: stemmed, accents folded);
@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 from pipeline.storage.postgres import hangul
 from pipeline.storage.sqlite import search as _lite
-from pipeline.storage.sqlite.search import BIGRAM, DOUBT, TRIGRAM, WORD, Filters  # one set of names
+from pipeline.storage.searchindex import BIGRAM, DOUBT, TRIGRAM, WORD, Filters  # one set of names
 
 
 def _like(term: str) -> str:
@@ -193,17 +193,17 @@ def _tsquery_sql(node: Any, args: list[Any]) -> str:
         _, text, prefix = node
         if not prefix:
             args.append(text)
-            return f"phraseto_tsquery('{CONFIG}', ?)"
+            return f"phraseto_tsquery('{CONFIG}', %s)"
         words = re.findall(r"\w+", text)
         if not words:
             args.append(text)
-            return f"phraseto_tsquery('{CONFIG}', ?)"
+            return f"phraseto_tsquery('{CONFIG}', %s)"
         args.append(_prefix_literal(words[-1]))
-        last = f"to_tsquery('{CONFIG}', ?)"
+        last = f"to_tsquery('{CONFIG}', %s)"
         if len(words) == 1:
             return last
         args.insert(len(args) - 1, " ".join(words[:-1]))
-        return f"tsquery_phrase(phraseto_tsquery('{CONFIG}', ?), {last})"
+        return f"tsquery_phrase(phraseto_tsquery('{CONFIG}', %s), {last})"
     if node[0] == "not":
         return f"(!! {_tsquery_sql(node[1], args)})"
     joiner = " && " if node[0] == "and" else " || "
@@ -219,9 +219,9 @@ def _substring_cond(node: Any, args: list[Any], rank: list[str]) -> str:
         if tsq is not None:
             args.append(tsq)
             rank.append(tsq)
-            return "s.bigrams @@ ?::tsquery"
+            return "s.bigrams @@ %s::tsquery"
         args.append(_like(text))
-        return f"{NORM_TEXT} ILIKE ?"
+        return f"{NORM_TEXT} ILIKE %s"
     if node[0] == "not":
         return f"NOT ({_substring_cond(node[1], args, [])})"
     joiner = " AND " if node[0] == "and" else " OR "
@@ -268,26 +268,26 @@ def _condition(db: Any, m: PgMatch, ranked: bool) -> tuple[str, list[Any], str, 
             args: list[Any] = []
             expr = _tsquery_sql(tree, args)
             if m.rank_terms:
-                rank, rank_args = f"to_tsquery('{CONFIG}', ?)", [m.rank_terms]
+                rank, rank_args = f"to_tsquery('{CONFIG}', %s)", [m.rank_terms]
             else:
                 rank, rank_args = expr, list(args)
             row = db.execute(f"SELECT ({expr})::text AS q, ({rank})::text AS r", [*args, *rank_args]).fetchone()
             m.tsquery, m.rank = row["q"], row["r"]
-        score = "-ts_rank_cd(s.fts, ?::tsquery)" if ranked else "NULL::float8"
-        return "s.fts @@ ?::tsquery", [m.tsquery], score, [m.rank] if ranked else []
+        score = "-ts_rank_cd(s.fts, %s::tsquery)" if ranked else "NULL::float8"
+        return "s.fts @@ %s::tsquery", [m.tsquery], score, [m.rank] if ranked else []
     tree = _without_empty(m.tree)
     if tree is None:
         return "FALSE", [], "NULL::float8", []
     args = []
-    rank: list[str] = []
-    cond = _substring_cond(tree, args, rank)
-    if ranked and rank:
-        return cond, args, "-ts_rank_cd(s.bigrams, ?::tsquery)", [" | ".join(f"({t})" for t in rank)]
+    bigram_terms: list[str] = []
+    cond = _substring_cond(tree, args, bigram_terms)
+    if ranked and bigram_terms:
+        return cond, args, "-ts_rank_cd(s.bigrams, %s::tsquery)", [" | ".join(f"({t})" for t in bigram_terms)]
     return cond, args, "NULL::float8", []
 
 
 def _pg_filters(filters: Filters) -> tuple[list[str], list[Any]]:
-    return filters.sql(ci_eq=lambda col: f"lower({col}) = lower(?)")
+    return filters.sql(ph="%s", ci_eq=lambda col: f"lower({col}) = lower(%s)")
 
 
 def _order_by(sort: str, ranked: bool, newest_first: bool = False) -> str:
@@ -310,7 +310,7 @@ PAGE_BY_INDEX = ("enable_sort", "enable_material", "enable_seqscan")  # planner 
 def rum_ranking(db: Any) -> bool:
     """Whether the catalogue has migration 0008's RUM index (asked per search, well under a millisecond, so an index
     built later by an administrator is used at once)."""
-    return bool(db.execute("SELECT to_regclass(?) IS NOT NULL AS r", [RUM_INDEX]).fetchone()["r"])
+    return bool(db.execute("SELECT to_regclass(%s) IS NOT NULL AS r", [RUM_INDEX]).fetchone()["r"])
 
 
 def _ranked_in_index(db: Any, table: str, match: PgMatch, cond: str, cargs: list[Any], ranked: bool, sort: str) -> bool:
@@ -320,7 +320,7 @@ def _ranked_in_index(db: Any, table: str, match: PgMatch, cond: str, cargs: list
         return False
     if not rum_ranking(db):
         return False
-    if db.execute("SELECT numnode(?::tsquery) = 1 AS one", [match.tsquery]).fetchone()["one"]:
+    if db.execute("SELECT numnode(%s::tsquery) = 1 AS one", [match.tsquery]).fetchone()["one"]:
         return True  # one word: RUM reads its posting list best first, fast however many or few lines hold it
     plan = db.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM segments s WHERE {FLAG_CONDITIONS[WORD]} AND {cond}",
                       cargs).fetchone()["QUERY PLAN"]
@@ -358,20 +358,20 @@ def match_ids(db: Any, table: str, match: PgMatch, filters: Filters, sort: str, 
     conds, fargs = _pg_filters(filters)
     if _ranked_in_index(db, table, match, cond, cargs, ranked, sort):
         joins = "JOIN transcripts t ON t.id = s.transcript_id JOIN videos v ON v.id = s.video_id " if conds else ""
-        sql = (f"SELECT s.id, s.fts <=> ?::tsquery AS score FROM segments s {joins}WHERE {where}"
-               f"{''.join(' AND ' + c for c in conds)} ORDER BY score LIMIT ? OFFSET ?")
+        sql = (f"SELECT s.id, s.fts <=> %s::tsquery AS score FROM segments s {joins}WHERE {where}"
+               f"{''.join(' AND ' + c for c in conds)} ORDER BY score LIMIT %s OFFSET %s")
         rows = _index_order(db, sql, (match.tsquery, *cargs, *fargs, n, offset))
         return [(r["id"], r["score"]) for r in rows]
     order = _order_by(sort, ranked, newest_first)
     if not conds and sort == "relevance":
-        sql = f"SELECT s.id, {score} AS score FROM segments s WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+        sql = f"SELECT s.id, {score} AS score FROM segments s WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
         rows = db.execute(sql, (*sargs, *cargs, n, offset)).fetchall()
     else:
         sql = (f"WITH m AS MATERIALIZED (SELECT s.id, s.video_id, s.transcript_id, s.start, {score} AS score "
                f"FROM segments s WHERE {where}) "
                "SELECT s.id, s.score FROM m s JOIN transcripts t ON t.id = s.transcript_id "
                f"JOIN videos v ON v.id = s.video_id {'WHERE ' + ' AND '.join(conds) if conds else ''} "
-               f"ORDER BY {order} LIMIT ? OFFSET ?")
+               f"ORDER BY {order} LIMIT %s OFFSET %s")
         rows = db.execute(sql, (*sargs, *cargs, *fargs, n, offset)).fetchall()
     return [(r["id"], r["score"]) for r in rows]
 
@@ -390,7 +390,7 @@ def term_docs(db: Any, term: str) -> int:
     word index (ANALYZE keeps the most common lexemes of ``fts`` and their share of the rows): what SQLite reads from
     its FTS5 vocabulary. 0 when the word is not among them (not common), or the table was never analysed."""
     row = db.execute(
-        "WITH lex AS (SELECT (tsvector_to_array(to_tsvector('" + CONFIG + "', ?)))[1] AS lexeme), "
+        "WITH lex AS (SELECT (tsvector_to_array(to_tsvector('" + CONFIG + "', %s)))[1] AS lexeme), "
         "st AS (SELECT unnest(most_common_elems::text::text[]) AS elem, unnest(most_common_elem_freqs) AS freq "
         "FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'segments' AND attname = 'fts') "
         "SELECT (st.freq * GREATEST(c.reltuples, 0))::bigint AS docs FROM st, lex, pg_class c "
@@ -404,7 +404,7 @@ def filter_ids(db: Any, filters: Filters, ids: list[int]) -> set[int]:
         return set()
     conds, args = _pg_filters(filters)
     sql = ("SELECT s.id FROM segments s JOIN transcripts t ON t.id = s.transcript_id JOIN videos v ON v.id = s.video_id "
-           f"WHERE s.id = ANY(?){''.join(' AND ' + c for c in conds)}")
+           f"WHERE s.id = ANY(%s){''.join(' AND ' + c for c in conds)}")
     return {r["id"] for r in db.execute(sql, (list(ids), *args))}
 
 
@@ -416,12 +416,31 @@ def segment_rows(db: Any, ids: list[int]) -> dict[int, Any]:
     return {r["id"]: r for r in db.execute(
         'SELECT s.id, s.video_id, s.start, s."end", s.text, s.flags, t.kind, t.language, w.words FROM segments s '
         "JOIN transcripts t ON t.id = s.transcript_id LEFT JOIN segment_words w ON w.segment_id = s.id "
-        "WHERE s.id = ANY(?)", (list(ids),)).fetchall()}
+        "WHERE s.id = ANY(%s)", (list(ids),)).fetchall()}
 
 
-video_rows = _lite.video_rows   # portable SQL: run through the catalogue's ``db``
-media_rows = _lite.media_rows
-tag_rows = _lite.tag_rows
+def video_rows(db: Any, video_ids: list[str]) -> dict[str, Any]:
+    if not video_ids:
+        return {}
+    return {r["id"]: r for r in db.execute("SELECT * FROM videos WHERE id = ANY(%s)", (list(video_ids),))}
+
+
+def media_rows(db: Any, sha256s: list[str | None]) -> dict[str, Any]:
+    wanted = [s for s in dict.fromkeys(sha256s) if s]
+    if not wanted:
+        return {}
+    return {r["sha256"]: r for r in db.execute("SELECT sha256, path, fetched_at FROM media_files WHERE sha256 = ANY(%s)",
+                                               (wanted,))}
+
+
+def tag_rows(db: Any, video_ids: list[str]) -> dict[str, list[Any]]:
+    """Effective tags (a human correction wins over the model for its category) of each video, by score."""
+    out: dict[str, list[Any]] = {v: [] for v in video_ids}
+    if not video_ids:
+        return out
+    for r in db.execute(_lite.TAG_ROWS_SQL.format(in_ids="= ANY(%s)"), (list(video_ids),)):
+        out.setdefault(r["video_id"], []).append(r)
+    return out
 
 
 def paired_lines(db: Any, wanted: list[tuple[Any, str, str, float, float]]) -> dict[Any, str | None]:
@@ -430,7 +449,7 @@ def paired_lines(db: Any, wanted: list[tuple[Any, str, str, float, float]]) -> d
         return {}
     keys = list(range(len(wanted)))
     rows = db.execute(
-        "SELECT w.k, p.text FROM unnest(?::int[], ?::text[], ?::text[], ?::float8[], ?::float8[]) AS w(k, vid, kind, a, b) "
+        "SELECT w.k, p.text FROM unnest(%s::int[], %s::text[], %s::text[], %s::float8[], %s::float8[]) AS w(k, vid, kind, a, b) "
         "LEFT JOIN LATERAL (SELECT s.text FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
         '  WHERE s.video_id = w.vid AND t.kind = w.kind AND s.start < w.b AND s."end" > w.a '
         "  ORDER BY abs(s.start - w.a), s.id LIMIT 1) p ON true",
@@ -444,7 +463,7 @@ def nearest_keyframes(db: Any, wanted: list[tuple[Any, str, float]]) -> dict[Any
     if not wanted:
         return {}
     rows = db.execute(
-        "SELECT w.k, kf.time, kf.path FROM unnest(?::int[], ?::text[], ?::float8[]) AS w(k, vid, t) "
+        "SELECT w.k, kf.time, kf.path FROM unnest(%s::int[], %s::text[], %s::float8[]) AS w(k, vid, t) "
         "LEFT JOIN LATERAL (SELECT k.time, k.path FROM keyframes k WHERE k.video_id = w.vid "
         "  ORDER BY (k.shot_start <= w.t AND w.t < k.shot_end) DESC, abs(k.time - w.t), k.id LIMIT 1) kf ON true",
         (list(range(len(wanted))), [w[1] for w in wanted], [float(w[2]) for w in wanted])).fetchall()
@@ -454,7 +473,7 @@ def nearest_keyframes(db: Any, wanted: list[tuple[Any, str, float]]) -> dict[Any
 def segment_texts(db: Any, ids: list[int]) -> dict[int, str]:
     if not ids:
         return {}
-    return {r["id"]: r["text"] for r in db.execute("SELECT id, text FROM segments WHERE id = ANY(?)", (list(ids),))}
+    return {r["id"]: r["text"] for r in db.execute("SELECT id, text FROM segments WHERE id = ANY(%s)", (list(ids),))}
 
 
 def segment_ids(db: Any) -> list[int]:
@@ -509,5 +528,9 @@ def channels(db: Any) -> list[Any]:
     ).fetchall()
 
 
-removed_videos = _lite.removed_videos   # portable SQL: run through the catalogue's ``db``
-recent_videos = _lite.recent_videos
+def removed_videos(db: Any, limit: int = 500) -> list[Any]:
+    return db.execute(_lite.REMOVED_VIDEOS_SQL.format(ph="%s"), (limit,)).fetchall()
+
+
+def recent_videos(db: Any, limit: int = 100) -> list[Any]:
+    return db.execute(_lite.RECENT_VIDEOS_SQL.format(ph="%s"), (limit,)).fetchall()

@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.storage.sqlite import chain
+from pipeline.storage import chain
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def migrate(db: sqlite3.Connection, db_path: Path, now: Callable[[], str]) -> di
         bad = db.execute("PRAGMA foreign_key_check").fetchall()
         if bad:
             raise sqlite3.IntegrityError(f"foreign keys broken by the upgrade: {[tuple(b) for b in bad][:5]}")
-        chain.append_event(db, "upgraded", detail=done, at=now())
+        append_event(db, "upgraded", detail=done, at=now())
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -175,6 +175,23 @@ def migrate(db: sqlite3.Connection, db_path: Path, now: Callable[[], str]) -> di
     finally:
         db.execute("PRAGMA foreign_keys=ON")
     return done
+
+
+def event_head(db: sqlite3.Connection) -> tuple[int, str, str]:
+    """(id, hash, at) of the newest event; (0, GENESIS, '') for an empty log."""
+    row = db.execute("SELECT id, hash, at FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    return (int(row[0]), row[1] or chain.GENESIS, row[2]) if row else (0, chain.GENESIS, "")
+
+
+def append_event(db: sqlite3.Connection, kind: str, *, at: str, **fields: Any) -> int:
+    """Append one event to the chain (the caller holds BEGIN IMMEDIATE); AUTOINCREMENT gives its id, so ids deleted
+    from the end of the log are never issued again and their deletion stays visible. Returns the id."""
+    ev = chain.new_event(event_head(db), kind, at=at, **fields)
+    cur = db.execute("INSERT INTO events(video_id, source_id, media_sha256, at, kind, detail, prev_hash, hash)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (ev["video_id"], ev["source_id"], ev["media_sha256"], ev["at"], ev["kind"], ev["detail"],
+                      ev["prev_hash"], ev["hash"]))
+    return int(cur.lastrowid or 0)
 
 
 def _statements(sql: str) -> list[str]:

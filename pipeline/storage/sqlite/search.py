@@ -9,11 +9,10 @@ normalisation live in ``pipeline/search/``.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
-WORD, DOUBT, TRIGRAM, BIGRAM = "norm_fts", "norm_doubt_fts", "norm_trigram", "hangul_bigrams"
-TABLES = (WORD, DOUBT, TRIGRAM, BIGRAM)
+# The index names and filters belong to the search contract (``pipeline.storage.searchindex``): FTS5 tables here.
+from pipeline.storage.searchindex import BIGRAM, DOUBT, TABLES, TRIGRAM, WORD, Filters  # noqa: F401  (re-exported)
 
 
 def rebuild_search_index(db: sqlite3.Connection) -> None:
@@ -44,60 +43,6 @@ QUERY_SYNTAX_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 def match_of(p: Any) -> str:
     """What ``match_ids`` takes for a plan: its FTS5 expression (PostgreSQL's module reads it into a tsquery)."""
     return p.match
-
-
-@dataclass
-class Filters:
-    channel: str | None = None
-    category: str | None = None
-    min_score: float | None = None
-    language: str | None = None
-    since: str | None = None      # YYYYMMDD
-    until: str | None = None      # YYYYMMDD
-    status: str | None = None
-    source: str = "all"           # all | speech | screen
-
-    def sql(self, ph: str = "?", ci_eq: Callable[[str], str] | None = None) -> tuple[list[str], list[Any]]:
-        """Conditions on videos v (and transcripts t), with ``ph`` as the parameter placeholder and ``ci_eq(column)``
-        a case-insensitive comparison with one parameter (SQLite's COLLATE NOCASE by default; PostgreSQL passes its
-        own dialect and shares these conditions)."""
-        ci = ci_eq or (lambda col: f"{col} = {ph} COLLATE NOCASE")
-        conds: list[str] = []
-        args: list[Any] = []
-        if self.channel:
-            conds.append(f"({ci('v.channel')} OR v.channel_id = {ph} OR {ci('v.uploader')})")
-            args += [self.channel] * 3
-        if self.language:
-            conds.append(f"({ci('v.language')} OR (v.language IS NULL AND {ci('t.language')}))")
-            args += [self.language, self.language]
-        if self.since:
-            conds.append(f"replace(v.upload_date, '-', '') >= {ph}")
-            args.append(self.since)
-        if self.until:
-            conds.append(f"replace(v.upload_date, '-', '') <= {ph}")
-            args.append(self.until)
-        if self.status:
-            conds.append(f"v.status = {ph}")
-            args.append(self.status)
-        if self.source == "speech":
-            conds.append("t.kind IN ('original', 'translation')")
-        elif self.source == "screen":
-            conds.append("t.kind = 'screen'")
-        if self.category:
-            score_cond = f"tg.score >= {ph}" if self.min_score is not None else "tg.decision = 1"
-            conds.append(
-                f"EXISTS (SELECT 1 FROM tags tg WHERE tg.video_id = v.id AND {ci('tg.category')} AND "
-                f"{score_cond} AND (tg.origin = 'human' OR NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = tg.video_id "
-                "AND h.category = tg.category AND h.origin = 'human')))"
-            )
-            args.append(self.category)
-            if self.min_score is not None:
-                args.append(self.min_score)
-        return conds, args
-
-    @property
-    def any(self) -> bool:
-        return bool(self.sql()[0])
 
 
 def _order(sort: str, ranked: bool) -> str:
@@ -180,7 +125,7 @@ def _chunks(values: list[Any], size: int = 900) -> Iterable[list[Any]]:
 
 
 def video_rows(db: Any, video_ids: list[str]) -> dict[str, Any]:
-    """The page's videos by id, in one query per 900 (portable SQL: PostgreSQL runs it through its ``db``)."""
+    """The page's videos by id, in one query per 900."""
     out: dict[str, Any] = {}
     for chunk in _chunks(list(dict.fromkeys(video_ids))):
         out.update((r["id"], r) for r in db.execute(f"SELECT * FROM videos WHERE id IN ({','.join('?' * len(chunk))})",
@@ -198,14 +143,17 @@ def media_rows(db: Any, sha256s: list[str | None]) -> dict[str, Any]:
     return out
 
 
+# Portable SQL both databases run (PostgreSQL's module fills ``{in_ids}`` / ``{ph}`` with its own forms).
+TAG_ROWS_SQL = ("SELECT * FROM tags t WHERE video_id {in_ids} AND (origin = 'human' OR "
+                "NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = t.video_id AND h.category = t.category AND "
+                "h.origin = 'human')) ORDER BY video_id, score DESC, category")
+
+
 def tag_rows(db: Any, video_ids: list[str]) -> dict[str, list[Any]]:
     """Each video's effective tags (a human correction wins over the model for its category), best score first."""
     out: dict[str, list[Any]] = {v: [] for v in video_ids}
     for chunk in _chunks(list(dict.fromkeys(video_ids))):
-        for r in db.execute(
-                "SELECT * FROM tags t WHERE video_id IN (" + ",".join("?" * len(chunk)) + ") AND (origin = 'human' OR "
-                "NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = t.video_id AND h.category = t.category AND "
-                "h.origin = 'human')) ORDER BY video_id, score DESC, category", chunk).fetchall():
+        for r in db.execute(TAG_ROWS_SQL.format(in_ids=f"IN ({','.join('?' * len(chunk))})"), chunk).fetchall():
             out[r["video_id"]].append(r)
     return out
 
@@ -396,24 +344,23 @@ def channels(db: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def removed_videos(db: sqlite3.Connection, limit: int = 500) -> list[sqlite3.Row]:
-    return db.execute(
-        """SELECT v.id, v.title, v.channel, v.webpage_url, v.upload_date, v.status, v.status_kind, v.status_reason,
+REMOVED_VIDEOS_SQL = """SELECT v.id, v.title, v.channel, v.webpage_url, v.upload_date, v.status, v.status_kind, v.status_reason,
                   v.status_changed_at, v.last_checked_at, v.media_sha256, m.path AS media_path,
                   (SELECT max(e.at) FROM events e WHERE e.video_id = v.id AND e.kind IN ('fetched', 'verified', 'reappeared'))
                       AS last_seen
            FROM videos v LEFT JOIN media_files m ON m.sha256 = v.media_sha256
            WHERE v.status != 'available'
-           ORDER BY COALESCE(v.status_changed_at, v.last_checked_at, '') DESC, v.id LIMIT ?""",
-        (limit,),
-    ).fetchall()
+           ORDER BY COALESCE(v.status_changed_at, v.last_checked_at, '') DESC, v.id LIMIT {ph}"""
+
+RECENT_VIDEOS_SQL = """SELECT v.id, v.title, v.channel, v.upload_date, v.duration, v.status, v.language,
+                  COALESCE(m.fetched_at, v.archived_at) AS archived_at
+           FROM videos v LEFT JOIN media_files m ON m.sha256 = v.media_sha256
+           ORDER BY COALESCE(m.fetched_at, v.archived_at) DESC, v.id LIMIT {ph}"""
+
+
+def removed_videos(db: sqlite3.Connection, limit: int = 500) -> list[sqlite3.Row]:
+    return db.execute(REMOVED_VIDEOS_SQL.format(ph="?"), (limit,)).fetchall()
 
 
 def recent_videos(db: sqlite3.Connection, limit: int = 100) -> list[sqlite3.Row]:
-    return db.execute(
-        """SELECT v.id, v.title, v.channel, v.upload_date, v.duration, v.status, v.language,
-                  COALESCE(m.fetched_at, v.archived_at) AS archived_at
-           FROM videos v LEFT JOIN media_files m ON m.sha256 = v.media_sha256
-           ORDER BY COALESCE(m.fetched_at, v.archived_at) DESC, v.id LIMIT ?""",
-        (limit,),
-    ).fetchall()
+    return db.execute(RECENT_VIDEOS_SQL.format(ph="?"), (limit,)).fetchall()

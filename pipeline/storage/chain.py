@@ -13,53 +13,54 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Iterable
 
 GENESIS = "0" * 64
-TRIGGERS = ("events_no_update", "events_no_delete", "events_chain_insert")
 
 
 def content_of(row: Any) -> str:
-    """The canonical text an event's hash covers."""
+    """The canonical text an event's hash covers.
+
+    Arguments:
+        row: an event (by column name).
+
+    Returns:
+        Canonical JSON of its content (not its id or links).
+    """
     return json.dumps({"video_id": row["video_id"], "source_id": row["source_id"], "media_sha256": row["media_sha256"],
                        "at": row["at"], "kind": row["kind"], "detail": row["detail"]},
                       ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def event_hash(prev_hash: str, row: Any) -> str:
+    """SHA-256 (hex) over the previous event's hash and this event's ``content_of``."""
     return hashlib.sha256(f"{prev_hash}\n{content_of(row)}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def head(db: sqlite3.Connection) -> tuple[int, str, str]:
-    """(id, hash, at) of the newest event; (0, GENESIS, '') for an empty log."""
-    row = db.execute("SELECT id, hash, at FROM events ORDER BY id DESC LIMIT 1").fetchone()
-    return (int(row[0]), row[1] or GENESIS, row[2]) if row else (0, GENESIS, "")
-
-
-def append_event(db: Any, kind: str, *, video_id: str | None = None, source_id: int | None = None,
-                 media_sha256: str | None = None, detail: dict[str, Any] | None = None, at: str,
-                 next_id: bool = False) -> int:
-    """Append one event; the caller holds the write transaction (BEGIN IMMEDIATE, or PostgreSQL's advisory lock),
-    so no other writer interleaves. ``db`` is a sqlite3 connection or an adapter with the same ``execute``.
+def new_event(last: tuple[int, str, str], kind: str, *, video_id: str | None = None, source_id: int | None = None,
+              media_sha256: str | None = None, detail: dict[str, Any] | None = None, at: str) -> dict[str, Any]:
+    """The next event of a chain whose newest event is ``last``: its columns, its links and its hash.
 
     The log's clock never runs backwards: an event is dated no earlier than the one before it (a system clock
-    stepped back by NTP would otherwise read as a backdated event). ``next_id``: give the event the previous id + 1
-    (PostgreSQL, where ids come from the chain, not a sequence); else SQLite's AUTOINCREMENT chooses.
+    stepped back by NTP would otherwise read as a backdated event). The catalogue inserts the result while it holds
+    its write lock (SQLite's BEGIN IMMEDIATE, PostgreSQL's advisory lock), so no other writer interleaves.
+
+    Arguments:
+        last: (id, hash, at) of the newest event; ``(0, GENESIS, "")`` for an empty log.
+        kind: what happened (``fetched``, ``verified`` …).
+        video_id, source_id, media_sha256: what it happened to.
+        detail: what the event records (stored as JSON).
+        at: the time now (``pipeline.domain.utcnow``).
+
+    Returns:
+        ``{"id": last id + 1, "video_id", "source_id", "media_sha256", "at", "kind", "detail", "prev_hash", "hash"}``.
     """
-    last_id, prev, last_at = head(db)
-    row = {"video_id": video_id, "source_id": source_id, "media_sha256": media_sha256, "at": max(at, last_at or ""),
-           "kind": kind, "detail": json.dumps(detail or {}, ensure_ascii=False, default=str)}
-    values = (row["video_id"], row["source_id"], row["media_sha256"], row["at"], row["kind"], row["detail"],
-              prev, event_hash(prev, row))
-    if next_id:
-        db.execute("INSERT INTO events(id, video_id, source_id, media_sha256, at, kind, detail, prev_hash, hash)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (last_id + 1, *values))
-        return last_id + 1
-    cur = db.execute("INSERT INTO events(video_id, source_id, media_sha256, at, kind, detail, prev_hash, hash)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
-    return int(cur.lastrowid)
+    last_id, prev, last_at = last
+    row: dict[str, Any] = {"video_id": video_id, "source_id": source_id, "media_sha256": media_sha256,
+                           "at": max(at, last_at or ""), "kind": kind,
+                           "detail": json.dumps(detail or {}, ensure_ascii=False, default=str)}
+    return {"id": last_id + 1, **row, "prev_hash": prev, "hash": event_hash(prev, row)}
 
 
 @dataclass
@@ -77,25 +78,23 @@ class ChainReport:
         return asdict(self)
 
 
-def sqlite_issued(db: sqlite3.Connection) -> int | None:
-    """The highest event id SQLite ever issued (AUTOINCREMENT's counter)."""
-    seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-    return int(seq[0]) if seq is not None else None
-
-
-def sqlite_triggers(db: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'")}
-
-
-def walk(db: Any, *, issued: Callable[[Any], int | None] = sqlite_issued,
-         triggers: Callable[[Any], set[str]] = sqlite_triggers, expected: tuple[str, ...] = TRIGGERS) -> ChainReport:
+def walk(rows: Iterable[Any], *, issued: int | None, present: set[str], expected: tuple[str, ...],
+         head: tuple[int, str, str]) -> ChainReport:
     """Re-hash every event in order; the first broken link (or missing protection) is reported.
 
-    ``issued`` (the highest id ever given out), ``triggers`` (the names of the triggers on events) and ``expected``
-    are the backend's: SQLite's by default, PostgreSQL's from its catalogue."""
+    Arguments:
+        rows: every event, in id order (rows readable by column name).
+        issued: the highest event id the database ever gave out (None when it does not say).
+        present: the names of the (enabled) triggers on the events table.
+        expected: the triggers that keep the log append-only on this database.
+        head: (id, hash, at) of the newest event.
+
+    Returns:
+        The report: ok, the number of events, the head, the first broken link and what is wrong there.
+    """
     prev, prev_id, prev_at, n = GENESIS, 0, "", 0
     broken: tuple[int, str] | None = None
-    for row in db.execute("SELECT * FROM events ORDER BY id"):
+    for row in rows:
         n += 1
         eid = int(row["id"])
         if broken is None:
@@ -113,13 +112,11 @@ def walk(db: Any, *, issued: Callable[[Any], int | None] = sqlite_issued,
             elif row["at"] < prev_at:
                 broken = (eid, f"event {eid} is dated {row['at']}, before event {prev_id} ({prev_at}): backdated")
         prev, prev_id, prev_at = row["hash"] or "", eid, row["at"]
-    seq = issued(db)
-    if broken is None and seq is not None and seq > prev_id:
-        broken = (prev_id + 1, f"events {prev_id + 1}–{seq} were deleted from the end of the log"
-                  if seq > prev_id + 1 else f"event {prev_id + 1} was deleted from the end of the log")
-    present = triggers(db)
+    if broken is None and issued is not None and issued > prev_id:
+        broken = (prev_id + 1, f"events {prev_id + 1}–{issued} were deleted from the end of the log"
+                  if issued > prev_id + 1 else f"event {prev_id + 1} was deleted from the end of the log")
     missing = tuple(t for t in expected if t not in present)
-    hid, hhash, hat = head(db)
+    hid, hhash, hat = head
     rep = ChainReport(ok=broken is None and not missing, events=n, head_id=hid, head_hash=hhash, head_at=hat,
                       missing_triggers=missing)
     if broken:
