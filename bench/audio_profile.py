@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.media.probe import ffmpeg_exe  # noqa: E402
-from pipeline.tagging.signals import audio as A  # noqa: E402
+from pipeline.media import profile as A  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "audio_profile"
 SR = A.SR

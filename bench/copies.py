@@ -12,7 +12,7 @@ logo-stamped, excerpted, sped up 5 % and as audio over a still image.
 Distractors: the same still card with different music, different music over
 another card, a silent clip, a 2-second clip, a channel with one video.
 
-Everything is published on the loopback video site (``pipeline.testing.loopback``:
+Everything is published on the loopback video site (``pipeline.demo.loopback``:
 watch pages with schema.org metadata, per-channel feeds), fetched with yt-dlp
 (``pipeline.fetch``), and ingested in a shuffled order: each new video is
 matched against what is archived so far (``copies.CopyFinder``), as the ingest
@@ -188,7 +188,7 @@ def publish_and_fetch(videos: list[dict], workdir: Path) -> None:
     """Publish every video on the loopback site (one watch page each) and fetch it back with yt-dlp."""
     from pipeline.sources.fetch import fetch
     from pipeline.storage.files import Archive
-    from pipeline.testing.loopback import LoopbackServer, Route, watch_page
+    from pipeline.demo.loopback import LoopbackServer, Route, watch_page
 
     archive = Archive(workdir / "archive")
     with LoopbackServer() as server:
@@ -207,9 +207,9 @@ def publish_and_fetch(videos: list[dict], workdir: Path) -> None:
 
 def fingerprints(v: dict) -> None:
     from pipeline.errors import NoAudioError
-    from pipeline.preservation import fingerprint
+    from pipeline.copies import fingerprint
 
-    from pipeline.preservation.matching import fingerprint_file as kf_file
+    from pipeline.copies.matching import fingerprint_file as kf_file
     t0 = time.perf_counter()
     v["kf"] = kf_file(v["fetched"])
     t1 = time.perf_counter()
@@ -227,8 +227,8 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=3, help="shuffled ingest orders to run")
     args = ap.parse_args()
 
-    from pipeline.preservation.copies import CopyFinder, VideoFacts
-    from pipeline.preservation.network import primary_links
+    from pipeline.copies.copies import CopyFinder, VideoFacts
+    from pipeline.copies.network import primary_links
 
     t0 = time.perf_counter()
     videos, _ = build()
@@ -325,10 +325,10 @@ def main() -> None:
 
 
 def cost(videos: list[dict], n_videos: int, seed: int) -> None:
-    from pipeline.preservation.copies import CopyFinder, VideoFacts
-    from pipeline.preservation.fingerprint import AudioIndex
+    from pipeline.copies.copies import CopyFinder, VideoFacts
+    from pipeline.copies.fingerprint import AudioIndex
 
-    from pipeline.preservation.matching import HashIndex
+    from pipeline.copies.matching import HashIndex
     rng = np.random.default_rng(seed)
     real = [v for v in videos if v["audio"]]
     n_fake = max(0, n_videos - len(real))

@@ -87,7 +87,7 @@ def build_clips(n: int, minutes: float) -> list[Path]:
 
 def publish(server, clips: list[Path]) -> tuple[list[str], str]:
     """Watch pages for each clip and an RSS feed of them (a 'channel')."""
-    from pipeline.testing.loopback import Route, rss_feed, watch_page
+    from pipeline.demo.loopback import Route, rss_feed, watch_page
 
     urls = []
     for i, clip in enumerate(clips):
@@ -193,8 +193,8 @@ def main() -> None:
     ap.add_argument("--skip-batch", action="store_true")
     args = ap.parse_args()
 
-    from pipeline.asr.models import resolve_ct2
-    from pipeline.testing.loopback import LoopbackServer
+    from pipeline.models.whisper import resolve_ct2
+    from pipeline.demo.loopback import LoopbackServer
 
     # Both sides use the same model files, joined once before timing (clipwatch's first-use join is not timed).
     models_dir = CACHE / "models"
@@ -206,7 +206,7 @@ def main() -> None:
     with LoopbackServer() as server:
         urls, _ = publish(server, clips[:1])
         one_feed = server.url("/one.xml")
-        from pipeline.testing.loopback import Route, rss_feed
+        from pipeline.demo.loopback import Route, rss_feed
 
         server.routes["/one.xml"] = Route(body=rss_feed("Bench Channel", [{"title": "Real clip 0", "link": urls[0], "guid": "clip0"}]),
                                           content_type="application/rss+xml")

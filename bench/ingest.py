@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flows import configure_prefect  # noqa: E402
 from pipeline.config import Settings, samples_dir  # noqa: E402
-from pipeline.testing.loopback import LoopbackServer, publish_samples  # noqa: E402
+from pipeline.demo.loopback import LoopbackServer, publish_samples  # noqa: E402
 from pipeline.storage.sqlite.catalogue import Store  # noqa: E402
 
 STAGES = ("fetch", "keyframes", "transcribe", "tag")

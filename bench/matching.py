@@ -85,7 +85,7 @@ def main() -> None:
 
     logging.disable(logging.WARNING)
     from pipeline.shots.keyframes import extract_keyframes
-    from pipeline.preservation.matching import HashIndex, fingerprint_file, index_rows, match_keyframes
+    from pipeline.copies.matching import HashIndex, fingerprint_file, index_rows, match_keyframes
 
     originals, copies, unrelated = build()
     rows = []

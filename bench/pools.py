@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.testing.loopback import LoopbackServer, publish_feed  # noqa: E402
+from pipeline.demo.loopback import LoopbackServer, publish_feed  # noqa: E402
 from pipeline.testing.media import make_news_clips  # noqa: E402
 from pipeline.testing.postgres import PostgresCluster  # noqa: E402
 from pipeline.testing.prefect import PrefectServer, Worker, flow_runs, wait_online  # noqa: E402

@@ -152,7 +152,8 @@ def main() -> None:
         return
     from pipeline.asr import Segment, Transcript, Word, flag_segment
     from pipeline.asr.flags import mark_clause_loops
-    from pipeline.tagging.signals import audio as audiosig
+    from pipeline.asr.flags import mark_transcript
+    from pipeline.media import profile as audiosig
 
     def segs(d: dict) -> list[Segment]:
         out = []
@@ -183,7 +184,7 @@ def main() -> None:
             if profile is not None:
                 tr = Transcript("x", 1.0, audio.size / SR, "m", "e", "1", segments=ss)
                 if which == "now":
-                    audiosig.mark_transcript(tr, profile)
+                    mark_transcript(tr, profile)
                 else:  # before issue 13: music only where the decoder was unsure
                     for s in ss:
                         unsure = (s.avg_logprob is not None and s.avg_logprob < -0.7) or (s.no_speech_prob or 0) > 0.4

@@ -279,7 +279,7 @@ def worker_stage_vs_raw(model: str, clip: dict, reps: int) -> dict:
     """Raw faster-whisper int8 call vs the pipeline's transcribe() on one clip, same model object options."""
     import faster_whisper
 
-    from pipeline.asr import models as reg
+    from pipeline.models import whisper as reg
     from pipeline import asr as tr
 
     models_dir = CACHE / "models"

@@ -17,10 +17,10 @@ from conftest import publish_page
 from pipeline.cli.app import app
 from pipeline.errors import NoAudioError
 from pipeline.media.probe import run_ffmpeg
-from pipeline.preservation import fingerprint as fp
+from pipeline.copies import fingerprint as fp
 from pipeline.testing.media import write_wav
-from pipeline.preservation.copies import CopyFinder, VideoFacts, decide_links, distinct_pictures, original_of
-from pipeline.preservation.fingerprint import AudioIndex, fingerprint_file, query_fingerprints
+from pipeline.copies.copies import CopyFinder, VideoFacts, decide_links, distinct_pictures, original_of
+from pipeline.copies.fingerprint import AudioIndex, fingerprint_file, query_fingerprints
 
 RATE = 22050
 

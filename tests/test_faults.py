@@ -570,8 +570,8 @@ def test_audio_only_media_are_first_class(prefect_harness, server, settings, fak
     # An MP3 with embedded cover art (a one-picture "video" stream that is not a video).
     run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-i", str(cover), "-map", "0:a", "-map", "1:v",
                 "-c:a", "libmp3lame", "-c:v", "mjpeg", "-disposition:v", "attached_pic", str(mp3)])
-    server.routes["/media/track.mp3"] = __import__("pipeline.testing.loopback", fromlist=["Route"]).Route.file(mp3, "audio/mpeg")
-    from pipeline.testing.loopback import Route, watch_page
+    server.routes["/media/track.mp3"] = __import__("pipeline.demo.loopback", fromlist=["Route"]).Route.file(mp3, "audio/mpeg")
+    from pipeline.demo.loopback import Route, watch_page
 
     server.routes["/cover.jpg"] = Route.file(cover, "image/jpeg")
     server.routes["/watch/track.html"] = Route(body=watch_page("A state radio song", "", server.url("/media/track.mp3"),

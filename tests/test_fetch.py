@@ -11,7 +11,7 @@ import pytest
 from pipeline.storage.files import sha256_file
 from pipeline.errors import ClipwatchError, DownloadError, MediaError, SourceError, VideoUnavailable
 from pipeline.sources.fetch import FetchOptions, fetch
-from pipeline.testing.loopback import Route
+from pipeline.demo.loopback import Route
 from pipeline.media.probe import run_ffmpeg
 from pipeline.stages.runner import record_fetch
 from pipeline.sources.discovery import discover

@@ -12,7 +12,7 @@ from pipeline.testing.media import (add_border, add_logo, crop_frac, excerpt, ma
                             mirror, reencode_small)
 
 from pipeline.shots.keyframes import extract_keyframes  # noqa: E402
-from pipeline.preservation.matching import HashIndex, QueryFrame, fingerprint_file, index_rows, match_keyframes, match_video  # noqa: E402
+from pipeline.copies.matching import HashIndex, QueryFrame, fingerprint_file, index_rows, match_keyframes, match_video  # noqa: E402
 from pipeline.shots.phash import hamming  # noqa: E402
 
 DURATION = 45.0

@@ -28,7 +28,7 @@ from pipeline.storage.files import Archive
 from pipeline.storage.postgres.catalogue import PostgresCatalogue
 from pipeline.storage.s3 import S3Store
 from pipeline.storage.sqlite.catalogue import Store
-from pipeline.testing.loopback import publish_samples
+from pipeline.demo.loopback import publish_samples
 from test_postgres_catalogue import QUERIES
 
 TABLES = [t for t, _ in migrate_mod.TABLES]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.asr import ct2_convert
-from pipeline.asr import models
+from pipeline.models import ct2_convert
+from pipeline.models import whisper as models
 from pipeline.errors import ModelError
 from pipeline.asr import transcribe
 

@@ -14,7 +14,7 @@ from _scale import pg  # noqa: F401  (the throwaway PostgreSQL cluster, one per 
 from conftest import SAMPLES, publish_page
 from pipeline.preservation import monitor
 from pipeline.sources.fetch import fetch
-from pipeline.testing.loopback import Route, watch_page
+from pipeline.demo.loopback import Route, watch_page
 from pipeline.stages.runner import record_fetch
 from pipeline.storage.sqlite.catalogue import VideoRecord
 

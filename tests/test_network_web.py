@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from _search_catalogue import HOSTILE, build_catalogue
 from conftest import serve_app
-from pipeline.preservation.copies import CopyLink
+from pipeline.copies.copies import CopyLink
 from pipeline.storage.sqlite import copies as sql
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.web import create_app

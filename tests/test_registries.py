@@ -135,7 +135,7 @@ def test_every_tagging_signal_sets_only_its_own_features_with_evidence():
     """Each registered signal, on a video that gives every signal something to say."""
     from pipeline.asr import Segment, Transcript
     from pipeline.tagging.model import FEATURES, TaggingInput
-    from pipeline.tagging.signals.audio import AudioProfile
+    from pipeline.media.profile import AudioProfile
     from pipeline.tagging.signals.base import signals
 
     speech = Transcript("en", 1.0, 60.0, "m", "e", "v", segments=[

@@ -46,8 +46,7 @@ def test_a_job_decodes_the_audio_once_for_every_reader(archived_bulletin, store,
     folder = archive.video_dir(archived_bulletin)
     profile = json.loads((folder / "audio_profile.json").read_text())
     assert profile["speech"] > 0.5 and abs(profile["speech"] + profile["music"] + profile["silence"] + profile["noise"] - 1) < 1e-6
-    from pipeline.stages.audio import read_profile
-    from pipeline.tagging.signals.audio import profile_version
+    from pipeline.media.profile import profile_version, read_profile
     assert read_profile(folder / "audio_profile.json").labels == profile["labels"] and profile["version"] == profile_version()
     row = store.audio_profile_row(archived_bulletin)
     assert row["model_version"] == profile_version()

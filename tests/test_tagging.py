@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.config import samples_dir
-from pipeline.tagging.signals import audio as audiosig
+from pipeline.asr.flags import mark_transcript
+from pipeline.media import profile as audiosig
 from pipeline.tagging.signals import text as textsig
 from pipeline.tagging.signals.source import load_registry
 from pipeline.storage.sqlite.catalogue import Store, VideoRecord
@@ -96,7 +97,7 @@ def test_music_segments_are_flagged_in_the_transcript():
         Segment(0.0, 3.5, "Thank you for watching!", avg_logprob=-1.1, no_speech_prob=0.6),  # Whisper unsure: hallucination
         Segment(3.5, 7.0, "Glory to the victorious factory", avg_logprob=-0.2, no_speech_prob=0.05),  # heard clearly: sung words
         Segment(8.5, 11.5, "you")])
-    assert audiosig.mark_transcript(tr, prof) == 2
+    assert mark_transcript(tr, prof) == 2
     assert [s.flags for s in tr.segments] == [["music"], [], ["silence"]]
     assert tr.text == "Glory to the victorious factory"
 
@@ -107,7 +108,7 @@ def test_repetitive_text_over_music_is_a_loop_however_sure_the_decoder():
     tr = Transcript("en", 0.5, 8.0, "tiny.en", "test", "0", segments=[
         Segment(0.0, 4.0, "Thank you. Thank you. Thank you. Thank you. Thank you.", avg_logprob=-0.2, no_speech_prob=0.05),
         Segment(4.0, 8.0, "Glory to the victorious factory", avg_logprob=-0.2, no_speech_prob=0.05)])
-    assert audiosig.mark_transcript(tr, prof) == 1
+    assert mark_transcript(tr, prof) == 1
     assert [s.flags for s in tr.segments] == [["repetition"], []]
 
 

@@ -16,15 +16,16 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import SAMPLES, publish_page
-from pipeline.asr import hub
+from pipeline.models import hub
 from pipeline.asr.base import Segment, Transcript
 from pipeline.cli import app
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, ModelError
 from pipeline.testing.hub import publish_damaged, publish_model
-from pipeline.testing.loopback import LoopbackServer
+from pipeline.demo.loopback import LoopbackServer
 from pipeline.testing.translation import build_opus_mt
-from pipeline.translate import get_translator, models, parse_translator
+from pipeline.models import translation as models
+from pipeline.translate import get_translator, parse_translator
 
 OPUS_REPO = models.TRANSLATION_MODELS["opus-mt-ko-en"].repo_id
 NLLB_REPO = models.TRANSLATION_MODELS["nllb-200-distilled-600M"].repo_id

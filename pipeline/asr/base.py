@@ -118,7 +118,7 @@ class Transcriber(ABC):
     device_compute_types: dict[str, str] = {}
 
     def __init__(self, model: str, models_dir: Path | None = None, compute_type: str | None = None) -> None:
-        from pipeline.asr import models
+        from pipeline.models import whisper as models
 
         # One window at a time per loaded model (openai-whisper's decoder is not re-entrant;
         # on a few cores parallel windows would only compete for the same threads).

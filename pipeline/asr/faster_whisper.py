@@ -29,7 +29,7 @@ class FasterWhisperTranscriber(Transcriber):
                  device: str = "cpu") -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-        from pipeline.asr import models
+        from pipeline.models import whisper as models
 
         super().__init__(model, models_dir)
         self.path = models.resolve_ct2(model, models_dir)

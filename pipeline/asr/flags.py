@@ -6,11 +6,15 @@ import bisect
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from pipeline.asr.base import COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD, SILENCE_RMS, Segment
+from pipeline.asr.base import (COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD, SILENCE_RMS, Segment,
+                               Transcript)
+
+if TYPE_CHECKING:  # annotations only: the profile's classifier is not needed to flag
+    from pipeline.media.profile import AudioProfile
 
 
 def compression_ratio(text: str) -> float:
@@ -269,3 +273,42 @@ def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
     elif not re.search(r"\w", text):  # only punctuation (".", "..."): nothing was said
         flags.append("silence")
     return list(dict.fromkeys(flags))
+
+
+# -- the audio profile's view of a transcript -----------------------------------
+
+
+def mark_transcript(transcript: Transcript, profile: AudioProfile, music_share: float = 0.6, silence_share: float = 0.8) -> int:
+    """Flag segments that lie over silence ("silence"), or over music while Whisper was unsure ("music").
+
+    Whisper invents "lyrics" over instrumentals and phrases over silence; flagged
+    segments are kept in the transcript but not indexed as speech. Sung words that
+    Whisper hears confidently stay indexed: scholars search songs too. Speech over
+    a music bed is speech, never flagged. Changes the segments in place and
+    returns how many were newly flagged.
+    """
+    changed = 0
+    for seg in transcript.segments:
+        # Unsure of the *words*: the engines report no_speech_prob for the whole 30 s window (high over the pauses
+        # between clearly spoken prompts), so it counts only with a low word confidence (issue 13: telephone prompts,
+        # confidently decoded at avg_logprob -0.2, were flagged as music because of it).
+        logprob = seg.avg_logprob if seg.avg_logprob is not None else -1.0
+        unsure = logprob < -0.7 or ((seg.no_speech_prob or 0) > 0.4 and logprob < -0.5)
+        if "silence" not in seg.flags and profile.share_in(seg.start, seg.end, "silence") >= silence_share \
+                and (logprob < -0.5 or (seg.no_speech_prob or 0) > 0.9):
+            seg.flags.append("silence")
+            changed += 1
+        elif "music" not in seg.flags and profile.share_in(seg.start, seg.end, "music") >= music_share:
+            if unsure:
+                seg.flags.append("music")
+                changed += 1
+            elif "repetition" not in seg.flags and _repetitive(seg.text):
+                # Repetitive text over music is a decoding loop (issue 13), however sure the decoder was: people
+                # repeat themselves in speech ("만세! 만세!"), which the transcript flags let through.
+                seg.flags.append("repetition")
+                changed += 1
+    return changed
+
+
+def _repetitive(text: str) -> bool:
+    return compression_ratio(text.strip()) > COMPRESSION_RATIO_THRESHOLD or has_repeated_ngrams(text)

@@ -28,8 +28,8 @@ class OpenAIWhisperTranscriber(Transcriber):
                 "pip install openai-whisper, or use --engine faster-whisper"
             ) from exc
 
-        from pipeline.asr import ct2_convert
-        from pipeline.asr import models
+        from pipeline.models import ct2_convert
+        from pipeline.models import whisper as models
 
         super().__init__(model, models_dir)
         self.path = models.resolve_checkpoint(model, models_dir)

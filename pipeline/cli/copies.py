@@ -10,10 +10,18 @@ from typing import Any, Optional
 
 import typer
 
-from pipeline.cli.common import (JsonFlag, console, fmt_time, open_store, output_format, print_json, rich_escape,
-                                 settings)
+from pipeline.cli.common import (
+    JsonFlag,
+    console,
+    fmt_time,
+    open_store,
+    output_format,
+    print_json,
+    rich_escape,
+    settings,
+)
+from pipeline.copies import network as net
 from pipeline.errors import NotFoundError
-from pipeline.preservation import network as net
 from pipeline.sources.discovery import is_url
 from pipeline.sources.fetch import fetch
 from pipeline.storage.files import Archive
@@ -40,7 +48,7 @@ def print_copies(c: dict[str, Any]) -> None:
 
 
 def _hash_index(store: Store):
-    from pipeline.preservation.matching import HashIndex  # OpenCV (~0.3 s to load): only for the commands that match
+    from pipeline.copies.matching import HashIndex  # OpenCV (~0.3 s to load): only for the commands that match
 
     return HashIndex(store.keyframe_hashes())
 
@@ -72,7 +80,7 @@ def similar(
     as_json: JsonFlag = False,
 ) -> None:
     """Rank archived videos by shared keyframes with this one (re-uploads, excerpts, mirrored copies)."""
-    from pipeline.preservation.matching import fingerprint_file, match_keyframes  # OpenCV: loaded only to match
+    from pipeline.copies.matching import fingerprint_file, match_keyframes  # OpenCV: loaded only to match
 
     s = settings()
     with open_store(s) as store:
@@ -92,7 +100,7 @@ def match(
     as_json: JsonFlag = False,
 ) -> None:
     """Find archived videos that this file or URL copies (re-upload detection)."""
-    from pipeline.preservation.matching import fingerprint_file, match_keyframes  # OpenCV: loaded only to match
+    from pipeline.copies.matching import fingerprint_file, match_keyframes  # OpenCV: loaded only to match
 
     with open_store() as store:
         index = _hash_index(store)

@@ -12,16 +12,30 @@ from rich.table import Table
 
 from flows import configure_prefect
 from pipeline.asr import subtitles
-from pipeline.cli.common import (TRANSLATOR_HELP, JsonFlag, check_translator, console, disk_full_guard, err_console,
-                                 fmt_time, open_store, output_format, print_json, rich_escape, scale_out_api, settings,
-                                 short, state)
+from pipeline.cli.common import (
+    TRANSLATOR_HELP,
+    JsonFlag,
+    check_translator,
+    console,
+    disk_full_guard,
+    err_console,
+    fmt_time,
+    open_store,
+    output_format,
+    print_json,
+    rich_escape,
+    scale_out_api,
+    settings,
+    short,
+    state,
+)
 from pipeline.config import Settings, samples_dir
+from pipeline.demo.loopback import LoopbackServer, publish_samples
 from pipeline.errors import ClipwatchError, DiskFullError
 from pipeline.search.fulltext import SearchQuery, search
 from pipeline.sources.discovery import is_url
 from pipeline.stages import STAGES
 from pipeline.storage.files import atomic_write_text
-from pipeline.testing.loopback import LoopbackServer, publish_samples
 
 app = typer.Typer()
 

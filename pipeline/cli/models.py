@@ -7,10 +7,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from pipeline.asr import hub
-from pipeline.asr.models import convert, list_models
 from pipeline.cli.common import JsonFlag, bytes_progress, console, print_json, settings
-from pipeline.translate import models as translation_models
+from pipeline.models import hub
+from pipeline.models import translation as translation_models
+from pipeline.models.whisper import convert, list_models
 
 app = typer.Typer()
 models_app = typer.Typer(help="Whisper models shipped as PyPI packages (never downloaded at run time).", no_args_is_help=True)

@@ -8,8 +8,19 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from pipeline.cli.common import (JsonFlag, bytes_progress, console, cron_times, err_console, open_store,
-                                 prefect_settings, print_json, rich_escape, settings, short)
+from pipeline.cli.common import (
+    JsonFlag,
+    bytes_progress,
+    console,
+    cron_times,
+    err_console,
+    open_store,
+    prefect_settings,
+    print_json,
+    rich_escape,
+    settings,
+    short,
+)
 from pipeline.errors import ClipwatchError
 from pipeline.preservation.bag import export_bag, export_catalogue, select_videos
 from pipeline.preservation.fixity import verify as run_verify

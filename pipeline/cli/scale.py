@@ -8,8 +8,18 @@ from typing import Any, Optional
 
 import typer
 
-from pipeline.cli.common import (JsonFlag, bytes_progress, console, cron_times, err_console, prefect_settings,
-                                 print_json, rich_escape, scale_out_api, settings)
+from pipeline.cli.common import (
+    JsonFlag,
+    bytes_progress,
+    console,
+    cron_times,
+    err_console,
+    prefect_settings,
+    print_json,
+    rich_escape,
+    scale_out_api,
+    settings,
+)
 from pipeline.errors import ClipwatchError
 from pipeline.storage.base import open_blob_store, open_catalogue, scheme_of
 from pipeline.storage.migrate import migrate

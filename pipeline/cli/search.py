@@ -10,13 +10,32 @@ import typer
 from rich.progress import Progress
 from rich.text import Text
 
-from pipeline.cli.common import (JsonFlag, console, err_console, fmt_time, open_store, output_format, print_json,
-                                 print_rows, rich_escape, settings)
+from pipeline.cli.common import (
+    JsonFlag,
+    console,
+    err_console,
+    fmt_time,
+    open_store,
+    output_format,
+    print_json,
+    print_rows,
+    rich_escape,
+    settings,
+)
 from pipeline.errors import ClipwatchError
 from pipeline.search.export import export_hits
 from pipeline.search.fulltext import SearchQuery, search
-from pipeline.search.views import (TREND_FORMATS, TrendQuery, channel_list, recent_list, removed_list, render_table,
-                                   save_plot, to_json, trends)
+from pipeline.search.views import (
+    TREND_FORMATS,
+    TrendQuery,
+    channel_list,
+    recent_list,
+    removed_list,
+    render_table,
+    save_plot,
+    to_json,
+    trends,
+)
 
 app = typer.Typer()
 browse_app = typer.Typer(help="Browse the archive: channels, removed videos, recently archived.", no_args_is_help=True)

@@ -7,29 +7,12 @@ memory-mapped samples, and both the transcript's music/silence flags and the tag
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
-from typing import Any
 
 from pipeline.errors import NoAudioError
+from pipeline.media.profile import analyse_array, profile_dict, profile_version
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 from pipeline.storage.files import atomic_write_json
-
-
-def profile_dict(profile: Any) -> dict[str, Any]:
-    return profile.to_dict()
-
-
-def read_profile(path: Path) -> Any:
-    """An AudioProfile from its JSON file (None when the file is missing or unreadable: the profile is redone)."""
-    from pipeline.errors import ModelError
-    from pipeline.tagging.signals.audio import AudioProfile
-
-    try:
-        return AudioProfile.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, ModelError):
-        return None
 
 
 class AudioProfileStage(Stage):
@@ -37,13 +20,9 @@ class AudioProfileStage(Stage):
     skip_message = "already profiled by this classifier"
 
     def key(self, job: Job) -> str:
-        from pipeline.tagging.signals.audio import profile_version
-
         return f"{job.media_sha256}:{profile_version()}"  # features + weights: a new classifier re-profiles
 
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
-        from pipeline.tagging.signals.audio import analyse_array
-
         t0 = time.perf_counter()
         try:
             samples = job.samples()

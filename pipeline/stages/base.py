@@ -100,7 +100,7 @@ class Job:
     def load_profile(self) -> Any:
         """The stored audio profile when the audio stage was skipped (None when there is none)."""
         if self.profile is None:
-            from pipeline.stages.audio import read_profile
+            from pipeline.media.profile import read_profile
 
             row = self.store.audio_profile_row(self.video_id)
             if row is not None and row["media_sha256"] == self.media_sha256 and row["path"]:

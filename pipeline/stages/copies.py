@@ -18,7 +18,7 @@ class CopiesStage(Stage):
     skip_message = "already matched against the archive"
 
     def key(self, job: Job) -> str:
-        from pipeline.preservation import copies, fingerprint
+        from pipeline.copies import copies, fingerprint
 
         return f"{job.media_sha256}:{copies.METHOD_VERSION}:{fingerprint.VERSION}"
 
@@ -26,8 +26,8 @@ class CopiesStage(Stage):
         import cv2
 
         from pipeline.media.audio import SAMPLE_RATE
-        from pipeline.preservation import copies, fingerprint
-        from pipeline.preservation.matching import fingerprint_result
+        from pipeline.copies import copies, fingerprint
+        from pipeline.copies.matching import fingerprint_result
         from pipeline.storage.sqlite import copies as sql
 
         t0 = time.perf_counter()

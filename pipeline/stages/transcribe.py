@@ -26,7 +26,7 @@ class TranscribeStage(Stage):
 
     def _flag_over_audio(self, job: Job, tr: Any) -> int:
         """Flag segments over silence, or over music where Whisper was unsure (the stored audio profile)."""
-        from pipeline.tagging.signals.audio import mark_transcript
+        from pipeline.asr.flags import mark_transcript
 
         profile = job.load_profile()
         if profile is None or not tr.segments:

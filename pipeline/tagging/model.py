@@ -4,7 +4,7 @@
 logistic regression over the same signal features (``FEATURES``): the channel
 registry (``signals.source``), platform categories, lexicon hits in the
 metadata and in the transcript / English translation (``signals.text``), and the
-music / speech / silence shares of the audio (``signals.audio``). The score is
+music / speech / silence shares of the audio (``signals.audio`` over ``pipeline.media.profile``). The score is
 the regression's probability; the decision is ``score >= threshold``; the
 evidence is each feature's contribution ``weight × value`` in log-odds, largest
 first ("propaganda 0.91: channel in registry: KCTV (+2.1), 7 leader honorifics
@@ -34,8 +34,8 @@ import numpy as np
 
 from pipeline.errors import ClipwatchError, ConfigError, MediaError, ModelError, NotFoundError
 from pipeline.asr import Transcript
+from pipeline.media.profile import AudioProfile, analyse_audio, read_profile
 from pipeline.tagging.signals import text as textsig
-from pipeline.tagging.signals.audio import AudioProfile, analyse_audio
 from pipeline.tagging.signals.base import signals
 from pipeline.tagging.signals.source import load_registry
 from pipeline.tagging.signals.text import TEXT_GROUPS  # noqa: F401  (re-exported: the lexicon groups)
@@ -298,8 +298,6 @@ def input_from_store(store, video_id: str, archive_dir: Path | None = None, with
         raise NotFoundError(f"no video {video_id!r} in the archive; see `clipwatch list`")
     audio, audio_path = None, None
     if with_audio and archive_dir is not None and v["media_sha256"]:
-        from pipeline.stages.audio import read_profile
-
         row = store.audio_profile_row(video_id)
         if row is not None and row["media_sha256"] == v["media_sha256"] and row["path"]:
             audio = read_profile(Path(archive_dir) / row["path"])

@@ -10,7 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from pipeline.testing.loopback import LoopbackServer, Route
+from pipeline.demo.loopback import LoopbackServer, Route
 
 LFS_MIN = 1 << 20  # files at least this big are served as LFS objects (with a SHA-256), as on the hub
 

@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from pipeline.translate import models
+from pipeline.models import translation as models
 from pipeline.translate.base import Translator
 
 BATCH = 32          # segments per CTranslate2 batch (sorted by length inside the batch by CTranslate2)

@@ -318,7 +318,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
         return page("video.html", start=start, hit_citation=hit_cite, params={}, **ctx)
 
     def network_data(channel: list[str], since: str | None):
-        from pipeline.preservation import network as net
+        from pipeline.copies import network as net
 
         return net, net.network_from_store(stores.get(), archive_root, channels=[c for c in channel if c.strip()],
                                            since=(since or "").strip() or None)

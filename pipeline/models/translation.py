@@ -1,7 +1,7 @@
 """Translation models for ``--translator ct2:NAME``: names -> CTranslate2 folders, pulled once from the hub.
 
 ``clipwatch models pull NAME`` fetches a model through the same verified, atomic installer as the Whisper models
-(:func:`pipeline.asr.hub.install`) into ``<models_dir>/hub/NAME``. A repository that already ships a CTranslate2
+(:func:`pipeline.models.hub.install`) into ``<models_dir>/hub/NAME``. A repository that already ships a CTranslate2
 conversion is installed as it comes; one that ships Marian (OPUS-MT ``model.npz``) or PyTorch weights is converted
 with CTranslate2's own converter on the way in (PyTorch weights need the ``transformers`` package for that, and the
 pull says so before downloading anything).
@@ -61,7 +61,7 @@ class TranslationFolder:
 
 def describe(path: Path) -> TranslationFolder:
     """Check a folder is a CTranslate2 translation model with its SentencePiece model; ModelError otherwise."""
-    from pipeline.asr import ct2_convert
+    from pipeline.models import ct2_convert
 
     path = Path(path)
     if not (path / "model.bin").is_file() or not (path / "config.json").is_file():
@@ -78,7 +78,7 @@ def describe(path: Path) -> TranslationFolder:
 
 
 def pulled_dir(name: str, models_dir: Path) -> Path | None:
-    from pipeline.asr.hub import MANIFEST
+    from pipeline.models.hub import MANIFEST
 
     d = Path(models_dir) / "hub" / name
     return d if name in TRANSLATION_MODELS and (d / MANIFEST).is_file() and (d / "model.bin").is_file() else None
@@ -155,7 +155,7 @@ def _convert(repo_id: str) -> Callable[[Path, Path], bool]:
 def pull(name: str, models_dir: Path, *, revision: str | None = None, endpoint: str | None = None,
          force: bool = False, progress: Callable[[str, int, int], None] | None = None):
     """Download, verify, convert if need be, and install a translation model into ``<models_dir>/hub/<name>``."""
-    from pipeline.asr import hub
+    from pipeline.models import hub
 
     if name not in TRANSLATION_MODELS:
         raise ModelError(f"unknown translation model {name!r} for `models pull`; choose one of: "

@@ -76,7 +76,7 @@ def _truthy(value: str | None) -> bool:
 def canonical(name: str) -> str:
     name = ALIASES.get(name, name)
     if name not in HUB_MODELS:
-        from pipeline.translate.models import TRANSLATION_MODELS
+        from pipeline.models.translation import TRANSLATION_MODELS
 
         raise ModelError(f"unknown model {name!r} for `models pull`; choose one of: {', '.join(HUB_MODELS)}; "
                          f"translators: {', '.join(TRANSLATION_MODELS)}")
@@ -145,7 +145,7 @@ def _hub_error(exc: Exception, repo_id: str, endpoint: str) -> ModelError:
 def pull(name: str, models_dir: Path, *, revision: str | None = None, endpoint: str | None = None,
          force: bool = False, progress: Callable[[str, int, int], None] | None = None) -> PulledModel:
     """Download, verify and install a hub model into ``<models_dir>/hub/<name>``; ModelError with what to check."""
-    from pipeline.asr import models as model_registry
+    from pipeline.models import whisper as model_registry
 
     name = canonical(name)
     return install(name, HUB_MODELS[name], Path(models_dir) / "hub", patterns=PATTERNS, required=REQUIRED,
@@ -178,7 +178,7 @@ def install(name: str, repo_id: str, hub_dir: Path, *, patterns: tuple[str, ...]
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
-    from pipeline.asr import models as model_registry
+    from pipeline.models import whisper as model_registry
 
     hub_dir = Path(hub_dir)  # apart from the packaged models' joined copies
     dest = hub_dir / name

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import os
 
+import typer.main
+from typer.testing import CliRunner
+
+from pipeline.cli.app import app
+
 WIDTH = "100"
 
 
 def cli_help(*args: str) -> str:
     """`clipwatch ARGS --help` as a user sees it in a 100-column terminal, without colour."""
-    from typer.testing import CliRunner
-
-    from pipeline.cli.app import app
-
     env = {"COLUMNS": WIDTH, "NO_COLOR": "1", "TERM": "dumb", "_TYPER_FORCE_DISABLE_TERMINAL": "1"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -33,10 +34,6 @@ def cli_help(*args: str) -> str:
 
 def all_commands() -> list[list[str]]:
     """Every command path of the CLI, groups first then their subcommands, in the order `--help` lists them."""
-    import typer.main
-
-    from pipeline.cli.app import app
-
     root = typer.main.get_command(app)
     out: list[list[str]] = []
 

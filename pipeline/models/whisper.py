@@ -27,7 +27,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.asr import ct2_convert, hub
+from pipeline.models import ct2_convert, hub
 from pipeline.storage.files import atomic_write
 from pipeline.errors import ModelError
 
@@ -353,7 +353,7 @@ def list_models(models_dir: Path | None = None) -> list[ModelInfo]:
         languages = "English only" if name.endswith(".en") else "99 languages (multilingual)"
         ckpt = models_dir / cache_name(name) / CHECKPOINT_NAME
         out.append(ModelInfo(name, languages, size, origin, True, d, ckpt if ckpt.is_file() else None, "pulled"))
-    from pipeline.translate import models as translation_models
+    from pipeline.models import translation as translation_models
 
     for name, tm in translation_models.TRANSLATION_MODELS.items():  # --translator ct2:NAME
         d = translation_models.pulled_dir(name, models_dir)
