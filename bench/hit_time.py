@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.search.fulltext import SearchQuery, search  # noqa: E402
+from pipeline.search.facade import SearchQuery, search  # noqa: E402
 from pipeline.storage.sqlite.catalogue import Store, VideoRecord  # noqa: E402
 from pipeline.testing.media import write_wav  # noqa: E402
 

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.search.fulltext import SearchQuery, search  # noqa: E402
+from pipeline.search.facade import SearchQuery, search  # noqa: E402
 from pipeline.search.views import TrendQuery, trends  # noqa: E402
 from pipeline.storage.sqlite.catalogue import Store  # noqa: E402
 from pipeline.storage.sqlite.search import TABLES, optimize_search_index  # noqa: E402

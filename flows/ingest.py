@@ -11,8 +11,10 @@ audio profile, Whisper and the tagger on the videos already there, one at a time
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,13 +24,16 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipeline.stages import STAGES, runner
-from pipeline.stages.base import Job, Stage, StageOutcome
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, DiskFullError, DownloadError
-from pipeline.storage.files import fs_display
-from pipeline.sources.fetch import FetchOptions, fetch
+from pipeline.preservation.sweep import sweep
+from pipeline.search import vectors as semantic
 from pipeline.sources.discovery import Discovery, VideoRef, discover
+from pipeline.sources.fetch import FetchOptions, fetch
+from pipeline.stages import STAGES, runner
+from pipeline.stages.base import Job, Stage, StageOutcome
+from pipeline.storage.base import blob_store_for, catalogue_for
+from pipeline.storage.files import fs_display
 
 from .progress import reporter
 
@@ -95,8 +100,8 @@ class Prepared:
 @task(name="fetch", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_network_only,
       tags=["clipwatch-download"], cache_policy=NO_CACHE)
 def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> StageOutcome:
-    archive = settings.blob_store()
-    with settings.catalogue() as store:
+    archive = blob_store_for(settings)
+    with catalogue_for(settings) as store:
         def is_archived(vid: str) -> bool:
             row = store.find_video(vid)
             return bool(row and row["media_sha256"] and store.media_file(row["media_sha256"])
@@ -132,9 +137,9 @@ def run_pool_stages(video_id: str, settings: Settings, pool: str, force: bool = 
     """One video's stages of one pool ("media": pictures only; "asr": sound, words, tags), in pipeline order:
     the outcome (or error) of each. A full disk stops (DiskFullError); any other failure is that stage's alone."""
     results: dict[str, tuple[StageOutcome | None, str | None]] = {}
-    with settings.catalogue() as store:
+    with catalogue_for(settings) as store:
         try:
-            job = Job(store, settings.blob_store(), settings, video_id, force=force)
+            job = Job(store, blob_store_for(settings), settings, video_id, force=force)
         except ClipwatchError as exc:
             return {cls.name: (None, str(exc)) for cls in STAGES if cls.pool == pool}
         with job:
@@ -163,7 +168,7 @@ def _record(report: VideoReport, video_id: str, stage: str, outcome: StageOutcom
         report.stages[stage], report.messages[stage] = "failed", error
         report.status, report.error = "failed", f"{stage}: {error}"
         reporter().stage_end(video_id, stage, "failed", error)
-        with settings.catalogue() as store:
+        with catalogue_for(settings) as store:
             store.add_event("failed", video_id=video_id, detail={"stage": stage, "error": error})
         return
     assert outcome is not None
@@ -176,9 +181,9 @@ def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool 
             done: set[str] | None = None) -> None:
     """Run one video's job through every analysis stage not in ``done``; a stage's failure is recorded, not fatal."""
     done = done or set()
-    with settings.catalogue() as store:
+    with catalogue_for(settings) as store:
         try:
-            job = Job(store, settings.blob_store(), settings, video_id, force=force)
+            job = Job(store, blob_store_for(settings), settings, video_id, force=force)
         except ClipwatchError as exc:
             for cls in STAGES:
                 _record(report, video_id, cls.name, None, str(exc), settings)
@@ -211,9 +216,6 @@ class disk_full_as_error:
         return self
 
     def __exit__(self, typ, exc, tb):
-        import errno
-        import sqlite3
-
         full = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or \
             (isinstance(exc, sqlite3.OperationalError) and "full" in str(exc))
         if full:
@@ -225,9 +227,8 @@ class disk_full_as_error:
 @task(name="index-semantic", cache_policy=NO_CACHE)
 def semantic_index_task(settings: Settings) -> dict[str, Any]:
     """Embed new transcript segments for --semantic/--hybrid search (once per batch: the vector file is rewritten)."""
-    from pipeline.search import vectors as semantic
 
-    with settings.catalogue() as store:
+    with catalogue_for(settings) as store:
         rep = semantic.index_segments(
             store, progress=lambda done, total: reporter().stage_progress("semantic index", "embed", done, total))
     return {"embedded": rep.embedded, "total": rep.total, "seconds": round(rep.seconds, 2)}
@@ -253,9 +254,8 @@ def sweep_and_discover(store, settings: Settings, sources: list[str], report: In
                        find: Callable[[str], Discovery]) -> list[tuple[VideoRef, int | None]]:
     """Sweep what a crash left, then list each source (``find``: a retried task in a flow, plain ``discover``
     elsewhere); returns every video found with its source's id. A source that fails is reported, not fatal."""
-    from pipeline.preservation.sweep import sweep
 
-    swept = sweep(store, settings.blob_store())
+    swept = sweep(store, blob_store_for(settings))
     if swept.removed or swept.orphans:
         report.swept = swept.to_dict()
     work: list[tuple[VideoRef, int | None]] = []
@@ -284,7 +284,7 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
     settings.ensure_dirs()
     report = IngestReport()
     try:
-        with disk_full_as_error(settings), settings.catalogue() as store:
+        with disk_full_as_error(settings), catalogue_for(settings) as store:
             work = sweep_and_discover(store, settings, sources, report, discover_task)
     except DiskFullError as exc:
         report.stopped = str(exc)
@@ -309,7 +309,7 @@ def ingest_flow(sources: list[str], settings: Settings | None = None, force: boo
             vr.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
             vr.error, vr.stages["fetch"] = str(exc), "failed"
             reporter().stage_end(label, "fetch", "failed", str(exc))
-            with settings.catalogue() as store:
+            with catalogue_for(settings) as store:
                 store.add_event("failed", detail={"stage": "fetch", "url": ref.url, "error": str(exc)})
             continue
         outcome = prepared.fetch

@@ -3,7 +3,7 @@
 New videos are fetched at once (capture before takedown) with the ingest flow's
 own tasks — the same retries, download concurrency tag and per-stage caching —
 then analysed unless ``analyse=False``. Each due video is then asked about
-(metadata only) by ``pipeline.monitor.check_video``, which applies the removal
+(metadata only) by ``pipeline.preservation.monitor.check_video``, which applies the removal
 rules (two failed checks at least an hour apart, site reachable; transient
 errors never count).
 
@@ -15,17 +15,18 @@ build a deployment with ``monitor_deployment`` for a Prefect work pool.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
 import time
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from pipeline.preservation import monitor
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError
+from pipeline.preservation import monitor
+from pipeline.storage.base import blob_store_for, catalogue_for
 
 from .ingest import VideoReport, analyse, fetch_task
 from .progress import reporter
@@ -63,15 +64,15 @@ def _settings(data_dir: str | None) -> Settings:
 
 @task(name="relist-sources", cache_policy=NO_CACHE)
 def relist_task(settings: Settings, now: datetime | None, confirm_after: timedelta) -> list[monitor.SourceListing]:
-    with settings.catalogue() as store:  # clipwatch.db, or PostgreSQL (CLIPWATCH_DATABASE_URL)
+    with catalogue_for(settings) as store:  # clipwatch.db, or PostgreSQL (CLIPWATCH_DATABASE_URL)
         return monitor.relist_sources(store, now=now, confirm_after=confirm_after)
 
 
 @task(name="check-video", cache_policy=NO_CACHE, tags=["clipwatch-check"])
 def check_task(video_id: str, settings: Settings, now: datetime | None, confirm_after: timedelta) -> monitor.CheckResult:
     # the archive folder, or the object store (CLIPWATCH_STORAGE_URL): a changed info.json goes where the media are
-    with settings.catalogue() as store:
-        return monitor.check_video(store, settings.blob_store(), video_id, now=now, confirm_after=confirm_after)
+    with catalogue_for(settings) as store:
+        return monitor.check_video(store, blob_store_for(settings), video_id, now=now, confirm_after=confirm_after)
 
 
 @flow(name="monitor", log_prints=False)
@@ -101,7 +102,7 @@ def monitor_flow(data_dir: str | None = None, relist: bool = True, check: bool =
                 vr.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
                 vr.error, vr.stages["fetch"] = str(exc), "failed"
                 reporter().stage_end(ref.title or ref.url, "fetch", "failed", str(exc))
-                with settings.catalogue() as store:
+                with catalogue_for(settings) as store:
                     store.add_event("failed", detail={"stage": "fetch", "url": ref.url, "error": str(exc), "by": "monitor"})
                 continue
             vr.video_id = outcome.video_id
@@ -112,7 +113,7 @@ def monitor_flow(data_dir: str | None = None, relist: bool = True, check: bool =
 
     if check:
         fresh = {v.video_id for v in report.ingested if v.video_id}
-        with settings.catalogue() as store:
+        with catalogue_for(settings) as store:
             if check_all:
                 ids = store.checkable_video_ids()
             else:

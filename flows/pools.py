@@ -26,6 +26,7 @@ shared between machines.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -38,11 +39,21 @@ from prefect.states import Completed, Failed
 
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, ConfigError
-from pipeline.sources.discovery import VideoRef
+from pipeline.preservation.sweep import sweep_incoming
+from pipeline.sources.discovery import VideoRef, discover
+from pipeline.storage.base import blob_store_for, catalogue_for
 from pipeline.storage.files import fs_display
 
-from .ingest import (IngestReport, VideoReport, _record, fetch_task, run_pool_stages, sweep_and_discover,
-                     update_semantic_index)
+from .ingest import (
+    IngestReport,
+    VideoReport,
+    _record,
+    fetch_task,
+    run_pool_stages,
+    sweep_and_discover,
+    update_semantic_index,
+)
+from .monitor import DEFAULT_CRON, monitor_flow
 from .progress import reporter
 
 log = logging.getLogger(__name__)
@@ -118,10 +129,8 @@ def ingest_video_flow(url: str, source_url: str | None = None, title: str | None
     """Download one video (global and per-site download slots held meanwhile), then its picture stages."""
     from prefect.concurrency.sync import concurrency
 
-    from pipeline.preservation.sweep import sweep_incoming
-
     settings = _worker_settings(options)
-    for left in sweep_incoming(settings.blob_store().root):  # a fetch of this machine's that was killed
+    for left in sweep_incoming(blob_store_for(settings).root):  # a fetch of this machine's that was killed
         log.warning("swept a temporary file left by an interrupted run: %s", left)
     report = VideoReport(ref=fs_display(url), title=title)
     ref = VideoRef(url=url, source_url=source_url or url, title=title)
@@ -131,7 +140,7 @@ def ingest_video_flow(url: str, source_url: str | None = None, title: str | None
     except ClipwatchError as exc:
         report.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
         report.error, report.stages["fetch"] = str(exc), "failed"
-        with settings.catalogue() as store:
+        with catalogue_for(settings) as store:
             store.add_event("failed", detail={"stage": "fetch", "url": url, "error": str(exc)})
     else:
         report.video_id = outcome.video_id
@@ -253,8 +262,6 @@ def register(cron: str | None = None, limits: ScaleLimits | None = None) -> Regi
     """``clipwatch deploy``: pools, the global download limit, and the deployments (re-running updates them)."""
     from prefect.types.entrypoint import EntrypointType
 
-    from .monitor import DEFAULT_CRON, monitor_flow
-
     limits = limits or ScaleLimits()
     cron = cron or DEFAULT_CRON
     check_server()
@@ -352,7 +359,6 @@ def _poll(client, runs: list[_Run], limits: ScaleLimits, stats: FanOutStats) -> 
 
 def _reports(client, runs: list[_Run]) -> dict[Any, list[VideoReport]]:
     """Each finished flow run's video reports (its table artifact)."""
-    import json
 
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -378,9 +384,7 @@ def _check_deployments(client, names: list[str]) -> None:
 
 
 def _discover(sources: list[str], settings: Settings, report: IngestReport) -> list[tuple[VideoRef, int | None]]:
-    from pipeline.sources.discovery import discover
-
-    with settings.catalogue() as store:
+    with catalogue_for(settings) as store:
         work = sweep_and_discover(store, settings, sources, report, discover)
     if any(ref.is_local for ref, _ in work):
         raise ConfigError("local files cannot be handed to workers on other machines; ingest them without "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect import flow
 
 from pipeline.config import Settings
+from pipeline.storage.base import catalogue_for
 
 from .ingest import IngestReport, VideoReport, analyse, update_semantic_index
 
@@ -17,7 +18,7 @@ from .ingest import IngestReport, VideoReport, analyse, update_semantic_index
 @flow(name="reprocess")
 def reprocess_flow(video_ids: list[str] | None = None, settings: Settings | None = None, force: bool = False) -> IngestReport:
     settings = settings or Settings()
-    with settings.catalogue() as store:
+    with catalogue_for(settings) as store:
         ids = [store.get_video(v)["id"] for v in video_ids] if video_ids else [r["id"] for r in store.list_videos(10**9)]
         titles = {i: store.get_video(i)["title"] for i in ids}
     report = IngestReport()

@@ -1,7 +1,7 @@
 """The verify flow: re-hash every archived original (or the named videos), one task per video.
 
 Each task records ``verified`` / ``corrupt`` / ``missing-file`` events through
-``pipeline.fixity.verify``; the flow returns the combined result. Schedule it
+``pipeline.preservation.fixity.verify``; the flow returns the combined result. Schedule it
 like the monitor flow (e.g. weekly) to prove the archive intact over time.
 """
 
@@ -10,20 +10,21 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from pipeline.preservation import fixity
 from pipeline.config import Settings
+from pipeline.preservation import fixity
+from pipeline.storage.base import blob_store_for, catalogue_for
 
 
 @task(name="verify-video", cache_policy=NO_CACHE)
 def verify_task(video_id: str, settings: Settings) -> fixity.VerifyResult:
-    with settings.catalogue(reading=True) as store:
-        return fixity.verify(store, settings.blob_store(), [video_id], chain=False)
+    with catalogue_for(settings, reading=True) as store:
+        return fixity.verify(store, blob_store_for(settings), [video_id], chain=False)
 
 
 @flow(name="verify", log_prints=False)
 def verify_flow(data_dir: str | None = None, video_ids: list[str] | None = None) -> fixity.VerifyResult:
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
-    with settings.catalogue(reading=True) as store:
+    with catalogue_for(settings, reading=True) as store:
         ids = fixity.resolve_ids(store, video_ids)
         chain = store.chain_report()  # walked once, before this run's events
     total = fixity.VerifyResult(videos=ids, chain=chain)

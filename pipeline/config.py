@@ -1,9 +1,10 @@
-"""Settings from environment variables (CLIPWATCH_*) with local defaults.
+"""Settings from environment variables (CLIPWATCH_*) with local defaults: data only, a leaf every room may import.
 
 Everything lives under one data directory so an archive can be moved, backed up
 or handed over as a folder: ``archive/`` (media and per-video folders),
 ``clipwatch.db`` (SQLite), ``prefect/`` (Prefect's local state), ``models/``
-(converted or joined model files).
+(converted or joined model files). What the settings open is elsewhere: ``pipeline.storage.base.catalogue_for`` and
+``blob_store_for``.
 """
 
 from __future__ import annotations
@@ -12,12 +13,34 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .asr.base import DEVICES, ENGINES
-from .errors import ConfigError
-from .translate.base import DEFAULT_TRANSLATOR, parse_translator
+from pipeline.errors import ConfigError
 
 DEFAULT_MODEL = "base"
 DEFAULT_ENGINE = "faster-whisper"
+# The names settings may hold. The implementations are registered where they live (``pipeline.asr.base.ENGINES``,
+# ``pipeline.translate.base.TRANSLATORS``); config only names them, so it stays a leaf that every room can import
+# (tests/test_house.py checks that both lists agree).
+ENGINE_NAMES = ("faster-whisper", "openai-whisper")
+DEVICES = ("auto", "cpu", "cuda")
+TRANSLATOR_KINDS = ("whisper", "ct2")
+DEFAULT_TRANSLATOR = "whisper"
+
+
+def parse_translator(spec: str) -> tuple[str, str | None]:
+    """Read a translator spec (``--translator`` / ``CLIPWATCH_TRANSLATOR``).
+
+    Arguments:
+        spec: ``whisper`` or ``ct2:NAME``.
+
+    Returns:
+        ("whisper", None) or ("ct2", NAME); ConfigError for anything else.
+    """
+    kind, sep, model = (spec or "").strip().partition(":")
+    if kind not in TRANSLATOR_KINDS or (kind == "whisper" and sep) or (kind != "whisper" and not model.strip()):
+        raise ConfigError(f"unknown translator {spec!r} (--translator / CLIPWATCH_TRANSLATOR); choose whisper or "
+                          "ct2:NAME with NAME a translation model from `clipwatch models pull` (opus-mt-ko-en, "
+                          "nllb-200-distilled-600M) or a CTranslate2 translation model folder")
+    return kind, (model.strip() or None)
 
 
 def _default_data_dir() -> Path:
@@ -45,8 +68,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
-        if self.engine not in ENGINES:
-            raise ConfigError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
+        if self.engine not in ENGINE_NAMES:
+            raise ConfigError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINE_NAMES)}")
         object.__setattr__(self, "translator", self.translator.strip())
         parse_translator(self.translator)
         if self.device not in DEVICES:
@@ -70,31 +93,6 @@ class Settings:
         """Where joined or converted model files are cached (never downloaded)."""
         env = os.environ.get("CLIPWATCH_MODELS")
         return Path(env).expanduser().resolve() if env else self.data_dir / "models"
-
-    def catalogue(self, reading: bool = False):
-        """The catalogue: clipwatch.db, or the database named by CLIPWATCH_DATABASE_URL.
-
-        ``reading=True`` for a command that only reads: a clipwatch.db that cannot be written opens read-only.
-        """
-        from pipeline.storage.base import open_catalogue
-
-        if reading and not self.database_url:
-            from pipeline.storage.sqlite.catalogue import Store
-
-            self.check_data_dir()
-            return Store.for_reading(self.db_path)
-        cat = open_catalogue(self.database_url or self.db_path)
-        if getattr(cat, "data_dir", None) is None:  # a database server: tell it which archive folder it serves
-            cat.data_dir = self.data_dir
-        return cat
-
-    def blob_store(self):
-        """Where originals live: the archive folder, or the object store named by CLIPWATCH_STORAGE_URL."""
-        from pipeline.storage.base import open_blob_store
-
-        if not self.storage_url:
-            return open_blob_store(self.archive_dir)
-        return open_blob_store(self.storage_url, cache_dir=self.data_dir / "s3-cache")
 
     def check_data_dir(self) -> None:
         """A clear error when --data-dir names something that is not a folder."""

@@ -4,6 +4,8 @@ The CLI prints these on one line and exits non-zero; anything that is not a
 ClipwatchError is a bug and keeps its traceback.
 """
 
+import errno
+
 
 class ClipwatchError(Exception):
     """Base class for errors caused by input, environment or remote sites."""
@@ -62,8 +64,6 @@ class DiskFullError(ClipwatchError):
 
 def describe_os_error(exc: OSError) -> str:
     """One line for an OSError the environment caused (full disk, read-only or missing folder)."""
-    import errno
-
     where = f" ({exc.filename})" if isinstance(exc.filename, str) else ""
     if exc.errno == errno.ENOSPC:
         return (f"the disk is full{where}; free some space and run the command again "

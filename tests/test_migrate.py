@@ -19,7 +19,7 @@ from conftest import SAMPLES
 from pipeline.cli import app
 from pipeline.config import Settings
 from pipeline.preservation.fixity import verify
-from pipeline.search.fulltext import SearchQuery, search
+from pipeline.search.facade import SearchQuery, search
 from pipeline.sources.discovery import discover
 from pipeline.sources.fetch import fetch
 from pipeline.stages.runner import record_fetch

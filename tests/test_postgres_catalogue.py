@@ -18,7 +18,7 @@ import _search_catalogue
 from _scale import pg  # noqa: F401
 from pipeline.cli import app
 from pipeline.errors import StorageError
-from pipeline.search.fulltext import SearchQuery, search
+from pipeline.search.facade import SearchQuery, search
 from pipeline.storage.base import open_catalogue
 from pipeline.storage.postgres import hangul
 from pipeline.storage.postgres.catalogue import PostgresCatalogue, qmark_to_format

@@ -10,8 +10,9 @@ import pytest
 
 from _scale import pg, s3, s3_server  # noqa: F401
 from pipeline.config import Settings
+from pipeline.storage.base import blob_store_for
 from pipeline.preservation.fixity import verify
-from pipeline.search.fulltext import SearchQuery, search
+from pipeline.search.facade import SearchQuery, search
 from pipeline.storage.postgres.catalogue import PostgresCatalogue
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,7 @@ def test_ingest_into_postgres_and_s3(prefect_harness, sample_feed, pg, s3, tmp_p
         res = search(cat, SearchQuery("nuclear deterrent"), archive_dir=settings.archive_dir)
         assert {g.title for g in res.videos} == {"Evening News Bulletin — 15 April",
                                                  "Statement of the Foreign Ministry Spokesman"}
-        blobs = settings.blob_store()
+        blobs = blob_store_for(settings)
         assert verify(cat, blobs, derivatives=False).ok
         # The hash chain on PostgreSQL is whole, every video's manifest was recorded, and a machine with an empty
         # cache verifies the derivatives against them from the object store.

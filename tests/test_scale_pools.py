@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from _scale import pg, s3, s3_server  # noqa: F401
-from pipeline.search.fulltext import SearchQuery, search
+from pipeline.search.facade import SearchQuery, search
 from pipeline.storage.postgres.catalogue import PostgresCatalogue
 from pipeline.demo.loopback import publish_feed
 from pipeline.testing.media import make_news_clips

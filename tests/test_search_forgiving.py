@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.asr import Segment, Transcript, Word
 from pipeline.search import normalize
-from pipeline.search.fulltext import SearchQuery, search
+from pipeline.search.facade import SearchQuery, search
 from pipeline.storage.sqlite.catalogue import Store, VideoRecord
 
 LINES_EN = [

@@ -19,6 +19,7 @@ from pipeline.errors import ClipwatchError, QueryError
 from pipeline.search import views
 from pipeline.search.export import export_hits
 from pipeline.search.fulltext import SearchQuery
+from pipeline.storage.base import catalogue_for
 from pipeline.storage.sqlite.catalogue import Store
 
 
@@ -47,7 +48,7 @@ def cat(request, tmp_path_factory):
         mp.setattr(_search_catalogue, "Store", lambda _path: PostgresCatalogue(url))
         built = build_catalogue(tmp_path_factory.mktemp("views-pg") / "data")
     s = Settings(data_dir=built.data_dir, database_url=url)
-    with s.catalogue() as store:
+    with catalogue_for(s) as store:
         yield store, s
 
 

@@ -7,7 +7,6 @@ small LRU cache: a flow transcribes many videos in one process.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -17,13 +16,16 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from pipeline.config import DEVICES, Settings
 from pipeline.errors import ConfigError
+from pipeline.models import whisper as models
+from pipeline.registry import Registry
 
-# name -> "module:Class"; the first is the default.
-ENGINES: dict[str, str] = {
+# name -> "module:Class"; the first is the default (the names are also pipeline.config.ENGINE_NAMES).
+ENGINES: Registry[type[Transcriber]] = Registry("engine", {
     "faster-whisper": "pipeline.asr.faster_whisper:FasterWhisperTranscriber",
     "openai-whisper": "pipeline.asr.openai_whisper:OpenAIWhisperTranscriber",
-}
+})
 TASKS = ("transcribe", "translate")
 
 # Decoding options shared by both engines (the whisper CLI's defaults, minus
@@ -85,9 +87,6 @@ class WindowResult:
     segments: Iterator[Segment]  # times relative to the window; produced lazily where the engine allows
 
 
-DEVICES = ("auto", "cpu", "cuda")
-
-
 def choose_device(device: str = "auto", supported: tuple[str, ...] = ("cpu", "cuda")) -> str:
     """``cpu`` or ``cuda`` for ``auto|cpu|cuda``: auto takes a GPU when CTranslate2 sees one and the engine can use it."""
     if device not in DEVICES:
@@ -98,7 +97,7 @@ def choose_device(device: str = "auto", supported: tuple[str, ...] = ("cpu", "cu
         if device == "cuda":
             raise ConfigError("this engine runs on the CPU only here; use --device cpu or the faster-whisper engine")
         return "cpu"
-    import ctranslate2
+    import ctranslate2  # heavy (~0.5 s): only when a model runs
 
     gpus = ctranslate2.get_cuda_device_count()
     if device == "cuda" and gpus == 0:
@@ -118,8 +117,6 @@ class Transcriber(ABC):
     device_compute_types: dict[str, str] = {}
 
     def __init__(self, model: str, models_dir: Path | None = None, compute_type: str | None = None) -> None:
-        from pipeline.models import whisper as models
-
         # One window at a time per loaded model (openai-whisper's decoder is not re-entrant;
         # on a few cores parallel windows would only compete for the same threads).
         self.lock = threading.Lock()
@@ -143,11 +140,8 @@ _cache_lock = threading.Lock()
 
 
 def engine_class(name: str) -> type[Transcriber]:
-    target = ENGINES.get(name)
-    if target is None:
-        raise ConfigError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    """The ``Transcriber`` class registered as ``name``; ConfigError naming the engines for an unknown one."""
+    return ENGINES.load(name)
 
 
 def get_transcriber(
@@ -155,8 +149,6 @@ def get_transcriber(
     device: str = "cpu",
 ) -> Transcriber:
     """A loaded model, kept in a small LRU cache: a flow transcribes many videos in one process."""
-    from pipeline.config import Settings
-
     cls = engine_class(engine)
     models_dir = Path(models_dir) if models_dir is not None else Settings().models_dir
     device = choose_device(device, cls.devices)

@@ -7,10 +7,20 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from pipeline.asr.base import (BEAM_SIZE, BEST_OF, COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD,
-                               TEMPERATURES, Segment, Transcriber, WindowResult, Word)
+from pipeline.asr.base import (
+    BEAM_SIZE,
+    BEST_OF,
+    COMPRESSION_RATIO_THRESHOLD,
+    LOGPROB_THRESHOLD,
+    NO_SPEECH_THRESHOLD,
+    TEMPERATURES,
+    Segment,
+    Transcriber,
+    WindowResult,
+    Word,
+)
 from pipeline.errors import ModelError
-
+from pipeline.models import whisper as models
 
 GPU_BATCH_SIZE = 16
 
@@ -27,9 +37,8 @@ class FasterWhisperTranscriber(Transcriber):
 
     def __init__(self, model: str, models_dir: Path | None = None, compute_type: str = "int8",
                  device: str = "cpu") -> None:
+        # heavy (loads CTranslate2, onnxruntime): only when this engine runs
         from faster_whisper import BatchedInferencePipeline, WhisperModel
-
-        from pipeline.models import whisper as models
 
         super().__init__(model, models_dir)
         self.path = models.resolve_ct2(model, models_dir)
@@ -47,7 +56,7 @@ class FasterWhisperTranscriber(Transcriber):
 
     @property
     def version(self) -> str:
-        import ctranslate2
+        import ctranslate2  # heavy (~0.5 s): only when a model runs
         import faster_whisper
 
         where = "" if self.device == "cpu" else f", {self.device}"

@@ -10,8 +10,14 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from pipeline.asr.base import (COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD, SILENCE_RMS, Segment,
-                               Transcript)
+from pipeline.asr.base import (
+    COMPRESSION_RATIO_THRESHOLD,
+    LOGPROB_THRESHOLD,
+    NO_SPEECH_THRESHOLD,
+    SILENCE_RMS,
+    Segment,
+    Transcript,
+)
 
 if TYPE_CHECKING:  # annotations only: the profile's classifier is not needed to flag
     from pipeline.media.profile import AudioProfile

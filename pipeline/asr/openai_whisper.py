@@ -7,10 +7,22 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.asr.base import (BEAM_SIZE, BEST_OF, COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD,
-                               TEMPERATURES, Segment, Transcriber, WindowResult, Word)
+from pipeline.asr.base import (
+    BEAM_SIZE,
+    BEST_OF,
+    COMPRESSION_RATIO_THRESHOLD,
+    LOGPROB_THRESHOLD,
+    NO_SPEECH_THRESHOLD,
+    TEMPERATURES,
+    Segment,
+    Transcriber,
+    WindowResult,
+    Word,
+)
 from pipeline.errors import ConfigError
 from pipeline.media.audio import SAMPLE_RATE
+from pipeline.models import ct2_convert
+from pipeline.models import whisper as models
 
 
 class OpenAIWhisperTranscriber(Transcriber):
@@ -20,16 +32,13 @@ class OpenAIWhisperTranscriber(Transcriber):
 
     def __init__(self, model: str, models_dir: Path | None = None, compute_type: str = "float32") -> None:
         try:
-            import torch
+            import torch  # heavy (~2 s): only for openai-whisper and checkpoint conversion
             import whisper  # noqa: F401
         except ImportError as exc:
             raise ConfigError(
                 f"the openai-whisper engine needs the openai-whisper package ({exc.name} is missing): "
                 "pip install openai-whisper, or use --engine faster-whisper"
             ) from exc
-
-        from pipeline.models import ct2_convert
-        from pipeline.models import whisper as models
 
         super().__init__(model, models_dir)
         self.path = models.resolve_checkpoint(model, models_dir)
@@ -39,13 +48,13 @@ class OpenAIWhisperTranscriber(Transcriber):
 
     @property
     def version(self) -> str:
-        import torch
+        import torch  # heavy (~2 s): only for openai-whisper and checkpoint conversion
         import whisper
 
         return f"{whisper.__version__} (torch {torch.__version__}, fp32)"
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
-        import torch
+        import torch  # heavy (~2 s): only for openai-whisper and checkpoint conversion
         import whisper
 
         if not self.model.is_multilingual:
@@ -62,6 +71,7 @@ class OpenAIWhisperTranscriber(Transcriber):
         clip: list[float] | str = "0"
         speech = audio
         if vad:
+            # heavy (loads CTranslate2, onnxruntime): only when this engine runs
             from faster_whisper.vad import VadOptions, get_speech_timestamps
 
             chunks = get_speech_timestamps(audio, VadOptions())

@@ -11,8 +11,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.storage.files import atomic_write
 from pipeline.asr import Segment, Transcript, Word
+from pipeline.errors import ConfigError
+from pipeline.storage.files import atomic_write
 
 FORMATS = ("json", "srt", "vtt", "txt")
 JSON_VERSION = 1
@@ -96,7 +97,6 @@ _WRITERS = {"json": to_json, "srt": to_srt, "vtt": to_vtt, "txt": to_txt}
 
 def render(t: Transcript, fmt: str, include_flagged: bool = False) -> str:
     if fmt not in _WRITERS:
-        from pipeline.errors import ConfigError
 
         raise ConfigError(f"unknown transcript format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     return _WRITERS[fmt](t) if fmt == "json" else _WRITERS[fmt](t, include_flagged)

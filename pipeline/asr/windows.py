@@ -34,6 +34,7 @@ WINDOW_SECONDS = 300.0
 
 
 def _known_language(code: str) -> bool:
+    # heavy (loads CTranslate2, onnxruntime): only when this engine runs
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 
     return code in _LANGUAGE_CODES

@@ -25,6 +25,7 @@ from flows import configure_prefect
 from pipeline.asr.subtitles import clock as fmt_time
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, DiskFullError, QueryError, describe_os_error
+from pipeline.storage.base import catalogue_for
 from pipeline.storage.files import fs_display
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.translate import get_translator
@@ -84,9 +85,9 @@ def open_store(s: Settings | None = None, reading: bool = False) -> Store:
     """
     s = s or settings()
     if reading:
-        return s.catalogue(reading=True)
+        return catalogue_for(s, reading=True)
     s.ensure_dirs()
-    return s.catalogue()
+    return catalogue_for(s)
 
 
 def print_json(obj: Any) -> None:

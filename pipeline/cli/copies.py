@@ -24,6 +24,7 @@ from pipeline.copies import network as net
 from pipeline.errors import NotFoundError
 from pipeline.sources.discovery import is_url
 from pipeline.sources.fetch import fetch
+from pipeline.storage.base import blob_store_for
 from pipeline.storage.files import Archive
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.storage.sqlite.copies import video_copies
@@ -88,7 +89,7 @@ def similar(
         media = store.media_file(v["media_sha256"]) if v["media_sha256"] else None
         if media is None:
             raise NotFoundError(f"{video_id}: no archived media to compare")
-        query = fingerprint_file(s.blob_store().abspath(media["path"]))
+        query = fingerprint_file(blob_store_for(s).abspath(media["path"]))
         matches = match_keyframes(query, _hash_index(store), exclude=[v["id"]], limit=limit)
         _print_matches(matches, store, as_json)
 

@@ -33,7 +33,7 @@ from pipeline.cli.common import (
 from pipeline.config import Settings, samples_dir
 from pipeline.demo.loopback import LoopbackServer, publish_samples
 from pipeline.errors import ClipwatchError, DiskFullError
-from pipeline.search.fulltext import SearchQuery, search
+from pipeline.search.facade import SearchQuery, search
 from pipeline.sources.discovery import is_url
 from pipeline.stages import STAGES
 from pipeline.storage.files import atomic_write_text

@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from pipeline.cli.common import JsonFlag, bytes_progress, console, print_json, settings
-from pipeline.models import hub
 from pipeline.models import translation as translation_models
+from pipeline.models import whisper as whisper_models
 from pipeline.models.whisper import convert, list_models
 
 app = typer.Typer()
@@ -60,7 +60,7 @@ def models_pull(
 
     Honours HF_ENDPOINT (a mirror), HF_HUB_OFFLINE and HF_TOKEN. Afterwards: --model NAME, or --translator ct2:NAME.
     """
-    pull = translation_models.pull if name in translation_models.TRANSLATION_MODELS else hub.pull
+    pull = translation_models.pull if name in translation_models.TRANSLATION_MODELS else whisper_models.pull
     with bytes_progress() as progress:
         bar = progress.add_task(f"pulling {name}", total=None)
         result = pull(name, settings().models_dir, revision=revision, force=force,

@@ -26,6 +26,7 @@ from pipeline.preservation.bag import export_bag, export_catalogue, select_video
 from pipeline.preservation.fixity import verify as run_verify
 from pipeline.preservation.monitor import due_videos, watch_source, watched_sources
 from pipeline.preservation.timestamp import timestamp_head
+from pipeline.storage.base import blob_store_for
 
 app = typer.Typer()
 monitor_app = typer.Typer(help="Watch sources for new videos and archived videos for removals and edits.",
@@ -48,16 +49,16 @@ def verify(
     stamp = None
     with open_store(s, reading=True) as store:
         if as_json:
-            result = run_verify(store, s.blob_store(), None if all_videos else video_ids)
+            result = run_verify(store, blob_store_for(s), None if all_videos else video_ids)
         else:
             with bytes_progress() as progress:
                 bar = progress.add_task("verifying", total=None)
-                result = run_verify(store, s.blob_store(), None if all_videos else video_ids,
+                result = run_verify(store, blob_store_for(s), None if all_videos else video_ids,
                                     progress=lambda done, total, name: progress.update(
                                         bar, completed=done, total=total or None,
                                         description=f"verifying {short(name.rsplit('/', 1)[-1], 24)}"))
         if tsa:
-            stamp = timestamp_head(store, s.blob_store(), tsa)
+            stamp = timestamp_head(store, blob_store_for(s), tsa)
     if as_json:
         out = result.to_dict()
         if stamp is not None:
@@ -215,10 +216,10 @@ def export_bag_cmd(
         selection = "; ".join(x for x in (f"channel={channel}" if channel else "", f"query={query}" if query else "",
                                           f"ids={','.join(video_ids)}" if video_ids else "") if x) or "all"
         if as_json:
-            result = export_bag(store, s.blob_store(), dest, ids, selection=selection, organization=organization)
+            result = export_bag(store, blob_store_for(s), dest, ids, selection=selection, organization=organization)
         else:
             with err_console.status(f"bagging {len(ids)} video(s)…") as status:
-                result = export_bag(store, s.blob_store(), dest, ids, selection=selection, organization=organization,
+                result = export_bag(store, blob_store_for(s), dest, ids, selection=selection, organization=organization,
                                     progress=lambda n, total, vid: status.update(f"bagging {n + 1}/{total} {vid}"))
     if as_json:
         print_json(result.to_dict())

@@ -24,7 +24,7 @@ from pipeline.cli.common import (
 )
 from pipeline.errors import ClipwatchError
 from pipeline.search.export import export_hits
-from pipeline.search.fulltext import SearchQuery, search
+from pipeline.search.facade import SearchQuery, search
 from pipeline.search.vectors import index_segments, load_encoder
 from pipeline.search.views import (
     TREND_FORMATS,

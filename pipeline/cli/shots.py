@@ -10,6 +10,7 @@ import typer
 
 from pipeline.cli.common import JsonFlag, console, err_console, fmt_time, open_store, print_json, rich_escape, settings
 from pipeline.stages.runner import run_ocr
+from pipeline.storage.base import blob_store_for
 
 app = typer.Typer()
 
@@ -57,7 +58,7 @@ def screen_text_cmd(
     s = settings()
     with open_store(s) as store:
         v = store.get_video(video_id)
-        outcome = run_ocr(store, s.blob_store(), v["id"], force=force)
+        outcome = run_ocr(store, blob_store_for(s), v["id"], force=force)
         rows = store.segments(v["id"], "screen")
     lines = [{"start": r["start"], "end": r["end"], "text": r["text"]} for r in rows]
     if as_json:

@@ -10,6 +10,7 @@ import typer
 from pipeline.cli.common import JsonFlag, console, err_console, open_store, print_json, rich_escape, settings
 from pipeline.errors import ConfigError, NotFoundError
 from pipeline.stages.runner import run_tagging
+from pipeline.storage.base import blob_store_for
 from pipeline.storage.sqlite.catalogue import Store, tag_dicts
 from pipeline.tagging.model import clear_human_tag, retrain, set_human_tag
 
@@ -88,7 +89,7 @@ def tags_run(
     out = {}
     with open_store(s) as store:
         for vid in video_ids:
-            outcome = run_tagging(store, s.blob_store(), vid, force=True)
+            outcome = run_tagging(store, blob_store_for(s), vid, force=True)
             out[vid] = _tag_rows(store, vid)
             if not as_json:
                 console.print(f"{vid}: {rich_escape(outcome.message)}")

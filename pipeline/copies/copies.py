@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from pipeline.copies.fingerprint import AudioFingerprint, AudioIndex, AudioMatch
-from pipeline.copies.matching import HashIndex, match_keyframes
+from pipeline.copies.matching import HashIndex, QueryFrame, match_keyframes
+from pipeline.shots.phash import phash_pair, query_variants
 
 #: keyframes aligned on one offset for a keyframe-only link
 MIN_KEYFRAMES = 3
@@ -233,8 +234,6 @@ def query_frames(keyframes: Sequence[Any], load_image: Any = None) -> list[Any]:
     query needs are hashed again from the keyframe's JPEG when ``load_image``
     (path -> BGR array or None) can read it.
     """
-    from pipeline.copies.matching import QueryFrame
-    from pipeline.shots.phash import phash_pair, query_variants
 
     out = []
     for k in keyframes:

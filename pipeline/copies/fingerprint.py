@@ -38,6 +38,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from pipeline.errors import ConfigError, MediaError
+from pipeline.media.audio import SAMPLE_RATE, load_audio
+from pipeline.media.probe import ffmpeg_exe
 
 #: seconds per fingerprint item: Chromaprint hops 4096/3 samples at 11025 Hz
 ITEM_SECONDS = 4096 / 3 / 11025
@@ -158,8 +160,6 @@ def _loud_items(samples: np.ndarray, rate: int, n_items: int) -> np.ndarray:
 
 
 def _atempo(samples: np.ndarray, rate: int, factor: float) -> np.ndarray:
-    from pipeline.media.probe import ffmpeg_exe
-
     res = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar",
                           str(rate), "-ac", "1", "-i", "pipe:", "-af", f"atempo={factor:.6f}", "-f", "f32le", "pipe:"],
                          input=samples.astype(np.float32).tobytes(), capture_output=True, check=False)
@@ -196,7 +196,6 @@ def fingerprint_file(path: Path, *, speeds: Sequence[tuple[float, str]] = ((1.0,
 
     Raises NoAudioError when the file has no audio track.
     """
-    from pipeline.media.audio import SAMPLE_RATE, load_audio
 
     samples = load_audio(Path(path))
     return [fingerprint_pcm(samples, SAMPLE_RATE, speed=s, how=h) for s, h in speeds]

@@ -34,6 +34,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from pipeline.shots.keyframes import extract_keyframes
 from pipeline.shots.phash import popcount64
 
 MAX_DISTANCE = 8
@@ -362,7 +363,6 @@ def fingerprint_file(path: Path, **kwargs: Any) -> list[QueryFrame]:
     Each item unpacks like ``(time, phash, ...)`` via its attributes; the list
     can be passed straight to ``match_keyframes``.
     """
-    from pipeline.shots.keyframes import extract_keyframes
 
     with tempfile.TemporaryDirectory(prefix="clipwatch-fp-") as tmp:
         result = extract_keyframes(Path(path), Path(tmp), **kwargs)

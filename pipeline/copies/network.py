@@ -27,12 +27,18 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import math
 import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from pipeline.errors import QueryError
+from pipeline.storage.sqlite import copies as sql
+from pipeline.tagging.signals.source import load_registry
 
 UNKNOWN_CHANNEL = "(unknown channel)"
 SIGNAL_NOTE = "monetisation signals come from metadata only (yt-dlp fields, links in descriptions); a signal is not proof of income"
@@ -222,7 +228,7 @@ def to_json(net: Network) -> dict[str, Any]:
 
 
 def to_graphml(net: Network) -> str:
-    import networkx as nx
+    import networkx as nx  # heavy (~1 s): only for the GraphML export
 
     g = nx.DiGraph()
     for n in net.nodes:
@@ -305,7 +311,6 @@ def to_svg(net: Network, size: int = 640, link: Callable[[str], str] | None = No
 # -- from the catalogue ------------------------------------------------------
 def normalise_since(value: str | None) -> str | None:
     """YYYY, YYYY-MM or YYYY-MM-DD -> YYYY-MM-DD (QueryError otherwise)."""
-    from pipeline.errors import QueryError
 
     if not value:
         return None
@@ -327,14 +332,9 @@ def network_from_store(store: Any, archive_root: Any = None, *, channels: Sequen
     the archive folder is given. ``registry`` defaults to the channel registry
     (``CLIPWATCH_CHANNELS`` or the packaged one).
     """
-    import json
-    from pathlib import Path
-
-    from pipeline.storage.sqlite import copies as sql
 
     since = normalise_since(since)
     if registry is None:
-        from pipeline.tagging.signals.source import load_registry
 
         registry = load_registry()
     videos = []

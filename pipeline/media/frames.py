@@ -51,7 +51,7 @@ class VideoGeometry:
 
 def inspect_video(path: Path) -> VideoGeometry:
     """Size, rate and duration; decodes the first frame so a corrupt file fails here."""
-    import av
+    import av  # PyAV is heavy (~0.7 s): only when a file is probed or decoded
 
     name = Path(path).name
     try:
@@ -293,7 +293,7 @@ def read_frames_opencv(path: Path, size: tuple[int, int], step: int = 1, *,
 
     ``fast_decode`` is accepted for the common interface and ignored.
     """
-    import cv2
+    import cv2  # OpenCV is heavy (~1 s): only when frames are read
 
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():

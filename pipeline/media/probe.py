@@ -30,7 +30,7 @@ def ffmpeg_exe() -> str:
             raise ConfigError(f"CLIPWATCH_FFMPEG={env} is not a file")
         return env
     try:
-        import imageio_ffmpeg
+        import imageio_ffmpeg  # only when no system ffmpeg is found
 
         return imageio_ffmpeg.get_ffmpeg_exe()
     except Exception:  # the wheel is a dependency; this is a last resort
@@ -38,11 +38,6 @@ def ffmpeg_exe() -> str:
         if found:
             return found
     raise ConfigError("no ffmpeg found: reinstall clipwatch (imageio-ffmpeg) or set CLIPWATCH_FFMPEG")
-
-
-def ffmpeg_version() -> str:
-    out = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True, check=False).stdout
-    return out.split("\n", 1)[0].removeprefix("ffmpeg version ").split(" ")[0] if out else "unknown"
 
 
 @dataclass(frozen=True)
@@ -66,7 +61,7 @@ _ATTACHED_PIC = 1024  # AV_DISPOSITION_ATTACHED_PIC
 
 def probe(path: Path) -> MediaInfo:
     """Read container and stream facts with PyAV; MediaError when not media."""
-    import av
+    import av  # PyAV is heavy (~0.7 s): only when a file is probed or decoded
 
     path = Path(path)
     if not path.is_file():
@@ -116,7 +111,7 @@ def check_complete(path: Path, info: MediaInfo | None = None) -> None:
     A server can send a truncated file with a matching Content-Length, and an MP4
     whose index comes first still opens; only decoding near the end shows it.
     """
-    import av
+    import av  # PyAV is heavy (~0.7 s): only when a file is probed or decoded
 
     info = info or probe(path)
     if info.duration <= 0:

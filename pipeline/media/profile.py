@@ -40,7 +40,6 @@ import numpy as np
 from pipeline.errors import MediaError, ModelError
 from pipeline.media.audio import iter_audio
 
-
 log = logging.getLogger(__name__)
 
 SR = 16_000
@@ -143,7 +142,7 @@ _MOD_REF = (_MOD_BINS >= 1) & (_MOD_BINS <= 20)
 
 @functools.lru_cache(maxsize=1)
 def _vad_model():
-    from faster_whisper.vad import get_vad_model
+    from faster_whisper.vad import get_vad_model  # heavy (loads CTranslate2, onnxruntime): only when this engine runs
 
     return get_vad_model()
 

@@ -27,8 +27,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from pipeline.storage.files import atomic_write
 from pipeline.errors import ModelError
+from pipeline.storage.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def alignment_heads_dump(heads: list[list[int]], n_text_layer: int, n_text_head:
 
 def convert(ct2_dir: Path, dest: Path) -> Path:
     """Convert a CTranslate2 Whisper directory into an openai-whisper checkpoint at dest (atomic)."""
-    import torch
+    import torch  # heavy (~2 s): only for openai-whisper and checkpoint conversion
 
     ct2_dir = Path(ct2_dir)
     header = read_header(ct2_dir / "model.bin")
@@ -279,7 +279,7 @@ def convert(ct2_dir: Path, dest: Path) -> Path:
 
 def load_checkpoint(path: Path, device: str = "cpu"):
     """Load a checkpoint with whisper.load_model and apply its alignment heads (word timestamps need them)."""
-    import torch
+    import torch  # heavy (~2 s): only for openai-whisper and checkpoint conversion
     import whisper
 
     try:

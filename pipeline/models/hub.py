@@ -1,13 +1,14 @@
-"""`clipwatch models pull NAME`: Whisper models in CTranslate2 format from the Hugging Face hub.
+"""`clipwatch models pull NAME`: installing a model from the Hugging Face hub, verified, into the model cache.
 
 The packaged models (tiny.en, base) come with the install; bigger ones (small … large-v3, large-v3-turbo, the
-distil variants) are pulled once, on request, through ``huggingface_hub`` — never at transcription time. The
-hub's own variables hold: ``HF_ENDPOINT`` (a mirror or a local hub), ``HF_HUB_OFFLINE`` (no network: only what is
+distil variants: ``pipeline.models.whisper.HUB_MODELS``) and the translation models
+(``pipeline.models.translation``) are pulled once, on request, through ``huggingface_hub`` — never at
+transcription time. This module is the installing both share (``install``); the hub's own variables hold: ``HF_ENDPOINT`` (a mirror or a local hub), ``HF_HUB_OFFLINE`` (no network: only what is
 already in the cache), ``HF_TOKEN``.
 
 A pull downloads into a temporary folder beside the cache, checks every file against the size and hash the hub
 lists for it (SHA-256 for LFS files, the git blob id for small ones), checks that the folder is a complete
-CTranslate2 Whisper model, writes a manifest, then renames the folder into ``<models_dir>/hub/<name>``: the cache holds
+model of the kind asked for, writes a manifest, then renames the folder into ``<models_dir>/hub/<name>``: the cache holds
 the old model or the new one, never a partial one.
 """
 
@@ -27,30 +28,6 @@ from typing import Callable
 from pipeline.errors import ModelError
 from pipeline.storage.files import CHUNK, _fsync_dir, atomic_write
 
-# name -> hub repository (CTranslate2 conversions; the same table faster-whisper uses).
-HUB_MODELS: dict[str, str] = {
-    "tiny": "Systran/faster-whisper-tiny",
-    "tiny.en": "Systran/faster-whisper-tiny.en",
-    "base": "Systran/faster-whisper-base",
-    "base.en": "Systran/faster-whisper-base.en",
-    "small": "Systran/faster-whisper-small",
-    "small.en": "Systran/faster-whisper-small.en",
-    "medium": "Systran/faster-whisper-medium",
-    "medium.en": "Systran/faster-whisper-medium.en",
-    "large-v1": "Systran/faster-whisper-large-v1",
-    "large-v2": "Systran/faster-whisper-large-v2",
-    "large-v3": "Systran/faster-whisper-large-v3",
-    "large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
-    "distil-small.en": "Systran/faster-distil-whisper-small.en",
-    "distil-medium.en": "Systran/faster-distil-whisper-medium.en",
-    "distil-large-v2": "Systran/faster-distil-whisper-large-v2",
-    "distil-large-v3": "Systran/faster-distil-whisper-large-v3",
-    "distil-large-v3.5": "distil-whisper/distil-large-v3.5-ct2",
-}
-ALIASES = {"turbo": "large-v3-turbo", "large": "large-v3"}
-# What faster-whisper needs from a repository (its own download_model takes the same).
-PATTERNS = ("config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*")
-REQUIRED = ("model.bin", "config.json", "tokenizer.json")
 MANIFEST = "clipwatch-source.json"
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
@@ -71,25 +48,6 @@ class PulledModel:
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def canonical(name: str) -> str:
-    name = ALIASES.get(name, name)
-    if name not in HUB_MODELS:
-        from pipeline.models.translation import TRANSLATION_MODELS
-
-        raise ModelError(f"unknown model {name!r} for `models pull`; choose one of: {', '.join(HUB_MODELS)}; "
-                         f"translators: {', '.join(TRANSLATION_MODELS)}")
-    return name
-
-
-def pulled_dir(name: str, models_dir: Path) -> Path | None:
-    """The cache folder of a pulled model when its manifest says it is complete, else None."""
-    name = ALIASES.get(name, name)
-    if name not in HUB_MODELS:
-        return None
-    d = Path(models_dir) / "hub" / name
-    return d if (d / MANIFEST).is_file() and (d / "model.bin").is_file() else None
 
 
 def _git_blob_sha1(path: Path) -> str:
@@ -120,8 +78,15 @@ def _http_errors() -> tuple[type[Exception], ...]:
 
 
 def _hub_error(exc: Exception, repo_id: str, endpoint: str) -> ModelError:
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
+    # only when a model is pulled
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     if isinstance(exc, GatedRepoError):
         return ModelError(f"{repo_id} on {endpoint} needs an accepted licence and a token (HF_TOKEN)")
@@ -140,17 +105,6 @@ def _hub_error(exc: Exception, repo_id: str, endpoint: str) -> ModelError:
                           "HF_ENDPOINT")
     return ModelError(f"cannot reach {endpoint} for {repo_id} ({type(exc).__name__}: {exc}); check HF_ENDPOINT "
                       "and the network")
-
-
-def pull(name: str, models_dir: Path, *, revision: str | None = None, endpoint: str | None = None,
-         force: bool = False, progress: Callable[[str, int, int], None] | None = None) -> PulledModel:
-    """Download, verify and install a hub model into ``<models_dir>/hub/<name>``; ModelError with what to check."""
-    from pipeline.models import whisper as model_registry
-
-    name = canonical(name)
-    return install(name, HUB_MODELS[name], Path(models_dir) / "hub", patterns=PATTERNS, required=REQUIRED,
-                   what="CTranslate2 Whisper model", check=model_registry.verify_ct2_dir,
-                   revision=revision, endpoint=endpoint, force=force, progress=progress)
 
 
 def _complete(folder: Path, check: Callable[[Path], object]) -> bool:
@@ -175,10 +129,8 @@ def install(name: str, repo_id: str, hub_dir: Path, *, patterns: tuple[str, ...]
     ``before_download(files)`` may refuse (ModelError) before anything is fetched: a conversion that needs a package
     that is not installed says so before hundreds of megabytes come down.
     """
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import HfApi, hf_hub_download  # only when a model is pulled
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
-
-    from pipeline.models import whisper as model_registry
 
     hub_dir = Path(hub_dir)  # apart from the packaged models' joined copies
     dest = hub_dir / name
@@ -268,5 +220,4 @@ def install(name: str, repo_id: str, hub_dir: Path, *, patterns: tuple[str, ...]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(converted, ignore_errors=True)
-    model_registry.forget_resolved()
     return PulledModel(name, repo_id, info.sha, dest, files, True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.errors import ModelError
+from pipeline.models import ct2_convert, hub
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,6 @@ class TranslationFolder:
 
 def describe(path: Path) -> TranslationFolder:
     """Check a folder is a CTranslate2 translation model with its SentencePiece model; ModelError otherwise."""
-    from pipeline.models import ct2_convert
-
     path = Path(path)
     if not (path / "model.bin").is_file() or not (path / "config.json").is_file():
         raise ModelError(f"{path}: not a CTranslate2 translation model (needs model.bin and config.json)")
@@ -78,10 +77,8 @@ def describe(path: Path) -> TranslationFolder:
 
 
 def pulled_dir(name: str, models_dir: Path) -> Path | None:
-    from pipeline.models.hub import MANIFEST
-
     d = Path(models_dir) / "hub" / name
-    return d if name in TRANSLATION_MODELS and (d / MANIFEST).is_file() and (d / "model.bin").is_file() else None
+    return d if name in TRANSLATION_MODELS and (d / hub.MANIFEST).is_file() and (d / "model.bin").is_file() else None
 
 
 def resolve(model: str, models_dir: Path) -> TranslationFolder:
@@ -135,6 +132,7 @@ def _convert(repo_id: str) -> Callable[[Path, Path], bool]:
         if form == "ctranslate2":
             downloaded.rename(out)
             return False
+        # heavy (~0.5 s): only when a model runs
         from ctranslate2.converters import OpusMTConverter, TransformersConverter
 
         try:
@@ -155,8 +153,6 @@ def _convert(repo_id: str) -> Callable[[Path, Path], bool]:
 def pull(name: str, models_dir: Path, *, revision: str | None = None, endpoint: str | None = None,
          force: bool = False, progress: Callable[[str, int, int], None] | None = None):
     """Download, verify, convert if need be, and install a translation model into ``<models_dir>/hub/<name>``."""
-    from pipeline.models import hub
-
     if name not in TRANSLATION_MODELS:
         raise ModelError(f"unknown translation model {name!r} for `models pull`; choose one of: "
                          f"{', '.join(TRANSLATION_MODELS)}")

@@ -22,14 +22,15 @@ import importlib.metadata
 import importlib.util
 import json
 import logging
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from pipeline.models import ct2_convert, hub
-from pipeline.storage.files import atomic_write
+from pipeline.config import Settings
 from pipeline.errors import ModelError
+from pipeline.models import ct2_convert, hub, translation
+from pipeline.storage.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,37 @@ PACKAGED: dict[str, PackagedModel] = {
 }
 
 
+# name -> hub repository (CTranslate2 conversions; the same table faster-whisper uses).
+HUB_MODELS: dict[str, str] = {
+    "tiny": "Systran/faster-whisper-tiny",
+    "tiny.en": "Systran/faster-whisper-tiny.en",
+    "base": "Systran/faster-whisper-base",
+    "base.en": "Systran/faster-whisper-base.en",
+    "small": "Systran/faster-whisper-small",
+    "small.en": "Systran/faster-whisper-small.en",
+    "medium": "Systran/faster-whisper-medium",
+    "medium.en": "Systran/faster-whisper-medium.en",
+    "large-v1": "Systran/faster-whisper-large-v1",
+    "large-v2": "Systran/faster-whisper-large-v2",
+    "large-v3": "Systran/faster-whisper-large-v3",
+    "large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+    "distil-small.en": "Systran/faster-distil-whisper-small.en",
+    "distil-medium.en": "Systran/faster-distil-whisper-medium.en",
+    "distil-large-v2": "Systran/faster-distil-whisper-large-v2",
+    "distil-large-v3": "Systran/faster-distil-whisper-large-v3",
+    "distil-large-v3.5": "distil-whisper/distil-large-v3.5-ct2",
+}
+ALIASES = {"turbo": "large-v3-turbo", "large": "large-v3"}
+# What faster-whisper needs from a repository (its own download_model takes the same).
+HUB_PATTERNS = ("config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*")
+HUB_REQUIRED = ("model.bin", "config.json", "tokenizer.json")
+
+
 def available_models() -> list[str]:
     return list(PACKAGED)
 
 
 def default_models_dir() -> Path:
-    from pipeline.config import Settings
-
     return Settings().models_dir
 
 
@@ -111,7 +136,7 @@ def _part_paths(model: PackagedModel) -> list[Path]:
 
 
 def _unknown(name: str) -> ModelError:
-    if hub.ALIASES.get(name, name) in hub.HUB_MODELS:
+    if ALIASES.get(name, name) in HUB_MODELS:
         return ModelError(f"model {name!r} is not in the model cache: run `clipwatch models pull {name}` first, or "
                           f"choose an installed one ({', '.join(available_models())})")
     return ModelError(
@@ -200,7 +225,7 @@ def is_checkpoint(path: Path) -> bool:
 def _resolve_ct2_cached(model: str, models_dir: str) -> Path:
     if model in PACKAGED:
         return _packaged_ct2(PACKAGED[model], Path(models_dir))
-    pulled = hub.pulled_dir(model, Path(models_dir))  # `clipwatch models pull NAME` put it in the cache
+    pulled = pulled_dir(model, Path(models_dir))  # `clipwatch models pull NAME` put it in the cache
     if pulled is not None:
         verify_ct2_dir(pulled)
         return pulled
@@ -231,7 +256,7 @@ def forget_resolved() -> None:
 
 def cache_name(model: str) -> str:
     """Folder name under models_dir for a model name or a local path."""
-    if model in PACKAGED or hub.ALIASES.get(model, model) in hub.HUB_MODELS:
+    if model in PACKAGED or ALIASES.get(model, model) in HUB_MODELS:
         return model
     p = Path(model).expanduser().resolve()
     return f"local-{p.name}-{hashlib.sha1(str(p).encode()).hexdigest()[:10]}"
@@ -289,7 +314,7 @@ def is_multilingual(model: str, models_dir: Path | None = None) -> bool:
         return PACKAGED[model].multilingual
     p = Path(model).expanduser()
     if is_checkpoint(p):
-        import torch
+        import torch  # heavy (~2 s): only for openai-whisper and checkpoint conversion
 
         ckpt = torch.load(str(p), map_location="cpu", weights_only=True, mmap=True)
         return ckpt["dims"]["n_vocab"] >= 51865
@@ -344,8 +369,8 @@ def list_models(models_dir: Path | None = None) -> list[ModelInfo]:
                 note = "parts are joined into the models directory on first use"
         ckpt = models_dir / cache_name(m.name) / CHECKPOINT_NAME
         out.append(ModelInfo(m.name, m.languages, size, origin, installed, ct2, ckpt if ckpt.is_file() else None, note))
-    for name in hub.HUB_MODELS:  # pulled from the hub (`clipwatch models pull`)
-        d = hub.pulled_dir(name, models_dir)
+    for name in HUB_MODELS:  # pulled from the hub (`clipwatch models pull`)
+        d = pulled_dir(name, models_dir)
         if d is None or (pulled := _pulled_manifest(d)) is None:
             continue
         manifest, origin = pulled
@@ -353,10 +378,8 @@ def list_models(models_dir: Path | None = None) -> list[ModelInfo]:
         languages = "English only" if name.endswith(".en") else "99 languages (multilingual)"
         ckpt = models_dir / cache_name(name) / CHECKPOINT_NAME
         out.append(ModelInfo(name, languages, size, origin, True, d, ckpt if ckpt.is_file() else None, "pulled"))
-    from pipeline.models import translation as translation_models
-
-    for name, tm in translation_models.TRANSLATION_MODELS.items():  # --translator ct2:NAME
-        d = translation_models.pulled_dir(name, models_dir)
+    for name, tm in translation.TRANSLATION_MODELS.items():  # --translator ct2:NAME
+        d = translation.pulled_dir(name, models_dir)
         if d is None or (pulled := _pulled_manifest(d)) is None:
             continue
         manifest, origin = pulled
@@ -367,8 +390,44 @@ def list_models(models_dir: Path | None = None) -> list[ModelInfo]:
     return out
 
 
-def remove_cached(model: str, models_dir: Path | None = None) -> None:
-    """Delete a joined/converted copy (not the packaged files); the next use rebuilds it."""
-    models_dir = Path(models_dir) if models_dir is not None else default_models_dir()
-    shutil.rmtree(models_dir / cache_name(model), ignore_errors=True)
-    _resolve_ct2_cached.cache_clear()
+# -- pulling from the hub (`clipwatch models pull NAME`) ---------------------------------
+
+
+def canonical(name: str) -> str:
+    """The hub name of a Whisper model (aliases resolved); ModelError listing what `models pull` takes."""
+    name = ALIASES.get(name, name)
+    if name not in HUB_MODELS:
+        raise ModelError(f"unknown model {name!r} for `models pull`; choose one of: {', '.join(HUB_MODELS)}; "
+                         f"translators: {', '.join(translation.TRANSLATION_MODELS)}")
+    return name
+
+
+def pulled_dir(name: str, models_dir: Path) -> Path | None:
+    """The cache folder of a pulled Whisper model when its manifest says it is complete, else None."""
+    name = ALIASES.get(name, name)
+    if name not in HUB_MODELS:
+        return None
+    d = Path(models_dir) / "hub" / name
+    return d if (d / hub.MANIFEST).is_file() and (d / "model.bin").is_file() else None
+
+
+def pull(name: str, models_dir: Path, *, revision: str | None = None, endpoint: str | None = None,
+         force: bool = False, progress: Callable[[str, int, int], None] | None = None) -> hub.PulledModel:
+    """Download, verify and install a Whisper model from the hub into ``<models_dir>/hub/<name>``.
+
+    Arguments:
+        name: a name of ``HUB_MODELS`` or an alias (``turbo``, ``large``).
+        models_dir: the model cache.
+        revision, endpoint, force, progress: as ``pipeline.models.hub.install``.
+
+    Returns:
+        What was installed (``downloaded`` False when the cache already held that commit); ModelError with what to
+        check.
+    """
+    name = canonical(name)
+    got = hub.install(name, HUB_MODELS[name], Path(models_dir) / "hub", patterns=HUB_PATTERNS, required=HUB_REQUIRED,
+                      what="CTranslate2 Whisper model", check=verify_ct2_dir,
+                      revision=revision, endpoint=endpoint, force=force, progress=progress)
+    if got.downloaded:  # a name that resolved to a packaged model may now resolve to the pulled one
+        forget_resolved()
+    return got

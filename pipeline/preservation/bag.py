@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pipeline import __version__
-from pipeline.preservation import manifest
-from pipeline.storage.files import CHUNK, Archive, atomic_write_json, atomic_write_text
 from pipeline.errors import ClipwatchError, NotFoundError
+from pipeline.preservation import manifest
+from pipeline.search.facade import MAX_LIMIT, SearchQuery, search
+from pipeline.storage.files import CHUNK, Archive, atomic_write_json, atomic_write_text
 from pipeline.storage.sqlite.catalogue import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,6 @@ def select_videos(store: Store, *, channel: str | None = None, query: str | None
 
 
 def _query_ids(store: Store, query: str, channel: str | None, archive_dir: Path | None) -> list[str]:
-    try:
-        from pipeline.search.fulltext import MAX_LIMIT, SearchQuery, search
-    except ImportError:  # no search engine: match titles
-        return store.video_ids_by_title(query)
     ids: list[str] = []
     cursor = None
     while True:
@@ -233,7 +230,7 @@ def _copy_checked(src: Path, dest: Path, expected_sha256: str, what: str = "orig
 def export_bag(store: Store, archive: Archive, dest: Path, video_ids: Iterable[str], *, selection: str = "",
                organization: str | None = None, progress: BagProgress | None = None, validate: bool = True) -> BagResult:
     """Write the videos, their derivatives and provenance as a BagIt bag at ``dest`` (which must not exist)."""
-    import bagit
+    import bagit  # heavy (~0.7 s): only when a bag is exported
 
     ids = [store.get_video(v)["id"] for v in video_ids]
     if not ids:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from pipeline.preservation import manifest
 from pipeline.storage.files import Archive, sha256_file, sha256_stream
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.storage.sqlite.chain import ChainReport
@@ -147,7 +148,6 @@ def _against_fetch_events(store: Store, video_id: str, fc: FileCheck) -> FileChe
 
 def _check_derivatives(store: Store, archive: Archive, video_id: str, record: bool) -> tuple[list[FileCheck], int]:
     """Every file of the video's manifest re-hashed; returns the problems and how many files were checked."""
-    from pipeline.preservation import manifest
 
     v = store.get_video(video_id)
     if not v["folder"]:

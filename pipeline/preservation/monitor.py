@@ -4,7 +4,7 @@
 and records what it learns:
 
 * the platform says the video is gone (yt-dlp's message classified by
-  ``pipeline.ytdlp``: removed-by-platform, removed-by-uploader, private,
+  ``pipeline.sources.ytdlp``: removed-by-platform, removed-by-uploader, private,
   geo-blocked, unavailable-unknown) → a *failed check*. A video is recorded as
   ``removed`` (status, kind, the platform's words verbatim, a ``removed`` event)
   only after at least two failed checks at least ``confirm_after`` apart (an
@@ -39,12 +39,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from pipeline.sources import fetch as _fetch
-from pipeline.storage.files import Archive, atomic_write_json
 from pipeline.errors import ClipwatchError, VideoUnavailable
+from pipeline.preservation.manifest import record_manifest
+from pipeline.sources import ytdlp
 from pipeline.sources.discovery import Discovery, VideoRef, discover
-from pipeline.storage.sqlite.catalogue import Store
 from pipeline.sources.ytdlp import classify_download_error, unsmuggle_url
+from pipeline.storage.files import Archive, atomic_write_json
+from pipeline.storage.sqlite.catalogue import Store
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ def history(store: Store, video_id: str) -> list[MetadataVersion]:
 
 
 def _record_metadata(store: Store, archive: Archive | None, video, info: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-    rec = _fetch._video_record(info, video["source_url"])
+    rec = ytdlp._video_record(info, video["source_url"])
     new = {"title": rec.title, "description": rec.description, "platform_tags": rec.platform_tags}
     old = latest_metadata(store, video["id"])
     diff = metadata_diff(old, new)
@@ -242,8 +243,6 @@ def _record_metadata(store: Store, archive: Archive | None, video, info: dict[st
                                platform_tags=json.dumps(rec.platform_tags, ensure_ascii=False))
         store.add_event("metadata-changed", video_id=video["id"], detail={"checked_at": iso(now), "diff": diff, "info_json": info_rel})
     if archive is not None and video["folder"]:
-        from pipeline.preservation.manifest import record_manifest
-
         record_manifest(store, archive, video["id"])
     return diff
 
@@ -264,7 +263,7 @@ def check_video(store: Store, archive: Archive | None, video_id: str, *, now: da
     if video["extractor"] == "local" or not url.startswith(("http://", "https://")):
         res.outcome, res.message = "not-applicable", "a local file: nothing online to check"
         return res
-    extract = extract or (lambda u: _fetch.extract_info(u))  # looked up at call time (tests patch it)
+    extract = extract or (lambda u: ytdlp.extract_info(u))  # looked up at call time (tests patch it)
     reachable = reachable or site_reachable
     try:
         try:
@@ -374,14 +373,6 @@ def due_videos(store: Store, now: datetime | None = None, schedule: Schedule = D
     due.sort()
     ids = [d[2] for d in due]
     return ids[:limit] if limit is not None else ids
-
-
-def check_due(store: Store, archive: Archive | None, now: datetime | None = None, schedule: Schedule = DEFAULT_SCHEDULE,
-              limit: int | None = None, **kw: Any) -> list[CheckResult]:
-    """Check every due video (see ``due_videos``)."""
-    now = _now(now)
-    return [check_video(store, archive, vid, now=now, confirm_after=schedule.confirm_after, **kw)
-            for vid in due_videos(store, now, schedule, limit)]
 
 
 # -- watched sources ------------------------------------------------------------

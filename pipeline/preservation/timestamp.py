@@ -47,7 +47,7 @@ class Timestamp:
 
 
 def request_for(digest: bytes, nonce: int) -> bytes:
-    from asn1crypto import algos, tsp
+    from asn1crypto import algos, tsp  # only for RFC 3161 timestamps (verify --tsa)
 
     return tsp.TimeStampReq({
         "version": 1,
@@ -60,7 +60,7 @@ def request_for(digest: bytes, nonce: int) -> bytes:
 
 def check_response(body: bytes, digest: bytes, nonce: int) -> tuple[Any, str]:
     """The TSTInfo of a valid response for (digest, nonce) and its signer; TimestampError otherwise."""
-    from asn1crypto import core, tsp
+    from asn1crypto import core, tsp  # only for RFC 3161 timestamps (verify --tsa)
 
     try:
         # The status first, on its own: a refusal carries no token (asn1crypto's TimeStampResp requires one).
@@ -86,7 +86,7 @@ def check_response(body: bytes, digest: bytes, nonce: int) -> tuple[Any, str]:
 
 
 def _check_signature(signed, raw: bytes) -> str:
-    from cryptography import x509
+    from cryptography import x509  # only for RFC 3161 timestamps (verify --tsa)
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, padding

@@ -7,7 +7,6 @@ original file, clipwatch id), plus the timestamp when it cites a hit.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
@@ -160,10 +159,6 @@ def to_csl(c: Citation) -> dict[str, Any]:
     if (accessed := _date_parts(c.archived_at[:10] if c.archived_at else None)) is not None:
         item["accessed"] = accessed
     return item
-
-
-def to_csl_json(c: Citation) -> str:
-    return json.dumps([to_csl(c)], ensure_ascii=False, indent=2)
 
 
 def all_formats(c: Citation) -> dict[str, Any]:

@@ -13,11 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipeline.search.citation import cite, to_text
-from pipeline.errors import QueryError
-from pipeline.search.fulltext import Hit, SearchQuery, VideoGroup, search
-from pipeline.storage.sqlite.catalogue import Store
 from pipeline.asr.subtitles import timestamp
+from pipeline.errors import QueryError
+from pipeline.search.citation import cite, to_text
+from pipeline.search.facade import Hit, SearchQuery, VideoGroup, search
+from pipeline.search.views import concordance
+from pipeline.storage.sqlite.catalogue import Store
 
 FORMATS = ("csv", "json", "jsonl", "srt", "kwic")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "jsonl": "application/x-ndjson",
@@ -95,7 +96,6 @@ def export_hits(store: Store, query: SearchQuery, fmt: str, max_hits: int = 10_0
         raise QueryError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     pairs = list(iter_hits(store, query, max_hits=max_hits, archive_dir=archive_dir))
     if fmt == "kwic":
-        from pipeline.search.views import concordance
 
         return concordance(pairs)
     return render([hit_row(g, h) for g, h in pairs], fmt)

@@ -1,4 +1,7 @@
-"""Transcript search over the catalogue: ``search(store, SearchQuery) -> SearchResults``.
+"""Word search over the catalogue, and the hits every search mode returns (``Hit``, ``VideoGroup``, ``SearchResults``).
+
+The one entry is ``pipeline.search.facade.search(store, SearchQuery) -> SearchResults``, which runs this module's
+word ranking or ``hybrid``'s semantic / fused ranking and builds the hits here.
 
 Indexes (all over the normalised shadow text, ``pipeline/search/normalize.py``; SQL in
 ``pipeline/storage/sqlite/search.py``):
@@ -20,16 +23,32 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from dataclasses import asdict, dataclass, field, replace
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pipeline.config import Settings
 from pipeline.search import normalize
 from pipeline.search.query import (  # noqa: F401  (re-exported: the public names of the search)
-    DEFAULT_LIMIT, MAX_LIMIT, MODES, SORTS, SOURCES, STATUSES, Plan, SearchQuery, decode_cursor, encode_cursor, has_cjk,
-    parse_date, phrase_plan, plan as make_plan, validate,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MODES,
+    SORTS,
+    SOURCES,
+    STATUSES,
+    Plan,
+    SearchQuery,
+    decode_cursor,
+    encode_cursor,
+    has_cjk,
+    parse_date,
+    phrase_plan,
+    validate,
+)
+from pipeline.search.query import (
+    plan as make_plan,
 )
 from pipeline.storage.sqlite.catalogue import Store, tag_dicts, unpack_words
 
@@ -138,7 +157,6 @@ class SearchResults:
 
 def highlight_html(snippet: str, highlights: list[list[int]]) -> str:
     """The snippet, HTML-escaped, with matches wrapped in <mark>."""
-    from html import escape
 
     out, pos = [], 0
     for a, b in highlights:
@@ -280,8 +298,6 @@ def default_archive_dir(store: Store) -> Path:
     """The archive root beside the catalogue (PostgreSQL: the data folder it was opened for, else CLIPWATCH_DATA)."""
     data_dir = getattr(store, "data_dir", None)
     if data_dir is None:
-        from pipeline.config import Settings
-
         data_dir = Settings().data_dir
     return Path(data_dir) / "archive"
 
@@ -353,45 +369,31 @@ def build_hits(store: Store, p: Plan | None, ranked: list[tuple[int, float | Non
     return list(groups.values())
 
 
-def search(store: Store, query: SearchQuery, *, archive_dir: Path | None = None) -> SearchResults:
-    """Run a search. Raises QueryError only for bad parameters, never for the query text."""
-    t0 = time.perf_counter()
-    q = validate(query)
-    archive_dir = Path(archive_dir) if archive_dir is not None else default_archive_dir(store)
-    fp = q.fingerprint()
-    offset = decode_cursor(q.cursor, fp) if q.cursor else 0
+def word_ranked(store: Store, q: SearchQuery, offset: int, n: int
+                ) -> tuple[list[tuple[int, float | None]], Plan, str | None, str]:
+    """Word search, one page: (ranked [(segment id, score)], the plan run, notice, effective mode).
 
-    if not re.search(r"\w", q.text):
-        # Only punctuation and operators: nothing any index can match.
-        return SearchResults(query=q, mode="word", fts_query=None, videos=[], hit_count=0, next_cursor=None,
-                             notice="the query has no searchable words (only punctuation or operators)",
-                             elapsed_ms=(time.perf_counter() - t0) * 1000)
-    if q.mode in ("semantic", "hybrid"):
-        from pipeline.search import hybrid
+    Arguments:
+        store: the catalogue (its ``search_sql`` runs the plan).
+        q: a validated query whose mode is word, substring or auto.
+        offset, n: the page (n one more than shown tells the caller whether there is a next page).
 
-        ranked, p, notice, eff_mode = hybrid.search_ranked(store, q, offset, q.limit + 1)
-    else:
-        p = make_plan(q.text, q.mode)
-        common_notice = None
-        if p.mode == "word" and p.ranked and q.sort == "relevance" and not q.filters().any and p.units and not p.prefixes:
-            docs = [store.search_sql.term_docs(store.db, alt[0]) if len(unit) == 1 and len(alt) == 1 else 0
-                    for unit in p.units for alt in unit[:1]]
-            if docs and min(docs) > COMMON_DOCS:
-                p = replace(p, ranked=False, newest_first=True)
-                common_notice = (f"every word of this query is in more than {COMMON_DOCS:,} lines: listed newest first, "
-                                 "not by relevance; add words, a phrase or filters to rank the hits")
-        ranked, p, notice = ranked_ids(store, p, q, offset, q.limit + 1)
-        notice = "; ".join(x for x in (notice, common_notice) if x) or None
-        eff_mode = p.mode
-    more = len(ranked) > q.limit
-    ranked = ranked[: q.limit]
-    groups = build_hits(store, p, ranked, archive_dir)
-    return SearchResults(
-        query=q, mode=eff_mode, fts_query=p.match if p else None, notice=notice, videos=groups,
-        hit_count=sum(len(g.hits) for g in groups),
-        next_cursor=encode_cursor(offset + q.limit, fp) if more else None,
-        elapsed_ms=(time.perf_counter() - t0) * 1000,
-    )
+    Returns:
+        The hits' segment ids in order with their scores (None when listed newest first), the plan (for
+        highlighting), a notice for the user or None, and the mode the plan ran in.
+    """
+    p = make_plan(q.text, q.mode)
+    common_notice = None
+    if p.mode == "word" and p.ranked and q.sort == "relevance" and not q.filters().any and p.units and not p.prefixes:
+        docs = [store.search_sql.term_docs(store.db, alt[0]) if len(unit) == 1 and len(alt) == 1 else 0
+                for unit in p.units for alt in unit[:1]]
+        if docs and min(docs) > COMMON_DOCS:
+            p = replace(p, ranked=False, newest_first=True)
+            common_notice = (f"every word of this query is in more than {COMMON_DOCS:,} lines: listed newest first, "
+                             "not by relevance; add words, a phrase or filters to rank the hits")
+    ranked, p, notice = ranked_ids(store, p, q, offset, n)
+    notice = "; ".join(x for x in (notice, common_notice) if x) or None
+    return ranked, p, notice, p.mode
 
 
 def _run(store: Store, p: Plan, q: SearchQuery, offset: int, n: int) -> list[tuple[int, float | None]]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 
 VERSION = "2"            # bump when the shadow text changes: the catalogue rebuilds its search indexes
 ALT_SENTINEL = "xqaltx"  # separates in-place words from alternates in the shadow text (never a real word)
@@ -325,12 +324,6 @@ def gram_query(term: str, prefix: bool = False) -> str:
             last_prefix = prefix and False
     body = '"' + " ".join(t.replace('"', '""') for t in toks) + '"'
     return body + (" *" if last_prefix else "")
-
-
-@lru_cache(maxsize=4096)
-def normalize_words(text: str) -> tuple[str, ...]:
-    """A query fragment as the index holds it: folded in-place forms (no alternates)."""
-    return tuple(f for w in analyze(text) for f in w.forms if f)
 
 
 def query_alternatives(form: str, splits: bool = True) -> list[tuple[str, ...]]:

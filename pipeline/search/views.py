@@ -20,8 +20,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from pipeline.errors import ClipwatchError, QueryError
-from pipeline.search.query import SearchQuery, plan as make_plan, validate
+from pipeline.search.citation import Citation
+from pipeline.search.query import SearchQuery, phrase_plan, validate
+from pipeline.search.query import plan as make_plan
+from pipeline.storage.files import atomic_write
 from pipeline.storage.sqlite.catalogue import Store
+from pipeline.tagging.signals.source import load_registry
 
 BY = ("week", "month", "year")
 TREND_FORMATS = ("table", "csv", "json")
@@ -119,7 +123,6 @@ def trends(store: Store, tq: TrendQuery) -> Trends:
     try:
         raw = sql.mention_counts(store.db, tables_of(p), tq.by, q.filters())
     except sql.QUERY_SYNTAX_ERRORS as exc:  # an FTS5 syntax error: count the whole query as one phrase, as the search does
-        from pipeline.search.query import phrase_plan
 
         p = phrase_plan(p, q.text)
         notice = f"could not parse the query ({str(exc).removeprefix('fts5: ')}); counted it as a plain phrase instead"
@@ -163,10 +166,10 @@ def plot_trends(t: Trends, fmt: str = "svg", *, width: float = 8.0, height: floa
     """The chart as PNG or SVG bytes; with no mentions, an empty chart that says so."""
     if fmt not in ("png", "svg"):
         raise QueryError(f"chart format must be png or svg, not {fmt!r}")
-    import matplotlib
+    import matplotlib  # heavy (~3 s): only when a chart is drawn
 
     matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # heavy (~3 s): only when a chart is drawn
 
     fig = Figure(figsize=(width, height), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
@@ -202,7 +205,6 @@ def plot_trends(t: Trends, fmt: str = "svg", *, width: float = 8.0, height: floa
 
 def save_plot(t: Trends, path: Path) -> Path:
     """Write the chart to ``path`` (format from its suffix), atomically; a user mistake is a ClipwatchError."""
-    from pipeline.storage.files import atomic_write
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
@@ -222,7 +224,6 @@ def save_plot(t: Trends, path: Path) -> Path:
 
 def concordance(pairs: Iterable[tuple[Any, Any]], width: int = 40) -> str:
     """Keyword in context: ``video_id  hh:mm:ss  …left context [match] right context…``, matches aligned."""
-    from pipeline.search.citation import Citation
 
     rows = []
     for g, h in pairs:
@@ -254,8 +255,6 @@ def concordance(pairs: Iterable[tuple[Any, Any]], width: int = 40) -> str:
 # -- browse -------------------------------------------------------------------------------
 
 def channel_list(store: Store) -> list[dict[str, Any]]:
-    from pipeline.tagging.signals.source import load_registry
-
     try:
         registry = load_registry()
     except ClipwatchError:

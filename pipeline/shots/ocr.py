@@ -235,7 +235,7 @@ class ScreenReader:
 
     def __init__(self, languages: str = LANGUAGES, tessdata: Path | None = None):
         try:
-            import tesserocr
+            import tesserocr  # optional system component (libtesseract): only when text on screen is read
         except ImportError as exc:  # a dependency; only a broken install gets here
             raise ConfigError(f"the tesserocr package is missing ({exc}): reinstall clipwatch (pip install tesserocr)") from exc
         self._tr = tesserocr
@@ -280,7 +280,7 @@ class ScreenReader:
         return best
 
     def _read_image(self, crop: np.ndarray, x0: int, y0: int, scale: float) -> list[TextLine]:
-        from PIL import Image
+        from PIL import Image  # only when text on screen is read
 
         tr = self._tr
         self.api.SetImage(Image.fromarray(crop))

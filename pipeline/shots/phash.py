@@ -6,7 +6,7 @@ no structure (black, a flat colour card) gets hash 0, which matching ignores:
 its bits would be compression noise and would match any other flat picture.
 
 Hashes are unsigned 64-bit ints; the database stores them as signed 64-bit
-(``pipeline.store.to_signed64``).
+(``pipeline.storage.sqlite.catalogue.to_signed64``).
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ import numpy as np
 
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, NoAudioError
+from pipeline.media.audio import decode_pcm, open_pcm
+from pipeline.media.profile import read_profile
+from pipeline.tagging.model import transcript_from_store
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,6 @@ class Job:
 
         NoAudioError (every time) for a file without an audio track.
         """
-        from pipeline.media.audio import decode_pcm, open_pcm
 
         if self._no_audio is not None:
             raise NoAudioError(self._no_audio)
@@ -100,7 +102,6 @@ class Job:
     def load_profile(self) -> Any:
         """The stored audio profile when the audio stage was skipped (None when there is none)."""
         if self.profile is None:
-            from pipeline.media.profile import read_profile
 
             row = self.store.audio_profile_row(self.video_id)
             if row is not None and row["media_sha256"] == self.media_sha256 and row["path"]:
@@ -109,7 +110,6 @@ class Job:
 
     def load_transcripts(self) -> None:
         """The stored transcripts when the transcribe stage was skipped."""
-        from pipeline.tagging.model import transcript_from_store
 
         if self.transcript is None:
             self.transcript = transcript_from_store(self.store, self.video_id, "original")

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import time
 
+from pipeline.copies import copies, fingerprint
+from pipeline.copies.matching import fingerprint_result
 from pipeline.errors import ConfigError, NoAudioError
+from pipeline.media.audio import SAMPLE_RATE
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
+from pipeline.storage.sqlite import copies as sql
 
 
 class CopiesStage(Stage):
@@ -18,17 +22,10 @@ class CopiesStage(Stage):
     skip_message = "already matched against the archive"
 
     def key(self, job: Job) -> str:
-        from pipeline.copies import copies, fingerprint
-
         return f"{job.media_sha256}:{copies.METHOD_VERSION}:{fingerprint.VERSION}"
 
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
-        import cv2
-
-        from pipeline.media.audio import SAMPLE_RATE
-        from pipeline.copies import copies, fingerprint
-        from pipeline.copies.matching import fingerprint_result
-        from pipeline.storage.sqlite import copies as sql
+        import cv2  # OpenCV is heavy (~1 s): only when frames are read
 
         t0 = time.perf_counter()
         store, vid = job.store, job.video_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from pipeline.shots import keyframes
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 
 
@@ -16,18 +17,12 @@ class KeyframesStage(Stage):
         self.detector = detector
 
     def _detector(self) -> str:
-        from pipeline.shots import keyframes
-
         return self.detector or keyframes.DEFAULT_DETECTOR
 
     def key(self, job: Job) -> str:
-        from pipeline.shots import keyframes
-
         return f"{job.media_sha256}:{keyframes.TOOL_VERSION}:{self._detector()}"
 
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
-        from pipeline.shots import keyframes
-
         media = job.store.media_file(job.media_sha256, job.video_id)
         if media is not None and media["container"] is not None and not media["video_codec"]:
             # Audio only (a podcast, a SoundCloud track): no pictures to find; the thumbnail or cover art stands in.

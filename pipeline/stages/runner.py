@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
 from pipeline.preservation.manifest import record_manifest
 from pipeline.sources.fetch import FetchedVideo
-from pipeline.stages.audio import AudioProfileStage
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 from pipeline.stages.copies import CopiesStage
 from pipeline.stages.keyframes import KeyframesStage
 from pipeline.stages.screen_text import ScreenTextStage
 from pipeline.stages.tag import TagStage
-from pipeline.stages.transcribe import TranscribeStage
 from pipeline.storage.files import Archive, atomic_write_json
 from pipeline.storage.sqlite.catalogue import Store
 
@@ -110,17 +107,6 @@ def run_ocr(store: Store, archive: Archive, video_id: str, force: bool = False) 
         return run_stage(job, ScreenTextStage())
 
 
-def run_transcribe(store: Store, archive: Archive, video_id: str, settings: Settings,
-                   force: bool = False, progress: Progress | None = None) -> StageOutcome:
-    with open_job(store, archive, video_id, settings, force) as job:
-        run_stage(job, AudioProfileStage())
-        return run_stage(job, TranscribeStage(), progress)
-
-
 def run_tagging(store: Store, archive: Archive, video_id: str, force: bool = False) -> StageOutcome:
     with open_job(store, archive, video_id, force=force) as job:
         return run_stage(job, TagStage())
-
-
-def outcome_dict(o: StageOutcome) -> dict[str, Any]:
-    return asdict(o)

@@ -11,6 +11,7 @@ import hashlib
 import time
 from dataclasses import asdict
 
+from pipeline.shots import ocr
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 from pipeline.storage.files import atomic_write_json
 
@@ -30,14 +31,10 @@ class ScreenTextStage(Stage):
         self.reader = reader  # a ScreenReader to reuse across videos; one is made (and closed) per run otherwise
 
     def key(self, job: Job) -> str:
-        from pipeline.shots import ocr
-
         plan = hashlib.sha1(repr(_shots(job)).encode()).hexdigest()[:12]
         return f"{job.media_sha256}:{ocr.TOOL_VERSION}:{ocr.LANGUAGES}:{plan}"
 
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
-        from pipeline.shots import ocr
-
         t0 = time.perf_counter()
         shots = _shots(job)
         if not shots:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
+from pipeline.tagging import model as tagging
 
 
 class TagStage(Stage):
@@ -14,7 +15,6 @@ class TagStage(Stage):
     def key(self, job: Job) -> str:
         # The model's weights, the lexicon and the channel registry it reads (MODEL_VERSION carries all three),
         # and which transcripts exist: a new transcript or an edited data file re-tags on `reprocess`.
-        from pipeline.tagging import model as tagging
 
         tr_rows = {r["kind"]: r["id"] for r in job.store.transcript_rows(job.video_id)}
         profile = job.store.audio_profile_row(job.video_id)
@@ -22,8 +22,6 @@ class TagStage(Stage):
                 + f":audio={profile['model_version'] if profile else '-'}")
 
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
-        from pipeline.tagging import model as tagging
-
         t0 = time.perf_counter()
         job.load_transcripts()
         inp = tagging.input_from_video(job.video, job.transcript, job.translation, job.load_profile())

@@ -6,8 +6,11 @@ import logging
 import time
 from typing import Any
 
+from pipeline.asr import subtitles, transcribe
+from pipeline.asr.flags import mark_transcript
 from pipeline.errors import NoAudioError
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
+from pipeline.translate import get_translator
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,6 @@ class TranscribeStage(Stage):
 
     def _flag_over_audio(self, job: Job, tr: Any) -> int:
         """Flag segments over silence, or over music where Whisper was unsure (the stored audio profile)."""
-        from pipeline.asr.flags import mark_transcript
 
         profile = job.load_profile()
         if profile is None or not tr.segments:
@@ -34,9 +36,6 @@ class TranscribeStage(Stage):
         return mark_transcript(tr, profile)
 
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
-        from pipeline.asr import subtitles, transcribe
-        from pipeline.translate import get_translator
-
         s = job.settings
         t0 = time.perf_counter()
         # The translator is loaded first: a translation model that is not pulled is said before anything is written.

@@ -10,13 +10,13 @@ All SQL lives under ``pipeline/storage/``: the rest of the library talks to the 
 
 from __future__ import annotations
 
-import importlib
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from pipeline.errors import ConfigError
+from pipeline.config import Settings
+from pipeline.registry import Registry
 
 
 @runtime_checkable
@@ -97,23 +97,15 @@ class Catalogue(Protocol):
 
 
 # scheme -> "module:Class"; imported on first use so an optional backend's dependencies stay optional.
-BLOB_STORES: dict[str, str] = {
+BLOB_STORES: Registry[Callable[..., BlobStore]] = Registry("storage scheme", {
     "file": "pipeline.storage.files:Archive",
     "s3": "pipeline.storage.s3:S3Store",
-}
-CATALOGUES: dict[str, str] = {
+})
+CATALOGUES: Registry[Any] = Registry("database scheme", {
     "sqlite": "pipeline.storage.sqlite.catalogue:Store",
     "postgresql": "pipeline.storage.postgres.catalogue:PostgresCatalogue",
     "postgres": "pipeline.storage.postgres.catalogue:PostgresCatalogue",
-}
-
-
-def _load(registry: dict[str, str], scheme: str, what: str) -> Callable[..., Any]:
-    target = registry.get(scheme)
-    if target is None:
-        raise ConfigError(f"unknown {what} scheme {scheme!r}; supported: {', '.join(sorted(registry))}")
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+})
 
 
 def scheme_of(url: str | Path) -> tuple[str, str]:
@@ -131,20 +123,53 @@ def open_blob_store(url: str | Path, **options: Any) -> BlobStore:
     """The blob store at ``url``; ``options`` (e.g. ``cache_dir``) go to a remote backend, a folder needs none."""
     scheme, where = scheme_of(url)
     if scheme == "file":
-        return _load(BLOB_STORES, scheme, "storage")(Path(where))
-    return _load(BLOB_STORES, scheme, "storage")(where, **options)
+        return BLOB_STORES.load(scheme)(Path(where))
+    return BLOB_STORES.load(scheme)(where, **options)
 
 
 def open_catalogue(url: str | Path) -> Catalogue:
     scheme, where = scheme_of(url)
     if scheme == "file":
         scheme = "sqlite"
-    return _load(CATALOGUES, scheme, "database")(Path(where) if scheme == "sqlite" else where)
+    return CATALOGUES.load(scheme)(Path(where) if scheme == "sqlite" else where)
 
 
 def iter_backends() -> Iterator[tuple[str, str, str]]:
     """(kind, scheme, target) for every registered backend: used by the registry contract tests."""
-    for scheme, target in BLOB_STORES.items():
-        yield "blob", scheme, target
-    for scheme, target in CATALOGUES.items():
-        yield "catalogue", scheme, target
+    for scheme in BLOB_STORES:
+        yield "blob", scheme, BLOB_STORES.target(scheme)
+    for scheme in CATALOGUES:
+        yield "catalogue", scheme, CATALOGUES.target(scheme)
+
+
+def catalogue_for(settings: Settings, reading: bool = False) -> Catalogue:
+    """The catalogue the settings name: clipwatch.db in the data folder, or CLIPWATCH_DATABASE_URL's database.
+
+    Arguments:
+        settings: where the archive is (``data_dir``) and which database serves it (``database_url``).
+        reading: for a command that only reads: a clipwatch.db that cannot be written opens read-only.
+
+    Returns:
+        An open catalogue (a context manager: ``with catalogue_for(s) as store``).
+    """
+    if reading and not settings.database_url:
+        settings.check_data_dir()
+        return CATALOGUES.load("sqlite").for_reading(settings.db_path)
+    cat = open_catalogue(settings.database_url or settings.db_path)
+    if getattr(cat, "data_dir", None) is None:  # a database server: tell it which archive folder it serves
+        cat.data_dir = settings.data_dir
+    return cat
+
+
+def blob_store_for(settings: Settings) -> BlobStore:
+    """Where originals live: the archive folder, or the object store CLIPWATCH_STORAGE_URL names.
+
+    Arguments:
+        settings: the data folder (``archive_dir``, the S3 cache under it) and ``storage_url``.
+
+    Returns:
+        The blob store.
+    """
+    if not settings.storage_url:
+        return open_blob_store(settings.archive_dir)
+    return open_blob_store(settings.storage_url, cache_dir=settings.data_dir / "s3-cache")

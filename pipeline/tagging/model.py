@@ -32,8 +32,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from pipeline.asr import Segment, Transcript
 from pipeline.errors import ClipwatchError, ConfigError, MediaError, ModelError, NotFoundError
-from pipeline.asr import Transcript
 from pipeline.media.profile import AudioProfile, analyse_audio, read_profile
 from pipeline.tagging.signals import text as textsig
 from pipeline.tagging.signals.base import signals
@@ -269,7 +269,6 @@ def clear_human_tag(store, video_id: str, category: str) -> bool:
 
 def transcript_from_store(store, video_id: str, kind: str) -> Transcript | None:
     """A stored transcript ("original" or "translation") as a Transcript, or None."""
-    from pipeline.asr import Segment
 
     row = next((r for r in store.transcript_rows(video_id) if r["kind"] == kind), None)
     if row is None:

@@ -14,33 +14,26 @@ A translator is one module with one ``Translator`` subclass plus one line in ``T
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import ConfigError
+from pipeline.config import DEFAULT_TRANSLATOR, parse_translator
+from pipeline.registry import Registry
 
 if TYPE_CHECKING:
     import numpy as np
 
     from pipeline.asr.base import Transcript
 
-# kind -> "module:Class"; the first is the default.
-TRANSLATORS: dict[str, str] = {
+# kind -> "module:Class"; the first is the default. The kinds are also pipeline.config.TRANSLATOR_KINDS, which
+# parses a spec (``parse_translator``, re-exported here) without importing a translator.
+TRANSLATORS: Registry[type[Translator]] = Registry("translator", {
     "whisper": "pipeline.translate.whisper:WhisperTranslator",
     "ct2": "pipeline.translate.ct2:CT2Translator",
-}
-DEFAULT_TRANSLATOR = "whisper"
+})
 
-
-def parse_translator(spec: str) -> tuple[str, str | None]:
-    """``whisper`` -> ("whisper", None); ``ct2:NAME`` -> ("ct2", NAME); ConfigError for anything else."""
-    kind, sep, model = (spec or "").strip().partition(":")
-    if kind not in TRANSLATORS or (kind == "whisper" and sep) or (kind != "whisper" and not model.strip()):
-        raise ConfigError(f"unknown translator {spec!r} (--translator / CLIPWATCH_TRANSLATOR); choose whisper or "
-                          "ct2:NAME with NAME a translation model from `clipwatch models pull` (opus-mt-ko-en, "
-                          "nllb-200-distilled-600M) or a CTranslate2 translation model folder")
-    return kind, (model.strip() or None)
+__all__ = ["DEFAULT_TRANSLATOR", "TRANSLATORS", "Translator", "get_translator", "parse_translator",
+           "recorded_translator", "translator_class"]
 
 
 class Translator(ABC):
@@ -62,8 +55,8 @@ class Translator(ABC):
 
 
 def translator_class(kind: str) -> type[Translator]:
-    module, _, cls = TRANSLATORS[kind].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    """The ``Translator`` class registered for ``kind``; ConfigError naming the kinds for an unknown one."""
+    return TRANSLATORS.load(kind)
 
 
 def get_translator(spec: str, settings: Any) -> Translator:

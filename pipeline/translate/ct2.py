@@ -9,6 +9,8 @@ import json
 import re
 from typing import Any
 
+from pipeline.asr.base import Segment, Transcript, choose_device
+from pipeline.asr.flags import mark_clause_loops
 from pipeline.models import translation as models
 from pipeline.translate.base import Translator
 
@@ -20,7 +22,7 @@ MAX_TOKENS = 512    # a translation longer than this is a loop, whatever the inp
 @functools.lru_cache(maxsize=2)
 def _load(path: str, device: str):
     """One loaded model per folder and device: a flow translates many videos in one process."""
-    import ctranslate2
+    import ctranslate2  # heavy (~0.5 s): only when a model runs
     import sentencepiece as spm
 
     folder = models.describe(path)
@@ -35,8 +37,6 @@ class CT2Translator(Translator):
     kind = "ct2"
 
     def __init__(self, model: str | None, settings: Any) -> None:
-        from pipeline.asr.base import choose_device
-
         self.model = str(model)
         folder = models.resolve(self.model, settings.models_dir)  # ModelError when it is not pulled
         self.device = choose_device(settings.device)
@@ -83,10 +83,7 @@ class CT2Translator(Translator):
         return out
 
     def translate(self, original, audio=None):
-        import ctranslate2
-
-        from pipeline.asr.base import Segment, Transcript
-        from pipeline.asr.flags import mark_clause_loops
+        import ctranslate2  # heavy (~0.5 s): only when a model runs
 
         english = self.translate_texts([s.text for s in original.segments], original.language)
         segments = [Segment(s.start, s.end, f" {text}" if text else "", flags=list(s.flags))

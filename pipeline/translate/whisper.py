@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.asr import transcribe
 from pipeline.translate.base import Translator
 
 
@@ -23,8 +24,6 @@ class WhisperTranslator(Translator):
         return None
 
     def translate(self, original, audio=None):
-        from pipeline.asr import transcribe
-
         if audio is None:
             raise ValueError("Whisper translates the audio: pass the samples")
         s = self.settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import os
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -16,18 +17,21 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pipeline import __version__, records
-from pipeline.storage.sqlite.copies import video_copies
 from pipeline.asr.subtitles import clock as fmt_time
 from pipeline.config import Settings
+from pipeline.copies import network as net
 from pipeline.errors import ClipwatchError, NotFoundError, QueryError
-from pipeline.web.remote import remote_file_response, safe_rel
+from pipeline.search import views
 from pipeline.search.citation import all_formats, cite, to_text
 from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
-from pipeline.search import views
-from pipeline.search.fulltext import MODES, SORTS, SOURCES, STATUSES, SearchQuery, search
+from pipeline.search.facade import MODES, SORTS, SOURCES, STATUSES, SearchQuery, search
+from pipeline.storage.base import blob_store_for, catalogue_for
 from pipeline.storage.sqlite.catalogue import Store
+from pipeline.storage.sqlite.copies import video_copies
+from pipeline.web.remote import remote_file_response, safe_rel
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -43,7 +47,7 @@ class _Stores:
 
     def __init__(self, db_path: Path, opener: Any = None):
         self.db_path = db_path
-        # Settings.catalogue: SQLite (a read-only archive is served read-only) or PostgreSQL
+        # catalogue_for(settings): SQLite (a read-only archive is served read-only) or PostgreSQL
         self.opener = opener or (lambda: Store.for_reading(self.db_path))
         self.local = threading.local()
         self.lock = threading.Lock()
@@ -135,7 +139,6 @@ def allowed_hosts(extra: list[str] | tuple[str, ...] | None = None) -> list[str]
     A page on another site can make a browser send requests to 127.0.0.1 under its own name (DNS rebinding);
     answering only to known names keeps such a page from reading the archive.
     """
-    import os
 
     env = [h.strip() for h in os.environ.get("CLIPWATCH_ALLOWED_HOSTS", "").split(",") if h.strip()]
     return list(dict.fromkeys([*LOOPBACK_HOSTS, *env, *(extra or [])]))
@@ -149,8 +152,8 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
         s.ensure_dirs()
     archive_root = s.archive_dir.resolve()
     # Originals on an object store (CLIPWATCH_STORAGE_URL) are streamed from it; derivatives stay in archive/.
-    remote_blobs = s.blob_store() if s.storage_url else None
-    stores = _Stores(s.db_path, lambda: s.catalogue(reading=True))
+    remote_blobs = blob_store_for(s) if s.storage_url else None
+    stores = _Stores(s.db_path, lambda: catalogue_for(s, reading=True))
     stores.get()  # create/migrate the catalogue now, not on the first request
 
     env = jinja2.Environment(
@@ -178,14 +181,12 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
     app.state.settings = s
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     try:
-        import swagger_ui_bundle
+        import swagger_ui_bundle  # optional: without it /docs has no Swagger UI, the rest serves
 
         app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)), name="docs-assets")
         has_swagger = True
     except ImportError:
         has_swagger = False
-
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     app.add_middleware(HeadAsGet)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(hosts))
@@ -318,8 +319,6 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
         return page("video.html", start=start, hit_citation=hit_cite, params={}, **ctx)
 
     def network_data(channel: list[str], since: str | None):
-        from pipeline.copies import network as net
-
         return net, net.network_from_store(stores.get(), archive_root, channels=[c for c in channel if c.strip()],
                                            since=(since or "").strip() or None)
 

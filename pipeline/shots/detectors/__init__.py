@@ -5,16 +5,17 @@
 
 from __future__ import annotations
 
+from pipeline.registry import Registry
 from pipeline.shots.detectors.adaptive import AdaptiveDetector
 from pipeline.shots.detectors.base import Cut, Detector, SampledFrame, hsv_delta
 from pipeline.shots.detectors.content import ContentDetector
 from pipeline.shots.detectors.fade import FadeDetector
 
-DETECTORS: dict[str, type[Detector]] = {
+DETECTORS: Registry[type[Detector]] = Registry("detector", {
     "content": ContentDetector,
     "adaptive": AdaptiveDetector,
     "fade": FadeDetector,
-}
+})
 
 
 def make_detectors(spec: str, min_scene_len: int = 15) -> list[Detector]:

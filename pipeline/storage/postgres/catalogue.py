@@ -131,7 +131,7 @@ class PostgresCatalogue:
         self.readonly = False  # a database server: access is the role's privileges, not the file's mode
         self.upgraded: dict[str, Any] | None = None
         # The archive folder beside this catalogue (vector index files, the default archive root): the database
-        # has no file to stand beside, so Settings.catalogue() tells it; None when opened on its own.
+        # has no file to stand beside, so storage.base.catalogue_for(settings) tells it; None when opened on its own.
         self.data_dir = None
         if migrate:
             self.migrate()

@@ -9,16 +9,18 @@ one line in ``SIGNALS`` (and retraining the weights, which give a new feature 0 
 from __future__ import annotations
 
 import functools
-import importlib
 from abc import ABC, abstractmethod
 from typing import Any
 
-SIGNALS: list[str] = [
-    "pipeline.tagging.signals.source:SourceSignal",
-    "pipeline.tagging.signals.text:MetadataSignal",
-    "pipeline.tagging.signals.text:TranscriptSignal",
-    "pipeline.tagging.signals.audio:AudioSignal",
-]
+from pipeline.registry import Registry
+
+# name -> "module:Class", in the model's column order.
+SIGNALS: Registry[type[Signal]] = Registry("tagging signal", {
+    "source": "pipeline.tagging.signals.source:SourceSignal",
+    "metadata": "pipeline.tagging.signals.text:MetadataSignal",
+    "transcript": "pipeline.tagging.signals.text:TranscriptSignal",
+    "audio": "pipeline.tagging.signals.audio:AudioSignal",
+})
 
 
 class Signal(ABC):
@@ -32,8 +34,5 @@ class Signal(ABC):
 
 @functools.lru_cache(maxsize=1)
 def signals() -> tuple[Signal, ...]:
-    out = []
-    for target in SIGNALS:
-        module, _, cls = target.partition(":")
-        out.append(getattr(importlib.import_module(module), cls)())
-    return tuple(out)
+    """One instance of every registered signal, in ``SIGNALS`` order (made once per process)."""
+    return tuple(cls() for cls in SIGNALS.values())
