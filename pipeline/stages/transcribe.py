@@ -6,7 +6,8 @@ import logging
 import time
 from typing import Any
 
-from pipeline.asr import subtitles, transcribe
+from pipeline import asr
+from pipeline.asr import subtitles
 from pipeline.asr.flags import mark_transcript
 from pipeline.errors import NoAudioError
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
@@ -47,8 +48,9 @@ class TranscribeStage(Stage):
             return StageOutcome(job.video_id, self.name, "not-applicable", "no audio track", 0.0, {"no_audio": True})
         # Word timestamps time a search hit at the matched word, not at the start of its line (the translation keeps
         # line times: English words cannot be placed in the Korean audio).
-        tr = transcribe(samples, model=s.model, engine=s.engine, models_dir=s.models_dir, progress=progress,
-                        word_timestamps=True, device=s.device)
+        # asr.transcribe, looked up when called: a test (or a fake engine) may replace it.
+        tr = asr.transcribe(samples, model=s.model, engine=s.engine, models_dir=s.models_dir, progress=progress,
+                            word_timestamps=True, device=s.device)
         flagged_by_audio = self._flag_over_audio(job, tr)
         written = subtitles.write_transcript(tr, job.folder, "transcript")
         job.store.replace_transcript(job.video_id, job.media_sha256, "original", tr, job.archive.relpath(written["json"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.asr import transcribe
+from pipeline import asr
 from pipeline.translate.base import Translator
 
 
@@ -27,5 +27,5 @@ class WhisperTranslator(Translator):
         if audio is None:
             raise ValueError("Whisper translates the audio: pass the samples")
         s = self.settings
-        return transcribe(audio, model=s.model, engine=s.engine, language=original.language, task="translate",
-                          models_dir=s.models_dir, device=s.device)
+        return asr.transcribe(audio, model=s.model, engine=s.engine, language=original.language, task="translate",
+                              models_dir=s.models_dir, device=s.device)
