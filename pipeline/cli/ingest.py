@@ -35,7 +35,6 @@ from pipeline.demo.loopback import LoopbackServer, publish_samples
 from pipeline.errors import ClipwatchError, DiskFullError
 from pipeline.search.facade import SearchQuery, search
 from pipeline.sources.discovery import is_url
-from pipeline.stages import STAGES
 from pipeline.storage.files import atomic_write_text
 
 app = typer.Typer()
@@ -124,6 +123,8 @@ def run_ingest_on_pools(sources: list[str], s: Settings, force: bool, options: d
 
 def print_ingest_report(report) -> None:
     """The ingest (or reprocess) report as a table of stages per video, problems on stderr."""
+    from pipeline.stages import STAGES  # every stage module, OpenCV included (~0.5 s): only once a report is printed
+
     stages = ("fetch", *(cls.name for cls in STAGES))
     table = Table(title="ingest", show_lines=False)
     for col in ("video", "title", *stages):

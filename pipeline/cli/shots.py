@@ -9,7 +9,6 @@ from typing import Optional
 import typer
 
 from pipeline.cli.common import JsonFlag, console, err_console, fmt_time, open_store, print_json, rich_escape, settings
-from pipeline.stages.runner import run_ocr
 from pipeline.storage.base import blob_store_for
 
 app = typer.Typer()
@@ -55,6 +54,8 @@ def screen_text_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Read the text on screen (captions, chyrons; Korean and English) of an archived video, and show it."""
+    from pipeline.stages.runner import run_ocr  # every stage module, OpenCV included: only for this command
+
     s = settings()
     with open_store(s) as store:
         v = store.get_video(video_id)

@@ -9,7 +9,6 @@ import typer
 
 from pipeline.cli.common import JsonFlag, console, err_console, open_store, print_json, rich_escape, settings
 from pipeline.errors import ConfigError, NotFoundError
-from pipeline.stages.runner import run_tagging
 from pipeline.storage.base import blob_store_for
 from pipeline.storage.sqlite.catalogue import Store, tag_dicts
 from pipeline.tagging.model import clear_human_tag, retrain, set_human_tag
@@ -85,6 +84,8 @@ def tags_run(
     as_json: JsonFlag = False,
 ) -> None:
     """Re-run the tagger on archived videos (human corrections are kept)."""
+    from pipeline.stages.runner import run_tagging  # every stage module, OpenCV included: only for this command
+
     s = settings()
     out = {}
     with open_store(s) as store:
