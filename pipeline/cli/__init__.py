@@ -1,4 +1,4 @@
-"""The `clipwatch` command: a thin layer over the library (see app.py)."""
+"""The `clipwatch` command: a thin layer over the library (the root in app.py, one module per room, common.py)."""
 
 from pipeline.cli.app import app, main
 

@@ -9,12 +9,18 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape as rich_escape
+
+from pipeline.cli.common import JsonFlag, print_json, rich_escape, settings
+from pipeline.components import summary_lines
+from pipeline.doctor import check_all
+
+app = typer.Typer()
 
 
+@app.command()
 def doctor(
     offline: bool = typer.Option(False, "--offline", help="Leave out the configured servers (PostgreSQL, S3, Prefect)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+    as_json: JsonFlag = False,
 ) -> None:
     """List each optional component (OCR data, Chromaprint, GPU, configured servers): what it enables, how to add it.
 
@@ -22,9 +28,6 @@ def doctor(
     store or Prefect server that does not answer, or --device cuda without a GPU); a missing optional component
     only makes its stage skipped.
     """
-    from pipeline.cli.app import print_json, settings
-    from pipeline.doctor import check_all
-
     report = check_all(settings(), network=not offline)
     if as_json:
         print_json(report.to_dict())
@@ -57,7 +60,5 @@ def print_doctor(report: Any, console: Console) -> None:
 
 def print_skipped(report: Any, console: Console) -> None:
     """Once per run (ingest, demo, reprocess): each optional component a stage went without, and how to add it."""
-    from pipeline.components import summary_lines
-
     for line in summary_lines(getattr(report, "needs", ())):
         console.print(f"[yellow]{rich_escape(line)}[/]", highlight=False)

@@ -1,7 +1,7 @@
 """`clipwatch monitor retract`: withdraw a removal recorded by mistake, with a reason kept in the event chain.
 
-Registered on the `monitor` group by one line in the root app; ``event_line`` is how `show` prints a removal and
-its retraction.
+Registered on the `monitor` group by the preservation room; ``event_line`` is how `show` prints a removal and its
+retraction.
 """
 
 from __future__ import annotations
@@ -10,19 +10,18 @@ from typing import Any, Optional
 
 import typer
 
+from pipeline.cli.common import JsonFlag, console, open_store, print_json
 from pipeline.display import safe_markup
+from pipeline.preservation.removals import retract
 
 
 def retract_cmd(
     video_id: str = typer.Argument(..., help="The video whose removal is withdrawn (id or unambiguous prefix)."),
     why: str = typer.Option(..., "--why", help="Why the removal was wrong (kept verbatim in the event chain)."),
     event: Optional[int] = typer.Option(None, "--event", help="Which `removed` event (default: the latest not yet retracted)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: JsonFlag = False,
 ) -> None:
     """Withdraw a recorded removal: a `retracted` event that says why, shown wherever the removal is shown."""
-    from pipeline.cli.app import console, open_store, print_json
-    from pipeline.preservation.removals import retract
-
     with open_store() as store:
         done = retract(store, video_id, why, event)
     if as_json:
@@ -50,7 +49,3 @@ def event_line(ev: dict[str, Any], removals: list[dict[str, Any]] | None) -> str
         return f"  event {d.get('retracts')}: {safe_markup(d.get('why') or '')}"
     return ""
 
-
-def register(monitor_app: typer.Typer) -> None:
-    """Add `retract` to the `monitor` command group."""
-    monitor_app.command("retract")(retract_cmd)

@@ -1,7 +1,7 @@
 """`clipwatch voices`: who speaks in a video, where else each voice speaks, and naming a voice (issue 24).
 
 ``clipwatch voices ID [--speaker S1] [--json]`` (the default subcommand, ``show``) and
-``clipwatch voices name VIDEO:S1 "Name"``. Registered on the root app in ``pipeline/cli/app.py``.
+``clipwatch voices name VIDEO:S1 "Name"``. The voices room of the CLI (``ROOMS`` in ``pipeline/cli/app.py``).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Optional
 
 import typer
 import typer.core
-from rich.markup import escape as rich_escape
 
-from pipeline.asr.subtitles import clock as fmt_time
+from pipeline.cli.common import JsonFlag, console, fmt_time, open_store, print_json, rich_escape
+from pipeline.speakers.voices import name_voice, voices_report
 
 
 class _DefaultShow(typer.core.TyperGroup):
@@ -24,20 +24,19 @@ class _DefaultShow(typer.core.TyperGroup):
         return super().parse_args(ctx, args)
 
 
+app = typer.Typer()
 voices_app = typer.Typer(cls=_DefaultShow, no_args_is_help=True,
                          help="Who speaks in a video, where else each voice speaks; name a voice.")
+app.add_typer(voices_app, name="voices")
 
 
 @voices_app.command("show")
 def voices_show(
     video_id: str = typer.Argument(..., help="A video id (or an unambiguous prefix)."),
     speaker: Optional[str] = typer.Option(None, "--speaker", help="Only this speaker (S1, S2, …)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON: video_id, turns, speakers with their matches."),
+    as_json: JsonFlag = False,
 ) -> None:
     """List a video's speakers and where else each voice speaks (similarity, minutes of speech)."""
-    from pipeline.cli.app import console, open_store, print_json
-    from pipeline.speakers.voices import voices_report
-
     with open_store(reading=True) as store:
         report = voices_report(store, video_id, speaker)
     if as_json:
@@ -64,12 +63,9 @@ def voices_show(
 def voices_name(
     voice: str = typer.Argument(..., help="The voice: VIDEO:S1."),
     name: str = typer.Argument(..., help="The name people know the voice by."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: JsonFlag = False,
 ) -> None:
     """Name a voice (kept when the speakers are found again; recorded as a `voice-named` event); search by it."""
-    from pipeline.cli.app import console, open_store, print_json
-    from pipeline.speakers.voices import name_voice
-
     with open_store() as store:
         done = name_voice(store, voice, name)
     if as_json:
