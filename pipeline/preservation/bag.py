@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 
 from pipeline import __version__
 from pipeline.preservation import manifest
-from pipeline.storage.files import CHUNK, Archive, atomic_write_json, atomic_write_text
+from pipeline.storage.files import CHUNK, Archive, atomic_write_bytes, atomic_write_json, atomic_write_text
 from pipeline.errors import ClipwatchError, NotFoundError
 from pipeline.storage.sqlite.catalogue import Store, utcnow
 
@@ -230,9 +230,28 @@ def _copy_checked(src: Path, dest: Path, expected_sha256: str, what: str = "orig
     return size
 
 
+def _carry_receipts(archive: Archive, work: Path) -> int:
+    """Copy the chain's RFC 3161 receipts into the bag (``data/chain/timestamps``): anchors outside the database
+    travel with the collection. Returns how many."""
+    from pipeline.preservation.anchors import _list_receipts
+    from pipeline.preservation.manifest import read_at_source
+
+    n = 0
+    for rel in _list_receipts(archive):
+        body = read_at_source(archive, rel)
+        if body is not None:
+            atomic_write_bytes(work / rel, body)
+            n += 1
+    return n
+
+
 def export_bag(store: Store, archive: Archive, dest: Path, video_ids: Iterable[str], *, selection: str = "",
-               organization: str | None = None, progress: BagProgress | None = None, validate: bool = True) -> BagResult:
-    """Write the videos, their derivatives and provenance as a BagIt bag at ``dest`` (which must not exist)."""
+               organization: str | None = None, progress: BagProgress | None = None, validate: bool = True,
+               include_unlisted: bool = False) -> BagResult:
+    """Write the videos, their derivatives and provenance as a BagIt bag at ``dest`` (which must not exist).
+
+    A file in a video's folder that its manifest does not list is left out (and said so in ``skipped``) unless
+    ``include_unlisted``; the chain's RFC 3161 receipts go under ``data/chain/timestamps``."""
     import bagit
 
     ids = [store.get_video(v)["id"] for v in video_ids]
@@ -286,6 +305,10 @@ def export_bag(store: Store, archive: Archive, dest: Path, video_ids: Iterable[s
                     rel = f.relative_to(folder).as_posix()
                     target = vdir / ("fetch-provenance.json" if rel == "provenance.json" else rel)
                     if entries is not None and rel not in entries:
+                        if not include_unlisted:  # nothing vouches for it: planted files stay out unless asked for
+                            result.skipped.append(f"{prov['video']['folder']}/{rel}: not in the video's manifest "
+                                                  "(left out; --include-unlisted carries it)")
+                            continue
                         # Carried, but said: no hash was recorded for it when it was written.
                         result.unlisted.append(f"{prov['video']['folder']}/{rel}")
                     if entries is not None and rel in entries:
@@ -302,6 +325,7 @@ def export_bag(store: Store, archive: Archive, dest: Path, video_ids: Iterable[s
             provenance["videos"][vid] = {"title": prov["video"]["title"], "webpage_url": prov["video"]["webpage_url"],
                                          "sha256": prov["video"]["media_sha256"], "status": prov["video"]["status"],
                                          "events": prov["events"]}
+        _carry_receipts(archive, work)
         provenance["skipped"] = result.skipped
         provenance["not_in_manifest"] = result.unlisted
         atomic_write_json(work / "provenance.json", provenance)

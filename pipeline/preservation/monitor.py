@@ -299,6 +299,10 @@ def check_video(store: Store, archive: Archive | None, video_id: str, *, now: da
     elif video["failed_checks"]:
         res.message = f"answered again after {video['failed_checks']} failed check(s); not removed"
     diff = _record_metadata(store, archive, video, info, now)
+    if was_removed or diff:  # the status or metadata changed through clipwatch: their digests go under the chain
+        from pipeline.preservation.facts import attest
+
+        attest(store, vid, cause="monitor: " + ("reappeared" if was_removed else "metadata changed"))
     if diff:
         res.metadata_changed, res.diff = True, diff
         res.message = (res.message + "; " if res.message else "") + "metadata changed: " + ", ".join(diff)
@@ -330,6 +334,9 @@ def _failed_check(store: Store, video, res: CheckResult, kind: str, reason: str,
             store.add_event("removed", video_id=vid, media_sha256=video["media_sha256"], detail={
                 "kind": kind, "reason": reason, "url": res.url, "first_failed_at": iso(first), "confirmed_at": iso(now),
                 "failed_checks": failed})
+        from pipeline.preservation.facts import attest
+
+        attest(store, vid, cause="monitor: removed")
         res.outcome, res.status = "removed", "removed"
         res.message = f"removed ({kind}): {reason}"
         return res

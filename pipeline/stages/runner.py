@@ -42,7 +42,11 @@ def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_i
             info_rel = _write_info(archive, folder, fetched.info, versioned=True)
             store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
             store.add_event("metadata-changed", video_id=v.id, detail={"title": v.title})
-            record_manifest(store, archive, v.id)
+            record_manifest(store, archive, v.id, cause="metadata changed")
+        else:  # fields the platform filled in later (channel, dates) go under the chain too
+            from pipeline.preservation.facts import attest
+
+            attest(store, v.id, cause="fetched again: metadata refreshed")
         return StageOutcome(v.id, "fetch", "skipped", "already archived: no download")
     folder.mkdir(parents=True, exist_ok=True)
     info_rel = _write_info(archive, folder, fetched.info)
@@ -62,7 +66,7 @@ def record_fetch(store: Store, archive: Archive, fetched: FetchedVideo, source_i
         store.add_media_file(m)
         store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
         store.add_event("fetched", video_id=v.id, source_id=source_id, media_sha256=m.sha256, detail=provenance)
-    record_manifest(store, archive, v.id)
+    record_manifest(store, archive, v.id, cause="fetched")
     fetched.cleanup()
     return StageOutcome(v.id, "fetch", "done", f"{m.size / 1e6:.1f} MB, sha256 {m.sha256[:12]}…")
 
@@ -84,7 +88,7 @@ def run_stage(job: Job, stage: Stage, progress: Progress | None = None) -> Stage
     if outcome.status in ("done", "not-applicable"):
         job.store.mark_stage(job.video_id, stage.name, key, outcome.detail)
     if outcome.status == "done":  # it may have written derivatives: hash them into the video's manifest
-        record_manifest(job.store, job.archive, job.video_id)
+        record_manifest(job.store, job.archive, job.video_id, cause=f"stage {stage.name}")
     return outcome
 
 
