@@ -191,7 +191,7 @@ def load_checked(store, archive: Archive, video_id: str) -> Loaded:
         by = f"event {out.event_id}" if out.event_id is not None else "the catalogue"
         out.status = "corrupt"
         out.why = (f"{rel}: the manifest was changed after it was recorded (SHA-256 {got[:16]}… is not the "
-                   f"{out.expected_sha256[:16]}… {by} recorded)")
+                   f"{out.expected_sha256[:16]}… that {by} recorded)")
         return out
     entries, why = parse(data)
     if entries is None:
