@@ -360,3 +360,65 @@ def test_probes_on_postgres_and_s3(server, pg, s3, tmp_path):
             facts_sql.delete_video_rows(cat, a)
         res = verify(cat, blobs)
         assert any(p.video_id == a and p.role == "video" and p.status == "missing-file" for p in res.problems)
+
+
+# -- 6. exports that any tool opens -------------------------------------------------------------------------------
+
+EVIL = '=HYPERLINK("http://evil.example/x","Click")'
+NAMES = [EVIL, "+cmd|' /C calc'!A0", "-2+3", "@SUM(1)", " =1+1", "\uff1d1+1", "KCTV\x0bnews", "esc\x1b[31m", "plain"]
+
+
+def _network():
+    from pipeline.preservation.network import Edge, Network, Node
+
+    nodes = [Node(channel=n, videos=2, copies=1, copy_share=0.5, registry=None, status="available") for n in NAMES]
+    edges = [Edge(from_=NAMES[i], to=NAMES[i + 1], videos=1, median_delay_days=1.0) for i in range(len(NAMES) - 1)]
+    return Network(nodes=nodes, edges=edges)
+
+
+def _no_formula(text: str) -> list[list[str]]:
+    import csv
+    import io
+
+    from pipeline.csvsafe import is_formula
+
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows and not any(is_formula(cell) for row in rows for cell in row), rows
+    return rows
+
+
+def test_network_csv_neutralises_formulas_and_keeps_the_names():
+    from pipeline.preservation.network import to_csv
+
+    rows = _no_formula(to_csv(_network()))
+    assert rows[1][0] == "'" + EVIL and rows[-1][1] == "plain"
+
+
+def test_graphml_and_svg_with_control_characters_parse():
+    import xml.etree.ElementTree as ET
+
+    import networkx as nx
+
+    from pipeline.preservation.network import to_graphml, to_svg
+
+    text = to_graphml(_network())
+    ET.fromstring(text.encode())
+    g = nx.read_graphml(__import__("io").BytesIO(text.encode()))
+    assert EVIL in g.nodes and "KCTV\ufffdnews" in g.nodes and len(g.edges) == len(NAMES) - 1
+    ET.fromstring(to_svg(_network()).encode())
+
+
+def test_catalogue_search_and_trends_csv_neutralise_formulas(server, store, archive, tmp_path):
+    from pipeline.preservation.bag import export_catalogue
+    from pipeline.search.export import render
+    from pipeline.search.views import TrendRow, Trends
+
+    vid = _ingest(server, store, archive, title="-1+1", channel=EVIL)
+    export_catalogue(store, tmp_path / "c.csv", "csv")
+    rows = _no_formula((tmp_path / "c.csv").read_text())
+    assert any("'" + EVIL in row for row in rows)
+    hit = {"video_id": vid, "title": "@x", "channel": EVIL, "text": "+1", "kind": "original"}
+    _no_formula(render([hit], "csv"))
+    t = Trends(query=None, mode="word", rows=[TrendRow("2019-04", n, 1, 1) for n in NAMES], periods=["2019-04"],
+               channels=NAMES, total_hits=len(NAMES), undated_hits=0)
+    _no_formula(t.to_csv())

@@ -19,7 +19,6 @@ file whose bytes no longer match its recorded SHA-256 stops the export (run
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -32,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from pipeline import __version__
+from pipeline import __version__, csvsafe
 from pipeline.preservation import manifest
 from pipeline.storage.files import CHUNK, Archive, atomic_write_bytes, atomic_write_json, atomic_write_text
 from pipeline.errors import ClipwatchError, NotFoundError
@@ -140,7 +139,7 @@ def catalogue_rows(store: Store, video_ids: Iterable[str] | None = None) -> list
 
 def catalogue_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(CATALOGUE_FIELDS), extrasaction="ignore", lineterminator="\n")
+    w = csvsafe.DictWriter(buf, fieldnames=list(CATALOGUE_FIELDS), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
         flat = dict(r)

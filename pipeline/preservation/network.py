@@ -24,7 +24,6 @@ Renderers: ``to_json`` (the shape the CLI and API print), ``to_graphml``
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import math
@@ -33,6 +32,8 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from pipeline import csvsafe
 
 UNKNOWN_CHANNEL = "(unknown channel)"
 SIGNAL_NOTE = "monetisation signals come from metadata only (yt-dlp fields, links in descriptions); a signal is not proof of income"
@@ -224,13 +225,15 @@ def to_json(net: Network) -> dict[str, Any]:
 def to_graphml(net: Network) -> str:
     import networkx as nx
 
+    from pipeline.xmlsafe import xml_text as x  # names with control characters would make the file unparseable
+
     g = nx.DiGraph()
     for n in net.nodes:
-        g.add_node(n.channel, videos=n.videos, copies=n.copies, copy_share=n.copy_share, registry=n.registry or "",
-                   status=n.status, monetisation_signals=len(n.monetisation_signals),
-                   monetisation_kinds=", ".join(sorted({s.kind for s in n.monetisation_signals})))
+        g.add_node(x(n.channel), videos=n.videos, copies=n.copies, copy_share=n.copy_share, registry=x(n.registry or ""),
+                   status=x(n.status), monetisation_signals=len(n.monetisation_signals),
+                   monetisation_kinds=x(", ".join(sorted({s.kind for s in n.monetisation_signals}))))
     for e in net.edges:
-        g.add_edge(e.from_, e.to, videos=e.videos,
+        g.add_edge(x(e.from_), x(e.to), videos=e.videos,
                    median_delay_days=e.median_delay_days if e.median_delay_days is not None else -1.0)
     buf = io.BytesIO()
     nx.write_graphml(g, buf, encoding="utf-8")
@@ -240,7 +243,7 @@ def to_graphml(net: Network) -> str:
 def to_csv(net: Network) -> str:
     """The edge list: from,to,videos,median_delay_days (empty when no dates)."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csvsafe.writer(buf, lineterminator="\n")  # channel names are the uploaders': formulas neutralised
     w.writerow(["from", "to", "videos", "median_delay_days"])
     for e in net.edges:
         w.writerow([e.from_, e.to, e.videos, "" if e.median_delay_days is None else e.median_delay_days])
@@ -249,7 +252,10 @@ def to_csv(net: Network) -> str:
 
 def to_svg(net: Network, size: int = 640, link: Callable[[str], str] | None = None) -> str:
     """A circular drawing: node area ~ videos, red ring = in the registry, grey = removed; arrow width ~ videos copied."""
-    e = html.escape
+    from pipeline.xmlsafe import xml_text
+
+    def e(text: str, quote: bool = True) -> str:  # escaped, and nothing an XML parser refuses
+        return html.escape(xml_text(text), quote)
     n = len(net.nodes)
     cx = cy = size / 2
     radius = size / 2 - 110 if n > 1 else 0
