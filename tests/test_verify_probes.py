@@ -422,3 +422,30 @@ def test_catalogue_search_and_trends_csv_neutralise_formulas(server, store, arch
     t = Trends(query=None, mode="word", rows=[TrendRow("2019-04", n, 1, 1) for n in NAMES], periods=["2019-04"],
                channels=NAMES, total_hits=len(NAMES), undated_hits=0)
     _no_formula(t.to_csv())
+
+
+# -- 7. trusted text that is true ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "He went to the 1st floor and went to the 1st floor and went to the 1st floor.",
+    "We will build the dam, and we will build the dam, and we will build the dam.",
+    "the leader visited the farm and then the leader visited the farm and then the leader visited the farm",
+    "they marched to the square or they marched to the square or they marched to the square",
+])
+def test_a_clause_joined_by_and_three_times_is_a_loop(text):
+    from pipeline.asr import Segment
+    from pipeline.asr.flags import flag_segment
+
+    assert flag_segment(Segment(0.0, 4.0, text, -0.3, 0.1, 2.0)) == ["repetition"]
+
+
+@pytest.mark.parametrize("text", [
+    "Workers and farmers went to the 1st floor and then to the square.",
+    "We walked and walked and walked to the station.",
+    "Bread and butter, salt and pepper, and then the soup.",
+])
+def test_speech_with_joins_stays_trusted(text):
+    from pipeline.asr import Segment
+    from pipeline.asr.flags import flag_segment
+
+    assert flag_segment(Segment(0.0, 6.0, text, -0.3, 0.1, 1.4)) == []
