@@ -1120,10 +1120,12 @@ def verify(
     strict: bool = typer.Option(False, "--strict", help="Exit 1 also for files in a video folder that its manifest does not list."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Walk the event chain and hold it against stored RFC 3161 receipts and kept heads; re-hash originals
-    (against catalogue, file name and fetched event) and derivatives (against each video's manifest, whose hash is
-    in the chain); hold transcripts, metadata and tags against the digests in the chain; with --all, list videos
-    the chain knows and the catalogue lost. Print the chain head to keep elsewhere. Exits 1 and lists what is wrong."""
+    """Prove the archive intact: the event chain, originals, derivatives and catalogue rows. Exits 1 and lists what is wrong.
+
+    Walks the event chain and holds it against stored RFC 3161 receipts and kept heads (--head, --heads); re-hashes
+    originals (against catalogue, file name and fetched event) and derivatives (against each video's manifest,
+    whose hash is in the chain); holds transcripts, metadata and tags against the digests in the chain; with --all,
+    lists videos the chain knows and the catalogue lost. Prints the chain head to keep elsewhere."""
     from pipeline.preservation.anchors import parse_heads, read_heads_file
     from pipeline.preservation.fixity import verify as run_verify
 

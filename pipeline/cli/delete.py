@@ -14,8 +14,10 @@ def delete(
     why: str = typer.Option(..., "--why", help="Why it is deleted (kept in the event chain; required)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Delete a video deliberately: its catalogue rows, its folder and any original no other video holds; a
-    `deleted` event keeps why, so `verify --all` tells it from a loss."""
+    """Delete a video deliberately, recording why in the event chain.
+
+    Removes its catalogue rows, its folder and any original no other video holds; the `deleted` event keeps why,
+    so `verify --all` tells it from a loss."""
     from pipeline.preservation.deletion import delete_video
 
     s = settings()
