@@ -329,7 +329,6 @@ def test_probes_on_postgres_and_s3(server, pg, s3, tmp_path):
     copy, a malformed manifest, a lost video — each caught, no traceback; a change through clipwatch passes."""
     from pipeline.storage.base import open_blob_store
     from pipeline.storage.postgres.catalogue import PostgresCatalogue
-    from pipeline.storage.sqlite import facts_sql
 
     bucket = f"clipwatch-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(bucket)
@@ -356,6 +355,8 @@ def test_probes_on_postgres_and_s3(server, pg, s3, tmp_path):
         [p] = verify(cat, blobs, [b]).problems
         assert p.role == "manifest" and p.status == "corrupt"
         # A lost video.
+        from pipeline.storage.sqlite import facts_sql
+
         with cat.transaction():
             facts_sql.delete_video_rows(cat, a)
         res = verify(cat, blobs)
@@ -449,3 +450,48 @@ def test_speech_with_joins_stays_trusted(text):
     from pipeline.asr.flags import flag_segment
 
     assert flag_segment(Segment(0.0, 6.0, text, -0.3, 0.1, 1.4)) == []
+
+
+# -- 5. direction of copying from evidence, not claims -----------------------------------------------------------
+
+def _audio_match(vid: str, seconds: float = 30.0):
+    from pipeline.preservation import fingerprint as fp
+
+    return fp.AudioMatch(vid, 0.0, 1.0, seconds, 0, seconds, 0.0, seconds, 0.02, 40, 200, 60.0, seconds, 0.9)
+
+
+def test_a_reupload_claiming_1999_does_not_make_the_source_a_copier():
+    """The probe: the true source archived first (2024), a re-upload archived last but claiming 1999."""
+    from pipeline.preservation.copies import VideoFacts, decide_links
+    from pipeline.preservation.network import NetVideo, _LinkRow, build_network
+
+    facts = {"src": VideoFacts("src", "2024-03-01", "2024-03-02T00:00:00Z", 30.0, "KCTV")}
+    reupload = VideoFacts("re", "1999-01-01", "2024-05-01T00:00:00Z", 30.0, "Relay")
+    [link] = decide_links(reupload, [], [_audio_match("src")], facts)
+    assert link.direction == "uncertain"
+    assert link.detail["claimed_upload_dates"]["original"] == "1999-01-01"
+    assert link.detail["first_archived"]["copy"] == "2024-03-02T00:00:00Z"
+    videos = [NetVideo("src", "KCTV", "2024-03-01", "2024-03-02T00:00:00Z"),
+              NetVideo("re", "Relay", "1999-01-01", "2024-05-01T00:00:00Z")]
+    net = build_network(videos, [_LinkRow(link.original, link.copy, link.confidence, link.direction)])
+    assert net.edges == [] and all(n.copies == 0 for n in net.nodes) and net.uncertain == [("re", "src")]
+    # observed and claimed agree: the arrow is drawn from the first archived
+    honest = VideoFacts("re", "2024-04-01", "2024-05-01T00:00:00Z", 30.0, "Relay")
+    [link] = decide_links(honest, [], [_audio_match("src")], facts)
+    assert (link.original, link.copy, link.direction) == ("src", "re", "observed")
+
+
+def test_network_labels_channels_by_id_or_url_never_by_name_alone(tmp_path):
+    from pipeline.preservation.network import NetVideo, build_network
+    from pipeline.tagging.signals.source import load_registry
+
+    reg = tmp_path / "channels.toml"
+    reg.write_text('version = "t"\n[[channel]]\nname = "Korean Central Television"\nkind = "state-media"\n'
+                   'aliases = ["KCTV"]\nurls = ["kcna.kp"]\nchannel_ids = ["UC-kctv-official"]\ncitation = "x"\n',
+                   encoding="utf-8")
+    registry = load_registry(reg)
+    videos = [NetVideo("a", "KCTV", channel_url="https://www.youtube.com/@someone"),
+              NetVideo("b", "Official", channel_id="UC-kctv-official"),
+              NetVideo("c", "Mirror", webpage_url="https://kcna.kp/video/1")]
+    labels = {n.channel: n.registry for n in build_network(videos, [], registry=registry).nodes}
+    assert labels == {"KCTV": None, "Official": "Korean Central Television", "Mirror": "Korean Central Television"}

@@ -906,7 +906,9 @@ def _print_copies(c: dict[str, Any]) -> None:
         console.print(f"\n[bold]{label}[/]")
         for l in c[key]:
             speed = f" ×{l['speed']:g}" if l["speed"] != 1 else ""
-            console.print(f"  {l['video_id']}  {e(l['channel'] or '—')} · {l['upload_date'] or '—'} · {l['method']} · "
+            way = {"uncertain": " · direction UNCERTAIN (claimed dates contradict the archive's order)",
+                   "claimed": " · direction claimed (platform dates only)"}.get(l.get("direction", "observed"), "")
+            console.print(f"  {l['video_id']}  {e(l['channel'] or '—')} · claimed {l['upload_date'] or '—'} · {l['method']}{way} · "
                           f"confidence {l['confidence']:.2f} · coverage {l['coverage']:.0%} · offset {l['offset']:+.2f}s{speed}"
                           f"  {e(l['title'] or '')}", highlight=False)
 

@@ -14,10 +14,13 @@ is at least ``MIN_SHARE`` of the shorter video (so a shared channel intro or
 a jingle does not link two different bulletins). When both kinds agree on
 the offset the link's method is ``both``.
 
-The original is the video uploaded first (platform upload date); where the
-dates are missing or equal, the one archived first; where those are equal, the
-one already in the archive. Offsets map the copy onto the original:
-``original time = copy time * speed + offset``.
+The direction comes from what the archive observed, not from what uploaders
+claim: the original is the video archived first (first seen). The platforms'
+upload dates are claims (an uploader writes them: a re-upload can say 1999);
+they are kept beside the link, decide only when the archive observed nothing
+(equal or missing archive times), and when they contradict the observation the
+link's ``direction`` is ``uncertain`` — the network then draws no arrow.
+Offsets map the copy onto the original: ``original time = copy time * speed + offset``.
 
 Plain values in, ``CopyLink`` dataclasses out; storage is the caller's.
 """
@@ -68,6 +71,7 @@ class CopyLink:
     speed: float = 1.0
     matched_seconds: float = 0.0
     detail: dict[str, Any] = field(default_factory=dict)
+    direction: str = "observed"  # observed | claimed | uncertain (see ``direction_of``)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,9 +106,31 @@ def _order_key(f: VideoFacts, already_archived: bool) -> tuple:
     return (f.upload_date or "9999-99-99", f.archived_at or "9999", not already_archived)
 
 
+def direction_of(a: VideoFacts, b: VideoFacts) -> tuple[VideoFacts, str]:
+    """Which of two linked videos is the original, and on what evidence.
+
+    Arguments: a — the video already in the archive; b — the new one.
+    Returns: (original, direction): ``observed`` (archived first, the platforms' dates agree or are missing),
+        ``claimed`` (the archive observed no order: the earlier platform upload date), ``uncertain`` (the claimed
+        dates contradict the observed order; the claimed original is returned, and no arrow is drawn)."""
+    observed = None
+    if a.archived_at and b.archived_at and a.archived_at != b.archived_at:
+        observed = a if a.archived_at < b.archived_at else b
+    claimed = None
+    if a.upload_date and b.upload_date and a.upload_date != b.upload_date:
+        claimed = a if a.upload_date < b.upload_date else b
+    if observed is not None and claimed is not None and observed is not claimed:
+        return claimed, "uncertain"
+    if observed is not None:
+        return observed, "observed"
+    if claimed is not None:
+        return claimed, "claimed"
+    return (a if _order_key(a, True) <= _order_key(b, False) else b), "observed"
+
+
 def original_of(a: VideoFacts, b: VideoFacts) -> VideoFacts:
-    """The earlier upload; else the earlier archived; ``a`` (the archived one) on a tie."""
-    return a if _order_key(a, True) <= _order_key(b, False) else b
+    """The original of two linked videos (``direction_of``'s first half)."""
+    return direction_of(a, b)[0]
 
 
 def _keyframe_evidence(m: Any, q: VideoFacts, a: VideoFacts) -> _Evidence | None:
@@ -176,7 +202,7 @@ def decide_links(new: VideoFacts, keyframe_matches: Iterable[Any], audio_matches
         if e is None:
             continue
         archived = facts.get(vid, VideoFacts(vid))
-        orig = original_of(archived, new)
+        orig, direction = direction_of(archived, new)
         if orig is archived:  # new copies archived: a = q * s + o already maps copy -> original
             original, copy, speed, offset = vid, new.video_id, e.speed, e.offset
             orig_dur = archived.duration
@@ -186,9 +212,13 @@ def decide_links(new: VideoFacts, keyframe_matches: Iterable[Any], audio_matches
             orig_dur = new.duration
         matched_in_original = e.matched_seconds if orig is archived else e.matched_seconds / e.speed
         coverage = round(min(1.0, matched_in_original / orig_dur), 4) if orig_dur else 0.0
+        other = new if orig is archived else archived
+        detail = {**e.detail, "direction": direction,
+                  "first_archived": {"original": orig.archived_at, "copy": other.archived_at},
+                  "claimed_upload_dates": {"original": orig.upload_date, "copy": other.upload_date}}
         links.append(CopyLink(original=original, copy=copy, offset=round(offset, 3), coverage=coverage,
                               confidence=e.confidence, method=e.method, speed=round(speed, 4),
-                              matched_seconds=round(matched_in_original, 2), detail=e.detail))
+                              matched_seconds=round(matched_in_original, 2), detail=detail, direction=direction))
     return links
 
 

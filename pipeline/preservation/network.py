@@ -63,6 +63,7 @@ class NetVideo:
     description: str | None = None
     availability: str | None = None  # yt-dlp's field: public | unlisted | subscriber_only | premium_only | needs_auth
     title: str | None = None
+    channel_id: str | None = None  # the platform's channel id (what the registry matches, with URLs)
 
 
 @dataclass
@@ -98,12 +99,13 @@ class Network:
     nodes: list[Node]
     edges: list[Edge]
     filters: dict[str, Any] = field(default_factory=dict)
+    uncertain: list[tuple[str, str]] = field(default_factory=list)  # linked, direction uncertain: no arrow
 
 
 def _order(v: NetVideo | None, vid: str) -> tuple:
     if v is None:
         return ("9999-99-99", "9999", vid)
-    return (v.upload_date or "9999-99-99", v.archived_at or "9999", vid)
+    return (v.archived_at or "9999", v.upload_date or "9999-99-99", vid)  # observed first, claimed second
 
 
 def primary_links(links: Iterable[Any], order: Mapping[Any, Any] | Callable[[Any], Any]) -> list[Any]:
@@ -152,6 +154,11 @@ def build_network(videos: Sequence[NetVideo], links: Iterable[Any], *, registry:
     uploader=, webpage_url=)`` returning an object with ``.channel.name`` or None.
     """
     by_id = {v.video_id: v for v in videos}
+    links = list(links)
+    # A link whose direction is uncertain (the platforms' claimed dates contradict the order the archive observed)
+    # draws no arrow and makes no channel a copier: it is listed as a pair only.
+    uncertain = [(l.original, l.copy) for l in links if getattr(l, "direction", "observed") == "uncertain"]
+    links = [l for l in links if getattr(l, "direction", "observed") != "uncertain"]
     prim = primary_links(links, lambda vid: _order(by_id.get(vid), str(vid)))
 
     def chan(vid: str) -> str:
@@ -199,13 +206,22 @@ def build_network(videos: Sequence[NetVideo], links: Iterable[Any], *, registry:
         reg = None
         if registry is not None:
             for v in vs:
-                m = registry.match(channel=v.channel, channel_url=v.channel_url, uploader=v.uploader, webpage_url=v.webpage_url)
+                # by platform channel id or URL only: any channel may call itself "KCTV"
+                m = _registry_match(registry, v)
                 if m is not None:
                     reg = m.channel.name
                     break
         signals = [s for v in vs for s in monetisation_signals(v)]
         nodes.append(Node(c, n, ncopies, round(ncopies / n, 4) if n else 0.0, reg, status, signals))
-    return Network(nodes, edge_list, {"channels": list(channels), "since": since})
+    return Network(nodes, edge_list, {"channels": list(channels), "since": since}, uncertain)
+
+
+def _registry_match(registry: Any, v: NetVideo) -> Any:
+    try:
+        return registry.match(channel=v.channel, channel_url=v.channel_url, uploader=v.uploader,
+                              webpage_url=v.webpage_url, channel_id=v.channel_id, names=False)
+    except TypeError:  # a registry-like object without id/name options (older callers, tests)
+        return registry.match(channel=v.channel, channel_url=v.channel_url, uploader=v.uploader, webpage_url=v.webpage_url)
 
 
 # -- renderers ---------------------------------------------------------------
@@ -219,7 +235,8 @@ def to_json(net: Network) -> dict[str, Any]:
         nodes.append(d)
     edges = [{"from": e.from_, "to": e.to, "videos": e.videos, "median_delay_days": e.median_delay_days,
               "pairs": [{"original": o, "copy": c} for o, c in e.video_pairs]} for e in net.edges]
-    return {"nodes": nodes, "edges": edges, "filters": net.filters, "monetisation_note": SIGNAL_NOTE}
+    return {"nodes": nodes, "edges": edges, "filters": net.filters, "monetisation_note": SIGNAL_NOTE,
+            "uncertain_pairs": [{"a": a, "b": b} for a, b in net.uncertain]}
 
 
 def to_graphml(net: Network) -> str:
@@ -353,9 +370,21 @@ def network_from_store(store: Any, archive_root: Any = None, *, channels: Sequen
             except (OSError, ValueError):
                 availability = None
         videos.append(NetVideo(r["id"], r["channel"] or r["uploader"], r["upload_date"], r["archived_at"], r["status"],
-                               r["channel_url"], r["webpage_url"], r["uploader"], r["description"], availability, r["title"]))
-    links = [_LinkRow(r["original_id"], r["copy_id"], float(r["confidence"])) for r in sql.all_links(store)]
+                               r["channel_url"], r["webpage_url"], r["uploader"], r["description"], availability, r["title"],
+                               r["channel_id"] if "channel_id" in r.keys() else None))
+    links = [_LinkRow(r["original_id"], r["copy_id"], float(r["confidence"]), _direction(r["detail"]))
+             for r in sql.all_links(store)]
     return build_network(videos, links, registry=registry, channels=channels, since=since)
+
+
+def _direction(detail: Any) -> str:
+    import json
+
+    try:
+        d = json.loads(detail or "{}")
+    except (TypeError, ValueError):
+        return "observed"
+    return d.get("direction", "observed") if isinstance(d, dict) else "observed"
 
 
 @dataclass
@@ -363,3 +392,4 @@ class _LinkRow:
     original: str
     copy: str
     confidence: float
+    direction: str = "observed"

@@ -78,7 +78,7 @@ def all_links(store: Store) -> list[sqlite3.Row]:
 def network_videos(store: Store) -> list[sqlite3.Row]:
     """The rows the channel network is built from, with each video's latest info.json path (for yt-dlp fields)."""
     return store.db.execute(
-        "SELECT v.id, v.channel, v.uploader, v.channel_url, v.webpage_url, v.upload_date, v.archived_at, v.status,"
+        "SELECT v.id, v.channel, v.channel_id, v.uploader, v.channel_url, v.webpage_url, v.upload_date, v.archived_at, v.status,"
         " v.description, v.title, (SELECT m.info_json_path FROM metadata_versions m WHERE m.video_id = v.id"
         " ORDER BY m.id DESC LIMIT 1) AS info_json_path FROM videos v ORDER BY v.id").fetchall()
 
@@ -90,7 +90,9 @@ def _link_dict(r: sqlite3.Row, other: str) -> dict[str, Any]:
             "upload_date": r[f"{other}_upload_date"], "status": r[f"{other}_status"],
             "offset": r["offset"], "speed": r["speed"], "coverage": r["coverage"], "confidence": r["confidence"],
             "method": r["method"], "matched_seconds": r["matched_seconds"], "found_at": r["found_at"],
-            "evidence": json.loads(r["detail"] or "{}")}
+            "evidence": (ev := json.loads(r["detail"] or "{}")),
+            # observed (first archived) | claimed (platform dates only) | uncertain (they contradict), issue 21
+            "direction": ev.get("direction", "observed") if isinstance(ev, dict) else "observed"}
 
 
 def video_copies(store: Store, video_id: str) -> dict[str, list[dict[str, Any]]]:
