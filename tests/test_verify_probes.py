@@ -381,7 +381,8 @@ def _no_formula(text: str) -> list[list[str]]:
     import csv
     import io
 
-    from pipeline.csvsafe import is_formula
+    def is_formula(cell: str) -> bool:  # what Excel, LibreOffice and Sheets run: = + - @ (also full-width), tab, CR
+        return cell.lstrip(" ")[:1] in ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
     rows = list(csv.reader(io.StringIO(text)))
     assert rows and not any(is_formula(cell) for row in rows for cell in row), rows
@@ -495,3 +496,31 @@ def test_network_labels_channels_by_id_or_url_never_by_name_alone(tmp_path):
               NetVideo("c", "Mirror", webpage_url="https://kcna.kp/video/1")]
     labels = {n.channel: n.registry for n in build_network(videos, [], registry=registry).nodes}
     assert labels == {"KCTV": None, "Official": "Korean Central Television", "Mirror": "Korean Central Television"}
+
+
+def test_a_station_jingle_shared_by_many_videos_links_nothing_and_a_copy_still_links():
+    """Recurring material (in >= 3 videos of >= 2 channels) is down-weighted before linking: two different 9 s
+    bulletins that share only a 4.5 s jingle are not copies; a whole re-upload (jingle included) still is."""
+    import numpy as np
+
+    from pipeline.preservation.copies import CopyFinder, VideoFacts
+    from pipeline.preservation.fingerprint import ITEM_SECONDS, AudioFingerprint
+
+    rng = np.random.default_rng(21)
+    n_jingle, n_total = int(4.5 / ITEM_SECONDS), int(9.0 / ITEM_SECONDS)
+
+    def fp(items):
+        items = np.asarray(items, np.uint32)
+        return AudioFingerprint(items, np.ones(len(items), bool), len(items) * ITEM_SECONDS)
+
+    jingle = rng.integers(1, 2**32 - 1, n_jingle, dtype=np.uint32)
+    bulletins = [np.concatenate([jingle, rng.integers(1, 2**32 - 1, n_total - n_jingle, dtype=np.uint32)])
+                 for _ in range(4)]
+    finder = CopyFinder()
+    for i, (items, channel) in enumerate(zip(bulletins[:3], ["Station", "Station", "Relay"])):
+        finder.add(VideoFacts(f"b{i}", "2024-01-0%d" % (i + 1), f"2024-01-0{i + 1}T00:00:00Z", 9.0, channel), audio=fp(items))
+    new = VideoFacts("b3", "2024-01-05", "2024-01-05T00:00:00Z", 9.0, "Station")
+    assert finder.find(new, audio=[fp(bulletins[3])]) == []
+    reupload = VideoFacts("copy", "2024-01-06", "2024-01-06T00:00:00Z", 9.0, "Relay")
+    [link] = finder.find(reupload, audio=[fp(bulletins[0])])
+    assert link.original == "b0" and link.method == "audio" and link.detail["recurring_seconds"] > 4.0

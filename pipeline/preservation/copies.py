@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
+from pipeline.preservation import fingerprint
 from pipeline.preservation.fingerprint import AudioFingerprint, AudioIndex, AudioMatch
 from pipeline.preservation.matching import HashIndex, match_keyframes
 
@@ -43,6 +44,9 @@ MIN_DISTINCT_PICTURES = 3
 SAME_PICTURE_BITS = 6
 #: shared part / shorter video's duration
 MIN_SHARE = 0.4
+#: a match covering this share of the shorter video is a copy of the whole, recurring material or not (a song
+#: re-posted by many channels recurs everywhere, and is still copied)
+WHOLE_SHARE = 0.9
 #: keyframe and audio offsets closer than this (seconds) are the same alignment
 AGREE_SECONDS = 2.0
 METHOD_VERSION = "1"
@@ -162,8 +166,16 @@ def _audio_evidence(m: AudioMatch, q_dur: float | None, a_dur: float | None) -> 
     shorter = min(x for x in (q_len, a_len) if x) if (q_len or a_len) else min(shorter_candidates or [0.0])
     if not shorter or m.matched_seconds / shorter < MIN_SHARE:
         return None
+    # Down-weight recurring material (jingles, idents: in many videos of several channels) as document frequency
+    # is in text search: unless the match is the whole shorter video, what is beyond it must make the link.
+    recurring = getattr(m, "recurring_seconds", 0.0) or 0.0
+    beyond = m.matched_seconds - recurring
+    if recurring and m.matched_seconds / shorter < WHOLE_SHARE and (beyond / shorter < MIN_SHARE
+                                                                    or beyond < fingerprint.MIN_MATCH_SECONDS):
+        return None
     return _Evidence("audio", m.offset, m.speed, m.matched_seconds, m.confidence,
-                     {"ber": m.ber, "votes": m.votes, "distinct_items": m.distinct, "speed_correction": m.how})
+                     {"ber": m.ber, "votes": m.votes, "distinct_items": m.distinct, "speed_correction": m.how,
+                      **({"recurring_seconds": recurring} if recurring else {})})
 
 
 def _combine(k: _Evidence | None, a: _Evidence | None) -> _Evidence | None:
@@ -243,7 +255,7 @@ class CopyFinder:
         if keyframe_rows:
             self.keyframes.add(keyframe_rows)
         if audio is not None and len(audio):
-            self.audio.add(facts.video_id, audio)
+            self.audio.add(facts.video_id, audio, channel=facts.channel)
 
     def find(self, new: VideoFacts, keyframes: Sequence[Any] = (),
              audio: Sequence[AudioFingerprint] = ()) -> list[CopyLink]:
