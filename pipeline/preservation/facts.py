@@ -113,7 +113,8 @@ class Recorded:
 def expected(store: Any, video_id: str) -> dict[str, Recorded]:
     """For each fact (metadata, segments:<kind>, tags, manifest), its value in the latest event that recorded it.
 
-    ``attested`` events carry them; for an archive from before them, a ``verified`` event's ``manifest_sha256`` is
+    ``attested`` events carry them (and events that make a change, in ``detail["facts"]``); for an archive from
+    before them, a ``verified`` event's ``manifest_sha256`` is
     the manifest's last recorded hash. A fact no event recorded is absent.
 
     Arguments: store — the catalogue; video_id — the video.
@@ -127,8 +128,8 @@ def expected(store: Any, video_id: str) -> dict[str, Recorded]:
         if not isinstance(d, dict):
             continue
         eid, at = int(ev["id"]), ev["at"]
-        if ev["kind"] == KIND:
-            facts = d.get("facts") or {}
+        if isinstance(d.get("facts"), dict) and ev["kind"] != "deleted":  # attested, or the event of the change
+            facts = d["facts"]
             for key in ("metadata", "tags", "manifest"):
                 if key in facts:
                     out[key] = Recorded(facts[key], eid, at)
@@ -163,21 +164,32 @@ def attest(store: Any, video_id: str, *, cause: str, manifest: dict[str, Any] | 
     if getattr(store, "readonly", False):
         return None
     with store.transaction():
-        now = current(store, video_id, manifest)
-        vid = store.get_video(video_id)["id"]
-        last = expected(store, vid)
-        changed: dict[str, Any] = {}
-        for key in ("metadata", "tags", "manifest"):
-            if key in now and (key not in last or last[key].value != now[key]):
-                changed[key] = now[key]
-        segs = {k: d for k, d in now["segments"].items()
-                if f"segments:{k}" not in last or last[f"segments:{k}"].value != d}
-        if segs:
-            changed["segments"] = segs
-        gone = [k.split(":", 1)[1] for k, r in last.items()
-                if k.startswith("segments:") and r.value is not None and k.split(":", 1)[1] not in now["segments"]]
-        if gone:
-            changed["segments_removed"] = sorted(gone)
+        changed = changes(store, video_id, manifest)
         if not changed:
             return None
+        vid = store.get_video(video_id)["id"]
         return store.add_event(KIND, video_id=vid, detail={"version": VERSION, "cause": cause, "facts": changed})
+
+
+def changes(store: Any, video_id: str, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The digests of the video that differ from the latest recorded ones — to carry in the event that makes
+    the change (``detail["facts"]``), as the monitor's ``removed`` and ``reappeared`` events do.
+
+    Arguments: store — the catalogue (call inside the transaction that made the change); video_id — the video;
+        manifest — the manifest just recorded, or None.
+    Returns: {fact: digest} (empty when nothing changed)."""
+    now = current(store, video_id, manifest)
+    last = expected(store, store.get_video(video_id)["id"])
+    changed: dict[str, Any] = {}
+    for key in ("metadata", "tags", "manifest"):
+        if key in now and (key not in last or last[key].value != now[key]):
+            changed[key] = now[key]
+    segs = {k: d for k, d in now["segments"].items()
+            if f"segments:{k}" not in last or last[f"segments:{k}"].value != d}
+    if segs:
+        changed["segments"] = segs
+    gone = [k.split(":", 1)[1] for k, r in last.items()
+            if k.startswith("segments:") and r.value is not None and k.split(":", 1)[1] not in now["segments"]]
+    if gone:
+        changed["segments_removed"] = sorted(gone)
+    return changed

@@ -240,7 +240,11 @@ def _record_metadata(store: Store, archive: Archive | None, video, info: dict[st
         store.add_metadata_version(video["id"], rec.title, rec.description, rec.platform_tags, info_rel, seen_at=iso(now))
         store.set_video_fields(video["id"], title=rec.title, description=rec.description,
                                platform_tags=json.dumps(rec.platform_tags, ensure_ascii=False))
-        store.add_event("metadata-changed", video_id=video["id"], detail={"checked_at": iso(now), "diff": diff, "info_json": info_rel})
+        from pipeline.preservation.facts import changes
+
+        store.add_event("metadata-changed", video_id=video["id"], detail={"checked_at": iso(now), "diff": diff,
+                                                                           "info_json": info_rel,
+                                                                           "facts": changes(store, video["id"])})
     if archive is not None and video["folder"]:
         from pipeline.preservation.manifest import record_manifest
 
@@ -289,9 +293,12 @@ def check_video(store: Store, archive: Archive | None, video_id: str, *, now: da
     with store.transaction():
         store.set_video_fields(vid, **fields)
         if was_removed:
+            from pipeline.preservation.facts import changes
+
             store.add_event("reappeared", video_id=vid, media_sha256=video["media_sha256"], detail={
                 "checked_at": iso(now), "url": url, "was_kind": video["status_kind"], "was_reason": video["status_reason"],
-                "removed_at": video["status_changed_at"]})
+                "removed_at": video["status_changed_at"],
+                "facts": changes(store, vid)})  # the new status's digest, in the event that changes it
     res.status, res.failed_checks = "available", 0
     res.outcome = "reappeared" if was_removed else "available"
     if was_removed:
@@ -299,10 +306,6 @@ def check_video(store: Store, archive: Archive | None, video_id: str, *, now: da
     elif video["failed_checks"]:
         res.message = f"answered again after {video['failed_checks']} failed check(s); not removed"
     diff = _record_metadata(store, archive, video, info, now)
-    if was_removed or diff:  # the status or metadata changed through clipwatch: their digests go under the chain
-        from pipeline.preservation.facts import attest
-
-        attest(store, vid, cause="monitor: " + ("reappeared" if was_removed else "metadata changed"))
     if diff:
         res.metadata_changed, res.diff = True, diff
         res.message = (res.message + "; " if res.message else "") + "metadata changed: " + ", ".join(diff)
@@ -331,12 +334,11 @@ def _failed_check(store: Store, video, res: CheckResult, kind: str, reason: str,
         with store.transaction():
             store.set_video_fields(vid, last_checked_at=iso(now), failed_checks=failed, first_failed_at=iso(first),
                                    status="removed", status_kind=kind, status_reason=reason, status_changed_at=iso(now))
+            from pipeline.preservation.facts import changes
+
             store.add_event("removed", video_id=vid, media_sha256=video["media_sha256"], detail={
                 "kind": kind, "reason": reason, "url": res.url, "first_failed_at": iso(first), "confirmed_at": iso(now),
-                "failed_checks": failed})
-        from pipeline.preservation.facts import attest
-
-        attest(store, vid, cause="monitor: removed")
+                "failed_checks": failed, "facts": changes(store, vid)})  # the status's digest, in this event
         res.outcome, res.status = "removed", "removed"
         res.message = f"removed ({kind}): {reason}"
         return res
