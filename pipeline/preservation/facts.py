@@ -178,6 +178,7 @@ def changes(store: Any, video_id: str, manifest: dict[str, Any] | None = None) -
     Arguments: store — the catalogue (call inside the transaction that made the change); video_id — the video;
         manifest — the manifest just recorded, or None.
     Returns: {fact: digest} (empty when nothing changed)."""
+    facts_sql.lock_events(store)  # read under the append lock: no newer digest can be appended before ours
     now = current(store, video_id, manifest)
     last = expected(store, store.get_video(video_id)["id"])
     changed: dict[str, Any] = {}

@@ -21,6 +21,16 @@ def tag_rows(store: Any, video_id: str) -> list[Any]:
                             "ORDER BY origin, category", (video_id,)).fetchall()
 
 
+def lock_events(store: Any) -> None:
+    """Hold the event log's append lock for the rest of the transaction before reading what an event will record:
+    on PostgreSQL the advisory lock every appender takes (so a digest read here cannot be overtaken by another
+    machine's newer one); SQLite's BEGIN IMMEDIATE already serialises writers."""
+    if getattr(store, "backend", "sqlite") == "postgresql":
+        from pipeline.storage.postgres.catalogue import EVENTS_LOCK
+
+        store.conn.execute("SELECT pg_advisory_xact_lock(%s)", (EVENTS_LOCK,))
+
+
 def event_by_id(store: Any, event_id: int) -> Any:
     """One event row, or None."""
     return store.db.execute("SELECT id, kind, at, hash FROM events WHERE id = ?", (int(event_id),)).fetchone()
