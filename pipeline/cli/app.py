@@ -1160,8 +1160,8 @@ def verify(
         ch = result.chain
         if ch is not None and not ch.ok:
             err_console.print(f"[bold red]event chain broken[/] {rich_escape(ch.problem)}", highlight=False)
-        for a in result.rewritten:
-            err_console.print(f"[bold red]chain rewritten[/] {rich_escape(a.message)}", highlight=False)
+        for a in result.rewritten:  # "chain rewritten since …", or a receipt that is missing or does not hold
+            err_console.print(f"[bold red]{rich_escape(a.message)}[/]", highlight=False)
         for p in result.problems:
             err_console.print(f"[bold red]{p.status}[/] {p.video_id}  {rich_escape(p.message)}", highlight=False)
         for p in result.unlisted:
