@@ -83,9 +83,10 @@ def main() -> None:
     if ko:
         corpora[f"Debian ko .mo ({len(ko)} packages)"] = list(ko.values())
     print("clause-loop flag on real text (a clause: >= 3 words or 6 syllables, said >= 3 times back to back)")
-    print(f"{'corpus':44} {'texts':>7} {'alone flagged':>14} {'run flagged':>12} {'x3 caught':>16} {'3 segs caught':>16}")
+    print(f"{'corpus':44} {'texts':>7} {'alone flagged':>14} {'run flagged':>12} {'x3 caught':>16} {'3 segs caught':>16}"
+          f" {'x3 and-joined':>16}")
     for name, groups in corpora.items():
-        n = alone = run = caught = runs_caught = clauses = 0
+        n = alone = run = caught = runs_caught = clauses = joined = 0
         examples = []
         for texts in groups:
             n += len(texts)
@@ -102,9 +103,11 @@ def main() -> None:
                 clauses += 1
                 caught += looped_segments([" ".join([t] * 3)])[0]
                 runs_caught += looped_segments([t, t, t]) == [False, True, True]
+                # the issue-21 form: copies joined by "and" ("went to the 1st floor and went to the 1st floor and …")
+                joined += looped_segments([" and ".join([t.rstrip(".!?。") ] * 3)])[0]
         print(f"{name:44} {n:>7} {alone:>5} ({alone / max(1, n):6.2%}) {run:>4} ({run / max(1, n):5.2%})"
               f" {caught:>5}/{clauses:<5} ({caught / max(1, clauses):4.0%}) {runs_caught:>5}/{clauses:<5}"
-              f" ({runs_caught / max(1, clauses):4.0%})")
+              f" ({runs_caught / max(1, clauses):4.0%}) {joined:>5}/{clauses:<5} ({joined / max(1, clauses):4.0%})")
         for t in examples[:3]:
             print(f"    flagged: {t[:100]!r}")
 

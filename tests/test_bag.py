@@ -33,6 +33,9 @@ def two_videos(server, store, archive):
                     engine_version="test", segments=[Segment(0.0, 4.0, "Workers pledged to strengthen the nuclear deterrent.")])
     written = subtitles.write_transcript(tr, archive.video_dir(va), "transcript")
     store.replace_transcript(va, store.get_video(va)["media_sha256"], "original", tr, archive.relpath(written["json"]))
+    from pipeline.preservation.manifest import record_manifest
+
+    record_manifest(store, archive, va)  # what run_transcribe does: unlisted files stay out of a bag (issue 21)
     return va, vb
 
 

@@ -287,9 +287,7 @@ def test_ingest_on_a_bare_machine_exits_0_says_once_what_was_skipped_and_reproce
 
 
 def fp_rows(store):
-    from pipeline.storage.sqlite import copies as sql
-
-    return sql.fingerprints(store, exclude=None)
+    return store.fingerprints(exclude=None)
 
 
 def test_summary_lines_fold_repeats():

@@ -191,10 +191,10 @@ def test_cli_verify_passes_from_the_store(s3, archived_s3, settings, bucket):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["ok"] and out["counts"]["ok"] == 1 and out["bytes_hashed"] == archived_s3[1]["size"]
-    # The video folder was written on "another machine" (the fixture's cache): its manifest and files came from
-    # the store into this one's cache and were checked against the manifest.
+    # The video folder was written on "another machine" (the fixture's cache): its manifest and files were hashed
+    # as the store holds them, streamed, never through this machine's cache (issue 21).
     folder = settings.data_dir / "s3-cache" / "videos"
-    assert out["derivatives_checked"] >= 1 and any(folder.rglob("manifest.json"))
+    assert out["derivatives_checked"] >= 1 and not any(folder.rglob("manifest.json"))
 
 
 def test_cli_export_bag_from_the_store(s3, archived_s3, settings, bucket, tmp_path):

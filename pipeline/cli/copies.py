@@ -42,7 +42,9 @@ def print_copies(c: dict[str, Any]) -> None:
         console.print(f"\n[bold]{label}[/]")
         for link in c[key]:
             speed = f" ×{link['speed']:g}" if link["speed"] != 1 else ""
-            console.print(f"  {link['video_id']}  {e(link['channel'] or '—')} · {link['upload_date'] or '—'} · {link['method']} · "
+            way = {"uncertain": " · direction UNCERTAIN (claimed dates contradict the archive's order)",
+                   "claimed": " · direction claimed (platform dates only)"}.get(link.get("direction", "observed"), "")
+            console.print(f"  {link['video_id']}  {e(link['channel'] or '—')} · claimed {link['upload_date'] or '—'} · {link['method']}{way} · "
                           f"confidence {link['confidence']:.2f} · coverage {link['coverage']:.0%} · offset {link['offset']:+.2f}s{speed}"
                           f"  {e(link['title'] or '')}", highlight=False)
 

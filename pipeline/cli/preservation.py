@@ -23,6 +23,7 @@ from pipeline.cli.common import (
 )
 from pipeline.cli.removals import retract_cmd
 from pipeline.errors import ClipwatchError
+from pipeline.preservation.anchors import parse_heads, read_heads_file
 from pipeline.preservation.bag import export_bag, export_catalogue, select_videos
 from pipeline.preservation.fixity import verify as run_verify
 from pipeline.preservation.monitor import due_videos, watch_source, watched_sources
@@ -40,21 +41,29 @@ def verify(
     video_ids: Optional[list[str]] = typer.Argument(None, help="Video ids (or prefixes) to verify."),
     all_videos: bool = typer.Option(False, "--all", help="Verify every archived video."),
     tsa: Optional[str] = typer.Option(None, "--tsa", help="Timestamp the event chain's head at this RFC 3161 authority (URL)."),
+    head: Optional[list[str]] = typer.Option(None, "--head", help="A chain head you kept (ID:SHA256): it must still be in the log."),
+    heads: Optional[Path] = typer.Option(None, "--heads", help="A file of kept chain heads (lines holding ID SHA256)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 also for files in a video folder that its manifest does not list."),
     as_json: JsonFlag = False,
 ) -> None:
-    """Walk the event chain, re-hash originals (against catalogue, file name and fetched event) and derivatives
-    (against each video's manifest); print the chain head to keep elsewhere. Exits 1 and lists what is wrong."""
+    """Prove the archive intact: the event chain, originals, derivatives and catalogue rows. Exits 1 and lists what is wrong.
+
+    Walks the event chain and holds it against stored RFC 3161 receipts and kept heads (--head, --heads); re-hashes
+    originals (against catalogue, file name and fetched event) and derivatives (against each video's manifest,
+    whose hash is in the chain); holds transcripts, metadata and tags against the digests in the chain; with --all,
+    lists videos the chain knows and the catalogue lost. Prints the chain head to keep elsewhere."""
     if not video_ids and not all_videos:
         raise ClipwatchError("name the videos to verify (VIDEO_ID...) or pass --all")
+    kept = [h for text in (head or []) for h in parse_heads(text)] + (read_heads_file(heads) if heads else [])
     s = settings()
     stamp = None
     with open_store(s, reading=True) as store:
         if as_json:
-            result = run_verify(store, blob_store_for(s), None if all_videos else video_ids)
+            result = run_verify(store, blob_store_for(s), None if all_videos else video_ids, heads=kept)
         else:
             with bytes_progress() as progress:
                 bar = progress.add_task("verifying", total=None)
-                result = run_verify(store, blob_store_for(s), None if all_videos else video_ids,
+                result = run_verify(store, blob_store_for(s), None if all_videos else video_ids, heads=kept,
                                     progress=lambda done, total, name: progress.update(
                                         bar, completed=done, total=total or None,
                                         description=f"verifying {short(name.rsplit('/', 1)[-1], 24)}"))
@@ -70,10 +79,15 @@ def verify(
         ch = result.chain
         if ch is not None and not ch.ok:
             err_console.print(f"[bold red]event chain broken[/] {rich_escape(ch.problem)}", highlight=False)
+        for a in result.rewritten:  # "chain rewritten since …", or a receipt that is missing or does not hold
+            err_console.print(f"[bold red]{rich_escape(a.message)}[/]", highlight=False)
         for p in result.problems:
             err_console.print(f"[bold red]{p.status}[/] {p.video_id}  {rich_escape(p.message)}", highlight=False)
         for p in result.unlisted:
-            err_console.print(f"[yellow]unlisted[/] {p.video_id}  {rich_escape(p.message)}", highlight=False)
+            err_console.print(f"[{'bold red' if strict else 'yellow'}]unlisted[/] {p.video_id}  {rich_escape(p.message)}",
+                              highlight=False)
+        for note in result.notes:
+            err_console.print(f"note: {rich_escape(note)}", highlight=False)
         colour = "green" if result.ok else "red"
         console.print(f"[{colour}]{counts['ok']} verified[/], {counts['corrupt']} corrupt, {counts['missing-file']} missing "
                       f"({len(result.videos)} video(s), {result.derivatives_checked} derivative(s), "
@@ -81,12 +95,16 @@ def verify(
         if ch is not None:
             state_ = "intact" if ch.ok else ("BROKEN at event " + str(ch.broken_at) if ch.broken_at else "BROKEN")
             console.print(f"event chain: {state_} ({ch.events} event(s) walked before this run's own)", highlight=False)
+        if result.anchors:
+            held = sum(1 for a in result.anchors if a.ok)
+            console.print(f"anchors: {held} of {len(result.anchors)} receipt(s) and kept head(s) match the chain",
+                          highlight=False)
         console.print(f"chain head: {result.head['id']} {result.head['hash']}  (keep this line elsewhere)", highlight=False)
         if stamp is not None:
             console.print(f"timestamped by {rich_escape(tsa)} at {stamp.gen_time}: {stamp.token_path}", highlight=False)
         if not result.recorded:
             err_console.print("note: the archive is read-only here; nothing was recorded", highlight=False)
-    if not result.ok:
+    if not (result.strict_ok if strict else result.ok):
         raise typer.Exit(1)
 
 
@@ -211,19 +229,24 @@ def export_bag_cmd(
     channel: Optional[str] = typer.Option(None, "--channel", help="Every video of this channel."),
     query: Optional[str] = typer.Option(None, "--query", "-q", help="Every video a search for this finds."),
     organization: Optional[str] = typer.Option(None, "--organization", help="Source-Organization for bag-info.txt."),
+    include_unlisted: bool = typer.Option(False, "--include-unlisted",
+                                          help="Also carry files a video's manifest does not list (named in provenance.json)."),
     as_json: JsonFlag = False,
 ) -> None:
-    """Write a BagIt bag (SHA-256 manifest): originals, info.json, derivatives, provenance.json with the event log."""
+    """Write a BagIt bag (SHA-256 manifest): originals, info.json, derivatives, provenance.json with the event log,
+    the RFC 3161 receipts of the chain."""
     s = settings()
     with open_store(s, reading=True) as store:
         ids = select_videos(store, channel=channel, query=query, video_ids=video_ids, archive_dir=s.archive_dir)
         selection = "; ".join(x for x in (f"channel={channel}" if channel else "", f"query={query}" if query else "",
                                           f"ids={','.join(video_ids)}" if video_ids else "") if x) or "all"
         if as_json:
-            result = export_bag(store, blob_store_for(s), dest, ids, selection=selection, organization=organization)
+            result = export_bag(store, blob_store_for(s), dest, ids, selection=selection, organization=organization,
+                                include_unlisted=include_unlisted)
         else:
             with err_console.status(f"bagging {len(ids)} video(s)…") as status:
                 result = export_bag(store, blob_store_for(s), dest, ids, selection=selection, organization=organization,
+                                    include_unlisted=include_unlisted,
                                     progress=lambda n, total, vid: status.update(f"bagging {n + 1}/{total} {vid}"))
     if as_json:
         print_json(result.to_dict())

@@ -14,10 +14,13 @@ is at least ``MIN_SHARE`` of the shorter video (so a shared channel intro or
 a jingle does not link two different bulletins). When both kinds agree on
 the offset the link's method is ``both``.
 
-The original is the video uploaded first (platform upload date); where the
-dates are missing or equal, the one archived first; where those are equal, the
-one already in the archive. Offsets map the copy onto the original:
-``original time = copy time * speed + offset``.
+The direction comes from what the archive observed, not from what uploaders
+claim: the original is the video archived first (first seen). The platforms'
+upload dates are claims (an uploader writes them: a re-upload can say 1999);
+they are kept beside the link, decide only when the archive observed nothing
+(equal or missing archive times), and when they contradict the observation the
+link's ``direction`` is ``uncertain`` — the network then draws no arrow.
+Offsets map the copy onto the original: ``original time = copy time * speed + offset``.
 
 Plain values in, ``CopyLink`` dataclasses out; storage is the caller's.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
+from pipeline.copies import fingerprint
 from pipeline.copies.fingerprint import AudioFingerprint, AudioIndex, AudioMatch
 from pipeline.copies.matching import HashIndex, QueryFrame, match_keyframes
 from pipeline.shots.phash import phash_pair, query_variants
@@ -41,6 +45,9 @@ MIN_DISTINCT_PICTURES = 3
 SAME_PICTURE_BITS = 6
 #: shared part / shorter video's duration
 MIN_SHARE = 0.4
+#: a match covering this share of the shorter video is a copy of the whole, recurring material or not (a song
+#: re-posted by many channels recurs everywhere, and is still copied)
+WHOLE_SHARE = 0.9
 #: keyframe and audio offsets closer than this (seconds) are the same alignment
 AGREE_SECONDS = 2.0
 METHOD_VERSION = "1"
@@ -69,6 +76,7 @@ class CopyLink:
     speed: float = 1.0
     matched_seconds: float = 0.0
     detail: dict[str, Any] = field(default_factory=dict)
+    direction: str = "observed"  # observed | claimed | uncertain (see ``direction_of``)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,9 +111,31 @@ def _order_key(f: VideoFacts, already_archived: bool) -> tuple:
     return (f.upload_date or "9999-99-99", f.archived_at or "9999", not already_archived)
 
 
+def direction_of(a: VideoFacts, b: VideoFacts) -> tuple[VideoFacts, str]:
+    """Which of two linked videos is the original, and on what evidence.
+
+    Arguments: a — the video already in the archive; b — the new one.
+    Returns: (original, direction): ``observed`` (archived first, the platforms' dates agree or are missing),
+        ``claimed`` (the archive observed no order: the earlier platform upload date), ``uncertain`` (the claimed
+        dates contradict the observed order; the claimed original is returned, and no arrow is drawn)."""
+    observed = None
+    if a.archived_at and b.archived_at and a.archived_at != b.archived_at:
+        observed = a if a.archived_at < b.archived_at else b
+    claimed = None
+    if a.upload_date and b.upload_date and a.upload_date != b.upload_date:
+        claimed = a if a.upload_date < b.upload_date else b
+    if observed is not None and claimed is not None and observed is not claimed:
+        return claimed, "uncertain"
+    if observed is not None:
+        return observed, "observed"
+    if claimed is not None:
+        return claimed, "claimed"
+    return (a if _order_key(a, True) <= _order_key(b, False) else b), "observed"
+
+
 def original_of(a: VideoFacts, b: VideoFacts) -> VideoFacts:
-    """The earlier upload; else the earlier archived; ``a`` (the archived one) on a tie."""
-    return a if _order_key(a, True) <= _order_key(b, False) else b
+    """The original of two linked videos (``direction_of``'s first half)."""
+    return direction_of(a, b)[0]
 
 
 def _keyframe_evidence(m: Any, q: VideoFacts, a: VideoFacts) -> _Evidence | None:
@@ -137,8 +167,16 @@ def _audio_evidence(m: AudioMatch, q_dur: float | None, a_dur: float | None) -> 
     shorter = min(x for x in (q_len, a_len) if x) if (q_len or a_len) else min(shorter_candidates or [0.0])
     if not shorter or m.matched_seconds / shorter < MIN_SHARE:
         return None
+    # Down-weight recurring material (jingles, idents: in many videos of several channels) as document frequency
+    # is in text search: unless the match is the whole shorter video, what is beyond it must make the link.
+    recurring = getattr(m, "recurring_seconds", 0.0) or 0.0
+    beyond = m.matched_seconds - recurring
+    if recurring and m.matched_seconds / shorter < WHOLE_SHARE and (beyond / shorter < MIN_SHARE
+                                                                    or beyond < fingerprint.MIN_MATCH_SECONDS):
+        return None
     return _Evidence("audio", m.offset, m.speed, m.matched_seconds, m.confidence,
-                     {"ber": m.ber, "votes": m.votes, "distinct_items": m.distinct, "speed_correction": m.how})
+                     {"ber": m.ber, "votes": m.votes, "distinct_items": m.distinct, "speed_correction": m.how,
+                      **({"recurring_seconds": recurring} if recurring else {})})
 
 
 def _combine(k: _Evidence | None, a: _Evidence | None) -> _Evidence | None:
@@ -177,7 +215,7 @@ def decide_links(new: VideoFacts, keyframe_matches: Iterable[Any], audio_matches
         if e is None:
             continue
         archived = facts.get(vid, VideoFacts(vid))
-        orig = original_of(archived, new)
+        orig, direction = direction_of(archived, new)
         if orig is archived:  # new copies archived: a = q * s + o already maps copy -> original
             original, copy, speed, offset = vid, new.video_id, e.speed, e.offset
             orig_dur = archived.duration
@@ -187,9 +225,13 @@ def decide_links(new: VideoFacts, keyframe_matches: Iterable[Any], audio_matches
             orig_dur = new.duration
         matched_in_original = e.matched_seconds if orig is archived else e.matched_seconds / e.speed
         coverage = round(min(1.0, matched_in_original / orig_dur), 4) if orig_dur else 0.0
+        other = new if orig is archived else archived
+        detail = {**e.detail, "direction": direction,
+                  "first_archived": {"original": orig.archived_at, "copy": other.archived_at},
+                  "claimed_upload_dates": {"original": orig.upload_date, "copy": other.upload_date}}
         links.append(CopyLink(original=original, copy=copy, offset=round(offset, 3), coverage=coverage,
                               confidence=e.confidence, method=e.method, speed=round(speed, 4),
-                              matched_seconds=round(matched_in_original, 2), detail=e.detail))
+                              matched_seconds=round(matched_in_original, 2), detail=detail, direction=direction))
     return links
 
 
@@ -214,7 +256,7 @@ class CopyFinder:
         if keyframe_rows:
             self.keyframes.add(keyframe_rows)
         if audio is not None and len(audio):
-            self.audio.add(facts.video_id, audio)
+            self.audio.add(facts.video_id, audio, channel=facts.channel)
 
     def find(self, new: VideoFacts, keyframes: Sequence[Any] = (),
              audio: Sequence[AudioFingerprint] = ()) -> list[CopyLink]:

@@ -62,6 +62,12 @@ MIN_VOTES = 4
 SILENCE_DBFS = -55.0
 #: a key held by more postings than this is a "stop word" (silence-like, jingles) and casts no votes
 STOP_POSTINGS = 500
+# Recurring material (station jingles, idents, channel music) is down-weighted before linking, as document frequency
+# is in text search: an item found in this many archived videos of at least RECURRING_CHANNELS channels is shared
+# material, and matched seconds made of it do not count towards a link (issue 21: a 4.5 s station jingle linked
+# two different 9 s bulletins).
+RECURRING_VIDEOS = 3
+RECURRING_CHANNELS = 2
 #: speed factors tried on a query (copy speed / original speed), as (factor, how)
 QUERY_SPEEDS: tuple[tuple[float, str], ...] = ((1.0, "same"), (1.05, "rate"), (1 / 1.05, "rate"),
                                                (1.05, "tempo"), (1 / 1.05, "tempo"))
@@ -119,6 +125,7 @@ class AudioMatch:
     query_seconds: float
     confidence: float = 0.0
     how: str = "same"
+    recurring_seconds: float = 0.0  # of matched_seconds, material recurring across the archive (jingles, idents)
 
 
 def _popcount32(x: np.ndarray) -> np.ndarray:
@@ -318,6 +325,8 @@ class AudioIndex:
         self._post_vid = np.zeros(0, np.int32)
         self._post_pos = np.zeros(0, np.int32)
         self._rebuild_all = False
+        self._group: dict[int, Any] = {}             # video index -> its channel (None: its own group)
+        self._recurring = np.zeros(0, np.uint32)     # sorted keys of recurring material (see RECURRING_VIDEOS)
 
     def __len__(self) -> int:
         return len(self._video_ids)
@@ -328,8 +337,8 @@ class AudioIndex:
         h = (keys.astype(np.uint64) * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFF)
         return (h % np.uint64(self.sample)) == 0
 
-    def add(self, video_id: Any, fp: AudioFingerprint | bytes | np.ndarray) -> None:
-        """Add (or replace) one archived video's fingerprint."""
+    def add(self, video_id: Any, fp: AudioFingerprint | bytes | np.ndarray, channel: Any = None) -> None:
+        """Add (or replace) one archived video's fingerprint; ``channel`` counts it towards recurring material."""
         if isinstance(fp, (bytes, bytearray, memoryview)):
             items = np.frombuffer(bytes(fp), "<u4").astype(np.uint32)
         elif isinstance(fp, AudioFingerprint):
@@ -343,6 +352,7 @@ class AudioIndex:
             self._vid_of[video_id] = len(self._video_ids)
             self._video_ids.append(video_id)
             self._fps.append(items)
+        self._group[self._vid_of[video_id]] = channel
         self._pending.append(self._vid_of[video_id])
 
     @classmethod
@@ -382,6 +392,22 @@ class AudioIndex:
         self._post_vid = (np.concatenate(vids) if vids else np.zeros(0, np.int32))[order]
         self._post_pos = (np.concatenate(poss) if poss else np.zeros(0, np.int32))[order]
         self._pending = []
+        self._recurring = self._recurring_keys()
+
+    def _recurring_keys(self) -> np.ndarray:
+        """Keys held by >= RECURRING_VIDEOS videos of >= RECURRING_CHANNELS channels (sorted)."""
+        if len(self._keys) == 0 or len(self._video_ids) < RECURRING_VIDEOS:
+            return np.zeros(0, np.uint32)
+        pairs = np.unique(self._keys.astype(np.uint64) << np.uint64(32) | self._post_vid.astype(np.uint64))
+        keys, vids = (pairs >> np.uint64(32)).astype(np.uint32), (pairs & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        uk, start, n_videos = np.unique(keys, return_index=True, return_counts=True)
+        out = []
+        for i in np.nonzero(n_videos >= RECURRING_VIDEOS)[0].tolist():
+            groups = {self._group.get(int(v)) if self._group.get(int(v)) is not None else ("video", int(v))
+                      for v in vids[start[i]:start[i] + n_videos[i]]}
+            if len(groups) >= RECURRING_CHANNELS:
+                out.append(uk[i])
+        return np.asarray(out, np.uint32)
 
     def match(self, queries: AudioFingerprint | Iterable[AudioFingerprint], *, exclude: Iterable[Any] = (),
               limit: int = 10) -> list[AudioMatch]:
@@ -479,6 +505,8 @@ class AudioIndex:
                 covered[s:s + WINDOW_ITEMS] = True
             covered &= ok
             matched_items = int(covered.sum())
+            # shared station material proves nothing on its own: the caller weighs only what is beyond it
+            recurring_items = int((covered & np.isin(qi, self._recurring)).sum()) if len(self._recurring) else 0
             secs = matched_items * ITEM_SECONDS
             distinct = len(np.unique(qi[covered]))
             if secs < MIN_MATCH_SECONDS or distinct < MIN_DISTINCT:
@@ -497,6 +525,7 @@ class AudioIndex:
                 archived_seconds=round(float((a != 0).sum()) * ITEM_SECONDS, 2),
                 query_seconds=round(q.sound_seconds, 2),
                 confidence=_confidence(mean_ber, secs), how=q.how,
+                recurring_seconds=round(recurring_items * ITEM_SECONDS, 2),
             )
             if best is None or m.matched_seconds > best.matched_seconds:
                 best = m

@@ -24,7 +24,6 @@ Renderers: ``to_json`` (the shape the CLI and API print), ``to_graphml``
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import json
@@ -38,6 +37,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pipeline.errors import QueryError
 from pipeline.tagging.signals.source import load_registry
+from pipeline import csvsafe
 
 UNKNOWN_CHANNEL = "(unknown channel)"
 SIGNAL_NOTE = "monetisation signals come from metadata only (yt-dlp fields, links in descriptions); a signal is not proof of income"
@@ -67,6 +67,7 @@ class NetVideo:
     description: str | None = None
     availability: str | None = None  # yt-dlp's field: public | unlisted | subscriber_only | premium_only | needs_auth
     title: str | None = None
+    channel_id: str | None = None  # the platform's channel id (what the registry matches, with URLs)
 
 
 @dataclass
@@ -102,12 +103,13 @@ class Network:
     nodes: list[Node]
     edges: list[Edge]
     filters: dict[str, Any] = field(default_factory=dict)
+    uncertain: list[tuple[str, str]] = field(default_factory=list)  # linked, direction uncertain: no arrow
 
 
 def _order(v: NetVideo | None, vid: str) -> tuple:
     if v is None:
         return ("9999-99-99", "9999", vid)
-    return (v.upload_date or "9999-99-99", v.archived_at or "9999", vid)
+    return (v.archived_at or "9999", v.upload_date or "9999-99-99", vid)  # observed first, claimed second
 
 
 def primary_links(links: Iterable[Any], order: Mapping[Any, Any] | Callable[[Any], Any]) -> list[Any]:
@@ -156,6 +158,11 @@ def build_network(videos: Sequence[NetVideo], links: Iterable[Any], *, registry:
     uploader=, webpage_url=)`` returning an object with ``.channel.name`` or None.
     """
     by_id = {v.video_id: v for v in videos}
+    links = list(links)
+    # A link whose direction is uncertain (the platforms' claimed dates contradict the order the archive observed)
+    # draws no arrow and makes no channel a copier: it is listed as a pair only.
+    uncertain = [(l.original, l.copy) for l in links if getattr(l, "direction", "observed") == "uncertain"]
+    links = [l for l in links if getattr(l, "direction", "observed") != "uncertain"]
     prim = primary_links(links, lambda vid: _order(by_id.get(vid), str(vid)))
 
     def chan(vid: str) -> str:
@@ -203,13 +210,22 @@ def build_network(videos: Sequence[NetVideo], links: Iterable[Any], *, registry:
         reg = None
         if registry is not None:
             for v in vs:
-                m = registry.match(channel=v.channel, channel_url=v.channel_url, uploader=v.uploader, webpage_url=v.webpage_url)
+                # by platform channel id or URL only: any channel may call itself "KCTV"
+                m = _registry_match(registry, v)
                 if m is not None:
                     reg = m.channel.name
                     break
         signals = [s for v in vs for s in monetisation_signals(v)]
         nodes.append(Node(c, n, ncopies, round(ncopies / n, 4) if n else 0.0, reg, status, signals))
-    return Network(nodes, edge_list, {"channels": list(channels), "since": since})
+    return Network(nodes, edge_list, {"channels": list(channels), "since": since}, uncertain)
+
+
+def _registry_match(registry: Any, v: NetVideo) -> Any:
+    try:
+        return registry.match(channel=v.channel, channel_url=v.channel_url, uploader=v.uploader,
+                              webpage_url=v.webpage_url, channel_id=v.channel_id, names=False)
+    except TypeError:  # a registry-like object without id/name options (older callers, tests)
+        return registry.match(channel=v.channel, channel_url=v.channel_url, uploader=v.uploader, webpage_url=v.webpage_url)
 
 
 # -- renderers ---------------------------------------------------------------
@@ -223,19 +239,22 @@ def to_json(net: Network) -> dict[str, Any]:
         nodes.append(d)
     edges = [{"from": e.from_, "to": e.to, "videos": e.videos, "median_delay_days": e.median_delay_days,
               "pairs": [{"original": o, "copy": c} for o, c in e.video_pairs]} for e in net.edges]
-    return {"nodes": nodes, "edges": edges, "filters": net.filters, "monetisation_note": SIGNAL_NOTE}
+    return {"nodes": nodes, "edges": edges, "filters": net.filters, "monetisation_note": SIGNAL_NOTE,
+            "uncertain_pairs": [{"a": a, "b": b} for a, b in net.uncertain]}
 
 
 def to_graphml(net: Network) -> str:
     import networkx as nx  # heavy (~1 s): only for the GraphML export
 
+    from pipeline.xmlsafe import xml_text as x  # names with control characters would make the file unparseable
+
     g = nx.DiGraph()
     for n in net.nodes:
-        g.add_node(n.channel, videos=n.videos, copies=n.copies, copy_share=n.copy_share, registry=n.registry or "",
-                   status=n.status, monetisation_signals=len(n.monetisation_signals),
-                   monetisation_kinds=", ".join(sorted({s.kind for s in n.monetisation_signals})))
+        g.add_node(x(n.channel), videos=n.videos, copies=n.copies, copy_share=n.copy_share, registry=x(n.registry or ""),
+                   status=x(n.status), monetisation_signals=len(n.monetisation_signals),
+                   monetisation_kinds=x(", ".join(sorted({s.kind for s in n.monetisation_signals}))))
     for e in net.edges:
-        g.add_edge(e.from_, e.to, videos=e.videos,
+        g.add_edge(x(e.from_), x(e.to), videos=e.videos,
                    median_delay_days=e.median_delay_days if e.median_delay_days is not None else -1.0)
     buf = io.BytesIO()
     nx.write_graphml(g, buf, encoding="utf-8")
@@ -245,7 +264,7 @@ def to_graphml(net: Network) -> str:
 def to_csv(net: Network) -> str:
     """The edge list: from,to,videos,median_delay_days (empty when no dates)."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csvsafe.writer(buf, lineterminator="\n")  # channel names are the uploaders': formulas neutralised
     w.writerow(["from", "to", "videos", "median_delay_days"])
     for e in net.edges:
         w.writerow([e.from_, e.to, e.videos, "" if e.median_delay_days is None else e.median_delay_days])
@@ -254,7 +273,10 @@ def to_csv(net: Network) -> str:
 
 def to_svg(net: Network, size: int = 640, link: Callable[[str], str] | None = None) -> str:
     """A circular drawing: node area ~ videos, red ring = in the registry, grey = removed; arrow width ~ videos copied."""
-    e = html.escape
+    from pipeline.xmlsafe import xml_text
+
+    def e(text: str, quote: bool = True) -> str:  # escaped, and nothing an XML parser refuses
+        return html.escape(xml_text(text), quote)
     n = len(net.nodes)
     cx = cy = size / 2
     radius = size / 2 - 110 if n > 1 else 0
@@ -346,9 +368,21 @@ def network_from_store(store: Any, archive_root: Any = None, *, channels: Sequen
             except (OSError, ValueError):
                 availability = None
         videos.append(NetVideo(r["id"], r["channel"] or r["uploader"], r["upload_date"], r["archived_at"], r["status"],
-                               r["channel_url"], r["webpage_url"], r["uploader"], r["description"], availability, r["title"]))
-    links = [_LinkRow(r["original_id"], r["copy_id"], float(r["confidence"])) for r in store.all_links()]
+                               r["channel_url"], r["webpage_url"], r["uploader"], r["description"], availability, r["title"],
+                               r["channel_id"] if "channel_id" in r.keys() else None))
+    links = [_LinkRow(r["original_id"], r["copy_id"], float(r["confidence"]), _direction(r["detail"]))
+             for r in store.all_links()]
     return build_network(videos, links, registry=registry, channels=channels, since=since)
+
+
+def _direction(detail: Any) -> str:
+    import json
+
+    try:
+        d = json.loads(detail or "{}")
+    except (TypeError, ValueError):
+        return "observed"
+    return d.get("direction", "observed") if isinstance(d, dict) else "observed"
 
 
 @dataclass
@@ -356,3 +390,4 @@ class _LinkRow:
     original: str
     copy: str
     confidence: float
+    direction: str = "observed"

@@ -19,7 +19,6 @@ file whose bytes no longer match its recorded SHA-256 stops the export (run
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -32,13 +31,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from pipeline import __version__
+from pipeline import __version__, csvsafe
 from pipeline.domain import utcnow
+from pipeline.preservation.anchors import _list_receipts
 from pipeline.errors import ClipwatchError, NotFoundError
 from pipeline.preservation import manifest
 from pipeline.search.facade import MAX_LIMIT, SearchQuery, search
 from pipeline.storage.base import BlobStore, Catalogue
-from pipeline.storage.files import CHUNK, atomic_write_json, atomic_write_text
+from pipeline.storage.files import CHUNK, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def catalogue_rows(store: Catalogue, video_ids: Iterable[str] | None = None) -> 
 
 def catalogue_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(CATALOGUE_FIELDS), extrasaction="ignore", lineterminator="\n")
+    w = csvsafe.DictWriter(buf, fieldnames=list(CATALOGUE_FIELDS), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
         flat = dict(r)
@@ -228,9 +228,25 @@ def _copy_checked(src: Path, dest: Path, expected_sha256: str, what: str = "orig
     return size
 
 
+def _carry_receipts(archive: BlobStore, work: Path) -> int:
+    """Copy the chain's RFC 3161 receipts into the bag (``data/chain/timestamps``): anchors outside the database
+    travel with the collection. Returns how many."""
+    n = 0
+    for rel in _list_receipts(archive):
+        body = manifest.read_at_source(archive, rel)
+        if body is not None:
+            atomic_write_bytes(work / rel, body)
+            n += 1
+    return n
+
+
 def export_bag(store: Catalogue, archive: BlobStore, dest: Path, video_ids: Iterable[str], *, selection: str = "",
-               organization: str | None = None, progress: BagProgress | None = None, validate: bool = True) -> BagResult:
-    """Write the videos, their derivatives and provenance as a BagIt bag at ``dest`` (which must not exist)."""
+               organization: str | None = None, progress: BagProgress | None = None, validate: bool = True,
+               include_unlisted: bool = False) -> BagResult:
+    """Write the videos, their derivatives and provenance as a BagIt bag at ``dest`` (which must not exist).
+
+    A file in a video's folder that its manifest does not list is left out (and said so in ``skipped``) unless
+    ``include_unlisted``; the chain's RFC 3161 receipts go under ``data/chain/timestamps``."""
     import bagit  # heavy (~0.7 s): only when a bag is exported
 
     ids = [store.get_video(v)["id"] for v in video_ids]
@@ -284,6 +300,10 @@ def export_bag(store: Catalogue, archive: BlobStore, dest: Path, video_ids: Iter
                     rel = f.relative_to(folder).as_posix()
                     target = vdir / ("fetch-provenance.json" if rel == "provenance.json" else rel)
                     if entries is not None and rel not in entries:
+                        if not include_unlisted:  # nothing vouches for it: planted files stay out unless asked for
+                            result.skipped.append(f"{prov['video']['folder']}/{rel}: not in the video's manifest "
+                                                  "(left out; --include-unlisted carries it)")
+                            continue
                         # Carried, but said: no hash was recorded for it when it was written.
                         result.unlisted.append(f"{prov['video']['folder']}/{rel}")
                     if entries is not None and rel in entries:
@@ -300,6 +320,7 @@ def export_bag(store: Catalogue, archive: BlobStore, dest: Path, video_ids: Iter
             provenance["videos"][vid] = {"title": prov["video"]["title"], "webpage_url": prov["video"]["webpage_url"],
                                          "sha256": prov["video"]["media_sha256"], "status": prov["video"]["status"],
                                          "events": prov["events"]}
+        _carry_receipts(archive, work)
         provenance["skipped"] = result.skipped
         provenance["not_in_manifest"] = result.unlisted
         atomic_write_json(work / "provenance.json", provenance)

@@ -50,6 +50,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from pipeline.errors import ClipwatchError, VideoUnavailable
+from pipeline.preservation.facts import changes
 from pipeline.preservation.manifest import record_manifest
 from pipeline.sources import ytdlp
 from pipeline.sources.discovery import Discovery, VideoRef, discover
@@ -291,7 +292,8 @@ def _record_metadata(store: Catalogue, archive: BlobStore | None, video, info: d
         store.add_event("metadata-changed", video_id=video["id"], detail={
             "checked_at": iso(now), "diff": compact_diff(diff), "info_json": info_rel,
             "info_json_sha256": _file_sha(archive, info_rel),
-            "version": {"title_sha256": _sha(rec.title), "description_sha256": _sha(rec.description)}})
+            "version": {"title_sha256": _sha(rec.title), "description_sha256": _sha(rec.description)},
+            "facts": changes(store, video["id"])})
     if archive is not None and video["folder"]:
         record_manifest(store, archive, video["id"])
     return diff
@@ -570,7 +572,8 @@ def _apply(store: Catalogue, archive: BlobStore | None, obs: Observation, now: d
         if was_removed:
             store.add_event("reappeared", video_id=vid, media_sha256=video["media_sha256"], detail={
                 "checked_at": iso(now), "url": obs.url, "was_kind": video["status_kind"],
-                "was_reason": video["status_reason"], "removed_at": video["status_changed_at"]})
+                "was_reason": video["status_reason"], "removed_at": video["status_changed_at"],
+                "facts": changes(store, vid)})  # the new status's digest, in the event that changes it
     res.status, res.failed_checks = "available", 0
     res.outcome = "reappeared" if was_removed else "available"
     if was_removed:
@@ -627,10 +630,8 @@ def _failed_check(store: Catalogue, archive: BlobStore | None, video, res: Check
                 "kind": kind, "reason": reason, "words_from": obs.words_from, "language": obs.language,
                 "platform_message": obs.platform_message, "url": res.url, "first_failed_at": iso(first),
                 "confirmed_at": iso(now), "failed_checks": failed, "page": obs.page, "page_file": page_file,
-                "host_evidence": evidence})
+                "host_evidence": evidence, "facts": changes(store, vid)})  # the status's digest, in this event
         if page_file is not None:
-            from pipeline.preservation.manifest import record_manifest
-
             record_manifest(store, archive, vid)
         res.outcome, res.status = "removed", "removed"
         res.message = f"removed ({kind}): {reason}"

@@ -138,6 +138,8 @@ def timestamp_head(store, archive: BlobStore, url: str, timeout: float = TIMEOUT
     info, signer = check_response(body, digest, nonce)
     rel = f"chain/timestamps/{head_id:08d}-{head_hash[:16]}.tsr"
     atomic_write_bytes(archive.abspath(rel), body)
+    if hasattr(archive, "put_file"):  # an object store: the receipt goes where `verify` on any machine reads it
+        archive.put_file(archive.abspath(rel), rel)
     stamp = Timestamp(head_id=head_id, head_hash=head_hash, tsa=url,
                       gen_time=info["gen_time"].native.isoformat().replace("+00:00", "Z"), serial=int(info["serial_number"].native),
                       token_path=rel, token_sha256=hashlib.sha256(body).hexdigest(), signer=signer)

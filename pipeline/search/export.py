@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
+from pipeline import csvsafe
 from pipeline.asr.subtitles import timestamp
 from pipeline.errors import QueryError
 from pipeline.search.citation import cite, to_text
@@ -71,11 +71,10 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     if fmt == "csv":
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=HIT_FIELDS, extrasaction="ignore", lineterminator="\r\n")
+        w = csvsafe.DictWriter(buf, fieldnames=HIT_FIELDS, extrasaction="ignore", lineterminator="\r\n")
         w.writeheader()
         for r in rows:
-            # Spreadsheet formula injection: untrusted text must not start with = + - @.
-            w.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v) for k, v in r.items()})
+            w.writerow(r)  # spreadsheet formulas in untrusted text neutralised (see pipeline.csvsafe)
         return buf.getvalue()
     # SRT: one cue per hit at the hit's own times, with where it comes from on a second line.
     cues = []

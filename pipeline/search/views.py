@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -19,6 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Iterable
 
+from pipeline import csvsafe
 from pipeline.errors import ClipwatchError, QueryError
 from pipeline.search.citation import Citation
 from pipeline.search.query import SearchQuery, phrase_plan, validate
@@ -67,10 +67,10 @@ class Trends:
 
     def to_csv(self) -> str:
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\r\n")
+        w = csvsafe.writer(buf, lineterminator="\r\n")
         w.writerow(["period", "channel", "hits", "videos"])
         for r in self.rows:
-            w.writerow([r.period, "'" + r.channel if r.channel[:1] in ("=", "+", "-", "@") else r.channel, r.hits, r.videos])
+            w.writerow([r.period, r.channel, r.hits, r.videos])
         return buf.getvalue()
 
     def series(self, max_series: int = MAX_SERIES) -> dict[str, list[int]]:
@@ -173,9 +173,11 @@ def plot_trends(t: Trends, fmt: str = "svg", *, width: float = 8.0, height: floa
 
     fig = Figure(figsize=(width, height), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
-    title = f"“{t.query.text}” — mentions per {t.query.by}"
+    from pipeline.xmlsafe import xml_text  # the SVG must parse whatever the names hold
+
+    title = xml_text(f"“{t.query.text}” — mentions per {t.query.by}")
     if t.query.channel:
-        title += f" · {t.query.channel}"
+        title += f" · {xml_text(t.query.channel)}"
     ax.set_title(title, fontsize=10)
     if not t.periods:
         ax.text(0.5, 0.5, "no mentions" + (f" ({t.undated_hits} in undated videos)" if t.undated_hits else ""),
@@ -186,9 +188,9 @@ def plot_trends(t: Trends, fmt: str = "svg", *, width: float = 8.0, height: floa
         xs = list(range(len(t.periods)))
         for name, ys in t.series().items():
             if len(xs) == 1:
-                ax.bar([0], ys, label=name, width=0.4)
+                ax.bar([0], ys, label=xml_text(name), width=0.4)
             else:
-                ax.plot(xs, ys, marker="o" if len(xs) <= 40 else None, markersize=3, linewidth=1.4, label=name)
+                ax.plot(xs, ys, marker="o" if len(xs) <= 40 else None, markersize=3, linewidth=1.4, label=xml_text(name))
         step = max(1, len(xs) // 10)
         ax.set_xticks(xs[::step])
         ax.set_xticklabels(t.periods[::step], rotation=30, ha="right", fontsize=8)

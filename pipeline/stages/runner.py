@@ -66,8 +66,14 @@ def _record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, s
             # Keep the old metadata: versions are history, never overwritten.
             info_rel = _write_info(archive, folder, fetched.info, versioned=True)
             store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
-            store.add_event("metadata-changed", video_id=v.id, detail={"title": v.title})
-            record_manifest(store, archive, v.id)
+            from pipeline.preservation.facts import changes
+
+            store.add_event("metadata-changed", video_id=v.id, detail={"title": v.title, "facts": changes(store, v.id)})
+            record_manifest(store, archive, v.id, cause="metadata changed")
+        else:  # fields the platform filled in later (channel, dates) go under the chain too
+            from pipeline.preservation.facts import attest
+
+            attest(store, v.id, cause="fetched again: metadata refreshed")
         return StageOutcome(v.id, "fetch", "skipped", "already archived: no download")
     if fetched.media is not None and _concurrent_fetch(store, v.id, fetched.media.sha256, fetched.media.fetch_started_at):
         # Checked before writing anything: this process's info.json would differ from the recorded one.
@@ -92,7 +98,10 @@ def _record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, s
         store.add_media_file(m)
         store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
         store.add_event("fetched", video_id=v.id, source_id=source_id, media_sha256=m.sha256, detail=provenance)
-    record_manifest(store, archive, v.id)
+        from pipeline.preservation.facts import attest
+
+        attest(store, v.id, cause="fetched")  # the catalogue rows under the chain with the fetch itself
+    record_manifest(store, archive, v.id, cause="fetched")
     fetched.cleanup()
     return StageOutcome(v.id, "fetch", "done", f"{m.size / 1e6:.1f} MB, sha256 {m.sha256[:12]}…")
 
@@ -113,9 +122,15 @@ def run_stage(job: Job, stage: Stage, progress: Progress | None = None) -> Stage
         return StageOutcome(job.video_id, stage.name, "skipped", stage.skip_message, detail={"needs": needs} if needs else {})
     outcome = stage.run(job, progress)
     if outcome.status in ("done", "not-applicable"):
-        job.store.mark_stage(job.video_id, stage.name, key, outcome.detail)
+        from pipeline.preservation.facts import attest
+
+        # the stage's mark and the digests of the rows it wrote go in together: a crash cannot leave a finished
+        # stage whose rows the chain never recorded (verify would call them forged, and a re-run would skip it)
+        with job.store.transaction():
+            job.store.mark_stage(job.video_id, stage.name, key, outcome.detail)
+            attest(job.store, job.video_id, cause=f"stage {stage.name}")
     if outcome.status == "done":  # it may have written derivatives: hash them into the video's manifest
-        record_manifest(job.store, job.archive, job.video_id)
+        record_manifest(job.store, job.archive, job.video_id, cause=f"stage {stage.name}")
     return outcome
 
 

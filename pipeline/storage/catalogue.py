@@ -90,6 +90,10 @@ class SQLCatalogue(ABC):
         """Hold the event log for one appender until the transaction ends."""
 
     @abstractmethod
+    def _table_names(self) -> set[str]:
+        """The tables of this catalogue's schema (a table added by a later migration may not be there yet)."""
+
+    @abstractmethod
     def _insert_event(self, ev: dict[str, Any]) -> int:
         """Insert an event made by ``chain.new_event``; returns its id (the dialect decides who numbers it)."""
 
@@ -546,6 +550,62 @@ class SQLCatalogue(ABC):
         """A video's finished stages (stage, key, finished_at, detail), by stage name."""
         return self._all(f"SELECT * FROM stage_runs WHERE video_id = {self.P} ORDER BY stage", (video_id,))
 
+    # -- what verify certifies and `clipwatch delete` removes (issue 21) -------------------------------------------
+    def segment_rows(self, transcript_id: int) -> list[Row]:
+        """A transcript's lines as stored (idx, start, end, text, flags), in order: what a segments digest covers."""
+        return self._all(f'SELECT idx, start, "end", text, flags FROM segments WHERE transcript_id = {self.P}'
+                         " ORDER BY idx, id", (transcript_id,))
+
+    def tag_rows(self, video_id: str) -> list[Row]:
+        """Every tag row of a video (model and human) as a tags digest covers them, by origin then category."""
+        return self._all("SELECT category, score, decision, evidence, origin FROM tags"
+                         f" WHERE video_id = {self.P} ORDER BY origin, category", (video_id,))
+
+    def lock_events(self) -> None:
+        """Inside a transaction: hold the event log's append lock until it ends, so that digests read now cannot be
+        overtaken by another writer's newer event before ours is appended."""
+        self._lock_events()
+
+    def event_by_id(self, event_id: int) -> Row | None:
+        """One event's id, kind, time and hash, or None."""
+        return self._one(f"SELECT id, kind, at, hash FROM events WHERE id = {self.P}", (int(event_id),))
+
+    def delete_video_rows(self, video_id: str) -> list[str]:
+        """Delete a video's catalogue rows; the caller holds the transaction and records why (the events stay: the
+        log is append-only).
+
+        Arguments:
+            video_id: the full id.
+
+        Returns:
+            The relative paths of the originals that only this video held (for the caller to remove).
+        """
+        P = self.P
+        only = [r["path"] for r in self._all(
+            f"SELECT m.path FROM media_files m WHERE m.sha256 IN (SELECT sha256 FROM media_fetches WHERE video_id = {P})"
+            f" AND NOT EXISTS (SELECT 1 FROM media_fetches f WHERE f.sha256 = m.sha256 AND f.video_id != {P})",
+            (video_id, video_id))]
+        tids = [r["id"] for r in self._all(f"SELECT id FROM transcripts WHERE video_id = {P}", (video_id,))]
+        present = self._table_names()
+        for tid in tids:
+            if "segment_words" in present:  # (SQLite's delete trigger clears its search shadows and this table too)
+                self._execute(f"DELETE FROM segment_words WHERE segment_id IN (SELECT id FROM segments"
+                              f" WHERE transcript_id = {P})", (tid,))
+            self._execute(f"DELETE FROM segments WHERE transcript_id = {P}", (tid,))
+            if "transcript_segments" in present:
+                self._execute(f"DELETE FROM transcript_segments WHERE transcript_id = {P}", (tid,))
+        for table in ("transcripts", "keyframes", "tags", "stage_runs", "manifests", "audio_profiles",
+                      "audio_fingerprints", "metadata_versions", "speaker_turns", "voices", "voice_names"):
+            if table in present:
+                self._execute(f"DELETE FROM {table} WHERE video_id = {P}", (video_id,))
+        self._execute(f"DELETE FROM copy_links WHERE original_id = {P} OR copy_id = {P}", (video_id, video_id))
+        self._execute(f"DELETE FROM media_fetches WHERE video_id = {P}", (video_id,))
+        self._execute("DELETE FROM media_files WHERE NOT EXISTS (SELECT 1 FROM media_fetches f"
+                      " WHERE f.sha256 = media_files.sha256) AND sha256 NOT IN (SELECT media_sha256 FROM videos"
+                      f" WHERE media_sha256 IS NOT NULL AND id != {P})", (video_id,))
+        self._execute(f"DELETE FROM videos WHERE id = {P}", (video_id,))
+        return only
+
     # -- copies and the channel network (issue 15) -----------------------------------------------------------------
     def save_fingerprint(self, video_id: str, media_sha256: str, data: bytes, duration: float, tool: str,
                          tool_version: str) -> None:
@@ -608,8 +668,8 @@ class SQLCatalogue(ABC):
     def network_videos(self) -> list[Row]:
         """The rows the channel network is built from, with each video's latest info.json path (for yt-dlp fields)."""
         return self._all(
-            "SELECT v.id, v.channel, v.uploader, v.channel_url, v.webpage_url, v.upload_date, v.archived_at, v.status,"
-            " v.description, v.title, (SELECT m.info_json_path FROM metadata_versions m WHERE m.video_id = v.id"
+            "SELECT v.id, v.channel, v.channel_id, v.uploader, v.channel_url, v.webpage_url, v.upload_date, v.archived_at,"
+            " v.status, v.description, v.title, (SELECT m.info_json_path FROM metadata_versions m WHERE m.video_id = v.id"
             " ORDER BY m.id DESC LIMIT 1) AS info_json_path FROM videos v ORDER BY v.id")
 
     def video_copies(self, video_id: str) -> dict[str, list[dict[str, Any]]]:
@@ -632,7 +692,9 @@ def _link_dict(r: Row, other: str) -> dict[str, Any]:
             "upload_date": r[f"{other}_upload_date"], "status": r[f"{other}_status"],
             "offset": r["offset"], "speed": r["speed"], "coverage": r["coverage"], "confidence": r["confidence"],
             "method": r["method"], "matched_seconds": r["matched_seconds"], "found_at": r["found_at"],
-            "evidence": json.loads(r["detail"] or "{}")}
+            "evidence": (ev := json.loads(r["detail"] or "{}")),
+            # observed (first archived) | claimed (platform dates only) | uncertain (they contradict), issue 21
+            "direction": ev.get("direction", "observed") if isinstance(ev, dict) else "observed"}
 
 
 def _like_prefix(prefix: str) -> str:

@@ -176,6 +176,22 @@ class S3Store:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         return cast(BinaryIO, _ErrorTranslatingStream(body, self, f"reading {key}"))  # a file-like reader
 
+    def open_stored(self, rel: str | Path) -> BinaryIO:
+        """The object's bytes from the store itself, never the local cache: what `verify` hashes (a cached copy
+        on this machine says nothing about what every other machine reads)."""
+        key = self.key(rel)
+        with self._errors(f"reading {key}"):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        return _ErrorTranslatingStream(body, self, f"reading {key}")
+
+    def list_folder(self, rel: str | Path) -> list[str]:
+        """The names (relative to ``rel``) of the objects stored under a folder, as the store lists them."""
+        rel_s = Path(rel).as_posix().strip("/")
+        prefix = self.key(rel_s) + "/"
+        with self._errors(f"listing {prefix}"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            return sorted(o["Key"][len(prefix):] for page in pages for o in page.get("Contents", []))
+
     def open_range(self, rel: str | Path, start: int, end: int) -> tuple[BinaryIO, int]:
         """Bytes start..end (inclusive) of an object and the object's total size: for HTTP Range requests."""
         key = self.key(rel)

@@ -260,11 +260,21 @@ def set_human_tag(store, video_id: str, category: str, value: bool, note: str | 
         raise ConfigError(f"unknown category {category!r}; choose one of: {', '.join(CATEGORIES)}")
     if store.find_video(video_id) is None:
         raise NotFoundError(f"no video {video_id!r} in the archive; see `clipwatch list`")
-    store.set_human_tag(video_id, category, value, [f"set by a person{': ' + note if note else ''}"])
+    from pipeline.preservation.facts import attest
+
+    with store.transaction():  # the tag and its digest in the chain, together
+        store.set_human_tag(video_id, category, value, [f"set by a person{': ' + note if note else ''}"])
+        attest(store, video_id, cause=f"human tag {category}={'yes' if value else 'no'}")
 
 
 def clear_human_tag(store, video_id: str, category: str) -> bool:
-    return store.clear_human_tag(video_id, category)
+    from pipeline.preservation.facts import attest
+
+    with store.transaction():
+        gone = store.clear_human_tag(video_id, category)
+        if gone:
+            attest(store, video_id, cause=f"human tag {category} cleared")
+    return gone
 
 
 def transcript_from_store(store, video_id: str, kind: str) -> Transcript | None:

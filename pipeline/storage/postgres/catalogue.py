@@ -258,6 +258,9 @@ class PostgresCatalogue(SQLCatalogue):
     def _insert_id(self, sql: str, params: Sequence[Any]) -> int:
         return int(self._one(sql + " RETURNING id", tuple(params))["id"])
 
+    def _table_names(self) -> set[str]:
+        return {r["tablename"] for r in self._all("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+
     def _lock_events(self) -> None:
         # Every machine appends to one chain: one appender at a time, until its transaction ends.
         self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (EVENTS_LOCK,))

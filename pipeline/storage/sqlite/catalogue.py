@@ -164,6 +164,9 @@ class Store(SQLCatalogue):
     def _lock_events(self) -> None:
         """Nothing more to hold: BEGIN IMMEDIATE already made this the only writer."""
 
+    def _table_names(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
     def _insert_event(self, ev: dict[str, Any]) -> int:
         # AUTOINCREMENT numbers it: ids deleted from the end of the log are never issued again (chain_report sees it)
         return self._insert_id(

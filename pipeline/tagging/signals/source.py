@@ -31,6 +31,7 @@ class Channel:
     aliases: tuple[str, ...]
     urls: tuple[str, ...]
     citation: str
+    channel_ids: tuple[str, ...] = ()  # platform channel ids (yt-dlp's channel_id), exact
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,15 @@ class Registry:
     channels: tuple[Channel, ...] = field(default_factory=tuple)
 
     def match(self, *, channel: str | None = None, channel_url: str | None = None, uploader: str | None = None,
-              webpage_url: str | None = None) -> RegistryMatch | None:
+              webpage_url: str | None = None, channel_id: str | None = None,
+              names: bool = True) -> RegistryMatch | None:
+        """The registry entry a video's channel is, by platform channel id, channel URL or page URL; by channel or
+        uploader name too unless ``names`` is False (a name is anyone's to take: the channel network labels a
+        channel only by id or URL)."""
+        if channel_id:
+            for ch in self.channels:
+                if channel_id in ch.channel_ids:
+                    return RegistryMatch(ch, "channel id", channel_id)
         for label, url in (("channel URL", channel_url), ("page URL", webpage_url)):
             if not url:
                 continue
@@ -59,7 +68,7 @@ class Registry:
                 for ref in ch.urls:
                     if _url_under(host, path, ref):
                         return RegistryMatch(ch, label, url)
-        for label, name in (("channel name", channel), ("uploader name", uploader)):
+        for label, name in (("channel name", channel), ("uploader name", uploader)) if names else ():
             key = _name_key(name)
             if not key:
                 continue
@@ -118,6 +127,7 @@ def _load(path: str, _mtime: int) -> Registry:
         chans.append(Channel(
             name=c["name"], kind=c.get("kind", "state-media"), country=c.get("country", ""),
             aliases=tuple(c.get("aliases", [])), urls=tuple(c.get("urls", [])), citation=c.get("citation", ""),
+            channel_ids=tuple(str(x) for x in c.get("channel_ids", [])),
         ))
     # The stated version plus a digest of the file: an edit that forgets to bump the version still re-tags.
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
