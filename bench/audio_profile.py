@@ -34,10 +34,10 @@ FOLDS), with every mixture made of them; the model is trained on the other folds
 from __future__ import annotations
 
 import argparse
-import os
 import concurrent.futures as cf
 import hashlib
 import json
+import os
 import random
 import resource
 import shutil
@@ -52,8 +52,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.media.probe import ffmpeg_exe  # noqa: E402
 from pipeline.media import profile as A  # noqa: E402
+from pipeline.media.probe import ffmpeg_exe  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "audio_profile"
 SR = A.SR
@@ -642,8 +642,8 @@ def video_table(recs, results, have_old: bool) -> None:
     The combiner is refitted per fold (bench/tagging.py's synthetic clips + the real recordings of the other folds),
     so neither the profile nor the combiner has seen the held-out packages.
     """
-    from pipeline.tagging import model as tagging
     from pipeline.asr import Segment, Transcript
+    from pipeline.tagging import model as tagging
 
     feats_rows = []
     for i, r in enumerate(recs):

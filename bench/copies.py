@@ -186,9 +186,9 @@ def _audio_over_still(src: Path, png: Path, dst: Path) -> None:
 
 def publish_and_fetch(videos: list[dict], workdir: Path) -> None:
     """Publish every video on the loopback site (one watch page each) and fetch it back with yt-dlp."""
+    from pipeline.demo.loopback import LoopbackServer, Route, watch_page
     from pipeline.sources.fetch import fetch
     from pipeline.storage.files import Archive
-    from pipeline.demo.loopback import LoopbackServer, Route, watch_page
 
     archive = Archive(workdir / "archive")
     with LoopbackServer() as server:
@@ -206,10 +206,9 @@ def publish_and_fetch(videos: list[dict], workdir: Path) -> None:
 
 
 def fingerprints(v: dict) -> None:
-    from pipeline.errors import NoAudioError
     from pipeline.copies import fingerprint
-
     from pipeline.copies.matching import fingerprint_file as kf_file
+    from pipeline.errors import NoAudioError
     t0 = time.perf_counter()
     v["kf"] = kf_file(v["fetched"])
     t1 = time.perf_counter()
@@ -327,7 +326,6 @@ def main() -> None:
 def cost(videos: list[dict], n_videos: int, seed: int) -> None:
     from pipeline.copies.copies import CopyFinder, VideoFacts
     from pipeline.copies.fingerprint import AudioIndex
-
     from pipeline.copies.matching import HashIndex
     rng = np.random.default_rng(seed)
     real = [v for v in videos if v["audio"]]

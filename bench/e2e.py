@@ -193,8 +193,8 @@ def main() -> None:
     ap.add_argument("--skip-batch", action="store_true")
     args = ap.parse_args()
 
-    from pipeline.models.whisper import resolve_ct2
     from pipeline.demo.loopback import LoopbackServer
+    from pipeline.models.whisper import resolve_ct2
 
     # Both sides use the same model files, joined once before timing (clipwatch's first-use join is not timed).
     models_dir = CACHE / "models"

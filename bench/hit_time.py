@@ -37,8 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.search.facade import SearchQuery, search  # noqa: E402
 from pipeline.domain import VideoRecord  # noqa: E402
+from pipeline.search.facade import SearchQuery, search  # noqa: E402
 from pipeline.storage.sqlite.catalogue import Store  # noqa: E402
 from pipeline.testing.media import write_wav  # noqa: E402
 

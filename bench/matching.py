@@ -84,8 +84,8 @@ def main() -> None:
     import logging
 
     logging.disable(logging.WARNING)
-    from pipeline.shots.keyframes import extract_keyframes
     from pipeline.copies.matching import HashIndex, fingerprint_file, index_rows, match_keyframes
+    from pipeline.shots.keyframes import extract_keyframes
 
     originals, copies, unrelated = build()
     rows = []

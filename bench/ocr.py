@@ -31,8 +31,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 # The real recordings of ../shared/media/fetch.sh (CLIPWATCH_REAL_MEDIA, else a "media" folder beside the checkout).
@@ -107,7 +105,7 @@ def build(tmp: Path) -> list[dict]:
             x = "60" if style == "chyron" else "(w-tw)/2"
             tf = tmp / f"t{n}.txt"  # drawtext reads the caption from a file: no escaping of quotes and colons
             tf.write_text(text, encoding="utf-8")
-            base = f"scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25"
+            base = "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25"
             start = 0.0
             out = tmp / f"c{n}_{lang}_{style}.mp4"
             plain = tmp / f"p{n}.mp4"

@@ -151,8 +151,7 @@ def main() -> None:
     if args.only_transcribe:
         return
     from pipeline.asr import Segment, Transcript, Word, flag_segment
-    from pipeline.asr.flags import mark_clause_loops
-    from pipeline.asr.flags import mark_transcript
+    from pipeline.asr.flags import mark_clause_loops, mark_transcript
     from pipeline.media import profile as audiosig
 
     def segs(d: dict) -> list[Segment]:

@@ -35,8 +35,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from search import (CHANNELS, KO_VOCAB, PARTICLES, PLANTED_EN, PLANTED_KO, EN_VOCAB, SEGMENTS_PER_VIDEO,  # noqa: E402
-                    WORDS_PER_SEGMENT, hangul_words, pct, plant, pseudo_words, time_queries, zipf_p)
+from search import (  # noqa: E402
+    CHANNELS,
+    EN_VOCAB,
+    KO_VOCAB,
+    PARTICLES,
+    PLANTED_EN,
+    PLANTED_KO,
+    SEGMENTS_PER_VIDEO,
+    WORDS_PER_SEGMENT,
+    hangul_words,
+    pct,
+    plant,
+    pseudo_words,
+    time_queries,
+    zipf_p,
+)
 
 from pipeline.asr import Segment, Transcript  # noqa: E402
 from pipeline.search.fulltext import SearchQuery  # noqa: E402

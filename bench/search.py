@@ -365,8 +365,9 @@ def semantic_rows(args) -> list[tuple]:
     phrases, embedded as queries. recall@10 = |ANN top-10 ∩ exact top-10| / 10.
     """
     try:
-        from pipeline.search import vectors as semantic
         import faiss
+
+        from pipeline.search import vectors as semantic
     except ImportError as exc:
         print(f"semantic: not available ({exc})", file=sys.stderr)
         return []

@@ -25,7 +25,6 @@ threaded, ffmpeg pipe) that chose the default reader.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import random
@@ -176,7 +175,7 @@ def accuracy() -> None:
     methods = [("clipwatch adaptive+fade (default)", "cw", "adaptive+fade"), ("clipwatch adaptive", "cw", "adaptive"),
                ("PySceneDetect Content", "sd", "content"), ("PySceneDetect Adaptive", "sd", "adaptive")]
     print(f"\n## Cut detection accuracy (a cut counts within +-{TOL} frames)\n")
-    print(f"| file | set | true cuts | " + " | ".join(f"{m[0]} F1 (TP/FP/FN)" for m in methods) + " |")
+    print("| file | set | true cuts | " + " | ".join(f"{m[0]} F1 (TP/FP/FN)" for m in methods) + " |")
     print("|---|---|---|" + "---|" * len(methods))
     totals = {m[0]: [0, 0, 0] for m in methods}
     for path, truth, fps, kind in files:

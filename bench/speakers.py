@@ -155,8 +155,8 @@ def der(ref: list[tuple[float, float, str]], hyp: list[tuple[float, float, str]]
 
 def run_der(pool: Pool, encoder, fold: tuple[str, ...], grid: list[tuple[float, float, float]], per_k: int, seed: int):
     """{(threshold, merge, min_s): {k: (DER, speech seconds, mean abs speaker-count error)}} for k = 2..len(fold)."""
-    from pipeline.speakers import diarize as dz
     from pipeline.media.profile import analyse_array
+    from pipeline.speakers import diarize as dz
 
     rnd = random.Random(seed)
     convs = []
@@ -203,8 +203,8 @@ def recordings(pool: Pool, files: dict[str, list[Path]], seconds: float = 12.0) 
 
 
 def run_map(pool: Pool, encoder, files, threshold: float):
-    from pipeline.speakers import diarize as dz
     from pipeline.media.profile import analyse_array
+    from pipeline.speakers import diarize as dz
 
     recs = recordings(pool, files)
     items = []
@@ -245,8 +245,8 @@ def run_cost(encoder, minutes: float) -> dict:
 
     from pipeline.asr import transcribe
     from pipeline.config import Settings
-    from pipeline.speakers import diarize as dz
     from pipeline.media.profile import analyse_array
+    from pipeline.speakers import diarize as dz
 
     clip = e2e.build_clips(1, minutes)[0]
     y = load(clip)

@@ -55,13 +55,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pipeline.tagging import model as tagging  # noqa: E402
-from pipeline.media.probe import run_ffmpeg  # noqa: E402
-from pipeline.media import profile as audiosig  # noqa: E402
+from tagging_corpus import HALLUCINATIONS, NEUTRAL_CHANNELS, PLATFORM_CATEGORY, POOLS, REGISTRY_CHANNELS, TITLES  # noqa: E402
+
 from pipeline.asr import Segment, Transcript  # noqa: E402
+from pipeline.media import profile as audiosig  # noqa: E402
+from pipeline.media.probe import run_ffmpeg  # noqa: E402
+from pipeline.tagging import model as tagging  # noqa: E402
 from pipeline.testing.media import write_wav  # noqa: E402
-from tagging_corpus import (HALLUCINATIONS, NEUTRAL_CHANNELS, PLATFORM_CATEGORY, POOLS, REGISTRY_CHANNELS,  # noqa: E402
-                            TITLES)
 
 CACHE = ROOT / "bench" / ".cache" / "tagging"
 REAL_ROWS = ROOT / "bench" / ".cache" / "audio_profile" / "real_rows.json"

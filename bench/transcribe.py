@@ -27,7 +27,6 @@ import json
 import os
 import re
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -279,8 +278,8 @@ def worker_stage_vs_raw(model: str, clip: dict, reps: int) -> dict:
     """Raw faster-whisper int8 call vs the pipeline's transcribe() on one clip, same model object options."""
     import faster_whisper
 
-    from pipeline.models import whisper as reg
     from pipeline import asr as tr
+    from pipeline.models import whisper as reg
 
     models_dir = CACHE / "models"
     path = Path(clip["path"])

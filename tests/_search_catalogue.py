@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from pipeline.asr import Segment, Transcript
 from pipeline.config import Settings
-from pipeline.shots.keyframes import Keyframe
 from pipeline.domain import MediaRecord, VideoRecord
+from pipeline.shots.keyframes import Keyframe
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.tagging.model import Tag
-from pipeline.asr import Segment, Transcript
 
 HOSTILE = "<script>alert(1)</script>"
 

@@ -13,9 +13,9 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from pipeline.storage.files import Archive  # noqa: E402
 from pipeline.config import Settings, samples_dir  # noqa: E402
 from pipeline.demo.loopback import LoopbackServer, Route, publish_samples, watch_page  # noqa: E402
+from pipeline.storage.files import Archive  # noqa: E402
 from pipeline.storage.sqlite.catalogue import Store  # noqa: E402
 
 SAMPLES = samples_dir()

@@ -7,11 +7,11 @@ import json
 
 import bagit
 import pytest
+from conftest import SAMPLES, publish_page
 from typer.testing import CliRunner
 
-from conftest import SAMPLES, publish_page
-from pipeline.preservation import bag
 from pipeline.cli.app import app
+from pipeline.preservation import bag
 from pipeline.sources.fetch import fetch
 from pipeline.stages.runner import record_fetch, run_keyframes
 
@@ -19,8 +19,7 @@ from pipeline.stages.runner import record_fetch, run_keyframes
 @pytest.fixture
 def two_videos(server, store, archive):
     """Two channels; the first video has keyframes and a transcript, like a fully ingested one."""
-    from pipeline.asr import subtitles
-    from pipeline.asr import Segment, Transcript
+    from pipeline.asr import Segment, Transcript, subtitles
 
     a = publish_page(server, "bulletin", SAMPLES / "evening-bulletin.mp4", "Evening News Bulletin",
                      description="The evening news.", upload_date="2019-04-15", channel="Sample TV")

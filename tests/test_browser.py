@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from _search_catalogue import build_catalogue, make_media
 from conftest import serve_app
 

@@ -7,14 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLES, publish_page
 from typer.testing import CliRunner
 
-from conftest import SAMPLES, publish_page
+import pipeline.testing.media as mb  # noqa: E402
 from pipeline.cli.app import app
 from pipeline.sources.fetch import fetch
 from pipeline.stages.runner import record_fetch, run_keyframes
-
-import pipeline.testing.media as mb  # noqa: E402
 
 runner = CliRunner()
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import typer.main
+from conftest import SAMPLES, publish_page
 from typer.testing import CliRunner
 
-from conftest import SAMPLES, publish_page
 from pipeline import __version__
 from pipeline.cli.app import app
 from pipeline.cli.common import JsonFlag

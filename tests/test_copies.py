@@ -11,16 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import publish_page
 from typer.testing import CliRunner
 
-from conftest import publish_page
 from pipeline.cli.app import app
-from pipeline.errors import NoAudioError
-from pipeline.media.probe import run_ffmpeg
 from pipeline.copies import fingerprint as fp
-from pipeline.testing.media import write_wav
 from pipeline.copies.copies import CopyFinder, VideoFacts, decide_links, distinct_pictures, original_of
 from pipeline.copies.fingerprint import AudioIndex, fingerprint_file, query_fingerprints
+from pipeline.errors import NoAudioError
+from pipeline.media.probe import run_ffmpeg
+from pipeline.testing.media import write_wav
 
 RATE = 22050
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SAMPLES
+from test_ocr import EN, KO, captioned_video
 from typer.testing import CliRunner
 
-from conftest import SAMPLES
 from pipeline.cli.app import app
 from pipeline.components import Need, gather, summary_lines
 from pipeline.copies import fingerprint as fp
 from pipeline.shots import ocr
-from test_ocr import EN, KO, captioned_video
 
 runner = CliRunner()
 

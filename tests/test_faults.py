@@ -8,7 +8,6 @@ previous version (commit a1acc0e).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -23,10 +22,10 @@ from pathlib import Path
 
 import bagit
 import pytest
-from fastapi.testclient import TestClient
-
 from conftest import SAMPLES, publish_page
+from fastapi.testclient import TestClient
 from test_schema_sql import rewrite_event, swap_original_rows
+
 from pipeline.config import Settings
 from pipeline.preservation import bag
 from pipeline.preservation.fixity import verify
@@ -187,8 +186,7 @@ def test_chain_head_timestamped_by_a_loopback_rfc3161_authority(shared, store, a
 
 @pytest.fixture
 def analysed(server, store, archive):
-    from pipeline.asr import subtitles
-    from pipeline.asr import Segment, Transcript
+    from pipeline.asr import Segment, Transcript, subtitles
     from pipeline.preservation.manifest import record_manifest
 
     url = publish_page(server, "bulletin", SAMPLES / "evening-bulletin.mp4", "Evening News Bulletin")
@@ -296,8 +294,9 @@ def test_export_bag_to_an_unwritable_place_is_one_error_line(shared, data_dir):
 
 
 def test_web_bad_parameters_are_4xx(shared, settings):
-    from pipeline.web import create_app
     import base64
+
+    from pipeline.web import create_app
 
     with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
         vid = shared[0]

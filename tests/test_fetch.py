@@ -7,17 +7,16 @@ import socket
 from pathlib import Path
 
 import pytest
-
-from pipeline.storage.files import sha256_file
-from pipeline.errors import ClipwatchError, DownloadError, MediaError, SourceError, VideoUnavailable
-from pipeline.sources.fetch import FetchOptions, fetch
-from pipeline.demo.loopback import Route
-from pipeline.media.probe import run_ffmpeg
-from pipeline.stages.runner import record_fetch
-from pipeline.sources.discovery import discover
-from pipeline.domain import make_video_id
-
 from conftest import SAMPLES, publish_page
+
+from pipeline.demo.loopback import Route
+from pipeline.domain import make_video_id
+from pipeline.errors import ClipwatchError, DownloadError, MediaError, SourceError, VideoUnavailable
+from pipeline.media.probe import run_ffmpeg
+from pipeline.sources.discovery import discover
+from pipeline.sources.fetch import FetchOptions, fetch
+from pipeline.stages.runner import record_fetch
+from pipeline.storage.files import sha256_file
 
 
 def archive_files(archive) -> list[str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import SAMPLES, publish_page
 from typer.testing import CliRunner
 
-from conftest import SAMPLES, publish_page
-from pipeline.sources.fetch import fetch
 from pipeline.preservation.fixity import verify
+from pipeline.sources.fetch import fetch
 from pipeline.stages.runner import record_fetch
 
 

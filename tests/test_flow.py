@@ -78,6 +78,7 @@ def test_a_batch_with_bad_inputs_records_each_and_finishes_the_rest(prefect_harn
     import socket
 
     from conftest import SAMPLES, publish_page
+
     from flows.ingest import ingest_flow
     from pipeline.media.probe import run_ffmpeg
 

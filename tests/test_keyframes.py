@@ -8,13 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.testing.media import (make_cut_video, make_fade_video, make_motion_video, truncate_copy,  # noqa: E402
-                            write_garbage)
-
-from pipeline.shots.detectors import AdaptiveDetector, ContentDetector, FadeDetector, SampledFrame, make_detectors  # noqa: E402
 from pipeline.errors import MediaError  # noqa: E402
+from pipeline.shots.detectors import AdaptiveDetector, ContentDetector, FadeDetector, SampledFrame, make_detectors  # noqa: E402
 from pipeline.shots.keyframes import KeyframeResult, extract_keyframes  # noqa: E402
 from pipeline.shots.phash import hamming, phash, phash_pair  # noqa: E402
+from pipeline.testing.media import make_cut_video, make_fade_video, make_motion_video, truncate_copy, write_garbage  # noqa: E402
 
 FPS = 25
 CUTS = [1.6, 3.2, 5.0, 6.4, 8.2, 9.6]

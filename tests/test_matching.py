@@ -8,12 +8,19 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.testing.media import (add_border, add_logo, crop_frac, excerpt, make_cut_video, make_motion_video,  # noqa: E402
-                            mirror, reencode_small)
-
-from pipeline.shots.keyframes import extract_keyframes  # noqa: E402
 from pipeline.copies.matching import HashIndex, QueryFrame, fingerprint_file, index_rows, match_keyframes, match_video  # noqa: E402
+from pipeline.shots.keyframes import extract_keyframes  # noqa: E402
 from pipeline.shots.phash import hamming  # noqa: E402
+from pipeline.testing.media import (  # noqa: E402
+    add_border,
+    add_logo,
+    crop_frac,
+    excerpt,
+    make_cut_video,
+    make_motion_video,
+    mirror,
+    reencode_small,
+)
 
 DURATION = 45.0
 EXCERPT_START, EXCERPT_LEN = 17.3, 20.0

@@ -10,14 +10,16 @@ import subprocess
 import sys
 import uuid
 
-import pytest
-from typer.testing import CliRunner
-
 import _search_catalogue
+import pytest
 from _scale import pg, s3, s3_server  # noqa: F401
 from conftest import SAMPLES
+from test_postgres_catalogue import QUERIES
+from typer.testing import CliRunner
+
 from pipeline.cli import app
 from pipeline.config import Settings
+from pipeline.demo.loopback import publish_samples
 from pipeline.preservation.fixity import verify
 from pipeline.preservation.manifest import record_manifest
 from pipeline.search.facade import SearchQuery, search
@@ -29,8 +31,6 @@ from pipeline.storage.files import Archive
 from pipeline.storage.postgres.catalogue import PostgresCatalogue
 from pipeline.storage.s3 import S3Store
 from pipeline.storage.sqlite.catalogue import Store
-from pipeline.demo.loopback import publish_samples
-from test_postgres_catalogue import QUERIES
 
 TABLES = [t for t, _ in migrate_mod.TABLES]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.asr import transcribe
+from pipeline.errors import ModelError
 from pipeline.models import ct2_convert
 from pipeline.models import whisper as models
-from pipeline.errors import ModelError
-from pipeline.asr import transcribe
 
 CLIP = Path(__file__).parent / "media" / "transcribe" / "en_short.opus"
 

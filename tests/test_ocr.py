@@ -12,9 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import publish_page
 from typer.testing import CliRunner
 
-from conftest import publish_page
 from pipeline.cli.app import app
 from pipeline.errors import ConfigError
 from pipeline.media.probe import run_ffmpeg
@@ -125,7 +125,6 @@ def captioned_video(dest: Path, seconds: int = 6) -> Path:
 
 @pytest.fixture
 def read_video(server, settings, store, archive, tmp_path, monkeypatch):
-    from pipeline.shots import keyframes
     from pipeline.sources.fetch import fetch
     from pipeline.stages.runner import record_fetch, run_keyframes, run_ocr
 

@@ -10,11 +10,11 @@ import subprocess
 import sys
 import uuid
 
+import _search_catalogue
 import pytest
+from _scale import pg  # noqa: F401
 from typer.testing import CliRunner
 
-import _search_catalogue
-from _scale import pg  # noqa: F401
 from pipeline.cli import app
 from pipeline.errors import StorageError
 from pipeline.search.facade import SearchQuery, search

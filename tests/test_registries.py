@@ -6,7 +6,6 @@ A new detector, engine, source, stage or storage backend gets these checks for f
 from __future__ import annotations
 
 import ast
-import importlib
 import pkgutil
 from pathlib import Path
 
@@ -18,8 +17,8 @@ from pipeline.errors import ConfigError
 from pipeline.shots.detectors import DETECTORS, Cut, Detector, make_detectors
 from pipeline.sources.base import SOURCES, Source, source_for, sources
 from pipeline.stages import STAGES, Stage
-from pipeline.translate.base import TRANSLATORS, Translator, translator_class
 from pipeline.storage.base import BlobStore, Catalogue, iter_backends, open_blob_store, open_catalogue
+from pipeline.translate.base import TRANSLATORS, Translator, translator_class
 
 
 @pytest.mark.parametrize("name", sorted(ENGINES))
@@ -134,8 +133,8 @@ def test_every_module_imports_on_its_own():
 def test_every_tagging_signal_sets_only_its_own_features_with_evidence():
     """Each registered signal, on a video that gives every signal something to say."""
     from pipeline.asr import Segment, Transcript
-    from pipeline.tagging.model import FEATURES, TaggingInput
     from pipeline.media.profile import AudioProfile
+    from pipeline.tagging.model import FEATURES, TaggingInput
     from pipeline.tagging.signals.base import signals
 
     speech = Transcript("en", 1.0, 60.0, "m", "e", "v", segments=[

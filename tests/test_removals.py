@@ -14,15 +14,15 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from typer.testing import CliRunner
-
 from _scale import pg, s3, s3_server  # noqa: F401  (PostgreSQL and moto S3 on loopback)
 from conftest import SAMPLES, publish_page
+from typer.testing import CliRunner
+
+from pipeline.demo.loopback import Route, bot_check_page, cdn_error_page, front_page, removal_page, watch_page
+from pipeline.domain import VideoRecord
 from pipeline.preservation import monitor
 from pipeline.sources.fetch import fetch
 from pipeline.stages.runner import record_fetch
-from pipeline.domain import VideoRecord
-from pipeline.demo.loopback import Route, bot_check_page, cdn_error_page, front_page, removal_page, watch_page
 
 T0 = datetime(2030, 1, 6, 12, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
@@ -163,7 +163,7 @@ def test_host_with_100_videos_all_failing_for_90_minutes_is_one_host_outage_and_
 
 
 def test_removal_counts_only_while_the_host_serves_other_videos(site, store, archive):
-    ids = _fake_videos(store, site, 5)
+    _fake_videos(store, site, 5)
     kw = dict(extract=_extract_by_http)
     schedule = monitor.Schedule(confirm_after=HOUR)
     # The front page is down, but four other videos of the host answer: the host demonstrably serves.
@@ -248,9 +248,10 @@ def _removed(video, site, store, archive):
 
 def test_retract_writes_an_event_that_says_why_and_shows_wherever_the_removal_is_shown(video, site, store, archive,
                                                                                       data_dir, settings):
+    from starlette.testclient import TestClient
+
     from pipeline.cli.app import app
     from pipeline.web.app import create_app
-    from starlette.testclient import TestClient
 
     _removed(video, site, store, archive)
     runner = CliRunner()

@@ -12,10 +12,10 @@ import sys
 import uuid
 
 import pytest
-from fastapi.testclient import TestClient
-
 from _scale import pg, s3, s3_server  # noqa: F401
 from conftest import SAMPLES, publish_page
+from fastapi.testclient import TestClient
+
 from pipeline.config import Settings
 from pipeline.errors import StorageError
 from pipeline.preservation.fixity import verify

@@ -7,12 +7,12 @@ import hashlib
 import uuid
 
 import pytest
-
 from _scale import pg, s3, s3_server  # noqa: F401
+
 from pipeline.config import Settings
-from pipeline.storage.base import blob_store_for
 from pipeline.preservation.fixity import verify
 from pipeline.search.facade import SearchQuery, search
+from pipeline.storage.base import blob_store_for
 from pipeline.storage.postgres.catalogue import PostgresCatalogue
 
 pytestmark = pytest.mark.slow

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from _scale import pg, s3, s3_server  # noqa: F401
+
+from pipeline.demo.loopback import publish_feed
 from pipeline.search.facade import SearchQuery, search
 from pipeline.storage.postgres.catalogue import PostgresCatalogue
-from pipeline.demo.loopback import publish_feed
 from pipeline.testing.media import make_news_clips
 from pipeline.testing.prefect import PrefectServer, Worker, flow_runs, wait_online
 

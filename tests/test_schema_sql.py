@@ -16,17 +16,16 @@ import uuid
 
 import psycopg
 import pytest
-
 from _scale import pg  # noqa: F401
+from test_postgres_catalogue import both, forgiving, pg_url  # noqa: F401  (the PostgreSQL catalogues those tests build)
+
 from pipeline.asr import Segment, Transcript
 from pipeline.search.facade import SearchQuery, search
+from pipeline.storage import chain
 from pipeline.storage.base import open_catalogue
 from pipeline.storage.postgres import hangul
 from pipeline.storage.postgres.catalogue import PostgresCatalogue
-from pipeline.storage import chain
 from pipeline.storage.sqlite.catalogue import Store
-from test_postgres_catalogue import both, forgiving, pg_url  # noqa: F401  (the PostgreSQL catalogues those tests build)
-
 
 # -- tampering, as an adversary with the database file does it ------------------------------------------------------
 
@@ -352,8 +351,8 @@ def test_a_very_common_word_is_listed_newest_first_on_postgres(pg_url, monkeypat
     """As on SQLite (issue 13): a query whose every word is in more than COMMON_DOCS lines is listed newest first,
     with a notice; PostgreSQL's count comes from its statistics of the word index (ANALYZE)."""
     from pipeline.asr import Segment, Transcript
-    from pipeline.search import fulltext
     from pipeline.domain import VideoRecord
+    from pipeline.search import fulltext
 
     with PostgresCatalogue(pg_url) as c:
         c.upsert_video(VideoRecord(id="v", extractor="x", platform_id="v", webpage_url="u", source_url="u"), "v")

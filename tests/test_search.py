@@ -7,12 +7,12 @@ import io
 import json
 
 import pytest
-
 from _search_catalogue import HOSTILE, build_catalogue
-from pipeline.search.citation import cite, to_bibtex, to_csl, to_text
+
 from pipeline.errors import QueryError
-from pipeline.search.facade import SearchQuery, deep_link, search
+from pipeline.search.citation import cite, to_bibtex, to_csl, to_text
 from pipeline.search.export import HIT_FIELDS, export_hits
+from pipeline.search.facade import SearchQuery, deep_link, search
 from pipeline.storage.sqlite.catalogue import Store
 
 

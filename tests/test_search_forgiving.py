@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from pipeline.asr import Segment, Transcript, Word
-from pipeline.text import normalize
-from pipeline.search.facade import SearchQuery, search
 from pipeline.domain import VideoRecord
+from pipeline.search.facade import SearchQuery, search
 from pipeline.storage.sqlite.catalogue import Store
+from pipeline.text import normalize
 
 LINES_EN = [
     (0.0, 6.0, "To hear the menu again press five to repeat."),

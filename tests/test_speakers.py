@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _scale import pg  # noqa: F401  (a throwaway PostgreSQL cluster, started by the tests)
 from typer.testing import CliRunner
 
-from _scale import pg  # noqa: F401  (a throwaway PostgreSQL cluster, started by the tests)
 from pipeline.asr.base import Segment, Transcript
 from pipeline.cli import app
 from pipeline.media.probe import run_ffmpeg

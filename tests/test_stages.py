@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import SAMPLES, publish_page
+
 from pipeline.config import Settings
 from pipeline.media import audio as media_audio
 from pipeline.sources.fetch import fetch

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.config import samples_dir
+from pipeline.asr import Segment, Transcript
 from pipeline.asr.flags import mark_transcript
+from pipeline.config import samples_dir
+from pipeline.domain import VideoRecord
 from pipeline.media import profile as audiosig
+from pipeline.storage.sqlite.catalogue import Store
+from pipeline.tagging.model import CATEGORIES, Tag, TaggingInput, fit_model, load_model, set_human_tag, tag_video
 from pipeline.tagging.signals import text as textsig
 from pipeline.tagging.signals.source import load_registry
-from pipeline.domain import VideoRecord
-from pipeline.storage.sqlite.catalogue import Store
-from pipeline.tagging.model import (CATEGORIES, Tag, TaggingInput, fit_model, load_model, set_human_tag, tag_video)
-from pipeline.asr import Segment, Transcript
 
 SR = 16_000
 SAMPLES = samples_dir()

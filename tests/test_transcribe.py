@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.asr import subtitles
 from pipeline import asr as tr
-from pipeline.asr import windows
+from pipeline.asr import Segment, Transcript, Word, flag_segment, subtitles, transcribe, windows
 from pipeline.errors import ConfigError, MediaError, ModelError, NoAudioError
 from pipeline.media.probe import run_ffmpeg
-from pipeline.asr import Segment, Transcript, Word, flag_segment, transcribe
 
 MEDIA = Path(__file__).parent / "media" / "transcribe"
 CLIP = MEDIA / "en_short.opus"
@@ -217,7 +215,7 @@ def test_flags_repetition_hallucination_music_silence():
 
 
 def test_a_clause_said_three_times_is_a_loop_within_and_across_segments():
-    from pipeline.asr.flags import find_clause_loops, looped_segments, mark_clause_loops, _units
+    from pipeline.asr.flags import _units, find_clause_loops, looped_segments, mark_clause_loops
 
     # Issue 14: Whisper base translated a 4-second Korean clip as one six-word clause three times, in one segment,
     # at a word rate and compression ratio speech also has -- and it was not flagged.

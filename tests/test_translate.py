@@ -13,18 +13,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLES, publish_page
 from typer.testing import CliRunner
 
-from conftest import SAMPLES, publish_page
-from pipeline.models import hub
 from pipeline.asr.base import Segment, Transcript
 from pipeline.cli import app
 from pipeline.config import Settings
-from pipeline.errors import ConfigError, ModelError
-from pipeline.testing.hub import publish_damaged, publish_model
 from pipeline.demo.loopback import LoopbackServer
-from pipeline.testing.translation import build_opus_mt
+from pipeline.errors import ConfigError, ModelError
+from pipeline.models import hub
 from pipeline.models import translation as models
+from pipeline.testing.hub import publish_damaged, publish_model
+from pipeline.testing.translation import build_opus_mt
 from pipeline.translate import get_translator, parse_translator
 
 OPUS_REPO = models.TRANSLATION_MODELS["opus-mt-ko-en"].repo_id
@@ -224,11 +224,11 @@ def test_the_transcribe_stage_stores_a_ct2_translation_per_segment(pulled, serve
                                                                     monkeypatch):
     """The original comes from a fixed Korean transcript instead of Whisper (this is about the translation)."""
     import pipeline.asr
+    from pipeline import records
     from pipeline.sources.fetch import fetch
     from pipeline.stages import Job
     from pipeline.stages.runner import record_fetch, run_stage
     from pipeline.stages.transcribe import TranscribeStage
-    from pipeline import records
 
     url = publish_page(server, "bulletin", SAMPLES / "evening-bulletin.mp4", "Evening bulletin", channel="KCTV")
     fetched = fetch(url, archive)

@@ -12,8 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES, publish_page
+
 from pipeline.preservation.fixity import verify
 from pipeline.sources.fetch import fetch
 from pipeline.stages.runner import record_fetch

@@ -8,13 +8,13 @@ import io
 import json
 import os
 
+import _search_catalogue
 import pytest
+from _scale import pg  # noqa: F401  (the throwaway PostgreSQL cluster, one per session)
+from _search_catalogue import HOSTILE, build_catalogue
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-import _search_catalogue
-from _scale import pg  # noqa: F401  (the throwaway PostgreSQL cluster, one per session)
-from _search_catalogue import HOSTILE, build_catalogue
 from pipeline.errors import ClipwatchError, QueryError
 from pipeline.search import views
 from pipeline.search.export import export_hits
@@ -158,8 +158,8 @@ def test_browse_lists(cat):
 
 
 def test_channel_without_upload_dates(tmp_path):
-    from pipeline.domain import VideoRecord
     from pipeline.asr import Segment, Transcript
+    from pipeline.domain import VideoRecord
 
     with Store(tmp_path / "c.db") as st:
         st.upsert_video(VideoRecord(id="v", extractor="x", platform_id="v", webpage_url="u", source_url="u",
@@ -203,9 +203,10 @@ def test_cli_trends_and_browse(cat, tmp_path):
 
 
 def test_cli_bad_inputs_are_one_error_line(cat, tmp_path):
-    from pipeline.cli import main
     import subprocess
     import sys
+
+    from pipeline.cli import main
 
     _, s = cat
     for args in (["trends", "nuclear", "--by", "day"], ["trends", "x" * 5000], ["trends", "nuclear", "--plot", str(tmp_path / "no" / "x.png")],
@@ -281,8 +282,8 @@ def test_fast_trend_counting_agrees_with_the_sql_joins(lite, query, by, channel)
 
 def test_cached_transcript_facts_follow_catalogue_changes(tmp_path, monkeypatch):
     from pipeline.asr import Segment, Transcript
-    from pipeline.storage.sqlite import search as sql
     from pipeline.domain import VideoRecord
+    from pipeline.storage.sqlite import search as sql
 
     monkeypatch.setattr(sql, "ALL_TRANSCRIPTS_ABOVE", 0)  # take the cached whole-catalogue path on a small catalogue
     with Store(tmp_path / "c.db") as st:

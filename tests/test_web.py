@@ -7,9 +7,9 @@ import io
 import json
 
 import pytest
+from _search_catalogue import HOSTILE, build_catalogue, make_media
 from fastapi.testclient import TestClient
 
-from _search_catalogue import HOSTILE, build_catalogue, make_media
 from pipeline.web import create_app
 
 

@@ -1,7 +1,7 @@
 """Speech to timed text: engines behind one ``Transcriber`` protocol (base.py), windowed transcription
 (windows.py), segment flags (flags.py), the model registry (models.py) and subtitle writers (subtitles.py)."""
 
-from pipeline.asr.base import ENGINES, Segment, Transcript, Transcriber, Word, clear_cache, get_transcriber
+from pipeline.asr.base import ENGINES, Segment, Transcriber, Transcript, Word, clear_cache, get_transcriber
 from pipeline.asr.flags import flag_segment
 from pipeline.asr.windows import transcribe
 

@@ -24,9 +24,8 @@ from pipeline.copies import network as net
 from pipeline.errors import NotFoundError
 from pipeline.sources.discovery import is_url
 from pipeline.sources.fetch import fetch
-from pipeline.storage.base import blob_store_for
+from pipeline.storage.base import Catalogue, blob_store_for
 from pipeline.storage.files import Archive
-from pipeline.storage.base import Catalogue
 
 app = typer.Typer()
 

@@ -27,7 +27,6 @@ from pipeline.errors import ClipwatchError
 from pipeline.preservation.removals import removed_listing
 from pipeline.search.export import export_hits
 from pipeline.search.facade import SearchQuery, search
-from pipeline.search.voice import voice_search
 from pipeline.search.vectors import index_segments, load_encoder
 from pipeline.search.views import (
     TREND_FORMATS,
@@ -40,6 +39,7 @@ from pipeline.search.views import (
     to_json,
     trends,
 )
+from pipeline.search.voice import voice_search
 
 app = typer.Typer()
 browse_app = typer.Typer(help="Browse the archive: channels, removed videos, recently archived.", no_args_is_help=True)

@@ -8,10 +8,9 @@ from typing import Any, Optional
 import typer
 
 from pipeline.cli.common import JsonFlag, console, err_console, open_store, print_json, rich_escape, settings
-from pipeline.errors import ConfigError, NotFoundError
-from pipeline.storage.base import blob_store_for
 from pipeline.domain import tag_dicts
-from pipeline.storage.base import Catalogue
+from pipeline.errors import ConfigError, NotFoundError
+from pipeline.storage.base import Catalogue, blob_store_for
 from pipeline.tagging.model import clear_human_tag, retrain, set_human_tag
 
 app = typer.Typer()

@@ -35,9 +35,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from pipeline import csvsafe
 from pipeline.errors import QueryError
 from pipeline.tagging.signals.source import load_registry
-from pipeline import csvsafe
 
 UNKNOWN_CHANNEL = "(unknown channel)"
 SIGNAL_NOTE = "monetisation signals come from metadata only (yt-dlp fields, links in descriptions); a signal is not proof of income"

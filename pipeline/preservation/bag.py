@@ -33,9 +33,9 @@ from typing import Any, Callable, Iterable
 
 from pipeline import __version__, csvsafe
 from pipeline.domain import utcnow
-from pipeline.preservation.anchors import _list_receipts
 from pipeline.errors import ClipwatchError, NotFoundError
 from pipeline.preservation import manifest
+from pipeline.preservation.anchors import _list_receipts
 from pipeline.search.facade import MAX_LIMIT, SearchQuery, search
 from pipeline.storage.base import BlobStore, Catalogue
 from pipeline.storage.files import CHUNK, atomic_write_bytes, atomic_write_json, atomic_write_text

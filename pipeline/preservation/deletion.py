@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pipeline.errors import ClipwatchError
-from pipeline.preservation import facts
+from pipeline.storage import facts
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pipeline.errors import NotFoundError
-from pipeline.preservation import anchors, facts, manifest
+from pipeline.preservation import anchors, manifest
+from pipeline.storage import facts
 from pipeline.storage.base import BlobStore, Catalogue
 from pipeline.storage.chain import ChainReport
-from pipeline.storage.files import Archive, sha256_file, sha256_stream
+from pipeline.storage.files import Archive, sha256_stream
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.preservation import facts
+from pipeline.storage import facts
 from pipeline.storage.base import BlobStore
-from pipeline.storage.locks import video_lock
 from pipeline.storage.files import atomic_write_bytes, sha256_file
+from pipeline.storage.locks import video_lock
 
 log = logging.getLogger(__name__)
 

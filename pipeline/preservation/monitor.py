@@ -42,21 +42,18 @@ import hashlib
 import json
 import logging
 import re
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from pipeline.errors import ClipwatchError, VideoUnavailable
-from pipeline.preservation.facts import changes
 from pipeline.preservation.manifest import record_manifest
 from pipeline.sources import ytdlp
 from pipeline.sources.discovery import Discovery, VideoRef, discover
-from pipeline.sources.ytdlp import classify_download_error, unsmuggle_url
 from pipeline.sources.pages import PageExchange, fetch_page, front_page_serving, host_of, read_page, script_language
+from pipeline.sources.ytdlp import classify_download_error, unsmuggle_url
 from pipeline.storage.base import BlobStore, Catalogue
+from pipeline.storage.facts import changes
 from pipeline.storage.files import atomic_write_bytes, atomic_write_json, sha256_file
 
 log = logging.getLogger(__name__)

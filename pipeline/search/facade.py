@@ -12,7 +12,6 @@ import re
 import time
 from pathlib import Path
 
-from pipeline.storage.base import Catalogue
 from pipeline.search import hybrid
 from pipeline.search.fulltext import (  # noqa: F401  (re-exported: what a caller of the search names)
     Hit,
@@ -36,6 +35,7 @@ from pipeline.search.query import (  # noqa: F401  (re-exported: the public name
     validate,
 )
 from pipeline.speakers.voices import annotate_hits
+from pipeline.storage.base import Catalogue
 
 
 def search(store: Catalogue, query: SearchQuery, *, archive_dir: Path | None = None) -> SearchResults:

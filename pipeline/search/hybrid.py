@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.storage.base import Catalogue
 from pipeline.search import vectors
 from pipeline.search.fulltext import ranked_ids
 from pipeline.search.query import Plan, SearchQuery, plan
+from pipeline.storage.base import Catalogue
 
 RRF_K = 60
 HYBRID_DEPTH = 200      # candidates taken from each list before fusion

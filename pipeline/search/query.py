@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from pipeline.errors import QueryError
-from pipeline.text import normalize
 from pipeline.storage.searchindex import BIGRAM, DOUBT, TRIGRAM, WORD, Filters
+from pipeline.text import normalize
 
 SORTS = ("relevance", "date", "date_asc")
 MODES = ("auto", "word", "substring", "semantic", "hybrid")

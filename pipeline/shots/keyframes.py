@@ -34,12 +34,12 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from pipeline.shots.detectors import Cut, SampledFrame, make_detectors
-from pipeline.media.frames import READERS, inspect_video, target_size
-from pipeline.storage.files import atomic_write
 from pipeline.errors import MediaError
+from pipeline.media.frames import READERS, inspect_video, target_size
 from pipeline.media.probe import probe
+from pipeline.shots.detectors import Cut, SampledFrame, make_detectors
 from pipeline.shots.phash import phash_pair, query_variants
+from pipeline.storage.files import atomic_write
 
 log = logging.getLogger(__name__)
 

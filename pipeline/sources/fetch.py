@@ -7,8 +7,8 @@ content-addressed storage. Whatever fails, the temporary folder is removed, so n
 
 from __future__ import annotations
 
-from pipeline.storage.base import BlobStore
 from pipeline.sources.base import FetchedVideo, FetchOptions, source_for
+from pipeline.storage.base import BlobStore
 
 __all__ = ["FetchOptions", "FetchedVideo", "fetch"]
 

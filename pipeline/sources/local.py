@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.domain import MediaRecord, VideoRecord, make_video_id, utcnow
 from pipeline.errors import SourceError
 from pipeline.media.probe import check_complete, probe
 from pipeline.sources.base import Discovery, FetchedVideo, FetchOptions, Source, VideoRef, codec_fields, is_url
 from pipeline.storage.base import BlobStore
 from pipeline.storage.files import fs_display, sha256_file
-from pipeline.domain import MediaRecord, VideoRecord, make_video_id, utcnow
 
 MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".flv", ".ts", ".m4v", ".mpg", ".mpeg", ".wmv", ".3gp",
                   ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".wav", ".flac"}

@@ -18,11 +18,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pipeline import __version__
+from pipeline.domain import MediaRecord, VideoRecord, make_video_id, utcnow
 from pipeline.errors import DownloadError, MediaError, SourceError, VideoUnavailable
 from pipeline.media.probe import check_complete, ffmpeg_exe, probe
 from pipeline.sources.base import Discovery, FetchedVideo, FetchOptions, Source, VideoRef, codec_fields, is_url
 from pipeline.storage.base import BlobStore
-from pipeline.domain import MediaRecord, VideoRecord, make_video_id, utcnow
 
 log = logging.getLogger("clipwatch.yt-dlp")
 

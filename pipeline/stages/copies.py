@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 
+from pipeline.components import Need
 from pipeline.copies import copies, fingerprint
 from pipeline.copies.matching import fingerprint_result
-from pipeline.components import Need
 from pipeline.errors import ConfigError, NoAudioError
 from pipeline.media.audio import SAMPLE_RATE
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome

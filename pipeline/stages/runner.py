@@ -8,7 +8,6 @@ redoes nothing and ``reprocess`` redoes exactly what changed.
 from __future__ import annotations
 
 import json
-
 import logging
 import time
 from pathlib import Path
@@ -66,12 +65,12 @@ def _record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, s
             # Keep the old metadata: versions are history, never overwritten.
             info_rel = _write_info(archive, folder, fetched.info, versioned=True)
             store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
-            from pipeline.preservation.facts import changes
+            from pipeline.storage.facts import changes
 
             store.add_event("metadata-changed", video_id=v.id, detail={"title": v.title, "facts": changes(store, v.id)})
             record_manifest(store, archive, v.id, cause="metadata changed")
         else:  # fields the platform filled in later (channel, dates) go under the chain too
-            from pipeline.preservation.facts import attest
+            from pipeline.storage.facts import attest
 
             attest(store, v.id, cause="fetched again: metadata refreshed")
         return StageOutcome(v.id, "fetch", "skipped", "already archived: no download")
@@ -98,7 +97,7 @@ def _record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, s
         store.add_media_file(m)
         store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
         store.add_event("fetched", video_id=v.id, source_id=source_id, media_sha256=m.sha256, detail=provenance)
-        from pipeline.preservation.facts import attest
+        from pipeline.storage.facts import attest
 
         attest(store, v.id, cause="fetched")  # the catalogue rows under the chain with the fetch itself
     record_manifest(store, archive, v.id, cause="fetched")
@@ -122,7 +121,7 @@ def run_stage(job: Job, stage: Stage, progress: Progress | None = None) -> Stage
         return StageOutcome(job.video_id, stage.name, "skipped", stage.skip_message, detail={"needs": needs} if needs else {})
     outcome = stage.run(job, progress)
     if outcome.status in ("done", "not-applicable"):
-        from pipeline.preservation.facts import attest
+        from pipeline.storage.facts import attest
 
         # the stage's mark and the digests of the rows it wrote go in together: a crash cannot leave a finished
         # stage whose rows the chain never recorded (verify would call them forged, and a re-run would skip it)

@@ -14,9 +14,9 @@ import hashlib
 import time
 from dataclasses import asdict
 
-from pipeline.shots import ocr
 from pipeline.components import Need
 from pipeline.errors import ConfigError
+from pipeline.shots import ocr
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 from pipeline.storage.files import atomic_write_json
 

@@ -94,8 +94,14 @@ class S3Store:
     def _errors(self, doing: str) -> Iterator[None]:
         """Turn boto3's exceptions into one StorageError that says what to check."""
         from botocore.exceptions import (  # type: ignore[import-untyped]
-            BotoCoreError, ClientError, ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError,
-            NoCredentialsError, ReadTimeoutError)
+            BotoCoreError,
+            ClientError,
+            ConnectionClosedError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            ReadTimeoutError,
+        )
 
         try:
             yield

@@ -138,3 +138,32 @@ class SQLSearchIndex:
 
     def recent_videos(self, limit: int = 100) -> list[Row]:
         return list(self._sql.recent_videos(self._db, limit))
+
+
+# -- SQL both dialects run as it is (placeholders filled in by each) ------------------------------------------------
+
+def order_by(sort: str, ranked: bool) -> str:
+    """The ORDER BY of a page of hits (``s`` segments joined with ``v`` videos): both dialects run it as it is."""
+    if sort == "date":
+        return "COALESCE(replace(v.upload_date, '-', ''), '') DESC, s.video_id, s.start, s.id"
+    if sort == "date_asc":
+        return "COALESCE(replace(v.upload_date, '-', ''), '99999999') ASC, s.video_id, s.start, s.id"
+    return "score, s.id" if ranked else "s.id"
+
+
+TAG_ROWS_SQL = ("SELECT * FROM tags t WHERE video_id {in_ids} AND (origin = 'human' OR "
+                "NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = t.video_id AND h.category = t.category AND "
+                "h.origin = 'human')) ORDER BY video_id, score DESC, category")
+
+REMOVED_VIDEOS_SQL = """SELECT v.id, v.title, v.channel, v.webpage_url, v.upload_date, v.status, v.status_kind, v.status_reason,
+                  v.status_changed_at, v.last_checked_at, v.media_sha256, m.path AS media_path,
+                  (SELECT max(e.at) FROM events e WHERE e.video_id = v.id AND e.kind IN ('fetched', 'verified', 'reappeared'))
+                      AS last_seen
+           FROM videos v LEFT JOIN media_files m ON m.sha256 = v.media_sha256
+           WHERE v.status != 'available'
+           ORDER BY COALESCE(v.status_changed_at, v.last_checked_at, '') DESC, v.id LIMIT {ph}"""
+
+RECENT_VIDEOS_SQL = """SELECT v.id, v.title, v.channel, v.upload_date, v.duration, v.status, v.language,
+                  COALESCE(m.fetched_at, v.archived_at) AS archived_at
+           FROM videos v LEFT JOIN media_files m ON m.sha256 = v.media_sha256
+           ORDER BY COALESCE(m.fetched_at, v.archived_at) DESC, v.id LIMIT {ph}"""

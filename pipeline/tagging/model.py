@@ -35,6 +35,7 @@ import numpy as np
 from pipeline.asr import Segment, Transcript
 from pipeline.errors import ClipwatchError, ConfigError, MediaError, ModelError, NotFoundError
 from pipeline.media.profile import AudioProfile, analyse_audio, read_profile
+from pipeline.storage.facts import attest
 from pipeline.tagging.signals import text as textsig
 from pipeline.tagging.signals.base import signals
 from pipeline.tagging.signals.source import load_registry
@@ -260,16 +261,12 @@ def set_human_tag(store, video_id: str, category: str, value: bool, note: str | 
         raise ConfigError(f"unknown category {category!r}; choose one of: {', '.join(CATEGORIES)}")
     if store.find_video(video_id) is None:
         raise NotFoundError(f"no video {video_id!r} in the archive; see `clipwatch list`")
-    from pipeline.preservation.facts import attest
-
     with store.transaction():  # the tag and its digest in the chain, together
         store.set_human_tag(video_id, category, value, [f"set by a person{': ' + note if note else ''}"])
         attest(store, video_id, cause=f"human tag {category}={'yes' if value else 'no'}")
 
 
 def clear_human_tag(store, video_id: str, category: str) -> bool:
-    from pipeline.preservation.facts import attest
-
     with store.transaction():
         gone = store.clear_human_tag(video_id, category)
         if gone:

@@ -61,7 +61,8 @@ class LoopbackTSA:
         self.httpd.server_close()
 
     def respond(self, body: bytes) -> bytes:
-        from asn1crypto import algos, cms, core, tsp, x509 as ax509
+        from asn1crypto import algos, cms, core, tsp
+        from asn1crypto import x509 as ax509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import padding
 

@@ -22,6 +22,7 @@ sys.path.insert(0, str(HERE.parent.parent))
 
 from pipeline.media.probe import run_ffmpeg  # noqa: E402
 
+
 def speech(text: str, out: Path, voice: str = "en-us", wpm: int = 140) -> None:
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(out), text], check=True)
 

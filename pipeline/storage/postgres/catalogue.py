@@ -10,13 +10,12 @@ the ``clipwatch_writer`` role), and search indexes for English (tsvector) and Ko
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any, Iterator, Sequence
 from pathlib import Path
+from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from pipeline.domain import VideoRecord, pack_words, utcnow

@@ -25,8 +25,17 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from pipeline.storage.postgres import hangul
-from pipeline.storage.sqlite import search as _lite
-from pipeline.storage.searchindex import BIGRAM, DOUBT, TRIGRAM, WORD, Filters  # one set of names
+from pipeline.storage.searchindex import (  # one set of names, and the SQL both dialects run as it is
+    BIGRAM,
+    DOUBT,
+    RECENT_VIDEOS_SQL,
+    REMOVED_VIDEOS_SQL,
+    TAG_ROWS_SQL,
+    TRIGRAM,
+    WORD,
+    Filters,
+    order_by,
+)
 
 
 def _like(term: str) -> str:
@@ -292,7 +301,7 @@ def _pg_filters(filters: Filters) -> tuple[list[str], list[Any]]:
 
 def _order_by(sort: str, ranked: bool, newest_first: bool = False) -> str:
     if sort != "relevance":
-        return _lite._order(sort, ranked)  # by upload date: the same portable SQL
+        return order_by(sort, ranked)  # by upload date: the same portable SQL
     if ranked:
         return "score NULLS LAST, s.id"
     return "s.id DESC" if newest_first else "s.id"
@@ -438,7 +447,7 @@ def tag_rows(db: Any, video_ids: list[str]) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {v: [] for v in video_ids}
     if not video_ids:
         return out
-    for r in db.execute(_lite.TAG_ROWS_SQL.format(in_ids="= ANY(%s)"), (list(video_ids),)):
+    for r in db.execute(TAG_ROWS_SQL.format(in_ids="= ANY(%s)"), (list(video_ids),)):
         out.setdefault(r["video_id"], []).append(r)
     return out
 
@@ -529,8 +538,8 @@ def channels(db: Any) -> list[Any]:
 
 
 def removed_videos(db: Any, limit: int = 500) -> list[Any]:
-    return db.execute(_lite.REMOVED_VIDEOS_SQL.format(ph="%s"), (limit,)).fetchall()
+    return db.execute(REMOVED_VIDEOS_SQL.format(ph="%s"), (limit,)).fetchall()
 
 
 def recent_videos(db: Any, limit: int = 100) -> list[Any]:
-    return db.execute(_lite.RECENT_VIDEOS_SQL.format(ph="%s"), (limit,)).fetchall()
+    return db.execute(RECENT_VIDEOS_SQL.format(ph="%s"), (limit,)).fetchall()

@@ -10,14 +10,23 @@ by triggers (``search_index``), and the writes that differ (transcripts, a video
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from pipeline.domain import MediaRecord, VideoRecord, make_video_id, pack_words, tag_dicts, to_signed64, to_unsigned64, unpack_words, utcnow
+from pipeline.domain import (
+    MediaRecord,
+    VideoRecord,
+    make_video_id,
+    pack_words,
+    tag_dicts,
+    to_signed64,
+    to_unsigned64,
+    unpack_words,
+    utcnow,
+)
 from pipeline.errors import ClipwatchError, ConfigError, NotFoundError
 from pipeline.storage.base import SearchIndex
 from pipeline.storage.catalogue import SEARCH_INDEX_VERSION, SQLCatalogue, upsert_video_values

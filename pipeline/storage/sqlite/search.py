@@ -12,7 +12,18 @@ import sqlite3
 from typing import Any, Iterable
 
 # The index names and filters belong to the search contract (``pipeline.storage.searchindex``): FTS5 tables here.
-from pipeline.storage.searchindex import BIGRAM, DOUBT, TABLES, TRIGRAM, WORD, Filters  # noqa: F401  (re-exported)
+from pipeline.storage.searchindex import (  # noqa: F401  (re-exported)
+    BIGRAM,
+    DOUBT,
+    RECENT_VIDEOS_SQL,
+    REMOVED_VIDEOS_SQL,
+    TABLES,
+    TAG_ROWS_SQL,
+    TRIGRAM,
+    WORD,
+    Filters,
+    order_by,
+)
 
 
 def rebuild_search_index(db: sqlite3.Connection) -> None:
@@ -45,14 +56,6 @@ def match_of(p: Any) -> str:
     return p.match
 
 
-def _order(sort: str, ranked: bool) -> str:
-    if sort == "date":
-        return "COALESCE(replace(v.upload_date, '-', ''), '') DESC, s.video_id, s.start, s.id"
-    if sort == "date_asc":
-        return "COALESCE(replace(v.upload_date, '-', ''), '99999999') ASC, s.video_id, s.start, s.id"
-    return "score, s.id" if ranked else "s.id"
-
-
 def match_ids(db: sqlite3.Connection, table: str, match: str, filters: Filters, sort: str, offset: int, n: int,
               ranked: bool = True, newest_first: bool = False) -> list[tuple[int, float | None]]:
     """(segment id, bm25 or None) of the segments ``table`` MATCHes, filtered, ordered, one page.
@@ -71,7 +74,7 @@ def match_ids(db: sqlite3.Connection, table: str, match: str, filters: Filters, 
         f"SELECT s.id, {score} AS score FROM {table} f JOIN segments s ON s.id = f.rowid "
         "JOIN transcripts t ON t.id = s.transcript_id JOIN videos v ON v.id = s.video_id "
         f"WHERE {table} MATCH ? {''.join(' AND ' + c for c in conds)} "
-        f"ORDER BY {_order(sort, ranked)} LIMIT ? OFFSET ?"
+        f"ORDER BY {order_by(sort, ranked)} LIMIT ? OFFSET ?"
     )
     return [(r[0], r[1]) for r in db.execute(sql, (match, *args, n, offset))]
 
@@ -144,11 +147,6 @@ def media_rows(db: Any, sha256s: list[str | None]) -> dict[str, Any]:
 
 
 # Portable SQL both databases run (PostgreSQL's module fills ``{in_ids}`` / ``{ph}`` with its own forms).
-TAG_ROWS_SQL = ("SELECT * FROM tags t WHERE video_id {in_ids} AND (origin = 'human' OR "
-                "NOT EXISTS (SELECT 1 FROM tags h WHERE h.video_id = t.video_id AND h.category = t.category AND "
-                "h.origin = 'human')) ORDER BY video_id, score DESC, category")
-
-
 def tag_rows(db: Any, video_ids: list[str]) -> dict[str, list[Any]]:
     """Each video's effective tags (a human correction wins over the model for its category), best score first."""
     out: dict[str, list[Any]] = {v: [] for v in video_ids}
@@ -342,20 +340,6 @@ def channels(db: sqlite3.Connection) -> list[sqlite3.Row]:
                   sum(status = 'removed') AS removed, max(archived_at) AS last_archived
            FROM videos GROUP BY 1 ORDER BY videos DESC, channel COLLATE NOCASE"""
     ).fetchall()
-
-
-REMOVED_VIDEOS_SQL = """SELECT v.id, v.title, v.channel, v.webpage_url, v.upload_date, v.status, v.status_kind, v.status_reason,
-                  v.status_changed_at, v.last_checked_at, v.media_sha256, m.path AS media_path,
-                  (SELECT max(e.at) FROM events e WHERE e.video_id = v.id AND e.kind IN ('fetched', 'verified', 'reappeared'))
-                      AS last_seen
-           FROM videos v LEFT JOIN media_files m ON m.sha256 = v.media_sha256
-           WHERE v.status != 'available'
-           ORDER BY COALESCE(v.status_changed_at, v.last_checked_at, '') DESC, v.id LIMIT {ph}"""
-
-RECENT_VIDEOS_SQL = """SELECT v.id, v.title, v.channel, v.upload_date, v.duration, v.status, v.language,
-                  COALESCE(m.fetched_at, v.archived_at) AS archived_at
-           FROM videos v LEFT JOIN media_files m ON m.sha256 = v.media_sha256
-           ORDER BY COALESCE(m.fetched_at, v.archived_at) DESC, v.id LIMIT {ph}"""
 
 
 def removed_videos(db: sqlite3.Connection, limit: int = 500) -> list[sqlite3.Row]:

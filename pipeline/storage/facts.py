@@ -30,7 +30,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-
 log = logging.getLogger(__name__)
 
 KIND = "attested"
