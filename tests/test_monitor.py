@@ -14,7 +14,7 @@ from conftest import SAMPLES, publish_page
 import pipeline.sources.ytdlp
 from pipeline.demo.loopback import Route, front_page, watch_page
 from pipeline.domain import VideoRecord
-from pipeline.preservation import monitor
+from pipeline.preservation import history, monitor
 from pipeline.sources.fetch import fetch
 from pipeline.stages.runner import record_fetch
 from pipeline.storage.base import catalogue_for
@@ -187,7 +187,7 @@ def test_title_edited_between_runs_is_a_new_version_with_a_diff(video, server, s
     # Unchanged on the next check: no new version.
     assert not monitor.check_video(store, archive, video, now=T0 + 2 * HOUR).metadata_changed
 
-    versions = monitor.history(store, video)
+    versions = history.history(store, video)
     assert [v.title for v in versions] == ["Evening News Bulletin", "Evening News Bulletin (corrected)"]
     assert versions[0].diff == {} and versions[1].diff["title"]["old"] == "Evening News Bulletin"
 

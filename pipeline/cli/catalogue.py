@@ -13,7 +13,7 @@ from pipeline.cli.common import JsonFlag, console, fmt_time, open_store, print_j
 from pipeline.cli.copies import print_copies
 from pipeline.cli.removals import event_line
 from pipeline.domain import to_unsigned64
-from pipeline.preservation.monitor import history as metadata_history
+from pipeline.preservation.history import history as metadata_history
 from pipeline.preservation.removals import retracted_ids, retractions
 
 app = typer.Typer()

@@ -37,16 +37,16 @@ clock; the default is the real time.
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import json
 import logging
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from pipeline.errors import ClipwatchError, VideoUnavailable
+from pipeline.preservation.clock import iso, parse_time, utc_now
+from pipeline.preservation.history import record_metadata
 from pipeline.preservation.manifest import record_manifest
 from pipeline.sources import ytdlp
 from pipeline.sources.discovery import Discovery, VideoRef, discover
@@ -54,7 +54,7 @@ from pipeline.sources.pages import PageExchange, fetch_page, front_page_serving,
 from pipeline.sources.ytdlp import classify_download_error, unsmuggle_url
 from pipeline.storage.base import BlobStore, Catalogue
 from pipeline.storage.facts import changes
-from pipeline.storage.files import atomic_write_bytes, atomic_write_json, sha256_file
+from pipeline.storage.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -119,31 +119,6 @@ class SourceListing:
         return d
 
 
-# -- time helpers --------------------------------------------------------------
-
-def _now(now: datetime | None) -> datetime:
-    now = now or datetime.now(timezone.utc)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
-    return now.astimezone(timezone.utc).replace(microsecond=0)
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    text = text.strip()
-    try:
-        if len(text) == 10:  # YYYY-MM-DD
-            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
-    except ValueError:
-        return None
-
-
 # -- is the site up? ------------------------------------------------------------
 
 def site_reachable(url: str, timeout: float = 10.0) -> bool:
@@ -151,149 +126,6 @@ def site_reachable(url: str, timeout: float = 10.0) -> bool:
     (not a bot check, captcha or CDN error page). A 404 for "/" is NOT proof that the site is up: a site that is
     down behind its CDN answers 404 for everything."""
     return front_page_serving(url, timeout) is not None
-
-
-# -- metadata history -----------------------------------------------------------
-
-def _tags(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return [value]
-    return [str(v) for v in value or []]
-
-
-def metadata_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Field-by-field differences between two metadata versions (empty when equal).
-
-    Titles: old and new. Descriptions: old, new and a unified diff by line.
-    Tags: which were added and which removed.
-    """
-    diff: dict[str, Any] = {}
-    if (old.get("title") or "") != (new.get("title") or ""):
-        diff["title"] = {"old": old.get("title"), "new": new.get("title")}
-    od, nd = old.get("description") or "", new.get("description") or ""
-    if od != nd:
-        lines = list(difflib.unified_diff(od.splitlines(), nd.splitlines(), "before", "after", lineterm="", n=1))
-        diff["description"] = {"old": old.get("description"), "new": new.get("description"), "unified": lines}
-    ot, nt = _tags(old.get("platform_tags")), _tags(new.get("platform_tags"))
-    if ot != nt:
-        diff["platform_tags"] = {"old": ot, "new": nt,
-                                 "added": [t for t in nt if t not in ot], "removed": [t for t in ot if t not in nt]}
-    return diff
-
-
-LARGE_FIELD = 2048          # characters: a value longer than this is kept in an event by its SHA-256, not verbatim
-MAX_EVENT_DIFF = 32 * 1024  # characters of a unified diff kept in an event (the versions themselves are kept whole)
-
-
-def _sha(text: str | None) -> str | None:
-    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def compact_diff(diff: dict[str, Any]) -> dict[str, Any]:
-    """The diff as a ``metadata-changed`` event keeps it: small values verbatim, large ones (a 1 MB description)
-    by SHA-256 and length — the versions themselves are in ``metadata_versions`` and the dated info.json files,
-    byte-exact, and the hashes bind the event to them — and the unified diff capped at ``MAX_EVENT_DIFF``.
-
-    Arguments: diff — from ``metadata_diff``. Returns: the event's form of it.
-    """
-    out: dict[str, Any] = {}
-    for name, d in diff.items():
-        d = dict(d)
-        for side in ("old", "new"):
-            v = d.get(side)
-            if isinstance(v, str) and len(v) > LARGE_FIELD:
-                d[f"{side}_sha256"], d[f"{side}_chars"] = _sha(v), len(v)
-                d.pop(side)
-        lines = d.get("unified")
-        if isinstance(lines, list) and sum(len(x) + 1 for x in lines) > MAX_EVENT_DIFF:
-            kept, size = [], 0
-            for line in lines:
-                size += len(line) + 1
-                if size > MAX_EVENT_DIFF:
-                    break
-                kept.append(line)
-            d["unified"], d["unified_truncated"], d["unified_lines"] = kept, True, len(lines)
-        out[name] = d
-    return out
-
-
-def latest_metadata(store: Catalogue, video_id: str) -> dict[str, Any]:
-    versions = store.metadata_versions(video_id)
-    row = versions[-1] if versions else store.get_video(video_id)
-    return {"title": row["title"], "description": row["description"], "platform_tags": _tags(row["platform_tags"])}
-
-
-@dataclass
-class MetadataVersion:
-    id: int
-    seen_at: str
-    title: str | None
-    description: str | None
-    platform_tags: list[str]
-    info_json_path: str | None
-    diff: dict[str, Any]   # against the version before (empty for the first)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def history(store: Catalogue, video_id: str) -> list[MetadataVersion]:
-    """Every metadata version seen for a video, oldest first, each with its diff from the one before."""
-    vid = store.get_video(video_id)["id"]
-    out: list[MetadataVersion] = []
-    prev: dict[str, Any] | None = None
-    for r in store.metadata_versions(vid):
-        cur = {"title": r["title"], "description": r["description"], "platform_tags": _tags(r["platform_tags"])}
-        out.append(MetadataVersion(r["id"], r["seen_at"], r["title"], r["description"], cur["platform_tags"],
-                                   r["info_json_path"], metadata_diff(prev, cur) if prev is not None else {}))
-        prev = cur
-    return out
-
-
-def _file_sha(archive: BlobStore | None, rel: str | None) -> str | None:
-    if archive is None or rel is None:
-        return None
-    path = archive.abspath(rel)
-    return sha256_file(path) if path.is_file() else None
-
-
-def _record_metadata(store: Catalogue, archive: BlobStore | None, video, info: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-    rec = ytdlp._video_record(info, video["source_url"])
-    new = {"title": rec.title, "description": rec.description, "platform_tags": rec.platform_tags}
-    old = latest_metadata(store, video["id"])
-    diff = metadata_diff(old, new)
-    if not diff:
-        return None
-    info_rel = None
-    if archive is not None and video["folder"]:
-        # The previous info.json stays as it is; each later version gets its own file.
-        name = f"info.{now.strftime('%Y%m%dT%H%M%SZ')}.json"
-        dest = archive.abspath(video["folder"]) / name
-        n = 1
-        while dest.exists():
-            dest = dest.with_name(f"info.{now.strftime('%Y%m%dT%H%M%SZ')}-{n}.json")
-            n += 1
-        atomic_write_json(dest, info)
-        info_rel = archive.relpath(dest)
-    with store.transaction():
-        store.add_metadata_version(video["id"], rec.title, rec.description, rec.platform_tags, info_rel, seen_at=iso(now))
-        store.set_video_fields(video["id"], title=rec.title, description=rec.description,
-                               platform_tags=json.dumps(rec.platform_tags, ensure_ascii=False))
-        # The event keeps the change, not the whole values twice (see compact_diff): a 1 MB description edited
-        # three times is three small events, each pointing at its version by hash.
-        store.add_event("metadata-changed", video_id=video["id"], detail={
-            "checked_at": iso(now), "diff": compact_diff(diff), "info_json": info_rel,
-            "info_json_sha256": _file_sha(archive, info_rel),
-            "version": {"title_sha256": _sha(rec.title), "description_sha256": _sha(rec.description)},
-            "facts": changes(store, video["id"])})
-    if archive is not None and video["folder"]:
-        record_manifest(store, archive, video["id"])
-    return diff
 
 
 # -- one round of checks ------------------------------------------------------------
@@ -353,7 +185,7 @@ def observe_video(store: Catalogue, video_id: str, *, now: datetime | None = Non
     (tests swap it); fetch — ``pipeline.sources.pages.fetch_page`` (tests swap it).
     Returns: an ``Observation`` for ``apply_round``.
     """
-    now = _now(now)
+    now = utc_now(now)
     video = store.get_video(video_id)
     url = video["webpage_url"] or video["source_url"]
     obs = Observation(video_id=video["id"], url=url, host=host_of(url), observed_at=iso(now), outcome="ok")
@@ -481,7 +313,7 @@ def apply_round(store: Catalogue, archive: BlobStore | None, observations: list[
     exchange when it is up and the site's own, else None.
     Returns: one ``CheckResult`` per observation, in their order.
     """
-    now = _now(now)
+    now = utc_now(now)
     front_page = front_page or front_page_serving
     results: dict[int, CheckResult] = {}
     by_host: dict[str, list[int]] = {}
@@ -577,7 +409,7 @@ def _apply(store: Catalogue, archive: BlobStore | None, obs: Observation, now: d
         res.message = f"back online (was {video['status_kind']}: {video['status_reason']})"
     elif video["failed_checks"]:
         res.message = f"answered again after {video['failed_checks']} failed check(s); not removed"
-    diff = _record_metadata(store, archive, video, obs.info or {}, now)
+    diff = record_metadata(store, archive, video, obs.info or {}, now)
     if diff:
         res.metadata_changed, res.diff = True, diff
         res.message = (res.message + "; " if res.message else "") + "metadata changed: " + ", ".join(diff)
@@ -645,7 +477,7 @@ def _failed_check(store: Catalogue, archive: BlobStore | None, video, res: Check
 
 def next_check_at(video, schedule: Schedule = DEFAULT_SCHEDULE, now: datetime | None = None) -> datetime | None:
     """When a video is next due (None: never, e.g. a local file)."""
-    now = _now(now)
+    now = utc_now(now)
     if video["extractor"] == "local" or not (video["webpage_url"] or video["source_url"] or "").startswith(("http://", "https://")):
         return None
     last = parse_time(video["last_checked_at"])
@@ -664,7 +496,7 @@ def next_check_at(video, schedule: Schedule = DEFAULT_SCHEDULE, now: datetime | 
 def due_videos(store: Catalogue, now: datetime | None = None, schedule: Schedule = DEFAULT_SCHEDULE,
                limit: int | None = None) -> list[str]:
     """Ids of videos due for a check, pending confirmations first, then the most overdue."""
-    now = _now(now)
+    now = utc_now(now)
     due: list[tuple[int, datetime, str]] = []
     for v in store.all_videos():
         at = next_check_at(v, schedule, now)
@@ -684,7 +516,7 @@ def check_due(store: Catalogue, archive: BlobStore | None, now: datetime | None 
 
     Arguments: see ``observe_video`` and ``apply_round``. Returns: one ``CheckResult`` per video checked.
     """
-    now = _now(now)
+    now = utc_now(now)
     obs = [observe_video(store, vid, now=now, extract=extract, fetch=fetch) for vid in due_videos(store, now, schedule, limit)]
     obs += witnesses(store, obs, now=now, extract=extract, fetch=fetch)
     return apply_round(store, archive, obs, now=now, confirm_after=schedule.confirm_after, policy=policy,
@@ -718,7 +550,7 @@ def relist_sources(store: Catalogue, *, now: datetime | None = None, confirm_aft
     two failed listings at least ``confirm_after`` apart, the site answering,
     then a ``removed`` event for the source; ``reappeared`` when it lists again.
     """
-    now = _now(now)
+    now = utc_now(now)
     discover_fn = discover_fn or discover
     reachable = reachable or site_reachable
     known = known_urls(store)

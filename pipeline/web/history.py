@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response
 
 from pipeline.errors import NotFoundError
+from pipeline.preservation.history import history
 
 FIELDS = {"title": "title", "description": "description"}
 
@@ -26,8 +27,6 @@ def versions_view(store: Any, video_id: str) -> dict[str, Any]:
     Returns: {"video": {id, title}, "versions": [{n, seen_at, title, description_chars, description_sha256,
     platform_tags, info_json_path, diff}]}.
     """
-    from pipeline.preservation.monitor import history
-
     v = store.get_video(video_id)
     out = []
     for n, ver in enumerate(history(store, v["id"]), 1):
@@ -77,8 +76,6 @@ def register(app: FastAPI, get_store: Callable[[], Any], page: Callable[..., HTM
     @app.get("/videos/{video_id}/history/{n}/{field}.txt", include_in_schema=False)
     def version_text(video_id: str, n: int, field: str):
         """A version's title or description exactly as the platform sent it (UTF-8 text)."""
-        from pipeline.preservation.monitor import history
-
         if field not in FIELDS:
             raise NotFoundError("a version has a title.txt and a description.txt")
         store = get_store()
