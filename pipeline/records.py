@@ -13,7 +13,6 @@ from typing import Any
 from pipeline.domain import tag_dicts
 from pipeline.preservation.removals import removals_of
 from pipeline.speakers.diarize import speaker_at
-from pipeline.storage import speakers as speaker_sql
 from pipeline.translate.base import recorded_translator
 
 
@@ -102,6 +101,6 @@ def load(store: Any, video_id: str) -> ArchivedVideo:
         transcripts=transcripts, events=events, categories=_json(v["categories"], []),
         platform_tags=_json(v["platform_tags"], []), copies=store.video_copies(vid),
         removals=removals_of(store, vid),
-        turns=speaker_sql.turns(store, vid),
-        voices=[{k: r[k] for k in ("speaker", "seconds", "name")} for r in speaker_sql.voices(store, vid)],
+        turns=store.speaker_turns(vid),
+        voices=[{k: r[k] for k in ("speaker", "seconds", "name")} for r in store.voices(vid)],
     )

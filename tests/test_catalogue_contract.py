@@ -266,3 +266,52 @@ def test_transactions_roll_back_together(cat):
             cat.add_event("archived", video_id="v")
             raise RuntimeError("crash half way")
     assert cat.find_video("v") is None and cat.events() == [] and cat.chain_report().ok
+
+
+def test_speakers_voices_and_names(cat):
+    """Issue 24's tables through the contract: turns in time order, voices S1 first (S2 before S10), names that follow
+    their voice when the speakers are found again, lookups by name in any case, the voice index's inputs."""
+    import numpy as np
+
+    turn = lambda a, b, s: SimpleNamespace(start=a, end=b, speaker=s)
+    voice = lambda s, sec, e: SimpleNamespace(speaker=s, seconds=sec, embedding=np.asarray(e, np.float32))
+    e1, e2, e3 = np.eye(4, dtype=np.float32)[:3]
+    for vid in ("a", "b"):
+        cat.upsert_video(video(vid), f"videos/{vid}")
+    cat.replace_speakers("a", "sha-a", "enc1", [turn(5, 9, "S2"), turn(0, 4.5, "S1"), turn(10, 12, "S10")],
+                         [voice("S10", 2, e3), voice("S2", 4, e2), voice("S1", 4.5, e1)])
+    assert cat.speaker_turns("a") == [{"start": 0.0, "end": 4.5, "speaker": "S1"},
+                                      {"start": 5.0, "end": 9.0, "speaker": "S2"},
+                                      {"start": 10.0, "end": 12.0, "speaker": "S10"}]
+    vs = cat.voices("a")
+    assert [(v["speaker"], v["seconds"], v["name"], v["encoder"]) for v in vs] == [
+        ("S1", 4.5, None, "enc1"), ("S2", 4.0, None, "enc1"), ("S10", 2.0, None, "enc1")]
+    assert all(v["embedding"].dtype == np.float32 for v in vs)
+    assert np.array_equal(vs[1]["embedding"], e2)
+    n, fingerprint = cat.voice_count()
+    assert n == 3
+
+    assert cat.set_voice_name("a", "S2", "Ri Chun Hi", e2) is None
+    assert cat.set_voice_name("a", "S2", "Ri Chun-hi", e2) == "Ri Chun Hi"  # a new name replaces the old one
+    assert cat.set_voice_name("a", "S10", "Nobody", None) is None
+    assert cat.voices_named("RI CHUN-HI") == [("a", "S2")] and cat.voices_named("Ri Chun Hi") == []
+    assert [v["name"] for v in cat.voices("a")] == [None, "Ri Chun-hi", "Nobody"]
+
+    # Found again, labels swapped and S10 gone: the name follows its voice to S1; the name kept without a voice
+    # stays on its label (naming no one until that voice is back).
+    cat.replace_speakers("a", "sha-a", "enc1", [turn(0, 4, "S2"), turn(5, 9, "S1")],
+                         [voice("S1", 4, e2), voice("S2", 4, e1)])
+    assert [(v["speaker"], v["name"]) for v in cat.voices("a")] == [("S1", "Ri Chun-hi"), ("S2", None)]
+    assert cat.voices_named("ri chun-hi") == [("a", "S1")] and cat.voices_named("nobody") == [("a", "S10")]
+    assert cat.speaker_turns("a")[0] == {"start": 0.0, "end": 4.0, "speaker": "S2"}
+    assert cat.voice_count()[1] != fingerprint
+
+    cat.replace_speakers("b", "sha-b", "enc2", [turn(0, 3, "S1")], [voice("S1", 3, e3)])
+    assert [(v, s) for v, s, _, _ in cat.all_voices("enc1")] == [("a", "S1"), ("a", "S2")]
+    everyone = list(cat.all_voices())
+    assert [(v, s, sec) for v, s, sec, _ in everyone] == [("a", "S1", 4.0), ("a", "S2", 4.0), ("b", "S1", 3.0)]
+    assert np.array_equal(everyone[2][3], e3)
+    many = cat.speaker_turns_of(["b", "a", "zzz"] + [f"x{i}" for i in range(600)])  # more ids than one statement takes
+    assert len(many) == 603 and many["zzz"] == [] and many["a"] == cat.speaker_turns("a")
+    assert many["b"] == [{"start": 0.0, "end": 3.0, "speaker": "S1"}]
+    assert cat.speaker_turns("nope") == [] and cat.voices("nope") == []

@@ -112,13 +112,11 @@ def _check_turns(turns, truth):
 
 
 def test_the_stage_finds_who_speaks_when_on_sqlite(talk, store, archive, settings):
-    from pipeline.storage import speakers as sql
-
     vid = archive_file(store, archive, talk[0])
     outcome = find_speakers(store, archive, settings, vid)
     assert outcome.status == "done" and outcome.detail["speakers"] == 2, outcome
-    _check_turns(sql.turns(store, vid), talk[1])
-    voices = sql.voices(store, vid)
+    _check_turns(store.speaker_turns(vid), talk[1])
+    voices = store.voices(vid)
     assert [v["speaker"] for v in voices] == ["S1", "S2"]
     assert all(v["seconds"] > 5 and abs(np.linalg.norm(v["embedding"]) - 1) < 1e-4 for v in voices)
     # Unchanged key: skipped; the stage is in the pipeline after the audio profile.
@@ -132,7 +130,6 @@ def test_the_stage_finds_who_speaks_when_on_sqlite(talk, store, archive, setting
 
 def test_the_stage_on_postgresql(talk, pg, data_dir):
     from pipeline.config import Settings
-    from pipeline.storage import speakers as sql
     from pipeline.storage.postgres.catalogue import PostgresCatalogue
 
     if True:
@@ -143,8 +140,8 @@ def test_the_stage_on_postgresql(talk, pg, data_dir):
         with PostgresCatalogue(url) as store:
             vid = archive_file(store, archive, talk[0])
             assert find_speakers(store, archive, s, vid).status == "done"
-            _check_turns(sql.turns(store, vid), talk[1])
-            assert [v["speaker"] for v in sql.voices(store, vid)] == ["S1", "S2"]
+            _check_turns(store.speaker_turns(vid), talk[1])
+            assert [v["speaker"] for v in store.voices(vid)] == ["S1", "S2"]
             from pipeline.speakers.voices import name_voice, voices_report
 
             name_voice(store, f"{vid}:S2", "Ri <b>Chun</b> Hi")
@@ -229,9 +226,7 @@ def test_webvtt_cues_carry_the_voice(two_talks, store, archive):
     folder = archive.video_dir(vid)
     segs = [Segment(a, b, text) for (a, b, _), (_, text) in zip(*[[(0.5, 4.0, "A"), (5.0, 9.0, "B")], LINES[:2]])]
     subtitles.write_transcript(Transcript("en", 1.0, 10, "t", "t", "0", segments=segs), folder, "transcript")
-    from pipeline.storage import speakers as sql
-
-    turns = sql.turns(store, vid)
+    turns = store.speaker_turns(vid)
     written = refresh_vtt(store, archive, vid)
     vtt = (folder / "transcript.vtt").read_text()
     assert written and vtt.startswith("WEBVTT")
@@ -261,8 +256,6 @@ def test_the_web_page_shows_turns_and_this_voice_elsewhere(two_talks, settings):
 
 @pytest.mark.parametrize("kind", ["silence", "music", "one-second"])
 def test_no_speech_gives_no_speakers_never_a_crash(kind, store, archive, settings, tmp_path):
-    from pipeline.storage import speakers as sql
-
     if kind == "silence":
         y = np.zeros(6 * SR, np.float32)
     elif kind == "music":  # a chord with a beat, no voice
@@ -273,7 +266,7 @@ def test_no_speech_gives_no_speakers_never_a_crash(kind, store, archive, setting
     vid = archive_file(store, archive, _write_video(tmp_path / f"{kind}.mp4", y))
     outcome = find_speakers(store, archive, settings, vid)
     assert outcome.status == "done", outcome
-    voices = sql.voices(store, vid)
+    voices = store.voices(vid)
     if kind != "one-second":
         assert voices == [] and "no speakers" in outcome.message
     assert len(voices) <= 1

@@ -16,6 +16,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pipeline.media.profile import SPEECH_LABELS, vad_probs
+from pipeline.speakers.ge2e import normalize_volume
+
 SR = 16000
 FRAME_S = 0.032  # Silero's chunk (512 samples)
 STEP_S = 0.75  # window hop: a 1.6 s window every 0.75 s
@@ -87,8 +90,6 @@ def speech_frames(samples: np.ndarray, profile: Any = None) -> np.ndarray:
     Returns:
         A bool array, True where someone speaks, with pauses under 0.3 s filled and blips under 0.2 s removed.
     """
-    from pipeline.media.profile import SPEECH_LABELS, vad_probs
-
     # In 30 s blocks, each copied: the job's samples are a read-only memory map (and an hour is not copied at once).
     block = 512 * 938
     probs = np.concatenate([vad_probs(np.array(samples[a:a + block], np.float32)) for a in range(0, len(samples), block)]
@@ -133,7 +134,7 @@ def cluster(emb: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     n = len(emb)
     if n <= 1:
         return np.zeros(n, np.int64)
-    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.cluster.hierarchy import fcluster, linkage  # heavy (~0.7 s): only when there are windows to cluster
     from scipy.spatial.distance import pdist
 
     dist = np.clip(pdist(emb.astype(np.float64), "cosine"), 0.0, 2.0)
@@ -175,8 +176,6 @@ def embed(samples: np.ndarray, encoder: Any, profile: Any = None, step_s: float 
     Returns:
         Windows (no windows when there is no speech long enough to embed).
     """
-    from pipeline.speakers.ge2e import normalize_volume
-
     speech = speech_frames(samples, profile)
     frame = int(FRAME_S * SR)
     regions = [(int(a) * frame, min(int(b) * frame, len(samples))) for a, b in _runs(speech)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,7 @@ def normalize_volume(y: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _network(path: str):
-    import torch
+    import torch  # heavy (seconds to import): only when voices are embedded
     from torch import nn
 
     class Net(nn.Module):
@@ -153,9 +154,7 @@ class GE2EEncoder:
         10 ms frame); the network runs on one thread unless CLIPWATCH_SPEAKER_THREADS says otherwise: on a busy
         2-core machine two threads were 8x slower than one (measured: 8.7 s against 1.1 s for 38 windows).
         """
-        import os
-
-        import torch
+        import torch  # heavy (seconds to import): only when voices are embedded
 
         starts = np.asarray(starts, np.int64)
         if len(starts) == 0:

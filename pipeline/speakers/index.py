@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.storage import speakers as sql
+from pipeline.config import Settings
+from pipeline.storage.files import atomic_write, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class VoiceIndex:
         q = np.atleast_2d(np.asarray(queries, np.float32))
         if not self.keys or not len(q):
             return [[] for _ in range(len(q))]
-        import faiss
+        import faiss  # a native library (OpenMP threads): loaded only when voices are searched
 
         saved = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
@@ -62,7 +63,7 @@ class VoiceIndex:
 
 def build(matrix: np.ndarray, nlist: int | None = None) -> Any:
     """A FAISS inner-product index over ``matrix`` (flat below IVF_MIN rows, IVF above)."""
-    import faiss
+    import faiss  # a native library (OpenMP threads): loaded only when voices are searched
 
     matrix = np.ascontiguousarray(matrix, np.float32)
     dim = matrix.shape[1] if matrix.ndim == 2 and matrix.shape[1] else 256
@@ -83,8 +84,6 @@ def build(matrix: np.ndarray, nlist: int | None = None) -> Any:
 def _cache_paths(store: Any, encoder: str) -> tuple[Path, Path]:
     data_dir = getattr(store, "data_dir", None)
     if data_dir is None:  # a PostgreSQL catalogue: the data folder of this process's settings, as the semantic index
-        from pipeline.config import Settings
-
         data_dir = Settings().data_dir
     folder = Path(data_dir) / "vectors"
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in encoder)
@@ -101,9 +100,9 @@ def open_index(store: Any, encoder: str) -> VoiceIndex:
     Returns:
         A VoiceIndex (empty when the archive has no voices).
     """
-    import faiss
+    import faiss  # a native library (OpenMP threads): loaded only when voices are searched
 
-    _, fingerprint = sql.voice_count(store)
+    _, fingerprint = store.voice_count()
     ann_path, keys_path = _cache_paths(store, encoder)
     if ann_path.is_file() and keys_path.is_file():
         try:
@@ -115,13 +114,11 @@ def open_index(store: Any, encoder: str) -> VoiceIndex:
                     return VoiceIndex(keys, ann, encoder)
         except (OSError, ValueError, IndexError, RuntimeError):
             log.info("voice index cache at %s unreadable: rebuilt", ann_path)
-    rows = list(sql.all_voices(store, encoder))
+    rows = list(store.all_voices(encoder))
     keys = [(v, s, sec) for v, s, sec, _ in rows]
     matrix = np.stack([e for *_, e in rows]) if rows else np.zeros((0, 256), np.float32)
     ann = build(matrix)
     try:  # a read-only archive still answers, from memory
-        from pipeline.storage.files import atomic_write, atomic_write_bytes
-
         table = np.array([(fingerprint, "", "")] + [(v, s, repr(sec)) for v, s, sec in keys], dtype=str)
         atomic_write_bytes(ann_path, faiss.serialize_index(ann).tobytes())
         atomic_write(keys_path, lambda f: np.save(f, table, allow_pickle=False))

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from pipeline.asr.subtitles import _cue_text, _cues, from_json, timestamp
 from pipeline.speakers.diarize import speaker_at
+from pipeline.storage.files import atomic_write_text
 
 
 def _escape(text: str) -> str:
@@ -42,10 +43,7 @@ def to_vtt_with_voices(t: Any, turns: Sequence[Any], include_flagged: bool = Fal
 
 def refresh_vtt(store: Any, archive: Any, video_id: str) -> list[Path]:
     """Rewrite the video's ``transcript*.vtt`` with voices from its stored turns; returns the files written."""
-    from pipeline.storage.files import atomic_write_text
-    from pipeline.storage.speakers import turns as stored_turns
-
-    turns = stored_turns(store, video_id)
+    turns = store.speaker_turns(video_id)
     folder = archive.video_dir(video_id)
     written = []
     for base in ("transcript", "transcript.en"):

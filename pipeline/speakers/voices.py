@@ -21,7 +21,7 @@ import numpy as np
 
 from pipeline.errors import NotFoundError, QueryError
 from pipeline.speakers.diarize import speaker_at
-from pipeline.storage import speakers as sql
+from pipeline.speakers.index import open_index
 
 MATCH_MIN = 0.85  # centroid cosine at which two voices are reported as the same voice (bench/speakers.py)
 WEAK_S = 10.0
@@ -38,7 +38,7 @@ def parse_voice(spec: str) -> tuple[str, str] | None:
 
 
 def _voice_row(store: Any, video_id: str, speaker: str) -> dict[str, Any]:
-    rows = sql.voices(store, video_id)
+    rows = store.voices(video_id)
     for r in rows:
         if r["speaker"] == speaker:
             return r
@@ -72,10 +72,8 @@ def voices_report(store: Any, video_id: str, speaker: str | None = None,
     Returns:
         The JSON shape documented in this module.
     """
-    from pipeline.speakers.index import open_index
-
     vid = store.get_video(video_id)["id"]
-    rows = sql.voices(store, vid)
+    rows = store.voices(vid)
     if speaker is not None:
         rows = [_voice_row(store, vid, speaker)]
     speakers = []
@@ -86,7 +84,7 @@ def voices_report(store: Any, video_id: str, speaker: str | None = None,
         speakers.append({"speaker": r["speaker"], "seconds": round(r["seconds"], 1), "name": r["name"],
                          "matches": matches_for(store, indexes[r["encoder"]], vid, r["embedding"], r["seconds"],
                                                 min_similarity)})
-    turns = sql.turns(store, vid)
+    turns = store.speaker_turns(vid)
     if speaker is not None:
         turns = [t for t in turns if t["speaker"] == speaker]
     return {"video_id": vid, "turns": [{"start": round(t["start"], 3), "end": round(t["end"], 3),
@@ -112,7 +110,7 @@ def name_voice(store: Any, spec: str, name: str) -> dict[str, Any]:
         raise QueryError(f"a voice name must be 1 to {NAME_MAX} characters")
     vid = store.get_video(parsed[0])["id"]
     row = _voice_row(store, vid, parsed[1])
-    previous = sql.set_name(store, vid, parsed[1], name, row["embedding"])
+    previous = store.set_voice_name(vid, parsed[1], name, row["embedding"])
     store.add_event("voice-named", video_id=vid, detail={"speaker": parsed[1], "name": name, "previous": previous})
     return {"video_id": vid, "speaker": parsed[1], "name": name, "previous": previous}
 
@@ -120,7 +118,7 @@ def name_voice(store: Any, spec: str, name: str) -> dict[str, Any]:
 def query_voices(store: Any, spec: str) -> list[tuple[str, np.ndarray]]:
     """The voices ``spec`` stands for: ``VIDEO:S1``, or every voice people gave that name. (encoder, embedding)s."""
     parsed = parse_voice(spec)
-    pairs = [parsed] if parsed is not None else sql.named(store, spec.strip())
+    pairs = [parsed] if parsed is not None else store.voices_named(spec.strip())
     if not pairs:
         raise NotFoundError(f"no voice is named {spec!r}; name one with clipwatch voices name VIDEO:S1 \"Name\", "
                             "or give VIDEO:S1")
@@ -134,8 +132,6 @@ def query_voices(store: Any, spec: str) -> list[tuple[str, np.ndarray]]:
 
 def close_voices(store: Any, spec: str, min_similarity: float = MATCH_MIN) -> set[tuple[str, str]]:
     """Every (video_id, speaker) whose voice is within ``min_similarity`` of the voice(s) ``spec`` names (itself too)."""
-    from pipeline.speakers.index import open_index
-
     out: set[tuple[str, str]] = set()
     for encoder, emb in query_voices(store, spec):
         index = open_index(store, encoder)
@@ -148,7 +144,7 @@ def close_voices(store: Any, spec: str, min_similarity: float = MATCH_MIN) -> se
 def annotate_hits(store: Any, groups: Iterable[Any]) -> None:
     """Set ``speaker`` on every search hit from its video's turns (None where no speaker is known)."""
     groups = list(groups)
-    turns = sql.turns_of(store, [g.video_id for g in groups])
+    turns = store.speaker_turns_of([g.video_id for g in groups])
     for g in groups:
         for h in g.hits:
             start = getattr(h, "segment_start", h.start) if h.timed_by == "segment" else h.start

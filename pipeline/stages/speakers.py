@@ -17,7 +17,6 @@ from pipeline.speakers import diarize, ge2e
 from pipeline.speakers.base import DEFAULT_ENCODER, MissingEncoder, get_encoder
 from pipeline.speakers.subtitles import refresh_vtt
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
-from pipeline.storage.speakers import replace_speakers
 
 
 class SpeakersStage(Stage):
@@ -61,7 +60,7 @@ class SpeakersStage(Stage):
             return StageOutcome(job.video_id, self.name, "not-applicable", "no audio track", time.perf_counter() - t0,
                                 {"no_audio": True})
         result = diarize.diarize(samples, encoder, job.load_profile())
-        replace_speakers(job.store, job.video_id, job.media_sha256, encoder.version, result.turns, result.voices)
+        job.store.replace_speakers(job.video_id, job.media_sha256, encoder.version, result.turns, result.voices)
         refresh_vtt(job.store, job.archive, job.video_id)
         detail = {"speakers": len(result.voices), "turns": len(result.turns), "windows": result.windows,
                   "speech_seconds": round(result.speech_seconds, 1), "encoder": encoder.version}

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from pipeline.config import Settings
 from pipeline.domain import MediaRecord, VideoRecord
 from pipeline.registry import Registry
 from pipeline.storage.chain import ChainReport
+
+if TYPE_CHECKING:  # only for annotations: the contract does not load numpy
+    from numpy.typing import NDArray
 
 
 @runtime_checkable
@@ -135,8 +138,8 @@ class SearchIndex(Protocol):
 
 @runtime_checkable
 class Catalogue(Protocol):
-    """The catalogue: sources, videos, media files, events (the chain of custody), derivatives, tags, stage runs,
-    copies. Every reader and writer outside ``pipeline/storage/`` is typed against this contract.
+    """The catalogue: sources, videos, media files, events (the chain of custody), derivatives, tags, speakers,
+    stage runs, copies. Every reader and writer outside ``pipeline/storage/`` is typed against this contract.
 
     ``pipeline.storage.catalogue.SQLCatalogue`` implements it once in portable SQL; SQLite (``Store``) and
     PostgreSQL (``PostgresCatalogue``) are its dialects. Rows are read by column name.
@@ -286,6 +289,25 @@ class Catalogue(Protocol):
     def tags(self, video_id: str) -> list[Row]: ...
 
     def all_tags(self, video_id: str) -> list[Row]: ...
+
+    # speakers (issue 24): turns, voices (centroid embeddings) and the names people give voices
+    def replace_speakers(self, video_id: str, media_sha256: str, encoder: str, turns: Iterable[Any],
+                         voices: Iterable[Any]) -> None: ...
+
+    def speaker_turns(self, video_id: str) -> list[dict[str, Any]]: ...
+
+    def speaker_turns_of(self, video_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]: ...
+
+    def voices(self, video_id: str) -> list[dict[str, Any]]: ...
+
+    def all_voices(self, encoder: str | None = None) -> Iterator[tuple[str, str, float, NDArray[Any]]]: ...
+
+    def voice_count(self) -> tuple[int, str]: ...
+
+    def set_voice_name(self, video_id: str, speaker: str, name: str,
+                       embedding: NDArray[Any] | None) -> str | None: ...
+
+    def voices_named(self, name: str) -> list[tuple[str, str]]: ...
 
     # stage runs
     def mark_stage(self, video_id: str, stage: str, key: str, detail: dict[str, Any] | None = None) -> None: ...
