@@ -1,7 +1,8 @@
 """The catalogue's portable SQL, written once for SQLite and PostgreSQL: ``SQLCatalogue``.
 
 Everything both databases run alike lives here: the queries over videos, media, sources and their monitoring state,
-the hash chain of events, derivatives, tags, stage runs, copies and the channel network. A dialect class
+the hash chain of events, derivatives, tags, stage runs; copies and the channel network (``copy_tables``) and who
+speaks (``speaker_tables``) are parts of their own, over the same base (``sql.SQLBase``). A dialect class
 (``pipeline.storage.sqlite.catalogue.Store``, ``pipeline.storage.postgres.catalogue.PostgresCatalogue``) gives the
 rest: how to connect, its parameter placeholder (``P``), how to run a statement and get a new row's id, transactions
 and locking, the event log's protection, the full-text index (``search_index``), and the writes whose SQL differs
@@ -15,18 +16,15 @@ from __future__ import annotations
 
 import json
 import re
-from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
 from dataclasses import asdict
-from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable
 
-import numpy as np
-
-from pipeline.domain import MediaRecord, VideoRecord, to_signed64, to_unsigned64, utcnow
+from pipeline.domain import MediaRecord, VideoRecord, to_signed64, utcnow
 from pipeline.errors import NotFoundError
 from pipeline.storage import chain
-from pipeline.storage.base import Row, SearchIndex
+from pipeline.storage.base import Row
+from pipeline.storage.copy_tables import CopyTables
+from pipeline.storage.speaker_tables import SpeakerTables
 from pipeline.text import normalize
 
 # What the search indexes hold (normalize.VERSION) and how: a change rebuilds them when a catalogue is opened.
@@ -41,109 +39,12 @@ TABLES = ("sources", "videos", "media_files", "media_fetches", "events", "metada
           "transcripts", "segments", "segment_words", "tags", "stage_runs", "source_checks", "manifests",
           "audio_profiles", "audio_fingerprints", "copy_links", "speaker_turns", "voices", "voice_names")
 
-_LINK_COLUMNS = ("SELECT c.*, o.title AS original_title, o.channel AS original_channel, o.upload_date AS original_upload_date,"
-                 " o.status AS original_status, k.title AS copy_title, k.channel AS copy_channel,"
-                 " k.upload_date AS copy_upload_date, k.status AS copy_status FROM copy_links c"
-                 " JOIN videos o ON o.id = c.original_id JOIN videos k ON k.id = c.copy_id")
 
-# How close (cosine) a named voice's old embedding must be to a new speaker's voice for the name to follow it when
-# the speakers are found again: two windows of one voice usually are at least this close.
-NAME_FOLLOWS = 0.75
-
-
-class SQLCatalogue(ABC):
+class SQLCatalogue(SpeakerTables, CopyTables):
     """The catalogue contract (``pipeline.storage.base.Catalogue``) over a SQL database; subclasses are dialects.
 
     Use as a context manager or call ``close()``.
     """
-
-    #: the dialect's parameter placeholder, as its driver wants it (``?`` for sqlite3, ``%s`` for psycopg)
-    P: str = "?"
-    #: how the dialect compares text ignoring case in ``LIKE`` (SQLite's LIKE already ignores ASCII case)
-    LIKE_CI: str = "LIKE"
-    #: what locks a row read before it is updated (PostgreSQL's concurrent writers; SQLite has one writer already)
-    FOR_UPDATE: str = ""
-    #: the triggers that keep the events append-only and chained on this database (``verify`` reports a missing one)
-    EVENT_TRIGGERS: tuple[str, ...] = ()
-
-    readonly: bool = False
-    upgraded: dict[str, Any] | None = None
-    data_dir: Path | None = None
-
-    # -- what a dialect provides -----------------------------------------------------------------------------------
-    @abstractmethod
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement; returns the driver's cursor (iterable, ``fetchone``, ``fetchall``, ``rowcount``)."""
-
-    @abstractmethod
-    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run one statement for each row of parameters."""
-
-    @abstractmethod
-    def _insert_id(self, sql: str, params: Sequence[Any]) -> int:
-        """Run an INSERT into a table with an integer ``id`` and return the new row's id."""
-
-    @abstractmethod
-    def transaction(self) -> AbstractContextManager[None]:
-        """A write transaction; nested calls join the outer one."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Close the connection."""
-
-    @abstractmethod
-    def _lock_events(self) -> None:
-        """Hold the event log for one appender until the transaction ends."""
-
-    @abstractmethod
-    def _table_names(self) -> set[str]:
-        """The tables of this catalogue's schema (a table added by a later migration may not be there yet)."""
-
-    @abstractmethod
-    def _insert_event(self, ev: dict[str, Any]) -> int:
-        """Insert an event made by ``chain.new_event``; returns its id (the dialect decides who numbers it)."""
-
-    @abstractmethod
-    def _events_issued(self) -> int | None:
-        """The highest event id ever given out (a deletion from the end of the log leaves it ahead)."""
-
-    @abstractmethod
-    def _event_triggers(self) -> set[str]:
-        """The enabled triggers on the events table."""
-
-    @property
-    @abstractmethod
-    def search_index(self) -> SearchIndex:
-        """The full-text search over this catalogue's segments (see ``pipeline.storage.base.SearchIndex``)."""
-
-    @abstractmethod
-    def upsert_video(self, rec: VideoRecord, folder: str) -> bool:
-        """Insert or refresh a video's metadata. Returns True when the metadata changed."""
-
-    @abstractmethod
-    def replace_transcript(self, video_id: str, media_sha256: str, kind: str, transcript: Any, path: str | None) -> int:
-        """Store a transcript (original, translation or screen text) and its segments with their search index."""
-
-    @abstractmethod
-    def filter_options(self) -> dict[str, list[str]]:
-        """The values a search form offers: channels, tag categories, spoken languages."""
-
-    # -- helpers ---------------------------------------------------------------------------------------------------
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """The first row of a query, or None."""
-        return self._execute(sql, params).fetchone()
-
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return list(self._execute(sql, params).fetchall())
-
-    def _marks(self, n: int) -> str:
-        return ", ".join([self.P] * n)
-
-    def __enter__(self) -> "SQLCatalogue":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- sources ---------------------------------------------------------------------------------------------------
     def upsert_source(self, url: str, kind: str = "unknown", title: str | None = None, watched: bool | None = None) -> int:
@@ -537,135 +438,6 @@ class SQLCatalogue(ABC):
     def audio_profile_row(self, video_id: str) -> Row | None:
         return self._one(f"SELECT * FROM audio_profiles WHERE video_id = {self.P}", (video_id,))
 
-    # -- speakers (issue 24) ---------------------------------------------------------------------------------------
-    # Speaker turns, voices (one centroid embedding per speaker: float32, L2-normalised, little-endian bytes) and the
-    # names people give voices. The speaker tables are in sqlite/schema.sql and PostgreSQL's migration 0011; their
-    # time columns are ``start``/``stop`` (no column named "end").
-    def replace_speakers(self, video_id: str, media_sha256: str, encoder: str, turns: Iterable[Any],
-                         voices: Iterable[Any]) -> None:
-        """Replace a video's turns and voices in one transaction; names are moved, not lost.
-
-        A name given to a voice of this video follows the new speaker whose voice is closest to the voice it was
-        given to (and at least ``NAME_FOLLOWS`` close, as two windows of one voice usually are); with no such
-        speaker it stays on its old label, which then names no one until the voice reappears.
-
-        Arguments:
-            video_id: the video.
-            media_sha256: the original the speakers were found in.
-            encoder: the encoder's version (voices of different encoders never compare).
-            turns: ``Turn``s (start, end, speaker), any order: stored in time order.
-            voices: ``Voice``s (speaker, seconds, embedding).
-        """
-        turns, voices = list(turns), list(voices)
-        P = self.P
-        with self.transaction():
-            named = self._all(f"SELECT speaker, name, embedding, named_at FROM voice_names WHERE video_id = {P}",
-                              (video_id,))
-            self._execute(f"DELETE FROM speaker_turns WHERE video_id = {P}", (video_id,))
-            self._execute(f"DELETE FROM voices WHERE video_id = {P}", (video_id,))
-            turn_rows = [(video_id, i, float(t.start), float(t.end), t.speaker)
-                         for i, t in enumerate(sorted(turns, key=lambda t: t.start))]
-            if turn_rows:
-                self._executemany(f"INSERT INTO speaker_turns(video_id, idx, start, stop, speaker) VALUES ({self._marks(5)})",
-                                  turn_rows)
-            now = utcnow()
-            if voices:
-                self._executemany(
-                    "INSERT INTO voices(video_id, speaker, seconds, embedding, encoder, media_sha256, created_at)"
-                    f" VALUES ({self._marks(7)})",
-                    [(video_id, v.speaker, float(v.seconds), _to_blob(v.embedding), encoder, media_sha256, now)
-                     for v in voices])
-            if named and voices:
-                moves = []
-                taken: set[str] = set()
-                for r in named:
-                    if r["embedding"] is None:
-                        continue
-                    old = _from_blob(r["embedding"])
-                    best = max((v for v in voices if v.speaker not in taken), default=None,
-                               key=lambda v: float(np.dot(old, v.embedding)))
-                    if best is not None and float(np.dot(old, best.embedding)) >= NAME_FOLLOWS:
-                        taken.add(best.speaker)
-                        moves.append((r, best))
-                if moves:
-                    self._execute(f"DELETE FROM voice_names WHERE video_id = {P}", (video_id,))
-                    kept = {r["speaker"] for r, _ in moves}
-                    rows = [(video_id, v.speaker, r["name"], _to_blob(v.embedding), r["named_at"]) for r, v in moves]
-                    rows += [(video_id, r["speaker"], r["name"], r["embedding"], r["named_at"]) for r in named
-                             if r["speaker"] not in kept and r["speaker"] not in taken]
-                    self._executemany("INSERT INTO voice_names(video_id, speaker, name, embedding, named_at)"
-                                      f" VALUES ({self._marks(5)})", rows)
-
-    def speaker_turns(self, video_id: str) -> list[dict[str, Any]]:
-        """A video's speaker turns, in time order: ``{"start", "end", "speaker"}``."""
-        return [{"start": float(r["start"]), "end": float(r["stop"]), "speaker": r["speaker"]} for r in self._all(
-            f"SELECT start, stop, speaker FROM speaker_turns WHERE video_id = {self.P} ORDER BY idx", (video_id,))]
-
-    def speaker_turns_of(self, video_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-        """Turns of several videos at once (search hits): video_id -> turns in time order (``speaker_turns``)."""
-        ids = sorted(set(video_ids))
-        out: dict[str, list[dict[str, Any]]] = {v: [] for v in ids}
-        for a in range(0, len(ids), 500):  # 500 ids a statement: under SQLite's old limit of 999 parameters
-            chunk = ids[a:a + 500]
-            for r in self._all(f"SELECT video_id, start, stop, speaker FROM speaker_turns WHERE video_id IN"
-                               f" ({self._marks(len(chunk))}) ORDER BY video_id, idx", tuple(chunk)):
-                out[r["video_id"]].append({"start": float(r["start"]), "end": float(r["stop"]), "speaker": r["speaker"]})
-        return out
-
-    def voices(self, video_id: str) -> list[dict[str, Any]]:
-        """A video's voices with their names: ``{"speaker", "seconds", "name", "encoder", "embedding"}``, S1 first
-        (S2 before S10)."""
-        rows = self._all(
-            "SELECT v.speaker, v.seconds, v.encoder, v.embedding, n.name FROM voices v LEFT JOIN voice_names n"
-            f" ON n.video_id = v.video_id AND n.speaker = v.speaker WHERE v.video_id = {self.P}", (video_id,))
-        out = [{"speaker": r["speaker"], "seconds": float(r["seconds"]), "name": r["name"], "encoder": r["encoder"],
-                "embedding": _from_blob(r["embedding"])} for r in rows]
-        return sorted(out, key=lambda d: (len(d["speaker"]), d["speaker"]))
-
-    def all_voices(self, encoder: str | None = None) -> Iterator[tuple[str, str, float, np.ndarray]]:
-        """Every stored voice as (video_id, speaker, seconds, embedding), by video then speaker; only one encoder's
-        when ``encoder`` is given."""
-        sql = "SELECT video_id, speaker, seconds, embedding FROM voices"
-        params: tuple[Any, ...] = ()
-        if encoder is not None:
-            sql, params = sql + f" WHERE encoder = {self.P}", (encoder,)
-        for r in self._execute(sql + " ORDER BY video_id, speaker", params):
-            yield r["video_id"], r["speaker"], float(r["seconds"]), _from_blob(r["embedding"])
-
-    def voice_count(self) -> tuple[int, str]:
-        """(number of voices, a fingerprint of the voices table that changes when a voice is added or replaced)."""
-        r = self._one("SELECT count(*) AS n, max(created_at) AS last FROM voices")
-        return int(r["n"]), f"{r['n']}:{r['last']}"
-
-    def set_voice_name(self, video_id: str, speaker: str, name: str, embedding: np.ndarray | None) -> str | None:
-        """Name a voice (a person's label, replacing an earlier name of the same voice).
-
-        Arguments:
-            video_id: the video.
-            speaker: its speaker label (``S1``).
-            name: the name.
-            embedding: the voice as it is now (kept with the name, so that the name can follow the voice when the
-                speakers are found again); None when unknown.
-
-        Returns:
-            The name the voice had before, or None.
-        """
-        P = self.P
-        with self.transaction():
-            old = self._one(f"SELECT name FROM voice_names WHERE video_id = {P} AND speaker = {P}", (video_id, speaker))
-            self._execute(
-                f"INSERT INTO voice_names(video_id, speaker, name, embedding, named_at) VALUES ({self._marks(5)})"
-                " ON CONFLICT (video_id, speaker) DO UPDATE SET name = excluded.name, embedding = excluded.embedding,"
-                " named_at = excluded.named_at",
-                (video_id, speaker, name, _to_blob(embedding) if embedding is not None else None, utcnow()))
-        return old["name"] if old is not None else None
-
-    def voices_named(self, name: str) -> list[tuple[str, str]]:
-        """The (video_id, speaker) pairs people named ``name`` (case-insensitive), by video then speaker."""
-        return [(r["video_id"], r["speaker"]) for r in self._all(
-            f"SELECT video_id, speaker FROM voice_names WHERE lower(name) = lower({self.P}) ORDER BY video_id, speaker",
-            (name,))]
-
     # -- stage runs ------------------------------------------------------------------------------------------------
     def mark_stage(self, video_id: str, stage: str, key: str, detail: dict[str, Any] | None = None) -> None:
         """Record that ``stage`` finished for a video with this cache key (replacing an earlier run)."""
@@ -741,78 +513,6 @@ class SQLCatalogue(ABC):
         self._execute(f"DELETE FROM videos WHERE id = {P}", (video_id,))
         return only
 
-    # -- copies and the channel network (issue 15) -----------------------------------------------------------------
-    def save_fingerprint(self, video_id: str, media_sha256: str, data: bytes, duration: float, tool: str,
-                         tool_version: str) -> None:
-        """A video's audio fingerprint (replacing the one it had)."""
-        self._execute(
-            f"INSERT INTO audio_fingerprints(video_id, media_sha256, items, duration, tool, tool_version) VALUES ({self._marks(6)})"
-            " ON CONFLICT (video_id) DO UPDATE SET media_sha256 = excluded.media_sha256, items = excluded.items,"
-            " duration = excluded.duration, tool = excluded.tool, tool_version = excluded.tool_version",
-            (video_id, media_sha256, data, duration, tool, tool_version))
-
-    def fingerprints(self, exclude: str | None = None) -> Iterator[tuple[str, bytes]]:
-        """(video id, fingerprint bytes) of every video but ``exclude``."""
-        for r in self._execute(f"SELECT video_id, items FROM audio_fingerprints WHERE video_id <> COALESCE({self.P}, '')",
-                               (exclude,)):
-            yield r[0], bytes(r[1])
-
-    def keyframe_rows(self, exclude: str | None = None) -> list[tuple[str, float, int, float, float]]:
-        """Every archived keyframe as (video_id, time, phash unsigned, shot_start, shot_end)."""
-        return [(r[0], float(r[1]), to_unsigned64(int(r[2])), float(r[3]), float(r[4])) for r in self._all(
-            "SELECT video_id, time, phash, shot_start, shot_end FROM keyframes"
-            f" WHERE video_id <> COALESCE({self.P}, '') ORDER BY video_id, time", (exclude,))]
-
-    def video_facts(self) -> list[Row]:
-        """(id, upload_date, archived_at, duration, channel) of every video: what copy direction is decided from."""
-        return self._all("SELECT id, upload_date, archived_at, duration, channel FROM videos")
-
-    def save_links(self, links: Iterable[Any], method_version: str) -> int:
-        """Insert or refresh links (``CopyLink``s); a pair is stored once, in its original -> copy direction.
-
-        Returns:
-            The number of links written.
-        """
-        n = 0
-        p = self.P
-        with self.transaction():
-            for link in links:
-                # the same pair found the other way round (dates changed) replaces the old row
-                self._execute(f"DELETE FROM copy_links WHERE original_id = {p} AND copy_id = {p}", (link.copy, link.original))
-                self._execute(
-                    "INSERT INTO copy_links(original_id, copy_id, \"offset\", speed, coverage, confidence, method,"
-                    f" matched_seconds, detail, method_version, found_at) VALUES ({self._marks(11)})"
-                    " ON CONFLICT (original_id, copy_id) DO UPDATE SET \"offset\" = excluded.\"offset\", speed = excluded.speed,"
-                    " coverage = excluded.coverage, confidence = excluded.confidence, method = excluded.method,"
-                    " matched_seconds = excluded.matched_seconds, detail = excluded.detail,"
-                    " method_version = excluded.method_version, found_at = excluded.found_at",
-                    (link.original, link.copy, link.offset, link.speed, link.coverage, link.confidence, link.method,
-                     link.matched_seconds, json.dumps(link.detail, ensure_ascii=False, default=str), method_version, utcnow()))
-                n += 1
-        return n
-
-    def links_of(self, video_id: str) -> tuple[list[Row], list[Row]]:
-        """(links where the video is the copy, links where it is the original), most confident first."""
-        copied_from = self._all(_LINK_COLUMNS + f" WHERE c.copy_id = {self.P} ORDER BY c.confidence DESC", (video_id,))
-        copies = self._all(_LINK_COLUMNS + f" WHERE c.original_id = {self.P} ORDER BY k.upload_date, c.copy_id", (video_id,))
-        return copied_from, copies
-
-    def all_links(self) -> list[Row]:
-        return self._all("SELECT * FROM copy_links ORDER BY original_id, copy_id")
-
-    def network_videos(self) -> list[Row]:
-        """The rows the channel network is built from, with each video's latest info.json path (for yt-dlp fields)."""
-        return self._all(
-            "SELECT v.id, v.channel, v.channel_id, v.uploader, v.channel_url, v.webpage_url, v.upload_date, v.archived_at,"
-            " v.status, v.description, v.title, (SELECT m.info_json_path FROM metadata_versions m WHERE m.video_id = v.id"
-            " ORDER BY m.id DESC LIMIT 1) AS info_json_path FROM videos v ORDER BY v.id")
-
-    def video_copies(self, video_id: str) -> dict[str, list[dict[str, Any]]]:
-        """``{"copied_from": [...], "copies_elsewhere": [...]}`` for one video, as plain dicts (CLI, web, API)."""
-        copied_from, copies = self.links_of(video_id)
-        return {"copied_from": [_link_dict(r, "original") for r in copied_from],
-                "copies_elsewhere": [_link_dict(r, "copy") for r in copies]}
-
 
 def upsert_video_values(rec: VideoRecord) -> dict[str, Any]:
     """A video record as its columns (lists as JSON)."""
@@ -822,25 +522,5 @@ def upsert_video_values(rec: VideoRecord) -> dict[str, Any]:
     return d
 
 
-def _link_dict(r: Row, other: str) -> dict[str, Any]:
-    return {"video_id": r[f"{other}_id"], "title": r[f"{other}_title"], "channel": r[f"{other}_channel"],
-            "upload_date": r[f"{other}_upload_date"], "status": r[f"{other}_status"],
-            "offset": r["offset"], "speed": r["speed"], "coverage": r["coverage"], "confidence": r["confidence"],
-            "method": r["method"], "matched_seconds": r["matched_seconds"], "found_at": r["found_at"],
-            "evidence": (ev := json.loads(r["detail"] or "{}")),
-            # observed (first archived) | claimed (platform dates only) | uncertain (they contradict), issue 21
-            "direction": ev.get("direction", "observed") if isinstance(ev, dict) else "observed"}
-
-
 def _like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _to_blob(v: Any) -> bytes:
-    """An embedding as stored: float32, little-endian."""
-    return np.asarray(v, "<f4").tobytes()
-
-
-def _from_blob(b: Any) -> np.ndarray:
-    """A stored embedding (bytes, or PostgreSQL's bytea as bytes or memoryview) as float32."""
-    return np.frombuffer(bytes(b), "<f4")
