@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 report = runpy.run_path(str(ROOT / "scripts" / "architecture_report.py"))
 
 PYPROJECT = """

@@ -19,7 +19,7 @@ from pipeline.asr import Segment, Transcript, Word, flag_segment, subtitles, tra
 from pipeline.errors import ConfigError, MediaError, ModelError, NoAudioError
 from pipeline.media.probe import run_ffmpeg
 
-MEDIA = Path(__file__).parent / "media" / "transcribe"
+MEDIA = Path(__file__).resolve().parents[1] / "media" / "transcribe"
 CLIP = MEDIA / "en_short.opus"
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 

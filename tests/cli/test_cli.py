@@ -101,7 +101,7 @@ def test_similar_lists_no_false_relatives(archived, settings):
 
 @pytest.mark.slow
 def test_transcribe_command_writes_subtitles(tmp_path):
-    clip = Path(__file__).parent / "media" / "transcribe" / "en_short.opus"
+    clip = Path(__file__).resolve().parents[1] / "media" / "transcribe" / "en_short.opus"
     out = tmp_path / "out.vtt"
     res = runner.invoke(app, ["--data-dir", str(tmp_path / "d"), "transcribe", str(clip), "-m", "tiny.en", "-f", "vtt", "-o", str(out)])
     assert res.exit_code == 0, res.output

@@ -26,7 +26,7 @@ from pipeline.storage.files import Archive
 from pipeline.storage.sqlite.catalogue import Store
 
 runner = CliRunner()
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/: the media and every room's test files
 JSON_HELP = JsonFlag.__metadata__[0].help
 
 # Commands that print no result: they run a server or become another process until stopped.
@@ -39,12 +39,12 @@ NOT_RESULTS = {
 # Commands whose --json needs a service this file does not start: the test that runs them with --json and reads the
 # JSON, and the words of that invocation in its source (checked below, so the reference cannot go stale silently).
 ELSEWHERE = {
-    ("deploy",): ("test_scale_pools.py", '"deploy", "--json"'),  # a Prefect server on PostgreSQL
-    ("migrate",): ("test_migrate.py", '"migrate", "--to", url, "--json"'),  # a PostgreSQL cluster
-    ("models", "pull"): ("test_models_pull.py", '"models", "pull", "tiny", "--json"'),  # a loopback hub
-    ("voices", "show"): ("test_speakers.py", '"voices", vid, "--json"'),  # a video whose speakers were found
-    ("voices", "name"): ("test_speakers.py", '"voices", "name", f"{vid}:S2", "Second voice", "--json"'),
-    ("monitor", "retract"): ("test_removals.py", '"monitor", "retract", video, "--why", "CDN outage on 6 Jan, confirmed by the platform", "--json"'),  # a recorded removal
+    ("deploy",): ("scale/test_scale_pools.py", '"deploy", "--json"'),  # a Prefect server on PostgreSQL
+    ("migrate",): ("storage/test_migrate.py", '"migrate", "--to", url, "--json"'),  # a PostgreSQL cluster
+    ("models", "pull"): ("models/test_models_pull.py", '"models", "pull", "tiny", "--json"'),  # a loopback hub
+    ("voices", "show"): ("speakers/test_speakers.py", '"voices", vid, "--json"'),  # a video whose speakers were found
+    ("voices", "name"): ("speakers/test_speakers.py", '"voices", "name", f"{vid}:S2", "Second voice", "--json"'),
+    ("monitor", "retract"): ("preservation/test_removals.py", '"monitor", "retract", video, "--why", "CDN outage on 6 Jan, confirmed by the platform", "--json"'),  # a recorded removal
 }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cogapp import Cog
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GENERATED = ["docs/cli.md", "pipeline/LAYOUT.md"]
 
 

@@ -123,7 +123,7 @@ def test_fingerprint_bytes_round_trip(songs):
 
 
 def test_missing_fpcalc_is_a_config_error(monkeypatch, songs):
-    """Without fpcalc and without an ffmpeg that has the chromaprint muxer (tests/test_doctor.py covers the muxer)."""
+    """Without fpcalc and without an ffmpeg that has the chromaprint muxer (tests/doctor/test_doctor.py covers the muxer)."""
     from pipeline.errors import ConfigError
 
     fp.fpcalc_exe.cache_clear()

@@ -1,4 +1,4 @@
-"""Video ids are stable and path-safe (the full-text indexes following the segments: tests/test_schema_sql.py)."""
+"""Video ids are stable and path-safe (the full-text indexes following the segments: tests/storage/test_schema_sql.py)."""
 
 from __future__ import annotations
 

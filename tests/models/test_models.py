@@ -14,7 +14,7 @@ from pipeline.errors import ModelError
 from pipeline.models import ct2_convert
 from pipeline.models import whisper as models
 
-CLIP = Path(__file__).parent / "media" / "transcribe" / "en_short.opus"
+CLIP = Path(__file__).resolve().parents[1] / "media" / "transcribe" / "en_short.opus"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The chain of custody as the CLI lists it (the triggers that keep it append-only: tests/test_schema_sql.py)."""
+"""The chain of custody as the CLI lists it (the triggers that keep it append-only: tests/storage/test_schema_sql.py)."""
 
 from __future__ import annotations
 

@@ -34,8 +34,8 @@ from pipeline.stages.runner import record_fetch, run_keyframes
 from pipeline.storage.files import Archive
 from pipeline.storage.sqlite.catalogue import Store
 
-FIXTURES = Path(__file__).parent / "fixtures"
-REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(data_dir: Path | str, *args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import yt_dlp.utils
-from _scale import pg  # noqa: F401  (the throwaway PostgreSQL cluster, one per session)
 from conftest import SAMPLES, publish_page
 
 import pipeline.sources.ytdlp

@@ -2,7 +2,7 @@
 platform's own words with the HTTP exchange, a false removal is withdrawn by a retraction shown wherever the
 removal is shown, and nothing a platform sends can drive the archivist's terminal.
 
-The monitor's clock is moved as in tests/test_monitor.py; the site is the loopback site, answering whatever each
+The monitor's clock is moved as in tests/preservation/test_monitor.py; the site is the loopback site, answering whatever each
 case needs (a whole-site 404, a bot check with status 404, a 410 in the platform's words, 200 removal pages).
 """
 
@@ -14,7 +14,6 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from _scale import pg, s3, s3_server  # noqa: F401  (PostgreSQL and moto S3 on loopback)
 from conftest import SAMPLES, publish_page
 from typer.testing import CliRunner
 

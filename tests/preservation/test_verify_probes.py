@@ -323,8 +323,6 @@ def _rewrite_without_attested(store) -> None:
 
 # -- PostgreSQL + S3 -------------------------------------------------------------------------------------------------
 
-from _scale import pg, s3, s3_server  # noqa: E402,F401
-
 
 def test_probes_on_postgres_and_s3(server, pg, s3, tmp_path):
     """On the scale-out backends: a forged segment and title, an S3 object overwritten under a machine's cached

@@ -7,7 +7,6 @@ import hashlib
 import uuid
 
 import pytest
-from _scale import pg, s3, s3_server  # noqa: F401
 
 from pipeline.config import Settings
 from pipeline.preservation.fixity import verify

@@ -9,7 +9,6 @@ import sys
 
 import psycopg
 import pytest
-from _scale import pg, s3, s3_server  # noqa: F401
 
 from pipeline.testing.postgres import PostgresCluster
 

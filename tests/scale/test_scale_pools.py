@@ -20,7 +20,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _scale import pg, s3, s3_server  # noqa: F401
 
 from pipeline.demo.loopback import publish_feed
 from pipeline.search.facade import SearchQuery, search
@@ -40,7 +39,7 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.Co
 
 def _env(**extra: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CLIPWATCH_"))}
-    return {**base, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "DO_NOT_TRACK": "1", **extra}
+    return {**base, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "DO_NOT_TRACK": "1", **extra}
 
 
 def test_ingest_says_when_the_prefect_server_is_down(server, tmp_path):

@@ -10,7 +10,6 @@ import os
 
 import _search_catalogue
 import pytest
-from _scale import pg  # noqa: F401  (the throwaway PostgreSQL cluster, one per session)
 from _search_catalogue import HOSTILE, build_catalogue
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _scale import pg  # noqa: F401  (a throwaway PostgreSQL cluster, started by the tests)
 from typer.testing import CliRunner
 
 from pipeline.asr.base import Segment, Transcript

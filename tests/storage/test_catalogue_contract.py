@@ -9,7 +9,6 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from _scale import pg  # noqa: F401
 
 from pipeline.domain import MediaRecord, VideoRecord, pack_words, unpack_words
 from pipeline.errors import NotFoundError

@@ -12,7 +12,6 @@ import uuid
 
 import _search_catalogue
 import pytest
-from _scale import pg, s3, s3_server  # noqa: F401
 from conftest import SAMPLES
 from test_postgres_catalogue import QUERIES
 from typer.testing import CliRunner

@@ -12,7 +12,6 @@ import uuid
 
 import _search_catalogue
 import pytest
-from _scale import pg  # noqa: F401
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -358,7 +357,7 @@ def test_copies_on_postgres(pg_url):
 
 
 # -- issue 13's search on both databases: numbers, abbreviations, compounds, Korean numerals, doubtful lines,
-# prefixes, phrases and word times, over the corpus of tests/test_search_forgiving.py (plus a flagged line) -------------
+# prefixes, phrases and word times, over the corpus of tests/search/test_search_forgiving.py (plus a flagged line) ----
 
 FLAGGED = (30.0, 36.0, "press five press five press five")   # a loop the flagger marked: findable, doubtful
 

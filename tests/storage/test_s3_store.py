@@ -12,7 +12,6 @@ import sys
 import uuid
 
 import pytest
-from _scale import pg, s3, s3_server  # noqa: F401
 from conftest import SAMPLES, publish_page
 from fastapi.testclient import TestClient
 

@@ -1,6 +1,6 @@
 """The schema itself, at the SQL level: the one test file that runs raw SQL on a catalogue (SQLite and PostgreSQL).
 
-Everything else talks to the catalogue through its methods (``tests/test_catalogue_contract.py`` runs that contract
+Everything else talks to the catalogue through its methods (``tests/storage/test_catalogue_contract.py`` runs that contract
 on SQLite and PostgreSQL). Here are the guarantees that live in the database, below those methods: SQLite's triggers
 keep the events append-only and chained, the FTS5 indexes follow the segments and hold the shadow text, the file is
 in WAL mode; PostgreSQL's migrations, append-only events (trigger and privilege), index plans and stored shadow
@@ -16,7 +16,6 @@ import uuid
 
 import psycopg
 import pytest
-from _scale import pg  # noqa: F401
 from test_postgres_catalogue import both, forgiving, pg_url  # noqa: F401  (the PostgreSQL catalogues those tests build)
 
 from pipeline.asr import Segment, Transcript
