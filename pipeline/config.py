@@ -19,7 +19,7 @@ DEFAULT_MODEL = "base"
 DEFAULT_ENGINE = "faster-whisper"
 # The names settings may hold. The implementations are registered where they live (``pipeline.asr.base.ENGINES``,
 # ``pipeline.translate.base.TRANSLATORS``); config only names them, so it stays a leaf that every room can import
-# (tests/test_house.py checks that both lists agree).
+# (tests/architecture/test_house.py checks that both lists agree).
 ENGINE_NAMES = ("faster-whisper", "openai-whisper")
 DEVICES = ("auto", "cpu", "cuda")
 TRANSLATOR_KINDS = ("whisper", "ct2")

@@ -1,6 +1,6 @@
 """Generated documentation: command output pasted into the docs by cog and checked by the tests.
 
-``cog -r docs/cli.md`` regenerates; ``tests/test_docs.py`` fails when a doc no longer matches what the code prints.
+``cog -r docs/cli.md`` regenerates; ``tests/cli/test_docs.py`` fails when a doc no longer matches what the code prints.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 features are rebuilt here with torch and numpy, so that Resemblyzer's own imports (librosa, webrtcvad, which needs
 a C compiler) are never loaded at run time; the voice activity comes from the audio profile and Silero instead.
 The features match ``librosa.feature.melspectrogram(sr=16000, n_fft=400, hop_length=160, n_mels=40)`` (power
-mel, Slaney scale and norm), which is what the weights were trained on; tests/test_speakers.py checks it.
+mel, Slaney scale and norm), which is what the weights were trained on; tests/speakers/test_speakers.py checks it.
 """
 
 from __future__ import annotations
