@@ -44,6 +44,7 @@ ELSEWHERE = {
     ("models", "pull"): ("models/test_models_pull.py", '"models", "pull", "tiny", "--json"'),  # a loopback hub
     ("voices", "show"): ("speakers/test_speakers.py", '"voices", vid, "--json"'),  # a video whose speakers were found
     ("voices", "name"): ("speakers/test_speakers.py", '"voices", "name", f"{vid}:S2", "Second voice", "--json"'),
+    ("delete",): ("preservation/test_verify_probes.py", '"delete", b, "--why", "a second takedown order", "--json"'),
     ("monitor", "retract"): ("preservation/test_removals.py", '"monitor", "retract", video, "--why", "CDN outage on 6 Jan, confirmed by the platform", "--json"'),  # a recorded removal
 }
 
