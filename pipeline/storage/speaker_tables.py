@@ -18,7 +18,7 @@ class SpeakerTables(SQLBase):
     """Who speaks: each video's turns and voices, and the names given to voices (a human label, never overwritten)."""
 
     # Speaker turns, voices (one centroid embedding per speaker: float32, L2-normalised, little-endian bytes) and the
-    # names people give voices. The speaker tables are in sqlite/schema.sql and PostgreSQL's migration 0011; their
+    # names people give voices. The speaker tables are in sqlite/schema.sql and PostgreSQL's migration 0009; their
     # time columns are ``start``/``stop`` (no column named "end").
     def replace_speakers(self, video_id: str, media_sha256: str, encoder: str, turns: Iterable[Any],
                          voices: Iterable[Any]) -> None:

@@ -106,9 +106,8 @@ def step_3(db: sqlite3.Connection) -> dict[str, Any]:
 STEPS: dict[int, Callable[[sqlite3.Connection], dict[str, Any]]] = {
     2: step_2,
     3: step_3,
-    # 6: who speaks (issue 24): speaker_turns, voices, voice_names are new tables, made by schema.sql.
-    # (4 and 5 are other branches' steps; the coordinator renumbers when merging.)
-    6: lambda db: {"speakers": "new tables speaker_turns, voices, voice_names"},
+    # who speaks (issue 24): speaker_turns, voices, voice_names are new tables, made by schema.sql.
+    4: lambda db: {"speakers": "new tables speaker_turns, voices, voice_names"},
 }
 LATEST = max(STEPS)
 
@@ -159,8 +158,7 @@ def migrate(db: sqlite3.Connection, db_path: Path, now: Callable[[], str]) -> di
     db.execute("BEGIN IMMEDIATE")
     try:
         for n in range(version + 1, LATEST + 1):
-            if n in STEPS:  # a number another branch holds may be absent until the branches are merged
-                done["steps"][n] = STEPS[n](db)
+            done["steps"][n] = STEPS[n](db)
         for stmt in _statements(schema_sql()):
             db.execute(stmt)
         db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(LATEST),))
