@@ -24,6 +24,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from pipeline.components import gather
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, DiskFullError, DownloadError
 from pipeline.preservation.sweep import sweep
@@ -73,8 +74,6 @@ class IngestReport:
     @property
     def needs(self) -> list[dict[str, str]]:
         """What was skipped for want of an optional component, once per component across the batch."""
-        from pipeline.components import gather
-
         return [n.to_dict() for n in gather(n for v in self.videos for n in v.needs)]
 
     def to_dict(self) -> dict[str, Any]:

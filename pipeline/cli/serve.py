@@ -26,7 +26,7 @@ def serve(
     # uvicorn and FastAPI (with the web app's templates) load in about a second: only for this command.
     import uvicorn
 
-    from pipeline.web import create_app
+    from pipeline.web import create_app  # FastAPI and the templates: only for the command that serves
 
     if not 0 < port < 65536:
         raise ClipwatchError(f"--port {port} is not a TCP port; choose one from 1 to 65535 (e.g. 8000)")

@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from pipeline import csvsafe
 from pipeline.errors import QueryError
 from pipeline.tagging.signals.source import load_registry
+from pipeline.xmlsafe import xml_text
 
 UNKNOWN_CHANNEL = "(unknown channel)"
 SIGNAL_NOTE = "monetisation signals come from metadata only (yt-dlp fields, links in descriptions); a signal is not proof of income"
@@ -246,15 +247,13 @@ def to_json(net: Network) -> dict[str, Any]:
 def to_graphml(net: Network) -> str:
     import networkx as nx  # heavy (~1 s): only for the GraphML export
 
-    from pipeline.xmlsafe import xml_text as x  # names with control characters would make the file unparseable
-
     g = nx.DiGraph()
     for n in net.nodes:
-        g.add_node(x(n.channel), videos=n.videos, copies=n.copies, copy_share=n.copy_share, registry=x(n.registry or ""),
-                   status=x(n.status), monetisation_signals=len(n.monetisation_signals),
-                   monetisation_kinds=x(", ".join(sorted({s.kind for s in n.monetisation_signals}))))
+        g.add_node(xml_text(n.channel), videos=n.videos, copies=n.copies, copy_share=n.copy_share, registry=xml_text(n.registry or ""),
+                   status=xml_text(n.status), monetisation_signals=len(n.monetisation_signals),
+                   monetisation_kinds=xml_text(", ".join(sorted({s.kind for s in n.monetisation_signals}))))
     for e in net.edges:
-        g.add_edge(x(e.from_), x(e.to), videos=e.videos,
+        g.add_edge(xml_text(e.from_), xml_text(e.to), videos=e.videos,
                    median_delay_days=e.median_delay_days if e.median_delay_days is not None else -1.0)
     buf = io.BytesIO()
     nx.write_graphml(g, buf, encoding="utf-8")
@@ -273,8 +272,6 @@ def to_csv(net: Network) -> str:
 
 def to_svg(net: Network, size: int = 640, link: Callable[[str], str] | None = None) -> str:
     """A circular drawing: node area ~ videos, red ring = in the registry, grey = removed; arrow width ~ videos copied."""
-    from pipeline.xmlsafe import xml_text
-
     def e(text: str, quote: bool = True) -> str:  # escaped, and nothing an XML parser refuses
         return html.escape(xml_text(text), quote)
     n = len(net.nodes)

@@ -26,6 +26,7 @@ from pipeline.search.query import plan as make_plan
 from pipeline.storage.base import Catalogue
 from pipeline.storage.files import atomic_write
 from pipeline.tagging.signals.source import load_registry
+from pipeline.xmlsafe import xml_text
 
 BY = ("week", "month", "year")
 TREND_FORMATS = ("table", "csv", "json")
@@ -173,8 +174,6 @@ def plot_trends(t: Trends, fmt: str = "svg", *, width: float = 8.0, height: floa
 
     fig = Figure(figsize=(width, height), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
-    from pipeline.xmlsafe import xml_text  # the SVG must parse whatever the names hold
-
     title = xml_text(f"“{t.query.text}” — mentions per {t.query.by}")
     if t.query.channel:
         title += f" · {xml_text(t.query.channel)}"

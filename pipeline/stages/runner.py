@@ -23,6 +23,7 @@ from pipeline.stages.keyframes import KeyframesStage
 from pipeline.stages.screen_text import ScreenTextStage
 from pipeline.stages.tag import TagStage
 from pipeline.storage.base import BlobStore, Catalogue
+from pipeline.storage.facts import attest, changes
 from pipeline.storage.files import atomic_write_json
 from pipeline.storage.locks import video_lock
 
@@ -65,13 +66,9 @@ def _record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, s
             # Keep the old metadata: versions are history, never overwritten.
             info_rel = _write_info(archive, folder, fetched.info, versioned=True)
             store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
-            from pipeline.storage.facts import changes
-
             store.add_event("metadata-changed", video_id=v.id, detail={"title": v.title, "facts": changes(store, v.id)})
             record_manifest(store, archive, v.id, cause="metadata changed")
         else:  # fields the platform filled in later (channel, dates) go under the chain too
-            from pipeline.storage.facts import attest
-
             attest(store, v.id, cause="fetched again: metadata refreshed")
         return StageOutcome(v.id, "fetch", "skipped", "already archived: no download")
     if fetched.media is not None and _concurrent_fetch(store, v.id, fetched.media.sha256, fetched.media.fetch_started_at):
@@ -97,8 +94,6 @@ def _record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, s
         store.add_media_file(m)
         store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
         store.add_event("fetched", video_id=v.id, source_id=source_id, media_sha256=m.sha256, detail=provenance)
-        from pipeline.storage.facts import attest
-
         attest(store, v.id, cause="fetched")  # the catalogue rows under the chain with the fetch itself
     record_manifest(store, archive, v.id, cause="fetched")
     fetched.cleanup()
@@ -121,8 +116,6 @@ def run_stage(job: Job, stage: Stage, progress: Progress | None = None) -> Stage
         return StageOutcome(job.video_id, stage.name, "skipped", stage.skip_message, detail={"needs": needs} if needs else {})
     outcome = stage.run(job, progress)
     if outcome.status in ("done", "not-applicable"):
-        from pipeline.storage.facts import attest
-
         # the stage's mark and the digests of the rows it wrote go in together: a crash cannot leave a finished
         # stage whose rows the chain never recorded (verify would call them forged, and a re-run would skip it)
         with job.store.transaction():

@@ -10,6 +10,7 @@ from pipeline import asr
 from pipeline.asr import subtitles
 from pipeline.asr.flags import mark_transcript
 from pipeline.errors import NoAudioError
+from pipeline.speakers.subtitles import refresh_vtt
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 from pipeline.translate import get_translator
 
@@ -69,8 +70,6 @@ class TranscribeStage(Stage):
             detail["translator"] = translator.name
         elif refused and tr.language != "en":
             detail["translation_skipped"] = refused
-        from pipeline.speakers.subtitles import refresh_vtt
-
         refresh_vtt(job.store, job.archive, job.video_id)  # <v S1> in the subtitles when the speakers are known
         msg = f"{tr.language or '?'}; {detail['segments']} segments" + (f" ({detail['flagged']} flagged)" if detail["flagged"] else "")
         return StageOutcome(job.video_id, self.name, "done", msg, time.perf_counter() - t0, detail)

@@ -30,12 +30,15 @@ from pipeline.asr.subtitles import clock as fmt_time
 from pipeline.config import Settings
 from pipeline.copies import network as net
 from pipeline.errors import ClipwatchError, NotFoundError, QueryError
+from pipeline.preservation.removals import removed_listing
 from pipeline.search import views
 from pipeline.search.citation import all_formats, cite, to_text
 from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
 from pipeline.search.facade import MODES, SORTS, SOURCES, STATUSES, SearchQuery, search
+from pipeline.speakers.voices import voices_report
 from pipeline.storage.base import Catalogue, blob_store_for, catalogue_for
 from pipeline.storage.sqlite.catalogue import Store
+from pipeline.web.history import register as register_history
 from pipeline.web.remote import remote_file_response, safe_rel
 
 log = logging.getLogger(__name__)
@@ -202,8 +205,6 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
     def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
 
-    from pipeline.web.history import register as register_history
-
     register_history(app, stores.get, page, env)  # /videos/{id}/history, its JSON twin, per-version downloads
 
     def error(request: Request, status: int, message: str) -> Response:
@@ -295,8 +296,6 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
 
     @app.get("/removed", response_class=HTMLResponse, include_in_schema=False)
     def removed_page():
-        from pipeline.preservation.removals import removed_listing
-
         store = stores.get()
         return page("removed.html", params={}, videos=removed_listing(store, views.removed_list(store)))
 
@@ -325,8 +324,6 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
         }
 
     def _voices(video_id: str) -> list[dict[str, Any]]:
-        from pipeline.speakers.voices import voices_report
-
         return voices_report(stores.get(), video_id)["speakers"]
 
     @app.get("/videos/{video_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -438,8 +435,6 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
 
     @app.get("/api/removed", tags=["browse"], summary="Videos no longer available at the source")
     def api_removed() -> list[dict[str, Any]]:
-        from pipeline.preservation.removals import removed_listing
-
         store = stores.get()
         return removed_listing(store, views.removed_list(store))
 

@@ -23,7 +23,7 @@ from pipeline.errors import ConfigError, StorageError
 from pipeline.storage import chain
 from pipeline.storage.base import SearchIndex
 from pipeline.storage.catalogue import SEARCH_INDEX_VERSION, SQLCatalogue, upsert_video_values
-from pipeline.storage.postgres import hangul
+from pipeline.storage.postgres import hangul, search
 from pipeline.storage.searchindex import SQLSearchIndex
 from pipeline.text import normalize
 
@@ -356,8 +356,6 @@ class PostgresCatalogue(SQLCatalogue):
     def search_index(self) -> SearchIndex:
         """Search on PostgreSQL's indexes (``pipeline.storage.postgres.search``: tsvector, Hangul bigrams, pg_trgm),
         with the same methods and rows as SQLite's FTS5, so ``pipeline.search`` runs one code path on either."""
-        from pipeline.storage.postgres import search
-
         return SQLSearchIndex(search, self.conn)
 
 

@@ -31,7 +31,7 @@ from pipeline.errors import ClipwatchError, ConfigError, NotFoundError
 from pipeline.storage.base import SearchIndex
 from pipeline.storage.catalogue import SEARCH_INDEX_VERSION, SQLCatalogue, upsert_video_values
 from pipeline.storage.searchindex import SQLSearchIndex
-from pipeline.storage.sqlite import migrations
+from pipeline.storage.sqlite import migrations, search
 from pipeline.text import normalize
 
 # The domain records were defined here before ``pipeline.domain``; still importable from here for code not yet
@@ -100,8 +100,6 @@ class Store(SQLCatalogue):
     @property
     def search_index(self) -> SearchIndex:
         """FTS5 over the shadow text (``pipeline.storage.sqlite.search``), kept by triggers on ``segments``."""
-        from pipeline.storage.sqlite import search
-
         return SQLSearchIndex(search, self.db)
 
     @classmethod
@@ -123,10 +121,8 @@ class Store(SQLCatalogue):
         row = self.db.execute("SELECT value FROM meta WHERE key = 'search_index_version'").fetchone()
         if row is not None and row[0] == SEARCH_INDEX_VERSION:
             return
-        from pipeline.storage.sqlite.search import rebuild_search_index
-
         with self.transaction():
-            rebuild_search_index(self.db)
+            search.rebuild_search_index(self.db)
             self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('search_index_version', ?)", (SEARCH_INDEX_VERSION,))
 
     def close(self) -> None:

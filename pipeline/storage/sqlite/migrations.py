@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
+from pipeline.errors import ConfigError
 from pipeline.storage import chain
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,6 @@ def migrate(db: sqlite3.Connection, db_path: Path, now: Callable[[], str]) -> di
                          + f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{LATEST}');COMMIT;")
         return None
     if version > LATEST:
-        from pipeline.errors import ConfigError
-
         raise ConfigError(f"{db_path} was written by a newer clipwatch (schema version {version}, this one knows {LATEST}); "
                           "upgrade clipwatch to open it")
     saved = backup(db, db_path, version)
