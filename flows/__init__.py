@@ -57,9 +57,7 @@ def guard_temporary_server() -> None:
         return
 
     def run_guarded(self) -> subprocess.Popen:
-        real_popen = subprocess.Popen
-
-        class GuardedPopen(real_popen):  # only this call: argv goes through the guard
+        class GuardedPopen(subprocess.Popen):  # only this call: argv goes through the guard
             def __init__(self, args, *a, **kw):
                 if list(args[:3]) == [sys.executable, "-m", "uvicorn"]:
                     args = [sys.executable, "-m", "flows.server_guard", str(os.getpid()), *args[3:]]
@@ -71,14 +69,15 @@ def guard_temporary_server() -> None:
 
         import prefect.server.api.server as server_module
 
-        server_module.subprocess = _SubprocessShim(GuardedPopen)
+        # Prefect's server module sees a shim for its `subprocess` name during this one call (a module typed as one)
+        server_module.subprocess = _SubprocessShim(GuardedPopen)  # type: ignore[assignment]
         try:
             return original(self)
         finally:
             server_module.subprocess = subprocess
 
     run_guarded._clipwatch_guarded = True  # type: ignore[attr-defined]
-    SubprocessASGIServer._run_uvicorn_command = run_guarded
+    SubprocessASGIServer._run_uvicorn_command = run_guarded  # type: ignore[method-assign]  # patching Prefect's class
 
 
 class _SubprocessShim:

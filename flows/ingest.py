@@ -287,7 +287,10 @@ def sweep_and_discover(store, settings: Settings, sources: list[str], report: In
 DOWNLOAD_WORKERS = max(1, int(os.environ.get("CLIPWATCH_DOWNLOADS", "4") or 4))
 
 
-@flow(name="ingest", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=DOWNLOAD_WORKERS))
+# Prefect types task_runner as TaskRunner[PrefectFuture[Any]], which its own ThreadPoolTaskRunner (a
+# TaskRunner[PrefectConcurrentFuture[R]]) does not match, TaskRunner being invariant: a gap in Prefect's typing
+@flow(name="ingest", log_prints=False,
+      task_runner=ThreadPoolTaskRunner(max_workers=DOWNLOAD_WORKERS))  # type: ignore[arg-type]
 def ingest_flow(sources: list[str], settings: Settings | None = None, force: bool = False) -> IngestReport:
     settings = settings or Settings()
     settings.ensure_dirs()

@@ -18,6 +18,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 from prefect import flow, task
@@ -59,7 +60,7 @@ class MonitorReport:
 
 
 def _settings(data_dir: str | None) -> Settings:
-    return Settings(data_dir=data_dir) if data_dir else Settings()
+    return Settings(data_dir=Path(data_dir)) if data_dir else Settings()
 
 
 @task(name="relist-sources", cache_policy=NO_CACHE)
@@ -130,12 +131,12 @@ def monitor_flow(data_dir: str | None = None, relist: bool = True, check: bool =
         ids = [i for i in ids if i not in fresh]
         if limit is not None:
             ids = ids[:limit]
-        futures = [check_task.submit(vid, settings, now) for vid in ids]
-        observed = []
-        for vid, fut in zip(ids, futures):
+        checks = [check_task.submit(vid, settings, now) for vid in ids]
+        observed: list[monitor.Observation] = []
+        for vid, checked in zip(ids, checks):
             reporter().stage_start(vid, "check")
             try:
-                observed.append(fut.result())
+                observed.append(checked.result())
             except ClipwatchError as exc:
                 report.checks.append({"video_id": vid, "outcome": "error", "message": str(exc)})
                 reporter().stage_end(vid, "check", "failed", str(exc))

@@ -31,7 +31,7 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 from urllib.parse import urlsplit
 
 from prefect import flow
@@ -55,6 +55,10 @@ from .ingest import (
 )
 from .monitor import DEFAULT_CRON, monitor_flow
 from .progress import reporter
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments.runner import RunnerDeployment
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +286,9 @@ def register(cron: str | None = None, limits: ScaleLimits | None = None) -> Regi
         created = ensure_pools(client)
         download_limit = ensure_limit(client, DOWNLOAD_LIMIT, limits.downloads, update=True)
     deployments = {}
-    for deployment, pool in plan:
+    for entry, pool in plan:
+        # called from sync code, Prefect's async_dispatch returns the deployment itself (typed "or a coroutine")
+        deployment = cast("RunnerDeployment", entry)
         deployment.apply(work_pool_name=pool)
         deployments[f"{deployment.flow_name}/{deployment.name}"] = pool
     return Registered(created, deployments, download_limit, cron)
@@ -331,8 +337,9 @@ Progress = Callable[[str], None]
 def _start(run: _Run, stats: FanOutStats) -> None:
     from prefect.deployments import run_deployment
 
-    fr = run_deployment(run.deployment, parameters=run.parameters, timeout=0, as_subflow=False,
-                        flow_run_name=run.label[:100])
+    # called from sync code, Prefect's async_dispatch returns the flow run itself (typed "or a coroutine")
+    fr = cast("FlowRun", run_deployment(run.deployment, parameters=run.parameters, timeout=0, as_subflow=False,
+                                        flow_run_name=run.label[:100]))
     run.flow_run_id, run.state, run.attempts = fr.id, "SCHEDULED", run.attempts + 1
     stats.runs[run.phase] = stats.runs.get(run.phase, 0) + 1
 

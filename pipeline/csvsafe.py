@@ -10,7 +10,7 @@ text and ``csv`` readers keep, so a reader sees what was there. Numbers are writ
 from __future__ import annotations
 
 import csv
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
@@ -47,9 +47,9 @@ class writer:  # noqa: N801 - used as csv.writer is
 class DictWriter(csv.DictWriter):
     """``csv.DictWriter`` whose every value goes through ``neutralise`` (the header is clipwatch's own)."""
 
-    def writerow(self, rowdict: dict[str, Any]) -> Any:
+    def writerow(self, rowdict: Mapping[str, Any]) -> Any:
         return super().writerow({k: neutralise(v) for k, v in rowdict.items()})
 
-    def writerows(self, rowdicts: Iterable[dict[str, Any]]) -> None:
+    def writerows(self, rowdicts: Iterable[Mapping[str, Any]]) -> None:
         for r in rowdicts:
             self.writerow(r)

@@ -17,7 +17,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from pipeline.config import Settings
@@ -26,7 +26,7 @@ from pipeline.errors import ConfigError
 from pipeline.media.probe import ffmpeg_exe
 from pipeline.shots import ocr
 from pipeline.speakers import ge2e
-from pipeline.storage.base import open_blob_store
+from pipeline.storage.base import ObjectStore, open_blob_store
 
 #: how long a configured server may take to answer the doctor (seconds)
 NETWORK_TIMEOUT = 5.0
@@ -220,7 +220,8 @@ def check_object_store(settings: Settings, timeout: float = NETWORK_TIMEOUT) -> 
         client = boto3.client("s3", config=Config(connect_timeout=timeout, read_timeout=timeout,
                                                   retries={"max_attempts": 1, "mode": "standard"},
                                                   s3={"addressing_style": "path"} if endpoint else None))
-        store = open_blob_store(url, cache_dir=settings.data_dir / "s3-cache", client=client)
+        # CLIPWATCH_STORAGE_URL names an object store; one of another kind fails check() here and is reported
+        store = cast(ObjectStore, open_blob_store(url, cache_dir=settings.data_dir / "s3-cache", client=client))
         store.check()
     except Exception as exc:  # noqa: BLE001 - StorageError says what to check; anything else is the answer too
         return Check("s3", "object store (S3)", UNREACHABLE, enables, str(exc),

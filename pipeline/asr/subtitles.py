@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 from pipeline.asr import Segment, Transcript, Word
 from pipeline.errors import ConfigError
-from pipeline.storage.files import atomic_write
+from pipeline.storage.files import atomic_write_bytes
 
 FORMATS = ("json", "srt", "vtt", "txt")
 JSON_VERSION = 1
@@ -92,7 +93,7 @@ def from_json(text: str) -> Transcript:
     return Transcript(**d, segments=segs)
 
 
-_WRITERS = {"json": to_json, "srt": to_srt, "vtt": to_vtt, "txt": to_txt}
+_WRITERS: dict[str, Callable[..., str]] = {"json": to_json, "srt": to_srt, "vtt": to_vtt, "txt": to_txt}
 
 
 def render(t: Transcript, fmt: str, include_flagged: bool = False) -> str:
@@ -111,10 +112,10 @@ def write_transcript(
     translation beside it as ``transcript.en.*`` (basename="transcript.en").
     """
     out_dir = Path(out_dir)
-    paths = {}
+    paths: dict[str, Path] = {}
     for fmt in formats:
         data = render(t, fmt).encode("utf-8")
         p = out_dir / f"{basename}.{fmt}"
-        atomic_write(p, lambda fh, b=data: fh.write(b))
+        atomic_write_bytes(p, data)
         paths[fmt] = p
     return paths

@@ -109,6 +109,7 @@ def match(
             tmp = Path(tempfile.mkdtemp(prefix="clipwatch-match-"))
             try:
                 fetched = fetch(file_or_url, Archive(tmp))
+                assert fetched.media is not None  # fetched without is_archived: never skipped
                 query = fingerprint_file(tmp / fetched.media.path)
                 fetched.cleanup()
             finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -163,7 +163,7 @@ def monitor_run(
     s = prefect_settings()
     from flows.monitor import monitor_flow  # imports Prefect, which reads its settings when first imported
 
-    kwargs = dict(data_dir=str(s.data_dir), relist=not no_relist, check=not no_check, analyse_new=not no_analyse,
+    kwargs: dict[str, Any] = dict(data_dir=str(s.data_dir), relist=not no_relist, check=not no_check, analyse_new=not no_analyse,
                   check_all=check_all, limit=limit)
     if as_json:
         report = monitor_flow(**kwargs)

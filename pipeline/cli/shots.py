@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -27,7 +27,7 @@ def shots(
     with tempfile.TemporaryDirectory(prefix="clipwatch-shots-") as tmp:
         out = keyframes_dir or Path(tmp)
         result = kf.extract_keyframes(file, out, detector=detector or kf.DEFAULT_DETECTOR)
-    data = {
+    data: dict[str, Any] = {
         "file": str(file), "duration": result.duration, "detector": result.detector, "tool_version": result.tool_version,
         "shots": [{"index": sh.index, "start": round(sh.start, 3), "end": round(sh.end, 3), "transition": getattr(sh, "transition", None)}
                   for sh in result.shots],

@@ -280,7 +280,9 @@ def query_frames(keyframes: Sequence[Any], load_image: Any = None) -> list[Any]:
     out = []
     for k in keyframes:
         h = int(k["phash"]) & 0xFFFFFFFFFFFFFFFF
-        mirror, alt, alt_m = 0, (), ()
+        mirror = 0
+        alt: tuple[int, ...] = ()
+        alt_m: tuple[int, ...] = ()
         img = load_image(k["path"]) if load_image is not None and k["path"] else None
         if img is not None:
             _, mirror = phash_pair(img)

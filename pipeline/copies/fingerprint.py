@@ -370,6 +370,7 @@ class AudioIndex:
     def _build(self) -> None:
         if not self._pending and not self._rebuild_all:
             return
+        todo: Iterable[int]
         if self._rebuild_all:
             todo, old = range(len(self._fps)), None
             self._rebuild_all = False
@@ -385,7 +386,9 @@ class AudioIndex:
             poss.append(pos[keep].astype(np.int32))
             vids.append(np.full(int(keep.sum()), v, np.int32))
         if old is not None and len(old[0]):
-            keys.insert(0, old[0]), vids.insert(0, old[1]), poss.insert(0, old[2])
+            keys.insert(0, old[0])
+            vids.insert(0, old[1])
+            poss.insert(0, old[2])
         k = np.concatenate(keys) if keys else np.zeros(0, np.uint32)
         order = np.argsort(k, kind="stable")
         self._keys = k[order]

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 
 @dataclass
@@ -140,7 +140,7 @@ class LoopbackServer:
 def watch_page(title: str, description: str, media_url: str, upload_date: str | None = None,
                channel: str | None = None, keywords: str | None = None, thumbnail_url: str | None = None) -> bytes:
     """An HTML watch page with schema.org VideoObject JSON-LD, as many video sites publish."""
-    ld = {"@context": "https://schema.org", "@type": "VideoObject", "name": title, "description": description,
+    ld: dict[str, Any] = {"@context": "https://schema.org", "@type": "VideoObject", "name": title, "description": description,
           "contentUrl": media_url}
     if upload_date:
         ld["uploadDate"] = upload_date

@@ -110,7 +110,9 @@ DECODE_THREADS = 0
 class Frame(NamedTuple):
     """One sampled frame: ``det`` at detection size, ``kf`` at keyframe size or None."""
 
-    index: int  # frame number in the source (0-based, counts every decoded frame)
+    # a field named like tuple.index, which it shadows on purpose: typeshed types NamedTuple fields against tuple's
+    # methods, so mypy reads it as an override
+    index: int  # type: ignore[assignment]  # frame number in the source (0-based, counts every decoded frame)
     time: float  # seconds from the first frame
     det: np.ndarray  # BGR, detection size
     kf: np.ndarray | None  # BGR, keyframe size, on every ``kf_every``-th sampled frame (None otherwise)
@@ -231,8 +233,8 @@ def read_frames_ffmpeg(path: Path, size: tuple[int, int], step: int = 1, *,
     threads = [threading.Thread(target=read_stderr, daemon=True)]
     if want_kf:
         threads.append(threading.Thread(target=read_kf, daemon=True))
-    for t in threads:
-        t.start()
+    for th in threads:
+        th.start()
     frame_bytes = w * h * 3
     # detection frames read ahead while waiting for a keyframe-size frame:
     # ffmpeg hands the second output over about one of its frames late
@@ -275,8 +277,8 @@ def read_frames_ffmpeg(path: Path, size: tuple[int, int], step: int = 1, *,
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-        for t in threads:
-            t.join(timeout=5.0)
+        for th in threads:
+            th.join(timeout=5.0)
     if proc.returncode != 0 and n == 0:
         msg = "; ".join(list(errors)[-3:]) or f"ffmpeg exit {proc.returncode}"
         raise MediaError(f"{Path(path).name}: no video frame could be decoded ({msg[:300]}); "

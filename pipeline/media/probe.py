@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, cast
 
 from pipeline.errors import ConfigError, MediaError
 
@@ -128,7 +129,8 @@ def check_complete(path: Path, info: MediaInfo | None = None) -> None:
             for at in (0.0, max(0.0, info.duration - 1.0)):
                 container.seek(int(at * 1_000_000), any_frame=False, backward=True)
                 decoded = None
-                for frame in container.decode(stream):
+                # a video or an audio stream decodes to video or audio frames (never subtitles)
+                for frame in cast("Iterator[av.VideoFrame | av.AudioFrame]", container.decode(stream)):
                     decoded = frame
                     if frame.time is not None and frame.time >= at:
                         break

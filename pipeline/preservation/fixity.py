@@ -122,20 +122,22 @@ def _check_original(archive: BlobStore, media, tick: Callable[[int], None]) -> F
         fc.status, fc.message = "missing-file", f"{rel}: the archived original is missing"
         return fc
     try:
-        fc.actual_sha256, fc.actual_size = _hash(archive, rel, tick)
+        actual, fc.actual_size = _hash(archive, rel, tick)
     except OSError as exc:
         fc.status, fc.message = "corrupt", f"{rel}: cannot be read ({exc.strerror or exc})"
         return fc
+    fc.actual_sha256 = actual
+    expected: str = media["sha256"]  # the catalogue's media rows always carry their hash
     name_sha = Path(rel).name.split(".", 1)[0]
     if fc.actual_size != fc.expected_size:
         fc.status = "corrupt"
         fc.message = f"{rel}: size {fc.actual_size:,} bytes, expected {fc.expected_size:,} (truncated or altered)"
     elif fc.actual_sha256 != fc.expected_sha256:
         fc.status = "corrupt"
-        fc.message = f"{rel}: SHA-256 {fc.actual_sha256[:16]}… differs from the recorded {fc.expected_sha256[:16]}…"
+        fc.message = f"{rel}: SHA-256 {actual[:16]}… differs from the recorded {expected[:16]}…"
     elif name_sha != fc.actual_sha256:
         fc.status = "corrupt"
-        fc.message = (f"{rel}: SHA-256 {fc.actual_sha256[:16]}… is not the file's content address {name_sha[:16]}…: "
+        fc.message = (f"{rel}: SHA-256 {actual[:16]}… is not the file's content address {name_sha[:16]}…: "
                       "the file was replaced and its catalogue row changed to match")
     return fc
 
@@ -148,7 +150,7 @@ def _against_fetch_events(store: Catalogue, video_id: str, fc: FileCheck) -> Fil
     events = store.fetched_events(video_id, fc.expected_sha256) if fc.expected_sha256 else []
     if not events:
         out.status = "corrupt"
-        out.message = (f"{fc.path}: no `fetched` event of {video_id} records SHA-256 {fc.expected_sha256[:16]}…: "
+        out.message = (f"{fc.path}: no `fetched` event of {video_id} records SHA-256 {(fc.expected_sha256 or '')[:16]}…: "
                        "the catalogue names a file this video never fetched")
         return out
     for ev in events:
@@ -217,6 +219,7 @@ def _check_derivatives(store: Catalogue, archive: BlobStore, video_id: str, reco
             return [], 0
         return [FileCheck(video_id=video_id, path=f"{rel_folder}/{manifest.NAME}", role="manifest",
                           status=got.status, expected_sha256=got.expected_sha256, message=got.why)], 0
+    assert rel_folder is not None  # load_checked reads entries only from the video's folder
     problems: list[FileCheck] = []
     for name, want in sorted(got.entries.items()):
         rel = f"{rel_folder}/{name}"

@@ -235,7 +235,7 @@ def observe_video(store: Catalogue, video_id: str, *, now: datetime | None = Non
     kinds = [k for k in (said.kind if said is not None else None, reading.kind) if k in order]
     obs.kind = min(kinds, key=order.index) if kinds else "unavailable-unknown"
     generic = said is None or re.match(r"^(HTTP Error \d+|Unable to download|Unsupported URL)", said.reason or "")
-    if reading.what == "removal" and (generic or not said.reason):
+    if reading.what == "removal" and (said is None or generic or not said.reason):  # generic when said is None
         obs.words, obs.words_from, obs.language = reading.words, "page", reading.language
     else:
         obs.words, obs.words_from = (said.reason if said is not None else reading.words), "platform-message"
@@ -460,7 +460,7 @@ def _failed_check(store: Catalogue, archive: BlobStore | None, video, res: Check
                 "platform_message": obs.platform_message, "url": res.url, "first_failed_at": iso(first),
                 "confirmed_at": iso(now), "failed_checks": failed, "page": obs.page, "page_file": page_file,
                 "host_evidence": evidence, "facts": changes(store, vid)})  # the status's digest, in this event
-        if page_file is not None:
+        if page_file is not None and archive is not None:  # a page is kept only where there is an archive
             record_manifest(store, archive, vid)
         res.outcome, res.status = "removed", "removed"
         res.message = f"removed ({kind}): {reason}"

@@ -90,7 +90,7 @@ def _check_signature(signed, raw: bytes) -> str:
     from cryptography import x509  # only for RFC 3161 timestamps (verify --tsa)
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
     try:
         [signer] = list(signed["signer_infos"])
@@ -108,8 +108,13 @@ def _check_signature(signed, raw: bytes) -> str:
         sig = signer["signature"].native
         if isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(sig, signed_bytes, ec.ECDSA(h))
-        else:
+        elif isinstance(key, rsa.RSAPublicKey):
             key.verify(sig, signed_bytes, padding.PKCS1v15(), h)
+        else:
+            # RFC 3161 authorities sign with RSA or ECDSA; another key (Ed25519, DSA …) is not checked here
+            raise TimestampError(f"the timestamp authority's certificate holds a key of another kind "
+                                 f"({type(key).__name__}): only RSA and EC signatures are checked; use a TSA that "
+                                 "signs with one of those")
     except TimestampError:
         raise
     except (InvalidSignature, StopIteration, KeyError, ValueError) as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import Sequence
 
 from pipeline.search import hybrid
 from pipeline.search.fulltext import (  # noqa: F401  (re-exported: what a caller of the search names)
@@ -60,6 +61,7 @@ def search(store: Catalogue, query: SearchQuery, *, archive_dir: Path | None = N
         return SearchResults(query=q, mode="word", fts_query=None, videos=[], hit_count=0, next_cursor=None,
                              notice="the query has no searchable words (only punctuation or operators)",
                              elapsed_ms=(time.perf_counter() - t0) * 1000)
+    ranked: Sequence[tuple[int, float | None]]  # (segment id, score); word search may have no score
     if q.mode in ("semantic", "hybrid"):
         ranked, p, notice, eff_mode = hybrid.search_ranked(store, q, offset, q.limit + 1)
     else:

@@ -26,7 +26,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 from urllib.parse import urlsplit
 
 from pipeline.config import Settings
@@ -304,7 +304,7 @@ def default_archive_dir(store: Catalogue) -> Path:
     return Path(data_dir) / "archive"
 
 
-def build_hits(store: Catalogue, p: Plan | None, ranked: list[tuple[int, float | None]], archive_dir: Path) -> list[VideoGroup]:
+def build_hits(store: Catalogue, p: Plan | None, ranked: Sequence[tuple[int, float | None]], archive_dir: Path) -> list[VideoGroup]:
     idx = store.search_index
     if not ranked:
         return []

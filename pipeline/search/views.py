@@ -16,7 +16,7 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from pipeline import csvsafe
 from pipeline.errors import ClipwatchError, QueryError
@@ -100,7 +100,8 @@ def _fill(periods: Iterable[str], by: str) -> list[str]:
     ps = sorted(set(periods))
     if not ps:
         return []
-    out, p = [], ps[0]
+    out: list[str] = []
+    p = ps[0]
     while p <= ps[-1] and len(out) < 5000:
         out.append(p)
         p = _next_period(p, by)
@@ -171,6 +172,7 @@ def plot_trends(t: Trends, fmt: str = "svg", *, width: float = 8.0, height: floa
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure  # heavy (~3 s): only when a chart is drawn
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(width, height), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
@@ -195,7 +197,8 @@ def plot_trends(t: Trends, fmt: str = "svg", *, width: float = 8.0, height: floa
         ax.set_xticklabels(t.periods[::step], rotation=30, ha="right", fontsize=8)
         ax.set_ylabel("lines", fontsize=9)
         ax.set_ylim(bottom=0)
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        # a linear axis's default major locator is an AutoLocator, a MaxNLocator (which takes integer=)
+        cast(MaxNLocator, ax.yaxis.get_major_locator()).set_params(integer=True)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", frameon=False)
     fig.tight_layout()

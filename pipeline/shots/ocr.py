@@ -422,8 +422,9 @@ class ScreenReader:
     @staticmethod
     def _line(line_text: str, words: list[tuple[str, float]], box, x0: int, y0: int, scale: float) -> TextLine:
         """The line as Tesseract spaced it, with the words it was unsure of cut out."""
-        keep_conf = []
-        out, pos = [], 0
+        keep_conf: list[float] = []
+        out: list[str] = []
+        pos = 0
         text = line_text.strip()
         for word, conf in words:
             i = text.find(word, pos)

@@ -144,8 +144,8 @@ def _charset(ex: PageExchange) -> str:
     m = re.search(r"charset=([\w-]+)", ex.headers.get("content-type", ""), re.I)
     if m:
         return m.group(1)
-    m = re.search(rb"<meta[^>]+charset=['\"]?([\w-]+)", ex.body[:4096], re.I)
-    return m.group(1).decode("ascii", "replace") if m else "utf-8"
+    mb = re.search(rb"<meta[^>]+charset=['\"]?([\w-]+)", ex.body[:4096], re.I)
+    return mb.group(1).decode("ascii", "replace") if mb else "utf-8"
 
 
 def page_text(ex: PageExchange) -> tuple[str | None, list[str], str | None]:
@@ -239,8 +239,9 @@ def read_page(ex: PageExchange) -> PageReading:
         order = ["geo-blocked", "private", "removed-by-platform", "removed-by-uploader", "unavailable-unknown"]
         kind = min((k for _, k, _ in found), key=order.index)
         words = _words(found, title, lines)
-        language = lang or next((lg for _, _, lg in found if lg), None) or script_language(words)
-        return PageReading("removal", kind=kind, words=words, language=language, title=title)
+        # no words kept (a bare status line): no script to judge, as for a page without lines
+        said_in = lang or next((lg for _, _, lg in found if lg), None) or (script_language(words) if words else None)
+        return PageReading("removal", kind=kind, words=words, language=said_in, title=title)
     return PageReading("page", title=title, words=_words([], title, lines) if lines else None,
                        language=lang or (script_language(" ".join(lines)) if lines else None))
 

@@ -284,8 +284,9 @@ def fetch_url(url: str, archive: BlobStore, options: FetchOptions, source_url: s
     workdir = Path(tempfile.mkdtemp(prefix=f"fetch-{os.getpid()}-", dir=incoming))  # PID: swept once this process is gone
     try:
         hooks = []
-        if options.progress:
-            hooks.append(lambda d: options.progress(d.get("downloaded_bytes") or 0, d.get("total_bytes") or d.get("total_bytes_estimate")))
+        progress = options.progress
+        if progress:
+            hooks.append(lambda d: progress(d.get("downloaded_bytes") or 0, d.get("total_bytes") or d.get("total_bytes_estimate")))
         ydl_opts = {
             "format": options.format,
             "outtmpl": {"default": str(workdir / "media.%(ext)s"), "thumbnail": str(workdir / "thumbnail.%(ext)s")},

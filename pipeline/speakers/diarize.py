@@ -134,8 +134,9 @@ def cluster(emb: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     n = len(emb)
     if n <= 1:
         return np.zeros(n, np.int64)
-    from scipy.cluster.hierarchy import fcluster, linkage  # heavy (~0.7 s): only when there are windows to cluster
-    from scipy.spatial.distance import pdist
+    # heavy (~0.7 s): only when there are windows to cluster; scipy ships no type information (no scipy-stubs)
+    from scipy.cluster.hierarchy import fcluster, linkage  # type: ignore[import-untyped]
+    from scipy.spatial.distance import pdist  # type: ignore[import-untyped]
 
     dist = np.clip(pdist(emb.astype(np.float64), "cosine"), 0.0, 2.0)
     return fcluster(linkage(dist, "average"), t=threshold, criterion="distance").astype(np.int64) - 1
@@ -143,7 +144,7 @@ def cluster(emb: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
 
 def _windows(regions: list[tuple[int, int]], n_samples: int, window: int, step: int) -> list[tuple[int, int]]:
     """(region index, start sample) for 1.6 s windows every ``step`` inside each region long enough to embed."""
-    out = []
+    out: list[tuple[int, int]] = []
     for r, (a, b) in enumerate(regions):
         if b - a < MIN_REGION_S * SR:
             continue
@@ -294,7 +295,7 @@ SEGMENT_S = 3.0  # the longest piece of speech embedded as one unit (a voice cha
 def _segments(speech: np.ndarray, segment_s: float) -> list[tuple[int, int]]:
     """Speech runs (frame indices) cut into near-equal pieces of at most ``segment_s``."""
     most = int(segment_s / FRAME_S)
-    out = []
+    out: list[tuple[int, int]] = []
     for a, b in _runs(speech):
         n = max(1, int(np.ceil((b - a) / most)))
         edges = np.linspace(a, b, n + 1).round().astype(int)

@@ -67,15 +67,17 @@ def build(matrix: np.ndarray, nlist: int | None = None) -> Any:
 
     matrix = np.ascontiguousarray(matrix, np.float32)
     dim = matrix.shape[1] if matrix.ndim == 2 and matrix.shape[1] else 256
+    ann: faiss.Index
     if len(matrix) < IVF_MIN and nlist is None:
         ann = faiss.IndexFlatIP(dim)
     else:
         nlist = nlist or int(2 * np.sqrt(len(matrix)))
-        ann = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(1)
         train = matrix[rng.choice(len(matrix), min(len(matrix), 40 * nlist), replace=False)]
-        ann.train(train)
-        ann.nprobe = max(8, int(np.ceil(NPROBE_SHARE * nlist)))
+        ivf.train(train)
+        ivf.nprobe = max(8, int(np.ceil(NPROBE_SHARE * nlist)))
+        ann = ivf
     if len(matrix):
         ann.add(matrix)
     return ann

@@ -54,7 +54,7 @@ class Job:
     video_id: str
     force: bool = False
     video: Any = None
-    media_path: Path | None = None
+    media_path: Path = field(init=False)  # the original, set by __post_init__ (or it raises)
     # results handed from stage to stage
     profile: Any = None  # AudioProfile
     transcript: Any = None  # Transcript (original language)

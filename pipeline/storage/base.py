@@ -49,6 +49,21 @@ class BlobStore(Protocol):
     def open(self, rel: str | Path) -> BinaryIO: ...
 
 
+@runtime_checkable
+class ObjectStore(BlobStore, Protocol):
+    """A blob store kept in an object store (``s3``): what callers use beyond ``BlobStore`` where
+    CLIPWATCH_STORAGE_URL names one (the doctor's reachability check, the web's "is the original there" HEAD).
+    """
+
+    def check(self) -> None:
+        """Raise StorageError unless the bucket exists and answers."""
+        ...
+
+    def head(self, rel: str | Path) -> Any:
+        """The object's ObjectInfo (key, size, sha256, checksum_sha256), or None when it is not stored."""
+        ...
+
+
 # A catalogue row: sqlite3.Row or PostgreSQL's Row, read by column name (and by position).
 Row = Any
 
@@ -245,6 +260,8 @@ class Catalogue(Protocol):
     def events(self, video_id: str | None = None) -> list[Row]: ...
 
     def events_of_kind(self, kind: str) -> list[Row]: ...
+
+    def events_of_kinds(self, kinds: Iterable[str], limit: int = 1000) -> list[Row]: ...
 
     def last_event(self, video_id: str, kind: str) -> Row | None: ...
 

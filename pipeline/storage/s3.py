@@ -188,7 +188,7 @@ class S3Store:
         key = self.key(rel)
         with self._errors(f"reading {key}"):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        return _ErrorTranslatingStream(body, self, f"reading {key}")
+        return cast(BinaryIO, _ErrorTranslatingStream(body, self, f"reading {key}"))  # a file-like reader
 
     def list_folder(self, rel: str | Path) -> list[str]:
         """The names (relative to ``rel``) of the objects stored under a folder, as the store lists them."""

@@ -106,7 +106,8 @@ def make_cut_video(path: Path, cut_times: Sequence[float], size: Size = (320, 24
     cuts = _snap(sorted(cut_times), fps)
     total = duration if duration is not None else (cuts[-1] + 2.0 if cuts else 4.0)
     bounds = [0.0, *[c for c in cuts if 0 < c < total], total]
-    graphs, labels = [], []
+    graphs: list[str] = []
+    labels: list[str] = []
     for i in range(len(bounds) - 1):
         seg = bounds[i + 1] - bounds[i]
         graphs.append(f"{_segment_source(i, size, fps, seg, pattern, seed)}[s{i}]")
@@ -172,7 +173,10 @@ def make_fade_video(path: Path, shot_durations: Sequence[float], size: Size = (3
     Returns the path and the ground-truth transition times: the middle of each
     black gap (where PySceneDetect's ThresholdDetector also puts the cut).
     """
-    graphs, labels, mids, t = [], [], [], 0.0
+    graphs: list[str] = []
+    labels: list[str] = []
+    mids: list[float] = []
+    t = 0.0
     n = len(shot_durations)
     for i, dur in enumerate(shot_durations):
         src = _segment_source(i, size, fps, dur, pattern, seed)

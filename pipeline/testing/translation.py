@@ -77,7 +77,7 @@ def build_opus_mt(folder: Path, *, dim: int = 16, ffn: int = 32, layers: int = 1
     model.unlink()
     folder.joinpath("spm.vocab").unlink(missing_ok=True)
     buf = io.BytesIO()
-    np.savez(buf, **_marian_weights(len(pieces), dim, ffn, layers, heads, seed))
+    np.savez(buf, allow_pickle=True, **_marian_weights(len(pieces), dim, ffn, layers, heads, seed))
     (folder / "model.npz").write_bytes(buf.getvalue())
     (folder / "decoder.yml").write_text("models:\n  - model.npz\nvocabs:\n  - vocab.yml\n  - vocab.yml\n")
     return folder

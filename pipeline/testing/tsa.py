@@ -4,7 +4,8 @@ No PyPI library acts as a TSA server (``rfc3161ng`` is a client; ``asn1crypto`` 
 pieces), so responses are built here from those two: a throwaway RSA key and self-signed certificate with the
 ``timeStamping`` extended key usage, a TSTInfo over the request's imprint and nonce, wrapped in CMS SignedData
 with signed attributes, as RFC 3161 and RFC 5652 describe. ``refuse=True`` answers ``rejection``;
-``tamper=True`` signs a different imprint (a TSA answer that must not be accepted).
+``tamper=True`` signs a different imprint (a TSA answer that must not be accepted); ``key="ed25519"`` signs with
+an Ed25519 key instead of RSA (a key kind the checker does not verify).
 """
 
 from __future__ import annotations
@@ -16,21 +17,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class LoopbackTSA:
-    def __init__(self, refuse: bool = False, tamper: bool = False):
+    def __init__(self, refuse: bool = False, tamper: bool = False, key: str = "rsa"):
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
         from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
         self.refuse, self.tamper = refuse, tamper
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+        if key == "ed25519":
+            self.key = ed25519.Ed25519PrivateKey.generate()
+        elif key == "rsa":
+            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        else:
+            raise ValueError(f"key must be 'rsa' or 'ed25519', not {key!r}")
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "clipwatch loopback TSA")])
         now = datetime.now(timezone.utc)
         self.cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(self.key.public_key())
                      .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
                      .not_valid_after(now + timedelta(days=1))
                      .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-                     .sign(self.key, hashes.SHA256()))
+                     .sign(self.key, None if key == "ed25519" else hashes.SHA256()))
         self.serial = 0
         self.requests = 0
         tsa = self
@@ -64,7 +71,7 @@ class LoopbackTSA:
         from asn1crypto import algos, cms, core, tsp
         from asn1crypto import x509 as ax509
         from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import padding
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
         self.requests += 1
         req = tsp.TimeStampReq.load(body)
@@ -87,14 +94,17 @@ class LoopbackTSA:
             cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
             cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(content).digest()]}),
         ])
-        signature = self.key.sign(attrs.dump(), padding.PKCS1v15(), hashes.SHA256())
+        if isinstance(self.key, rsa.RSAPrivateKey):
+            signature, algorithm = self.key.sign(attrs.dump(), padding.PKCS1v15(), hashes.SHA256()), "sha256_rsa"
+        else:  # Ed25519 signs the message itself, no digest or padding
+            signature, algorithm = self.key.sign(attrs.dump()), "ed25519"
         signer = cms.SignerInfo({
             "version": "v1",
             "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
                 {"issuer": cert.issuer, "serial_number": cert.serial_number})}),
             "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
             "signed_attrs": attrs,
-            "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa"}),
+            "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": algorithm}),
             "signature": signature,
         })
         signed = cms.SignedData({

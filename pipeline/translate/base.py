@@ -41,6 +41,15 @@ class Translator(ABC):
 
     kind: str = ""
 
+    @abstractmethod
+    def __init__(self, model: str | None, settings: Any) -> None:
+        """Load the translator (what ``get_translator`` calls).
+
+        Arguments:
+            model: the model ``spec`` names after the kind (None: the kind's default).
+            settings: a ``Settings`` (the Whisper model/engine, the model cache, the device).
+        """
+
     @property
     @abstractmethod
     def name(self) -> str:

@@ -9,7 +9,7 @@ import threading
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 from urllib.parse import urlencode, urlsplit
 
 import jinja2
@@ -36,7 +36,7 @@ from pipeline.search.citation import all_formats, cite, to_text
 from pipeline.search.export import FORMATS, MEDIA_TYPES, export_hits
 from pipeline.search.facade import MODES, SORTS, SOURCES, STATUSES, SearchQuery, search
 from pipeline.speakers.voices import voices_report
-from pipeline.storage.base import Catalogue, blob_store_for, catalogue_for
+from pipeline.storage.base import Catalogue, ObjectStore, blob_store_for, catalogue_for
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.web.history import register as register_history
 from pipeline.web.remote import remote_file_response, safe_rel
@@ -160,7 +160,8 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
         s.ensure_dirs()
     archive_root = s.archive_dir.resolve()
     # Originals on an object store (CLIPWATCH_STORAGE_URL) are streamed from it; derivatives stay in archive/.
-    remote_blobs = blob_store_for(s) if s.storage_url else None
+    # CLIPWATCH_STORAGE_URL names an object store (s3): originals are read from it
+    remote_blobs = cast(ObjectStore, blob_store_for(s)) if s.storage_url else None
     stores = _Stores(s.db_path, lambda: catalogue_for(s, reading=True))
     stores.get()  # create/migrate the catalogue now, not on the first request
 
@@ -305,16 +306,17 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
 
     def video_context(video_id: str) -> dict[str, Any]:
         rec = records.load(stores.get(), video_id)
-        media_ok = bool(rec.media) and (_inside(archive_root, rec.media["path"]) is not None or (
-            remote_blobs is not None and safe_rel(rec.media["path"]) and remote_blobs.head(rec.media["path"]) is not None))
+        media = rec.media
+        media_ok = bool(media and (_inside(archive_root, media["path"]) is not None or (
+            remote_blobs is not None and safe_rel(media["path"]) and remote_blobs.head(media["path"]) is not None)))
         folder = rec.row.get("folder")
-        audio_only = bool(rec.media) and rec.media.get("container") is not None and not rec.media.get("video_codec")
+        audio_only = bool(media and media.get("container") is not None and not media.get("video_codec"))
         picture = next((k for k in ("thumbnail.jpg", "thumbnail.png", "thumbnail.webp")
                         if folder and _inside(archive_root, f"{folder}/{k}") is not None), None)
         return {
             "audio_only": audio_only, "picture_url": f"/files/{folder}/{picture}" if picture else None,
             "video": rec.row, "media": rec.media, "media_ok": media_ok,
-            "media_url": f"/files/{rec.media['path']}" if media_ok else None,
+            "media_url": f"/files/{media['path']}" if media_ok and media else None,
             "keyframes": rec.keyframes, "lines": rec.lines(),
             "transcripts": [{k: v for k, v in t.items() if k != "segments"} for t in rec.transcripts],
             "tags": rec.tags, "events": rec.events, "citation": all_formats(cite(rec.row, rec.media)),

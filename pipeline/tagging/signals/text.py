@@ -116,7 +116,9 @@ def merge_max(*hits: TextHits) -> TextHits:
 
 
 def is_korean(text: str | None) -> bool:
-    return bool(text) and len(_HANGUL.findall(text)) >= 0.3 * max(1, len(re.findall(r"\w", text)))
+    if not text:
+        return False
+    return len(_HANGUL.findall(text)) >= 0.3 * max(1, len(re.findall(r"\w", text)))
 
 
 TEXT_GROUPS = ("news", "music", "honorific", "leader_name", "ideology", "epithet")
