@@ -53,7 +53,8 @@ class SpeakersStage(Stage):
         try:
             encoder = self.encoder()
         except MissingEncoder as exc:
-            return StageOutcome(job.video_id, self.name, "skipped", str(exc), time.perf_counter() - t0)
+            return StageOutcome(job.video_id, self.name, "skipped", str(exc), time.perf_counter() - t0,
+                                {"needs": [n.to_dict() for n in self.needs()]})  # said once in the run's summary
         try:
             samples = job.samples()
         except NoAudioError:

@@ -285,6 +285,9 @@ def test_without_the_encoder_the_stage_is_skipped_with_how_to_add_it(talk, store
     with Job(store, archive, settings, vid) as job:
         outcome = run_stage(job, SpeakersStage())
     assert outcome.status == "skipped" and "pip install" in outcome.message and "resemblyzer" in outcome.message
+    # the run's summary names it once (components.summary_lines), with the command that adds it
+    assert [n["component"] for n in outcome.detail["needs"]] == ["speaker-encoder"]
+    assert "resemblyzer" in outcome.detail["needs"][0]["fix"]
     assert not store.stage_done(vid, "speakers", SpeakersStage().key(Job(store, archive, settings, vid)))
 
 
