@@ -18,6 +18,7 @@ from pipeline.preservation.fixity import verify
 from pipeline.sources.fetch import fetch
 from pipeline.stages.runner import record_fetch
 from pipeline.storage import chain
+from pipeline.storage.sqlite.catalogue import EVENT_TRIGGERS
 
 FORGED = "We will launch a chemical attack on Seoul tomorrow."
 
@@ -201,7 +202,7 @@ def _rewrite_event(store, eid: int, detail: dict) -> None:
     """What an adversary with the database does: rewrite an event and recompute every hash after it."""
     db = store.db
     triggers = [r[0] for r in db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'")]
-    for name in chain.TRIGGERS:
+    for name in EVENT_TRIGGERS:
         db.execute(f"DROP TRIGGER IF EXISTS {name}")
     db.execute("UPDATE events SET detail = ? WHERE id = ?", (json.dumps(detail), eid))
     prev = chain.GENESIS
@@ -304,7 +305,7 @@ def _rewrite_without_attested(store) -> None:
     """The same log as an older clipwatch would have written it: no attested events (and a valid chain)."""
     db = store.db
     triggers = [r[0] for r in db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'")]
-    for name in chain.TRIGGERS:
+    for name in EVENT_TRIGGERS:
         db.execute(f"DROP TRIGGER IF EXISTS {name}")
     rows = [dict(r) for r in db.execute("SELECT * FROM events WHERE kind != 'attested' ORDER BY id").fetchall()]
     db.execute("DELETE FROM events")
