@@ -414,6 +414,7 @@ def test_cli_tags_set_show_and_retrain(tmp_path, monkeypatch):
                                         source_url=f"https://example.org/v{i}",
                                         title=["Evening news bulletin", "Song of the Party (instrumental)"][kind],
                                         channel=["Metro News", "Uriminzokkiri"][kind],
+                                        channel_url=[None, "https://www.uriminzokkiri.com/"][kind],  # by URL, not name
                                         categories=[["News & Politics"], ["Music"]][kind]), folder=f"v{i}")
         st.replace_tags("v0", [Tag("news", 0.9, True, ["6 news words in title/description/tags (+3.7)"])], "m1")
     runner = CliRunner()
