@@ -75,6 +75,16 @@ def server():
 
 
 @pytest.fixture
+def demo_channels():
+    """The registry as `clipwatch demo` has it while it runs: the one in use plus the sample outlet at the demo's
+    site (port 8765); the shipped registry has no loopback entry."""
+    from pipeline.demo.registry import demo_registry
+
+    with demo_registry("http://127.0.0.1:8765") as path:
+        yield path
+
+
+@pytest.fixture
 def sample_feed(server: LoopbackServer) -> str:
     """The bundled samples published as an RSS 'channel' of watch pages."""
     return publish_samples(server, SAMPLES)

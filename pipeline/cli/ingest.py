@@ -33,6 +33,7 @@ from pipeline.cli.common import (
 from pipeline.cli.doctor import print_skipped
 from pipeline.config import Settings, samples_dir
 from pipeline.demo.loopback import LoopbackServer, publish_samples
+from pipeline.demo.registry import demo_registry
 from pipeline.errors import ClipwatchError, DiskFullError
 from pipeline.search.facade import SearchQuery, search
 from pipeline.sources.discovery import is_url
@@ -195,7 +196,8 @@ def demo(
     except OSError:
         err_console.print(f"port {DEMO_PORT} is busy: serving the samples on another port (videos get new ids)")
         server = LoopbackServer()
-    with server:
+    # the sample outlet is in the registry for this site (host and port) while the demo ingests, never in the shipped one
+    with server, demo_registry(server.base_url):
         feed = publish_samples(server, samples_dir())
         if not as_json:
             console.print(f"Serving the bundled sample clips at [bold]{feed}[/] (loopback only)")

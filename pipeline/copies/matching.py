@@ -68,6 +68,7 @@ class Match:
     mirrored: bool = False  # matched through the mirror-image hash
     mean_distance: float = 0.0
     coverage: float = 0.0  # share of the archived video's keyframes matched
+    stored: int = 0  # the archived video's keyframes (non-flat) in the index
 
 
 def _u64(h: int) -> int:
@@ -339,6 +340,7 @@ def _score_video(frames: list[QueryFrame], index: HashIndex, vidx: int,
         mirrored=mirrored,
         mean_distance=round(float(np.mean([d for _, d in aligned.values()])), 2) if aligned else float(MAX_DISTANCE + 1),
         coverage=round(len({p for p, _ in aligned.values()}) / stored, 4) if stored else 0.0,
+        stored=stored,
     )
 
 

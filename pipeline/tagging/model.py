@@ -98,6 +98,7 @@ class TaggingInput:
     translation: Transcript | None = None  # English translation when the original is not English
     audio_path: Path | None = None  # media file to analyse for music/speech/silence (None: skip the audio signal)
     audio: AudioProfile | None = None  # the stored profile, when the pipeline made one (then audio_path is not read)
+    channel_id: str | None = None  # the platform's channel id (yt-dlp's channel_id): the registry matches it, and URLs
 
 
 @dataclass
@@ -294,6 +295,7 @@ def input_from_video(v, transcript: Transcript | None, translation: Transcript |
         uploader=v["uploader"], webpage_url=v["webpage_url"] or v["source_url"],
         platform_tags=json.loads(v["platform_tags"] or "[]"), categories=json.loads(v["categories"] or "[]"),
         transcript=transcript, translation=translation, audio=audio, audio_path=audio_path,
+        channel_id=v["channel_id"] if "channel_id" in v.keys() else None,
     )
 
 

@@ -140,7 +140,7 @@ def test_every_tagging_signal_sets_only_its_own_features_with_evidence():
     speech = Transcript("en", 1.0, 60.0, "m", "e", "v", segments=[
         Segment(0, 5, "The Supreme Leader inspected the nuclear deterrent, officials said.")])
     inp = TaggingInput(title="Evening news: the Supreme Leader", description="", channel="KCTV", channel_url=None,
-                       uploader=None, webpage_url="https://www.youtube.com/@kctv", platform_tags=["news"],
+                       uploader=None, webpage_url="http://www.kcna.kp/en/video/1", platform_tags=["news"],
                        categories=["News & Politics"], transcript=speech)
     audio = AudioProfile(duration=60.0, music=0.2, speech=0.7, silence=0.1)
     names = [s.name for s in signals()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -233,10 +234,17 @@ def test_json_of_commands_that_gained_it(small):
 @pytest.mark.parametrize("path", sorted(SLOW_RUNS), ids=" ".join)
 def test_slow_commands_print_json(prefect_harness, small, path):
     args = SLOW_RUNS[path](small)
+    channels_before = os.environ.get("CLIPWATCH_CHANNELS")
     res = cw(small, *path, *args, "--json")
     assert res.exit_code == 0, (res.output, res.exception)
     out = json.loads(res.stdout)
     if path == ("demo",):
         assert out["ingest"]["videos"] and out["query"] == "statement" and "videos" in out["search"]
+        # the sample outlet is in the registry for the demo's own site while it runs, and only then (issue 21)
+        assert channels_before == os.environ.get("CLIPWATCH_CHANNELS")
+        with Store(small.data_dir / "clipwatch.db") as st:
+            evidence = " ".join(t["evidence"] or "" for v in out["ingest"]["videos"] if v["video_id"]
+                                for t in st.tags(v["video_id"]))
+        assert "channel in registry: Clipwatch Sample Broadcasting (demo/sample outlet), by " in evidence
     if path == ("transcribe",):
         assert "nuclear deterrent" in " ".join(s["text"] for s in out["segments"]).lower()

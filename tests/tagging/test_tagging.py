@@ -20,7 +20,7 @@ from pipeline.media import profile as audiosig
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.tagging.model import CATEGORIES, Tag, TaggingInput, fit_model, load_model, set_human_tag, tag_video
 from pipeline.tagging.signals import text as textsig
-from pipeline.tagging.signals.source import load_registry
+from pipeline.tagging.signals.source import SourceSignal, load_registry
 
 SR = 16_000
 SAMPLES = samples_dir()
@@ -256,7 +256,6 @@ def test_korean_lexicon_hits_with_particles_and_spacing():
     (dict(channel="조선중앙TV"), "Korean Central Television"),
     (dict(channel="kctv"), "Korean Central Television"),
     (dict(uploader="Rodong  Sinmun"), "Rodong Sinmun"),
-    (dict(webpage_url="http://127.0.0.1:8765/evening-bulletin.mp4"), "Clipwatch Sample Broadcasting"),
 ])
 def test_registry_matches_by_url_and_alias(kw, name):
     m = load_registry().match(**kw)
@@ -274,10 +273,24 @@ def test_registry_does_not_overmatch(kw):
     assert load_registry().match(**kw) is None
 
 
-def test_registry_lists_demo_outlet_and_state_media():
+def test_the_demo_outlet_is_listed_only_by_the_demo_for_its_own_site(demo_channels):
+    """Issue 21: the shipped registry has no loopback entry (a user's own loopback or test channel is not a state
+    outlet); the demo lists its sample outlet for its site, host and port, while it runs."""
+    shipped = load_registry(samples_dir().parent / "channels.toml")
+    assert not [c for c in shipped.channels if c.kind == "demo" or any("127.0.0.1" in u for u in c.urls)]
+    assert shipped.match(webpage_url="http://127.0.0.1:8765/watch/evening-bulletin.html") is None
+    reg = load_registry()  # CLIPWATCH_CHANNELS, as the demo sets it
+    m = reg.match(webpage_url="http://127.0.0.1:8765/evening-bulletin.mp4")
+    assert m is not None and m.channel.name == "Clipwatch Sample Broadcasting" and m.channel.kind == "demo"
+    assert m.channel.citation and {c.name for c in shipped.channels} < {c.name for c in reg.channels}
+    assert reg.match(webpage_url="http://127.0.0.1:9000/watch/my-test.html") is None  # another loopback site
+    evidence = _check(tag_video(meta(webpage_url="http://127.0.0.1:8765/watch/ministry-statement.html")))
+    assert "channel in registry: Clipwatch Sample Broadcasting (demo/sample outlet), by page URL" in " ".join(
+        evidence["propaganda"].evidence)
+
+
+def test_registry_lists_state_media():
     reg = load_registry()
-    demo = [c for c in reg.channels if c.name == "Clipwatch Sample Broadcasting"]
-    assert demo and demo[0].kind == "demo" and "http://127.0.0.1" in demo[0].urls
     names = {c.name for c in reg.channels}
     assert {"Uriminzokkiri", "DPRK Today", "Korean Central Television", "Rodong Sinmun", "Voice of Korea", "Arirang-Meari",
             "Sogwang", "Echo of Truth"} <= names
@@ -295,12 +308,12 @@ def _check(result):
 
 
 def test_metadata_only_video_still_gets_tags():
-    r = tag_video(meta(title="경애하는 최고령도자 김정은동지 현지지도", channel="조선중앙TV", categories=["News & Politics"],
-                       platform_tags=["뉴스"]))
+    r = tag_video(meta(title="경애하는 최고령도자 김정은동지 현지지도", channel="조선중앙통신",
+                       channel_url="http://www.kcna.kp/kp/media", categories=["News & Politics"], platform_tags=["뉴스"]))
     tags = _check(r)
     assert r.audio is None
     assert tags["propaganda"].decision and tags["news"].decision and not tags["music"].decision
-    assert any(e.startswith("channel in registry: Korean Central Television, by channel name (+") for e in tags["propaganda"].evidence)
+    assert any(e.startswith("channel in registry: Korean Central News Agency, by channel URL (+") for e in tags["propaganda"].evidence)
     assert any(e.startswith("3 leader honorifics in title") for e in tags["propaganda"].evidence)
     neutral = _check(tag_video(meta(title="Easy kimchi stew recipe", channel="Mika's Kitchen", categories=["Howto & Style"])))
     assert not any(t.decision for t in neutral.values())
@@ -321,11 +334,33 @@ def test_transcript_and_translation_drive_scores():
 
 
 def test_registry_is_a_prior_not_a_verdict():
-    alone = _check(tag_video(meta(channel="DPRK Today")))["propaganda"].score
+    alone = _check(tag_video(meta(channel="DPRK Today", channel_url="http://dprktoday.com/videos")))["propaganda"].score
     cooking = transcript(["Today I will show you how to make a simple stew at home.", "First cut the pork and fry it with a little oil.",
                           "Next add the garlic and onions and let them cook until soft.", "Thanks for watching, see you next time."] * 3)
-    with_text = _check(tag_video(meta(channel="DPRK Today", transcript=cooking)))["propaganda"].score
+    with_text = _check(tag_video(meta(channel="DPRK Today", channel_url="http://dprktoday.com/videos",
+                                      transcript=cooking)))["propaganda"].score
     assert 0.5 < alone < 0.95 and with_text < alone
+
+
+def test_source_prior_by_channel_id_or_url_never_by_name_alone(tmp_path, monkeypatch):
+    """Issue 21: a channel merely called "KCTV" gets no state-media prior; one whose platform channel id, channel
+    URL or page host is in the registry does, whatever it is called."""
+    reg = tmp_path / "channels.toml"
+    reg.write_text('version = "t"\n[[channel]]\nname = "Korean Central Television"\nkind = "state-media"\n'
+                   'aliases = ["KCTV", "조선중앙TV"]\nurls = ["kcna.kp"]\nchannel_ids = ["UC-kctv-official"]\n'
+                   'citation = "x"\n', encoding="utf-8")
+    monkeypatch.setenv("CLIPWATCH_CHANNELS", str(reg))
+    sig = SourceSignal()
+    for named in (meta(channel="KCTV"), meta(channel="조선중앙TV", uploader="KCTV",
+                                              channel_url="https://www.youtube.com/@kctv-fan")):
+        assert sig.extract(named, None) == {}
+        assert "channel in registry" not in " ".join(_check(tag_video(named))["propaganda"].evidence)
+    for listed, how in ((meta(channel="Some name", channel_id="UC-kctv-official"), "channel id"),
+                        (meta(channel="Some name", channel_url="https://www.kcna.kp/channel/7"), "channel URL"),
+                        (meta(channel="Some name", webpage_url="http://kcna.kp/video/1"), "page URL")):
+        assert sig.extract(listed, None) == {"src_registry": (1.0, f"channel in registry: Korean Central Television, by {how}")}
+        assert any(e.startswith(f"channel in registry: Korean Central Television, by {how} (+")
+                   for e in _check(tag_video(listed))["propaganda"].evidence)
 
 
 def test_audio_signal_from_media_file():
@@ -379,6 +414,7 @@ def test_cli_tags_set_show_and_retrain(tmp_path, monkeypatch):
                                         source_url=f"https://example.org/v{i}",
                                         title=["Evening news bulletin", "Song of the Party (instrumental)"][kind],
                                         channel=["Metro News", "Uriminzokkiri"][kind],
+                                        channel_url=[None, "https://www.uriminzokkiri.com/"][kind],  # by URL, not name
                                         categories=[["News & Politics"], ["Music"]][kind]), folder=f"v{i}")
         st.replace_tags("v0", [Tag("news", 0.9, True, ["6 news words in title/description/tags (+3.7)"])], "m1")
     runner = CliRunner()

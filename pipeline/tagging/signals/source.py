@@ -1,11 +1,11 @@
 """Channel registry lookup: is this video from a listed state-media outlet?
 
 The registry is ``pipeline/data/channels.toml`` (or ``CLIPWATCH_CHANNELS``). A video
-matches an entry when its channel URL or page URL falls under one of the
-entry's URLs (host, or host/path prefix; scheme, ``www.``, ``m.`` and, for a
-host-only entry without a port, the port are ignored), or when its channel or
-uploader name equals the entry's name or an alias (ignoring case, spaces and
-punctuation, in any script).
+matches an entry when its platform channel id is one of the entry's ``channel_ids``, or its channel URL or page URL
+falls under one of the entry's URLs (host, or host/path prefix; scheme, ``www.``, ``m.`` and, for a host-only entry
+without a port, the port are ignored). ``Registry.match`` can also match the channel or uploader name against the
+entry's name and aliases (ignoring case, spaces and punctuation, in any script), but the tagger's prior and the
+channel network never do: a name is anyone's to take, and a channel merely called "KCTV" is not state media.
 """
 
 from __future__ import annotations
@@ -141,8 +141,11 @@ class SourceSignal(Signal):
     features = ("src_registry", "src_affiliated")
 
     def extract(self, inp, audio):
+        # by platform channel id or URL only (issue 21): a display name alone would give any channel called "KCTV"
+        # the state-media prior
         match = load_registry().match(channel=inp.channel, channel_url=inp.channel_url, uploader=inp.uploader,
-                                      webpage_url=inp.webpage_url)
+                                      webpage_url=inp.webpage_url, channel_id=getattr(inp, "channel_id", None),
+                                      names=False)
         if match is None:
             return {}
         key = "src_affiliated" if match.channel.kind == "affiliated" else "src_registry"
