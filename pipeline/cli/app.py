@@ -34,11 +34,7 @@ from pipeline.cli import (
     tags,
     voices,
 )
-from pipeline.cli.common import JsonFlag, console, err_console, open_store, print_json, report_errors, settings, state
-
-# Room modules written against the single-file CLI import these from here; new code imports pipeline.cli.common.
-__all__ = ["app", "console", "err_console", "hoist_global_options", "main", "open_store", "print_json", "settings",
-           "state"]
+from pipeline.cli.common import JsonFlag, console, print_json, report_errors, state
 
 # Options of the whole program that users type after the command too (`clipwatch ingest URL --data-dir D`).
 GLOBAL_VALUE_OPTIONS = ("--data-dir",)
