@@ -120,10 +120,13 @@ def direction_of(a: VideoFacts, b: VideoFacts) -> tuple[VideoFacts, str]:
     Arguments: a — the video already in the archive; b — the new one.
     Returns: (original, direction): ``observed`` (archived first, the platforms' dates agree or are missing),
         ``claimed`` (the archive observed no order: the earlier platform upload date), ``uncertain`` (the claimed
-        dates contradict the observed order; the claimed original is returned, and no arrow is drawn)."""
+        dates contradict the observed order; the claimed original is returned, and no arrow is drawn).
+
+    Archive times are kept to the second; two videos archived within the same second were still seen in an order:
+    ``a`` was in the archive when ``b`` was matched against it, so a tie goes to ``a``."""
     observed = None
-    if a.archived_at and b.archived_at and a.archived_at != b.archived_at:
-        observed = a if a.archived_at < b.archived_at else b
+    if a.archived_at and b.archived_at:
+        observed = a if a.archived_at <= b.archived_at else b
     claimed = None
     if a.upload_date and b.upload_date and a.upload_date != b.upload_date:
         claimed = a if a.upload_date < b.upload_date else b

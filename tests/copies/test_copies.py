@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli.app import app
 from pipeline.copies import fingerprint as fp
-from pipeline.copies.copies import CopyFinder, VideoFacts, decide_links, distinct_pictures, original_of
+from pipeline.copies.copies import CopyFinder, VideoFacts, decide_links, direction_of, distinct_pictures, original_of
 from pipeline.copies.fingerprint import AudioIndex, fingerprint_file, query_fingerprints
 from pipeline.errors import NoAudioError
 from pipeline.media.probe import run_ffmpeg
@@ -149,6 +149,11 @@ def test_original_is_the_earliest_upload_then_the_earliest_archived():
     undated_a, undated_b = VideoFacts("a", None, "2024-01-01"), VideoFacts("b", None, "2024-02-01")
     assert original_of(undated_b, undated_a) is undated_a
     assert original_of(VideoFacts("a", "2020-01-01", "t"), VideoFacts("b", "2020-01-01", "t")).video_id == "a"  # archived wins a tie
+    # archived in the same second (times are kept to the second): the one already in the archive was seen first, so
+    # a later upload date claimed by it contradicts what the archive saw
+    same = "2024-03-01T10:00:00Z"
+    first, second = VideoFacts("copy", "2024-03-10", same), VideoFacts("orig", "2024-03-01", same)
+    assert direction_of(first, second) == (second, "uncertain")
 
 
 def _audio_match(vid: str, offset: float, speed: float = 1.0, seconds: float = 30.0) -> fp.AudioMatch:
