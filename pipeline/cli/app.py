@@ -33,6 +33,7 @@ from pipeline.cli import (
     shots,
     tags,
     voices,
+    watch,
 )
 from pipeline.cli.common import JsonFlag, console, print_json, report_errors, state
 
@@ -41,7 +42,7 @@ GLOBAL_VALUE_OPTIONS = ("--data-dir",)
 GLOBAL_FLAGS = ("--verbose", "-v")
 
 # The rooms, in the order `clipwatch --help` lists their commands. A new room is one module and one entry here.
-ROOMS = (ingest, catalogue, search, voices, models, shots, copies, tags, preservation, delete, scale, serve, doctor)
+ROOMS = (ingest, catalogue, search, voices, models, shots, copies, tags, preservation, watch, delete, scale, serve, doctor)
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

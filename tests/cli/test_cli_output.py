@@ -109,6 +109,7 @@ SLOW_RUNS = {
     ("reprocess",): lambda c: [c.vid, "--model", "tiny.en"],
     ("demo",): lambda c: ["--model", "tiny.en", "--query", "statement"],
     ("monitor", "run"): lambda c: ["--no-relist", "--no-analyse", "--limit", "1"],
+    ("monitor", "watch"): lambda c: ["--rounds", "1", "--no-analyse", "--no-check"],
     ("transcribe",): lambda c: [str(TESTS / "media" / "transcribe" / "en_short.opus"), "--model", "tiny.en"],
     ("index-semantic",): lambda c: [],
     ("models", "convert"): lambda c: ["tiny.en"],
