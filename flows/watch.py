@@ -96,8 +96,8 @@ def watch_loop(data_dir: str | None = None, *, watcher: Watcher | None = None, a
         except Exception:  # one bad round must not stop the watch; the next due time still comes
             log.exception("watch round failed")
         rnd.seconds = time.monotonic() - started
-        wake = min(t for t in (watcher.next_due(), next_check if check else None) if t is not None) \
-            if (watcher.next_due() or check) else now + check_every
+        times = [t for t in (watcher.next_due(), next_check if check else None) if t is not None]
+        wake = min(times) if times else now + check_every   # nothing watched: look again for new sources later
         rnd.next_at = wake
         rounds += 1
         if on_round is not None:
