@@ -142,3 +142,28 @@ def test_removed_page_links_its_feeds(web):
     page = web.get("/removed").text
     assert '<link rel="alternate" type="application/atom+xml" title="clipwatch · Removals" href="/feeds/removals.atom">' in page
     assert 'href="/feeds/changes.atom"' in page
+
+
+def test_feeds_on_postgresql(site, data_dir, archive, pg, monkeypatch):
+    """The same removal, the same feed, on PostgreSQL (the feeds read only the Catalogue contract)."""
+    import uuid
+
+    from pipeline.config import Settings
+    from pipeline.storage.base import catalogue_for
+
+    monkeypatch.setenv("CLIPWATCH_DATABASE_URL", pg.create_database(f"f_{uuid.uuid4().hex[:10]}"))
+    s = Settings(data_dir=data_dir)
+    with catalogue_for(s) as pgc:
+        assert pgc.backend == "postgresql"
+        vid = _archive(site, pgc, archive, "bulletin", "Evening News Bulletin")
+        monitor.check_video(pgc, archive, vid, now=T0)
+        site.routes["/watch/bulletin.html"] = Route(body=b"<h1>gone</h1>", status=404)
+        monitor.check_video(pgc, archive, vid, now=T0 + HOUR)
+        with TestClient(create_app(s), base_url="http://127.0.0.1") as client:
+            assert feed(client, "removals") == []
+            assert monitor.check_video(pgc, archive, vid, now=T0 + 2 * HOUR).outcome == "removed"
+            [entry] = feed(client, "removals", channel="Sample TV")
+            [ev] = pgc.events_of_kinds(("removed",))
+            assert entry["id"] == f"tag:clipwatch,2026:event:{ev['hash']}" and entry["link"].endswith(f"/videos/{vid}")
+            assert [e["kind"] for e in feed(client, "changes")] == ["fetched"]
+    assert not s.db_path.exists()
