@@ -150,6 +150,7 @@ class SourceState:
     feed_url: str | None
     next_poll: datetime
     next_relist: datetime
+    title: str | None = None
     listing: list[FeedEntry] = field(default_factory=list)   # the feed's last good listing
     listed_at: datetime | None = None                         # when that listing was read
     last_error: str | None = None
@@ -194,7 +195,7 @@ class Watcher:
             rule = self.rules.rule_for(s["url"])
             last = parse_time(s["last_listed_at"])
             self.states[s["id"]] = SourceState(
-                source_id=s["id"], url=s["url"], rule=rule, feed_url=feed_url_for(s["url"], rule.channel_ids, rule.feed),
+                source_id=s["id"], url=s["url"], title=s["title"], rule=rule, feed_url=feed_url_for(s["url"], rule.channel_ids, rule.feed),
                 next_poll=now, next_relist=(last + rule.relist) if last is not None else now)
         for sid in list(self.states):
             if sid not in ids:
@@ -260,7 +261,7 @@ class Watcher:
         Returns: a ``SourceListing`` with ``outcome`` ``polled`` (or ``feed-failed``).
         """
         now = utc_now(now)
-        lst = SourceListing(source_id=st.source_id, url=st.url, kind="feed", outcome="polled")
+        lst = SourceListing(source_id=st.source_id, url=st.url, kind="feed", title=st.title, outcome="polled")
         assert st.feed_url is not None
         ex = self.fetch_feed(st.feed_url)
         try:

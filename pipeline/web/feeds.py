@@ -98,6 +98,7 @@ def entries(store: Any, kinds: Iterable[str], channel: str | None = None, limit:
             continue
         d = {"sha256": ev["media_sha256"]} if ev["kind"] == "fetched" else _detail(ev)
         title, summary = _title(ev["kind"], d, v["title"] or vid)
+        title = " ".join(title.split())   # a title is one line, whatever CR/LF the platform's title carried
         out.append({"id": TAG + "event:" + (ev["hash"] or str(ev["id"])), "updated": ev["at"], "title": title,
                     "summary": summary, "video_id": vid, "kind": ev["kind"], "channel": v["channel"]})
         if len(out) >= limit:
@@ -115,15 +116,15 @@ def render(name: str, items: list[dict[str, Any]], base_url: str, channel: str |
     """
     title, _kinds, subtitle = FEEDS[name]
     base = base_url.rstrip("/")
-    ET.register_namespace("", ATOM_NS)
 
     def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", {k: xml_text(v) for k, v in attrs.items()})
+        el = ET.SubElement(parent, tag, {k: xml_text(v) for k, v in attrs.items()})
         if text is not None:
             el.text = xml_text(text)
         return el
 
-    feed = ET.Element(f"{{{ATOM_NS}}}feed")
+    # Unprefixed names under a default namespace declared on the root (no global ET.register_namespace)
+    feed = ET.Element("feed", {"xmlns": ATOM_NS})
     query = f"?channel={_quote(channel)}" if channel else ""
     sub(feed, "id", TAG + f"feed:{name}" + (f":channel:{_quote(channel)}" if channel else ""))
     sub(feed, "title", f"clipwatch · {title}" + (f" · {channel}" if channel else ""))

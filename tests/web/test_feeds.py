@@ -133,6 +133,7 @@ def test_hostile_titles_cannot_break_the_feed(site, store, archive, web):
     [entry] = feed(web, "changes")
     assert "😀" in entry["title"] and "../../etc/passwd <b>&amp;</b>" in entry["title"]
     assert "\x1b" not in entry["title"] and "\x00" not in entry["title"] and "\ufffd" in entry["title"]
+    assert "line1 line2" in entry["title"]                          # one line: CR/LF do not fake a second
     assert feed(web, "changes", channel=hostile)[0]["id"] == entry["id"]
     r = web.get("/feeds/changes.atom", params={"channel": "x" * 600})
     assert r.status_code == 422                                   # a 4xx, never a 500
