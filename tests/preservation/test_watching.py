@@ -203,6 +203,29 @@ def test_a_source_without_a_feed_is_polled_with_ytdlp_at_its_interval(tmp_path, 
     assert lst.kind == "playlist" and [r.title for r in lst.new][0] == "Breaking News"
 
 
+def test_each_channel_is_due_at_its_own_interval(tmp_path, server, store):
+    """Two channels, 60 s and the 1 h default: each is looked at when it is due, not on one shared beat."""
+    from pipeline.demo.loopback import LoopbackServer
+
+    fast = Channel(server)
+    with LoopbackServer() as other:
+        slow = Channel(other, clips=CLIPS[:1])
+        w = Watcher(load_watch_rules(registry(tmp_path, server)))
+        a, _ = monitor.watch_source(store, fast.listing_url)
+        b, _ = monitor.watch_source(store, slow.listing_url)
+        w.sync(store, T0)
+        assert (w.states[a].rule.poll, w.states[b].rule.poll) == (timedelta(seconds=60), timedelta(hours=1))
+        assert w.states[b].feed_url is None             # no feed known for it: yt-dlp lists it
+        assert {lst.source_id for lst in w.run_due(store, T0)} == {a, b}
+        seen = []
+        t = T0
+        while t < T0 + timedelta(hours=1):
+            t = w.next_due()
+            seen.append((int((t - T0).total_seconds()), sorted(lst.source_id for lst in w.run_due(store, t))))
+        assert seen[:3] == [(60, [a]), (120, [a]), (180, [a])]
+        assert seen[-1] == (3600, [a, b]) and len(seen) == 60
+
+
 # -- the loop, through the ingest flow -----------------------------------------------------------------------------
 
 def test_video_published_after_the_watch_starts_is_archived_within_its_60s_interval(
