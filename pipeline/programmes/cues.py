@@ -5,8 +5,8 @@ to air time and fuses them.
 
 - picture (:func:`picture_cues`): ffmpeg decodes a few frames a second at 192x108 (the picture is downscaled in C,
   once) and OpenCV measures each: black frames (dark and flat), colour bars (vertical stripes of saturated colour,
-  uniform down each column), and a change of the on-screen logo (the top-right corner: pixels that hold still for
-  seconds are a logo; when the still pixels before and after a moment differ, the logo changed).
+  uniform down each column), and the on-screen logo leaving or coming back (the top-right corner: the pixels that hold still
+  through most of a file are its logo).
 - sound (:func:`silence_cues`): runs of audio quieter than ``SILENCE_DBFS`` for ``MIN_SILENCE`` seconds or more, on
   the 16 kHz PCM of :mod:`pipeline.media.audio`.
 - idents (:mod:`pipeline.programmes.idents`): station idents and jingles the user marked once, found again by their
@@ -43,14 +43,17 @@ BARS_MIN_STRIPES = 4
 #: a picture cue must last this long (seconds): a single dark frame in a cut is no junction
 MIN_BLACK = 0.5
 MIN_BARS = 1.0
-#: logo: the corner (fractions of width/height) and the window either side of a moment (seconds)
+#: logo: the corner (fractions of width/height); a logo pixel is within LOGO_TOLERANCE (0..255) of its median in
+#: LOGO_STABLE of the file's frames; a logo covers LOGO_MIN_AREA of the corner; a frame shows it when LOGO_PRESENT
+#: of its pixels match; it must be gone LOGO_MIN_ABSENT seconds to count
 LOGO_CORNER = (0.22, 0.22)
-LOGO_WINDOW = 6.0
-#: a corner pixel whose luma varies less than this (std, 0..255) over a window is still
-LOGO_STILL_STD = 6.0
-#: the logo changed: at least this share of the corner is still on one side and different on the other
-LOGO_MIN_SHARE = 0.12
-LOGO_MIN_DIFF = 40.0
+LOGO_TOLERANCE = 25
+LOGO_STABLE = (0.7, 0.8, 0.9, 0.95)
+LOGO_MIN_AREA = 0.03
+#: a "logo" covering more of the corner than this is the scenery holding still (tried with each LOGO_STABLE in turn)
+LOGO_MAX_AREA = 0.8
+LOGO_PRESENT = 0.6
+LOGO_MIN_ABSENT = 1.0
 #: silence: dBFS RMS over 50 ms windows, and the shortest run that counts (seconds)
 SILENCE_DBFS = -50.0
 MIN_SILENCE = 1.0
@@ -171,41 +174,39 @@ def _run_cues(flags: np.ndarray, fps: float, kind: str, min_seconds: float, full
     return out
 
 
-def logo_changes(corner: np.ndarray, fps: float, window: float = LOGO_WINDOW) -> list[Cue]:
-    """Moments where the still part of the corner (a logo) differs between the ``window`` seconds before and after.
+def logo_changes(corner: np.ndarray, fps: float) -> list[Cue]:
+    """Where the file's on-screen logo leaves the corner and where it comes back (seconds from the file's start).
 
-    Evaluated once a second with running sums, so it costs O(frames). A hard cut between two moving shots leaves no
-    still pixels, so no cue; a cut between two still scenes does give one (which is why a logo change is weak).
+    The logo is what holds still in the corner through most of the file: the pixels within ``LOGO_TOLERANCE`` of
+    their median in a share ``LOGO_STABLE`` of the frames (the first share that leaves under ``LOGO_MAX_AREA`` of the
+    corner: a still background holds still less often than the logo on it). A frame shows the logo when most of those pixels match; a run of
+    frames without it (an ident card, black, a programme with its own logo or none) gives a cue at each edge. A cut
+    inside a programme leaves the logo in place, so it gives none. A file whose corner holds no logo gives no cues.
     """
     n = len(corner)
-    k = int(round(window * fps))
-    if n < 2 * k:
+    if n < 4 * fps:
         return []
-    x = corner.reshape(n, -1).astype(np.float64)
-    s1 = np.concatenate((np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)))
-    s2 = np.concatenate((np.zeros((1, x.shape[1])), np.cumsum(x * x, axis=0)))
-
-    def stats(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        m = (s1[b] - s1[a]) / (b - a)
-        v = np.maximum((s2[b] - s2[a]) / (b - a) - m * m, 0.0)
-        return m, np.sqrt(v)
-
-    step = max(1, int(round(fps)))
-    times, scores = [], []
-    for i in range(k, n - k + 1, step):
-        mb, sb = stats(i - k, i)
-        ma, sa = stats(i, i + k)
-        still_b, still_a = sb < LOGO_STILL_STD, sa < LOGO_STILL_STD
-        # a logo pixel appears, vanishes or changes: still on at least one side and different across the moment
-        changed = (still_b | still_a) & (np.abs(mb - ma) > LOGO_MIN_DIFF)
-        times.append(i / fps)
-        scores.append(float(changed.mean()))
-    sc = np.array(scores)
+    x = corner.reshape(n, -1).astype(np.int16)
+    template = np.median(x, axis=0)
+    close = np.abs(x - template) < LOGO_TOLERANCE
+    stability = close.mean(axis=0)
+    for need in LOGO_STABLE:
+        # a corner still almost everywhere is still scenery with the logo on it: only the stillest pixels are logo
+        mask = stability >= need
+        if mask.mean() <= LOGO_MAX_AREA:
+            break
+    else:
+        return []
+    if mask.mean() < LOGO_MIN_AREA:
+        return []
+    present = close[:, mask].mean(axis=1) >= LOGO_PRESENT
     out = []
-    for j in range(len(sc)):  # local maxima over the share threshold
-        if sc[j] >= LOGO_MIN_SHARE and sc[j] == sc[max(0, j - 3):j + 4].max() and (j == 0 or sc[j - 1] < sc[j]):
-            out.append(Cue("logo", times[j] - 0.5, times[j] + 0.5, float(min(1.0, sc[j] / 0.5)),
-                           {"share": round(float(sc[j]), 3)}))
+    for a, b in _runs(~present):
+        if (b - a) / fps < LOGO_MIN_ABSENT:
+            continue
+        for edge, what in ((a, "logo gone"), (b, "logo back")):
+            if 0 < edge < n:  # an edge at the file's own start or end is the recording's cut, not the broadcast's
+                out.append(Cue("logo", edge / fps - 0.5, edge / fps + 0.5, 0.8, {"change": what}))
     return out
 
 
