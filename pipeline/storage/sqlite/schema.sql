@@ -362,3 +362,17 @@ CREATE TABLE IF NOT EXISTS voice_names (
     PRIMARY KEY (video_id, speaker)
 );
 CREATE INDEX IF NOT EXISTS voice_names_name ON voice_names(name);
+
+-- Recorded live streams (issue 25): one row per segment the recorder archived (the segment is a video of its own).
+-- Air time is ISO 8601 UTC with milliseconds and a Z (strings that sort as times), from the stream's own clock
+-- (EXT-X-PROGRAM-DATE-TIME, air_clock 'stream') or the receiver's ('receiver'). (`segments` holds transcript lines.)
+CREATE TABLE IF NOT EXISTS stream_segments (
+    video_id TEXT PRIMARY KEY REFERENCES videos(id),
+    channel TEXT NOT NULL,                      -- `clipwatch record URL --channel ID` (default: a slug of the host)
+    stream_url TEXT,
+    seq INTEGER,                                -- the segment's number in its recording
+    air_start TEXT,
+    air_end TEXT,
+    air_clock TEXT CHECK (air_clock IN ('stream', 'receiver'))
+);
+CREATE INDEX IF NOT EXISTS stream_segments_air ON stream_segments(channel, air_start);
