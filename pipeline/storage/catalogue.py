@@ -24,6 +24,7 @@ from pipeline.errors import NotFoundError
 from pipeline.storage import chain
 from pipeline.storage.base import Row
 from pipeline.storage.copy_tables import CopyTables
+from pipeline.storage.programme_tables import ProgrammeTables
 from pipeline.storage.speaker_tables import SpeakerTables
 from pipeline.storage.stream_tables import StreamTables
 from pipeline.text import normalize
@@ -39,10 +40,10 @@ SEGMENT_COLUMNS = ("s.id, s.transcript_id, s.video_id, s.idx, s.start, s.\"end\"
 TABLES = ("sources", "videos", "media_files", "media_fetches", "events", "metadata_versions", "keyframes",
           "transcripts", "segments", "segment_words", "tags", "stage_runs", "source_checks", "manifests",
           "audio_profiles", "audio_fingerprints", "copy_links", "speaker_turns", "voices", "voice_names",
-          "stream_segments")
+          "stream_segments", "programmes", "idents")
 
 
-class SQLCatalogue(StreamTables, SpeakerTables, CopyTables):
+class SQLCatalogue(ProgrammeTables, StreamTables, SpeakerTables, CopyTables):
     """The catalogue contract (``pipeline.storage.base.Catalogue``) over a SQL database; subclasses are dialects.
 
     Use as a context manager or call ``close()``.

@@ -86,4 +86,4 @@ def test_an_older_sqlite_archive_gains_the_table(tmp_path):
         cat.add_segment("s1", "kctv", None, 0, "2026-12-06T20:00:00.000Z", None, "receiver")
         assert [e["kind"] for e in cat.events_of_kind("upgraded")] == ["upgraded"]
         assert [r["video_id"] for r in cat.stream_segments("kctv")] == ["s1"]
-    assert migrations.LATEST == 5
+    assert migrations.LATEST >= 5  # later steps (programmes: 6) come after it
