@@ -25,7 +25,8 @@ from pipeline.programmes.cues import Cue
 MAX_BER = 0.30
 #: an ident needs this many distinct sounding items (a steady tone or silence proves nothing)
 MIN_DISTINCT = 8
-MIN_SECONDS = 1.5
+#: Chromaprint's first item needs ~2.6 s of audio: a shorter ident has too few items to be told from chance
+MIN_SECONDS = 3.0
 MAX_SECONDS = 60.0
 
 
@@ -53,8 +54,8 @@ def ident_from_pcm(samples: np.ndarray, rate: int, name: str, channel: str) -> I
     fp = fingerprint_pcm(samples, rate)
     distinct = len(set(fp.items[fp.valid].tolist()))
     if distinct < MIN_DISTINCT:
-        raise MediaError(f"the clip from which ident {name!r} would be made is silent or one steady sound "
-                         f"({distinct} distinct fingerprint items): mark the part where the jingle plays")
+        raise MediaError(f"the clip from which ident {name!r} would be made is silent, one steady sound or too short "
+                         f"({distinct} distinct fingerprint items): mark the part where the jingle plays, 3 s or more")
     return Ident(name, channel, fp.to_bytes(), seconds)
 
 

@@ -38,6 +38,7 @@ from pipeline.search.facade import MODES, SORTS, SOURCES, STATUSES, SearchQuery,
 from pipeline.speakers.voices import voices_report
 from pipeline.storage.base import Catalogue, ObjectStore, blob_store_for, catalogue_for
 from pipeline.storage.sqlite.catalogue import Store
+from pipeline.web.day import register as register_day
 from pipeline.web.history import register as register_history
 from pipeline.web.remote import remote_file_response, safe_rel
 
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
         return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
 
     register_history(app, stores.get, page, env)  # /videos/{id}/history, its JSON twin, per-version downloads
+    register_day(app, stores.get, page)  # /channels/{id}/day/{date}: the programme guide, and its JSON twin
 
     def error(request: Request, status: int, message: str) -> Response:
         if wants_json(request):
