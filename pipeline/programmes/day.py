@@ -136,11 +136,11 @@ def find_day(cat: Catalogue, store: BlobStore, channel: str, day: str,
         recordings.append(Recording(path, datetime.fromtimestamp(seg["air_start_s"], timezone.utc),
                                     seg["video_id"], dur))
     _, found = detect(recordings, load_idents(cat, channel), progress)
-    rows = []
+    rows: list[dict[str, Any]] = []
     titled = []
     for p in found:
-        screen = title_lines(cat.segments, segments, p.start, "screen")
-        speech = title_lines(cat.segments, segments, p.start, "original")
+        screen = title_lines(cat.segments, segments, p.start, p.end, "screen")
+        speech = title_lines(cat.segments, segments, p.start, p.end, "original")
         titled.append((p, screen, speech))
     # a reading at the start of most programmes is the channel's own (its name, a clock), not a title
     counts: dict[str, int] = {}
@@ -152,7 +152,7 @@ def find_day(cat: Catalogue, store: BlobStore, channel: str, day: str,
         title, source = title_from_lines(screen, speech, common)
         rows.append({"air_start": p.air_start, "air_end": p.air_end, "title": title, "title_source": source,
                      "evidence": p.evidence, "video_ids": p.video_ids})
-    cat.replace_programmes(channel, span.start, span.end, [r for r in rows if span.start <= r["air_start"] < span.end])
+    cat.replace_programmes(channel, span.start, span.end, [r for r in rows if span.start <= str(r["air_start"]) < span.end])
     return cat.programmes(channel, span.start, span.end)
 
 

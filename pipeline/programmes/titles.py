@@ -57,24 +57,25 @@ def title_from_lines(screen: Iterable[tuple[float, str]], speech: Iterable[tuple
     return None, None
 
 
-def title_lines(lines_of: Callable[[str, str], list[Any]], segments: list[dict[str, Any]], start: float,
+def title_lines(lines_of: Callable[[str, str], list[Any]], segments: list[dict[str, Any]], start: float, end: float,
                 kind: str) -> list[tuple[float, str]]:
-    """Lines of ``kind`` in the first WINDOW seconds after ``start`` (epoch seconds), over the segments that hold them.
+    """Lines of ``kind`` in the first WINDOW seconds of a programme (not past its end), over the segments holding them.
 
     Arguments:
         lines_of: the catalogue's ``segments(video_id, kind)`` (rows with start, text).
         segments: the channel's recorded segments with ``air_start_s``/``air_end_s`` (epoch seconds).
-        start: the programme's start.
+        start, end: the programme's start and end (epoch seconds).
         kind: ``screen`` or ``original``.
     Returns:
         (seconds from the programme's start, text).
     """
     out = []
+    until = min(WINDOW, end - start)  # the next programme's first words are not this one's title
     for seg in segments:
-        if seg["air_end_s"] <= start or seg["air_start_s"] >= start + WINDOW:
+        if (seg["air_end_s"] or seg["air_start_s"]) <= start or seg["air_start_s"] >= start + until:
             continue
         for row in lines_of(seg["video_id"], kind):
             at = seg["air_start_s"] + float(row["start"]) - start
-            if 0 <= at <= WINDOW:
+            if 0 <= at < until:
                 out.append((at, str(row["text"])))
     return out
