@@ -1,7 +1,8 @@
 """Programme boundaries over consecutive recordings with air times: cues read per file, fused in air time.
 
 A junction between programmes is where one strong cue (colour bars, a marked ident) or two weak cues of different
-kinds (black, silence, a logo change) agree within ``JOIN`` seconds. Junctions closer than ``MIN_PROGRAMME`` are one
+kinds (black, silence, a logo change) agree within ``JOIN`` seconds; it spans its ident, bars and black where it
+has any (``ANCHORS``), else all its cues. Junctions closer than ``MIN_PROGRAMME`` are one
 junction (black, then the ident, then the new programme's titles) when both or neither have a strong cue; otherwise the
 one made of weak cues only is dropped (a pause after a cut just before the ident is no programme of its own). A programme runs from the end of one junction to
 the start of the next, over as many recordings as it spans.
@@ -35,6 +36,8 @@ JOIN = 2.0
 MIN_PROGRAMME = 10.0
 #: recordings whose air times meet within this (seconds) are contiguous
 CONTIGUOUS = 1.5
+#: cues that place a junction in time when it has them (what the picture and the marked ident say exactly)
+ANCHORS = {"ident", "bars", "black"}
 #: weak cues count half a strong one in a junction's score
 WEAK_WEIGHT = 0.5
 VERSION = "1"
@@ -146,7 +149,10 @@ def fuse(cues: Sequence[Cue], join: float = JOIN, min_programme: float = MIN_PRO
         miss = 1.0
         for c in g:
             miss *= 1.0 - c.score * (1.0 if c.strong else WEAK_WEIGHT)
-        b = Boundary(min(c.start for c in g), max(c.end for c in g), float(1.0 - miss), list(g))
+        # the junction's span: its picture cues where it has any (a pause in the programme's last seconds, or a
+        # silence that runs on, joins the group as evidence but does not move where the programme ends)
+        anchors = [c for c in g if c.kind in ANCHORS] or g
+        b = Boundary(min(c.start for c in anchors), max(c.end for c in anchors), float(1.0 - miss), list(g))
         if found and b.start - found[-1].end < min_programme:
             prev = found[-1]
             strong_prev, strong_b = _has_strong(prev), _has_strong(b)

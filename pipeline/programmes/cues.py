@@ -102,7 +102,9 @@ class FrameMeasures:
 def _frames(path: Path, fps: float, size: tuple[int, int]) -> Iterator[np.ndarray]:
     """Decode ``fps`` frames a second at ``size`` (BGR) with ffmpeg; MediaError when the file has no picture."""
     w, h = size
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path), "-an", "-sn", "-dn",
+    # -skip_loop_filter: H.264/HEVC decode a fifth faster without deblocking, harmless at 192x108 (media/frames.py)
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-skip_loop_filter", "all", "-i", str(path),
+           "-an", "-sn", "-dn",
            "-map", "0:v:0", "-vf", f"fps={fps:g},scale={w}:{h},setsar=1", "-f", "rawvideo", "-pix_fmt", "bgr24",
            "pipe:1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
