@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from pipeline.copies.fingerprint import FPCALC_FIX, fingerprinter_available
 from pipeline.errors import MediaError, NoAudioError
 from pipeline.media.audio import SAMPLE_RATE, load_audio
 from pipeline.media.probe import probe
@@ -181,6 +182,10 @@ def detect(recordings: Sequence[Recording], idents: Sequence[Ident] = (),
         and left out (its span is no programme's evidence).
     """
     recs = sorted(recordings, key=lambda r: r.air_start)
+    if idents and not fingerprinter_available():
+        # a missing optional component narrows the work and says so; it does not stop it
+        log.warning("marked idents are not looked for: no Chromaprint fingerprinter here (%s)", FPCALC_FIX)
+        idents = ()
     cues: list[Cue] = []
     spans: list[tuple[float, float, str | None]] = []
     lead: np.ndarray | None = None

@@ -132,3 +132,14 @@ def test_fusion_needs_one_strong_or_two_weak_kinds():
     # a weak-only junction just before a strong one is dropped, not a programme of its own
     found = fuse([Cue("black", 10, 11, 1.0), Cue("silence", 10, 11, 1.0), Cue("ident", 16, 20, 1.0)])
     assert [(b.start, b.end) for b in found] == [(16, 20)]
+
+
+def test_without_a_fingerprinter_idents_are_skipped_and_said(broadcast, ident, monkeypatch, caplog):
+    import pipeline.programmes.boundaries as mod
+
+    monkeypatch.setattr(mod, "fingerprinter_available", lambda: False)
+    path, truth = broadcast
+    boundaries, _ = detect([Recording(path, T0)], [ident])
+    assert "libchromaprint-tools" in caplog.text
+    assert not any(c.kind == "ident" for b in boundaries for c in b.cues)
+    assert near([b.start - T0.timestamp() for b in boundaries], truth["black"][0])
