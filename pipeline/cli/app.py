@@ -27,6 +27,7 @@ from pipeline.cli import (
     ingest,
     models,
     preservation,
+    programmes,
     scale,
     search,
     serve,
@@ -42,7 +43,8 @@ GLOBAL_VALUE_OPTIONS = ("--data-dir",)
 GLOBAL_FLAGS = ("--verbose", "-v")
 
 # The rooms, in the order `clipwatch --help` lists their commands. A new room is one module and one entry here.
-ROOMS = (ingest, catalogue, search, voices, models, shots, copies, tags, preservation, watch, delete, scale, serve, doctor)
+ROOMS = (ingest, catalogue, search, voices, models, shots, copies, tags, preservation, watch, programmes, delete, scale,
+         serve, doctor)
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

@@ -46,6 +46,7 @@ ELSEWHERE = {
     ("voices", "show"): ("speakers/test_speakers.py", '"voices", vid, "--json"'),  # a video whose speakers were found
     ("voices", "name"): ("speakers/test_speakers.py", '"voices", "name", f"{vid}:S2", "Second voice", "--json"'),
     ("delete",): ("preservation/test_verify_probes.py", '"delete", b, "--why", "a second takedown order", "--json"'),
+    ("programmes", "ident", "add"): ("programmes/test_day.py", '"programmes", "ident", "add", "kctv", str(whole), *args, "--json"'),  # a jingle
     ("monitor", "retract"): ("preservation/test_removals.py", '"monitor", "retract", video, "--why", "CDN outage on 6 Jan, confirmed by the platform", "--json"'),  # a recorded removal
 }
 
@@ -98,6 +99,8 @@ RUNS = {
     ("verify",): lambda c: ["--all"],
     ("monitor", "add"): lambda c: [c.feed],
     ("monitor", "list"): lambda c: [],
+    ("programmes", "show"): lambda c: ["kctv", "--date", "2026-12-06"],
+    ("programmes", "ident", "list"): lambda c: ["kctv"],
     ("export", "bag"): lambda c: [str(c.fresh("bag")), c.vid],
     ("export", "csv"): lambda c: [str(c.fresh("catalogue.csv"))],
     ("export", "json"): lambda c: [str(c.fresh("catalogue.json"))],
