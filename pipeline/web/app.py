@@ -39,8 +39,8 @@ from pipeline.speakers.voices import voices_report
 from pipeline.storage.base import Catalogue, ObjectStore, blob_store_for, catalogue_for
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.web.history import register as register_history
-from pipeline.web.replay import register as register_replay
 from pipeline.web.remote import remote_file_response, safe_rel
+from pipeline.web.replay import register as register_replay
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
