@@ -59,13 +59,16 @@ class Exchange:
 class Recorder:
     """Listens to one ``YoutubeDL``'s requests and keeps the exchanges (see the module docstring).
 
-    Arguments: max_body — bytes of a response body kept. ``only`` (set while media is downloaded) limits
-    recording to those URLs (the thumbnails), so media requests are never read twice."""
+    Arguments: max_body — bytes of a response body kept (default ``MAX_BODY``). ``only`` (set while media is
+    downloaded) limits recording to those URLs (the thumbnails), so media requests are never read twice."""
 
-    max_body: int = MAX_BODY
+    max_body: int = 0
     exchanges: list[Exchange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     only: set[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.max_body = self.max_body or MAX_BODY
 
     def attach(self, ydl: Any) -> None:
         """Record what ``ydl`` fetches from now on (its ``urlopen`` is wrapped on this object only).

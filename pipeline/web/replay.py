@@ -80,9 +80,11 @@ def register(app: FastAPI, get_store: Callable[[], Any], page: Callable[..., HTM
         got = main_page(path)
         if got is None:
             raise NotFoundError(f"{video_id}: the capture holds no watch page (yt-dlp read none)")
-        return Response(got.body, media_type=_media_type(got.content_type),
-                        headers={"Content-Security-Policy": PAGE_CSP, "X-Frame-Options": "SAMEORIGIN",
-                                 "Cache-Control": "no-store"})
+        # the type set as a header, not as media_type: Starlette would add "charset=utf-8" to a page that declared
+        # none, and the page's own <meta charset> (EUC-KR, CP1251…) must decide then
+        return Response(got.body, headers={"Content-Type": _media_type(got.content_type),
+                                           "Content-Security-Policy": PAGE_CSP, "X-Frame-Options": "SAMEORIGIN",
+                                           "Cache-Control": "no-store"})
 
     @app.get("/videos/{video_id}/capture.wacz", include_in_schema=False)
     def capture_wacz(video_id: str):
