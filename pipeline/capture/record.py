@@ -49,6 +49,7 @@ class Exchange:
     at: datetime
     truncated: bool = False
     role: str = "other"
+    request_body: bytes = b""                  # a POST's body (the platform's API queries), as sent
 
     @property
     def content_type(self) -> str:
@@ -121,7 +122,7 @@ class Recorder:
             request_headers=[(str(k), str(v)) for k, v in sent.items()], status=int(resp.status or 0),
             reason=str(resp.reason or ""), response_headers=kept_headers(received, len(kept)), body=kept,
             at=datetime.now(timezone.utc), truncated=truncated,
-            role="thumbnail" if self.only is not None else "other"))
+            role="thumbnail" if self.only is not None else "other", request_body=_request_body(req)))
         if truncated:
             self.notes.append(f"{url}: answer longer than {self.max_body} bytes; the first {self.max_body} are kept")
             fp: io.IOBase = io.BufferedReader(_Chain(body, resp))
@@ -143,6 +144,16 @@ class Recorder:
         page = page or next((ex for ex in self.exchanges if "html" in ex.content_type.lower()), None)
         if page is not None:
             page.role = "page"
+
+
+def _request_body(req: Any) -> bytes:
+    """The body yt-dlp sent (bytes, or text it encodes), empty when none or when it is a stream."""
+    data = getattr(req, "data", None)
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    return b""
 
 
 def kept_headers(headers: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:

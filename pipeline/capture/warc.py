@@ -150,7 +150,7 @@ def write_warc(capture: Capture, out: BinaryIO, filename: str) -> list[str]:
         if ex.role == "page" and page_id is None:
             page_id = rid
         req = writer.create_warc_record(
-            ex.final_url, "request",
+            ex.final_url, "request", payload=io.BytesIO(ex.request_body), length=len(ex.request_body),
             http_headers=StatusAndHeaders(f"{ex.method} {target} HTTP/1.1", req_headers, is_http_request=True),
             warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": rid})
         put(resp)

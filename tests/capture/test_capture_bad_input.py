@@ -164,3 +164,20 @@ def test_non_utf8_html_is_kept_byte_for_byte_with_its_charset(server, store, arc
         framed = client.get(f"/videos/{vid}/capture/page")
         assert framed.status_code == 200 and framed.content == page
         assert framed.headers["content-type"] == "text/html; charset=EUC-KR"
+
+
+def test_a_post_to_the_platform_api_is_kept_with_its_body():
+    from yt_dlp.networking.common import Request, Response
+
+    def urlopen(req):
+        return Response(io.BytesIO(b'{"ok": true}'), url=req.url, headers={"Content-Type": "application/json"}, status=200)
+
+    ydl = SimpleNamespace(urlopen=urlopen, params={})
+    rec = record.Recorder()
+    rec.attach(ydl)
+    query = b'{"videoId": "abc", "context": {"client": "WEB"}}'
+    assert ydl.urlopen(Request("http://127.0.0.1:9/api/player", data=query, headers={"Content-Type": "application/json"})).read() == b'{"ok": true}'
+    packed = wacz.package(Capture(video_id="v", page_url="http://127.0.0.1:9/watch", title=None, exchanges=rec.exchanges))
+    with zipfile.ZipFile(io.BytesIO(packed.data)) as z, z.open("archive/data.warc.gz") as f:
+        reqs = [(r.http_headers.protocol, r.content_stream().read()) for r in ArchiveIterator(f) if r.rec_type == "request"]
+    assert reqs == [("POST", query)]
