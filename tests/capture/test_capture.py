@@ -130,6 +130,18 @@ def test_a_changed_byte_inside_the_wacz_is_corrupt(archived, store, archive):
         export_wacz(store, archive, archive.root.parent / "out", [archived])
 
 
+def test_a_changed_wacz_is_never_replayed_on_the_web(archived, store, archive, settings):
+    from pipeline.web.app import create_app
+
+    path = wacz_of(store, archive, archived)
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
+        for url in (f"/videos/{archived}/capture", f"/videos/{archived}/capture/page", f"/videos/{archived}/capture.wacz",
+                    f"/api/videos/{archived}/capture"):
+            got = client.get(url)
+            assert got.status_code == 400 and "clipwatch verify" in got.text, url
+
+
 def test_bag_carries_the_wacz(archived, store, archive, tmp_path):
     path = wacz_of(store, archive, archived)
     export_bag(store, archive, tmp_path / "bag", [archived])
