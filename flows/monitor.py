@@ -27,6 +27,7 @@ from prefect.cache_policies import NO_CACHE
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError
 from pipeline.preservation import monitor
+from pipeline.sources.discovery import VideoRef
 from pipeline.storage.base import blob_store_for, catalogue_for
 
 from .ingest import VideoReport, analyse, fetch_task
@@ -85,6 +86,35 @@ def apply_task(observations: list[monitor.Observation], settings: Settings, now:
         return monitor.apply_round(store, blob_store_for(settings), observations, now=now, confirm_after=confirm_after)
 
 
+def ingest_new(work: list[tuple[VideoRef, int | None]], settings: Settings, analyse_new: bool) -> list[VideoReport]:
+    """Archive new uploads at once with the ingest flow's own tasks (inside a flow run): fetched concurrently, then
+    analysed unless ``analyse_new`` is False. A fetch that fails is a ``failed`` event, not the end of the round.
+
+    Arguments: work — (the upload, its watched source's id); settings — the archive; analyse_new — run the stages.
+    Returns: one ``VideoReport`` per upload.
+    """
+    out = []
+    futures = [fetch_task.submit(ref, settings, sid) for ref, sid in work]
+    for (ref, _sid), fut in zip(work, futures):
+        vr = VideoReport(ref=ref.url, title=ref.title)
+        out.append(vr)
+        try:
+            outcome = fut.result()
+        except ClipwatchError as exc:
+            vr.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
+            vr.error, vr.stages["fetch"] = str(exc), "failed"
+            reporter().stage_end(ref.title or ref.url, "fetch", "failed", str(exc))
+            with catalogue_for(settings) as store:
+                store.add_event("failed", detail={"stage": "fetch", "url": ref.url, "error": str(exc), "by": "monitor"})
+            continue
+        vr.video_id = outcome.video_id
+        vr.stages["fetch"], vr.messages["fetch"] = outcome.status, outcome.message
+        reporter().stage_end(ref.title or ref.url, "fetch", outcome.status, outcome.message)
+        if analyse_new:
+            analyse(outcome.video_id, settings, vr)
+    return out
+
+
 @flow(name="monitor", log_prints=False)
 def monitor_flow(data_dir: str | None = None, relist: bool = True, check: bool = True, analyse_new: bool = True,
                  check_all: bool = False, limit: int | None = None, now: datetime | None = None,
@@ -102,24 +132,7 @@ def monitor_flow(data_dir: str | None = None, relist: bool = True, check: bool =
         work = [(ref, lst.source_id) for lst in listings for ref in lst.new]
         for lst in listings:
             reporter().discovered(lst.url, len(lst.new), f"{lst.outcome}, {lst.listed} listed, {len(lst.new)} new")
-        futures = [fetch_task.submit(ref, settings, sid) for ref, sid in work]
-        for (ref, _sid), fut in zip(work, futures):
-            vr = VideoReport(ref=ref.url, title=ref.title)
-            report.ingested.append(vr)
-            try:
-                outcome = fut.result()
-            except ClipwatchError as exc:
-                vr.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
-                vr.error, vr.stages["fetch"] = str(exc), "failed"
-                reporter().stage_end(ref.title or ref.url, "fetch", "failed", str(exc))
-                with catalogue_for(settings) as store:
-                    store.add_event("failed", detail={"stage": "fetch", "url": ref.url, "error": str(exc), "by": "monitor"})
-                continue
-            vr.video_id = outcome.video_id
-            vr.stages["fetch"], vr.messages["fetch"] = outcome.status, outcome.message
-            reporter().stage_end(ref.title or ref.url, "fetch", outcome.status, outcome.message)
-            if analyse_new:
-                analyse(outcome.video_id, settings, vr)
+        report.ingested += ingest_new(work, settings, analyse_new)
 
     if check:
         fresh = {v.video_id for v in report.ingested if v.video_id}

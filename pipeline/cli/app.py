@@ -28,12 +28,14 @@ from pipeline.cli import (
     ingest,
     models,
     preservation,
+    programmes,
     scale,
     search,
     serve,
     shots,
     tags,
     voices,
+    watch,
 )
 from pipeline.cli.common import JsonFlag, console, print_json, report_errors, state
 
@@ -42,8 +44,8 @@ GLOBAL_VALUE_OPTIONS = ("--data-dir",)
 GLOBAL_FLAGS = ("--verbose", "-v")
 
 # The rooms, in the order `clipwatch --help` lists their commands. A new room is one module and one entry here.
-ROOMS = (ingest, catalogue, search, voices, models, shots, copies, tags, preservation, capture, delete, scale, serve,
-         doctor)
+ROOMS = (ingest, catalogue, search, voices, models, shots, copies, tags, preservation, capture, watch, programmes,
+         delete, scale, serve, doctor)
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

@@ -208,6 +208,22 @@ def rss_feed(title: str, items: list[dict[str, str]]) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
+def atom_feed(title: str, items: list[dict[str, str]], self_url: str = "http://127.0.0.1/feeds/videos.xml") -> bytes:
+    """A channel's Atom 1.0 feed as YouTube publishes one (``yt:videoId``, a ``link rel=alternate`` to the watch page):
+    what the monitor polls cheaply between full listings (``pipeline.sources.feed``)."""
+    e = html.escape
+    parts = ["<?xml version='1.0' encoding='utf-8'?><feed xmlns='http://www.w3.org/2005/Atom' "
+             "xmlns:yt='http://www.youtube.com/xml/schemas/2015'>"
+             f"<id>{e(self_url)}</id><title>{e(title)}</title><link rel='self' href='{e(self_url, quote=True)}'/>"
+             "<updated>2030-01-01T00:00:00+00:00</updated>"]
+    for it in items:
+        parts.append(f"<entry><id>yt:video:{e(it['guid'])}</id><yt:videoId>{e(it['guid'])}</yt:videoId>"
+                     f"<title>{e(it['title'])}</title><link rel='alternate' href='{e(it['link'], quote=True)}'/>"
+                     f"<published>{e(it.get('published') or '2030-01-01T00:00:00+00:00')}</published></entry>")
+    parts.append("</feed>")
+    return "".join(parts).encode("utf-8")
+
+
 def publish_feed(server: LoopbackServer, clips: list[dict], channel: str) -> str:
     """Publish clips (dicts of name, path, title and optionally description, upload_date, keywords) as watch pages
     and media files on the server; returns the URL of their RSS 'channel'."""
@@ -221,6 +237,9 @@ def publish_feed(server: LoopbackServer, clips: list[dict], channel: str) -> str
             clip.get("keywords")))
         items.append({"title": clip["title"], "link": server.url(f"/watch/{name}.html"), "guid": name})
     server.routes["/feed.xml"] = Route(body=rss_feed(channel, items), content_type="application/rss+xml")
+    # The same channel as an Atom feed, as YouTube serves one per channel (the monitor's cheap poll); the demo ignores it.
+    server.routes["/feeds/videos.xml"] = Route(body=atom_feed(channel, items, server.url("/feeds/videos.xml")),
+                                               content_type="application/atom+xml")
     # A video site has a front page: the monitor's proof that the site itself is up.
     server.routes.setdefault("/", Route(body=front_page(channel, [(it["title"], it["link"]) for it in items])))
     return server.url("/feed.xml")

@@ -42,7 +42,7 @@ import logging
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from pipeline.errors import ClipwatchError, VideoUnavailable
 from pipeline.preservation.clock import iso, parse_time, utc_now
@@ -543,8 +543,9 @@ def known_urls(store: Catalogue) -> set[str]:
 
 def relist_sources(store: Catalogue, *, now: datetime | None = None, confirm_after: timedelta = DEFAULT_SCHEDULE.confirm_after,
                    discover_fn: Callable[[str], Discovery] | None = None,
-                   reachable: Callable[[str], bool] | None = None) -> list[SourceListing]:
-    """List every watched source again; each listing carries the videos not yet archived.
+                   reachable: Callable[[str], bool] | None = None,
+                   source_ids: Collection[int] | None = None) -> list[SourceListing]:
+    """List every watched source again (or those of ``source_ids``); each listing carries the videos not yet archived.
 
     A source that the platform says is gone follows the same rule as a video:
     two failed listings at least ``confirm_after`` apart, the site answering,
@@ -556,6 +557,8 @@ def relist_sources(store: Catalogue, *, now: datetime | None = None, confirm_aft
     known = known_urls(store)
     out: list[SourceListing] = []
     for s in store.watched_source_rows():
+        if source_ids is not None and s["id"] not in source_ids:
+            continue
         lst = SourceListing(source_id=s["id"], url=s["url"], kind=s["kind"], title=s["title"])
         out.append(lst)
         state = store.source_check(s["id"])

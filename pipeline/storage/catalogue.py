@@ -24,7 +24,9 @@ from pipeline.errors import NotFoundError
 from pipeline.storage import chain
 from pipeline.storage.base import Row
 from pipeline.storage.copy_tables import CopyTables
+from pipeline.storage.programme_tables import ProgrammeTables
 from pipeline.storage.speaker_tables import SpeakerTables
+from pipeline.storage.stream_tables import StreamTables
 from pipeline.text import normalize
 
 # What the search indexes hold (normalize.VERSION) and how: a change rebuilds them when a catalogue is opened.
@@ -37,10 +39,11 @@ SEGMENT_COLUMNS = ("s.id, s.transcript_id, s.video_id, s.idx, s.start, s.\"end\"
 # Every table of the catalogue's meaning, the same on both databases (what ``row_counts`` may count).
 TABLES = ("sources", "videos", "media_files", "media_fetches", "events", "metadata_versions", "keyframes",
           "transcripts", "segments", "segment_words", "tags", "stage_runs", "source_checks", "manifests",
-          "audio_profiles", "audio_fingerprints", "copy_links", "speaker_turns", "voices", "voice_names")
+          "audio_profiles", "audio_fingerprints", "copy_links", "speaker_turns", "voices", "voice_names",
+          "stream_segments", "programmes", "idents")
 
 
-class SQLCatalogue(SpeakerTables, CopyTables):
+class SQLCatalogue(ProgrammeTables, StreamTables, SpeakerTables, CopyTables):
     """The catalogue contract (``pipeline.storage.base.Catalogue``) over a SQL database; subclasses are dialects.
 
     Use as a context manager or call ``close()``.
@@ -502,7 +505,8 @@ class SQLCatalogue(SpeakerTables, CopyTables):
             if "transcript_segments" in present:
                 self._execute(f"DELETE FROM transcript_segments WHERE transcript_id = {P}", (tid,))
         for table in ("transcripts", "keyframes", "tags", "stage_runs", "manifests", "audio_profiles",
-                      "audio_fingerprints", "metadata_versions", "speaker_turns", "voices", "voice_names"):
+                      "audio_fingerprints", "metadata_versions", "speaker_turns", "voices", "voice_names",
+                      "stream_segments"):
             if table in present:
                 self._execute(f"DELETE FROM {table} WHERE video_id = {P}", (video_id,))
         self._execute(f"DELETE FROM copy_links WHERE original_id = {P} OR copy_id = {P}", (video_id, video_id))

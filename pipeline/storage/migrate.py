@@ -40,9 +40,13 @@ TABLES: list[tuple[str, tuple[str, ...]]] = [
     ("speaker_turns", ("video_id", "idx")),
     ("voices", ("video_id", "speaker")),
     ("voice_names", ("video_id", "speaker")),
+    ("stream_segments", ("video_id",)),
+    ("programmes", ("id",)),
+    ("idents", ("id",)),
     ("events", ("id",)),  # with their prev_hash and hash: the chain arrives as it was, and walks the same
 ]
-IDENTITY_TABLES = ("sources", "media_fetches", "metadata_versions", "keyframes", "transcripts", "segments")
+IDENTITY_TABLES = ("sources", "media_fetches", "metadata_versions", "keyframes", "transcripts", "segments",
+                   "programmes", "idents")
 BATCH = 2000
 
 Progress = Callable[[str, int, int], None]  # what (table or "objects"), done, total

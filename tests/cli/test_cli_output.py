@@ -47,6 +47,7 @@ ELSEWHERE = {
     ("voices", "name"): ("speakers/test_speakers.py", '"voices", "name", f"{vid}:S2", "Second voice", "--json"'),
     ("delete",): ("preservation/test_verify_probes.py", '"delete", b, "--why", "a second takedown order", "--json"'),
     ("export", "wacz"): ("capture/test_capture.py", '"export", "wacz", str(tmp_path / "coll"), archived, second, "--json"'),  # a capture from the loopback site
+    ("programmes", "ident", "add"): ("programmes/test_day.py", '"programmes", "ident", "add", "kctv", str(whole), *args, "--json"'),  # a jingle
     ("monitor", "retract"): ("preservation/test_removals.py", '"monitor", "retract", video, "--why", "CDN outage on 6 Jan, confirmed by the platform", "--json"'),  # a recorded removal
 }
 
@@ -99,6 +100,8 @@ RUNS = {
     ("verify",): lambda c: ["--all"],
     ("monitor", "add"): lambda c: [c.feed],
     ("monitor", "list"): lambda c: [],
+    ("programmes", "show"): lambda c: ["kctv", "--date", "2026-12-06"],
+    ("programmes", "ident", "list"): lambda c: ["kctv"],
     ("export", "bag"): lambda c: [str(c.fresh("bag")), c.vid],
     ("export", "csv"): lambda c: [str(c.fresh("catalogue.csv"))],
     ("export", "json"): lambda c: [str(c.fresh("catalogue.json"))],
@@ -110,6 +113,7 @@ SLOW_RUNS = {
     ("reprocess",): lambda c: [c.vid, "--model", "tiny.en"],
     ("demo",): lambda c: ["--model", "tiny.en", "--query", "statement"],
     ("monitor", "run"): lambda c: ["--no-relist", "--no-analyse", "--limit", "1"],
+    ("monitor", "watch"): lambda c: ["--rounds", "1", "--no-analyse", "--no-check"],
     ("transcribe",): lambda c: [str(TESTS / "media" / "transcribe" / "en_short.opus"), "--model", "tiny.en"],
     ("index-semantic",): lambda c: [],
     ("models", "convert"): lambda c: ["tiny.en"],

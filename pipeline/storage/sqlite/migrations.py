@@ -109,6 +109,10 @@ STEPS: dict[int, Callable[[sqlite3.Connection], dict[str, Any]]] = {
     3: step_3,
     # who speaks (issue 24): speaker_turns, voices, voice_names are new tables, made by schema.sql.
     4: lambda db: {"speakers": "new tables speaker_turns, voices, voice_names"},
+    # recorded live streams (issue 25): stream_segments is a new table, made by schema.sql.
+    5: lambda db: {"stream_segments": "new table stream_segments"},
+    # programmes (issue 25): programmes and idents are new tables, made by schema.sql.
+    6: lambda db: {"programmes": "new tables programmes, idents"},
 }
 LATEST = max(STEPS)
 

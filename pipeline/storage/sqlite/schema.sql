@@ -362,3 +362,42 @@ CREATE TABLE IF NOT EXISTS voice_names (
     PRIMARY KEY (video_id, speaker)
 );
 CREATE INDEX IF NOT EXISTS voice_names_name ON voice_names(name);
+
+-- Recorded live streams (issue 25): one row per segment the recorder archived (the segment is a video of its own).
+-- Air time is ISO 8601 UTC with milliseconds and a Z (strings that sort as times), from the stream's own clock
+-- (EXT-X-PROGRAM-DATE-TIME, air_clock 'stream') or the receiver's ('receiver'). (`segments` holds transcript lines.)
+CREATE TABLE IF NOT EXISTS stream_segments (
+    video_id TEXT PRIMARY KEY REFERENCES videos(id),
+    channel TEXT NOT NULL,                      -- `clipwatch record URL --channel ID` (default: a slug of the host)
+    stream_url TEXT,
+    seq INTEGER,                                -- the segment's number in its recording
+    air_start TEXT,
+    air_end TEXT,
+    air_clock TEXT CHECK (air_clock IN ('stream', 'receiver'))
+);
+CREATE INDEX IF NOT EXISTS stream_segments_air ON stream_segments(channel, air_start);
+
+-- Programmes of recorded channels (issue 25): found between junctions (black, bars, idents, silences, logo changes)
+-- over stream_segments; air times as there; evidence (the junctions' cues) and video_ids (the segments) JSON text.
+CREATE TABLE IF NOT EXISTS programmes (
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    air_start TEXT NOT NULL,
+    air_end TEXT NOT NULL,
+    title TEXT,
+    title_source TEXT CHECK (title_source IN ('screen', 'speech')),  -- where the title was read; NULL: none
+    evidence TEXT NOT NULL DEFAULT '{}',
+    video_ids TEXT NOT NULL DEFAULT '[]',
+    found_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS programmes_air ON programmes(channel, air_start);
+-- Idents the user marked once (`clipwatch programmes ident add`): their Chromaprint items, little-endian uint32.
+CREATE TABLE IF NOT EXISTS idents (
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    name TEXT NOT NULL,
+    fingerprint BLOB NOT NULL,
+    duration REAL NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idents_channel ON idents(channel);
