@@ -20,6 +20,7 @@ import typer.core
 from flows import disable_telemetry
 from pipeline import __version__
 from pipeline.cli import (
+    capture,
     catalogue,
     copies,
     delete,
@@ -43,8 +44,8 @@ GLOBAL_VALUE_OPTIONS = ("--data-dir",)
 GLOBAL_FLAGS = ("--verbose", "-v")
 
 # The rooms, in the order `clipwatch --help` lists their commands. A new room is one module and one entry here.
-ROOMS = (ingest, catalogue, search, voices, models, shots, copies, tags, preservation, watch, programmes, delete, scale,
-         serve, doctor)
+ROOMS = (ingest, catalogue, search, voices, models, shots, copies, tags, preservation, capture, watch, programmes,
+         delete, scale, serve, doctor)
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

@@ -357,6 +357,8 @@ def _role(name: str) -> str:
         return "info.json"
     if base.startswith("thumbnail"):
         return "thumbnail"
+    if name.startswith("capture/") and base.endswith(".wacz"):
+        return "web archive (WACZ)"
     if base == "provenance.json":
         return "provenance"
     if base.startswith("audio"):

@@ -122,14 +122,11 @@ def _check_signature(signed, raw: bytes) -> str:
     return cert.subject.rfc4514_string()
 
 
-def timestamp_head(store, archive: BlobStore, url: str, timeout: float = TIMEOUT) -> Timestamp:
-    """Timestamp the current chain head at the TSA ``url``; keep the response and record it."""
-    head_id, head_hash, _at = store.chain_head()
-    if head_id == 0:
-        raise TimestampError("the event log is empty: nothing to timestamp yet")
-    if getattr(store, "readonly", False):
-        raise TimestampError("the archive is read-only here: a timestamp could not be kept; run it where it can be written")
-    digest = bytes.fromhex(head_hash)
+def ask(url: str, digest: bytes, timeout: float = TIMEOUT) -> tuple[bytes, Any, str]:
+    """Ask the TSA at ``url`` to stamp a SHA-256 digest and check its answer (the chain head, a WACZ's digest).
+
+    Arguments: url — the TSA; digest — 32 bytes; timeout — seconds.
+    Returns: (the response's DER bytes, its TSTInfo, the signer's subject). Raises: TimestampError."""
     nonce = secrets.randbits(63)
     req = urllib.request.Request(url, data=request_for(digest, nonce), method="POST",
                                  headers={"Content-Type": "application/timestamp-query", "User-Agent": "clipwatch"})
@@ -141,6 +138,18 @@ def timestamp_head(store, archive: BlobStore, url: str, timeout: float = TIMEOUT
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise TimestampError(f"cannot reach the timestamp authority {url} ({getattr(exc, 'reason', exc)}); check --tsa") from exc
     info, signer = check_response(body, digest, nonce)
+    return body, info, signer
+
+
+def timestamp_head(store, archive: BlobStore, url: str, timeout: float = TIMEOUT) -> Timestamp:
+    """Timestamp the current chain head at the TSA ``url``; keep the response and record it."""
+    head_id, head_hash, _at = store.chain_head()
+    if head_id == 0:
+        raise TimestampError("the event log is empty: nothing to timestamp yet")
+    if getattr(store, "readonly", False):
+        raise TimestampError("the archive is read-only here: a timestamp could not be kept; run it where it can be written")
+    digest = bytes.fromhex(head_hash)
+    body, info, signer = ask(url, digest, timeout)
     rel = f"chain/timestamps/{head_id:08d}-{head_hash[:16]}.tsr"
     atomic_write_bytes(archive.abspath(rel), body)
     if hasattr(archive, "put_file"):  # an object store: the receipt goes where `verify` on any machine reads it

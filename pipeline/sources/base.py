@@ -65,6 +65,8 @@ class FetchedVideo:
     thumbnail: Path | None = None  # temporary path; the caller copies it into the video folder
     skipped: bool = False
     workdir: Path | None = None  # temporary folder to remove with cleanup()
+    capture: Path | None = None  # temporary path of the fetch's WACZ (pipeline/capture); filed by record_fetch
+    capture_summary: dict[str, Any] | None = None  # its SHA-256, size, notes (or why there is none)
 
     def cleanup(self) -> None:
         if self.workdir is not None:

@@ -18,10 +18,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pipeline import __version__
+from pipeline.capture.record import Recorder
 from pipeline.domain import MediaRecord, VideoRecord, make_video_id, utcnow
 from pipeline.errors import DownloadError, MediaError, SourceError, VideoUnavailable
 from pipeline.media.probe import check_complete, ffmpeg_exe, probe
 from pipeline.sources.base import Discovery, FetchedVideo, FetchOptions, Source, VideoRef, codec_fields, is_url
+from pipeline.sources.webarchive import package_fetch, thumbnail_urls
 from pipeline.storage.base import BlobStore
 
 log = logging.getLogger("clipwatch.yt-dlp")
@@ -258,9 +260,11 @@ def _video_record(info: dict[str, Any], source_url: str) -> VideoRecord:
     )
 
 
-def extract_info(url: str) -> dict[str, Any]:
-    """Metadata for one video, as yt-dlp reports it, without downloading media."""
+def extract_info(url: str, recorder: Recorder | None = None) -> dict[str, Any]:
+    """Metadata for one video, as yt-dlp reports it, without downloading media (``recorder``: keeps what it read)."""
     with new_ydl() as ydl:
+        if recorder is not None:
+            recorder.attach(ydl)
         try:
             info = ydl.extract_info(url, download=False)
         except Exception as exc:
@@ -274,7 +278,8 @@ def extract_info(url: str) -> dict[str, Any]:
 
 def fetch_url(url: str, archive: BlobStore, options: FetchOptions, source_url: str) -> FetchedVideo:
     started = utcnow()
-    info = extract_info(url)
+    recorder = Recorder()  # the exchanges yt-dlp makes, kept as the fetch's web archive (pipeline/capture)
+    info = extract_info(url, recorder)
     video = _video_record(info, source_url)
     if options.is_archived(video.id):
         return FetchedVideo(video=video, info=info, skipped=True)
@@ -296,6 +301,8 @@ def fetch_url(url: str, archive: BlobStore, options: FetchOptions, source_url: s
             "paths": {"home": str(workdir), "temp": str(workdir)},
         }
         with new_ydl(ydl_opts) as ydl:
+            recorder.only = thumbnail_urls(info)  # the thumbnail is recorded as it is written; the media never is
+            recorder.attach(ydl)
             try:
                 done = ydl.process_ie_result(dict(info), download=True)
             except Exception as exc:
@@ -322,7 +329,11 @@ def fetch_url(url: str, archive: BlobStore, options: FetchOptions, source_url: s
             http_status=http.get("status"), http_headers=http.get("headers", {}), format_id=done.get("format_id"),
             **codec_fields(media_info),
         )
-        return FetchedVideo(video=video, info=ydl.sanitize_info(done), media=media, media_info=media_info, thumbnail=thumb, workdir=workdir)
+        kept = ydl.sanitize_info(done)
+        wacz, summary = package_fetch(recorder, video, kept, media, (done.get("requested_formats") or [done])[0].get("url"),
+                                      workdir, media.fetcher_version or "")
+        return FetchedVideo(video=video, info=kept, media=media, media_info=media_info, thumbnail=thumb, workdir=workdir,
+                            capture=wacz, capture_summary=summary)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

@@ -82,12 +82,15 @@ def _record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, s
         archive.copy_into(fetched.thumbnail, folder / f"thumbnail{fetched.thumbnail.suffix}")
     m = fetched.media
     assert m is not None
+    capture = _file_capture(archive, folder, fetched)
     provenance = {
         "source_url": m.source_url, "webpage_url": v.webpage_url, "final_url": m.final_url, "http_status": m.http_status,
         "http_headers": m.http_headers, "fetch_started_at": m.fetch_started_at, "fetched_at": m.fetched_at,
         "fetcher": m.fetcher, "fetcher_version": m.fetcher_version, "clipwatch_version": m.clipwatch_version,
         "format_id": m.format_id, "sha256": m.sha256, "size": m.size, "media_path": m.path,
     }
+    if capture is not None:
+        provenance["capture"] = capture  # the WACZ's SHA-256 goes into the chain with the fetch (issue 23)
     atomic_write_json(folder / "provenance.json", provenance)
     with store.transaction():
         store.upsert_video(v, rel_folder)
@@ -98,6 +101,19 @@ def _record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, s
     record_manifest(store, archive, v.id, cause="fetched")
     fetched.cleanup()
     return StageOutcome(v.id, "fetch", "done", f"{m.size / 1e6:.1f} MB, sha256 {m.sha256[:12]}…")
+
+
+def _file_capture(archive: BlobStore, folder: Path, fetched: FetchedVideo) -> dict[str, Any] | None:
+    """File the fetch's WACZ in the video's folder as ``capture/<sha256>.wacz`` (named by its content, so a
+    later capture never replaces an earlier one); returns what provenance.json and the event say of it."""
+    summary = dict(fetched.capture_summary or {})
+    if fetched.capture is None or not summary.get("sha256"):
+        return summary or None
+    dest = folder / "capture" / f"{summary['sha256']}.wacz"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    archive.copy_into(fetched.capture, dest)
+    summary["path"] = dest.relative_to(archive.root).as_posix()
+    return summary
 
 
 def _write_info(archive: BlobStore, folder: Path, info: dict[str, Any], versioned: bool = False) -> str:

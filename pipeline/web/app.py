@@ -38,10 +38,11 @@ from pipeline.search.facade import MODES, SORTS, SOURCES, STATUSES, SearchQuery,
 from pipeline.speakers.voices import voices_report
 from pipeline.storage.base import Catalogue, ObjectStore, blob_store_for, catalogue_for
 from pipeline.storage.sqlite.catalogue import Store
-from pipeline.web.feeds import register as register_feeds
 from pipeline.web.day import register as register_day
+from pipeline.web.feeds import register as register_feeds
 from pipeline.web.history import register as register_history
 from pipeline.web.remote import remote_file_response, safe_rel
+from pipeline.web.replay import register as register_replay
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -209,6 +210,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
         return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
 
     register_history(app, stores.get, page, env)  # /videos/{id}/history, its JSON twin, per-version downloads
+    register_replay(app, stores.get, page, lambda: blob_store_for(s))  # /videos/{id}/capture: the page as captured
     register_feeds(app, stores.get)  # /feeds/removals.atom, /feeds/changes.atom (Atom 1.0, ?channel=)
     register_day(app, stores.get, page)  # /channels/{id}/day/{date}: the programme guide, and its JSON twin
 

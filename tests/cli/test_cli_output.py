@@ -46,6 +46,7 @@ ELSEWHERE = {
     ("voices", "show"): ("speakers/test_speakers.py", '"voices", vid, "--json"'),  # a video whose speakers were found
     ("voices", "name"): ("speakers/test_speakers.py", '"voices", "name", f"{vid}:S2", "Second voice", "--json"'),
     ("delete",): ("preservation/test_verify_probes.py", '"delete", b, "--why", "a second takedown order", "--json"'),
+    ("export", "wacz"): ("capture/test_capture.py", '"export", "wacz", str(tmp_path / "coll"), archived, second, "--json"'),  # a capture from the loopback site
     ("programmes", "ident", "add"): ("programmes/test_day.py", '"programmes", "ident", "add", "kctv", str(whole), *args, "--json"'),  # a jingle
     ("monitor", "retract"): ("preservation/test_removals.py", '"monitor", "retract", video, "--why", "CDN outage on 6 Jan, confirmed by the platform", "--json"'),  # a recorded removal
 }
