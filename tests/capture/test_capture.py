@@ -37,11 +37,16 @@ DESCRIPTION = "The evening news: the harvest in the western provinces."
 
 
 def tool(name: str) -> str:
-    """An executable of the test extra (py-wacz's `wacz`, pywb's `wayback`/`wb-manager`), beside this Python first."""
+    """A web-archive tool (py-wacz's `wacz`, pywb's `wayback`/`wb-manager`): beside this Python, else on PATH.
+
+    scripts/test installs them into a virtual environment of their own (`.tools/`, put on PATH): pywb pins older
+    cryptography and werkzeug than clipwatch's and installs brotlipy over yt-dlp's brotli, so they must not share
+    clipwatch's environment.
+    """
     here = Path(sys.executable).parent / name
     found = str(here) if here.is_file() else shutil.which(name)
     if not found:
-        pytest.skip(f"{name} is not installed here: pip install -e '.[test]' (pywb, wacz) runs this test")
+        pytest.skip(f"{name} is not installed here: bash scripts/test installs pywb and wacz in .tools/ and runs this test")
     return found
 
 
