@@ -90,7 +90,7 @@ class RecordOptions:
     for_seconds: float | None = None
     no_signal_timeout: float = 120.0
     max_backoff: float = 30.0
-    live_edge_chunks: int = 3
+    live_edge_seconds: float = 30.0  # a first start takes the playlist's last this-many seconds, not a long DVR window
 
 
 @dataclass
@@ -291,7 +291,15 @@ class Recorder:
         if not has_pdt and st.last_msn is not None and first_msn + len(segs) - 1 < st.last_msn:
             st.last_msn = None  # the sequence started again (a restarted encoder): back to the live edge
         fresh = st.last_end is None or (not has_pdt and st.last_msn is None)
-        candidates = segs[-self.o.live_edge_chunks:] if fresh else segs
+        candidates = segs
+        if fresh:
+            kept, total = 0, 0.0
+            for s in reversed(segs):
+                total += float(s.duration or 0)
+                if kept and total > self.o.live_edge_seconds:
+                    break
+                kept += 1
+            candidates = segs[-kept:]
         for s in candidates:
             i = segs.index(s)
             msn = first_msn + i

@@ -65,3 +65,25 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def gap_summary(store: Any) -> dict[str, Any]:
+    """The gaps recorded in live streams (``gap`` events), per channel: what ``verify`` reports, so that time
+    without signal is never silent.
+
+    Returns:
+        ``{"count": n, "seconds": total, "channels": {channel: {"count", "seconds"}}}``.
+    """
+    out: dict[str, Any] = {"count": 0, "seconds": 0.0, "channels": {}}
+    for ev in store.events_of_kind("gap"):
+        try:
+            d = json.loads(ev["detail"] or "{}")
+        except ValueError:
+            d = {}
+        ch = out["channels"].setdefault(str(d.get("channel") or "?"), {"count": 0, "seconds": 0.0})
+        secs = float(d.get("seconds") or 0.0)
+        ch["count"] += 1
+        ch["seconds"] = round(ch["seconds"] + secs, 3)
+        out["count"] += 1
+        out["seconds"] = round(out["seconds"] + secs, 3)
+    return out

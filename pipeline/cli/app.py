@@ -27,6 +27,7 @@ from pipeline.cli import (
     ingest,
     models,
     preservation,
+    record,
     scale,
     search,
     serve,
@@ -41,7 +42,8 @@ GLOBAL_VALUE_OPTIONS = ("--data-dir",)
 GLOBAL_FLAGS = ("--verbose", "-v")
 
 # The rooms, in the order `clipwatch --help` lists their commands. A new room is one module and one entry here.
-ROOMS = (ingest, catalogue, search, voices, models, shots, copies, tags, preservation, delete, scale, serve, doctor)
+ROOMS = (ingest, record, catalogue, search, voices, models, shots, copies, tags, preservation, delete, scale, serve,
+         doctor)
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

@@ -108,3 +108,29 @@ class LoopbackHls:
                 pass
             time.sleep(0.2)
         raise TimeoutError("the publisher wrote no playlist with its first chunk")
+
+
+def make_broadcast_clip(path: Path, duration: float, phrase: str | None = None, at: float = 0.0, *,
+                        voice: str = "en-us", size: str = "160x120") -> Path:
+    """A clip of ``duration`` seconds (moving test pictures) that says ``phrase`` (espeak-ng) starting exactly at
+    ``at`` seconds, silent otherwise: what a channel airs, with a known moment for an air-time search."""
+    import tempfile
+
+    from pipeline.media.probe import run_ffmpeg
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="broadcast-") as tmp:
+        args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={duration}"]
+        if phrase:
+            wav = Path(tmp) / "speech.wav"
+            subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), phrase], check=True,
+                           capture_output=True)
+            ms = int(round(at * 1000))
+            args += ["-i", str(wav), "-filter_complex",
+                     f"[1:a]aresample=16000,adelay={ms}:all=1,apad=whole_dur={duration}[a]", "-map", "0:v", "-map", "[a]"]
+        else:
+            args += ["-f", "lavfi", "-i", f"anullsrc=r=16000:cl=mono:d={duration}", "-map", "0:v", "-map", "1:a"]
+        run_ffmpeg(args + ["-t", str(duration), "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac",
+                           "-b:a", "48k", str(path)])
+    return path
