@@ -242,12 +242,16 @@ class Recorder:
         self.on_gap(gap)
 
     def _finish(self, threshold: float) -> None:
-        """Stopping: close the open segment; time without signal up to now is a gap too."""
+        """Stopping: close the open segment. A signal lost for a while before the stop is a gap up to now (and the
+        ledger then starts from now, so a later run does not count that time again)."""
         self._close("stop")
         now = time.time()
-        if self.st.last_end is not None and self.summary.chunks and now - self._last_progress > threshold:
-            self._gap(self.st.last_end, max(now, self.st.last_end),
-                      (self._lost or "no new stream data") + " until the recording stopped")
+        silent = now - self._last_progress
+        if self.st.last_end is not None and self.summary.chunks and silent > max(30.0, 3 * threshold) \
+                and now > self.st.last_end:
+            self._gap(self.st.last_end, now, (self._lost or "no new stream data") + " until the recording stopped")
+            self.st.last_end = now
+            self.ledger.compact(self.st)
 
     # -- HLS -------------------------------------------------------------------------------------------------------
     def _run_hls(self) -> None:

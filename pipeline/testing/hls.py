@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import http.server
 import logging
+import signal
 import subprocess
 import threading
 import time
@@ -86,10 +87,15 @@ class LoopbackHls:
             self.proc.wait(timeout)
 
     def stop_publishing(self) -> None:
-        """The signal drops (the playlist stays as it was, without an end)."""
+        """The signal drops (the playlist stays as it was, without an end). ffmpeg is asked to stop (its last chunk
+        is written, so the drop begins where the listed chunks end), and killed if it does not."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self.proc = None
 
     def first_program_date_time(self, timeout: float = 20.0) -> float:

@@ -39,6 +39,7 @@ from pipeline.speakers.voices import voices_report
 from pipeline.storage.base import Catalogue, ObjectStore, blob_store_for, catalogue_for
 from pipeline.storage.sqlite.catalogue import Store
 from pipeline.web.history import register as register_history
+from pipeline.web.recorders import register as register_recorders
 from pipeline.web.remote import remote_file_response, safe_rel
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
         return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
 
     register_history(app, stores.get, page, env)  # /videos/{id}/history, its JSON twin, per-version downloads
+    register_recorders(app, s, page)  # /recorders: live recorders' backlog (issue 25)
 
     def error(request: Request, status: int, message: str) -> Response:
         if wants_json(request):
