@@ -195,7 +195,10 @@ def record(url: str, settings: Settings, channel: str, *, segment_seconds: float
     started = utcnow()
     holder: dict[str, Any] = {}
 
-    def write_status(state: str = "recording") -> None:
+    def write_status(state: str | None = None) -> None:
+        if state is not None:
+            holder["state"] = state
+        state = holder.get("state", "recording")
         w: Worker | None = holder.get("worker")
         rec: Recorder | None = holder.get("recorder")
         if w is None or rec is None:

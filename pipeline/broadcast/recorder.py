@@ -338,13 +338,13 @@ class Recorder:
         csv = self.ledger.open_dir / "list.csv"
         while not self._done():
             csv.unlink(missing_ok=True)
-            proc, listed = self._start_ffmpeg(), set()
+            proc, listed = self._start_ffmpeg(), set[str]()
             seen_at: dict[str, float] = {}
             while not self._done():
                 for p in sorted(self.ledger.open_dir.glob("*.ts")):
                     if p.name not in seen_at and p.stat().st_size > 0:
                         seen_at[p.name] = time.time()
-                        self._ffmpeg_open(p, seen_at[p.name], threshold)
+                        self._ffmpeg_open(p, seen_at[p.name], threshold, first=len(seen_at) == 1)
                 for name in _csv_names(csv) - listed:
                     listed.add(name)
                     if self.st.open_seq is not None and self.ledger.open_file(self.st.open_seq).name == name:
@@ -364,13 +364,17 @@ class Recorder:
             backoff = min(backoff * 2, self.o.max_backoff)
         self._finish(threshold)
 
-    def _ffmpeg_open(self, path: Path, seen: float, threshold: float) -> None:
-        """ffmpeg began a segment file: make it the open segment (its air start is when its first bytes came)."""
+    def _ffmpeg_open(self, path: Path, seen: float, threshold: float, first: bool) -> None:
+        """ffmpeg began a segment file: make it the open segment. The first of an ffmpeg run starts when its first
+        bytes came; each next one where the one before ended (ffmpeg reads ahead in bursts, so when a file appears
+        says little of when its pictures aired)."""
         st = self.st
         seq = int(path.stem)
         if st.open_seq is not None and st.open_seq != seq:
             self._close("segment")  # ffmpeg opens a file only after closing the one before
-        if st.last_end is not None and seen - st.last_end > threshold:
+        if not first and st.last_end is not None:
+            seen = st.last_end
+        elif st.last_end is not None and seen - st.last_end > threshold:
             self._gap(st.last_end, seen, self._lost or "no stream data")
         st.open_seq, st.open_chunks = seq, [Chunk(path.name, seen, -1.0, -1)]
         st.next_seq = max(st.next_seq, seq + 1)
@@ -384,9 +388,14 @@ class Recorder:
 
     def _start_ffmpeg(self) -> subprocess.Popen[bytes]:
         cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error"]
-        if self.stream_url.startswith(("http://", "https://")):
+        url = self.stream_url
+        if url.startswith(("http://", "https://")):
             cmd += ["-reconnect", "0", "-rw_timeout", str(int(HTTP_TIMEOUT * 1e6))]
-        cmd += ["-i", self.stream_url, "-map", "0:v?", "-map", "0:a?", "-c", "copy", "-f", "segment",
+        elif url.startswith("udp://") and "timeout=" not in url:  # a silent UDP source would block ffmpeg for ever
+            url += ("&" if "?" in url else "?") + f"timeout={int(HTTP_TIMEOUT * 1e6)}"
+        elif url.startswith(("rtsp://", "rtsps://")):
+            cmd += ["-timeout", str(int(HTTP_TIMEOUT * 1e6))]
+        cmd += ["-i", url, "-map", "0:v?", "-map", "0:a?", "-c", "copy", "-f", "segment",
                 "-segment_time", str(self.o.segment_seconds), "-reset_timestamps", "1", "-segment_format", "mpegts",
                 "-segment_list", str(self.ledger.open_dir / "list.csv"), "-segment_list_type", "csv",
                 "-segment_start_number", str(self.st.next_seq), str(self.ledger.open_dir / "%08d.ts")]

@@ -165,3 +165,36 @@ def test_status_and_gap_summary(tmp_path, store):
     store.add_event("gap", detail={"channel": "kctv", "start": "a", "end": "b", "seconds": 10.5, "reason": "r"})
     store.add_event("gap", detail={"channel": "kctv", "start": "c", "end": "d", "seconds": 2.0, "reason": "r"})
     assert gap_summary(store) == {"count": 2, "seconds": 12.5, "channels": {"kctv": {"count": 2, "seconds": 12.5}}}
+
+
+def test_an_mpegts_stream_through_ffmpeg_is_cut_into_segments(tmp_path):
+    """UDP MPEG-TS (what ffmpeg's segment muxer records): keyframe-cut segments on the receiver's clock, then a gap
+    when the sender stops and nothing more comes."""
+    import socket
+    import subprocess
+    import time
+
+    from pipeline.media.probe import ffmpeg_exe, probe
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"udp://127.0.0.1:{port}"
+    segs, gaps = [], []
+    r = recorder(tmp_path, url, segs, gaps, segment_seconds=3, for_seconds=14)
+    sender = subprocess.Popen([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
+                               "testsrc2=size=160x120:rate=25:duration=9", "-c:v", "libx264", "-preset", "ultrafast",
+                               "-g", "25", "-f", "mpegts", f"{url}?pkt_size=1316"])
+    t0 = time.time()
+    try:
+        summary = r.run()
+    finally:
+        sender.kill()
+        sender.wait()
+    assert summary.mode == "ffmpeg" and summary.clock == "receiver"
+    assert len(segs) >= 2, segs
+    for path, f in segs:
+        assert f.air_clock == "receiver" and probe(path).duration > 0.5
+        assert t0 - 1 <= parse_iso(f.air_start) <= parse_iso(f.air_end) <= time.time() + 1
+    for (_, a), (_, b) in zip(segs, segs[1:]):
+        assert a.air_end <= b.air_start
