@@ -52,6 +52,7 @@ class LoopbackHls:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
+        self.published_at = 0.0
 
     @property
     def url(self) -> str:
@@ -83,7 +84,7 @@ class LoopbackHls:
         cmd += ["-f", "hls", "-hls_time", str(self.hls_time), "-hls_list_size", str(self.list_size),
                 "-hls_flags", "program_date_time+delete_segments+omit_endlist",
                 "-hls_segment_filename", str(self.folder / f"r{self.runs}-%05d.ts"), str(self.folder / "live.m3u8")]
-        started = time.time()
+        started = self.published_at = time.time()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         return started
 
@@ -103,6 +104,14 @@ class LoopbackHls:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+    def last_end(self) -> float:
+        """Where the listed chunks end on the stream clock (epoch seconds): after ``stop_publishing``, when the
+        signal dropped."""
+        import m3u8  # the playlist parser (a dependency of clipwatch record)
+
+        last = m3u8.load(str(self.folder / "live.m3u8")).segments[-1]
+        return float(last.current_program_date_time.timestamp()) + float(last.duration)
 
     def first_program_date_time(self, timeout: float = 20.0) -> float:
         """The program date-time of the current publisher's first chunk (epoch seconds), read from the playlist."""

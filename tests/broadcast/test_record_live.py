@@ -92,9 +92,11 @@ def test_record_kill_restart_gap_and_air_time_search(tmp_path):
         killed_at = time.time()
         second = _cli(data, "record", hls.url, "--channel", "kctv", "--segment", str(SEGMENT), "--for", "900", "--json")
         _wait_for(lambda: live_chunk(killed_at), 120, "the restarted recorder to record live")
+        startup = aired - hls.published_at  # how long ffmpeg takes here to put out its first chunk
         hls.stop_publishing()               # the signal drops
-        time.sleep(OUTAGE)
-        hls.publish(clip, loop=True)        # and comes back
+        dropped = hls.last_end()
+        time.sleep(max(0.0, dropped + OUTAGE - startup - time.time()))
+        hls.publish(clip, loop=True)        # and comes back, about OUTAGE seconds later on the stream clock
         back = hls.first_program_date_time()
         _wait_for(lambda: live_chunk(back + 4), 120, "the recording to resume after the outage")
         second.send_signal(signal.SIGTERM)  # stop: the open segment is closed, the backlog analysed
@@ -119,7 +121,8 @@ def test_record_kill_restart_gap_and_air_time_search(tmp_path):
     assert sum(1 for r in recorded if r["closed_by"] == "restart") == 1, recorded
     # one gap for the 10 s outage; what aired before and after it is recorded up to it and from its end
     assert len(gaps) == 1, gaps
-    assert abs(gaps[0]["seconds"] - OUTAGE) <= 3.0 and gaps[0]["channel"] == "kctv", gaps
+    assert abs(gaps[0]["seconds"] - OUTAGE) <= 3.0 and gaps[0]["channel"] == "kctv", (gaps, back - dropped)
+    assert abs(gaps[0]["seconds"] - (back - dropped)) <= 0.5  # exactly the time the stream was silent
     assert {"start", "end", "reason"} <= set(gaps[0])
     assert any(r["air_end"] == gaps[0]["start"] for r in rows) and any(r["air_start"] == gaps[0]["end"] for r in rows)
 
