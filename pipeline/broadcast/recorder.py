@@ -102,6 +102,7 @@ class RecordSummary:
     recovered: int = 0             # segments a crash had left open, closed at this start
     chunks: int = 0
     repeated: int = 0              # chunks the playlist listed again (not recorded twice)
+    clock_jumps: int = 0           # chunks dated before what was recorded, though new: placed after it
     gaps: list[Gap] = field(default_factory=list)
 
 
@@ -311,8 +312,15 @@ class Recorder:
             if has_pdt:
                 start = s.current_program_date_time.timestamp()
                 if st.last_end is not None and start < st.last_end - min(0.5, dur / 2):
-                    self.summary.repeated += 1
-                    continue
+                    if st.last_msn is None or msn <= st.last_msn:
+                        self.summary.repeated += 1
+                        continue
+                    # a new chunk (its sequence moved on) dated before what is recorded: the stream's clock jumped
+                    # back. It follows on from the last chunk rather than being dropped or overlapping it.
+                    log.warning("the stream's clock jumped back %.1f s at chunk %d: placed after the last chunk",
+                                st.last_end - start, msn)
+                    self.summary.clock_jumps += 1
+                    start = st.last_end
                 key, clock = iso_ms(start), "stream"
             else:
                 if st.last_msn is not None and msn <= st.last_msn:

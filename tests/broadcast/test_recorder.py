@@ -198,3 +198,14 @@ def test_an_mpegts_stream_through_ffmpeg_is_cut_into_segments(tmp_path):
         assert t0 - 1 <= parse_iso(f.air_start) <= parse_iso(f.air_end) <= time.time() + 1
     for (_, a), (_, b) in zip(segs, segs[1:]):
         assert a.air_end <= b.air_start
+
+
+def test_a_clock_that_jumps_back_neither_drops_nor_overlaps(tmp_path, site):
+    write_playlist(site, 0, 2)
+    segs, gaps = [], []
+    recorder(tmp_path, site.url("live.m3u8"), segs, gaps, for_seconds=1.0).run()
+    write_playlist(site, 2, 2, start=PDT0 - 3600)  # the next chunks, dated an hour earlier
+    summary = recorder(tmp_path, site.url("live.m3u8"), segs, gaps, for_seconds=1.0).run()
+    assert summary.clock_jumps == 2 and not gaps
+    assert [(f.air_start, f.air_end) for _, f in segs] == [(iso_ms(PDT0), iso_ms(PDT0 + 4)),
+                                                           (iso_ms(PDT0 + 4), iso_ms(PDT0 + 8))]
