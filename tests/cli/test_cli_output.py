@@ -46,7 +46,7 @@ ELSEWHERE = {
     ("voices", "show"): ("speakers/test_speakers.py", '"voices", vid, "--json"'),  # a video whose speakers were found
     ("voices", "name"): ("speakers/test_speakers.py", '"voices", "name", f"{vid}:S2", "Second voice", "--json"'),
     ("delete",): ("preservation/test_verify_probes.py", '"delete", b, "--why", "a second takedown order", "--json"'),
-    ("record",): ("broadcast/test_record_live.py", '"--for", f"{stop_after:.0f}", "--json"'),  # a live HLS stream
+    ("record",): ("broadcast/test_record_live.py", '"--for", "900", "--json"'),  # a live HLS stream
     ("monitor", "retract"): ("preservation/test_removals.py", '"monitor", "retract", video, "--why", "CDN outage on 6 Jan, confirmed by the platform", "--json"'),  # a recorded removal
 }
 
