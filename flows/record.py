@@ -24,7 +24,7 @@ from pipeline.broadcast.recorder import Gap, Recorder, RecordOptions, RecordSumm
 from pipeline.broadcast.status import record_folder, waiting
 from pipeline.config import Settings
 from pipeline.domain import utcnow
-from pipeline.errors import ClipwatchError
+from pipeline.errors import ClipwatchError, DiskFullError
 from pipeline.sources.segment import SegmentFacts, sidecar_of
 from pipeline.storage.base import catalogue_for
 from pipeline.storage.files import atomic_write_json
@@ -75,7 +75,8 @@ class RecordReport:
 class Worker(threading.Thread):
     """Analyses closed segments in order, one at a time (Whisper takes every core), tracking the backlog."""
 
-    def __init__(self, settings: Settings, folder: Path, shed_after: float, status: Callable[[], None]):
+    def __init__(self, settings: Settings, folder: Path, shed_after: float, status: Callable[[], None],
+                 on_failure: Callable[[], None] = lambda: None):
         super().__init__(name="clipwatch-record-worker", daemon=True)
         self.settings, self.folder, self.shed_after = settings, folder, shed_after
         self.q: queue.Queue[tuple[Path, SegmentFacts, float] | None] = queue.Queue()
@@ -87,6 +88,7 @@ class Worker(threading.Thread):
         self.backlog: list[tuple[float, float]] = []
         self.lock = threading.Lock()
         self.status = status
+        self.on_failure = on_failure
         self.failed: BaseException | None = None
 
     def put(self, path: Path, facts: SegmentFacts) -> None:
@@ -113,6 +115,7 @@ class Worker(threading.Thread):
             except BaseException as exc:  # noqa: BLE001 - a full disk or a crash: stop, the segment stays queued on disk
                 log.exception("the analysis of segment %d stopped", facts.seq)
                 self.failed = exc
+                self.on_failure()  # recording on with nothing to analyse it would only pile segments up
                 return
 
     def _one(self, path: Path, facts: SegmentFacts, closed_at: float) -> None:
@@ -123,6 +126,8 @@ class Worker(threading.Thread):
             self.current = facts.air_start
         self.status()
         report = ingest_flow([str(path)], run_settings)
+        if report.stopped:  # a full disk: stop here, the segment stays closed on disk for the next start
+            raise DiskFullError(report.stopped)
         vr = report.videos[0] if report.videos else None
         done = SegmentDone(facts.seq, vr.video_id if vr else None, facts.air_start, facts.air_end, closed_at, None,
                            "failed", shed=self.shedding)
@@ -214,7 +219,7 @@ def record(url: str, settings: Settings, channel: str, *, segment_seconds: float
         atomic_write_json(folder / "status.json", body)
 
     worker = Worker(settings, folder, shed_after if shed_after is not None else max(300.0, 2 * segment_seconds),
-                    lambda: write_status())
+                    lambda: write_status(), on_failure=stop.set)
     holder["worker"] = worker
 
     def on_gap(gap: Gap) -> None:
