@@ -140,6 +140,9 @@ class Recorder:
                 self._run_hls()
             else:
                 self._run_ffmpeg()
+            if self.summary.chunks == 0 and not self.summary.recovered:  # stopped before any signal: say so
+                raise SourceError(f"{self.o.url}: no live stream data in {time.time() - self._t0:.0f} s "
+                                  f"({self._lost or 'nothing new arrived'}); check that the URL is a live stream")
             return self.summary
         finally:
             self.ledger.release()

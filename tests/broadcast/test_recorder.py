@@ -148,6 +148,8 @@ def test_not_a_stream_and_a_stream_that_never_starts(tmp_path, site):
     (site.root / "page.m3u8").write_text("<html>hello</html>")
     with pytest.raises(SourceError, match="no live stream data"):
         recorder(tmp_path, site.url("page.m3u8"), [], [], for_seconds=30, no_signal_timeout=1.0).run()
+    with pytest.raises(SourceError, match="no live stream data in 1 s"):  # stopped before any signal
+        recorder(tmp_path, site.url("nothing.m3u8"), [], [], for_seconds=1.0).run()
     with pytest.raises(SourceError, match="not a stream URL"):
         recorder(tmp_path, "ftp://example.org/x", [], [], for_seconds=1).run()
     assert channel_slug("https://TV.example.org:8080/live.m3u8") == "tv-example-org-8080"
