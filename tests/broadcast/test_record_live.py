@@ -112,7 +112,8 @@ def test_record_kill_restart_gap_and_air_time_search(tmp_path):
         shas = [store.get_video(r["video_id"])["media_sha256"] for r in rows]
 
     # segments archived, in air order, none twice: no two overlap and no file is catalogued twice
-    assert len(rows) >= 4 and all(r["air_clock"] == "stream" for r in rows), rows
+    # at least: the one open at the kill, the one the drop closed, the one after it
+    assert len(rows) >= 3 and all(r["air_clock"] == "stream" for r in rows), rows
     for a, b in zip(rows, rows[1:]):
         assert a["air_end"] <= b["air_start"], (a, b)
     assert len(set(shas)) == len(shas) and len({r["seq"] for r in rows}) == len(rows)
