@@ -65,6 +65,9 @@ class Settings:
     database_url: str | None = field(default_factory=lambda: os.environ.get("CLIPWATCH_DATABASE_URL") or None)
     # Scale out: originals on an object store (s3://bucket/prefix) instead of archive/ (None: the local folder).
     storage_url: str | None = field(default_factory=lambda: os.environ.get("CLIPWATCH_STORAGE_URL") or None)
+    # Optional stages to leave out of this run (by stage name, e.g. "ocr"): a live recorder sheds them when its
+    # backlog grows (issue 25); a shed stage is "skipped" and runs on the next reprocess.
+    shed: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())

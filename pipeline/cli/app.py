@@ -29,6 +29,7 @@ from pipeline.cli import (
     models,
     preservation,
     programmes,
+    record,
     scale,
     search,
     serve,
@@ -44,8 +45,8 @@ GLOBAL_VALUE_OPTIONS = ("--data-dir",)
 GLOBAL_FLAGS = ("--verbose", "-v")
 
 # The rooms, in the order `clipwatch --help` lists their commands. A new room is one module and one entry here.
-ROOMS = (ingest, catalogue, search, voices, models, shots, copies, tags, preservation, capture, watch, programmes,
-         delete, scale, serve, doctor)
+ROOMS = (ingest, record, catalogue, search, voices, models, shots, copies, tags, preservation, capture, watch,
+         programmes, delete, scale, serve, doctor)
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

@@ -34,7 +34,8 @@ def list_videos(
                 "id": v["id"], "title": v["title"], "channel": v["channel"], "upload_date": v["upload_date"],
                 "duration": v["duration"], "status": v["status"], "language": v["language"],
                 "tags": {t["category"]: round(t["score"], 3) for t in tags},
-            } | ({"removal_retracted": True} if v["id"] in withdrawn else {}))
+            } | ({"removal_retracted": True} if v["id"] in withdrawn else {})
+              | _air(store.stream_segment(v["id"])))
     if as_json:
         print_json(rows)
         return
@@ -50,6 +51,11 @@ def list_videos(
                       r["language"] or "",
                       ", ".join(f"{k} {v:.2f}" for k, v in r["tags"].items()))
     console.print(table)
+
+
+def _air(seg: dict | None) -> dict:
+    """A recorded live stream's segment: when it aired (issue 25)."""
+    return {} if seg is None else {"air_start": seg["air_start"], "air_end": seg["air_end"], "air_clock": seg["air_clock"]}
 
 
 @app.command()

@@ -8,6 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
+from pipeline.broadcast.status import gap_summary
 from pipeline.cli.common import (
     JsonFlag,
     bytes_progress,
@@ -69,8 +70,10 @@ def verify(
                                         description=f"verifying {short(name.rsplit('/', 1)[-1], 24)}"))
         if tsa:
             stamp = timestamp_head(store, blob_store_for(s), tsa)
+        gaps = gap_summary(store)  # time without signal in recorded streams: counted, never silent (issue 25)
     if as_json:
         out = result.to_dict()
+        out["gaps"] = gaps
         if stamp is not None:
             out["timestamp"] = stamp.to_dict()
         print_json(out)
@@ -99,6 +102,10 @@ def verify(
             held = sum(1 for a in result.anchors if a.ok)
             console.print(f"anchors: {held} of {len(result.anchors)} receipt(s) and kept head(s) match the chain",
                           highlight=False)
+        if gaps["count"]:
+            console.print(f"recorded streams: {gaps['count']} gap(s) without signal, {gaps['seconds']:.1f} s in all ("
+                          + ", ".join(f"{rich_escape(c)} {g['count']}" for c, g in sorted(gaps["channels"].items()))
+                          + "); `clipwatch events --kind gap` lists them", highlight=False)
         console.print(f"chain head: {result.head['id']} {result.head['hash']}  (keep this line elsewhere)", highlight=False)
         if stamp is not None:
             console.print(f"timestamped by {rich_escape(tsa)} at {stamp.gen_time}: {stamp.token_path}", highlight=False)

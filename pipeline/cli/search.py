@@ -63,6 +63,9 @@ def print_search_results(results) -> None:
         head.append(f"  {g.video_id}", style="dim")
         console.print(head, soft_wrap=True)
         for h in g.hits:
+            if h.air_time:  # a recorded live stream: when it aired, as a viewer saw it (issue 25)
+                console.print(Text(f"  {g.channel or '—'} · {h.air_time[:19].replace('T', ' ')} UTC", style="cyan"),
+                              soft_wrap=True)
             line = Text(f"  {fmt_time(h.start)}–{fmt_time(h.end)}  ", style="green")
             body = Text(h.snippet)
             for a, b in h.highlights:
@@ -90,8 +93,8 @@ def search_cmd(
     category: Optional[str] = typer.Option(None, "--category", help="Tag category: news, music, propaganda."),
     min_score: Optional[float] = typer.Option(None, "--min-score", help="With --category: minimum tag score 0..1 (default: the tagger's decision)."),
     language: Optional[str] = typer.Option(None, "--language", help="Spoken language of the video, e.g. ko, en."),
-    since: Optional[str] = typer.Option(None, "--since", help="Uploaded on or after YYYY[-MM[-DD]]."),
-    until: Optional[str] = typer.Option(None, "--until", help="Uploaded on or before YYYY[-MM[-DD]]."),
+    since: Optional[str] = typer.Option(None, "--since", help="Uploaded on or after YYYY[-MM[-DD]]; recorded streams: aired at or after YYYY-MM-DD[THH:MM[:SS]] (UTC)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Uploaded on or before YYYY[-MM[-DD]]; recorded streams: aired before the end of it (UTC)."),
     status: Optional[str] = typer.Option(None, "--status", help="available, removed or unknown."),
     sort: str = typer.Option("relevance", "--sort", help="relevance, date (newest first) or date_asc."),
     limit: int = typer.Option(20, "--limit", help="Hits per page (1-1000); with --format, the most hits to export."),

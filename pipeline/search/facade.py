@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.search import hybrid
+from pipeline.search.airtime import annotate_air_times
 from pipeline.search.fulltext import (  # noqa: F401  (re-exported: what a caller of the search names)
     Hit,
     SearchResults,
@@ -70,6 +71,7 @@ def search(store: Catalogue, query: SearchQuery, *, archive_dir: Path | None = N
     ranked = ranked[: q.limit]
     groups = build_hits(store, p, ranked, archive_dir)
     annotate_hits(store, groups)  # who speaks each hit (issue 24)
+    annotate_air_times(store, groups)  # when it aired, for recorded streams (issue 25)
     return SearchResults(
         query=q, mode=eff_mode, fts_query=p.match if p else None, notice=notice, videos=groups,
         hit_count=sum(len(g.hits) for g in groups),

@@ -92,6 +92,7 @@ class Hit:
     doubtful: bool = False            # the line was flagged (possible hallucination): shown, ranked last
     flags: list[str] = field(default_factory=list)
     speaker: str | None = None        # who speaks the line (S1, S2, … of its video), None when not known (issue 24)
+    air_time: str | None = None       # when it aired (ISO 8601 UTC), for a recorded live stream (issue 25)
 
     @property
     def snippet_html(self) -> str:

@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pipeline.errors import QueryError
@@ -61,23 +62,56 @@ class SearchQuery:
     def filters(self) -> Filters:
         return Filters(channel=self.channel, category=self.category, min_score=self.min_score, language=self.language,
                        since=parse_date(self.since, end=False), until=parse_date(self.until, end=True), status=self.status,
+                       since_air=parse_air(self.since, end=False), until_air=parse_air(self.until, end=True),
                        source=self.source)
 
 
+# A date, and for recorded streams (issue 25) an optional UTC time of day: 2026-12-06T20:14[:33][Z].
+DATE_RE = re.compile(r"(\d{4})(?:-?(\d{2})(?:-?(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?Z?)?)?)?")
+
+
 def parse_date(value: str | None, *, end: bool) -> str | None:
-    """YYYY, YYYY-MM or YYYY-MM-DD (or YYYYMMDD) -> YYYYMMDD, padded to the range's start or end."""
+    """YYYY, YYYY-MM or YYYY-MM-DD (or YYYYMMDD) -> YYYYMMDD, padded to the range's start or end (a time of day,
+    which only air times use, is left out)."""
     if value is None or str(value).strip() == "":
         return None
     v = str(value).strip()
-    m = re.fullmatch(r"(\d{4})(?:-?(\d{2})(?:-?(\d{2}))?)?", v)
+    m = DATE_RE.fullmatch(v)
     if not m:
-        raise QueryError(f"bad date {value!r}: use YYYY, YYYY-MM or YYYY-MM-DD")
+        raise QueryError(f"bad date {value!r}: use YYYY, YYYY-MM or YYYY-MM-DD (recorded streams: YYYY-MM-DDTHH:MM)")
     y, mo, d = m.group(1), m.group(2), m.group(3)
     if mo is not None and not 1 <= int(mo) <= 12 or d is not None and not 1 <= int(d) <= 31:
         raise QueryError(f"bad date {value!r}: month or day out of range")
     mo = mo or ("12" if end else "01")
     d = d or ("31" if end else "01")
     return f"{y}{mo}{d}"
+
+
+def parse_air(value: str | None, *, end: bool) -> str | None:
+    """--since/--until as a bound on air time (ISO 8601 UTC, milliseconds, Z) for recorded streams: a time is the
+    moment itself; a date (or month, year) starts at its first moment, and as ``end`` stops before the next one."""
+    day = parse_date(value, end=False)
+    if day is None:
+        return None
+    m = DATE_RE.fullmatch(str(value).strip())
+    assert m is not None
+    y, mo, d, hh, mm, ss = m.groups()
+    if hh is not None:
+        if int(hh) > 23 or int(mm) > 59 or int(ss or 0) > 59:
+            raise QueryError(f"bad time in {value!r}: HH:MM[:SS], 24-hour UTC")
+        return f"{day[:4]}-{day[4:6]}-{day[6:]}T{hh}:{mm}:{ss or '00'}.000Z"
+    try:
+        start = datetime(int(y), int(mo or 1), int(d or 1), tzinfo=timezone.utc)
+    except ValueError:
+        raise QueryError(f"bad date {value!r}: no such day") from None
+    if end:  # the first moment after the day, month or year
+        if d:
+            start += timedelta(days=1)
+        elif mo:
+            start = datetime(int(y) + (mo == "12"), int(mo) % 12 + 1, 1, tzinfo=timezone.utc)
+        else:
+            start = datetime(int(y) + 1, 1, 1, tzinfo=timezone.utc)
+    return start.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def has_cjk(text: str) -> bool:
@@ -135,6 +169,9 @@ def validate(q: SearchQuery) -> SearchQuery:
     since, until = parse_date(q.since, end=False), parse_date(q.until, end=True)
     if since and until and since > until:
         raise QueryError(f"--since {q.since} is after --until {q.until}")
+    since_air, until_air = parse_air(q.since, end=False), parse_air(q.until, end=True)
+    if since_air and until_air and since_air >= until_air:
+        raise QueryError(f"--since {q.since} is not before --until {q.until}")
 
     def clean(v: str | None) -> str | None:
         return v.strip() if isinstance(v, str) and v.strip() else None

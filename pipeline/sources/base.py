@@ -24,6 +24,8 @@ from pipeline.storage.base import BlobStore
 
 # name -> "module:Class", in the order they are asked whether they accept a source.
 SOURCES: Registry[type[Source]] = Registry("source", {
+    # a recorded live stream's closed segment (a local file with its sidecar): before "local", which takes any path
+    "segment": "pipeline.sources.segment:RecordedSegmentSource",
     "local": "pipeline.sources.local:LocalFileSource",
     "yt-dlp": "pipeline.sources.ytdlp:YtDlpSource",
 })

@@ -126,6 +126,9 @@ def _write_info(archive: BlobStore, folder: Path, info: dict[str, Any], versione
 
 def run_stage(job: Job, stage: Stage, progress: Progress | None = None) -> StageOutcome:
     """Run one stage unless its key is unchanged since it last finished; record the key and the outcome."""
+    if stage.name in job.settings.shed:  # left out to keep up (a live recorder's backlog): never marked done
+        return StageOutcome(job.video_id, stage.name, "skipped", "shed to keep up with a live stream; "
+                            "clipwatch reprocess runs it")
     key = stage.key(job)
     if not job.force and job.store.stage_done(job.video_id, stage.name, key):
         needs = [n.to_dict() for n in stage.needs()]

@@ -30,6 +30,9 @@ class Filters:
     until: str | None = None      # YYYYMMDD
     status: str | None = None
     source: str = "all"           # all | speech | screen
+    # recorded streams (issue 25): their segments' air time against these bounds, not an upload date
+    since_air: str | None = None  # ISO 8601 UTC (ms, Z): aired at or after
+    until_air: str | None = None  # aired before
 
     def sql(self, ph: str = "?", ci_eq: Callable[[str], str] | None = None) -> tuple[list[str], list[Any]]:
         """Conditions on videos v (and transcripts t), with ``ph`` as the parameter placeholder and ``ci_eq(column)``
@@ -44,12 +47,17 @@ class Filters:
         if self.language:
             conds.append(f"({ci('v.language')} OR (v.language IS NULL AND {ci('t.language')}))")
             args += [self.language, self.language]
+        # a recorded segment is in when its air time overlaps the bounds; any other video by its upload date
+        recorded = "v.id IN (SELECT ss.video_id FROM stream_segments ss WHERE {})"
+        unrecorded = "v.id NOT IN (SELECT ss.video_id FROM stream_segments ss)"
         if self.since:
-            conds.append(f"replace(v.upload_date, '-', '') >= {ph}")
-            args.append(self.since)
+            conds.append(f"({recorded.format(f'ss.air_end > {ph}')} OR ({unrecorded} AND "
+                         f"replace(v.upload_date, '-', '') >= {ph}))")
+            args += [self.since_air or f"{self.since[:4]}-{self.since[4:6]}-{self.since[6:]}T00:00:00.000Z", self.since]
         if self.until:
-            conds.append(f"replace(v.upload_date, '-', '') <= {ph}")
-            args.append(self.until)
+            conds.append(f"({recorded.format(f'ss.air_start < {ph}')} OR ({unrecorded} AND "
+                         f"replace(v.upload_date, '-', '') <= {ph}))")
+            args += [self.until_air or f"{self.until[:4]}-{self.until[4:6]}-{self.until[6:]}T23:59:59.999Z", self.until]
         if self.status:
             conds.append(f"v.status = {ph}")
             args.append(self.status)

@@ -41,6 +41,7 @@ from pipeline.storage.sqlite.catalogue import Store
 from pipeline.web.day import register as register_day
 from pipeline.web.feeds import register as register_feeds
 from pipeline.web.history import register as register_history
+from pipeline.web.recorders import register as register_recorders
 from pipeline.web.remote import remote_file_response, safe_rel
 from pipeline.web.replay import register as register_replay
 
@@ -213,6 +214,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
     register_replay(app, stores.get, page, lambda: blob_store_for(s))  # /videos/{id}/capture: the page as captured
     register_feeds(app, stores.get)  # /feeds/removals.atom, /feeds/changes.atom (Atom 1.0, ?channel=)
     register_day(app, stores.get, page)  # /channels/{id}/day/{date}: the programme guide, and its JSON twin
+    register_recorders(app, s, page)  # /recorders: live recorders' backlog (issue 25)
 
     def error(request: Request, status: int, message: str) -> Response:
         if wants_json(request):

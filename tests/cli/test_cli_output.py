@@ -48,6 +48,7 @@ ELSEWHERE = {
     ("delete",): ("preservation/test_verify_probes.py", '"delete", b, "--why", "a second takedown order", "--json"'),
     ("export", "wacz"): ("capture/test_capture.py", '"export", "wacz", str(tmp_path / "coll"), archived, second, "--json"'),  # a capture from the loopback site
     ("programmes", "ident", "add"): ("programmes/test_day.py", '"programmes", "ident", "add", "kctv", str(whole), *args, "--json"'),  # a jingle
+    ("record",): ("broadcast/test_record_live.py", '"--for", "900", "--json"'),  # a live HLS stream
     ("monitor", "retract"): ("preservation/test_removals.py", '"monitor", "retract", video, "--why", "CDN outage on 6 Jan, confirmed by the platform", "--json"'),  # a recorded removal
 }
 
@@ -78,6 +79,7 @@ RUNS = {
     ("version",): lambda c: [],
     ("doctor",): lambda c: ["--offline"],
     ("list",): lambda c: [],
+    ("status",): lambda c: [],
     ("show",): lambda c: [c.vid],
     ("history",): lambda c: [c.vid],
     ("events",): lambda c: [c.vid],

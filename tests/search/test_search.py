@@ -268,7 +268,9 @@ def test_results_json_shape_is_stable(cat):
                       "language", "duration", "sha256", "media_path", "tags", "hits"}
     assert set(v["hits"][0]) == {"segment_id", "video_id", "start", "end", "text", "kind", "language", "snippet", "highlights",
                                  "original", "translation", "score", "keyframe", "link", "web_path", "snippet_html",
-                                 "segment_start", "timed_by", "doubtful", "flags", "speaker"}  # who speaks (issue 24)
+                                 "segment_start", "timed_by", "doubtful", "flags", "speaker",  # who speaks (issue 24)
+                                 "air_time"}  # when it aired, for recorded streams (issue 25); None here
+    assert v["hits"][0]["air_time"] is None
     json.dumps(d, ensure_ascii=False)
 
 
