@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -86,7 +86,7 @@ def apply_task(observations: list[monitor.Observation], settings: Settings, now:
         return monitor.apply_round(store, blob_store_for(settings), observations, now=now, confirm_after=confirm_after)
 
 
-def ingest_new(work: list[tuple[VideoRef, int | None]], settings: Settings, analyse_new: bool) -> list[VideoReport]:
+def ingest_new(work: Sequence[tuple[VideoRef, int | None]], settings: Settings, analyse_new: bool) -> list[VideoReport]:
     """Archive new uploads at once with the ingest flow's own tasks (inside a flow run): fetched concurrently, then
     analysed unless ``analyse_new`` is False. A fetch that fails is a ``failed`` event, not the end of the round.
 
