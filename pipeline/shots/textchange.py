@@ -51,14 +51,17 @@ SAMPLE_STEP = 0.2
 DETECT_WIDTH = 640
 #: gradient below this is not a stroke (Otsu on a flat picture would otherwise mark compression noise)
 MIN_STROKE = 40
-#: a region is still on screen while this share of its reference stroke pixels is there
-KEEP = 0.5
+#: a region is still on screen while this share of its ink is there (its letters' edge pixels within
+#: ``INK_TOLERANCE`` grey levels; ink is where the region's gradient exceeds ``INK_CONTRAST``)
+KEEP = 0.6
+INK_TOLERANCE = 28
+INK_CONTRAST = 40
 #: ... and is over after this many samples in a row without them (one bad frame does not cut a caption)
 MISSES = 2
 #: a region is read once its strokes have held this steady (``STEADY`` of them kept) for this many samples in a
 #: row: past a fade-in, and not the moving picture's texture, which never holds still that long
 READ_AFTER = 2
-STEADY = 0.75
+STEADY = 0.8
 #: a texture read as nothing is not read again while it stays (it is remembered this many seconds after it goes)
 FORGET_AFTER = 3.0
 #: a reading with unsure words is read again this many samples later
@@ -89,7 +92,7 @@ class NoPicture(MediaError):
 @dataclass
 class _Track:
     box: tuple[int, int, int, int]  # x, y, w, h in the watched (reduced) frame
-    ref: np.ndarray  # bool stroke pixels of the region when found (refined on its second sample)
+    img: np.ndarray  # the region's grey pixels (int16, watched size) when found
     first: float
     before: float  # the sample before the first: the reading starts midway
     last: float
@@ -100,6 +103,36 @@ class _Track:
     reads: int = 0
     lines: list[TextLine] = field(default_factory=list)
     score: float = 0.0
+    ink: np.ndarray | None = None  # its ink: pixels far from the region's median grey that held still
+    before_small: np.ndarray | None = None  # the sample before it was found (what the text covered)
+
+
+def _kept(tr: _Track, small: np.ndarray) -> float:
+    """Share of the region's ink still there (within ``INK_TOLERANCE`` grey levels). On the region's second
+    sample its ink is settled: the pixels on strong edges (gradient over ``INK_CONTRAST``: the letters' strokes
+    and outlines; a box's flat inside is none) that held still and, when the sample before the region was found
+    is known, that came with it; a moving picture's edges do not hold still, so they drop out of the comparison."""
+    cur = _crop(small, tr.box).astype(np.int16)
+    if cur.shape != tr.img.shape:
+        return 0.0
+    same = np.abs(cur - tr.img) <= INK_TOLERANCE
+    if tr.ink is None:
+        img8 = tr.img.astype(np.uint8)
+        cand = cv2.morphologyEx(img8, cv2.MORPH_GRADIENT, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))) > INK_CONTRAST
+        n = int(cand.sum())
+        if n < 10:
+            return 0.0
+        kept = float((cand & same).sum()) / n
+        if kept >= KEEP:
+            tr.ink = cand & same
+            before = None if tr.before_small is None else _crop(tr.before_small, tr.box).astype(np.int16)
+            if before is not None and before.shape == tr.img.shape:
+                # only what appeared with the text: the still picture around it is no part of its ink
+                came = tr.ink & (np.abs(tr.img - before) > INK_TOLERANCE)
+                if int(came.sum()) >= 10:
+                    tr.ink = came
+        return kept
+    return float((tr.ink & same).sum()) / max(1, int(tr.ink.sum()))
 
 
 def _frames(path: Path, step: float) -> Iterator[tuple[float, np.ndarray]]:
@@ -175,10 +208,9 @@ def _line_boxes(mask: np.ndarray, h_img: int, min_h: int, kernel_w: int, min_fil
     return [tuple(int(v) for v in b) for b in stats[ok, :4]]
 
 
-def _glyph_rows(gray: np.ndarray, min_h: int) -> list[tuple[int, int, int, int]]:
+def _glyph_rows(gray: np.ndarray, min_h: int, h_img: int) -> list[tuple[int, int, int, int]]:
     """Rows of glyph-sized blobs in the brightest and darkest pixels (captions are pure white, yellow or black):
     blobs of glyph size and shape are kept (vectorised), then closed along rows like the strokes."""
-    h_img = gray.shape[0]
     out: list[tuple[int, int, int, int]] = []
     for mask in (gray >= 190, gray <= 50):
         m = mask.astype(np.uint8)
@@ -197,20 +229,22 @@ def _glyph_rows(gray: np.ndarray, min_h: int) -> list[tuple[int, int, int, int]]
     return out
 
 
-def detect(small: np.ndarray, strokes: np.ndarray) -> list[tuple[int, int, int, int]]:
+def detect(small: np.ndarray, strokes: np.ndarray, h_img: int = 0) -> list[tuple[int, int, int, int]]:
     """Caption-like line boxes (x, y, w, h) in a reduced grey frame.
 
     Arguments:
         small: the grey frame at watching size.
         strokes: its stroke map (``_strokes``).
+        h_img: the whole frame's height when ``small`` is a band of it (line heights are limited relative to it).
 
     Returns:
         Boxes in the reduced frame's pixels, possibly overlapping (the tracker folds them together).
     """
-    h_img, w_img = small.shape
+    band_h, w_img = small.shape
+    h_img = h_img or band_h
     min_h = MIN_LINE_HEIGHT
     boxes = _line_boxes(strokes, h_img, min_h, max(7, w_img // 60), 0.15)
-    boxes += _glyph_rows(small, min_h)
+    boxes += _glyph_rows(small, min_h, h_img)
     return _join_rows(boxes)
 
 
@@ -268,6 +302,33 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
 
 
+def _whole_line(gray: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The box widened to the whole line it is part of: the line detector (``detect``) at full resolution, run on
+    the band of rows around it; the lines there that share its rows and touch it (or each other, within
+    two line heights) join it. A caption first found a few words at a time is read whole."""
+    x, y, w, h = box
+    H, W = gray.shape[:2]
+    y0, y1 = max(0, y - h), min(H, y + 2 * h)  # room for a box drawn around the text
+    band = gray[y0:y1]
+    found = [(bx, by + y0, bw, bh) for bx, by, bw, bh in detect(band, _strokes(band), H)]
+    x0, x1, top, bot = x, x + w, y, y + h
+    for bx, by, bw, bh in sorted(found, key=lambda b: abs(b[0] + b[2] / 2 - (x + w / 2))):
+        rows = min(bot, by + bh) - max(top, by)
+        if rows < 0.5 * min(bh, bot - top) or bh > 2.5 * h:
+            continue
+        if bx <= x1 + 2 * h and bx + bw >= x0 - 2 * h:
+            x0, x1 = min(x0, bx), max(x1, bx + bw)
+            top, bot = min(top, by), max(bot, by + bh)
+    return (x0, top, x1 - x0, bot - top)
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / max(1, a[2] * a[3] + b[2] * b[3] - inter)
+
+
 def _crop(a: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     x, y, w, h = box
     return a[y:y + h, x:x + w]
@@ -293,6 +354,7 @@ class TextWatcher:
         self.prev_small: np.ndarray | None = None
         self.prev_t = 0.0
         self.scale = 1.0
+        self._small: np.ndarray | None = None
 
     def add(self, t: float, gray: np.ndarray) -> None:
         """Watch one full-resolution grey frame at time ``t`` (seconds)."""
@@ -308,20 +370,16 @@ class TextWatcher:
                     tr.last = t
                     tr.seen += 1
                     tr.steady += 1
+            self._small = small
             self._read_due(t, gray)
             self.prev_t = t
             return
+        self._small = small
         strokes = _strokes(small)
-        near = cv2.dilate(strokes, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))) > 0
         present: list[_Track] = []
         for tr in self.tracks:
-            cur = _crop(near, tr.box)
-            kept = float((tr.ref & cur).sum()) / max(1, int(tr.ref.sum()))
+            kept = _kept(tr, small)
             if kept >= KEEP:
-                if tr.seen == 1:  # keep only the strokes seen twice: the moving picture's drop out
-                    refined = tr.ref & cur
-                    if refined.sum() >= 0.5 * tr.ref.sum():
-                        tr.ref = refined
                 tr.last, tr.seen, tr.misses, tr.after = t, tr.seen + 1, 0, None
                 tr.steady = tr.steady + 1 if kept >= STEADY else 0
                 present.append(tr)
@@ -338,25 +396,31 @@ class TextWatcher:
                 if _overlap(box, tr.box) > 0.5:
                     grown = tr
                     break
+            if grown is not None and grown.reads and not grown.lines and _iou(box, grown.box) < 0.7:
+                # a still texture read as nothing, and now a different line over it: the texture gives way
+                self.tracks.remove(grown)
+                present.remove(grown)
+                self.textures.append(grown)
+                grown = None
             if grown is not None:
                 x0, x1 = min(box[0], grown.box[0]), max(box[0] + box[2], grown.box[0] + grown.box[2])
                 if (x1 - x0) > 1.25 * grown.box[2] and abs(box[1] - grown.box[1]) <= 0.5 * box[3]:
                     # more of the same line (a caption that slid or typed in): follow and read the whole of it
                     y0, y1 = min(box[1], grown.box[1]), max(box[1] + box[3], grown.box[1] + grown.box[3])
                     grown.box = (x0, y0, x1 - x0, y1 - y0)
-                    grown.ref = _crop(strokes, grown.box) > 0
+                    grown.img, grown.ink = _crop(small, grown.box).astype(np.int16), None
+                    grown.before_small = self.prev_small
                     if not grown.lines:  # it was no text (or not yet known to be): the text starts now
                         grown.first, grown.before = t, self.prev_t
                     grown.seen, grown.steady = 1, 0  # read it again once it has stayed
                     grown.reads, grown.lines, grown.score = 0, [], 0.0
                 continue
-            ref = _crop(strokes, box) > 0
-            if ref.sum() < 10:
+            if int((_crop(strokes, box) > 0).sum()) < 10:
                 continue
-            tr = _Track(box, ref, t, self.prev_t if self.frames > 1 else t, t)
+            tr = _Track(box, _crop(small, box).astype(np.int16), t, self.prev_t if self.frames > 1 else t, t)
+            tr.before_small = self.prev_small
             for old in self.textures:
-                if _overlap(box, old.box) > 0.8 and \
-                        float((old.ref & _crop(near, old.box)).sum()) >= KEEP * float(old.ref.sum()):
+                if _iou(box, old.box) > 0.7 and old.ink is not None and _kept(old, small) >= KEEP:
                     tr.reads = 2  # the same texture back after a flicker: it was read as nothing
                     break
             self.tracks.append(tr)
@@ -376,7 +440,7 @@ class TextWatcher:
                 continue
             x, y, w, h = tr.box
             s = self.scale
-            full = (int(x / s), int(y / s), max(1, int(round(w / s))), max(1, int(round(h / s))))
+            full = _whole_line(gray, (int(x / s), int(y / s), max(1, int(round(w / s))), max(1, int(round(h / s)))))
             tr.reads += 1
             pad = max(4, full[3] // 4)
             crop = gray[max(0, full[1] - pad):full[1] + full[3] + pad, max(0, full[0] - pad):full[0] + full[2] + pad]
@@ -388,6 +452,17 @@ class TextWatcher:
             sc = _score(lines)
             if sc > tr.score:
                 tr.lines, tr.score = lines, sc
+            if tr.lines and tr.reads == 1 and self.prev_small is not None:
+                # follow the text itself from now on: the box the reading found, its ink settled on the next sample
+                bx0 = min(l.box[0] for l in tr.lines) * s
+                by0 = min(l.box[1] for l in tr.lines) * s
+                bx1 = max(l.box[0] + l.box[2] for l in tr.lines) * s
+                by1 = max(l.box[1] + l.box[3] for l in tr.lines) * s
+                hh, ww = self.prev_small.shape
+                nb = (max(0, int(bx0) - 1), max(0, int(by0) - 1))
+                tr.box = (nb[0], nb[1], max(2, min(ww, int(bx1) + 2) - nb[0]), max(2, min(hh, int(by1) + 2) - nb[1]))
+                tr.img = _crop(self._small, tr.box).astype(np.int16)
+                tr.ink = None
 
     def _end(self, tracks: list[_Track]) -> None:
         self.done.extend(tr for tr in tracks if tr.lines)
@@ -422,9 +497,12 @@ def _join(segs: list[ScreenSegment]) -> list[ScreenSegment]:
     time (a region split in two tracks by a flicker, or read in two overlapping regions) are one."""
     segs.sort(key=lambda g: (g.start, g.box[1]))
     out: list[ScreenSegment] = []
-    for g in segs:
+    for g in sorted(segs, key=lambda g: -len(_norm(g.text))):  # longest first: a fragment folds into its line
         key = _norm(g.text)
         for o in out:
+            if key and key in _norm(o.text) and _overlap(g.box, o.box) > 0.5 and \
+                    min(g.end, o.end) - max(g.start, o.start) > 0.5 * (g.end - g.start):
+                break  # a word of a line read on its own while the line was read whole
             if g.start <= o.end + JOIN_GAP and g.end >= o.start - JOIN_GAP and \
                     abs((g.box[1] + g.box[3] / 2) - (o.box[1] + o.box[3] / 2)) <= max(g.box[3], o.box[3]) and \
                     difflib.SequenceMatcher(None, _norm(o.text), key).ratio() >= SAME_TEXT:
