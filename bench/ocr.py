@@ -228,7 +228,7 @@ def run_tool(tool: str, clip: dict, reader) -> tuple[list, float]:
     from pipeline.shots.keyframes import extract_keyframes
 
     with tempfile.TemporaryDirectory() as d:
-        kf = extract_keyframes(clip["video"], Path(d), write_jpegs=False)
+        kf = extract_keyframes(clip["video"], Path(d))
     shots = [(k.time, k.shot_start, k.shot_end) for k in kf.keyframes]
     c0 = textchange.cpu_seconds()
     result = ocr.screen_text(clip["video"], shots, reader, SHOT)

@@ -173,9 +173,9 @@ def _frames(path: Path, step: float) -> Iterator[tuple[float, np.ndarray]]:
                 fmt = frame.format.name
                 if (fmt.startswith(("yuv", "nv")) or fmt == "gray") and "p1" not in fmt and "le" not in fmt:
                     plane = frame.planes[0]  # the luma plane is the grey picture: no conversion
-                    gray = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :frame.width].copy()
+                    gray: np.ndarray = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)[:, :frame.width].copy()
                 else:
-                    gray = frame.to_ndarray(format="gray")
+                    gray = np.asarray(frame.to_ndarray(format="gray"), np.uint8)
                 yield t, gray
         except av.FFmpegError:  # a damaged tail: the text read so far stands
             return
@@ -199,13 +199,13 @@ def _line_boxes(mask: np.ndarray, h_img: int, min_h: int, kernel_w: int, min_fil
     n, lab, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
     if n <= 1:
         return []
-    x, y, w, h, area = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3], stats[:, 4]
+    w, h, area = stats[:, 2], stats[:, 3], stats[:, 4]
     ok = (h >= min_h) & (h <= h_img * 0.22) & (w >= MIN_ASPECT * h) & (area >= min_fill * w * h)
     ok[0] = False
     if glyphs is not None:
         count = np.bincount(lab[glyphs[:, 1], glyphs[:, 0]], minlength=n)
         ok &= count >= 3
-    return [tuple(int(v) for v in b) for b in stats[ok, :4]]
+    return [(int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in stats[ok, :4]]
 
 
 def _glyph_rows(gray: np.ndarray, min_h: int, h_img: int) -> list[tuple[int, int, int, int]]:
@@ -461,7 +461,7 @@ class TextWatcher:
                 hh, ww = self.prev_small.shape
                 nb = (max(0, int(bx0) - 1), max(0, int(by0) - 1))
                 tr.box = (nb[0], nb[1], max(2, min(ww, int(bx1) + 2) - nb[0]), max(2, min(hh, int(by1) + 2) - nb[1]))
-                tr.img = _crop(self._small, tr.box).astype(np.int16)
+                tr.img = _crop(self._small if self._small is not None else self.prev_small, tr.box).astype(np.int16)
                 tr.ink = None
 
     def _end(self, tracks: list[_Track]) -> None:
@@ -484,8 +484,8 @@ class TextWatcher:
             start = (tr.before + tr.first) / 2
             if tr.after is not None:
                 end = (tr.last + tr.after) / 2
-            else:
-                end = min(end_of_video, tr.last + SAMPLE_STEP / 2) if tr.last < end_of_video else end_of_video
+            else:  # on screen in the last frame watched: to the end of the video
+                end = end_of_video
             for line in tr.lines:
                 segs.append(ScreenSegment(round(start, 3), round(end, 3), line.text, line.confidence, line.box,
                                           samples=tr.seen))
