@@ -4,8 +4,8 @@
 
 Footage: the real recordings in /work/media/video (see ../shared/media/README.md for the package each came
 from), each looped into one 14-second shot at 1280x720, 25 fps (people walk, bikes pass, the camera pans: the
-picture moves under the text). Burned in with ffmpeg drawtext, per clip: three bottom captions of 2.0-2.9 s
-placed inside the shot (not at a cut), each in one of five styles (white outlined, white with a drop shadow,
+picture moves under the text). Burned in with ffmpeg drawtext, per clip: three bottom captions of 2.2-2.3 s
+placed inside the shot (not at a cut; one of them between the old sampler's reads), each in one of five styles (white outlined, white with a drop shadow,
 white on a translucent box, dark on a light box, yellow on a dark box), and a top chyron on a dark box that
 changes every 3.6 s; Korean and English alternate.
 
@@ -95,8 +95,10 @@ STYLES = {
     "chyron": "fontcolor=yellow:box=1:boxcolor=0x102040@0.85:boxborderw=12",
 }
 BOTTOM_STYLES = ["outline", "shadow", "box", "dark-on-light"]
-#: bottom captions inside the one shot (start, end): 2.2 s, 2.9 s, 2.0 s, none aligned to a cut or a sample
-BOTTOM_TIMES = [(1.3, 3.5), (5.9, 8.8), (10.7, 12.7)]
+#: bottom captions inside the one shot (start, end), 2.2-2.3 s, none aligned to a cut; the old sampler reads a
+#: 14 s shot at its keyframe and at 2.5, 7.5 and 12.5 s: the first and last captions hold one of those times,
+#: the second (3.6-5.8 s) only when the keyframe falls in it
+BOTTOM_TIMES = [(0.9, 3.1), (3.6, 5.8), (10.6, 12.9)]
 CHYRON_STEP = 3.6
 
 SPLITS = {
@@ -157,7 +159,7 @@ def plan(split: str, clips_per_footage: int) -> list[dict]:
                 t += CHYRON_STEP
                 c += 1
             clips.append({"src": src, "split": split, "offset": 1.7 * k, "captions": caps,
-                          "video": CACHE / f"{split}-{n}.mp4"})
+                          "video": CACHE / f"v2-{split}-{n}.mp4"})
             n += 1
     return clips
 
