@@ -49,8 +49,8 @@ def shots(
 
 @app.command("screen-text")
 def screen_text_cmd(
-    video_id: str = typer.Argument(..., help="An archived video id (its keyframes must exist)."),
-    force: bool = typer.Option(False, "--force", help="Read again even if done for these keyframes."),
+    video_id: str = typer.Argument(..., help="An archived video id."),
+    force: bool = typer.Option(False, "--force", help="Read again even if already read."),
     as_json: JsonFlag = False,
 ) -> None:
     """Read the text on screen (captions, chyrons; Korean and English) of an archived video, and show it."""

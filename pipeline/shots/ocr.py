@@ -60,7 +60,7 @@ LONG_SHOT_SECONDS = 10.0
 LONG_SHOT_STEP = 5.0
 #: two readings are the same line when this similar (difflib ratio on normalised text)
 SAME_TEXT = 0.8
-TOOL_VERSION = "1"
+TOOL_VERSION = "2"  # 2: driven by text change (shots/textchange.py), not keyframes
 _TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
                   "/usr/share/tessdata", "/usr/local/share/tessdata")
 #: what each language's data is called in words, for messages
@@ -348,6 +348,7 @@ class ScreenReader:
         self._tr = tesserocr
         path = tessdata or tessdata_dir(languages)
         self.languages = languages
+        self.calls = 0  # Tesseract recognitions so far (what text on screen costs)
         self.version = tesserocr.tesseract_version().split()[1] if tesserocr.tesseract_version() else ""
         try:
             self.api = tesserocr.PyTessBaseAPI(path=str(path) + "/", lang=languages, psm=tesserocr.PSM.SINGLE_BLOCK)
@@ -396,6 +397,7 @@ class ScreenReader:
 
         tr = self._tr
         self.api.SetImage(Image.fromarray(crop))
+        self.calls += 1
         self.api.Recognize()
         # Page-level text keeps Tesseract's spacing (the iterator's line text puts a space between
         # Hangul syllables it treats as words); the iterator gives the words' confidences and boxes.

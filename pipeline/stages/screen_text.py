@@ -1,4 +1,8 @@
-"""Text on screen: read captions and chyrons at each keyframe (and through long shots), stored as timed segments.
+"""Text on screen: read captions and chyrons when they appear or change, stored as timed segments.
+
+The video is watched every 0.2 s at reduced size and Tesseract reads a region of text only when it appears or
+changes (``shots/textchange.py``), so a caption of two seconds inside a long shot is read and timed from its
+first to its last frame, and a video without text costs decoding and little else. It needs no keyframes.
 
 Stored as a transcript of kind ``screen`` (searchable with ``--source screen``), with the boxes and confidences in
 ``screen_text.json`` in the video folder. Reads the languages whose Tesseract data this machine has (Debian's
@@ -10,27 +14,20 @@ on the next ingest or ``reprocess``, once the missing data are installed; a skip
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import asdict
 
 from pipeline.components import Need
 from pipeline.errors import ConfigError
-from pipeline.shots import ocr
+from pipeline.shots import ocr, textchange
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 from pipeline.storage.files import atomic_write_json
-
-
-def _shots(job: Job) -> list[tuple[float, float, float]]:
-    if job.keyframes is not None:
-        return [(float(k.time), float(k.shot_start), float(k.shot_end)) for k in job.keyframes.keyframes]
-    return [(float(k["time"]), float(k["shot_start"]), float(k["shot_end"])) for k in job.store.keyframes(job.video_id)]
 
 
 class ScreenTextStage(Stage):
     name = "ocr"
     pool = "media"
-    skip_message = "already read for these keyframes"
+    skip_message = "already read"
 
     def __init__(self, reader=None) -> None:
         self.reader = reader  # a ScreenReader to reuse across videos; one is made (and closed) per run otherwise
@@ -41,9 +38,8 @@ class ScreenTextStage(Stage):
         return ocr.find_languages(ocr.LANGUAGES)
 
     def key(self, job: Job) -> str:
-        plan = hashlib.sha1(repr(_shots(job)).encode()).hexdigest()[:12]
         # the languages actually readable here, not the ones wanted: adding Korean data later changes the key
-        return f"{job.media_sha256}:{ocr.TOOL_VERSION}:{self._languages().spec}:{plan}"
+        return f"{job.media_sha256}:{ocr.TOOL_VERSION}:{self._languages().spec}"
 
     def needs(self, langs=None) -> list[Need]:
         """One need naming the languages whose data are missing or corrupt here (none when all are readable)."""
@@ -55,9 +51,6 @@ class ScreenTextStage(Stage):
 
     def run(self, job: Job, progress: Progress | None = None) -> StageOutcome:
         t0 = time.perf_counter()
-        shots = _shots(job)
-        if not shots:
-            return StageOutcome(job.video_id, self.name, "not-applicable", "no keyframes to read", time.perf_counter() - t0)
         langs = self._languages()
         needs = self.needs(langs)
         if not langs.languages:
@@ -71,7 +64,11 @@ class ScreenTextStage(Stage):
             return StageOutcome(job.video_id, self.name, "skipped", str(exc), time.perf_counter() - t0,
                                 {"needs": [n.to_dict() for n in [*needs, need]]})
         try:
-            result = ocr.screen_text(job.media_path, shots, reader, duration=float(job.video["duration"] or 0.0))
+            result = textchange.screen_text_by_change(job.media_path, reader, duration=float(job.video["duration"] or 0.0))
+        except textchange.NoPicture as exc:
+            return StageOutcome(job.video_id, self.name, "not-applicable", str(exc), time.perf_counter() - t0)
+        except textchange.FrameSizeError as exc:  # nothing to read, and nothing to read it with later: one line
+            return StageOutcome(job.video_id, self.name, "skipped", str(exc), time.perf_counter() - t0)
         finally:
             if self.reader is None:
                 reader.close()
@@ -82,7 +79,7 @@ class ScreenTextStage(Stage):
         job.store.replace_transcript(job.video_id, job.media_sha256, "screen", result, job.archive.relpath(path))
         detail = {"segments": len(result.segments), "frames_read": result.frames_read, "language": result.language,
                   "languages": langs.spec, "needs": [n.to_dict() for n in needs]}
-        msg = f"{len(result.segments)} lines of text on screen from {result.frames_read} frames"
+        msg = f"{len(result.segments)} lines of text on screen ({result.frames_read} frames watched)"
         if needs:
             msg += f" ({needs[0].lacks} not read: {needs[0].fix})"
         return StageOutcome(job.video_id, self.name, "done", msg, time.perf_counter() - t0, detail)

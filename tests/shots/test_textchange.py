@@ -1,0 +1,127 @@
+"""Text on screen driven by text change: captions between the old samples, chyrons that change inside a shot, a
+static title card, a video without text, frames no caption fits in.
+
+Needs Debian's tesseract-ocr-kor/-eng and fonts-nanum (scripts/test installs them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.media.probe import run_ffmpeg
+from pipeline.shots import ocr, textchange
+from pipeline.shots.ocr import ScreenReader
+
+FONT = "/usr/share/fonts/truetype/nanum/NanumGothicBold.ttf"
+KO = "외무성 대변인 담화 발표"
+EN = "Talks will resume next month"
+EN2 = "Exports of machinery rose"
+
+
+class CountingReader:
+    """A ScreenReader that counts the regions it is asked to read (Tesseract's own calls are ``reader.calls``)."""
+
+    def __init__(self, reader: ScreenReader) -> None:
+        self.inner = reader
+        self.regions = 0
+        self.version = reader.version
+
+    def read_region(self, gray, box):
+        self.regions += 1
+        return self.inner.read_region(gray, box)
+
+
+@pytest.fixture(scope="module")
+def reader():
+    with ScreenReader() as r:
+        yield r
+
+
+def video(dest: Path, seconds: float, captions: list[tuple[str, float, float, str]], size: str = "1280x720",
+          rate: int = 25, noise: bool = True, colour: str = "0x305070") -> Path:
+    """A picture (moving noise over a colour unless ``noise`` is off) with captions (text, start, end, place)."""
+    filters = ["noise=alls=25:allf=t"] if noise else []
+    for i, (text, a, b, place) in enumerate(captions):
+        tf = dest.with_suffix(f".{i}.txt")
+        tf.write_text(text, encoding="utf-8")
+        style = ("fontcolor=yellow:box=1:boxcolor=0x102040:boxborderw=10:x=60:y=60" if place == "top" else
+                 "fontcolor=white:borderw=3:bordercolor=black:x=(w-tw)/2:y=h-110")
+        filters.append(f"drawtext=fontfile={FONT}:textfile={tf}:fontsize=40:{style}:enable='between(t,{a},{b - 0.001})'")
+    run_ffmpeg(["-f", "lavfi", "-i", f"color=c={colour}:s={size}:r={rate}:d={seconds}",
+                *(["-vf", ",".join(filters)] if filters else []),
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(dest)])
+    return dest
+
+
+def test_a_caption_between_two_old_samples_is_read_and_timed(reader, tmp_path):
+    # one 12 s shot: the old sampler reads its keyframe and every 5 s (at 2.5 and 7.5 s); the caption is on
+    # screen from 3.3 to 5.3 s, between them
+    path = video(tmp_path / "between.mp4", 12, [(KO, 3.3, 5.3, "bottom")])
+    old = ocr.screen_text(path, [(0.5, 0.0, 12.0)], reader, 12.0)
+    assert not any(KO == g.text for g in old.segments)  # what issue 19 saw: the old sampler never reads it
+    result = textchange.screen_text_by_change(path, reader, 12.0)
+    assert [g.text for g in result.segments] == [KO]
+    g = result.segments[0]
+    assert abs(g.start - 3.3) <= 0.2 and abs(g.end - 5.3) <= 0.2, (g.start, g.end)
+    assert result.language == "ko" and g.box[1] > 500
+
+
+def test_a_chyron_that_changes_inside_one_shot_gives_one_reading_per_text(reader, tmp_path):
+    path = video(tmp_path / "chyron.mp4", 9, [(EN, 0.0, 3.4, "top"), (EN2, 3.4, 6.2, "top"), (KO, 1.0, 7.5, "bottom")])
+    segs = textchange.screen_text_by_change(path, reader, 9.0).segments
+    got = {g.text: (g.start, g.end) for g in segs}
+    assert set(got) == {EN, EN2, KO}, got
+    for text, (a, b) in ((EN, (0.0, 3.4)), (EN2, (3.4, 6.2)), (KO, (1.0, 7.5))):
+        assert abs(got[text][0] - a) <= 0.2 and abs(got[text][1] - b) <= 0.2, (text, got[text])
+
+
+def test_a_static_title_card_for_ten_minutes_is_read_once(reader, tmp_path):
+    path = video(tmp_path / "card.mp4", 600, [(KO, 0, 600, "bottom")], size="640x360", rate=5, noise=False,
+                 colour="black")
+    counting = CountingReader(reader)
+    result = textchange.screen_text_by_change(path, counting, 600.0)  # type: ignore[arg-type]
+    assert [(g.text, g.start, g.end) for g in result.segments] == [(KO, 0.0, 600.0)]
+    assert counting.regions == 1
+    assert result.frames_read >= 2900  # watched throughout (every 0.2 s), read once
+
+
+def test_a_video_without_text_costs_no_tesseract_call(reader, tmp_path):
+    path = video(tmp_path / "plain.mp4", 8, [])
+    calls = reader.calls
+    result = textchange.screen_text_by_change(path, reader, 8.0)
+    assert result.segments == [] and result.frames_read >= 35
+    assert reader.calls == calls
+
+
+def test_frames_no_caption_fits_are_one_line_skip(reader, tmp_path):
+    strip = tmp_path / "strip.mkv"
+    run_ffmpeg(["-f", "lavfi", "-i", "color=c=gray:s=16x2000:r=5:d=1", "-c:v", "ffv1", str(strip)])
+    with pytest.raises(textchange.FrameSizeError, match="16x2000") as exc:
+        textchange.screen_text_by_change(strip, reader, 1.0)
+    assert "\n" not in str(exc.value)
+
+
+def test_audio_only_has_no_picture(reader, tmp_path):
+    wav = tmp_path / "a.wav"
+    run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:duration=1", str(wav)])
+    with pytest.raises(textchange.NoPicture):
+        textchange.screen_text_by_change(wav, reader, 1.0)
+
+
+def test_a_4k_caption_is_read_from_full_resolution(reader, tmp_path):
+    path = video(tmp_path / "uhd.mp4", 2, [(EN, 0.0, 2.0, "bottom")], size="3840x2160", rate=10)
+    assert [g.text for g in textchange.screen_text_by_change(path, reader, 2.0).segments] == [EN]
+
+
+def test_stage_skips_frames_no_caption_fits_in_one_line(reader, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from pipeline.stages.screen_text import ScreenTextStage
+
+    strip = tmp_path / "strip.mkv"
+    run_ffmpeg(["-f", "lavfi", "-i", "color=c=gray:s=16x2000:r=5:d=1", "-c:v", "ffv1", str(strip)])
+    job = SimpleNamespace(video_id="v", media_path=strip, video={"duration": 1.0}, folder=tmp_path)
+    outcome = ScreenTextStage(reader).run(job)  # type: ignore[arg-type]
+    assert outcome.status == "skipped" and "16x2000" in outcome.message and "\n" not in outcome.message
+    assert not (tmp_path / "screen_text.json").exists()  # nothing written
