@@ -1,0 +1,666 @@
+"""The copies index: the archive's keyframe hashes and audio fingerprints, kept on disk and updated per video.
+
+Matching one new video used to load every archived keyframe hash and fingerprint into memory first (issue 19
+item 4: fine for a demo, not for 100,000 videos). This index keeps them in a folder beside the catalogue
+(``<data dir>/copyindex``), memory-mapped, so a match reads only what its lookups touch:
+
+- keyframes: multi-index hashing as ``matching.HashIndex`` does it (four 16-bit bands; a hash within distance 8
+  agrees within 2 bits on one band), with each band's sort order and bucket starts stored;
+- audio: an inverted index of Chromaprint items (item -> archived video, position), sorted by item, plus each
+  video's items for verification.
+
+A match finds the *candidate* videos here (any keyframe within the distance; any offset with enough audio votes),
+then runs the very matcher of ``copies.CopyFinder`` on those videos only. What depends on the whole archive — which
+items are stop words (``fingerprint.STOP_POSTINGS``) and which are recurring material (jingles, idents:
+``fingerprint.RECURRING_VIDEOS``) — is computed here over the whole archive and handed to it, so the links are the
+ones brute force over everything finds (tests/copies/test_index.py checks that).
+
+Updates are a log-structured merge: each added batch of videos is a new immutable *segment* (a folder of ``.npy``
+files, written to a temporary name, fsynced, renamed); a replaced or deleted video is marked dead in the manifest;
+segments of similar size are merged, and dead entries dropped, in the background of the next update. The manifest
+(``manifest.json``) is replaced atomically last, so a crash leaves the old index or the new one, never a mixture;
+segments no manifest names are swept. A missing or damaged index raises ``CopyIndexError``; ``clipwatch copies
+reindex`` (or the copies stage, on its own) rebuilds it from the catalogue, which stays the authority.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from pipeline.copies import fingerprint as fpmod
+from pipeline.copies.copies import CopyFinder, CopyLink, VideoFacts
+from pipeline.copies.matching import BANDS, BAND_BITS, MAX_DISTANCE, QueryFrame, _band_probes, _query_frames
+from pipeline.errors import ClipwatchError
+from pipeline.storage.files import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+FOLDER = "copyindex"
+FORMAT = 1
+MANIFEST = "manifest.json"
+#: a segment is merged into the one before it once it reaches this share of it (log-structured merge: O(log n)
+#: segments, each entry rewritten O(log n) times)
+MERGE_RATIO = 0.25
+#: dead entries (replaced or deleted videos) above this share of all postings: compact everything
+DEAD_SHARE = 0.2
+_KF = ("kf_vid", "kf_time", "kf_hash", "kf_s0", "kf_s1")
+_DTYPES = {"videos": np.int32, "kf_vstart": np.int64, "kf_vid": np.int32, "kf_time": np.float64, "kf_hash": np.uint64,
+           "kf_s0": np.float64, "kf_s1": np.float64, "au_vstart": np.int64, "au_items": np.uint32,
+           "au_keys": np.uint32, "au_vid": np.int32, "au_pos": np.int32,
+           **{f"kf_order{b}": np.int32 for b in range(BANDS)}, **{f"kf_starts{b}": np.int64 for b in range(BANDS)}}
+
+
+class CopyIndexError(ClipwatchError):
+    """The copies index is missing or damaged."""
+
+
+@dataclass
+class Entry:
+    """One video as the index holds it.
+
+    ``keyframes``: (time, phash unsigned, shot_start, shot_end) rows (flat pictures, hash 0, are dropped);
+    ``items``: its audio fingerprint's items (silent items 0), or None."""
+
+    video_id: str
+    channel: str | None = None
+    keyframes: Sequence[tuple[float, int, float | None, float | None]] = ()
+    items: np.ndarray | None = None
+
+
+def index_dir(store: Any) -> Path:
+    """Where the copies index of this catalogue lives: ``copyindex`` in the archive's data folder."""
+    data_dir = getattr(store, "data_dir", None)
+    if data_dir is None:
+        raise CopyIndexError("this catalogue names no archive folder for the copies index; pass --data-dir")
+    return Path(data_dir) / FOLDER
+
+
+# -- segments -------------------------------------------------------------------
+class Segment:
+    """One immutable, memory-mapped batch of videos."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+            self.a = {name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _DTYPES}
+        except (OSError, ValueError) as exc:
+            raise CopyIndexError(f"copies index segment {path.name} cannot be read ({exc}); "
+                                 "run `clipwatch copies reindex`") from exc
+        nv, nk, na, npost = meta["videos"], meta["keyframes"], meta["items"], meta["postings"]
+        want = {"videos": nv, "kf_vstart": nv + 1, "au_vstart": nv + 1, "au_items": na, "au_keys": npost,
+                "au_vid": npost, "au_pos": npost, **{k: nk for k in _KF},
+                **{f"kf_order{b}": nk for b in range(BANDS)}, **{f"kf_starts{b}": (1 << BAND_BITS) + 1 for b in range(BANDS)}}
+        for name, n in want.items():
+            arr = self.a[name]
+            if arr.shape != (n,) or arr.dtype != np.dtype(_DTYPES[name]):
+                raise CopyIndexError(f"copies index segment {path.name}: {name} is {arr.dtype}{arr.shape}, expected "
+                                     f"{np.dtype(_DTYPES[name])}({n},); run `clipwatch copies reindex`")
+        self.n_videos, self.n_postings = nv, npost
+
+    def local(self, gnum: int) -> int:
+        """Where video ``gnum`` is in this segment (index numbers rise within a segment)."""
+        i = int(np.searchsorted(self.a["videos"], gnum))
+        if i >= self.n_videos or int(self.a["videos"][i]) != gnum:
+            raise KeyError(gnum)
+        return i
+
+    def keyframes_of(self, gnum: int) -> tuple[np.ndarray, ...]:
+        i = self.local(gnum)
+        lo, hi = int(self.a["kf_vstart"][i]), int(self.a["kf_vstart"][i + 1])
+        return tuple(np.asarray(self.a[k][lo:hi]) for k in ("kf_time", "kf_hash", "kf_s0", "kf_s1"))
+
+    def items_of(self, gnum: int) -> np.ndarray:
+        i = self.local(gnum)
+        return np.array(self.a["au_items"][int(self.a["au_vstart"][i]):int(self.a["au_vstart"][i + 1])])
+
+
+def _ranges(lo: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """The positions [lo, lo+n) of every range, concatenated (no Python loop)."""
+    total = int(n.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    return np.repeat(lo - np.concatenate(([0], np.cumsum(n)[:-1])), n) + np.arange(total)
+
+
+def write_segment(path: Path, gnums: np.ndarray, kf_counts: np.ndarray, kf: Mapping[str, np.ndarray],
+                  au_counts: np.ndarray, au_items: np.ndarray) -> None:
+    """Write a segment folder atomically (temporary folder, fsync each file, rename).
+
+    Arguments: gnums — the videos' index numbers; kf_counts / au_counts — keyframes and audio items per video;
+        kf — ``kf_time``, ``kf_hash`` (uint64, non-zero), ``kf_s0``, ``kf_s1`` in video order; au_items — uint32.
+    """
+    gnums = np.asarray(gnums, np.int32)
+    nv = len(gnums)
+    kf_vstart = np.zeros(nv + 1, np.int64)
+    np.cumsum(kf_counts, out=kf_vstart[1:])
+    au_vstart = np.zeros(nv + 1, np.int64)
+    np.cumsum(au_counts, out=au_vstart[1:])
+    hashes = np.asarray(kf["kf_hash"], np.uint64)
+    arrays: dict[str, np.ndarray] = {
+        "videos": gnums, "kf_vstart": kf_vstart, "kf_vid": np.repeat(gnums, kf_counts).astype(np.int32),
+        "kf_time": np.asarray(kf["kf_time"], np.float64), "kf_hash": hashes,
+        "kf_s0": np.asarray(kf["kf_s0"], np.float64), "kf_s1": np.asarray(kf["kf_s1"], np.float64),
+        "au_vstart": au_vstart, "au_items": np.asarray(au_items, np.uint32)}
+    for b in range(BANDS):
+        band = ((hashes >> np.uint64(b * BAND_BITS)) & np.uint64(0xFFFF)).astype(np.int64)
+        arrays[f"kf_order{b}"] = np.argsort(band, kind="stable").astype(np.int32)
+        starts = np.zeros((1 << BAND_BITS) + 1, np.int64)
+        np.cumsum(np.bincount(band, minlength=1 << BAND_BITS), out=starts[1:])
+        arrays[f"kf_starts{b}"] = starts
+    items = arrays["au_items"]
+    nz = np.nonzero(items)[0]
+    owner = np.repeat(np.arange(nv, dtype=np.int64), au_counts)[nz]
+    keys = items[nz]
+    order = np.argsort(keys, kind="stable")
+    arrays["au_keys"] = keys[order]
+    arrays["au_vid"] = gnums[owner[order]]
+    arrays["au_pos"] = (nz[order] - au_vstart[owner[order]]).astype(np.int32)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-seg-"))
+    try:
+        for name, arr in arrays.items():
+            with open(tmp / f"{name}.npy", "wb") as f:
+                np.save(f, np.ascontiguousarray(arr, _DTYPES[name]), allow_pickle=False)
+                f.flush()
+                os.fsync(f.fileno())
+        meta = {"videos": nv, "keyframes": len(hashes), "items": len(items), "postings": len(keys)}
+        atomic_write_json(tmp / "meta.json", meta)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _columns(entries: Sequence[tuple[int, Entry]]) -> tuple:
+    """Columnar arrays of entries for ``write_segment``."""
+    gnums = np.array([g for g, _ in entries], np.int32)
+    kf_counts, au_counts, cols, items = [], [], {k: [] for k in ("kf_time", "kf_hash", "kf_s0", "kf_s1")}, []
+    for _, e in entries:
+        rows = [r for r in e.keyframes if int(r[1]) & 0xFFFFFFFFFFFFFFFF]
+        kf_counts.append(len(rows))
+        for t, h, s0, s1 in rows:
+            cols["kf_time"].append(float(t))
+            cols["kf_hash"].append(int(h) & 0xFFFFFFFFFFFFFFFF)
+            cols["kf_s0"].append(np.nan if s0 is None else float(s0))
+            cols["kf_s1"].append(np.nan if s1 is None else float(s1))
+        it = np.zeros(0, np.uint32) if e.items is None else np.asarray(e.items, np.uint32)
+        au_counts.append(len(it))
+        items.append(it)
+    kf = {"kf_time": np.array(cols["kf_time"], np.float64), "kf_hash": np.array(cols["kf_hash"], np.uint64),
+          "kf_s0": np.array(cols["kf_s0"], np.float64), "kf_s1": np.array(cols["kf_s1"], np.float64)}
+    return (gnums, np.array(kf_counts, np.int64), kf, np.array(au_counts, np.int64),
+            np.concatenate(items) if items else np.zeros(0, np.uint32))
+
+
+# -- the index ------------------------------------------------------------------
+class CopyIndex:
+    """The copies index in one folder: open it, ``find`` copies of a new video, ``put`` and ``remove`` videos.
+
+    Writers (``put``, ``remove``, ``sync``, ``rebuild``) must hold ``locked()``: two ingests at once then see each
+    other's videos in the order they were added.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._segments: dict[str, Segment] = {}
+        self.manifest: dict[str, Any] = {}
+        self._load()
+
+    # -- opening -----------------------------------------------------------
+    @classmethod
+    def create(cls, folder: Path) -> "CopyIndex":
+        """An empty index at ``folder`` (replacing whatever manifest was there)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / MANIFEST, {"format": FORMAT, "segments": [], "next": 0, "videos": {},
+                                               "channels": [], "dead_postings": 0, "postings": 0})
+        return cls(folder)
+
+    def _load(self) -> None:
+        path = self.folder / MANIFEST
+        if not path.is_file():
+            raise CopyIndexError(f"no copies index at {self.folder}; run `clipwatch copies reindex`")
+        try:
+            m = json.loads(path.read_text())
+            if m.get("format") != FORMAT:
+                raise ValueError(f"format {m.get('format')!r}, expected {FORMAT}")
+            videos = {str(k): (int(v[0]), str(v[1]), int(v[2]), int(v[3])) for k, v in m["videos"].items()}
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise CopyIndexError(f"the copies index manifest at {path} is damaged ({exc}); "
+                                 "run `clipwatch copies reindex`") from exc
+        segs = {name: self._segments.get(name) or Segment(self.folder / name) for name in m["segments"]}
+        self.manifest, self._segments = m, segs
+        # video id -> (index number, segment, channel code or -1, audio postings)
+        self.videos = videos
+        self.next = int(m["next"])
+        self.channels: list[str] = list(m["channels"])
+        self._channel_code = {c: i for i, c in enumerate(self.channels)}
+        self.alive = np.zeros(self.next, bool)
+        self.group = np.full(self.next, -1, np.int64)
+        self.ids: dict[int, str] = {}
+        for vid, (g, _, ch, _) in videos.items():
+            self.alive[g] = True
+            self.group[g] = ch
+            self.ids[g] = vid
+        # a video of no channel is a group of its own (as ``AudioIndex`` counts recurring material)
+        own = self.group < 0
+        self.group[own] = -2 - np.nonzero(own)[0]
+
+    @classmethod
+    def open(cls, store: Any) -> "CopyIndex":
+        """The index of this catalogue's archive; CopyIndexError when it is missing or damaged."""
+        return cls(index_dir(store))
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator["CopyIndex"]:
+        """Hold the index's writer lock (and see the latest manifest) for the block."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                self._load()
+                yield self
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __contains__(self, video_id: object) -> bool:
+        return video_id in self.videos
+
+    @property
+    def postings(self) -> int:
+        return int(self.manifest.get("postings", 0))
+
+    # -- writing -----------------------------------------------------------
+    def _commit(self, segments: list[str], videos: Mapping[str, tuple[int, str, int, int]], nxt: int,
+                dead: int, new_segments: Mapping[str, Segment] = {}) -> None:
+        postings = sum((new_segments.get(s) or self._segments[s]).n_postings for s in segments)
+        atomic_write_json(self.folder / MANIFEST, {
+            "format": FORMAT, "segments": segments, "next": nxt, "channels": self.channels,
+            "videos": {k: list(v) for k, v in videos.items()}, "dead_postings": dead, "postings": postings})
+        old = set(self._segments) - set(segments)
+        self._segments = {s: new_segments.get(s) or self._segments[s] for s in segments}
+        self._load()
+        for name in old:  # after the manifest: a crash before this leaves folders the next sweep removes
+            shutil.rmtree(self.folder / name, ignore_errors=True)
+
+    def _code(self, channel: str | None) -> int:
+        if channel is None:
+            return -1
+        if channel not in self._channel_code:
+            self._channel_code[channel] = len(self.channels)
+            self.channels.append(channel)
+        return self._channel_code[channel]
+
+    def put(self, entries: Iterable[Entry]) -> int:
+        """Add videos (a video already held is replaced). Returns how many were written."""
+        entries = list({e.video_id: e for e in entries}.values())
+        if not entries:
+            return 0
+        videos = dict(self.videos)
+        dead = int(self.manifest.get("dead_postings", 0))
+        nxt = self.next
+        numbered = []
+        for e in entries:
+            if e.video_id in videos:
+                dead += videos.pop(e.video_id)[3]
+            numbered.append((nxt, e))
+            nxt += 1
+        name = f"seg-{nxt:010d}-{os.urandom(4).hex()}"
+        cols = _columns(numbered)
+        write_segment(self.folder / name, *cols)
+        seg = Segment(self.folder / name)
+        items = cols[4]
+        au_counts = cols[3]
+        starts = np.concatenate(([0], np.cumsum(au_counts)))
+        for (g, e), a, b in zip(numbered, starts[:-1], starts[1:]):
+            videos[e.video_id] = (g, name, self._code(e.channel), int(np.count_nonzero(items[a:b])))
+        self._commit(self.manifest["segments"] + [name], videos, nxt, dead, {name: seg})
+        self._maybe_merge()
+        return len(entries)
+
+    def remove(self, video_ids: Iterable[str]) -> int:
+        """Mark videos deleted (their entries are dropped at the next merge). Returns how many were held."""
+        videos = dict(self.videos)
+        dead = int(self.manifest.get("dead_postings", 0))
+        n = 0
+        for vid in video_ids:
+            if vid in videos:
+                dead += videos.pop(vid)[3]
+                n += 1
+        if n:
+            self._commit(list(self.manifest["segments"]), videos, self.next, dead)
+            self._maybe_merge()
+        return n
+
+    def _maybe_merge(self) -> None:
+        segs = list(self.manifest["segments"])
+        held = sum(self._segments[s].n_videos for s in segs)
+        dead_videos = held - len(self.videos)
+        if self.videos and (int(self.manifest.get("dead_postings", 0)) > DEAD_SHARE * max(1, self.postings)
+                            or dead_videos > DEAD_SHARE * held):
+            self._merge(segs)
+            return
+        if not self.videos and segs:
+            self._commit([], {}, self.next, 0)
+            return
+        size = {s: self._segments[s].n_postings + self._segments[s].n_videos for s in segs}
+        while len(segs) > 1 and size[segs[-1]] >= MERGE_RATIO * size[segs[-2]]:
+            merged = self._merge(segs[-2:])
+            segs = segs[:-2] + [merged]
+            size[merged] = self._segments[merged].n_postings + self._segments[merged].n_videos
+
+    def _merge(self, names: list[str]) -> str:
+        """Rewrite ``names`` as one segment without their dead entries; returns its name."""
+        live = {g for g, s, _, _ in self.videos.values() if s in names}
+        gn, kfc, auc, items = [], [], [], []
+        kf: dict[str, list[np.ndarray]] = {k: [] for k in ("kf_time", "kf_hash", "kf_s0", "kf_s1")}
+        for name in names:
+            seg = self._segments[name]
+            vids = np.asarray(seg.a["videos"])
+            keep = np.isin(vids, np.fromiter(live, np.int64, len(live)))
+            kv, av = np.asarray(seg.a["kf_vstart"]), np.asarray(seg.a["au_vstart"])
+            gn.append(vids[keep])
+            kfc.append(np.diff(kv)[keep])
+            auc.append(np.diff(av)[keep])
+            kmask = np.repeat(keep, np.diff(kv))
+            for k in kf:
+                kf[k].append(np.asarray(seg.a[k])[kmask])
+            items.append(np.asarray(seg.a["au_items"])[np.repeat(keep, np.diff(av))])
+        name = f"seg-{self.next:010d}-{os.urandom(4).hex()}"
+        write_segment(self.folder / name, np.concatenate(gn), np.concatenate(kfc),
+                      {k: np.concatenate(v) for k, v in kf.items()}, np.concatenate(auc), np.concatenate(items))
+        seg = Segment(self.folder / name)
+        segs = [s for s in self.manifest["segments"] if s not in names]
+        segs.insert(min(self.manifest["segments"].index(n) for n in names), name)
+        videos = {k: (v[0], name if v[1] in names else v[1], v[2], v[3]) for k, v in self.videos.items()}
+        # the postings the merge dropped were dead ones
+        dropped = sum(self._segments[n].n_postings for n in names) - seg.n_postings
+        dead = max(0, int(self.manifest.get("dead_postings", 0)) - dropped)
+        self._commit(segs, videos, self.next, dead, {name: seg})
+        return name
+
+    def sweep(self) -> list[str]:
+        """Remove segment folders no manifest names (left by a crash); returns their names."""
+        gone = []
+        for p in self.folder.iterdir():
+            if p.is_dir() and (p.name.startswith(".tmp-") or p.name.startswith("seg-")) and p.name not in self._segments:
+                shutil.rmtree(p, ignore_errors=True)
+                gone.append(p.name)
+        for p in self.folder.glob(".tmp-*"):
+            p.unlink(missing_ok=True)
+        return gone
+
+    # -- reading -----------------------------------------------------------
+    def entry(self, video_id: str) -> Entry:
+        """What the index holds for one video (KeyError when it holds none)."""
+        g, seg, ch, _ = self.videos[video_id]
+        t, h, s0, s1 = self._segments[seg].keyframes_of(g)
+        rows = [(float(a), int(b), None if np.isnan(c) else float(c), None if np.isnan(d) else float(d))
+                for a, b, c, d in zip(t, h, s0, s1)]
+        return Entry(video_id, self.channels[ch] if ch >= 0 else None, rows, self._segments[seg].items_of(g))
+
+    def _alive_without(self, exclude: Iterable[str]) -> tuple[np.ndarray, int]:
+        """The live mask with ``exclude`` dead too, and a bound on the postings that are not live."""
+        alive = self.alive.copy()
+        dead = int(self.manifest.get("dead_postings", 0))
+        for v in exclude:
+            if v in self.videos:
+                alive[self.videos[v][0]] = False
+                dead += self.videos[v][3]
+        return alive, dead
+
+    def keyframe_candidates(self, hashes: np.ndarray, alive: np.ndarray, max_distance: int = MAX_DISTANCE) -> set[int]:
+        """Index numbers of live videos with a keyframe within ``max_distance`` of any of ``hashes``."""
+        hashes = np.unique(np.asarray(hashes, np.uint64))
+        hashes = hashes[hashes != 0]
+        if not len(hashes):
+            return set()
+        probes = _band_probes(max_distance // BANDS).astype(np.int64)
+        out: set[int] = set()
+        for seg in self._segments.values():
+            if not len(seg.a["kf_hash"]):
+                continue
+            for b in range(BANDS):
+                q = ((hashes >> np.uint64(b * BAND_BITS)) & np.uint64(0xFFFF)).astype(np.int64)
+                keys = (q[:, None] ^ probes[None, :]).ravel()
+                owner = np.repeat(np.arange(len(hashes)), len(probes))
+                starts = seg.a[f"kf_starts{b}"]
+                lo, hi = np.asarray(starts[keys]), np.asarray(starts[keys + 1])
+                n = hi - lo
+                nz = n > 0
+                if not nz.any():
+                    continue
+                offs = _ranges(lo[nz], n[nz])
+                pos = np.asarray(seg.a[f"kf_order{b}"][offs]).astype(np.int64)
+                qh = hashes[np.repeat(owner[nz], n[nz])]
+                dist = _popcount64(np.asarray(seg.a["kf_hash"][pos]) ^ qh)
+                g = np.asarray(seg.a["kf_vid"][pos[dist <= max_distance]])
+                out.update(int(x) for x in np.unique(g[alive[g]]))
+        return out
+
+    def _postings(self, keys: np.ndarray, cap: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(raw postings per key, key index, video number, position) of ``keys`` over all segments, at most
+        ``cap`` per key and segment."""
+        raw = np.zeros(len(keys), np.int64)
+        ki, gv, gp = [], [], []
+        for seg in self._segments.values():
+            if not seg.n_postings:
+                continue
+            sk = seg.a["au_keys"]
+            lo = np.searchsorted(sk, keys, "left")
+            hi = np.searchsorted(sk, keys, "right")
+            n = (hi - lo).astype(np.int64)
+            raw += n
+            take = n if cap is None else np.minimum(n, cap)
+            offs = _ranges(lo.astype(np.int64), take)
+            ki.append(np.repeat(np.arange(len(keys)), take))
+            gv.append(np.asarray(seg.a["au_vid"][offs]))
+            gp.append(np.asarray(seg.a["au_pos"][offs]))
+        if not ki:
+            z = np.zeros(0, np.int64)
+            return raw, z, z.astype(np.int32), z.astype(np.int32)
+        return raw, np.concatenate(ki), np.concatenate(gv), np.concatenate(gp)
+
+    def audio_candidates(self, queries: Sequence[fpmod.AudioFingerprint], alive: np.ndarray,
+                         dead_postings: int) -> tuple[set[int], np.ndarray, np.ndarray]:
+        """(candidate video numbers, stop keys, recurring keys) for a new video's fingerprints.
+
+        A candidate has, at some offset, the votes ``AudioIndex`` needs to verify it (``MIN_VOTES``, pooled with
+        the neighbouring offsets); stop and recurring keys are those of the query's items over the live archive."""
+        valid = [q.items[q.valid] for q in queries if len(q)]
+        keys = np.unique(np.concatenate(valid)) if valid else np.zeros(0, np.uint32)
+        keys = keys[keys != 0]
+        if not len(keys) or not self._segments:
+            return set(), np.zeros(0, np.uint32), np.zeros(0, np.uint32)
+        stop_n = fpmod.STOP_POSTINGS
+        raw, ki, gv, gp = self._postings(keys, stop_n + 1)
+        live = alive[gv]
+        ki, gv, gp = ki[live], gv[live], gp[live]
+        # live postings per key: exact where nothing was capped; a key over the cap by more than the dead postings
+        # could hold is a stop word whatever is dead; between the two, count it
+        count = np.bincount(ki, minlength=len(keys)).astype(np.int64)
+        capped = raw > stop_n
+        unsure = np.nonzero(capped & (raw <= stop_n + dead_postings))[0]
+        if len(unsure):
+            _, k2, g2, p2 = self._postings(keys[unsure], None)
+            live2 = alive[g2]
+            k2, g2, p2 = unsure[k2[live2]], g2[live2], p2[live2]
+            count[unsure] = np.bincount(k2, minlength=len(keys))[unsure]
+            # their capped postings are replaced by all of them
+            keep = ~np.isin(ki, unsure)
+            ki, gv, gp = np.concatenate((ki[keep], k2)), np.concatenate((gv[keep], g2)), np.concatenate((gp[keep], p2))
+        count[capped & (raw > stop_n + dead_postings)] = stop_n + 1
+        stop = count > stop_n
+        recurring = self._recurring(keys, ki, gv, capped, alive)
+        # votes, exactly as AudioIndex._match_one counts them, for each speed correction
+        use = ~stop[ki]
+        ki, gv, gp = ki[use], gv[use].astype(np.int64), gp[use].astype(np.int64)
+        order = np.argsort(ki, kind="stable")
+        ki, gv, gp = ki[order], gv[order], gp[order]
+        kstart = np.searchsorted(ki, np.arange(len(keys) + 1))
+        cands: set[int] = set()
+        shift = np.int64(1 << 31)
+        for q in queries:
+            qpos = np.nonzero(q.valid)[0]
+            qk = q.items[qpos]
+            j = np.searchsorted(keys, qk)
+            j = np.minimum(j, len(keys) - 1)
+            ok = keys[j] == qk
+            qpos, j = qpos[ok], j[ok]
+            n = kstart[j + 1] - kstart[j]
+            offs = _ranges(kstart[j], n)
+            if not len(offs):
+                continue
+            pv = gv[offs]
+            diff = gp[offs] - np.repeat(qpos, n)
+            code = pv * (shift * 2) + (diff + shift)
+            uniq, counts = np.unique(code, return_counts=True)
+            pooled = counts.copy()
+            for d in (-1, 1):
+                k = np.minimum(np.searchsorted(uniq, uniq + d), len(uniq) - 1)
+                pooled = pooled + np.where(uniq[k] == uniq + d, counts[k], 0)
+            cands.update(int(x) for x in np.unique(uniq[pooled >= fpmod.MIN_VOTES] // (shift * 2)))
+        return cands, keys[stop], recurring
+
+    def _recurring(self, keys: np.ndarray, ki: np.ndarray, gv: np.ndarray, capped: np.ndarray,
+                   alive: np.ndarray) -> np.ndarray:
+        """The query keys held by >= RECURRING_VIDEOS live videos of >= RECURRING_CHANNELS channels (sorted)."""
+        span = self.next + len(self.channels) + 4  # group numbers run from -(next + 1) to len(channels) - 1
+
+        def judge(k: np.ndarray, g: np.ndarray, nkeys: int) -> np.ndarray:
+            pairs = np.unique(k.astype(np.int64) * (self.next + 1) + g.astype(np.int64))
+            pk, pg = pairs // (self.next + 1), pairs % (self.next + 1)
+            n_videos = np.bincount(pk, minlength=nkeys)
+            gpairs = np.unique(pk * span + (self.group[pg] + self.next + 2))
+            n_groups = np.bincount(gpairs // span, minlength=nkeys)
+            return (n_videos >= fpmod.RECURRING_VIDEOS) & (n_groups >= fpmod.RECURRING_CHANNELS)
+
+        rec = judge(ki, gv, len(keys))
+        # a capped key not yet shown recurring by its first postings: look at all of them
+        unsure = np.nonzero(capped & ~rec)[0]
+        if len(unsure):
+            _, k2, g2, _ = self._postings(keys[unsure], None)
+            live = alive[g2]
+            rec[unsure] = judge(k2[live], g2[live], len(unsure))
+        return keys[rec]
+
+    def candidates(self, new_id: str, keyframes: Sequence[Any] = (), audio: Sequence[fpmod.AudioFingerprint] = (),
+                   max_distance: int = MAX_DISTANCE) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(candidate video ids, stop keys, recurring keys) of a new video (itself left out, as the archive's
+        brute-force matcher leaves it out)."""
+        alive, dead = self._alive_without([new_id])
+        frames = _query_frames(keyframes)
+        hashes = np.array([h for f in frames if f.phash for h in (f.phash, *f.alt, f.phash_mirror, *f.alt_mirror) if h],
+                          np.uint64)
+        kc = self.keyframe_candidates(hashes, alive, max_distance) if len(hashes) else set()
+        ac, stop, rec = self.audio_candidates(list(audio), alive, dead) if audio else (set(), np.zeros(0, np.uint32),
+                                                                                     np.zeros(0, np.uint32))
+        return sorted(self.ids[g] for g in kc | ac), stop, rec
+
+    def find(self, new: VideoFacts, keyframes: Sequence[Any], audio: Sequence[fpmod.AudioFingerprint],
+             facts: Mapping[str, VideoFacts] | Any) -> list[CopyLink]:
+        """Copy links between ``new`` and the indexed archive: the links ``CopyFinder.find`` gives over every
+        archived video, from the candidates only.
+
+        Arguments:
+            new: the new video's facts; keyframes: its QueryFrames (or Keyframes); audio: its fingerprints with
+                speed corrections (``fingerprint.query_fingerprints``).
+            facts: the archived videos' facts, a mapping, or a callable (ids -> mapping) that loads the candidates'.
+        Returns:
+            The links, as ``copies.decide_links`` makes them.
+        """
+        ids, stop, rec = self.candidates(new.video_id, keyframes, audio)
+        finder = CopyFinder()
+        finder.audio.global_stop, finder.audio.global_recurring = stop, rec
+        got = facts(ids) if callable(facts) else facts
+        for vid in ids:
+            e = self.entry(vid)
+            finder.add(got.get(vid) or VideoFacts(vid), [(vid, t, h, s0, s1) for t, h, s0, s1 in e.keyframes],
+                       e.items)
+        return finder.find(new, keyframes, audio)
+
+
+def _popcount64(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x, np.uint64)
+    return np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1).astype(np.int64)
+
+
+# -- the catalogue's side --------------------------------------------------------
+def entries_from_catalogue(store: Any, only: Iterable[str] | None = None) -> list[Entry]:
+    """Index entries for the catalogue's videos (all, or ``only`` these): keyframe hashes, fingerprint, channel."""
+    ids = None if only is None else list(only)
+    if ids is not None and not ids:
+        return []
+    facts = store.video_facts(ids)
+    rows: dict[str, list] = {}
+    for r in store.keyframe_rows(only=ids):
+        rows.setdefault(r[0], []).append((r[1], r[2], r[3], r[4]))
+    fps = dict(store.fingerprints(only=ids))
+    return [Entry(f["id"], f["channel"], rows.get(f["id"], ()),
+                  np.frombuffer(fps[f["id"]], "<u4").astype(np.uint32) if f["id"] in fps else None) for f in facts]
+
+
+def rebuild(store: Any, folder: Path | None = None) -> CopyIndex:
+    """Build the index afresh from the catalogue (the authority), replacing whatever was there."""
+    folder = Path(folder) if folder is not None else index_dir(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    idx = CopyIndex.create(folder)
+    with idx.locked():
+        idx.sweep()
+        idx.put(entries_from_catalogue(store))
+        idx.sweep()
+    return idx
+
+
+def open_or_rebuild(store: Any) -> tuple[CopyIndex, str | None]:
+    """The catalogue's index, rebuilt first when it is missing or damaged: (index, why it was rebuilt or None)."""
+    try:
+        return CopyIndex.open(store), None
+    except CopyIndexError as exc:
+        log.warning("%s; rebuilding it from the catalogue", exc)
+        return rebuild(store), str(exc)
+
+
+def sync(idx: CopyIndex, store: Any, skip: str | None = None) -> tuple[int, int]:
+    """Bring the index up to the catalogue's list of videos (hold ``idx.locked()``): videos it has never seen are
+    added (but ``skip``, which the caller puts itself), videos the catalogue no longer has (deleted) are removed.
+
+    Returns: (added, removed)."""
+    ids = set(store.video_ids())
+    missing = ids - set(idx.videos) - {skip}
+    gone = set(idx.videos) - ids
+    added = idx.put(entries_from_catalogue(store, sorted(missing))) if missing else 0
+    removed = idx.remove(sorted(gone)) if gone else 0
+    return added, removed
+
+
+def facts_loader(store: Any):
+    """A callable ids -> {id: VideoFacts} reading only those videos' rows from the catalogue."""
+    def load(ids: Sequence[str]) -> dict[str, VideoFacts]:
+        return {r["id"]: VideoFacts(r["id"], r["upload_date"], r["archived_at"], r["duration"], r["channel"])
+                for r in store.video_facts(list(ids))} if ids else {}
+    return load
+
+
+def forget(store: Any, video_ids: Iterable[str]) -> int:
+    """Remove deleted videos from the catalogue's index, when it has one (else nothing to do). Returns how many."""
+    try:
+        idx = CopyIndex.open(store)
+    except CopyIndexError:
+        return 0
+    with idx.locked():
+        return idx.remove(list(video_ids))
