@@ -22,6 +22,7 @@ from pipeline import __version__
 from pipeline.cli import (
     catalogue,
     copies,
+    copyindex,
     delete,
     doctor,
     ingest,
@@ -41,7 +42,7 @@ GLOBAL_VALUE_OPTIONS = ("--data-dir",)
 GLOBAL_FLAGS = ("--verbose", "-v")
 
 # The rooms, in the order `clipwatch --help` lists their commands. A new room is one module and one entry here.
-ROOMS = (ingest, catalogue, search, voices, models, shots, copies, tags, preservation, delete, scale, serve, doctor)
+ROOMS = (ingest, catalogue, search, voices, models, shots, copies, copyindex, tags, preservation, delete, scale, serve, doctor)
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

@@ -19,8 +19,8 @@ Updates are a log-structured merge: each added batch of videos is a new immutabl
 files, written to a temporary name, fsynced, renamed); a replaced or deleted video is marked dead in the manifest;
 segments of similar size are merged, and dead entries dropped, in the background of the next update. The manifest
 (``manifest.json``) is replaced atomically last, so a crash leaves the old index or the new one, never a mixture;
-segments no manifest names are swept. A missing or damaged index raises ``CopyIndexError``; ``clipwatch copies
-reindex`` (or the copies stage, on its own) rebuilds it from the catalogue, which stays the authority.
+segments no manifest names are swept. A missing or damaged index raises ``CopyIndexError``; ``clipwatch copies-index
+--rebuild`` (or the copies stage, on its own) rebuilds it from the catalogue, which stays the authority.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import numpy as np
 
 from pipeline.copies import fingerprint as fpmod
 from pipeline.copies.copies import CopyFinder, CopyLink, VideoFacts
-from pipeline.copies.matching import BANDS, BAND_BITS, MAX_DISTANCE, QueryFrame, _band_probes, _query_frames
+from pipeline.copies.matching import BAND_BITS, BANDS, MAX_DISTANCE, _band_probes, _query_frames
 from pipeline.errors import ClipwatchError
 from pipeline.storage.files import atomic_write_json
 
@@ -97,7 +97,7 @@ class Segment:
             self.a = {name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _DTYPES}
         except (OSError, ValueError) as exc:
             raise CopyIndexError(f"copies index segment {path.name} cannot be read ({exc}); "
-                                 "run `clipwatch copies reindex`") from exc
+                                 "run `clipwatch copies-index --rebuild`") from exc
         nv, nk, na, npost = meta["videos"], meta["keyframes"], meta["items"], meta["postings"]
         want = {"videos": nv, "kf_vstart": nv + 1, "au_vstart": nv + 1, "au_items": na, "au_keys": npost,
                 "au_vid": npost, "au_pos": npost, **{k: nk for k in _KF},
@@ -106,7 +106,7 @@ class Segment:
             arr = self.a[name]
             if arr.shape != (n,) or arr.dtype != np.dtype(_DTYPES[name]):
                 raise CopyIndexError(f"copies index segment {path.name}: {name} is {arr.dtype}{arr.shape}, expected "
-                                     f"{np.dtype(_DTYPES[name])}({n},); run `clipwatch copies reindex`")
+                                     f"{np.dtype(_DTYPES[name])}({n},); run `clipwatch copies-index --rebuild`")
         self.n_videos, self.n_postings = nv, npost
 
     def local(self, gnum: int) -> int:
@@ -230,7 +230,7 @@ class CopyIndex:
     def _load(self) -> None:
         path = self.folder / MANIFEST
         if not path.is_file():
-            raise CopyIndexError(f"no copies index at {self.folder}; run `clipwatch copies reindex`")
+            raise CopyIndexError(f"no copies index at {self.folder}; run `clipwatch copies-index --rebuild`")
         try:
             m = json.loads(path.read_text())
             if m.get("format") != FORMAT:
@@ -238,7 +238,7 @@ class CopyIndex:
             videos = {str(k): (int(v[0]), str(v[1]), int(v[2]), int(v[3])) for k, v in m["videos"].items()}
         except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             raise CopyIndexError(f"the copies index manifest at {path} is damaged ({exc}); "
-                                 "run `clipwatch copies reindex`") from exc
+                                 "run `clipwatch copies-index --rebuild`") from exc
         segs = {name: self._segments.get(name) or Segment(self.folder / name) for name in m["segments"]}
         self.manifest, self._segments = m, segs
         # video id -> (index number, segment, channel code or -1, audio postings)
@@ -284,6 +284,14 @@ class CopyIndex:
     def postings(self) -> int:
         return int(self.manifest.get("postings", 0))
 
+    def stats(self) -> dict[str, Any]:
+        """What the index holds: videos, keyframe hashes, audio postings, segments, bytes on disk, its folder."""
+        segs = list(self._segments.values())
+        return {"folder": str(self.folder), "videos": len(self.videos), "segments": len(segs),
+                "keyframes": int(sum(len(s.a["kf_hash"]) for s in segs)), "postings": self.postings,
+                "dead_postings": int(self.manifest.get("dead_postings", 0)),
+                "bytes": sum(f.stat().st_size for s in segs for f in s.path.iterdir())}
+
     # -- writing -----------------------------------------------------------
     def _commit(self, segments: list[str], videos: Mapping[str, tuple[int, str, int, int]], nxt: int,
                 dead: int, new_segments: Mapping[str, Segment] = {}) -> None:
@@ -310,27 +318,38 @@ class CopyIndex:
         entries = list({e.video_id: e for e in entries}.values())
         if not entries:
             return 0
+        _, kf_counts, kf, au_counts, items = _columns([(0, e) for e in entries])
+        return self.put_columns([e.video_id for e in entries], [e.channel for e in entries], kf_counts, kf,
+                                au_counts, items)
+
+    def put_columns(self, video_ids: Sequence[str], channels: Sequence[str | None], kf_counts: np.ndarray,
+                    kf: Mapping[str, np.ndarray], au_counts: np.ndarray, items: np.ndarray) -> int:
+        """``put`` for many videos at once, as columns (a rebuild, a benchmark's archive).
+
+        Arguments: video_ids, channels — one per video (ids unique); kf_counts / au_counts — keyframes and audio
+            items per video; kf — ``kf_time``, ``kf_hash`` (non-zero), ``kf_s0``, ``kf_s1`` concatenated in video
+            order; items — the audio items (uint32, silent 0) concatenated.
+        Returns: how many videos were written."""
+        if not len(video_ids):
+            return 0
         videos = dict(self.videos)
         dead = int(self.manifest.get("dead_postings", 0))
-        nxt = self.next
-        numbered = []
-        for e in entries:
-            if e.video_id in videos:
-                dead += videos.pop(e.video_id)[3]
-            numbered.append((nxt, e))
-            nxt += 1
+        gnums = np.arange(self.next, self.next + len(video_ids), dtype=np.int32)
+        for vid in video_ids:
+            if vid in videos:
+                dead += videos.pop(vid)[3]
+        nxt = self.next + len(video_ids)
         name = f"seg-{nxt:010d}-{os.urandom(4).hex()}"
-        cols = _columns(numbered)
-        write_segment(self.folder / name, *cols)
+        write_segment(self.folder / name, gnums, kf_counts, kf, au_counts, items)
         seg = Segment(self.folder / name)
-        items = cols[4]
-        au_counts = cols[3]
         starts = np.concatenate(([0], np.cumsum(au_counts)))
-        for (g, e), a, b in zip(numbered, starts[:-1], starts[1:]):
-            videos[e.video_id] = (g, name, self._code(e.channel), int(np.count_nonzero(items[a:b])))
+        nonzero = np.concatenate(([0], np.cumsum(np.asarray(items) != 0)))
+        live = (nonzero[starts[1:]] - nonzero[starts[:-1]]).tolist()
+        for g, vid, ch, n in zip(gnums.tolist(), video_ids, channels, live):
+            videos[vid] = (g, name, self._code(ch), int(n))
         self._commit(self.manifest["segments"] + [name], videos, nxt, dead, {name: seg})
         self._maybe_merge()
-        return len(entries)
+        return len(video_ids)
 
     def remove(self, video_ids: Iterable[str]) -> int:
         """Mark videos deleted (their entries are dropped at the next merge). Returns how many were held."""

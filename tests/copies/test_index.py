@@ -229,10 +229,10 @@ def test_rebuilt_from_either_catalogue_after_the_index_is_deleted_or_damaged(cat
     ids = list(world.videos)
     _catalogue(cat, world, ids)
     facts = _catalogue_facts(cat)
-    with pytest.raises(CopyIndexError, match="clipwatch copies reindex"):
+    with pytest.raises(CopyIndexError, match="clipwatch copies-index --rebuild"):
         CopyIndex.open(cat)
     idx, why = copyindex.open_or_rebuild(cat)
-    assert why and "reindex" in why and sorted(idx.videos) == sorted(ids)
+    assert why and "--rebuild" in why and sorted(idx.videos) == sorted(ids)
 
     def brute(new):
         finder = CopyFinder()
@@ -254,7 +254,7 @@ def test_rebuilt_from_either_catalogue_after_the_index_is_deleted_or_damaged(cat
     folder = copyindex.index_dir(cat)
     seg = folder / idx.manifest["segments"][0]
     (seg / "au_keys.npy").write_bytes(b"\x93NUMPY garbage")  # a damaged file
-    with pytest.raises(CopyIndexError, match="reindex"):
+    with pytest.raises(CopyIndexError, match="--rebuild"):
         CopyIndex.open(cat)
     (folder / "manifest.json").write_text("{not json")
     with pytest.raises(CopyIndexError, match="damaged"):
@@ -281,3 +281,30 @@ def test_sync_adds_what_the_catalogue_gained_and_drops_what_it_lost(cat):
     assert sorted(idx.videos) == sorted(ids[1:11])
     assert copyindex.forget(cat, [ids[1]]) == 1
     assert ids[1] not in CopyIndex.open(cat)
+
+
+def test_the_command_says_how_to_rebuild_and_rebuilds(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli.app import app
+
+    world = World(seed=13, n=6)
+    data = tmp_path / "data"
+    with open_catalogue(data / "clipwatch.db") as c:
+        _catalogue(c, world, list(world.videos))
+    run = CliRunner().invoke
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()", "--data-dir", str(data),
+                           "copies-index"], capture_output=True, text=True)
+    lines = [line for line in proc.stderr.strip().splitlines() if line]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error:") and "copies-index --rebuild" in lines[0]
+    res = run(app, ["--data-dir", str(data), "copies-index", "--rebuild", "--json"])
+    assert res.exit_code == 0, res.output
+    import json
+    st = json.loads(res.stdout)
+    assert st["videos"] == 6 and st["keyframes"] == sum(len(v["kf"]) for v in world.videos.values())
+    res = run(app, ["--data-dir", str(data), "copies-index"])
+    assert res.exit_code == 0 and "6 videos" in res.output
