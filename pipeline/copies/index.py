@@ -32,15 +32,24 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from pipeline.copies import fingerprint as fpmod
-from pipeline.copies.copies import CopyFinder, CopyLink, VideoFacts
-from pipeline.copies.matching import BAND_BITS, BANDS, MAX_DISTANCE, _band_probes, _query_frames
+from pipeline.copies.copies import MIN_KEYFRAMES_SHORT, CopyLink, VideoFacts, decide_links, distinct_pictures
+from pipeline.copies.fingerprint import AudioIndex
+from pipeline.copies.matching import (
+    BAND_BITS,
+    BANDS,
+    MAX_DISTANCE,
+    HashIndex,
+    _band_probes,
+    _query_frames,
+    match_keyframes,
+)
 from pipeline.errors import ClipwatchError
 from pipeline.storage.files import atomic_write_json
 
@@ -185,7 +194,10 @@ def write_segment(path: Path, gnums: np.ndarray, kf_counts: np.ndarray, kf: Mapp
 def _columns(entries: Sequence[tuple[int, Entry]]) -> tuple:
     """Columnar arrays of entries for ``write_segment``."""
     gnums = np.array([g for g, _ in entries], np.int32)
-    kf_counts, au_counts, cols, items = [], [], {k: [] for k in ("kf_time", "kf_hash", "kf_s0", "kf_s1")}, []
+    kf_counts: list[int] = []
+    au_counts: list[int] = []
+    items: list[np.ndarray] = []
+    cols: dict[str, list[Any]] = {k: [] for k in ("kf_time", "kf_hash", "kf_s0", "kf_s1")}
     for _, e in entries:
         rows = [r for r in e.keyframes if int(r[1]) & 0xFFFFFFFFFFFFFFFF]
         kf_counts.append(len(rows))
@@ -442,14 +454,22 @@ class CopyIndex:
                 dead += self.videos[v][3]
         return alive, dead
 
-    def keyframe_candidates(self, hashes: np.ndarray, alive: np.ndarray, max_distance: int = MAX_DISTANCE) -> set[int]:
-        """Index numbers of live videos with a keyframe within ``max_distance`` of any of ``hashes``."""
-        hashes = np.unique(np.asarray(hashes, np.uint64))
-        hashes = hashes[hashes != 0]
+    def keyframe_candidates(self, hashes: np.ndarray, frame_of: np.ndarray, alive: np.ndarray,
+                            max_distance: int = MAX_DISTANCE, min_frames: int = MIN_KEYFRAMES_SHORT) -> set[int]:
+        """Index numbers of live videos where at least ``min_frames`` query keyframes find a keyframe within
+        ``max_distance``.
+
+        Arguments: hashes — every hash a query looks up (plain, crops, mirrors); frame_of — the query keyframe each
+            hash belongs to. A video fewer keyframes find can never be a keyframe link (``keyframes_needed`` is at
+            least ``MIN_KEYFRAMES_SHORT``) and ranks below every video that can, so leaving it out changes nothing.
+        """
+        hashes = np.asarray(hashes, np.uint64)
+        keep = hashes != 0
+        hashes, frame_of = hashes[keep], np.asarray(frame_of, np.int64)[keep]
         if not len(hashes):
             return set()
         probes = _band_probes(max_distance // BANDS).astype(np.int64)
-        out: set[int] = set()
+        pairs: list[np.ndarray] = []  # (video number, query keyframe) codes
         for seg in self._segments.values():
             if not len(seg.a["kf_hash"]):
                 continue
@@ -467,9 +487,16 @@ class CopyIndex:
                 pos = np.asarray(seg.a[f"kf_order{b}"][offs]).astype(np.int64)
                 qh = hashes[np.repeat(owner[nz], n[nz])]
                 dist = _popcount64(np.asarray(seg.a["kf_hash"][pos]) ^ qh)
-                g = np.asarray(seg.a["kf_vid"][pos[dist <= max_distance]])
-                out.update(int(x) for x in np.unique(g[alive[g]]))
-        return out
+                near = dist <= max_distance
+                g = np.asarray(seg.a["kf_vid"][pos[near]]).astype(np.int64)
+                f = frame_of[np.repeat(owner[nz], n[nz])][near]
+                live = alive[g]
+                pairs.append(np.unique(g[live] * (int(frame_of.max()) + 1) + f[live]))
+        if not pairs:
+            return set()
+        g = np.unique(np.concatenate(pairs)) // (int(frame_of.max()) + 1)
+        vids, frames = np.unique(g, return_counts=True)
+        return {int(v) for v in vids[frames >= min_frames]}
 
     def _postings(self, keys: np.ndarray, cap: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(raw postings per key, key index, video number, position) of ``keys`` over all segments, at most
@@ -582,10 +609,10 @@ class CopyIndex:
         """(candidate video ids, stop keys, recurring keys) of a new video (itself left out, as the archive's
         brute-force matcher leaves it out)."""
         alive, dead = self._alive_without([new_id])
-        frames = _query_frames(keyframes)
-        hashes = np.array([h for f in frames if f.phash for h in (f.phash, *f.alt, f.phash_mirror, *f.alt_mirror) if h],
-                          np.uint64)
-        kc = self.keyframe_candidates(hashes, alive, max_distance) if len(hashes) else set()
+        frames = [f for f in _query_frames(keyframes) if f.phash]
+        looked = [(i, h) for i, f in enumerate(frames) for h in (f.phash, *f.alt, f.phash_mirror, *f.alt_mirror) if h]
+        kc = self.keyframe_candidates(np.array([h for _, h in looked], np.uint64),
+                                      np.array([i for i, _ in looked], np.int64), alive, max_distance) if looked else set()
         ac, stop, rec = self.audio_candidates(list(audio), alive, dead) if audio else (set(), np.zeros(0, np.uint32),
                                                                                      np.zeros(0, np.uint32))
         return sorted(self.ids[g] for g in kc | ac), stop, rec
@@ -603,14 +630,37 @@ class CopyIndex:
             The links, as ``copies.decide_links`` makes them.
         """
         ids, stop, rec = self.candidates(new.video_id, keyframes, audio)
-        finder = CopyFinder()
-        finder.audio.global_stop, finder.audio.global_recurring = stop, rec
+        # the candidates' keyframes and fingerprints, as arrays (no per-row Python): the matcher CopyFinder runs
+        kf_cols: list[list[np.ndarray]] = [[], [], [], [], []]
+        fps = []
+        for n, vid in enumerate(ids):
+            g, seg, _, _ = self.videos[vid]
+            cols = self._segments[seg].keyframes_of(g)
+            kf_cols[0].append(np.full(len(cols[0]), n, np.int32))
+            for j, c in enumerate(cols):
+                kf_cols[j + 1].append(c)
+            fps.append(self._segments[seg].items_of(g))
+        kfi = HashIndex()
+        if ids and sum(len(c) for c in kf_cols[0]):
+            vidx, t, h, s0, s1 = (np.concatenate(c) for c in kf_cols)
+            kfi._video_ids, kfi._vid_of = list(ids), {v: i for i, v in enumerate(ids)}
+            kfi._chunks = [(vidx, t, h, s0, s1)]
+        aui = AudioIndex.from_arrays(fps, ids)
+        aui.global_stop, aui.global_recurring = stop, rec
         got = facts(ids) if callable(facts) else facts
-        for vid in ids:
-            e = self.entry(vid)
-            finder.add(got.get(vid) or VideoFacts(vid), [(vid, t, h, s0, s1) for t, h, s0, s1 in e.keyframes],
-                       e.items)
-        return finder.find(new, keyframes, audio)
+        kms = match_keyframes(keyframes, kfi, exclude=[new.video_id], limit=50) if keyframes and len(kfi) else []
+        ams = aui.match(list(audio), exclude=[new.video_id], limit=50) if audio and ids else []
+        # distinct pictures (a still image proves nothing) for the videos that matched, as CopyFinder.add counts them
+        if new.pictures is None and keyframes:
+            new = replace(new, pictures=distinct_pictures(k.phash if hasattr(k, "phash") else k[1] for k in keyframes))
+        matched = {m.video_id for m in kms} | {m.video_id for m in ams}
+        table: dict[Any, VideoFacts] = {}
+        for vid in matched:
+            f = got.get(vid) or VideoFacts(vid)
+            if f.pictures is None and len(kf_cols[2][ids.index(vid)]):
+                f = replace(f, pictures=distinct_pictures(kf_cols[2][ids.index(vid)].tolist()))
+            table[vid] = f
+        return decide_links(new, kms, ams, table)
 
 
 def _popcount64(x: np.ndarray) -> np.ndarray:
