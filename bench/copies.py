@@ -379,8 +379,10 @@ def real_material() -> tuple[list[np.ndarray], np.ndarray]:
         z = np.load(cache)
         return [z[f"a{i}"] for i in range(int(z["n"]))], z["kf"]
     CACHE.mkdir(parents=True, exist_ok=True)
+    import cv2
+
     from pipeline.copies import fingerprint
-    from pipeline.copies.matching import fingerprint_file as kf_file
+    from pipeline.shots.phash import phash
 
     audio = []
     for folder in REAL_AUDIO:
@@ -390,7 +392,19 @@ def real_material() -> tuple[list[np.ndarray], np.ndarray]:
                 items = np.where(fp.valid, fp.items, 0).astype(np.uint32)
                 if np.count_nonzero(items) >= 40:
                     audio.append(items)
-    hashes = [q.phash for name in REAL_FOOTAGE for q in kf_file(MEDIA / "video" / name) if q.phash]
+    hashes = []
+    for name in REAL_FOOTAGE:
+        cap = cv2.VideoCapture(str(MEDIA / "video" / name))
+        step = max(1, int(round(cap.get(cv2.CAP_PROP_FPS) or 25)), int(cap.get(cv2.CAP_PROP_FRAME_COUNT) / 300))
+        i = 0
+        while cap.grab():
+            if i % step == 0:
+                ok, frame = cap.retrieve()
+                h = phash(frame) if ok else 0
+                if h:
+                    hashes.append(h)
+            i += 1
+        cap.release()
     np.savez(cache, n=len(audio), kf=np.array(hashes, np.uint64), **{f"a{i}": a for i, a in enumerate(audio)})
     return audio, np.array(hashes, np.uint64)
 
