@@ -39,7 +39,14 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from pipeline.copies import fingerprint as fpmod
-from pipeline.copies.copies import MIN_KEYFRAMES_SHORT, CopyLink, VideoFacts, decide_links, distinct_pictures
+from pipeline.copies.copies import (
+    MIN_KEYFRAMES_SHORT,
+    CopyLink,
+    VideoFacts,
+    decide_links,
+    distinct_pictures,
+    keyframes_needed,
+)
 from pipeline.copies.fingerprint import AudioIndex
 from pipeline.copies.matching import (
     BAND_BITS,
@@ -241,8 +248,13 @@ class CopyIndex:
 
     def _load(self) -> None:
         path = self.folder / MANIFEST
-        if not path.is_file():
-            raise CopyIndexError(f"no copies index at {self.folder}; run `clipwatch copies-index --rebuild`")
+        try:
+            st = path.stat()
+        except OSError:
+            raise CopyIndexError(f"no copies index at {self.folder}; run `clipwatch copies-index --rebuild`") from None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if stamp == getattr(self, "_stamp", None):
+            return  # the manifest is replaced (a new file) on every change: this one is loaded already
         try:
             m = json.loads(path.read_text())
             if m.get("format") != FORMAT:
@@ -253,6 +265,7 @@ class CopyIndex:
                                  "run `clipwatch copies-index --rebuild`") from exc
         segs = {name: self._segments.get(name) or Segment(self.folder / name) for name in m["segments"]}
         self.manifest, self._segments = m, segs
+        self._stamp = stamp
         # video id -> (index number, segment, channel code or -1, audio postings)
         self.videos = videos
         self.next = int(m["next"])
@@ -455,13 +468,13 @@ class CopyIndex:
         return alive, dead
 
     def keyframe_candidates(self, hashes: np.ndarray, frame_of: np.ndarray, alive: np.ndarray,
-                            max_distance: int = MAX_DISTANCE, min_frames: int = MIN_KEYFRAMES_SHORT) -> set[int]:
-        """Index numbers of live videos where at least ``min_frames`` query keyframes find a keyframe within
-        ``max_distance``.
+                            max_distance: int = MAX_DISTANCE) -> set[int]:
+        """Index numbers of live videos where enough query keyframes find a keyframe within ``max_distance`` to
+        make a keyframe link (``copies.keyframes_needed`` of the query's and the video's keyframe counts).
 
         Arguments: hashes — every hash a query looks up (plain, crops, mirrors); frame_of — the query keyframe each
-            hash belongs to. A video fewer keyframes find can never be a keyframe link (``keyframes_needed`` is at
-            least ``MIN_KEYFRAMES_SHORT``) and ranks below every video that can, so leaving it out changes nothing.
+            hash belongs to (0..n-1, n the query's non-flat keyframes). A video fewer keyframes find can never align
+            enough of them for a link, so leaving it out loses no link.
         """
         hashes = np.asarray(hashes, np.uint64)
         keep = hashes != 0
@@ -496,7 +509,23 @@ class CopyIndex:
             return set()
         g = np.unique(np.concatenate(pairs)) // (int(frame_of.max()) + 1)
         vids, frames = np.unique(g, return_counts=True)
-        return {int(v) for v in vids[frames >= min_frames]}
+        vids, frames = vids[frames >= MIN_KEYFRAMES_SHORT], frames[frames >= MIN_KEYFRAMES_SHORT]
+        total = int(frame_of.max()) + 1
+        stored = self._keyframe_counts(vids)
+        need = np.array([keyframes_needed(total, int(s)) for s in stored.tolist()], np.int64)
+        return {int(v) for v in vids[frames >= need]}
+
+    def _keyframe_counts(self, gnums: np.ndarray) -> np.ndarray:
+        """Non-flat keyframes held for each of ``gnums`` (live video numbers)."""
+        out = np.zeros(len(gnums), np.int64)
+        seg_of = {g: self.videos[self.ids[g]][1] for g in gnums.tolist()}
+        for name, seg in self._segments.items():
+            mine = np.array([i for i, g in enumerate(gnums.tolist()) if seg_of[g] == name], np.int64)
+            if not len(mine):
+                continue
+            local = np.searchsorted(seg.a["videos"], gnums[mine])
+            out[mine] = np.asarray(seg.a["kf_vstart"][local + 1]) - np.asarray(seg.a["kf_vstart"][local])
+        return out
 
     def _postings(self, keys: np.ndarray, cap: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(raw postings per key, key index, video number, position) of ``keys`` over all segments, at most
@@ -650,16 +679,17 @@ class CopyIndex:
         got = facts(ids) if callable(facts) else facts
         kms = match_keyframes(keyframes, kfi, exclude=[new.video_id], limit=50) if keyframes and len(kfi) else []
         ams = aui.match(list(audio), exclude=[new.video_id], limit=50) if audio and ids else []
-        # distinct pictures (a still image proves nothing) for the videos that matched, as CopyFinder.add counts them
+        # distinct pictures (a still image proves nothing), as CopyFinder.add counts them; only keyframe matches
+        # that align enough keyframes to be evidence ever read them
         if new.pictures is None and keyframes:
             new = replace(new, pictures=distinct_pictures(k.phash if hasattr(k, "phash") else k[1] for k in keyframes))
-        matched = {m.video_id for m in kms} | {m.video_id for m in ams}
-        table: dict[Any, VideoFacts] = {}
-        for vid in matched:
-            f = got.get(vid) or VideoFacts(vid)
-            if f.pictures is None and len(kf_cols[2][ids.index(vid)]):
-                f = replace(f, pictures=distinct_pictures(kf_cols[2][ids.index(vid)].tolist()))
-            table[vid] = f
+        table: dict[Any, VideoFacts] = {m.video_id: got.get(m.video_id) or VideoFacts(m.video_id) for m in (*kms, *ams)}
+        pos = {v: i for i, v in enumerate(ids)}
+        for m in kms:
+            f = table[m.video_id]
+            hashes = kf_cols[2][pos[m.video_id]]
+            if f.pictures is None and len(hashes) and m.aligned >= keyframes_needed(m.total, m.stored):
+                table[m.video_id] = replace(f, pictures=distinct_pictures(hashes.tolist()))
         return decide_links(new, kms, ams, table)
 
 
