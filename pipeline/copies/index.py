@@ -58,7 +58,7 @@ from pipeline.copies.matching import (
     match_keyframes,
 )
 from pipeline.errors import ClipwatchError
-from pipeline.storage.files import atomic_write_json
+from pipeline.storage.files import atomic_write, atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ class CopyIndex:
         """An empty index at ``folder`` (replacing whatever manifest was there)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(folder / MANIFEST, {"format": FORMAT, "segments": [], "next": 0, "videos": {},
+        atomic_write_json(folder / MANIFEST, {"format": FORMAT, "segments": [], "next": 0, "table": None,
                                                "channels": [], "dead_postings": 0, "postings": 0})
         return cls(folder)
 
@@ -259,28 +259,62 @@ class CopyIndex:
             m = json.loads(path.read_text())
             if m.get("format") != FORMAT:
                 raise ValueError(f"format {m.get('format')!r}, expected {FORMAT}")
-            videos = {str(k): (int(v[0]), str(v[1]), int(v[2]), int(v[3])) for k, v in m["videos"].items()}
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            nxt, n_segs = int(m["next"]), len(m["segments"])
+            # the live videos, by index number: numpy columns (a JSON table of 100,000 videos took seconds)
+            if m["table"]:
+                with np.load(self.folder / m["table"], allow_pickle=False) as z:
+                    t_g, t_seg, t_ch, t_au = (z[k].astype(np.int64) for k in ("g", "seg", "ch", "au"))
+                    blob = z["ids"].tobytes().decode("utf-8")
+                t_ids = blob.split("\0") if len(t_g) else []
+            else:
+                t_g = t_seg = t_ch = t_au = np.zeros(0, np.int64)
+                t_ids = []
+            if not (len(t_ids) == len(t_g) == len(t_seg) == len(t_ch) == len(t_au)):
+                raise ValueError("the video table's columns differ in length")
+            if len(t_g) and (t_g.min() < 0 or t_g.max() >= nxt or t_seg.min() < 0 or t_seg.max() >= n_segs
+                             or np.any(np.diff(t_g) <= 0)):
+                raise ValueError("the video table names videos or segments that are not there")
+        except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
             raise CopyIndexError(f"the copies index manifest at {path} is damaged ({exc}); "
                                  "run `clipwatch copies-index --rebuild`") from exc
         segs = {name: self._segments.get(name) or Segment(self.folder / name) for name in m["segments"]}
         self.manifest, self._segments = m, segs
         self._stamp = stamp
-        # video id -> (index number, segment, channel code or -1, audio postings)
-        self.videos = videos
-        self.next = int(m["next"])
+        self.next = nxt
+        self.t_g, self.t_seg, self.t_ch, self.t_au, self.t_ids = t_g, t_seg, t_ch, t_au, t_ids
+        self._videos: dict[str, tuple[int, str, int, int]] | None = None
         self.channels: list[str] = list(m["channels"])
         self._channel_code = {c: i for i, c in enumerate(self.channels)}
         self.alive = np.zeros(self.next, bool)
+        self.alive[t_g] = True
         self.group = np.full(self.next, -1, np.int64)
-        self.ids: dict[int, str] = {}
-        for vid, (g, _, ch, _) in videos.items():
-            self.alive[g] = True
-            self.group[g] = ch
-            self.ids[g] = vid
+        self.group[t_g] = t_ch
         # a video of no channel is a group of its own (as ``AudioIndex`` counts recurring material)
         own = self.group < 0
         self.group[own] = -2 - np.nonzero(own)[0]
+
+    @property
+    def videos(self) -> dict[str, tuple[int, str, int, int]]:
+        """video id -> (index number, segment, channel code or -1, audio postings), built when first asked for."""
+        if self._videos is None:
+            names = self.manifest["segments"]
+            self._videos = {vid: (g, names[s], c, a) for vid, g, s, c, a in zip(
+                self.t_ids, self.t_g.tolist(), self.t_seg.tolist(), self.t_ch.tolist(), self.t_au.tolist())}
+        return self._videos
+
+    def _row(self, g: int) -> int:
+        """Where live video number ``g`` is in the table."""
+        return int(np.searchsorted(self.t_g, g))
+
+    def _id_of(self, g: int) -> str:
+        return self.t_ids[self._row(g)]
+
+    def _find(self, video_id: str) -> int | None:
+        """The table row of a video id, or None (a scan: cheaper than building the id dict for one look-up)."""
+        try:
+            return self.t_ids.index(video_id)
+        except ValueError:
+            return None
 
     @classmethod
     def open(cls, store: Any) -> "CopyIndex":
@@ -300,10 +334,10 @@ class CopyIndex:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def __len__(self) -> int:
-        return len(self.videos)
+        return len(self.t_ids)
 
     def __contains__(self, video_id: object) -> bool:
-        return video_id in self.videos
+        return isinstance(video_id, str) and self._find(video_id) is not None
 
     @property
     def postings(self) -> int:
@@ -312,7 +346,7 @@ class CopyIndex:
     def stats(self) -> dict[str, Any]:
         """What the index holds: videos, keyframe hashes, audio postings, segments, bytes on disk, its folder."""
         segs = list(self._segments.values())
-        return {"folder": str(self.folder), "videos": len(self.videos), "segments": len(segs),
+        return {"folder": str(self.folder), "videos": len(self), "segments": len(segs),
                 "keyframes": int(sum(len(s.a["kf_hash"]) for s in segs)), "postings": self.postings,
                 "dead_postings": int(self.manifest.get("dead_postings", 0)),
                 "bytes": sum(f.stat().st_size for s in segs for f in s.path.iterdir())}
@@ -321,14 +355,27 @@ class CopyIndex:
     def _commit(self, segments: list[str], videos: Mapping[str, tuple[int, str, int, int]], nxt: int,
                 dead: int, new_segments: Mapping[str, Segment] = {}) -> None:
         postings = sum((new_segments.get(s) or self._segments[s]).n_postings for s in segments)
+        rows = sorted(videos.items(), key=lambda kv: kv[1][0])
+        seg_no = {s: i for i, s in enumerate(segments)}
+        table = {"g": np.array([v[0] for _, v in rows], np.int64), "seg": np.array([seg_no[v[1]] for _, v in rows], np.int32),
+                 "ch": np.array([v[2] for _, v in rows], np.int32), "au": np.array([v[3] for _, v in rows], np.int64),
+                 "ids": np.frombuffer("\0".join(k for k, _ in rows).encode("utf-8"), np.uint8)}
+        if any("\0" in k for k, _ in rows):
+            raise ValueError("a video id with a NUL character cannot be indexed")
+        table_name = f"table-{nxt:010d}-{os.urandom(4).hex()}.npz"
+        atomic_write(self.folder / table_name, lambda f: np.savez(f, allow_pickle=False, **table))
         atomic_write_json(self.folder / MANIFEST, {
-            "format": FORMAT, "segments": segments, "next": nxt, "channels": self.channels,
-            "videos": {k: list(v) for k, v in videos.items()}, "dead_postings": dead, "postings": postings})
+            "format": FORMAT, "segments": segments, "next": nxt, "channels": self.channels, "table": table_name,
+            "dead_postings": dead, "postings": postings})
         old = set(self._segments) - set(segments)
+        old_table = self.manifest.get("table")
         self._segments = {s: new_segments.get(s) or self._segments[s] for s in segments}
         self._load()
-        for name in old:  # after the manifest: a crash before this leaves folders the next sweep removes
+        # after the manifest: a crash before this leaves files the next sweep removes
+        for name in old:
             shutil.rmtree(self.folder / name, ignore_errors=True)
+        if old_table:
+            (self.folder / old_table).unlink(missing_ok=True)
 
     def _code(self, channel: str | None) -> int:
         if channel is None:
@@ -393,12 +440,12 @@ class CopyIndex:
     def _maybe_merge(self) -> None:
         segs = list(self.manifest["segments"])
         held = sum(self._segments[s].n_videos for s in segs)
-        dead_videos = held - len(self.videos)
-        if self.videos and (int(self.manifest.get("dead_postings", 0)) > DEAD_SHARE * max(1, self.postings)
-                            or dead_videos > DEAD_SHARE * held):
+        dead_videos = held - len(self)
+        if len(self) and (int(self.manifest.get("dead_postings", 0)) > DEAD_SHARE * max(1, self.postings)
+                          or dead_videos > DEAD_SHARE * held):
             self._merge(segs)
             return
-        if not self.videos and segs:
+        if not len(self) and segs:
             self._commit([], {}, self.next, 0)
             return
         size = {s: self._segments[s].n_postings + self._segments[s].n_videos for s in segs}
@@ -444,6 +491,9 @@ class CopyIndex:
             if p.is_dir() and (p.name.startswith(".tmp-") or p.name.startswith("seg-")) and p.name not in self._segments:
                 shutil.rmtree(p, ignore_errors=True)
                 gone.append(p.name)
+            elif p.is_file() and p.name.startswith("table-") and p.name != self.manifest.get("table"):
+                p.unlink(missing_ok=True)
+                gone.append(p.name)
         for p in self.folder.glob(".tmp-*"):
             p.unlink(missing_ok=True)
         return gone
@@ -462,9 +512,10 @@ class CopyIndex:
         alive = self.alive.copy()
         dead = int(self.manifest.get("dead_postings", 0))
         for v in exclude:
-            if v in self.videos:
-                alive[self.videos[v][0]] = False
-                dead += self.videos[v][3]
+            row = self._find(v)
+            if row is not None:
+                alive[self.t_g[row]] = False
+                dead += int(self.t_au[row])
         return alive, dead
 
     def keyframe_candidates(self, hashes: np.ndarray, frame_of: np.ndarray, alive: np.ndarray,
@@ -518,9 +569,10 @@ class CopyIndex:
     def _keyframe_counts(self, gnums: np.ndarray) -> np.ndarray:
         """Non-flat keyframes held for each of ``gnums`` (live video numbers)."""
         out = np.zeros(len(gnums), np.int64)
-        seg_of = {g: self.videos[self.ids[g]][1] for g in gnums.tolist()}
-        for name, seg in self._segments.items():
-            mine = np.array([i for i, g in enumerate(gnums.tolist()) if seg_of[g] == name], np.int64)
+        names = self.manifest["segments"]
+        seg_of = self.t_seg[np.searchsorted(self.t_g, gnums)]
+        for s, (name, seg) in enumerate((n, self._segments[n]) for n in names):
+            mine = np.nonzero(seg_of == s)[0]
             if not len(mine):
                 continue
             local = np.searchsorted(seg.a["videos"], gnums[mine])
@@ -644,7 +696,8 @@ class CopyIndex:
                                       np.array([i for i, _ in looked], np.int64), alive, max_distance) if looked else set()
         ac, stop, rec = self.audio_candidates(list(audio), alive, dead) if audio else (set(), np.zeros(0, np.uint32),
                                                                                      np.zeros(0, np.uint32))
-        return sorted(self.ids[g] for g in kc | ac), stop, rec
+        self._last_gnums = {self._id_of(g): g for g in kc | ac}
+        return sorted(self._last_gnums), stop, rec
 
     def find(self, new: VideoFacts, keyframes: Sequence[Any], audio: Sequence[fpmod.AudioFingerprint],
              facts: Mapping[str, VideoFacts] | Any) -> list[CopyLink]:
@@ -663,7 +716,8 @@ class CopyIndex:
         kf_cols: list[list[np.ndarray]] = [[], [], [], [], []]
         fps = []
         for n, vid in enumerate(ids):
-            g, seg, _, _ = self.videos[vid]
+            g = self._last_gnums[vid]
+            seg = self.manifest["segments"][int(self.t_seg[self._row(g)])]
             cols = self._segments[seg].keyframes_of(g)
             kf_cols[0].append(np.full(len(cols[0]), n, np.int32))
             for j, c in enumerate(cols):

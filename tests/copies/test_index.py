@@ -186,8 +186,10 @@ def test_a_crash_leaves_the_old_index_and_the_sweep_removes_what_it_left(tmp_pat
     again = CopyIndex(tmp_path / "ix")
     assert again.videos == before  # the old index, whole
     with again.locked():
-        assert len(again.sweep()) == 1  # the segment written before the crash
+        gone = again.sweep()  # the segment and the video table written before the crash
+        assert len(gone) == 2 and any(name.startswith("seg-") for name in gone)
     assert {p.name for p in (tmp_path / "ix").iterdir() if p.is_dir()} == set(again.manifest["segments"])
+    assert {p.name for p in (tmp_path / "ix").glob("table-*")} == {again.manifest["table"]}
 
 
 # -- with a catalogue -----------------------------------------------------------------------------------------------
