@@ -41,6 +41,7 @@ import numpy as np
 from pipeline.copies import fingerprint as fpmod
 from pipeline.copies.copies import (
     MIN_KEYFRAMES_SHORT,
+    MIN_SHARE,
     CopyLink,
     VideoFacts,
     decide_links,
@@ -357,7 +358,7 @@ class CopyIndex:
         postings = sum((new_segments.get(s) or self._segments[s]).n_postings for s in segments)
         rows = sorted(videos.items(), key=lambda kv: kv[1][0])
         seg_no = {s: i for i, s in enumerate(segments)}
-        table = {"g": np.array([v[0] for _, v in rows], np.int64), "seg": np.array([seg_no[v[1]] for _, v in rows], np.int32),
+        table: dict[str, np.ndarray] = {"g": np.array([v[0] for _, v in rows], np.int64), "seg": np.array([seg_no[v[1]] for _, v in rows], np.int32),
                  "ch": np.array([v[2] for _, v in rows], np.int32), "au": np.array([v[3] for _, v in rows], np.int64),
                  "ids": np.frombuffer("\0".join(k for k, _ in rows).encode("utf-8"), np.uint8)}
         if any("\0" in k for k, _ in rows):
@@ -525,7 +526,8 @@ class CopyIndex:
 
         Arguments: hashes — every hash a query looks up (plain, crops, mirrors); frame_of — the query keyframe each
             hash belongs to (0..n-1, n the query's non-flat keyframes). A video fewer keyframes find can never align
-            enough of them for a link, so leaving it out loses no link.
+            enough of them for a link, so leaving it out loses no link. (``match_keyframes`` keeps its best 50: with
+            more than 50 videos matching a query, brute force may cut a link these would keep.)
         """
         hashes = np.asarray(hashes, np.uint64)
         keep = hashes != 0
@@ -534,6 +536,7 @@ class CopyIndex:
             return set()
         probes = _band_probes(max_distance // BANDS).astype(np.int64)
         pairs: list[np.ndarray] = []  # (video number, query keyframe) codes
+        found: list[np.ndarray] = []  # video numbers of the distinct stored keyframes found, one per keyframe
         for seg in self._segments.values():
             if not len(seg.a["kf_hash"]):
                 continue
@@ -556,6 +559,7 @@ class CopyIndex:
                 f = frame_of[np.repeat(owner[nz], n[nz])][near]
                 live = alive[g]
                 pairs.append(np.unique(g[live] * (int(frame_of.max()) + 1) + f[live]))
+                found.append(np.stack((g[live], pos[near][live])))
         if not pairs:
             return set()
         g = np.unique(np.concatenate(pairs)) // (int(frame_of.max()) + 1)
@@ -564,7 +568,16 @@ class CopyIndex:
         total = int(frame_of.max()) + 1
         stored = self._keyframe_counts(vids)
         need = np.array([keyframes_needed(total, int(s)) for s in stored.tolist()], np.int64)
-        return {int(v) for v in vids[frames >= need]}
+        # A keyframe link also needs MIN_SHARE of either side's keyframes (its score, of the query's; its coverage,
+        # of the video's: ``copies._keyframe_evidence``): at most the query keyframes that found something, and the
+        # stored keyframes that were found. A news studio's anchor shot finds every bulletin of its channel, and
+        # no bulletin shares enough of them to be a copy: those are not worth scoring. (Scores are rounded to 4
+        # places before the comparison, hence the margin.)
+        seg_pos = np.unique(np.concatenate(found, axis=1), axis=1)
+        per_video = np.bincount(np.searchsorted(vids, seg_pos[0][np.isin(seg_pos[0], vids)]), minlength=len(vids))
+        share = MIN_SHARE - 1e-4
+        ok = (frames >= need) & ((frames >= share * total) | (per_video >= share * stored))
+        return {int(v) for v in vids[ok]}
 
     def _keyframe_counts(self, gnums: np.ndarray) -> np.ndarray:
         """Non-flat keyframes held for each of ``gnums`` (live video numbers)."""
@@ -737,7 +750,7 @@ class CopyIndex:
         # that align enough keyframes to be evidence ever read them
         if new.pictures is None and keyframes:
             new = replace(new, pictures=distinct_pictures(k.phash if hasattr(k, "phash") else k[1] for k in keyframes))
-        table: dict[Any, VideoFacts] = {m.video_id: got.get(m.video_id) or VideoFacts(m.video_id) for m in (*kms, *ams)}
+        table: dict[Any, VideoFacts] = {v: got.get(v) or VideoFacts(v) for v in [m.video_id for m in kms] + [m.video_id for m in ams]}
         pos = {v: i for i, v in enumerate(ids)}
         for m in kms:
             f = table[m.video_id]
