@@ -37,8 +37,9 @@ def _flip(rng, x: np.ndarray, bits: int, rate: float) -> np.ndarray:
 class World:
     """A seeded archive: random videos, copies (re-encoded, excerpts), a jingle shared across channels, a hum."""
 
-    def __init__(self, seed: int, n: int = 40):
+    def __init__(self, seed: int, n: int = 40, studio: float = 0.0):
         self.rng = rng = np.random.default_rng(seed)
+        studios = [int(rng.integers(1, 2**63)) for _ in range(6)]
         jingle = rng.integers(1, 2**32, 40, dtype=np.uint64).astype(np.uint32)
         self.videos: dict[str, dict] = {}
         for i in range(n):
@@ -55,6 +56,10 @@ class World:
                 items = rng.integers(1, 2**32, int(rng.integers(150, 500)), dtype=np.uint64).astype(np.uint32)
                 nk = int(rng.integers(2, 12))
                 kf = [(k * 4.0 + 2, int(rng.integers(1, 2**63, dtype=np.int64)) * 2 + 1, k * 4.0, k * 4.0 + 4) for k in range(nk)]
+            ch = int(rng.integers(0, 6))
+            if studio and not parent:  # the channel's anchor shot, nearly the same picture in each of its bulletins
+                kf = [(t, studios[ch] ^ (1 << int(rng.integers(0, 64))) if rng.random() < studio else h, s0, s1)
+                      for t, h, s0, s1 in kf]
             if rng.random() < 0.3:  # the station jingle, in several channels' videos
                 at = int(rng.integers(0, max(1, len(items) - 40)))
                 items = items.copy()
@@ -64,7 +69,7 @@ class World:
                 items[5::8] = HUM
             if rng.random() < 0.1:
                 items[:] = 0  # no sound
-            self.videos[vid] = {"items": items, "kf": kf, "channel": f"ch{int(rng.integers(0, 6))}" if rng.random() < 0.9 else None,
+            self.videos[vid] = {"items": items, "kf": kf, "channel": f"ch{ch}" if rng.random() < 0.9 else None,
                                 "facts": VideoFacts(vid, f"2024-01-{1 + i % 28:02d}", f"2025-01-01T00:{i // 60:02d}:{i % 60:02d}Z",
                                                     len(items) * 0.124, None)}
         for v in self.videos.values():
@@ -107,8 +112,9 @@ def facts_of(world: World):
     return {vid: v["facts"] for vid, v in world.videos.items()}
 
 
-def test_the_index_finds_the_links_brute_force_finds(tmp_path):
-    world = World(seed=3)
+@pytest.mark.parametrize("seed,studio", [(3, 0.0), (4, 0.3), (6, 0.6)])
+def test_the_index_finds_the_links_brute_force_finds(tmp_path, seed, studio):
+    world = World(seed=seed, studio=studio)
     ids = list(world.videos)
     idx = CopyIndex.create(tmp_path / "ix")
     with idx.locked():
