@@ -30,7 +30,7 @@ def copies_index(
         else:
             idx = copyindex.CopyIndex.open(store)  # CopyIndexError (one line: how to rebuild) when missing/damaged
             with idx.locked():
-                added, removed = copyindex.sync(idx, store)
+                added, removed = copyindex.sync(idx, store, full=True)
         st = idx.stats()
         st["seconds"] = round(time.perf_counter() - t0, 2)
         if not rebuild:

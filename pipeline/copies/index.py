@@ -801,11 +801,17 @@ def open_or_rebuild(store: Any) -> tuple[CopyIndex, str | None]:
         return rebuild(store), str(exc)
 
 
-def sync(idx: CopyIndex, store: Any, skip: str | None = None) -> tuple[int, int]:
+def sync(idx: CopyIndex, store: Any, skip: str | None = None, full: bool = False) -> tuple[int, int]:
     """Bring the index up to the catalogue's list of videos (hold ``idx.locked()``): videos it has never seen are
     added (but ``skip``, which the caller puts itself), videos the catalogue no longer has (deleted) are removed.
 
+    Without ``full``, the lists are compared only when the counts differ: each video is put by its copies stage
+    and each deletion removes it (``forget``), so equal counts are the rule, and reading 100,000 ids per new
+    video cost ~0.2 s of CPU. ``clipwatch copies-index`` compares them always.
+
     Returns: (added, removed)."""
+    if not full and store.video_count() == len(idx) + (0 if skip is None or skip in idx else 1):
+        return 0, 0
     ids = set(store.video_ids())
     missing = ids - set(idx.videos) - {skip}
     gone = set(idx.videos) - ids

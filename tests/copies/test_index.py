@@ -286,7 +286,14 @@ def test_sync_adds_what_the_catalogue_gained_and_drops_what_it_lost(cat):
         cat.delete_video_rows(ids[0])
     with idx.locked():
         assert copyindex.sync(idx, cat, skip=ids[11]) == (3, 1)
+        assert copyindex.sync(idx, cat, skip=ids[11]) == (0, 0)  # counts agree: no lists read
     assert sorted(idx.videos) == sorted(ids[1:11])
+    with cat.transaction():
+        cat.delete_video_rows(ids[2])  # deleted behind the index's back, while ids[11] was never put:
+    with idx.locked():  # equal counts hide both from the quick check, not from a full one
+        assert copyindex.sync(idx, cat) == (0, 0)
+        assert copyindex.sync(idx, cat, full=True) == (1, 1)
+    assert sorted(idx.videos) == sorted([ids[1], *ids[3:12]])
     assert copyindex.forget(cat, [ids[1]]) == 1
     assert ids[1] not in CopyIndex.open(cat)
 
