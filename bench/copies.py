@@ -660,7 +660,6 @@ def scale_main(sizes: list[int], n_queries: int, seed: int) -> None:
 def index_worker(folder: str, qfile: str) -> None:
     """One fresh process: open the index, match every query twice (cold, then warm); write the links and times."""
     import pickle
-    import resource
 
     from pipeline.copies.index import CopyIndex
 
@@ -681,8 +680,12 @@ def index_worker(folder: str, qfile: str) -> None:
         idx.find(q["facts"], q["frames"], q["audio"], facts)
         warm.append(time.perf_counter() - t)
     cold[0] += t_open  # the first query pays for opening the index
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a worker started by the parent
+    # holding the brute-force archive would report the parent's peak
+    hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+               if line.startswith("VmHWM:"))
     Path(qfile + ".out").write_bytes(pickle.dumps({"open": t_open, "cold": cold, "warm": warm, "links": links, "cpu": cpu,
-                                                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                                                   "rss_mb": hwm / 1024}))
 
 
 if __name__ == "__main__":
