@@ -28,6 +28,7 @@ from pipeline.components import gather
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, DiskFullError, DownloadError
 from pipeline.preservation.sweep import sweep
+from pipeline.preservation.watching import wants_comments
 from pipeline.search import vectors as semantic
 from pipeline.sources.discovery import Discovery, VideoRef, discover
 from pipeline.sources.fetch import FetchOptions, fetch
@@ -117,7 +118,7 @@ def fetch_task(ref: VideoRef, settings: Settings, source_id: int | None) -> Stag
 
         rep = reporter()
         rep.stage_start(ref.title or ref.url, "fetch")
-        opts = FetchOptions(is_archived=is_archived,
+        opts = FetchOptions(is_archived=is_archived, comments=settings.comments or wants_comments(ref.source_url),
                             progress=lambda done, total: rep.stage_progress(ref.title or ref.url, "fetch", done, total))
         t0 = time.perf_counter()
         with disk_full_as_error(settings):

@@ -59,6 +59,8 @@ class Settings:
     translator: str = field(default_factory=lambda: os.environ.get("CLIPWATCH_TRANSLATOR", DEFAULT_TRANSLATOR))
     # Embed transcript segments after each ingest for --semantic/--hybrid search.
     semantic: bool = field(default_factory=lambda: os.environ.get("CLIPWATCH_SEMANTIC", "1") != "0")
+    # Fetch the platform's comments with each video (`ingest --comments`; per channel: `comments = true`; issue 23).
+    comments: bool = field(default_factory=lambda: os.environ.get("CLIPWATCH_COMMENTS", "0") == "1")
     # Where faster-whisper runs: auto (a CUDA GPU when CTranslate2 sees one, else CPU), cpu or cuda.
     device: str = field(default_factory=lambda: os.environ.get("CLIPWATCH_DEVICE", "auto"))
     # Scale out: the catalogue on PostgreSQL (postgresql://user:password@host/db) instead of clipwatch.db.

@@ -7,11 +7,14 @@ Built from the catalogue's methods only (no SQL here). JSON columns are decoded 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pipeline.domain import tag_dicts
 from pipeline.preservation.removals import removals_of
+from pipeline.sources.comments import KIND as COMMENTS
+from pipeline.sources.comments import Comment, cap_note, clean, read_comments, threaded
 from pipeline.speakers.diarize import speaker_at
 from pipeline.translate.base import recorded_translator
 
@@ -62,8 +65,38 @@ class ArchivedVideo:
                           "speaker": speaker_at(self.turns, seg["start"], seg["end"])})
         return lines
 
+    @property
+    def comments_transcript(self) -> dict[str, Any] | None:
+        """The transcripts row of kind ``comments`` (the platform's comments, issue 23), None when not fetched."""
+        return next((t for t in self.transcripts if t["kind"] == COMMENTS), None)
+
+    def comments(self, path: Path | None) -> dict[str, Any] | None:
+        """The platform's comments for reading, threaded by parent (None when they were not fetched).
+
+        Arguments:
+            path: the video's ``comments.json`` on this machine (None when it cannot be read here: the comments
+                are then the stored lines, without author, time or thread).
+
+        Returns:
+            {"count", "note", "path", "thread": [{"depth", "anchor", "id", "author", "author_id", "text",
+            "posted_at", "like_count"}]}; texts cleaned of control characters and cut (``sources/comments.py``).
+        """
+        t = self.comments_transcript
+        if t is None:
+            return None
+        segs = sorted(t["segments"], key=lambda s: s["idx"])
+        comments = read_comments(path) if path is not None else []
+        if not comments:
+            comments = [Comment(str(s["idx"]), None, None, None, s["text"], None, None) for s in segs]
+        anchors = {int(s["idx"]): f"comment-{s['id']}" for s in segs}
+        position = {id(c): i for i, c in enumerate(comments)}
+        thread = [{"depth": depth, "anchor": anchors.get(position[id(c)], f"comment-n{position[id(c)]}")}
+                  | asdict(c) | {"text": clean(c.text), "posted_at": c.posted_at} for depth, c in threaded(comments)]
+        return {"count": len(comments), "note": cap_note(len(comments)), "path": t["path"], "thread": thread}
+
     def show_dict(self) -> dict[str, Any]:
         """The shape of `clipwatch show --json` (keys documented in the README)."""
+        ct = self.comments_transcript
         return {
             "video": self.row | {"categories": self.categories, "platform_tags": self.platform_tags},
             "media": self.media,
@@ -76,8 +109,10 @@ class ArchivedVideo:
                 | {"segments": [{"start": s["start"], "end": s["end"], "text": s["text"], "flags": s["flags"],
                                  "speaker": speaker_at(self.turns, s["start"], s["end"])}
                                 for s in t["segments"]]}
-                for t in self.transcripts
+                for t in self.transcripts if t["kind"] != COMMENTS
             ],
+            # the platform's comments: how many are indexed and where they all are (`show --comments` lists them)
+            "comments": None if ct is None else {"indexed": len(ct["segments"]), "path": ct["path"]},
             "events": [{"at": e["at"], "kind": e["kind"], "detail": e["detail"]} for e in self.events],
             "copies": self.copies,
             "removals": self.removals,

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from pipeline import records
-from pipeline.cli.common import JsonFlag, console, fmt_time, open_store, print_json, rich_escape
+from pipeline.cli.common import JsonFlag, console, fmt_time, open_store, print_json, rich_escape, settings
 from pipeline.cli.copies import print_copies
 from pipeline.cli.removals import event_line
 from pipeline.domain import to_unsigned64
@@ -61,11 +61,17 @@ def _air(seg: dict | None) -> dict:
 @app.command()
 def show(
     video_id: str = typer.Argument(..., help="A video id (or an unambiguous prefix) from `clipwatch list`."),
+    comments: bool = typer.Option(False, "--comments", help="List the platform's comments too, threaded (when fetched)."),
     as_json: JsonFlag = False,
 ) -> None:
     """Show one archived video: provenance, keyframes, tags with evidence, transcript, events."""
     with open_store(reading=True) as store:
-        rec = records.load(store, video_id).show_dict()
+        loaded = records.load(store, video_id)
+    rec = loaded.show_dict()
+    ct = loaded.comments_transcript
+    if comments and ct is not None:  # read from comments.json under this archive (the stored lines when it is not here)
+        path = settings().archive_dir / ct["path"] if ct["path"] else None
+        rec["comments"] |= loaded.comments(path if path is not None and path.is_file() else None) or {}
     if as_json:
         print_json(rec)
         return
@@ -98,6 +104,15 @@ def show(
         for s in t["segments"]:
             flag = f" [yellow][{s['flags']}][/]" if s["flags"] else ""
             console.print(f"  {fmt_time(s['start'])}–{fmt_time(s['end'])}  {e(s['text'])}{flag}", highlight=False)
+    if rec["comments"]:
+        c = rec["comments"]
+        console.print(f"\n[bold]Comments[/] ({c.get('count', c['indexed'])})" + ("" if comments else "  [dim]--comments lists them[/]"))
+        if c.get("note"):
+            console.print(f"  [dim]{e(c['note'])}[/]", highlight=False)
+        for k in c.get("thread", []):
+            when = (k["posted_at"] or "")[:16].replace("T", " ")
+            console.print(f"  {'  ' * k['depth']}[cyan]{e(k['author'] or 'unknown')}[/] [dim]{when}[/]  {e(k['text'])}",
+                          highlight=False)
     print_copies(rec["copies"])
     console.print("\n[bold]Events[/]")
     for ev in rec["events"]:

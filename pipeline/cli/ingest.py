@@ -156,10 +156,13 @@ def ingest(
     no_translate: bool = typer.Option(False, "--no-translate", help="Do not add an English translation of non-English speech."),
     translator: Optional[str] = typer.Option(None, "--translator", help=TRANSLATOR_HELP),
     force: bool = typer.Option(False, "--force", help="Redo keyframes, transcription and tagging even if done."),
+    comments: bool = typer.Option(False, "--comments", help="Also the platform's comments (yt-dlp): stored, shown, "
+                                  "searchable with `search --source comments`."),
     as_json: JsonFlag = False,
 ) -> None:
     """Archive and analyse videos: download, keyframes, transcript, tags, search index."""
-    s = settings(model=model, engine=engine, translate=False if no_translate else None, translator=translator)
+    s = settings(model=model, engine=engine, translate=False if no_translate else None, translator=translator,
+                 comments=True if comments else None)
     on_pools = scale_out_api() is not None
     if not on_pools:  # on work pools the asr workers load the translator (and say when it is not pulled)
         check_translator(s)
@@ -167,7 +170,8 @@ def ingest(
         is_url(src)
     s.ensure_dirs()
     if on_pools:
-        chosen = dict(model=model, engine=engine, translate=False if no_translate else None, translator=translator)
+        chosen = dict(model=model, engine=engine, translate=False if no_translate else None, translator=translator,
+                      comments=True if comments else None)
         report = run_ingest_on_pools(sources, s, force, {k: v for k, v in chosen.items() if v is not None}, as_json)
     else:
         report = run_ingest(sources, s, force, as_json)

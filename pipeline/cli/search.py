@@ -66,7 +66,11 @@ def print_search_results(results) -> None:
             if h.air_time:  # a recorded live stream: when it aired, as a viewer saw it (issue 25)
                 console.print(Text(f"  {g.channel or '—'} · {h.air_time[:19].replace('T', ' ')} UTC", style="cyan"),
                               soft_wrap=True)
-            line = Text(f"  {fmt_time(h.start)}–{fmt_time(h.end)}  ", style="green")
+            if h.kind == "comments":  # a comment has no media time: who wrote it and when
+                line = Text(f"  comment by {h.author or 'unknown'} · {(h.posted_at or 'n.d.')[:16].replace('T', ' ')}  ",
+                            style="green")
+            else:
+                line = Text(f"  {fmt_time(h.start)}–{fmt_time(h.end)}  ", style="green")
             body = Text(h.snippet)
             for a, b in h.highlights:
                 body.stylize("bold black on yellow", a, b)
@@ -100,7 +104,7 @@ def search_cmd(
     limit: int = typer.Option(20, "--limit", help="Hits per page (1-1000); with --format, the most hits to export."),
     cursor: Optional[str] = typer.Option(None, "--cursor", help="next_cursor of the previous page."),
     mode: str = typer.Option("auto", "--mode", help="auto, word or substring."),
-    source: str = typer.Option("all", "--source", help="speech (transcripts, translations), screen (text on screen) or all."),
+    source: str = typer.Option("all", "--source", help="speech (transcripts, translations), screen (text on screen), comments (the platform's) or all."),
     semantic: bool = typer.Option(False, "--semantic", help="Meaning-based search with sentence embeddings."),
     hybrid: bool = typer.Option(False, "--hybrid", help="Word + semantic results merged by reciprocal rank fusion."),
     voice: Optional[str] = typer.Option(None, "--voice", help="Only lines spoken by this voice or voices like it: VIDEO:S1 or a name given with `voices name`."),

@@ -76,6 +76,7 @@ class WatchRule:
     feed: str | None = None          # the registry's explicit feed URL
     channel: str | None = None       # the registry entry it comes from (None: the defaults)
     channel_ids: tuple[str, ...] = ()
+    comments: bool = False           # the entry's `comments = true`: fetch the platform's comments too (issue 23)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,10 @@ def _rule(table: dict[str, Any], where: str, base: WatchRule) -> WatchRule:
     feed = table.get("feed")
     if feed is not None and (not isinstance(feed, str) or not feed.startswith(("http://", "https://"))):
         raise ConfigError(f"{where}: feed = {feed!r} is not an http(s) URL")
-    return WatchRule(poll, relist, feed, base.channel, base.channel_ids)
+    comments = table.get("comments", False)
+    if not isinstance(comments, bool):
+        raise ConfigError(f"{where}: comments = {comments!r} must be true or false")
+    return WatchRule(poll, relist, feed, base.channel, base.channel_ids, comments)
 
 
 def load_watch_rules(path: Path | None = None) -> WatchRules:
@@ -130,12 +134,22 @@ def load_watch_rules(path: Path | None = None) -> WatchRules:
     default = _rule(watch, f"channel registry {p}: [watch]", WatchRule())
     by_channel: dict[str, WatchRule] = {}
     for i, c in enumerate(data.get("channel", [])):
-        if not any(k in c for k in ("poll", "relist", "feed")):
+        if not any(k in c for k in ("poll", "relist", "feed", "comments")):
             continue
         name = str(c.get("name") or f"entry {i + 1}")
         base = WatchRule(default.poll, default.relist, None, name, tuple(str(x) for x in c.get("channel_ids", [])))
         by_channel[name] = _rule(c, f"channel registry {p}: channel {name!r}", base)
     return WatchRules(default, by_channel, str(p))
+
+
+def wants_comments(source_url: str, path: Path | None = None) -> bool:
+    """True when the registry entry a source's URL falls under says ``comments = true``.
+
+    Arguments: source_url — the source as ingested (a channel, playlist or video URL); path — the registry
+    (default: ``CLIPWATCH_CHANNELS`` or the shipped one). Returns: whether to fetch its videos' comments."""
+    if not source_url.startswith(("http://", "https://")):
+        return False
+    return load_watch_rules(path).rule_for(source_url).comments
 
 
 # -- one source's state and the scheduler ------------------------------------------------------------------------

@@ -50,6 +50,8 @@ from pipeline.search.query import (  # noqa: F401  (re-exported: the public name
 from pipeline.search.query import (
     plan as make_plan,
 )
+from pipeline.sources.comments import KIND as COMMENTS
+from pipeline.sources.comments import Comment, read_comments
 from pipeline.storage.base import Catalogue
 from pipeline.text import normalize
 
@@ -93,6 +95,8 @@ class Hit:
     flags: list[str] = field(default_factory=list)
     speaker: str | None = None        # who speaks the line (S1, S2, … of its video), None when not known (issue 24)
     air_time: str | None = None       # when it aired (ISO 8601 UTC), for a recorded live stream (issue 25)
+    author: str | None = None         # a comment's author, as the platform gave it (kind "comments", issue 23)
+    posted_at: str | None = None      # a comment's time (ISO 8601 UTC); a comment has no media time
 
     @property
     def snippet_html(self) -> str:
@@ -345,13 +349,16 @@ def build_hits(store: Catalogue, p: Plan | None, ranked: Sequence[tuple[int, flo
     # database server, where a round trip per hit would cost more than the search).
     paired = idx.paired_lines([
         (seg_id, r["video_id"], "original" if r["kind"] == "translation" else "translation", float(r["start"]), float(r["end"]))
-        for seg_id, _, r, _, _, _ in found if r["kind"] != "screen"])
-    keyframes = idx.nearest_keyframes([(seg_id, r["video_id"], start) for seg_id, _, r, _, start, _ in found])
+        for seg_id, _, r, _, _, _ in found if r["kind"] not in ("screen", COMMENTS)])
+    keyframes = idx.nearest_keyframes([(seg_id, r["video_id"], start) for seg_id, _, r, _, start, _ in found
+                                       if r["kind"] != COMMENTS])
+    commented = {vid: _comment_meta(store, archive_dir, vid)
+                 for vid in dict.fromkeys(r["video_id"] for _, _, r, _, _, _ in found if r["kind"] == COMMENTS)}
     for seg_id, score, r, match, start, wt in found:
         vid = r["video_id"]
         g = groups[vid]
         snippet, hl = snippet_around(r["text"], match)
-        if r["kind"] == "screen":  # text on screen: no spoken line or translation pairs with it
+        if r["kind"] in ("screen", COMMENTS):  # text on screen, a comment: no spoken line or translation pairs with it
             original, translation = r["text"], None
         elif r["kind"] == "translation":
             original, translation = paired.get(seg_id), r["text"]
@@ -369,7 +376,22 @@ def build_hits(store: Catalogue, p: Plan | None, ranked: Sequence[tuple[int, flo
             segment_start=float(r["start"]), timed_by="word" if wt is not None and start == wt else "segment",
             doubtful=bool(flags), flags=flags,
         ))
+        if r["kind"] == COMMENTS:  # no media time: the hit opens the video page's comments, with who wrote it when
+            c = commented.get(vid, {}).get(seg_id)
+            g.hits[-1] = replace(g.hits[-1], keyframe=None, link=g.webpage_url,
+                                 web_path=f"/videos/{vid}#comment-{seg_id}", author=c.author if c else None,
+                                 posted_at=c.posted_at if c else None)
     return list(groups.values())
+
+
+def _comment_meta(store: Catalogue, archive_dir: Path, video_id: str) -> dict[int, Comment]:
+    """A video's comments by the id of their searchable line (from its ``comments.json``, by position)."""
+    path = next((t["path"] for t in store.transcript_rows(video_id) if t["kind"] == COMMENTS and t["path"]), None)
+    if path is None:
+        return {}
+    comments = read_comments(archive_dir / path)
+    return {int(s["id"]): comments[int(s["idx"])] for s in store.segments(video_id, COMMENTS)
+            if int(s["idx"]) < len(comments)}
 
 
 def word_ranked(store: Catalogue, q: SearchQuery, offset: int, n: int

@@ -25,7 +25,9 @@ from pipeline.text import normalize
 SORTS = ("relevance", "date", "date_asc")
 MODES = ("auto", "word", "substring", "semantic", "hybrid")
 STATUSES = ("available", "removed", "unknown")
-SOURCES = ("all", "speech", "screen")  # which text: transcripts and translations, text on screen, or both
+# which text: transcripts and translations, text on screen, the platform's comments (issue 23), or all of them
+# ("all" adds no condition, so an archive without comments searches exactly as before; a comment hit is labelled)
+SOURCES = ("all", "speech", "screen", "comments")
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 20
 MAX_QUERY_CHARS = 1000
@@ -51,7 +53,7 @@ class SearchQuery:
     limit: int = DEFAULT_LIMIT       # hits per page
     cursor: str | None = None
     mode: str = "auto"               # auto | word | substring | semantic | hybrid
-    source: str = "all"              # speech (transcripts, translations) | screen (text on screen) | all
+    source: str = "all"              # speech (transcripts, translations) | screen (text on screen) | all | comments
 
     def fingerprint(self) -> str:
         d = asdict(self)

@@ -82,6 +82,7 @@ class FetchOptions:
     # Returns True when this video id is already archived with its media present.
     is_archived: Callable[[str], bool] = field(default=lambda _vid: False)
     progress: Callable[[int, int | None], None] | None = None  # bytes done, bytes total
+    comments: bool = False  # also the platform's comments (yt-dlp's getcomments; issue 23)
 
 
 def codec_fields(mi: MediaInfo) -> dict[str, Any]:

@@ -260,9 +260,10 @@ def _video_record(info: dict[str, Any], source_url: str) -> VideoRecord:
     )
 
 
-def extract_info(url: str, recorder: Recorder | None = None) -> dict[str, Any]:
-    """Metadata for one video, as yt-dlp reports it, without downloading media (``recorder``: keeps what it read)."""
-    with new_ydl() as ydl:
+def extract_info(url: str, recorder: Recorder | None = None, comments: bool = False) -> dict[str, Any]:
+    """Metadata for one video, as yt-dlp reports it, without downloading media (``recorder``: keeps what it read;
+    ``comments``: the platform's comments too, read now so that their API responses are recorded with the page)."""
+    with new_ydl({"getcomments": True} if comments else None) as ydl:
         if recorder is not None:
             recorder.attach(ydl)
         try:
@@ -279,7 +280,7 @@ def extract_info(url: str, recorder: Recorder | None = None) -> dict[str, Any]:
 def fetch_url(url: str, archive: BlobStore, options: FetchOptions, source_url: str) -> FetchedVideo:
     started = utcnow()
     recorder = Recorder()  # the exchanges yt-dlp makes, kept as the fetch's web archive (pipeline/capture)
-    info = extract_info(url, recorder)
+    info = extract_info(url, recorder, options.comments)
     video = _video_record(info, source_url)
     if options.is_archived(video.id):
         return FetchedVideo(video=video, info=info, skipped=True)

@@ -16,6 +16,8 @@ from typing import Any
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
 from pipeline.preservation.manifest import record_manifest
+from pipeline.sources.comments import KIND as COMMENTS
+from pipeline.sources.comments import write_comments
 from pipeline.sources.fetch import FetchedVideo
 from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 from pipeline.stages.copies import CopiesStage
@@ -83,6 +85,7 @@ def _record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, s
     m = fetched.media
     assert m is not None
     capture = _file_capture(archive, folder, fetched)
+    comments = write_comments(folder, fetched.info, m.fetcher_version or "")  # with --comments (issue 23)
     provenance = {
         "source_url": m.source_url, "webpage_url": v.webpage_url, "final_url": m.final_url, "http_status": m.http_status,
         "http_headers": m.http_headers, "fetch_started_at": m.fetch_started_at, "fetched_at": m.fetched_at,
@@ -97,6 +100,8 @@ def _record_fetch(store: Catalogue, archive: BlobStore, fetched: FetchedVideo, s
         store.add_media_file(m)
         store.add_metadata_version(v.id, v.title, v.description, v.platform_tags, info_rel)
         store.add_event("fetched", video_id=v.id, source_id=source_id, media_sha256=m.sha256, detail=provenance)
+        if comments is not None:  # searchable as their own source; under the chain with the fetch
+            store.replace_transcript(v.id, m.sha256, COMMENTS, comments[1], archive.relpath(comments[0]))
         attest(store, v.id, cause="fetched")  # the catalogue rows under the chain with the fetch itself
     record_manifest(store, archive, v.id, cause="fetched")
     fetched.cleanup()

@@ -29,7 +29,7 @@ class Filters:
     since: str | None = None      # YYYYMMDD
     until: str | None = None      # YYYYMMDD
     status: str | None = None
-    source: str = "all"           # all | speech | screen
+    source: str = "all"           # all | speech | screen | comments
     # recorded streams (issue 25): their segments' air time against these bounds, not an upload date
     since_air: str | None = None  # ISO 8601 UTC (ms, Z): aired at or after
     until_air: str | None = None  # aired before
@@ -65,6 +65,8 @@ class Filters:
             conds.append("t.kind IN ('original', 'translation')")
         elif self.source == "screen":
             conds.append("t.kind = 'screen'")
+        elif self.source == "comments":  # the platform's comments (issue 23)
+            conds.append("t.kind = 'comments'")
         if self.category:
             score_cond = f"tg.score >= {ph}" if self.min_score is not None else "tg.decision = 1"
             conds.append(

@@ -330,8 +330,12 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
             "tags": rec.tags, "events": rec.events, "citation": all_formats(cite(rec.row, rec.media)),
             "categories": rec.categories, "platform_tags": rec.platform_tags,
             "copies": rec.copies, "screen_text": rec.segments("screen"), "removals": rec.removals,
-            "voices": _voices(video_id),
+            "voices": _voices(video_id), "comments": _comments(rec),
         }
+
+    def _comments(rec: records.ArchivedVideo) -> dict[str, Any] | None:
+        ct = rec.comments_transcript  # the platform's comments (issue 23), read from comments.json when it is here
+        return None if ct is None else rec.comments(_inside(archive_root, ct["path"] or ""))
 
     def _voices(video_id: str) -> list[dict[str, Any]]:
         return voices_report(stores.get(), video_id)["speakers"]
@@ -418,7 +422,7 @@ def create_app(settings: Settings | None = None, hosts: list[str] | None = None)
         limit: int = Query(20, ge=1, le=1000),
         cursor: Optional[str] = None,
         mode: str = Query("auto", description="auto | word | substring | semantic | hybrid"),
-        source: str = Query("all", description="speech | screen (text on screen) | all"),
+        source: str = Query("all", description="speech | screen (text on screen) | comments (the platform's) | all"),
     ) -> dict[str, Any]:
         """Hits grouped by video; the shape is documented in docs/search.md (same as `clipwatch search --json`)."""
         res = search(stores.get(), SearchQuery(q, channel, category, min_score, language, since, until, status, sort, limit, cursor, mode,

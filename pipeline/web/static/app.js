@@ -46,3 +46,15 @@
     if (target) target.scrollIntoView({ block: "center" });
   }
 })();
+
+// A search hit on a comment links to #comment-N inside the collapsed "Comments (N)" section: open it and show it.
+(function () {
+  function openComment() {
+    if (location.hash.indexOf("#comment") !== 0) return;
+    var box = document.getElementById("comments"), el = document.getElementById(location.hash.slice(1));
+    if (box) box.open = true;
+    if (el) el.scrollIntoView({ block: "center" });
+  }
+  window.addEventListener("hashchange", openComment);
+  openComment();
+})();
