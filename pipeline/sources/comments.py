@@ -76,7 +76,7 @@ class CommentsTranscript:
     duration: float = 0.0
     language: str | None = None
     language_probability: float | None = None
-    model: str | None = None
+    model: str = "comments"  # the extractor that read them (yt-dlp's extractor key)
     engine: str = "yt-dlp"
     engine_version: str = ""
 
@@ -151,7 +151,8 @@ def write_comments(folder: Path, info: dict[str, Any], extractor_version: str = 
     atomic_write_json(path, {"count": len(comments), "platform_count": _int(info.get("comment_count")),
                              "note": cap_note(len(comments)), "comments": [asdict(c) for c in comments]})
     lines = [CommentLine(text=clean(c.text)) for c in comments[:MAX_INDEXED]]
-    return path, CommentsTranscript(segments=lines, engine_version=extractor_version)
+    return path, CommentsTranscript(segments=lines, model=str(info.get("extractor_key") or "comments"),
+                                    engine_version=extractor_version)
 
 
 def read_comments(path: Path) -> list[Comment]:
