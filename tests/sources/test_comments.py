@@ -216,3 +216,38 @@ def test_registry_entry_asks_for_comments(tmp_path):
     reg.write_text(reg.read_text().replace("comments = true", 'comments = "yes"'))
     with pytest.raises(ConfigError, match="comments"):
         wants_comments("https://example.org/loud/videos", reg)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cat(request, tmp_path):
+    """A fresh catalogue of each kind: both keep and search comments alike (PostgreSQL refuses a NUL in text)."""
+    import uuid
+
+    from pipeline.storage.base import open_catalogue
+
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path / 'clipwatch.db'}"
+    else:
+        url = request.getfixturevalue("pg").create_database(f"c_{uuid.uuid4().hex[:10]}")
+    with open_catalogue(url) as c:
+        yield c
+
+
+def test_both_catalogues_keep_and_search_comments(cat, tmp_path):
+    from pipeline.domain import MediaRecord, VideoRecord
+
+    sha = "ab" * 32
+    cat.upsert_video(VideoRecord(id="v", extractor="generic", platform_id="v", webpage_url="https://e.org/v",
+                                 source_url="https://e.org/feed"), "videos/v")
+    cat.add_media_file(MediaRecord(sha256=sha, video_id="v", path=f"media/{sha}.mp4", size=10,
+                                   fetched_at="2024-01-01T00:00:00Z", fetcher="yt-dlp"))
+    folder = tmp_path / "videos" / "v"
+    folder.mkdir(parents=True)
+    path, transcript = cm.write_comments(folder, {"comments": [
+        {"id": "a", "parent": "root", "author": "A", "text": "nul\x00 inside wheatfield", "timestamp": 1},
+        {"id": "b", "parent": "a", "author": "B", "text": "speech elsewhere", "timestamp": 2}]})
+    cat.replace_transcript("v", sha, cm.KIND, transcript, "videos/v/comments.json")
+    res = search(cat, SearchQuery(text="wheatfield", source="comments"))
+    hits = [h for g in res.videos for h in g.hits]
+    assert [(h.kind, h.text) for h in hits] == [("comments", "nul  inside wheatfield")]
+    assert not search(cat, SearchQuery(text="wheatfield", source="speech")).videos
