@@ -269,7 +269,8 @@ def test_results_json_shape_is_stable(cat):
     assert set(v["hits"][0]) == {"segment_id", "video_id", "start", "end", "text", "kind", "language", "snippet", "highlights",
                                  "original", "translation", "score", "keyframe", "link", "web_path", "snippet_html",
                                  "segment_start", "timed_by", "doubtful", "flags", "speaker",  # who speaks (issue 24)
-                                 "air_time"}  # when it aired, for recorded streams (issue 25); None here
+                                 "air_time",  # when it aired, for recorded streams (issue 25); None here
+                                 "author", "posted_at"}  # a comment's author and time (issue 23); None here
     assert v["hits"][0]["air_time"] is None
     json.dumps(d, ensure_ascii=False)
 
