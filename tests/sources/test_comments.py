@@ -251,3 +251,16 @@ def test_both_catalogues_keep_and_search_comments(cat, tmp_path):
     hits = [h for g in res.videos for h in g.hits]
     assert [(h.kind, h.text) for h in hits] == [("comments", "nul  inside wheatfield")]
     assert not search(cat, SearchQuery(text="wheatfield", source="speech")).videos
+
+
+def test_a_capture_with_comments_passes_wacz_validate(server, store, archive):
+    import shutil
+    import subprocess
+
+    tool = shutil.which("wacz")
+    if tool is None:
+        pytest.skip("wacz is not installed here: bash scripts/test installs it in .tools/ and runs this test")
+    vid, _ = ingest(server, store, archive, "valid", COMMENTS)
+    res = subprocess.run([tool, "validate", "-f", str(archive.abspath(capture_of(store, vid).path))],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "Validation succeeded" in res.stdout, res.stdout + res.stderr
