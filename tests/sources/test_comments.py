@@ -264,3 +264,20 @@ def test_a_capture_with_comments_passes_wacz_validate(server, store, archive):
     res = subprocess.run([tool, "validate", "-f", str(archive.abspath(capture_of(store, vid).path))],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "Validation succeeded" in res.stdout, res.stdout + res.stderr
+
+
+def test_a_registry_entry_with_comments_makes_the_fetch_task_ask(server, settings, tmp_path, monkeypatch):
+    """The ingest flow's fetch asks for comments for a source under an entry with ``comments = true``."""
+    from flows.ingest import fetch_task
+    from pipeline.sources.base import VideoRef
+    from pipeline.storage.files import Archive
+
+    reg = tmp_path / "channels.toml"
+    reg.write_text(f'version = "t"\n[watch]\npoll = "1h"\nrelist = "6h"\n[[channel]]\nname = "Sample TV"\n'
+                   f'kind = "state-media"\nurls = ["{server.base_url}/watch"]\ncomments = true\n', encoding="utf-8")
+    monkeypatch.setenv("CLIPWATCH_CHANNELS", str(reg))
+    url, _ = publish(server, "listed", COMMENTS)
+    outcome = fetch_task.fn(VideoRef(url, url, None), settings, None)
+    assert outcome.status == "done"
+    assert (Archive(settings.archive_dir).video_dir(outcome.video_id) / "comments.json").is_file()
+    assert "GET /api/comments/c-listed.json" in server.requests
