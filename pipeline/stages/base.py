@@ -137,6 +137,10 @@ class Stage(ABC):
     # "media": reads only the pictures (shots, keyframes, their text): a flow runs it in the download worker,
     # beside Whisper. "asr": runs in the job that holds the decoded audio.
     pool: str = "asr"
+    # True: runs after both of a video's lanes (pictures, and the audio job), because it reads what the other lane
+    # made — copies reads keyframe hashes and the audio fingerprint; the tagger's key names every transcript,
+    # text on screen included. A flow runs the audio lane beside the picture lane and these stages at the join.
+    joins: bool = False
 
     @abstractmethod
     def key(self, job: Job) -> str:
