@@ -260,6 +260,39 @@ class PictureTurns:
             self._cv.notify_all()
 
 
+class Warmer:
+    """Each stage's ``warm`` (Whisper's weights, the speaker encoder's torch), in pipeline order in one side
+    thread, started when the batch's first new download lands (a re-run that downloads nothing loads nothing), so
+    the loading overlaps the stages before; a lane waits for a stage's warm-up before running it (never two loads
+    of one model). ``join`` at the end of the batch: no thread is left loading as the process exits."""
+
+    def __init__(self, settings: Settings, classes: list[type[Stage]]) -> None:
+        self.ready = {cls.name: threading.Event() for cls in classes}
+        self.thread = threading.Thread(target=self._run, args=(settings, classes), name="clipwatch-warm", daemon=True)
+
+    def start(self) -> None:
+        if not self.thread.is_alive() and not self.thread.ident:
+            self.thread.start()
+
+    def join(self) -> None:
+        if self.thread.ident:
+            self.thread.join()
+
+    def _run(self, settings: Settings, classes: list[type[Stage]]) -> None:
+        for cls in classes:
+            try:
+                cls().warm(settings)
+            except Exception as exc:  # noqa: BLE001 - the stage's own run reports it (or skips) in its place
+                log.debug("warming %s: %s", cls.name, exc)
+            finally:
+                self.ready[cls.name].set()
+
+    def wait(self, name: str) -> None:
+        event = self.ready.get(name)
+        if event is not None and self.thread.ident:
+            event.wait()
+
+
 def lane_stages(lane: str) -> list[type[Stage]]:
     """The stages of one lane, in pipeline order: "pictures" (the media pool), "audio" (the asr pool, not joining),
     "join" (after both)."""
@@ -270,12 +303,15 @@ def lane_stages(lane: str) -> list[type[Stage]]:
     return [cls for cls in STAGES if cls.pool != "media" and cls.joins]
 
 
-def run_stages(job: Job, classes: list[type[Stage]], steps: Steps, settings: Settings, results: dict, spans: dict) -> None:
+def run_stages(job: Job, classes: list[type[Stage]], steps: Steps, settings: Settings, results: dict, spans: dict,
+               warmer: Warmer | None = None) -> None:
     """Run ``classes`` on ``job`` in order; each outcome (or error) into ``results``, when it ran into ``spans``.
     A full disk stops (DiskFullError); any other failure is that stage's alone."""
     for cls in classes:
         reporter().stage_start(job.video_id, cls.name)
         start = time.time()
+        if warmer is not None:
+            warmer.wait(cls.name)
         try:
             with disk_full_as_error(settings):
                 results[cls.name] = (steps.stage(job, cls()), None)
@@ -377,7 +413,7 @@ def _record_all(report: VideoReport, video_id: str, results: dict, spans: dict, 
 
 
 def overlapped_job(video_id: str, settings: Settings, report: VideoReport, force: bool, steps: Steps,
-                   pictures: Callable[[], Pictures]) -> None:
+                   pictures: Callable[[], Pictures], warmer: Warmer | None = None) -> None:
     """The audio lane here, then the picture lane's results (``pictures()`` waits for them), then the join.
 
     Arguments:
@@ -387,6 +423,7 @@ def overlapped_job(video_id: str, settings: Settings, report: VideoReport, force
         force: Redo stages whose key is unchanged.
         steps: How stages are called.
         pictures: Waits for the picture lane running elsewhere and returns its Pictures.
+        warmer: The batch's model loading, waited for stage by stage (None: each stage loads its own).
 
     Raises:
         DiskFullError: the disk is full (the batch stops; what was recorded stays).
@@ -403,7 +440,7 @@ def overlapped_job(video_id: str, settings: Settings, report: VideoReport, force
             results: dict[str, tuple[StageOutcome | None, str | None]] = {}
             spans: dict[str, list[float]] = {}
             try:
-                run_stages(job, lane_stages("audio"), steps, settings, results, spans)
+                run_stages(job, lane_stages("audio"), steps, settings, results, spans, warmer)
             except DiskFullError:
                 _record_all(report, video_id, results, spans, settings)
                 report.status = "failed"
@@ -419,7 +456,7 @@ def overlapped_job(video_id: str, settings: Settings, report: VideoReport, force
                 job.keyframes = pic.keyframes
             results, spans = {}, {}
             try:
-                run_stages(job, lane_stages("join"), steps, settings, results, spans)
+                run_stages(job, lane_stages("join"), steps, settings, results, spans, warmer)
             finally:
                 _record_all(report, video_id, results, spans, settings)
 
@@ -521,6 +558,7 @@ def run_batch(sources: list[str], settings: Settings, force: bool, steps: Steps)
     """
     settings.ensure_dirs()
     report = IngestReport()
+    warmer = Warmer(settings, lane_stages("audio") + lane_stages("join"))
     try:
         with disk_full_as_error(settings), catalogue_for(settings) as store:
             work = sweep_and_discover(store, settings, sources, report, steps.discover)
@@ -533,16 +571,17 @@ def run_batch(sources: list[str], settings: Settings, force: bool, steps: Steps)
     try:
         futures = [steps.submit_prepare(ref, settings, sid, force, landed[i], turns, i) for i, (ref, sid) in enumerate(work)]
         for i, ((ref, _sid), fut) in enumerate(zip(work, futures)):
-            _one_video(report, ref, fut, landed[i], settings, force, steps, turns, i)
+            _one_video(report, ref, fut, landed[i], settings, force, steps, turns, i, warmer)
     finally:
         turns.close()  # a batch left by an unexpected error leaves no worker waiting for its turn
+        warmer.join()
     if not report.stopped:
         update_semantic_index(settings, report, steps.embed)
     return report
 
 
 def _one_video(report: IngestReport, ref: VideoRef, fut: Any, landed: Future, settings: Settings, force: bool,
-               steps: Steps, turns: PictureTurns, index: int) -> None:
+               steps: Steps, turns: PictureTurns, index: int, warmer: Warmer | None = None) -> None:
     vr = VideoReport(ref=fs_display(ref.url), title=ref.title)
     report.videos.append(vr)
     label = ref.title or vr.ref
@@ -568,8 +607,10 @@ def _one_video(report: IngestReport, ref: VideoRef, fut: Any, landed: Future, se
     vr.stages["fetch"], vr.messages["fetch"] = outcome.status, outcome.message
     vr.seconds["fetch"] = round(outcome.seconds, 3)
     reporter().stage_end(label, "fetch", outcome.status, outcome.message)
+    if warmer is not None and (outcome.status == "done" or force):
+        warmer.start()
     try:
-        overlapped_job(outcome.video_id, settings, vr, force, steps, fut.result)
+        overlapped_job(outcome.video_id, settings, vr, force, steps, fut.result, warmer)
     except DiskFullError as exc:
         vr.status, vr.error = "failed", str(exc)
         report.stopped = str(exc)

@@ -152,6 +152,15 @@ class Stage(ABC):
 
     skip_message: str = "already done"
 
+    def warm(self, settings: Settings) -> None:
+        """Load ahead of time what the stage loads first (model weights, heavy imports), so that its run does not
+        wait for it. A flow calls it in a side thread while other work runs, and waits for it before the stage's
+        run; an error here is left for the run to report. Nothing by default.
+
+        Arguments:
+            settings: The run's settings (which model, which engine).
+        """
+
     def needs(self) -> list[Any]:
         """The optional system components (``pipeline.components.Need``) this stage goes without on this machine.
 
