@@ -210,3 +210,23 @@ def test_the_prefect_flow_runs_the_same_overlapped_pass(prefect_harness, clip, s
     assert video.stages == {"fetch": "done", "pictures": "done", "sound": "done", "join": "done"}, report.to_dict()
     assert rv.pictures.is_set() and rv.audio.is_set() and rv.order[-1] == "join"
     assert video.spans["pictures"][0] < video.spans["sound"][1] and video.spans["sound"][0] < video.spans["pictures"][1]
+
+
+def test_with_a_prefect_server_configured_the_temporary_servers_module_is_not_imported(tmp_path):
+    """configure_prefect guards Prefect's temporary API server only when one may start (no PREFECT_API_URL)."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from flows import configure_prefect\n"
+        "from pipeline.config import Settings\n"
+        f"configure_prefect(Settings(data_dir=Path({str(tmp_path / 'data')!r})))\n"
+        "print('prefect.server.api.server' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with_server = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 env={**env, "PREFECT_API_URL": "http://127.0.0.1:9/api"})
+    assert with_server.returncode == 0, with_server.stderr[-2000:]
+    assert with_server.stdout.split() == ["False"]
+    env.pop("PREFECT_API_URL", None)
+    without = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert without.stdout.split() == ["True"], without.stderr[-2000:]
