@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -201,18 +200,22 @@ def run_prefect_start(data_dir: str) -> dict:
 
 def measure(cmd: list[str]) -> dict:
     """Run ``cmd`` as a child; wall, CPU and peak RSS of its whole process tree, and its JSON (last stdout line)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "CLIPWATCH_SEMANTIC": "1"})
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:
+        proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, text=True, cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT), "CLIPWATCH_SEMANTIC": "1"})
+        # this child's own usage (it and the processes it waited for), not the running maximum over every child
+        # this script has had, which RUSAGE_CHILDREN's ru_maxrss is
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read().strip(), err_f.read()
     if proc.returncode not in (0, 2):  # 2: a video failed; the report says which
-        sys.exit(f"child {cmd[:4]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    out = proc.stdout.strip()
+        sys.exit(f"child {cmd[:4]} failed ({proc.returncode}):\n{err[-3000:]}")
     result = json.loads(out[out.index("{"):] if out.startswith("{") else out.splitlines()[-1])
-    result.update(wall=wall, cpu=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-                  rss_mb=after.ru_maxrss / 1024)
+    result.update(wall=wall, cpu=usage.ru_utime + usage.ru_stime, rss_mb=usage.ru_maxrss / 1024)
     return result
 
 
