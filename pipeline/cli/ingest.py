@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from flows import configure_prefect
+from flows.progress import set_reporter
 from pipeline import asr as tr
 from pipeline.asr import subtitles
 from pipeline.cli.common import (
@@ -72,7 +73,9 @@ class RichReporter:
 
 
 def run_ingest(sources: list[str], s: Settings, force: bool = False, as_json: bool = False):
-    """Run the ingest flow here, with a live progress display unless ``as_json``.
+    """Run the ingest here, with a live progress display unless ``as_json``: the same overlapped pass as the
+    Prefect flow (``flows.batch``), called directly — with no Prefect server configured, a temporary Prefect API
+    (10–25 s to start, and Prefect's import) would only record the run in a database nobody reads.
 
     Arguments:
         sources: URLs or local paths.
@@ -83,20 +86,17 @@ def run_ingest(sources: list[str], s: Settings, force: bool = False, as_json: bo
     Returns:
         The flow's report.
     """
-    configure_prefect(s, quiet=not state.verbose)
-    # flows.* import Prefect, which reads its settings when first imported: after configure_prefect.
-    from flows.ingest import ingest_flow
-    from flows.progress import set_reporter
+    from flows.batch import ingest  # every stage module, OpenCV included (~0.5 s): only when ingesting
 
     s.ensure_dirs()
     if as_json:
-        return disk_full_guard(s, lambda: ingest_flow(sources, s, force))
+        return disk_full_guard(s, lambda: ingest(sources, s, force))
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("[magenta]{task.fields[stage]}"),
                   BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=err_console,
                   transient=True) as progress:
         set_reporter(RichReporter(progress))
         try:
-            return disk_full_guard(s, lambda: ingest_flow(sources, s, force))
+            return disk_full_guard(s, lambda: ingest(sources, s, force))
         finally:
             set_reporter(None)
 
@@ -241,10 +241,15 @@ def reprocess(
     """Re-run keyframes, transcription and tagging on archived videos (no download)."""
     s = settings(model=model, engine=engine, translator=translator)
     check_translator(s)
-    configure_prefect(s, quiet=not state.verbose)
-    from flows.reprocess import reprocess_flow  # imports Prefect: after configure_prefect
+    if scale_out_api() is None:  # nothing to record the run in: no Prefect, no temporary API (see run_ingest)
+        from flows.batch import reprocess_videos  # every stage module (~0.5 s): only when reprocessing
 
-    report = reprocess_flow(video_ids or None, s, force)
+        report = reprocess_videos(video_ids or None, s, force)
+    else:
+        configure_prefect(s, quiet=not state.verbose)
+        from flows.reprocess import reprocess_flow  # imports Prefect: after configure_prefect
+
+        report = reprocess_flow(video_ids or None, s, force)
     if as_json:
         print_json(report.to_dict())
     else:

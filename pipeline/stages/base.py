@@ -137,6 +137,10 @@ class Stage(ABC):
     # "media": reads only the pictures (shots, keyframes, their text): a flow runs it in the download worker,
     # beside Whisper. "asr": runs in the job that holds the decoded audio.
     pool: str = "asr"
+    # True: runs after both of a video's lanes (pictures, and the audio job), because it reads what the other lane
+    # made — copies reads keyframe hashes and the audio fingerprint; the tagger's key names every transcript,
+    # text on screen included. A flow runs the audio lane beside the picture lane and these stages at the join.
+    joins: bool = False
 
     @abstractmethod
     def key(self, job: Job) -> str:
@@ -147,6 +151,16 @@ class Stage(ABC):
         """Do the work, store the result (catalogue + files) and leave it on the job for later stages."""
 
     skip_message: str = "already done"
+
+    def warm(self, settings: Settings) -> None:
+        """Load ahead of time what the stage loads first (model weights, heavy imports), so that its run does not
+        wait for it. A flow calls it in a side thread while other work runs, and waits for it before the stage's
+        run; an error here is left for the run to report. Nothing by default (and nothing for Whisper: a
+        CTranslate2 model loaded in one thread and run in another was measured 5x slower).
+
+        Arguments:
+            settings: The run's settings (which model, which engine).
+        """
 
     def needs(self) -> list[Any]:
         """The optional system components (``pipeline.components.Need``) this stage goes without on this machine.

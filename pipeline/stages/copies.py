@@ -22,6 +22,7 @@ from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 
 class CopiesStage(Stage):
     name = "copies"
+    joins = True  # keyframe hashes (picture lane) and the audio fingerprint (audio lane)
     skip_message = "already matched against the archive"
 
     def key(self, job: Job) -> str:

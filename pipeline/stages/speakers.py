@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from pipeline.components import Need
+from pipeline.config import Settings
 from pipeline.errors import NoAudioError
 from pipeline.media.profile import profile_version
 from pipeline.speakers import diarize, ge2e
@@ -39,6 +40,10 @@ class SpeakersStage(Stage):
             version = "missing"  # never recorded: a skipped stage has no key in stage_runs
         return (f"{job.media_sha256}:{version}:t={diarize.THRESHOLD}:step={diarize.STEP_S}:"
                 f"min={diarize.MIN_SPEAKER_S}:profile={profile_version()}")
+
+    def warm(self, settings: Settings) -> None:
+        """The speaker encoder (torch's import and the GE2E weights: seconds), into the cache every run reads."""
+        self.encoder()
 
     def needs(self) -> list[Need]:
         """The speaker encoder's weights, when they are not installed (the stage is then skipped)."""

@@ -10,6 +10,7 @@ from pipeline.tagging import model as tagging
 
 class TagStage(Stage):
     name = "tag"
+    joins = True  # its key names every transcript of the video, text on screen (picture lane) included
     skip_message = "already tagged by this model version"
 
     def key(self, job: Job) -> str:

@@ -29,6 +29,9 @@ class TranscribeStage(Stage):
         translate = int(s.translate) if not s.translate or s.translator == "whisper" else s.translator
         return f"{job.media_sha256}:{s.engine}:{s.model}:translate={translate}:words=1"
 
+    # No warm(): a CTranslate2 Whisper model loaded in another thread than the one that runs it transcribed 5x
+    # slower (bench, 18 s clip on a loaded 2-core machine: transcribe 240 s against 48 s loaded in place).
+
     def _flag_over_audio(self, job: Job, tr: Any) -> int:
         """Flag segments over silence, or over music where Whisper was unsure (the stored audio profile)."""
 

@@ -268,7 +268,7 @@ def test_a_capture_with_comments_passes_wacz_validate(server, store, archive):
 
 def test_a_registry_entry_with_comments_makes_the_fetch_task_ask(server, settings, tmp_path, monkeypatch):
     """The ingest flow's fetch asks for comments for a source under an entry with ``comments = true``."""
-    from flows.ingest import fetch_task
+    from flows.batch import fetch_video
     from pipeline.sources.base import VideoRef
     from pipeline.storage.files import Archive
 
@@ -277,7 +277,7 @@ def test_a_registry_entry_with_comments_makes_the_fetch_task_ask(server, setting
                    f'kind = "state-media"\nurls = ["{server.base_url}/watch"]\ncomments = true\n', encoding="utf-8")
     monkeypatch.setenv("CLIPWATCH_CHANNELS", str(reg))
     url, _ = publish(server, "listed", COMMENTS)
-    outcome = fetch_task.fn(VideoRef(url, url, None), settings, None)
+    outcome = fetch_video(VideoRef(url, url, None), settings, None)
     assert outcome.status == "done"
     assert (Archive(settings.archive_dir).video_dir(outcome.video_id) / "comments.json").is_file()
     assert "GET /api/comments/c-listed.json" in server.requests

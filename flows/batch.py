@@ -1,0 +1,662 @@
+"""One overlapped pass per video, with Prefect or without it (issue 19).
+
+Each video has two lanes that meet at a join:
+
+* the **audio lane** (the caller's thread): decode once → audio profile → Whisper → speakers — every stage of the
+  ``asr`` pool that does not join; it starts as soon as the video's download has landed;
+* the **picture lane** (a download worker, right after its download): shots and keyframes → text on screen —
+  the ``media`` pool, on the cores Whisper leaves;
+* the **join** (``Stage.joins``): copies (keyframe hashes and the audio fingerprint) and the tagger (everything
+  the video's other stages wrote), after both lanes.
+
+For a batch, downloads run side by side (``DOWNLOAD_WORKERS``) and the picture lanes run one video at a time in
+batch order (``PictureTurns``), so video N+1's download and pictures overlap video N's Whisper. Every stage runs
+through ``pipeline.stages.runner.run_stage`` exactly as before: keys in ``stage_runs``, events, skip / force /
+reprocess; one stage's failure is that stage's alone.
+
+``Steps`` says how the work is called: plain functions here (``ingest``: no Prefect imported, no temporary API
+server started — what ``clipwatch ingest`` runs when no Prefect server is configured), or Prefect tasks
+(``flows.ingest.ingest_flow``, the same scheduler with every step a task). This module never imports Prefect.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import errno
+import logging
+import os
+import sqlite3
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Protocol
+
+from pipeline.components import gather
+from pipeline.config import Settings
+from pipeline.errors import ClipwatchError, DiskFullError, DownloadError
+from pipeline.preservation.sweep import sweep
+from pipeline.preservation.watching import wants_comments
+from pipeline.search import vectors as semantic
+from pipeline.sources.discovery import Discovery, VideoRef, discover
+from pipeline.sources.fetch import FetchOptions, fetch
+from pipeline.stages import STAGES, runner
+from pipeline.stages.base import Job, Stage, StageOutcome
+from pipeline.storage.base import blob_store_for, catalogue_for
+from pipeline.storage.files import fs_display
+
+from .progress import reporter
+
+log = logging.getLogger(__name__)
+
+# Downloads are network-bound and run side by side; more than a few at once only
+# invites rate limiting by the platform. CLIPWATCH_DOWNLOADS changes the cap.
+DOWNLOAD_WORKERS = max(1, int(os.environ.get("CLIPWATCH_DOWNLOADS", "4") or 4))
+
+# Picture lanes of concurrent batches in one process (a recorder beside an ingest): one video's pictures at a
+# time, so Whisper keeps most of the cores.
+MEDIA_SLOTS = threading.BoundedSemaphore(1)
+
+# The error a stage gets when the disk filled up under it: recorded in the report only (no event: the disk is full).
+DISK_FULL = "the disk is full"
+
+# Retries of transient network failures (DownloadError), as the Prefect tasks in flows.ingest declare them.
+FETCH_RETRY_DELAYS = (2.0, 10.0)
+DISCOVER_RETRY_DELAYS = (3.0, 3.0)
+
+
+@dataclass
+class VideoReport:
+    ref: str
+    video_id: str | None = None
+    title: str | None = None
+    status: str = "ok"  # ok | failed | unavailable
+    error: str | None = None
+    stages: dict[str, str] = field(default_factory=dict)  # stage -> done | skipped | not-applicable | failed
+    messages: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage that ran
+    # optional components a stage went without (pipeline.components.Need as dicts), one per component
+    needs: list[dict[str, str]] = field(default_factory=list)
+    # when each stage ran: [start, finish] in seconds since the epoch (which lanes overlapped, and for how long)
+    spans: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass
+class IngestReport:
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    videos: list[VideoReport] = field(default_factory=list)
+    semantic: dict[str, Any] | None = None
+    swept: dict[str, Any] | None = None
+    stopped: str | None = None  # why the batch stopped early (a full disk)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for v in self.videos if v.status != "ok") + sum(1 for s in self.sources if s.get("error"))
+
+    @property
+    def needs(self) -> list[dict[str, str]]:
+        """What was skipped for want of an optional component, once per component across the batch."""
+        return [n.to_dict() for n in gather(n for v in self.videos for n in v.needs)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sources": self.sources, "videos": [asdict(v) for v in self.videos], "semantic": self.semantic,
+                "failed": self.failed, "swept": self.swept, "stopped": self.stopped, "needs": self.needs}
+
+
+class disk_full_as_error:
+    """A full disk (ENOSPC from a write, SQLITE_FULL from the catalogue) becomes one DiskFullError."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, exc, tb):
+        full = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or \
+            (isinstance(exc, sqlite3.OperationalError) and "full" in str(exc))
+        if full:
+            raise DiskFullError(f"the disk holding {self.settings.data_dir} is full; the batch stopped and everything "
+                                "archived before is kept — free some space and run the same ingest again") from exc
+        return False
+
+
+# -- the steps, plain ------------------------------------------------------------------------------------------
+
+def fetch_video(ref: VideoRef, settings: Settings, source_id: int | None) -> StageOutcome:
+    """Download one video (unless its file is archived already) and record it (``runner.record_fetch``).
+
+    Arguments:
+        ref: The video found by discovery.
+        settings: The settings.
+        source_id: The catalogue id of the source it was found in, if any.
+
+    Returns:
+        The fetch's outcome (``done``, or ``skipped`` when the file was archived before).
+    """
+    archive = blob_store_for(settings)
+    with catalogue_for(settings) as store:
+        def is_archived(vid: str) -> bool:
+            row = store.find_video(vid)
+            return bool(row and row["media_sha256"] and store.media_file(row["media_sha256"])
+                        and archive.exists(store.media_file(row["media_sha256"])["path"]))
+
+        rep = reporter()
+        rep.stage_start(ref.title or ref.url, "fetch")
+        opts = FetchOptions(is_archived=is_archived, comments=settings.comments or wants_comments(ref.source_url),
+                            progress=lambda done, total: rep.stage_progress(ref.title or ref.url, "fetch", done, total))
+        t0 = time.perf_counter()
+        with disk_full_as_error(settings):
+            fetched = fetch(ref.url, archive, opts, source_url=ref.source_url)
+            try:
+                outcome = runner.record_fetch(store, archive, fetched, source_id)
+            finally:
+                fetched.cleanup()
+        outcome.seconds = time.perf_counter() - t0
+        return outcome
+
+
+def run_one_stage(job: Job, stage: Stage) -> StageOutcome:
+    """One stage through the runner (key, skip, outcome recorded), its progress to the reporter."""
+    return runner.run_stage(job, stage, progress=lambda d, t: reporter().stage_progress(job.video_id, stage.name, d, t))
+
+
+def embed_segments(settings: Settings) -> dict[str, Any]:
+    """Embed new transcript segments for --semantic/--hybrid search (once per batch: the vector file is rewritten)."""
+    with catalogue_for(settings) as store:
+        rep = semantic.index_segments(
+            store, progress=lambda done, total: reporter().stage_progress("semantic index", "embed", done, total))
+    return {"embedded": rep.embedded, "total": rep.total, "seconds": round(rep.seconds, 2)}
+
+
+def _retried(fn: Callable[..., Any], delays: tuple[float, ...], *args: Any) -> Any:
+    """``fn(*args)``, again after each delay while it fails with a DownloadError (a network hiccup)."""
+    for delay in delays:
+        try:
+            return fn(*args)
+        except DownloadError as exc:
+            log.info("retrying in %.0f s: %s", delay, exc)
+            time.sleep(delay)
+    return fn(*args)
+
+
+class Steps(Protocol):
+    """How a batch calls its work: plain functions (``PlainSteps``) or Prefect tasks (``flows.ingest``)."""
+
+    def discover(self, source: str) -> Discovery: ...
+    def stage(self, job: Job, stage: Stage) -> StageOutcome: ...
+    def embed(self, settings: Settings) -> dict[str, Any]: ...
+    def submit_prepare(self, ref: VideoRef, settings: Settings, source_id: int | None, force: bool,
+                       landed: Future, turns: "PictureTurns", index: int) -> Any:
+        """Start ``prepare`` on a download worker; returns a future (``result()``, ``cancel``) of its Pictures."""
+
+
+class PlainSteps:
+    """The steps as plain calls: downloads on a thread pool this object owns (``with PlainSteps() as steps``)."""
+
+    def __init__(self, workers: int = DOWNLOAD_WORKERS):
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clipwatch-download")
+
+    def __enter__(self) -> "PlainSteps":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def discover(self, source: str) -> Discovery:
+        return _retried(discover, DISCOVER_RETRY_DELAYS, source)
+
+    def fetch(self, ref: VideoRef, settings: Settings, source_id: int | None) -> StageOutcome:
+        return _retried(fetch_video, FETCH_RETRY_DELAYS, ref, settings, source_id)
+
+    def stage(self, job: Job, stage: Stage) -> StageOutcome:
+        return run_one_stage(job, stage)
+
+    def embed(self, settings: Settings) -> dict[str, Any]:
+        return embed_segments(settings)
+
+    def submit_prepare(self, ref, settings, source_id, force, landed, turns, index) -> Future:
+        return self.pool.submit(prepare, ref, settings, source_id, force, landed, turns, index, self.fetch, self)
+
+
+# -- the picture lane ------------------------------------------------------------------------------------------
+
+@dataclass
+class Pictures:
+    """What a picture lane hands to the join: each picture stage's outcome (or error), when it ran, and the
+    keyframes it found (with the mirror and crop hashes copies matches on)."""
+
+    results: dict[str, tuple[StageOutcome | None, str | None]] = field(default_factory=dict)
+    spans: dict[str, list[float]] = field(default_factory=dict)
+    keyframes: Any = None
+    job_error: str | None = None  # the job could not be opened (its stages were not run)
+
+
+class PictureTurns:
+    """Picture lanes in batch order: video i's pictures start once those of every video before it are finished
+    (or will never run: a failed download, a cancelled one). ``close`` releases every waiter."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._done: set[int] = set()
+        self._next = 0
+        self._closed = False
+
+    def wait(self, index: int) -> bool:
+        """Block until it is video ``index``'s turn; False when the batch was closed instead."""
+        with self._cv:
+            self._cv.wait_for(lambda: self._closed or self._next >= index)
+            return not self._closed
+
+    def finish(self, index: int) -> None:
+        with self._cv:
+            self._done.add(index)
+            while self._next in self._done:
+                self._next += 1
+            self._cv.notify_all()
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+
+
+class Warmer:
+    """Each stage's ``warm`` (the speaker encoder's torch and weights), in pipeline order in one side
+    thread, started when the batch's first new download lands (a re-run that downloads nothing loads nothing), so
+    the loading overlaps the stages before; a lane waits for a stage's warm-up before running it (never two loads
+    of one model). ``join`` at the end of the batch: no thread is left loading as the process exits."""
+
+    def __init__(self, settings: Settings, classes: list[type[Stage]]) -> None:
+        self.ready = {cls.name: threading.Event() for cls in classes}
+        self.thread = threading.Thread(target=self._run, args=(settings, classes), name="clipwatch-warm", daemon=True)
+
+    def start(self) -> None:
+        if not self.thread.is_alive() and not self.thread.ident:
+            self.thread.start()
+
+    def join(self) -> None:
+        if self.thread.ident:
+            self.thread.join()
+
+    def _run(self, settings: Settings, classes: list[type[Stage]]) -> None:
+        for cls in classes:
+            try:
+                cls().warm(settings)
+            except Exception as exc:  # noqa: BLE001 - the stage's own run reports it (or skips) in its place
+                log.debug("warming %s: %s", cls.name, exc)
+            finally:
+                self.ready[cls.name].set()
+
+    def wait(self, name: str) -> None:
+        event = self.ready.get(name)
+        if event is not None and self.thread.ident:
+            event.wait()
+
+
+def lane_stages(lane: str) -> list[type[Stage]]:
+    """The stages of one lane, in pipeline order: "pictures" (the media pool), "audio" (the asr pool, not joining),
+    "join" (after both)."""
+    if lane == "pictures":
+        return [cls for cls in STAGES if cls.pool == "media"]
+    if lane == "audio":
+        return [cls for cls in STAGES if cls.pool != "media" and not cls.joins]
+    return [cls for cls in STAGES if cls.pool != "media" and cls.joins]
+
+
+def run_stages(job: Job, classes: list[type[Stage]], steps: Steps, settings: Settings, results: dict, spans: dict,
+               warmer: Warmer | None = None) -> None:
+    """Run ``classes`` on ``job`` in order; each outcome (or error) into ``results``, when it ran into ``spans``.
+    A full disk stops (DiskFullError); any other failure is that stage's alone."""
+    for cls in classes:
+        reporter().stage_start(job.video_id, cls.name)
+        start = time.time()
+        if warmer is not None:
+            warmer.wait(cls.name)
+        try:
+            with disk_full_as_error(settings):
+                results[cls.name] = (steps.stage(job, cls()), None)
+        except DiskFullError:
+            results[cls.name] = (None, DISK_FULL)
+            raise
+        except ClipwatchError as exc:
+            results[cls.name] = (None, str(exc))
+        finally:
+            spans[cls.name] = [round(start, 3), round(time.time(), 3)]
+
+
+def picture_lane(video_id: str, settings: Settings, force: bool, steps: Steps) -> Pictures:
+    """One video's picture stages (shots and keyframes, text on screen) in a job of their own."""
+    pictures = Pictures()
+    with catalogue_for(settings) as store:
+        try:
+            job = Job(store, blob_store_for(settings), settings, video_id, force=force)
+        except ClipwatchError as exc:
+            pictures.job_error = str(exc)
+            return pictures
+        with job:
+            run_stages(job, lane_stages("pictures"), steps, settings, pictures.results, pictures.spans)
+            pictures.keyframes = job.keyframes
+    return pictures
+
+
+def prepare(ref: VideoRef, settings: Settings, source_id: int | None, force: bool, landed: Future,
+            turns: PictureTurns, index: int, fetch_step: Callable[..., StageOutcome], steps: Steps) -> Pictures:
+    """On a download worker: download, hand the outcome to the audio lane (``landed``), then, in its turn, the
+    video's picture lane.
+
+    Arguments:
+        ref, settings, source_id, force: The video, the settings, its source's id, redo finished stages.
+        landed: Set to the fetch's outcome (or its exception) as soon as the download is recorded.
+        turns: The batch's picture turns; ``index`` is this video's place in the batch.
+        fetch_step: The fetch (plain or a Prefect task); steps: how picture stages are called.
+
+    Returns:
+        The picture lane's outcomes (none when the download failed).
+    """
+    try:
+        try:
+            outcome = fetch_step(ref, settings, source_id)
+        except BaseException as exc:
+            landed.set_exception(exc)
+            return Pictures()
+        landed.set_result(outcome)
+        if not turns.wait(index):
+            return Pictures()
+        with MEDIA_SLOTS:
+            return picture_lane(outcome.video_id, settings, force, steps)
+    finally:
+        turns.finish(index)
+
+
+def in_thread(fn: Callable[..., Any], *args: Any) -> Future:
+    """``fn(*args)`` in a new thread with this thread's context (a Prefect flow's run context included, so a task
+    called there is a task of the same flow run); a future of its result."""
+    fut: Future = Future()
+    ctx = contextvars.copy_context()
+
+    def work() -> None:
+        try:
+            fut.set_result(ctx.run(fn, *args))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+            fut.set_exception(exc)
+
+    threading.Thread(target=work, name="clipwatch-pictures", daemon=True).start()
+    return fut
+
+
+# -- one video: both lanes, then the join ----------------------------------------------------------------------
+
+def record(report: VideoReport, video_id: str, stage: str, outcome: StageOutcome | None, error: str | None,
+           settings: Settings, span: list[float] | None = None) -> None:
+    """One stage's outcome into the video's report (and a ``failed`` event for an error)."""
+    if span is not None:
+        report.spans[stage] = span
+    if error is not None:
+        report.stages[stage], report.messages[stage] = "failed", error
+        report.status, report.error = "failed", f"{stage}: {error}"
+        reporter().stage_end(video_id, stage, "failed", error)
+        if error == DISK_FULL:
+            return
+        with catalogue_for(settings) as store:
+            store.add_event("failed", video_id=video_id, detail={"stage": stage, "error": error})
+        return
+    assert outcome is not None
+    report.stages[stage], report.messages[stage] = outcome.status, outcome.message
+    report.seconds[stage] = round(outcome.seconds, 3)
+    report.needs.extend(n for n in outcome.detail.get("needs", ()) if n not in report.needs)
+    reporter().stage_end(video_id, stage, outcome.status, outcome.message)
+
+
+def _record_all(report: VideoReport, video_id: str, results: dict, spans: dict, settings: Settings) -> None:
+    for name, (outcome, error) in results.items():
+        record(report, video_id, name, outcome, error, settings, spans.get(name))
+
+
+def overlapped_job(video_id: str, settings: Settings, report: VideoReport, force: bool, steps: Steps,
+                   pictures: Callable[[], Pictures], warmer: Warmer | None = None) -> None:
+    """The audio lane here, then the picture lane's results (``pictures()`` waits for them), then the join.
+
+    Arguments:
+        video_id: The archived video.
+        settings: The settings.
+        report: Its report, filled in stage by stage.
+        force: Redo stages whose key is unchanged.
+        steps: How stages are called.
+        pictures: Waits for the picture lane running elsewhere and returns its Pictures.
+        warmer: The batch's model loading, waited for stage by stage (None: each stage loads its own).
+
+    Raises:
+        DiskFullError: the disk is full (the batch stops; what was recorded stays).
+    """
+    with catalogue_for(settings) as store:
+        try:
+            job = Job(store, blob_store_for(settings), settings, video_id, force=force)
+        except ClipwatchError as exc:
+            pictures()  # its lane could not open the job either: nothing of it to record
+            for cls in STAGES:
+                record(report, video_id, cls.name, None, str(exc), settings)
+            return
+        with job:
+            results: dict[str, tuple[StageOutcome | None, str | None]] = {}
+            spans: dict[str, list[float]] = {}
+            try:
+                run_stages(job, lane_stages("audio"), steps, settings, results, spans, warmer)
+            except DiskFullError:
+                _record_all(report, video_id, results, spans, settings)
+                report.status = "failed"
+                pictures()
+                raise
+            _record_all(report, video_id, results, spans, settings)
+            pic = pictures()  # DiskFullError from the picture lane stops the batch here
+            if pic.job_error is not None:
+                for cls in lane_stages("pictures"):
+                    record(report, video_id, cls.name, None, pic.job_error, settings)
+            _record_all(report, video_id, pic.results, pic.spans, settings)
+            if job.keyframes is None:  # fresh keyframes (mirror and crop hashes included) for copies
+                job.keyframes = pic.keyframes
+            results, spans = {}, {}
+            try:
+                run_stages(job, lane_stages("join"), steps, settings, results, spans, warmer)
+            finally:
+                _record_all(report, video_id, results, spans, settings)
+
+
+def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool = False,
+            done: set[str] | None = None, steps: Steps | None = None) -> None:
+    """Run one archived video through every analysis stage not in ``done`` — its picture lane in a thread beside
+    its audio lane, then the join; a stage's failure is recorded, not fatal.
+
+    Arguments:
+        video_id: The video.
+        settings: The settings.
+        report: Its report.
+        force: Redo stages whose key is unchanged.
+        done: Stages already run (left out).
+        steps: How stages are called (plain calls by default).
+    """
+    steps = steps or PlainSteps(workers=1)
+    if done:
+        with catalogue_for(settings) as store:
+            try:
+                job = Job(store, blob_store_for(settings), settings, video_id, force=force)
+            except ClipwatchError as exc:
+                for cls in STAGES:
+                    if cls.name not in done:
+                        record(report, video_id, cls.name, None, str(exc), settings)
+                return
+            with job:
+                results: dict = {}
+                spans: dict = {}
+                try:
+                    run_stages(job, [c for c in STAGES if c.name not in done], steps, settings, results, spans)
+                finally:
+                    _record_all(report, video_id, results, spans, settings)
+        return
+    lane = in_thread(picture_lane, video_id, settings, force, steps)
+    overlapped_job(video_id, settings, report, force, steps, lane.result)
+
+
+# -- a batch ---------------------------------------------------------------------------------------------------
+
+def sweep_and_discover(store, settings: Settings, sources: list[str], report: IngestReport,
+                       find: Callable[[str], Discovery]) -> list[tuple[VideoRef, int | None]]:
+    """Sweep what a crash left, then list each source (``find``: a retried task in a flow, plain ``discover``
+    elsewhere); returns every video found with its source's id. A source that fails is reported, not fatal."""
+
+    swept = sweep(store, blob_store_for(settings))
+    if swept.removed or swept.orphans:
+        report.swept = swept.to_dict()
+    work: list[tuple[VideoRef, int | None]] = []
+    for source in sources:
+        try:
+            found = find(source)
+        except ClipwatchError as exc:
+            report.sources.append({"source": source, "error": str(exc)})
+            reporter().stage_end(source, "discover", "failed", str(exc))
+            continue
+        source_id = store.upsert_source(found.source_url, found.kind, found.title)
+        report.sources.append({"source": source, "kind": found.kind, "title": found.title, "videos": len(found.refs)})
+        reporter().discovered(source, len(found.refs), found.kind)
+        work.extend((ref, source_id) for ref in found.refs)
+    return work
+
+
+def update_semantic_index(settings: Settings, report: IngestReport, embed: Callable[[Settings], dict] = embed_segments) -> None:
+    """Embed the batch's new transcript segments (once per batch), when semantic search is on and words came in."""
+    if not settings.semantic or not any(v.stages.get("transcribe") == "done" for v in report.videos):
+        return
+    if settings.database_url:  # the vector file lives beside clipwatch.db; not built for PostgreSQL yet
+        report.semantic = {"error": "semantic search needs the SQLite catalogue for now; word search is up to date"}
+        return
+    reporter().stage_start("semantic index", "embed")
+    try:
+        report.semantic = embed(settings)
+    except ClipwatchError as exc:  # word search still works; say why semantic search will not
+        report.semantic = {"error": str(exc)}
+        reporter().stage_end("semantic index", "embed", "failed", str(exc))
+        return
+    reporter().stage_end("semantic index", "embed", "done", f"{report.semantic['embedded']} new segments embedded")
+
+
+def cancel(fut: Any) -> None:
+    """Stop a download that has not started (a running one finishes or fails on its own)."""
+    inner = getattr(fut, "wrapped_future", fut)  # a Prefect future wraps a concurrent one
+    inner.cancel()
+
+
+def run_batch(sources: list[str], settings: Settings, force: bool, steps: Steps) -> IngestReport:
+    """Discover, then every video in one overlapped pass (module docstring); the semantic index once at the end.
+
+    Arguments:
+        sources: URLs, feeds, playlists or local paths.
+        settings: The settings.
+        force: Redo stages whose key is unchanged.
+        steps: How the work is called.
+
+    Returns:
+        The batch's report.
+    """
+    settings.ensure_dirs()
+    report = IngestReport()
+    warmer = Warmer(settings, lane_stages("audio") + lane_stages("join"))
+    try:
+        with disk_full_as_error(settings), catalogue_for(settings) as store:
+            work = sweep_and_discover(store, settings, sources, report, steps.discover)
+    except DiskFullError as exc:
+        report.stopped = str(exc)
+        return report
+
+    turns = PictureTurns()
+    landed: list[Future] = [Future() for _ in work]
+    try:
+        futures = [steps.submit_prepare(ref, settings, sid, force, landed[i], turns, i) for i, (ref, sid) in enumerate(work)]
+        for i, ((ref, _sid), fut) in enumerate(zip(work, futures)):
+            _one_video(report, ref, fut, landed[i], settings, force, steps, turns, i, warmer)
+    finally:
+        turns.close()  # a batch left by an unexpected error leaves no worker waiting for its turn
+        warmer.join()
+    if not report.stopped:
+        update_semantic_index(settings, report, steps.embed)
+    return report
+
+
+def _one_video(report: IngestReport, ref: VideoRef, fut: Any, landed: Future, settings: Settings, force: bool,
+               steps: Steps, turns: PictureTurns, index: int, warmer: Warmer | None = None) -> None:
+    vr = VideoReport(ref=fs_display(ref.url), title=ref.title)
+    report.videos.append(vr)
+    label = ref.title or vr.ref
+    if report.stopped:
+        vr.status, vr.error, vr.stages["fetch"] = "failed", "not attempted: the batch stopped (disk full)", "not-attempted"
+        cancel(fut)
+        turns.finish(index)
+        return
+    try:
+        outcome = landed.result()
+    except DiskFullError as exc:
+        vr.status, vr.error, vr.stages["fetch"] = "failed", str(exc), "failed"
+        report.stopped = str(exc)
+        return
+    except ClipwatchError as exc:
+        vr.status = "unavailable" if exc.__class__.__name__ == "VideoUnavailable" else "failed"
+        vr.error, vr.stages["fetch"] = str(exc), "failed"
+        reporter().stage_end(label, "fetch", "failed", str(exc))
+        with catalogue_for(settings) as store:
+            store.add_event("failed", detail={"stage": "fetch", "url": ref.url, "error": str(exc)})
+        return
+    vr.video_id = outcome.video_id
+    vr.stages["fetch"], vr.messages["fetch"] = outcome.status, outcome.message
+    vr.seconds["fetch"] = round(outcome.seconds, 3)
+    reporter().stage_end(label, "fetch", outcome.status, outcome.message)
+    if warmer is not None and (outcome.status == "done" or force):
+        warmer.start()
+    try:
+        overlapped_job(outcome.video_id, settings, vr, force, steps, fut.result, warmer)
+    except DiskFullError as exc:
+        vr.status, vr.error = "failed", str(exc)
+        report.stopped = str(exc)
+
+
+def ingest(sources: list[str], settings: Settings | None = None, force: bool = False) -> IngestReport:
+    """Ingest sources here, without Prefect: the same overlapped pass as ``flows.ingest.ingest_flow``, with no
+    Prefect import and no temporary API server (what ``clipwatch ingest`` runs when no Prefect server is set).
+
+    Arguments:
+        sources: URLs, feeds, playlists or local paths.
+        settings: The settings (from the environment by default).
+        force: Redo stages whose key is unchanged.
+
+    Returns:
+        The batch's report.
+    """
+    settings = settings or Settings()
+    with PlainSteps() as steps:
+        return run_batch(sources, settings, force, steps)
+
+
+def reprocess_videos(video_ids: list[str] | None, settings: Settings | None = None, force: bool = False,
+                     steps: Steps | None = None) -> IngestReport:
+    """Re-run the analysis stages of archived videos (nothing downloaded), one overlapped pass each; then the
+    semantic index. Without ``force`` a stage runs only where its key changed.
+
+    Arguments:
+        video_ids: Ids (or unique prefixes); None for every archived video.
+        settings: The settings (from the environment by default).
+        force: Redo every stage.
+        steps: How stages are called (plain calls by default; ``flows.reprocess`` passes Prefect tasks).
+
+    Returns:
+        The report.
+    """
+    settings = settings or Settings()
+    steps = steps or PlainSteps(workers=1)
+    with catalogue_for(settings) as store:
+        ids = [store.get_video(v)["id"] for v in video_ids] if video_ids else [r["id"] for r in store.list_videos(10**9)]
+        titles = {i: store.get_video(i)["title"] for i in ids}
+    report = IngestReport()
+    for vid in ids:
+        vr = VideoReport(ref=vid, video_id=vid, title=titles[vid])
+        report.videos.append(vr)
+        analyse(vid, settings, vr, force, steps=steps)
+    update_semantic_index(settings, report, steps.embed)
+    return report
