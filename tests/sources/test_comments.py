@@ -281,3 +281,19 @@ def test_a_registry_entry_with_comments_makes_the_fetch_task_ask(server, setting
     assert outcome.status == "done"
     assert (Archive(settings.archive_dir).video_dir(outcome.video_id) / "comments.json").is_file()
     assert "GET /api/comments/c-listed.json" in server.requests
+
+
+def test_the_comments_setting_makes_the_fetch_ask_for_every_source(server, settings):
+    """`ingest --comments` (Settings.comments, CLIPWATCH_COMMENTS=1): comments for a source no registry entry names."""
+    from dataclasses import replace
+
+    from flows.batch import fetch_video
+    from pipeline.sources.base import VideoRef
+    from pipeline.storage.files import Archive
+
+    url, _ = publish(server, "asked", COMMENTS)
+    outcome = fetch_video(VideoRef(url, url, None), replace(settings, comments=True), None)
+    assert (Archive(settings.archive_dir).video_dir(outcome.video_id) / "comments.json").is_file()
+    url, _ = publish(server, "unasked", COMMENTS)
+    outcome = fetch_video(VideoRef(url, url, None), settings, None)
+    assert not (Archive(settings.archive_dir).video_dir(outcome.video_id) / "comments.json").exists()
