@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import MediaError
-from pipeline.shots.ocr import ScreenReader, ScreenSegment, ScreenText, TextLine, _norm
+from pipeline.shots.ocr import CLEAR_READING, ScreenReader, ScreenSegment, ScreenText, TextLine, _norm
 
 #: seconds of video between two watched frames; a reading's start and end are within half of it
 SAMPLE_STEP = 0.2
@@ -72,8 +72,20 @@ MIN_SIDE = 32
 #: watched (6 px at 640 wide: text 12 px high at 720p)
 MIN_ASPECT = 2.5
 MIN_LINE_HEIGHT = 6
-#: glyph-like blobs on one row a crop needs before Tesseract is asked to read it
-MIN_GLYPHS = 3
+#: a crop is read only when it holds a row of glyphs (``glyph_rows``): this many glyphs of full height, each
+#: this many px high at least, strokes thinner than this share of the height, of even width (coefficient of
+#: variation under this), covering this share of the row, the row this many glyph heights long
+MIN_GLYPHS = 5
+MIN_GLYPH_PX = 8
+MAX_STROKE_SHARE = 0.45
+MAX_STROKE_CV = 0.5
+MIN_COVER = 0.35
+MIN_SPAN = 5.0
+#: glyphs are enlarged to this height before Tesseract reads them (at most this many times)
+READ_HEIGHT = 40.0
+MAX_UPSCALE = 4.0
+#: polarities tried per read (the next only when the first read is unsure)
+READ_TRIES = 2
 MAX_ASPECT = 8.0
 MAX_PIXELS = 8192 * 4320
 #: two readings of one line are merged when this close in time (seconds) and this similar (difflib ratio)
@@ -265,10 +277,88 @@ def _join_rows(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, i
     return [(a, b, c, d) for a, b, c, d in out]
 
 
+@dataclass
+class GlyphRow:
+    """One row of glyphs found in a crop, in one polarity: what is read, and how to binarise it."""
+
+    keep: np.ndarray  # uint8 0/1, crop-sized: the row's glyphs and their small parts (dots, bars, commas)
+    height: float  # the glyphs' height (75th percentile), crop pixels
+    count: int  # glyphs of full height in the row
+    bright: bool  # glyphs lighter than their surround
+    threshold: float  # grey level between glyph and surround
+
+    def ink(self, grey: np.ndarray) -> np.ndarray:
+        """Glyph pixels of ``grey`` (a crop, possibly enlarged) by this row's polarity and threshold."""
+        return grey > self.threshold if self.bright else grey <= self.threshold
+
+
+def glyph_rows(crop: np.ndarray) -> list[GlyphRow]:
+    """Rows of glyphs in a full-resolution grey crop, the most glyph-like first (a Tesseract-free text check).
+
+    Why each test: a line of text is a row of at least ``MIN_GLYPHS`` blobs of one polarity (Otsu either way
+    round, or the pure white/black of burned-in captions), each glyph-sized (``MIN_GLYPH_PX`` high at least, not
+    much wider than high, neither a filled square nor a hairline), drawn with strokes thin for their height
+    (twice the distance-transform peak under ``MAX_STROKE_SHARE`` of the height: foliage highlights, waves and
+    windows are blobs, filled), of one stroke width (coefficient of variation under ``MAX_STROKE_CV``: one
+    font), centres on one row, and covering the row closely (``MIN_COVER``) over ``MIN_SPAN`` glyph heights.
+    Texture that held still long enough to be read fails one of these, and costs no Tesseract call.
+
+    Arguments:
+        crop: grey crop of a region, with a margin.
+
+    Returns:
+        Candidate rows, best first (more glyphs, then more even strokes); empty when the crop holds no text.
+    """
+    hh, ww = crop.shape[:2]
+    if hh < 8 or ww < 16:
+        return []
+    t_otsu, _ = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    found: list[tuple[float, GlyphRow]] = []
+    for bright, thr in ((True, float(t_otsu)), (False, float(t_otsu)), (True, 189.0), (False, 50.0)):
+        m = (crop > thr if bright else crop <= thr).astype(np.uint8)
+        n, lab, st, cent = cv2.connectedComponentsWithStats(m, connectivity=8)
+        if n <= MIN_GLYPHS:
+            continue
+        x, y, w, h, a = st[1:, 0], st[1:, 1], st[1:, 2], st[1:, 3], st[1:, 4]
+        inside = (x > 0) & (y > 0) & (x + w < ww) & (y + h < hh)
+        ok = inside & (h >= MIN_GLYPH_PX) & (h <= 0.9 * hh) & (w <= 2.5 * h + 3) & (a >= 0.1 * w * h) & (a <= 0.85 * w * h)
+        idx = np.nonzero(ok)[0]
+        if len(idx) < MIN_GLYPHS:
+            continue
+        dt = cv2.distanceTransform(m, cv2.DIST_L2, 3)
+        sw = np.zeros(n, np.float32)
+        np.maximum.at(sw, lab.ravel(), dt.ravel())
+        sw = sw[1:]
+        idx = idx[2 * sw[idx] < MAX_STROKE_SHARE * h[idx]]
+        if len(idx) < MIN_GLYPHS:
+            continue
+        cy = cent[1:, 1][idx]
+        big = float(np.percentile(h[idx], 75))
+        row = idx[np.abs(cy - np.median(cy)) <= 0.35 * big]
+        if len(row) < MIN_GLYPHS:
+            continue
+        big = float(np.percentile(h[row], 75))
+        tall = row[h[row] >= 0.5 * big]
+        if len(tall) < MIN_GLYPHS:
+            continue
+        cv = float(np.std(sw[tall]) / max(float(np.mean(sw[tall])), 1e-6))
+        x0, x1 = int(x[tall].min()), int((x[tall] + w[tall]).max())
+        cover = float(w[tall].sum()) / max(1, x1 - x0)
+        if cv > MAX_STROKE_CV or cover < MIN_COVER or (x1 - x0) < MIN_SPAN * big:
+            continue
+        top, bot = float(y[tall].min()), float((y[tall] + h[tall]).max())
+        # the row's small parts too (Hangul's flat vowels, i's dot, commas): inside the row's band, not at the edge
+        # (a Hangul vowel's bar, an l, is taller than the typical glyph, which is often a syllable's part)
+        part = inside & (y >= top - 0.5 * big) & (y + h <= bot + 0.5 * big) & (x >= x0 - big) & (x + w <= x1 + big) & \
+            (h <= 1.8 * big) & (w <= 4 * big)
+        keep = np.concatenate([[False], part])[lab].astype(np.uint8)
+        found.append((len(tall) - 10 * cv, GlyphRow(keep, big, len(tall), bright, thr)))
+    found.sort(key=lambda f: -f[0])
+    return [g for _, g in found]
+
+
 def looks_like_text(crop: np.ndarray) -> bool:
-    """Whether a full-resolution crop holds a row of glyphs: at least ``MIN_GLYPHS`` blobs of one polarity
-    (Otsu, either way round), glyph-sized for the crop, clear of its edges, their centres on one row. Texture
-    that held still long enough to be read mostly fails this, and costs no Tesseract call.
+    """Whether a full-resolution crop holds a row of glyphs (``glyph_rows``): worth a Tesseract call.
 
     Arguments:
         crop: grey crop of a region, with a margin.
@@ -276,23 +366,43 @@ def looks_like_text(crop: np.ndarray) -> bool:
     Returns:
         True when the crop is worth reading.
     """
-    hh, ww = crop.shape[:2]
-    if hh < 8 or ww < 16:
-        return False
-    _, bw = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    for m in (bw, 255 - bw, (crop >= 190).astype(np.uint8) * 255, (crop <= 50).astype(np.uint8) * 255):
-        n, _, stats, cent = cv2.connectedComponentsWithStats(m, connectivity=8)
-        if n <= MIN_GLYPHS:
-            continue
-        x, y, w, h = stats[1:, 0], stats[1:, 1], stats[1:, 2], stats[1:, 3]
-        ok = (h >= 0.2 * hh) & (h <= 0.9 * hh) & (w <= 2.5 * h + 3) & (x > 0) & (y > 0) & (x + w < ww) & (y + h < hh)
-        if ok.sum() < MIN_GLYPHS:
-            continue
-        cy = cent[1:, 1][ok]
-        med = float(np.median(cy))
-        if int((np.abs(cy - med) <= 0.2 * hh).sum()) >= MIN_GLYPHS:
-            return True
-    return False
+    return bool(glyph_rows(crop))
+
+
+def read_row(reader: ScreenReader, crop: np.ndarray, row: GlyphRow, x0: int, y0: int,
+             cache: dict[bytes, list[TextLine]] | None = None) -> list[TextLine]:
+    """Read one row of glyphs as one line: enlarged so its glyphs are ``READ_HEIGHT`` px high (cubic, before
+    binarising: smooth edges), binarised by the row's own polarity and threshold (the glyph fill: an outline
+    or shadow is the other polarity and drops out, as does the picture around), only the row's glyphs kept,
+    black on white with a margin, read as a single line (psm 7).
+
+    Arguments:
+        reader: the ScreenReader.
+        crop: the grey crop the row was found in (full resolution).
+        row: the row (``glyph_rows``).
+        x0, y0: the crop's top-left corner in the frame.
+        cache: readings by image digest (an unchanged crop is not read twice).
+
+    Returns:
+        The line read, boxes in frame pixels (empty when nothing confident).
+    """
+    import hashlib  # only when reading
+
+    s = min(MAX_UPSCALE, max(1.0, READ_HEIGHT / max(row.height, 1.0)))
+    big = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC) if s > 1.0 else crop
+    keep = cv2.resize(row.keep, (big.shape[1], big.shape[0]), interpolation=cv2.INTER_NEAREST) if s > 1.0 else row.keep
+    k = int(np.ceil(s)) + 1
+    keep = cv2.dilate(keep, np.ones((k, k), np.uint8))
+    img = np.where(row.ink(big) & (keep > 0), 0, 255).astype(np.uint8)
+    margin = int(READ_HEIGHT // 2)
+    img = cv2.copyMakeBorder(img, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)
+    key = hashlib.blake2b(img.tobytes(), digest_size=16).digest() + bytes(str(img.shape), "ascii")
+    if cache is not None and key in cache:
+        return cache[key]
+    lines = reader.read_line(img, int(round(x0 - margin / s)), int(round(y0 - margin / s)), s)
+    if cache is not None:
+        cache[key] = lines
+    return lines
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -355,6 +465,7 @@ class TextWatcher:
         self.prev_t = 0.0
         self.scale = 1.0
         self._small: np.ndarray | None = None
+        self.cache: dict[bytes, list[TextLine]] = {}  # readings by binarised line image: one read per image
 
     def add(self, t: float, gray: np.ndarray) -> None:
         """Watch one full-resolution grey frame at time ``t`` (seconds)."""
@@ -444,11 +555,18 @@ class TextWatcher:
             tr.reads += 1
             pad = max(4, full[3] // 4)
             crop = gray[max(0, full[1] - pad):full[1] + full[3] + pad, max(0, full[0] - pad):full[0] + full[2] + pad]
-            if not looks_like_text(crop):
+            rows = glyph_rows(crop)
+            if not rows:
                 if tr.reads == 1:
                     tr.reads = 2  # no row of glyphs: texture, not read again while it stays
                 continue
-            lines = self.reader.read_region(gray, full)
+            lines = []
+            for row in rows[:READ_TRIES]:  # the likeliest polarity first; the next only when it read unsure
+                got = read_row(self.reader, crop, row, max(0, full[0] - pad), max(0, full[1] - pad), self.cache)
+                if _score(got) > _score(lines):
+                    lines = got
+                if lines and all(l.confidence >= CLEAR_READING and not l.dropped for l in lines):
+                    break
             sc = _score(lines)
             if sc > tr.score:
                 tr.lines, tr.score = lines, sc
