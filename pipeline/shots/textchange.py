@@ -66,6 +66,8 @@ STEADY = 0.8
 FORGET_AFTER = 3.0
 #: a reading with unsure words is read again this many samples later
 REREAD_AFTER = 5
+#: new text is looked for every this many samples (what is on screen is followed at every one)
+DETECT_EVERY = 2
 #: frames smaller or more elongated than this hold no readable caption
 MIN_SIDE = 32
 #: a line of text is at least this many times as wide as it is high ("LIVE", "속보" pass), and this high when
@@ -145,6 +147,18 @@ def _kept(tr: _Track, small: np.ndarray) -> float:
                     tr.ink = came
         return kept
     return float((tr.ink & same).sum()) / max(1, int(tr.ink.sum()))
+
+
+def _there_before(small: np.ndarray, mid: np.ndarray, older: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Whether text found in ``small`` was already in ``mid`` (the sample between it and ``older``, the last one
+    looked in): of its ink that came since ``older`` (strong edges not there then), ``KEEP`` is in ``mid``."""
+    cur = _crop(small, box).astype(np.int16)
+    grad = cv2.morphologyEx(cur.astype(np.uint8), cv2.MORPH_GRADIENT, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
+    came = (grad > INK_CONTRAST) & (np.abs(cur - _crop(older, box).astype(np.int16)) > INK_TOLERANCE)
+    n = int(came.sum())
+    if n < 10:
+        return False
+    return float((came & (np.abs(cur - _crop(mid, box).astype(np.int16)) <= INK_TOLERANCE)).sum()) / n >= KEEP
 
 
 def _frames(path: Path, step: float) -> Iterator[tuple[float, np.ndarray]]:
@@ -292,7 +306,7 @@ class GlyphRow:
         return grey > self.threshold if self.bright else grey <= self.threshold
 
 
-def glyph_rows(crop: np.ndarray) -> list[GlyphRow]:
+def glyph_rows(crop: np.ndarray, min_glyphs: int = MIN_GLYPHS, min_span: float = MIN_SPAN) -> list[GlyphRow]:
     """Rows of glyphs in a full-resolution grey crop, the most glyph-like first (a Tesseract-free text check).
 
     Why each test: a line of text is a row of at least ``MIN_GLYPHS`` blobs of one polarity (Otsu either way
@@ -305,6 +319,8 @@ def glyph_rows(crop: np.ndarray) -> list[GlyphRow]:
 
     Arguments:
         crop: grey crop of a region, with a margin.
+        min_glyphs: glyphs of full height a row needs (fewer for a fragment of a line).
+        min_span: glyph heights a row spans at least.
 
     Returns:
         Candidate rows, best first (more glyphs, then more even strokes); empty when the crop holds no text.
@@ -317,34 +333,34 @@ def glyph_rows(crop: np.ndarray) -> list[GlyphRow]:
     for bright, thr in ((True, float(t_otsu)), (False, float(t_otsu)), (True, 189.0), (False, 50.0)):
         m = (crop > thr if bright else crop <= thr).astype(np.uint8)
         n, lab, st, cent = cv2.connectedComponentsWithStats(m, connectivity=8)
-        if n <= MIN_GLYPHS:
+        if n <= min_glyphs:
             continue
         x, y, w, h, a = st[1:, 0], st[1:, 1], st[1:, 2], st[1:, 3], st[1:, 4]
         inside = (x > 0) & (y > 0) & (x + w < ww) & (y + h < hh)
         ok = inside & (h >= MIN_GLYPH_PX) & (h <= 0.9 * hh) & (w <= 2.5 * h + 3) & (a >= 0.1 * w * h) & (a <= 0.85 * w * h)
         idx = np.nonzero(ok)[0]
-        if len(idx) < MIN_GLYPHS:
+        if len(idx) < min_glyphs:
             continue
         dt = cv2.distanceTransform(m, cv2.DIST_L2, 3)
         sw = np.zeros(n, np.float32)
         np.maximum.at(sw, lab.ravel(), dt.ravel())
         sw = sw[1:]
         idx = idx[2 * sw[idx] < MAX_STROKE_SHARE * h[idx]]
-        if len(idx) < MIN_GLYPHS:
+        if len(idx) < min_glyphs:
             continue
         cy = cent[1:, 1][idx]
         big = float(np.percentile(h[idx], 75))
         row = idx[np.abs(cy - np.median(cy)) <= 0.35 * big]
-        if len(row) < MIN_GLYPHS:
+        if len(row) < min_glyphs:
             continue
         big = float(np.percentile(h[row], 75))
         tall = row[h[row] >= 0.5 * big]
-        if len(tall) < MIN_GLYPHS:
+        if len(tall) < min_glyphs:
             continue
         cv = float(np.std(sw[tall]) / max(float(np.mean(sw[tall])), 1e-6))
         x0, x1 = int(x[tall].min()), int((x[tall] + w[tall]).max())
         cover = float(w[tall].sum()) / max(1, x1 - x0)
-        if cv > MAX_STROKE_CV or cover < MIN_COVER or (x1 - x0) < MIN_SPAN * big:
+        if cv > MAX_STROKE_CV or cover < MIN_COVER or (x1 - x0) < min_span * big:
             continue
         top, bot = float(y[tall].min()), float((y[tall] + h[tall]).max())
         # the row's small parts too (Hangul's flat vowels, i's dot, commas): inside the row's band, not at the edge
@@ -465,6 +481,9 @@ class TextWatcher:
         self.prev_t = 0.0
         self.scale = 1.0
         self._small: np.ndarray | None = None
+        self.det_small: np.ndarray | None = None  # the last frame new text was looked for in
+        self._since_detect = 0
+        self.prev_prev_t = 0.0
         self.cache: dict[bytes, list[TextLine]] = {}  # readings by binarised line image: one read per image
 
     def add(self, t: float, gray: np.ndarray) -> None:
@@ -483,10 +502,9 @@ class TextWatcher:
                     tr.steady += 1
             self._small = small
             self._read_due(t, gray)
-            self.prev_t = t
+            self.prev_prev_t, self.prev_t = self.prev_t, t
             return
         self._small = small
-        strokes = _strokes(small)
         present: list[_Track] = []
         for tr in self.tracks:
             kept = _kept(tr, small)
@@ -501,6 +519,16 @@ class TextWatcher:
         ended = [tr for tr in self.tracks if tr.misses >= MISSES]
         self.tracks = [tr for tr in self.tracks if tr.misses < MISSES]
         self._end(ended)
+        self._since_detect += 1
+        if self._since_detect < DETECT_EVERY and self.frames > 1:
+            # tracking only: what is on screen is followed every sample, new text is looked for every
+            # DETECT_EVERY samples (and dated back to the sample between when it was already there)
+            self._read_due(t, gray)
+            self.prev_prev_t, self.prev_small, self.prev_t = self.prev_t, small, t
+            return
+        self._since_detect = 0
+        det_small, self.det_small = self.det_small, small
+        strokes = _strokes(small)
         for box in sorted(detect(small, strokes), key=lambda b: -b[2] * b[3]):
             grown = None
             for tr in present:
@@ -530,6 +558,9 @@ class TextWatcher:
                 continue
             tr = _Track(box, _crop(small, box).astype(np.int16), t, self.prev_t if self.frames > 1 else t, t)
             tr.before_small = self.prev_small
+            if det_small is not None and self.prev_small is not None and det_small is not self.prev_small and \
+                    _there_before(small, self.prev_small, det_small, box):
+                tr.first, tr.before, tr.before_small = self.prev_t, self.prev_prev_t, det_small
             for old in self.textures:
                 if _iou(box, old.box) > 0.7 and old.ink is not None and _kept(old, small) >= KEEP:
                     tr.reads = 2  # the same texture back after a flicker: it was read as nothing
@@ -537,8 +568,7 @@ class TextWatcher:
             self.tracks.append(tr)
             present.append(tr)
         self._read_due(t, gray)
-        self.prev_small = small
-        self.prev_t = t
+        self.prev_prev_t, self.prev_small, self.prev_t = self.prev_t, small, t
 
     def _read_due(self, t: float, gray: np.ndarray) -> None:
         for tr in self.tracks:
@@ -551,6 +581,13 @@ class TextWatcher:
                 continue
             x, y, w, h = tr.box
             s = self.scale
+            if tr.reads == 0:
+                # a texture fails the glyph check on its own box already: spare it the whole-line search
+                b = (int(x / s), int(y / s), max(1, int(round(w / s))), max(1, int(round(h / s))))
+                p = max(4, b[3] // 4)
+                if not glyph_rows(gray[max(0, b[1] - p):b[1] + b[3] + p, max(0, b[0] - p):b[0] + b[2] + p], 3, 2.0):
+                    tr.reads = 2
+                    continue
             full = _whole_line(gray, (int(x / s), int(y / s), max(1, int(round(w / s))), max(1, int(round(h / s)))))
             tr.reads += 1
             pad = max(4, full[3] // 4)
