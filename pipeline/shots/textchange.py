@@ -119,6 +119,7 @@ class _Track:
     score: float = 0.0
     ink: np.ndarray | None = None  # its ink: pixels far from the region's median grey that held still
     before_small: np.ndarray | None = None  # the sample before it was found (what the text covered)
+    read_box: tuple[int, int, int, int] | None = None  # the whole line it was read from (watched frame's pixels)
 
 
 def _kept(tr: _Track, small: np.ndarray) -> float:
@@ -541,6 +542,9 @@ class TextWatcher:
                 present.remove(grown)
                 self.textures.append(grown)
                 grown = None
+            if grown is not None and grown.lines and grown.read_box is not None and \
+                    _overlap(box, grown.read_box) > 0.9:
+                continue  # the line it was read from (a box around the text, say): nothing new to read
             if grown is not None:
                 x0, x1 = min(box[0], grown.box[0]), max(box[0] + box[2], grown.box[0] + grown.box[2])
                 if (x1 - x0) > 1.25 * grown.box[2] and abs(box[1] - grown.box[1]) <= 0.5 * box[3]:
@@ -590,6 +594,7 @@ class TextWatcher:
                     continue
             full = _whole_line(gray, (int(x / s), int(y / s), max(1, int(round(w / s))), max(1, int(round(h / s)))))
             tr.reads += 1
+            tr.read_box = (int(full[0] * s), int(full[1] * s), max(1, int(round(full[2] * s))), max(1, int(round(full[3] * s))))
             pad = max(4, full[3] // 4)
             crop = gray[max(0, full[1] - pad):full[1] + full[3] + pad, max(0, full[0] - pad):full[0] + full[2] + pad]
             rows = glyph_rows(crop)
