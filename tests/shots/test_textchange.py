@@ -31,6 +31,10 @@ class CountingReader:
         self.regions += 1
         return self.inner.read_region(gray, box)
 
+    def read_line(self, img, x0, y0, scale):
+        self.regions += 1
+        return self.inner.read_line(img, x0, y0, scale)
+
 
 @pytest.fixture(scope="module")
 def reader():
