@@ -87,7 +87,7 @@ MIN_SPAN = 5.0
 READ_HEIGHT = 40.0
 MAX_UPSCALE = 4.0
 #: polarities tried per read (the next only when the first read is unsure)
-READ_TRIES = 2
+READ_TRIES = 3
 MAX_ASPECT = 8.0
 MAX_PIXELS = 8192 * 4320
 #: two readings of one line are merged when this close in time (seconds) and this similar (difflib ratio)
@@ -331,7 +331,7 @@ def glyph_rows(crop: np.ndarray, min_glyphs: int = MIN_GLYPHS, min_span: float =
         return []
     t_otsu, _ = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     found: list[tuple[float, GlyphRow]] = []
-    for bright, thr in ((True, float(t_otsu)), (False, float(t_otsu)), (True, 189.0), (False, 50.0)):
+    for bright, thr in ((True, float(t_otsu)), (False, float(t_otsu)), (True, 189.0), (False, 50.0), (True, 229.0)):
         m = (crop > thr if bright else crop <= thr).astype(np.uint8)
         n, lab, st, cent = cv2.connectedComponentsWithStats(m, connectivity=8)
         if n <= min_glyphs:
