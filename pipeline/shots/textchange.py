@@ -344,7 +344,7 @@ def glyph_rows(crop: np.ndarray, min_glyphs: int = MIN_GLYPHS, min_span: float =
             continue
         dt = cv2.distanceTransform(m, cv2.DIST_L2, 3)
         sw = np.zeros(n, np.float32)
-        np.maximum.at(sw, lab.ravel(), dt.ravel())
+        np.maximum.at(sw, lab.ravel().astype(np.intp), dt.ravel())
         sw = sw[1:]
         idx = idx[2 * sw[idx] < MAX_STROKE_SHARE * h[idx]]
         if len(idx) < min_glyphs:
@@ -410,7 +410,7 @@ def read_row(reader: ScreenReader, crop: np.ndarray, row: GlyphRow, x0: int, y0:
     keep = cv2.resize(row.keep, (big.shape[1], big.shape[0]), interpolation=cv2.INTER_NEAREST) if s > 1.0 else row.keep
     k = int(np.ceil(s)) + 1
     keep = cv2.dilate(keep, np.ones((k, k), np.uint8))
-    img = np.where(row.ink(big) & (keep > 0), 0, 255).astype(np.uint8)
+    img: np.ndarray = np.where(row.ink(big) & (keep > 0), 0, 255).astype(np.uint8)
     margin = int(READ_HEIGHT // 2)
     img = cv2.copyMakeBorder(img, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)
     key = hashlib.blake2b(img.tobytes(), digest_size=16).digest() + bytes(str(img.shape), "ascii")
@@ -602,7 +602,7 @@ class TextWatcher:
                 if tr.reads == 1:
                     tr.reads = 2  # no row of glyphs: texture, not read again while it stays
                 continue
-            lines = []
+            lines: list[TextLine] = []
             for row in rows[:READ_TRIES]:  # the likeliest polarity first; the next only when it read unsure
                 got = read_row(self.reader, crop, row, max(0, full[0] - pad), max(0, full[1] - pad), self.cache)
                 if _score(got) > _score(lines):
