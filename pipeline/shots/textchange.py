@@ -86,6 +86,9 @@ MIN_SPAN = 5.0
 #: glyphs are enlarged to this height before Tesseract reads them (at most this many times)
 READ_HEIGHT = 40.0
 MAX_UPSCALE = 4.0
+#: a row of glyphs that runs into its box's side widens it this many glyph heights, this many times at most
+GROW_BY = 4.0
+GROW_STEPS = 4
 #: polarities tried per read (the next only when the first read is unsure)
 READ_TRIES = 3
 MAX_ASPECT = 8.0
@@ -301,6 +304,8 @@ class GlyphRow:
     count: int  # glyphs of full height in the row
     bright: bool  # glyphs lighter than their surround
     threshold: float  # grey level between glyph and surround
+    x0: int = 0  # the row's left and right ends (crop pixels)
+    x1: int = 0
 
     def ink(self, grey: np.ndarray) -> np.ndarray:
         """Glyph pixels of ``grey`` (a crop, possibly enlarged) by this row's polarity and threshold."""
@@ -369,7 +374,7 @@ def glyph_rows(crop: np.ndarray, min_glyphs: int = MIN_GLYPHS, min_span: float =
         part = inside & (y >= top - 0.5 * big) & (y + h <= bot + 0.5 * big) & (x >= x0 - big) & (x + w <= x1 + big) & \
             (h <= 1.8 * big) & (w <= 4 * big)
         keep = np.concatenate([[False], part])[lab].astype(np.uint8)
-        found.append((len(tall) - 10 * cv, GlyphRow(keep, big, len(tall), bright, thr)))
+        found.append((len(tall) - 10 * cv, GlyphRow(keep, big, len(tall), bright, thr, x0, x1)))
     found.sort(key=lambda f: -f[0])
     return [g for _, g in found]
 
@@ -447,6 +452,28 @@ def _whole_line(gray: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, 
             x0, x1 = min(x0, bx), max(x1, bx + bw)
             top, bot = min(top, by), max(bot, by + bh)
     return (x0, top, x1 - x0, bot - top)
+
+
+def _grow_to_row(gray: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The box widened while its row of glyphs runs into its left or right side (``GROW_STEPS`` times at most,
+    ``GROW_BY`` glyph heights a time): a line the detector found in part is read whole."""
+    H, W = gray.shape[:2]
+    x, y, w, h = box
+    for _ in range(GROW_STEPS):
+        pad = max(4, h // 4)
+        cx0, cx1 = max(0, x - pad), min(W, x + w + pad)
+        rows = glyph_rows(gray[max(0, y - pad):y + h + pad, cx0:cx1], 3, 2.0)
+        if not rows:
+            break
+        r = rows[0]
+        left = cx0 > 0 and r.x0 < 1.5 * r.height
+        right = cx1 < W and r.x1 > (cx1 - cx0) - 1.5 * r.height
+        if not (left or right):
+            break
+        step = int(GROW_BY * r.height)
+        x0, x1 = (max(0, x - step) if left else x), (min(W, x + w + step) if right else x + w)
+        x, w = x0, x1 - x0
+    return (x, y, w, h)
 
 
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -592,7 +619,8 @@ class TextWatcher:
                 if not glyph_rows(gray[max(0, b[1] - p):b[1] + b[3] + p, max(0, b[0] - p):b[0] + b[2] + p], 3, 2.0):
                     tr.reads = 2
                     continue
-            full = _whole_line(gray, (int(x / s), int(y / s), max(1, int(round(w / s))), max(1, int(round(h / s)))))
+            full = _grow_to_row(gray, _whole_line(gray, (int(x / s), int(y / s), max(1, int(round(w / s))),
+                                                         max(1, int(round(h / s))))))
             tr.reads += 1
             tr.read_box = (int(full[0] * s), int(full[1] * s), max(1, int(round(full[2] * s))), max(1, int(round(full[3] * s))))
             pad = max(4, full[3] // 4)
