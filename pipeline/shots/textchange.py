@@ -6,22 +6,29 @@ keyframes and every 5 s (issue 19: 4 of 16 held-back captions were never
 read). Reading every frame is out of the question (Tesseract costs 0.1-1 s
 per region). So the work is split:
 
-1. **Watch** (every ``SAMPLE_STEP`` seconds of video, on a copy reduced to
-   ``DETECT_WIDTH`` pixels): a stroke map (morphological gradient, Otsu with a
+1. **Watch** (new text is looked for every ``DETECT_EVERY`` x ``SAMPLE_STEP``
+   seconds of video, on a copy reduced to ``DETECT_WIDTH`` pixels): a stroke map (morphological gradient, Otsu with a
    floor) closed along rows gives caption-like lines; rows of glyph-sized blobs
    in the brightest and darkest pixels add lines over a busy picture. Both are
-   a handful of OpenCV calls and numpy masks, no Python loop per blob.
+   a handful of OpenCV calls and numpy masks, no Python loop per blob. Text
+   found is dated back to the sample in between when it was already there.
 2. **Track**: a region found is followed by its strokes, not by detecting it
-   again: each sample checks what share of the region's reference stroke
+   again: each sample (every ``SAMPLE_STEP``) checks what share of the region's reference stroke
    pixels are still there (``KEEP``). Text that stays keeps its strokes while
    the picture moves under it; text that goes, or is replaced by other text,
    loses them. A frame identical to the one before costs one difference.
 3. **Read** a region once it has stayed ``READ_AFTER`` samples (a fade-in is
-   over), cropped from the full-resolution frame and enlarged to the height
-   Tesseract needs (``ScreenReader.read_region``: as is, its brightest pixels,
-   its darkest, one line at a time when the region is one line high). A
-   reading with unsure words is read once more a second later (the picture
-   under it has changed) and the better reading is kept.
+   over), cropped from the full-resolution frame, widened while its row of
+   glyphs runs into the crop's side. Before Tesseract, a Tesseract-free check
+   (``glyph_rows``): a row of glyph-sized blobs of one polarity with thin,
+   even strokes (distance transform) covering the row; foliage, water and
+   windows fail it and cost no call. The row is then binarised by its own
+   polarity and threshold (the glyph fill: an outline or a drop shadow is the
+   other polarity and drops out), only its glyphs kept, enlarged to
+   ``READ_HEIGHT`` px, and read as one line (psm 7); the next polarity is
+   tried only when the reading is unsure, and an identical image is not read
+   twice (``read_row``). A reading with unsure words is read once more a
+   second later (the picture under it has changed).
 4. **Time**: a reading lasts from the first to the last sample its strokes are
    on screen, each bound at the midpoint to the neighbouring sample, so its
    error is half a sample step.
@@ -465,12 +472,12 @@ def _grow_to_row(gray: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int,
         rows = glyph_rows(gray[max(0, y - pad):y + h + pad, cx0:cx1], 3, 2.0)
         if not rows:
             break
-        r = rows[0]
-        left = cx0 > 0 and r.x0 < 1.5 * r.height
-        right = cx1 < W and r.x1 > (cx1 - cx0) - 1.5 * r.height
+        # any polarity's row: the best one may be a line's outline or its box, the fill still runs on
+        left = cx0 > 0 and any(r.x0 < 3 * r.height for r in rows)
+        right = cx1 < W and any(r.x1 > (cx1 - cx0) - 3 * r.height for r in rows)
         if not (left or right):
             break
-        step = int(GROW_BY * r.height)
+        step = int(GROW_BY * max(r.height for r in rows))
         x0, x1 = (max(0, x - step) if left else x), (min(W, x + w + step) if right else x + w)
         x, w = x0, x1 - x0
     return (x, y, w, h)

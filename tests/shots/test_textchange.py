@@ -184,3 +184,10 @@ def test_a_texture_that_holds_still_costs_no_tesseract_call(reader):
         w.add(i * 0.2, frame)
     assert w.finish(2.0) == []
     assert reader.calls == calls
+
+
+def test_a_line_found_in_part_is_widened_to_the_whole_row():
+    frame = _draw(_picture(5, bright=False), EN, (200, 600), 40, 255)
+    x, y, w, h = textchange._grow_to_row(frame, (500, 600, 120, 50))  # a few letters in the middle of the line
+    assert x <= 205 and x + w >= 200 + 500  # the whole caption (about 560 px wide at 40 px)
+    assert (y, h) == (600, 50)
