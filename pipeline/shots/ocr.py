@@ -392,6 +392,24 @@ class ScreenReader:
                 break  # read clearly as it is: the colour masks would not do better
         return best
 
+    def read_line(self, img: np.ndarray, x0: int, y0: int, scale: float) -> list[TextLine]:
+        """Read a prepared image of one line of text (black glyphs on white) as a single line (psm 7).
+
+        Arguments:
+            img: the line, enlarged by ``scale`` from the frame.
+            x0, y0: where the image's top-left corner lies in the frame (frame pixels).
+            scale: the enlargement (boxes are given back in frame pixels).
+
+        Returns:
+            The line read (empty when nothing confident).
+        """
+        tr = self._tr
+        self.api.SetPageSegMode(tr.PSM.SINGLE_LINE)
+        try:
+            return self._read_image(img, x0, y0, scale)
+        finally:
+            self.api.SetPageSegMode(tr.PSM.SINGLE_BLOCK)
+
     def _read_image(self, crop: np.ndarray, x0: int, y0: int, scale: float) -> list[TextLine]:
         from PIL import Image  # only when text on screen is read
 

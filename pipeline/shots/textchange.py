@@ -6,22 +6,29 @@ keyframes and every 5 s (issue 19: 4 of 16 held-back captions were never
 read). Reading every frame is out of the question (Tesseract costs 0.1-1 s
 per region). So the work is split:
 
-1. **Watch** (every ``SAMPLE_STEP`` seconds of video, on a copy reduced to
-   ``DETECT_WIDTH`` pixels): a stroke map (morphological gradient, Otsu with a
+1. **Watch** (new text is looked for every ``DETECT_EVERY`` x ``SAMPLE_STEP``
+   seconds of video, on a copy reduced to ``DETECT_WIDTH`` pixels): a stroke map (morphological gradient, Otsu with a
    floor) closed along rows gives caption-like lines; rows of glyph-sized blobs
    in the brightest and darkest pixels add lines over a busy picture. Both are
-   a handful of OpenCV calls and numpy masks, no Python loop per blob.
+   a handful of OpenCV calls and numpy masks, no Python loop per blob. Text
+   found is dated back to the sample in between when it was already there.
 2. **Track**: a region found is followed by its strokes, not by detecting it
-   again: each sample checks what share of the region's reference stroke
+   again: each sample (every ``SAMPLE_STEP``) checks what share of the region's reference stroke
    pixels are still there (``KEEP``). Text that stays keeps its strokes while
    the picture moves under it; text that goes, or is replaced by other text,
    loses them. A frame identical to the one before costs one difference.
 3. **Read** a region once it has stayed ``READ_AFTER`` samples (a fade-in is
-   over), cropped from the full-resolution frame and enlarged to the height
-   Tesseract needs (``ScreenReader.read_region``: as is, its brightest pixels,
-   its darkest, one line at a time when the region is one line high). A
-   reading with unsure words is read once more a second later (the picture
-   under it has changed) and the better reading is kept.
+   over), cropped from the full-resolution frame, widened while its row of
+   glyphs runs into the crop's side. Before Tesseract, a Tesseract-free check
+   (``glyph_rows``): a row of glyph-sized blobs of one polarity with thin,
+   even strokes (distance transform) covering the row; foliage, water and
+   windows fail it and cost no call. The row is then binarised by its own
+   polarity and threshold (the glyph fill: an outline or a drop shadow is the
+   other polarity and drops out), only its glyphs kept, enlarged to
+   ``READ_HEIGHT`` px, and read as one line (psm 7); the next polarity is
+   tried only when the reading is unsure, and an identical image is not read
+   twice (``read_row``). A reading with unsure words is read once more a
+   second later (the picture under it has changed).
 4. **Time**: a reading lasts from the first to the last sample its strokes are
    on screen, each bound at the midpoint to the neighbouring sample, so its
    error is half a sample step.
@@ -43,7 +50,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import MediaError
-from pipeline.shots.ocr import ScreenReader, ScreenSegment, ScreenText, TextLine, _norm
+from pipeline.shots.ocr import CLEAR_READING, ScreenReader, ScreenSegment, ScreenText, TextLine, _norm
 
 #: seconds of video between two watched frames; a reading's start and end are within half of it
 SAMPLE_STEP = 0.2
@@ -66,14 +73,31 @@ STEADY = 0.8
 FORGET_AFTER = 3.0
 #: a reading with unsure words is read again this many samples later
 REREAD_AFTER = 5
+#: new text is looked for every this many samples (what is on screen is followed at every one)
+DETECT_EVERY = 2
 #: frames smaller or more elongated than this hold no readable caption
 MIN_SIDE = 32
 #: a line of text is at least this many times as wide as it is high ("LIVE", "속보" pass), and this high when
 #: watched (6 px at 640 wide: text 12 px high at 720p)
 MIN_ASPECT = 2.5
 MIN_LINE_HEIGHT = 6
-#: glyph-like blobs on one row a crop needs before Tesseract is asked to read it
-MIN_GLYPHS = 3
+#: a crop is read only when it holds a row of glyphs (``glyph_rows``): this many glyphs of full height, each
+#: this many px high at least, strokes thinner than this share of the height, of even width (coefficient of
+#: variation under this), covering this share of the row, the row this many glyph heights long
+MIN_GLYPHS = 5
+MIN_GLYPH_PX = 8
+MAX_STROKE_SHARE = 0.45
+MAX_STROKE_CV = 0.5
+MIN_COVER = 0.35
+MIN_SPAN = 5.0
+#: glyphs are enlarged to this height before Tesseract reads them (at most this many times)
+READ_HEIGHT = 40.0
+MAX_UPSCALE = 4.0
+#: a row of glyphs that runs into its box's side widens it this many glyph heights, this many times at most
+GROW_BY = 4.0
+GROW_STEPS = 4
+#: polarities tried per read (the next only when the first read is unsure)
+READ_TRIES = 3
 MAX_ASPECT = 8.0
 MAX_PIXELS = 8192 * 4320
 #: two readings of one line are merged when this close in time (seconds) and this similar (difflib ratio)
@@ -105,6 +129,7 @@ class _Track:
     score: float = 0.0
     ink: np.ndarray | None = None  # its ink: pixels far from the region's median grey that held still
     before_small: np.ndarray | None = None  # the sample before it was found (what the text covered)
+    read_box: tuple[int, int, int, int] | None = None  # the whole line it was read from (watched frame's pixels)
 
 
 def _kept(tr: _Track, small: np.ndarray) -> float:
@@ -133,6 +158,18 @@ def _kept(tr: _Track, small: np.ndarray) -> float:
                     tr.ink = came
         return kept
     return float((tr.ink & same).sum()) / max(1, int(tr.ink.sum()))
+
+
+def _there_before(small: np.ndarray, mid: np.ndarray, older: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Whether text found in ``small`` was already in ``mid`` (the sample between it and ``older``, the last one
+    looked in): of its ink that came since ``older`` (strong edges not there then), ``KEEP`` is in ``mid``."""
+    cur = _crop(small, box).astype(np.int16)
+    grad = cv2.morphologyEx(cur.astype(np.uint8), cv2.MORPH_GRADIENT, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
+    came = (grad > INK_CONTRAST) & (np.abs(cur - _crop(older, box).astype(np.int16)) > INK_TOLERANCE)
+    n = int(came.sum())
+    if n < 10:
+        return False
+    return float((came & (np.abs(cur - _crop(mid, box).astype(np.int16)) <= INK_TOLERANCE)).sum()) / n >= KEEP
 
 
 def _frames(path: Path, step: float) -> Iterator[tuple[float, np.ndarray]]:
@@ -265,10 +302,92 @@ def _join_rows(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, i
     return [(a, b, c, d) for a, b, c, d in out]
 
 
+@dataclass
+class GlyphRow:
+    """One row of glyphs found in a crop, in one polarity: what is read, and how to binarise it."""
+
+    keep: np.ndarray  # uint8 0/1, crop-sized: the row's glyphs and their small parts (dots, bars, commas)
+    height: float  # the glyphs' height (75th percentile), crop pixels
+    count: int  # glyphs of full height in the row
+    bright: bool  # glyphs lighter than their surround
+    threshold: float  # grey level between glyph and surround
+    x0: int = 0  # the row's left and right ends (crop pixels)
+    x1: int = 0
+
+    def ink(self, grey: np.ndarray) -> np.ndarray:
+        """Glyph pixels of ``grey`` (a crop, possibly enlarged) by this row's polarity and threshold."""
+        return grey > self.threshold if self.bright else grey <= self.threshold
+
+
+def glyph_rows(crop: np.ndarray, min_glyphs: int = MIN_GLYPHS, min_span: float = MIN_SPAN) -> list[GlyphRow]:
+    """Rows of glyphs in a full-resolution grey crop, the most glyph-like first (a Tesseract-free text check).
+
+    Why each test: a line of text is a row of at least ``MIN_GLYPHS`` blobs of one polarity (Otsu either way
+    round, or the pure white/black of burned-in captions), each glyph-sized (``MIN_GLYPH_PX`` high at least, not
+    much wider than high, neither a filled square nor a hairline), drawn with strokes thin for their height
+    (twice the distance-transform peak under ``MAX_STROKE_SHARE`` of the height: foliage highlights, waves and
+    windows are blobs, filled), of one stroke width (coefficient of variation under ``MAX_STROKE_CV``: one
+    font), centres on one row, and covering the row closely (``MIN_COVER``) over ``MIN_SPAN`` glyph heights.
+    Texture that held still long enough to be read fails one of these, and costs no Tesseract call.
+
+    Arguments:
+        crop: grey crop of a region, with a margin.
+        min_glyphs: glyphs of full height a row needs (fewer for a fragment of a line).
+        min_span: glyph heights a row spans at least.
+
+    Returns:
+        Candidate rows, best first (more glyphs, then more even strokes); empty when the crop holds no text.
+    """
+    hh, ww = crop.shape[:2]
+    if hh < 8 or ww < 16:
+        return []
+    t_otsu, _ = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    found: list[tuple[float, GlyphRow]] = []
+    for bright, thr in ((True, float(t_otsu)), (False, float(t_otsu)), (True, 189.0), (False, 50.0), (True, 229.0)):
+        m = (crop > thr if bright else crop <= thr).astype(np.uint8)
+        n, lab, st, cent = cv2.connectedComponentsWithStats(m, connectivity=8)
+        if n <= min_glyphs:
+            continue
+        x, y, w, h, a = st[1:, 0], st[1:, 1], st[1:, 2], st[1:, 3], st[1:, 4]
+        inside = (x > 0) & (y > 0) & (x + w < ww) & (y + h < hh)
+        ok = inside & (h >= MIN_GLYPH_PX) & (h <= 0.9 * hh) & (w <= 2.5 * h + 3) & (a >= 0.1 * w * h) & (a <= 0.85 * w * h)
+        idx = np.nonzero(ok)[0]
+        if len(idx) < min_glyphs:
+            continue
+        dt = cv2.distanceTransform(m, cv2.DIST_L2, 3)
+        sw = np.zeros(n, np.float32)
+        np.maximum.at(sw, lab.ravel().astype(np.intp), dt.ravel())
+        sw = sw[1:]
+        idx = idx[2 * sw[idx] < MAX_STROKE_SHARE * h[idx]]
+        if len(idx) < min_glyphs:
+            continue
+        cy = cent[1:, 1][idx]
+        big = float(np.percentile(h[idx], 75))
+        row = idx[np.abs(cy - np.median(cy)) <= 0.35 * big]
+        if len(row) < min_glyphs:
+            continue
+        big = float(np.percentile(h[row], 75))
+        tall = row[h[row] >= 0.5 * big]
+        if len(tall) < min_glyphs:
+            continue
+        cv = float(np.std(sw[tall]) / max(float(np.mean(sw[tall])), 1e-6))
+        x0, x1 = int(x[tall].min()), int((x[tall] + w[tall]).max())
+        cover = float(w[tall].sum()) / max(1, x1 - x0)
+        if cv > MAX_STROKE_CV or cover < MIN_COVER or (x1 - x0) < min_span * big:
+            continue
+        top, bot = float(y[tall].min()), float((y[tall] + h[tall]).max())
+        # the row's small parts too (Hangul's flat vowels, i's dot, commas): inside the row's band, not at the edge
+        # (a Hangul vowel's bar, an l, is taller than the typical glyph, which is often a syllable's part)
+        part = inside & (y >= top - 0.5 * big) & (y + h <= bot + 0.5 * big) & (x >= x0 - big) & (x + w <= x1 + big) & \
+            (h <= 1.8 * big) & (w <= 4 * big)
+        keep = np.concatenate([[False], part])[lab].astype(np.uint8)
+        found.append((len(tall) - 10 * cv, GlyphRow(keep, big, len(tall), bright, thr, x0, x1)))
+    found.sort(key=lambda f: -f[0])
+    return [g for _, g in found]
+
+
 def looks_like_text(crop: np.ndarray) -> bool:
-    """Whether a full-resolution crop holds a row of glyphs: at least ``MIN_GLYPHS`` blobs of one polarity
-    (Otsu, either way round), glyph-sized for the crop, clear of its edges, their centres on one row. Texture
-    that held still long enough to be read mostly fails this, and costs no Tesseract call.
+    """Whether a full-resolution crop holds a row of glyphs (``glyph_rows``): worth a Tesseract call.
 
     Arguments:
         crop: grey crop of a region, with a margin.
@@ -276,23 +395,43 @@ def looks_like_text(crop: np.ndarray) -> bool:
     Returns:
         True when the crop is worth reading.
     """
-    hh, ww = crop.shape[:2]
-    if hh < 8 or ww < 16:
-        return False
-    _, bw = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    for m in (bw, 255 - bw, (crop >= 190).astype(np.uint8) * 255, (crop <= 50).astype(np.uint8) * 255):
-        n, _, stats, cent = cv2.connectedComponentsWithStats(m, connectivity=8)
-        if n <= MIN_GLYPHS:
-            continue
-        x, y, w, h = stats[1:, 0], stats[1:, 1], stats[1:, 2], stats[1:, 3]
-        ok = (h >= 0.2 * hh) & (h <= 0.9 * hh) & (w <= 2.5 * h + 3) & (x > 0) & (y > 0) & (x + w < ww) & (y + h < hh)
-        if ok.sum() < MIN_GLYPHS:
-            continue
-        cy = cent[1:, 1][ok]
-        med = float(np.median(cy))
-        if int((np.abs(cy - med) <= 0.2 * hh).sum()) >= MIN_GLYPHS:
-            return True
-    return False
+    return bool(glyph_rows(crop))
+
+
+def read_row(reader: ScreenReader, crop: np.ndarray, row: GlyphRow, x0: int, y0: int,
+             cache: dict[bytes, list[TextLine]] | None = None) -> list[TextLine]:
+    """Read one row of glyphs as one line: enlarged so its glyphs are ``READ_HEIGHT`` px high (cubic, before
+    binarising: smooth edges), binarised by the row's own polarity and threshold (the glyph fill: an outline
+    or shadow is the other polarity and drops out, as does the picture around), only the row's glyphs kept,
+    black on white with a margin, read as a single line (psm 7).
+
+    Arguments:
+        reader: the ScreenReader.
+        crop: the grey crop the row was found in (full resolution).
+        row: the row (``glyph_rows``).
+        x0, y0: the crop's top-left corner in the frame.
+        cache: readings by image digest (an unchanged crop is not read twice).
+
+    Returns:
+        The line read, boxes in frame pixels (empty when nothing confident).
+    """
+    import hashlib  # only when reading
+
+    s = min(MAX_UPSCALE, max(1.0, READ_HEIGHT / max(row.height, 1.0)))
+    big = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC) if s > 1.0 else crop
+    keep = cv2.resize(row.keep, (big.shape[1], big.shape[0]), interpolation=cv2.INTER_NEAREST) if s > 1.0 else row.keep
+    k = int(np.ceil(s)) + 1
+    keep = cv2.dilate(keep, np.ones((k, k), np.uint8))
+    img: np.ndarray = np.where(row.ink(big) & (keep > 0), 0, 255).astype(np.uint8)
+    margin = int(READ_HEIGHT // 2)
+    img = cv2.copyMakeBorder(img, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)
+    key = hashlib.blake2b(img.tobytes(), digest_size=16).digest() + bytes(str(img.shape), "ascii")
+    if cache is not None and key in cache:
+        return cache[key]
+    lines = reader.read_line(img, int(round(x0 - margin / s)), int(round(y0 - margin / s)), s)
+    if cache is not None:
+        cache[key] = lines
+    return lines
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -320,6 +459,28 @@ def _whole_line(gray: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, 
             x0, x1 = min(x0, bx), max(x1, bx + bw)
             top, bot = min(top, by), max(bot, by + bh)
     return (x0, top, x1 - x0, bot - top)
+
+
+def _grow_to_row(gray: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The box widened while its row of glyphs runs into its left or right side (``GROW_STEPS`` times at most,
+    ``GROW_BY`` glyph heights a time): a line the detector found in part is read whole."""
+    H, W = gray.shape[:2]
+    x, y, w, h = box
+    for _ in range(GROW_STEPS):
+        pad = max(4, h // 4)
+        cx0, cx1 = max(0, x - pad), min(W, x + w + pad)
+        rows = glyph_rows(gray[max(0, y - pad):y + h + pad, cx0:cx1], 3, 2.0)
+        if not rows:
+            break
+        # any polarity's row: the best one may be a line's outline or its box, the fill still runs on
+        left = cx0 > 0 and any(r.x0 < 3 * r.height for r in rows)
+        right = cx1 < W and any(r.x1 > (cx1 - cx0) - 3 * r.height for r in rows)
+        if not (left or right):
+            break
+        step = int(GROW_BY * max(r.height for r in rows))
+        x0, x1 = (max(0, x - step) if left else x), (min(W, x + w + step) if right else x + w)
+        x, w = x0, x1 - x0
+    return (x, y, w, h)
 
 
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -355,6 +516,10 @@ class TextWatcher:
         self.prev_t = 0.0
         self.scale = 1.0
         self._small: np.ndarray | None = None
+        self.det_small: np.ndarray | None = None  # the last frame new text was looked for in
+        self._since_detect = 0
+        self.prev_prev_t = 0.0
+        self.cache: dict[bytes, list[TextLine]] = {}  # readings by binarised line image: one read per image
 
     def add(self, t: float, gray: np.ndarray) -> None:
         """Watch one full-resolution grey frame at time ``t`` (seconds)."""
@@ -372,10 +537,9 @@ class TextWatcher:
                     tr.steady += 1
             self._small = small
             self._read_due(t, gray)
-            self.prev_t = t
+            self.prev_prev_t, self.prev_t = self.prev_t, t
             return
         self._small = small
-        strokes = _strokes(small)
         present: list[_Track] = []
         for tr in self.tracks:
             kept = _kept(tr, small)
@@ -390,6 +554,16 @@ class TextWatcher:
         ended = [tr for tr in self.tracks if tr.misses >= MISSES]
         self.tracks = [tr for tr in self.tracks if tr.misses < MISSES]
         self._end(ended)
+        self._since_detect += 1
+        if self._since_detect < DETECT_EVERY and self.frames > 1:
+            # tracking only: what is on screen is followed every sample, new text is looked for every
+            # DETECT_EVERY samples (and dated back to the sample between when it was already there)
+            self._read_due(t, gray)
+            self.prev_prev_t, self.prev_small, self.prev_t = self.prev_t, small, t
+            return
+        self._since_detect = 0
+        det_small, self.det_small = self.det_small, small
+        strokes = _strokes(small)
         for box in sorted(detect(small, strokes), key=lambda b: -b[2] * b[3]):
             grown = None
             for tr in present:
@@ -402,6 +576,9 @@ class TextWatcher:
                 present.remove(grown)
                 self.textures.append(grown)
                 grown = None
+            if grown is not None and grown.lines and grown.read_box is not None and \
+                    _overlap(box, grown.read_box) > 0.9:
+                continue  # the line it was read from (a box around the text, say): nothing new to read
             if grown is not None:
                 x0, x1 = min(box[0], grown.box[0]), max(box[0] + box[2], grown.box[0] + grown.box[2])
                 if (x1 - x0) > 1.25 * grown.box[2] and abs(box[1] - grown.box[1]) <= 0.5 * box[3]:
@@ -419,6 +596,9 @@ class TextWatcher:
                 continue
             tr = _Track(box, _crop(small, box).astype(np.int16), t, self.prev_t if self.frames > 1 else t, t)
             tr.before_small = self.prev_small
+            if det_small is not None and self.prev_small is not None and det_small is not self.prev_small and \
+                    _there_before(small, self.prev_small, det_small, box):
+                tr.first, tr.before, tr.before_small = self.prev_t, self.prev_prev_t, det_small
             for old in self.textures:
                 if _iou(box, old.box) > 0.7 and old.ink is not None and _kept(old, small) >= KEEP:
                     tr.reads = 2  # the same texture back after a flicker: it was read as nothing
@@ -426,8 +606,7 @@ class TextWatcher:
             self.tracks.append(tr)
             present.append(tr)
         self._read_due(t, gray)
-        self.prev_small = small
-        self.prev_t = t
+        self.prev_prev_t, self.prev_small, self.prev_t = self.prev_t, small, t
 
     def _read_due(self, t: float, gray: np.ndarray) -> None:
         for tr in self.tracks:
@@ -440,15 +619,31 @@ class TextWatcher:
                 continue
             x, y, w, h = tr.box
             s = self.scale
-            full = _whole_line(gray, (int(x / s), int(y / s), max(1, int(round(w / s))), max(1, int(round(h / s)))))
+            if tr.reads == 0:
+                # a texture fails the glyph check on its own box already: spare it the whole-line search
+                b = (int(x / s), int(y / s), max(1, int(round(w / s))), max(1, int(round(h / s))))
+                p = max(4, b[3] // 4)
+                if not glyph_rows(gray[max(0, b[1] - p):b[1] + b[3] + p, max(0, b[0] - p):b[0] + b[2] + p], 3, 2.0):
+                    tr.reads = 2
+                    continue
+            full = _grow_to_row(gray, _whole_line(gray, (int(x / s), int(y / s), max(1, int(round(w / s))),
+                                                         max(1, int(round(h / s))))))
             tr.reads += 1
+            tr.read_box = (int(full[0] * s), int(full[1] * s), max(1, int(round(full[2] * s))), max(1, int(round(full[3] * s))))
             pad = max(4, full[3] // 4)
             crop = gray[max(0, full[1] - pad):full[1] + full[3] + pad, max(0, full[0] - pad):full[0] + full[2] + pad]
-            if not looks_like_text(crop):
+            rows = glyph_rows(crop)
+            if not rows:
                 if tr.reads == 1:
                     tr.reads = 2  # no row of glyphs: texture, not read again while it stays
                 continue
-            lines = self.reader.read_region(gray, full)
+            lines: list[TextLine] = []
+            for row in rows[:READ_TRIES]:  # the likeliest polarity first; the next only when it read unsure
+                got = read_row(self.reader, crop, row, max(0, full[0] - pad), max(0, full[1] - pad), self.cache)
+                if _score(got) > _score(lines):
+                    lines = got
+                if lines and all(l.confidence >= CLEAR_READING and not l.dropped for l in lines):
+                    break
             sc = _score(lines)
             if sc > tr.score:
                 tr.lines, tr.score = lines, sc
