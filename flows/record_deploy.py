@@ -86,8 +86,12 @@ def register_recorder(url: str, channel: str, segment_seconds: float = 600.0, sh
     Returns:
         The deployment's name, pool, parameters, retry policy, the automation's id and the flow run started (if any).
     """
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId, FlowRunFilterState, \
-        FlowRunFilterStateType
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
     from prefect.deployments import run_deployment
     from prefect.types.entrypoint import EntrypointType

@@ -19,8 +19,28 @@ from pipeline.errors import ClipwatchError, DiskFullError
 from pipeline.sources.discovery import discover
 from pipeline.storage.base import catalogue_for
 
-from .ingest import IngestReport, VideoReport, _record, fetch_task, run_pool_stages, sweep_and_discover, update_semantic_index
-from .pools import ASR_DEPLOYMENT, FINAL, FanOutStats, ScaleLimits, _check_deployments, _client, _merge, _poll, _reports, _Run, _start
+from .ingest import (
+    IngestReport,
+    VideoReport,
+    _record,
+    fetch_task,
+    run_pool_stages,
+    sweep_and_discover,
+    update_semantic_index,
+)
+from .pools import (
+    ASR_DEPLOYMENT,
+    FINAL,
+    FanOutStats,
+    ScaleLimits,
+    _check_deployments,
+    _client,
+    _merge,
+    _poll,
+    _reports,
+    _Run,
+    _start,
+)
 
 log = logging.getLogger(__name__)
 

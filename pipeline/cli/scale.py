@@ -8,6 +8,8 @@ from typing import Any, Optional
 
 import typer
 
+from pipeline.broadcast.recorder import channel_slug
+from pipeline.broadcast.status import record_folder
 from pipeline.cli.common import (
     JsonFlag,
     bytes_progress,
@@ -20,8 +22,6 @@ from pipeline.cli.common import (
     scale_out_api,
     settings,
 )
-from pipeline.broadcast.recorder import channel_slug
-from pipeline.broadcast.status import record_folder
 from pipeline.errors import ClipwatchError
 from pipeline.storage.base import open_blob_store, open_catalogue, scheme_of
 from pipeline.storage.migrate import migrate
