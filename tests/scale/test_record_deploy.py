@@ -1,8 +1,9 @@
 """A channel's recorder as a Prefect deployment, for real on loopback (issue 25): `clipwatch deploy --record` registers
 `record/<channel>` in the `record` pool with its parameters, one run at a time and an automation that restarts a
 crashed run (read back from the server's API); a `clipwatch worker --pool record` runs the recorder on a live HLS
-stream that ffmpeg publishes in real time, and each closed segment's transcript is made by a `clipwatch worker --pool
-asr` (an `asr-batch` flow run per segment), not by the recorder's process.
+stream that ffmpeg publishes in real time; its flow-run process is killed (SIGKILL) while it records, and the automation
+starts the deployment again, which archives the segment left open; each closed segment's transcript is made by a
+`clipwatch worker --pool asr` (an `asr-batch` flow run per segment), not by the recorder's process.
 
 Everything here is started by the test and stopped by it; only processes it started are signalled.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -78,42 +80,94 @@ def test_deploy_record_registers_a_restarting_recorder_whose_segments_go_to_the_
         action = restart[0]["actions"][0]
         assert action["type"] == "run-deployment" and action["deployment_id"] == dep["id"]
         assert action["parameters"] == dep["parameters"]
-        # registering again replaces it (one automation per channel), and a run already there is not doubled
+        # registering again replaces it (one automation per channel); without --no-start it starts the recorder
         again = json.loads(_cli("--data-dir", str(data), "deploy", "--record", hls.url, "--channel", "kctv",
-                                "--segment", "8", "--no-start", "--json", env=env).stdout)
+                                "--segment", "8", "--json", env=env).stdout)
         autos = httpx.post(f"{api}/automations/filter", json={}, timeout=10).json()
         assert [a["id"] for a in autos if a["name"].startswith("clipwatch: restart record/kctv")] == \
             [again["restart_automation"]]
+        first = again["flow_run"]
+        assert first and not again["already_running"]
 
         hls.publish(clip, loop=True)
         hls.first_program_date_time()
+        ledger = data / "record" / "kctv" / "ledger.jsonl"
         try:
             for name, pool in (("rec-1", "record"), ("asr-1", "asr")):
                 workers.append(Worker(pool, name, env, data, tmp_path / f"{name}.log"))
             wait_online(api, {"record": 1, "asr": 1})
-            # a bounded run for the test (a deployed recorder runs until cancelled)
-            run = httpx.post(f"{api}/deployments/{dep['id']}/create_flow_run",
-                             json={"parameters": {**dep["parameters"], "for_seconds": 20}}, timeout=10).json()
+            # kill -9 the recorder's flow-run process while it records: the automation starts the deployment again
+            _wait_for(lambda: _live_chunk(ledger, time.time() - 6), 240, "the deployed recorder to record live")
+            pids = [p for p in _descendants(workers[0].proc.pid) if _flow_run_of(p) == first]
+            assert pids, "the recorder's flow-run process was not found below its worker"
+            os.kill(pids[0], signal.SIGKILL)
 
-            def finished() -> bool:
-                state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=10).json()["state_type"]
-                return state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+            def restarted() -> list[dict]:
+                return [r for r in flow_runs(api, "record") if r["id"] != first]
 
-            _wait_for(finished, 420, "the recorder's flow run to end")
-            record_run = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=10).json()
+            _wait_for(lambda: any(r["state_type"] == "RUNNING" for r in restarted()), 240,
+                      "the automation to start the crashed recorder again")
+            second = restarted()[0]["id"]
+
+            def recorded_after_restart() -> int:
+                with open_catalogue(f"sqlite://{data / 'clipwatch.db'}") as store:
+                    events = [json.loads(e["detail"]) for e in store.events_of_kind("recorded")]
+                return len(events) if any(e.get("closed_by") == "restart" for e in events) else 0
+
+            _wait_for(lambda: recorded_after_restart() >= 2, 420, "two segments analysed by the restarted recorder")
+            httpx.post(f"{api}/flow_runs/{second}/set_state", json={"state": {"type": "CANCELLING"}}, timeout=10)
+            _wait_for(lambda: httpx.get(f"{api}/flow_runs/{second}", timeout=10).json()["state_type"]
+                      in ("CANCELLED", "CRASHED", "FAILED", "COMPLETED"), 120, "the restarted recorder to stop")
+            runs = {r["id"]: r for r in flow_runs(api, "record")}
             asr_runs = flow_runs(api, "asr-batch")
         finally:
             for worker in workers:
                 worker.stop()
 
-    assert record_run["state_type"] == "COMPLETED", (record_run["state"], workers[0].log_path.read_text()[-3000:])
-    assert workers[0].ran(run["id"])
-    assert record_run["empirical_policy"]["retries"] == 1000  # a failed recorder is retried by Prefect itself
+    assert runs[first]["state_type"] == "CRASHED" and runs[second]["state_type"] == "CANCELLED", runs
+    assert len(runs) == 2, runs  # restarted once; the cancelled run is not restarted
+    assert workers[0].ran(first) and workers[0].ran(second)
+    assert runs[second]["parameters"] == dep["parameters"]
+    assert runs[second]["empirical_policy"]["retries"] == 1000  # a failed recorder is retried by Prefect itself
     with open_catalogue(f"sqlite://{data / 'clipwatch.db'}") as store:
         rows = store.stream_segments("kctv")
+        recorded = [json.loads(e["detail"]) for e in store.events_of_kind("recorded")]
         transcribed = {r["video_id"] for r in rows if store.segments(r["video_id"])}
-    assert len(rows) >= 2, rows
-    # every segment's analysis went through the asr pool: one asr-batch flow run each, run by the asr worker
-    assert sorted(v for r in asr_runs for v in r["parameters"]["video_ids"]) == sorted(r["video_id"] for r in rows)
-    assert all(r["state_type"] == "COMPLETED" and workers[1].ran(r["id"]) for r in asr_runs), asr_runs
+        shas = [store.get_video(r["video_id"])["media_sha256"] for r in rows]
+    assert len(rows) >= 2 and len(set(shas)) == len(shas) and len({r["seq"] for r in rows}) == len(rows), rows
+    assert sum(1 for r in recorded if r["closed_by"] == "restart") == 1, recorded  # the open segment, archived
+    # every segment's analysis went through the asr pool: an asr-batch flow run for it, run by the asr worker
+    by_asr = {v for r in asr_runs if r["state_type"] == "COMPLETED" and workers[1].ran(r["id"])
+              for v in r["parameters"]["video_ids"]}
+    assert {r["video_id"] for r in rows} <= by_asr, (rows, asr_runs)
     assert transcribed, "no segment has a transcript"
+
+
+def _live_chunk(ledger: Path, after: float) -> bool:
+    """A segment is open and its newest chunk aired after ``after`` (the recorder's own ledger)."""
+    try:
+        lines = [json.loads(line) for line in ledger.read_text().splitlines() if line.endswith("}")]
+    except OSError:
+        return False
+    return bool(lines) and lines[-1]["t"] == "chunk" and lines[-1]["air_start"] >= after
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below one we started (Linux /proc): the worker's flow-run processes."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task") if os.path.isdir(f"/proc/{pid}/task") else []:
+        try:
+            kids = [int(p) for p in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            out += [kid, *_descendants(kid)]
+    return out
+
+
+def _flow_run_of(pid: int) -> str | None:
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    return next((item.split(b"=", 1)[1].decode() for item in env if item.startswith(b"PREFECT__FLOW_RUN_ID=")), None)
