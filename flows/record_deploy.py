@@ -30,6 +30,8 @@ from .pools import _client, check_server, ensure_pools
 from .record import record
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from prefect.client.schemas.objects import FlowRun
     from prefect.deployments.runner import RunnerDeployment
 
@@ -67,7 +69,8 @@ def _ensure_restart_automation(client, deployment_id: Any, channel: str, paramet
         name=name, description="clipwatch deploy --record: a recorder whose process died is started again",
         trigger=EventTrigger(expect={"prefect.flow-run.Crashed"}, posture=Posture.Reactive, threshold=1,
                              match_related={"prefect.resource.id": f"prefect.deployment.{deployment_id}"}),
-        actions=[RunDeployment(source="selected", deployment_id=deployment_id, parameters=parameters)])
+        actions=[RunDeployment(source="selected", deployment_id=deployment_id, parameters=parameters,
+                               job_variables=None)])
     return client.create_automation(automation)
 
 
@@ -105,7 +108,7 @@ def register_recorder(url: str, channel: str, segment_seconds: float = 600.0, sh
     deployment = cast("RunnerDeployment", record_channel_flow.to_deployment(
         channel, entrypoint_type=EntrypointType.MODULE_PATH, parameters=parameters, concurrency_limit=1,
         description=f"Record {url} as {channel}, each segment analysed as it closes; restarted when it crashes."))
-    deployment_id = deployment.apply(work_pool_name=RECORD_POOL)
+    deployment_id = cast("UUID", deployment.apply(work_pool_name=RECORD_POOL))  # sync: the id itself
     started = None
     with _client() as client:
         automation_id = _ensure_restart_automation(client, deployment_id, channel, parameters)
