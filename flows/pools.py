@@ -66,6 +66,7 @@ POOLS: dict[str, str] = {
     "download": "downloads (rate-limited per site) and, without a media worker, the picture stages",
     "media": "decoding, shots, keyframes, text on screen",
     "asr": "audio profile, Whisper, tags (GPU machines; the model stays loaded for a batch)",
+    "record": "live recorders: one long-lived flow run per channel (flows.record_deploy)",
 }
 INGEST_DEPLOYMENT = "ingest-video/clipwatch-download"
 MEDIA_DEPLOYMENT = "media-stages/clipwatch-media"

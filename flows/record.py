@@ -3,7 +3,8 @@
 The recorder (``pipeline.broadcast.recorder``) runs in the calling thread; a worker thread takes each closed segment
 through the ingest entry point of a local file (``flows.ingest.ingest_flow`` over the segment's path, which the
 ``segment`` source archives with the stream's provenance), then records its air time (``stream_segments``) and a
-chained ``recorded`` event. Gaps become ``gap`` events. The backlog — minutes of air closed but not yet analysed —
+chained ``recorded`` event (with a Prefect server, ``PREFECT_API_URL``, its sound stages go to the ``asr`` pool
+instead: ``flows.segment_pool``). Gaps become ``gap`` events. The backlog — minutes of air closed but not yet analysed —
 is written to ``<data>/record/<channel>/status.json`` for ``clipwatch status``; past ``shed_after`` seconds of
 backlog the worker leaves out the optional stages (text on screen, semantic vectors) and says so in a ``shed`` event,
 and takes them back once the backlog is under half of that.
@@ -30,6 +31,8 @@ from pipeline.storage.base import catalogue_for
 from pipeline.storage.files import atomic_write_json
 
 from .ingest import ingest_flow
+from .pools import api_url
+from .segment_pool import analyse_on_pools
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +128,11 @@ class Worker(threading.Thread):
         with self.lock:
             self.current = facts.air_start
         self.status()
-        report = ingest_flow([str(path)], run_settings)
+        # with a Prefect server, the sound stages go to the asr pool like any batch; without one, all run here
+        if api_url():
+            report = analyse_on_pools(str(path), run_settings)
+        else:
+            report = ingest_flow([str(path)], run_settings)
         if report.stopped:  # a full disk: stop here, the segment stays closed on disk for the next start
             raise DiskFullError(report.stopped)
         vr = report.videos[0] if report.videos else None

@@ -8,6 +8,8 @@ from typing import Any, Optional
 
 import typer
 
+from pipeline.broadcast.recorder import channel_slug
+from pipeline.broadcast.status import record_folder
 from pipeline.cli.common import (
     JsonFlag,
     bytes_progress,
@@ -67,10 +69,22 @@ def migrate_cmd(
 @app.command()
 def deploy(
     cron: str = typer.Option("0 */6 * * *", "--cron", help="The monitor deployment's schedule (cron syntax, UTC)."),
+    record: Optional[str] = typer.Option(None, "--record", help="Register instead a long-lived recorder of this live "
+                                                               "stream: deployment record/<channel> in the record pool."),
+    channel: Optional[str] = typer.Option(None, "--channel", help="With --record: the channel's id (default: the "
+                                                                  "stream's host as a slug)."),
+    segment: float = typer.Option(600.0, "--segment", min=1.0, help="With --record: segment length in seconds."),
+    shed_after: Optional[float] = typer.Option(None, "--shed-after", min=0.0,
+                                               help="With --record: seconds of backlog past which optional stages are shed."),
+    start: bool = typer.Option(True, "--start/--no-start", help="With --record: start the recorder's flow run now."),
     as_json: JsonFlag = False,
 ) -> None:
-    """Register clipwatch's deployments and work pools (download, media, asr) on the Prefect server (PREFECT_API_URL)."""
+    """Register clipwatch's deployments and work pools (download, media, asr, record) on the Prefect server
+    (PREFECT_API_URL); with --record URL, a channel's recorder (restarted when it crashes)."""
     prefect_settings()
+    if record is not None:
+        deploy_recorder(record, channel, segment, shed_after, start, as_json)
+        return
     from flows.pools import check_server, register  # imports Prefect: after prefect_settings configured it
 
     cron_times(cron, 1)
@@ -85,6 +99,42 @@ def deploy(
         console.print(f"created work pools: {', '.join(done.pools_created)}", highlight=False)
     console.print(f"downloads at once, all workers together: {done.download_limit} (CLIPWATCH_DOWNLOADS); start "
                   "workers with `clipwatch worker --pool download|media|asr`", highlight=False)
+
+
+def deploy_recorder(url: str, channel: Optional[str], segment: float, shed_after: Optional[float], start: bool,
+                    as_json: bool) -> None:
+    """`clipwatch deploy --record URL`: the recorder's deployment, its restart automation, its first flow run.
+
+    Arguments:
+        url: the live stream.
+        channel: the channel's id (None: the stream's host as a slug).
+        segment: segment length in seconds.
+        shed_after: backlog past which optional stages are shed (None: the recorder's default).
+        start: start a flow run now unless one is scheduled or running.
+        as_json: print JSON.
+    """
+    try:
+        ch = channel or channel_slug(url)
+        record_folder(settings().data_dir, ch)
+    except ValueError:
+        raise ClipwatchError(f"bad --channel {channel!r}: use letters, digits and dashes") from None
+    from flows.pools import check_server  # imports Prefect: after prefect_settings configured it
+    from flows.record_deploy import register_recorder
+
+    check_server(scale_out_api() or "")
+    done = register_recorder(url, ch, segment, shed_after, start)
+    if as_json:
+        print_json(done)
+        return
+    console.print(f"{rich_escape(done['deployment'])} → work pool [bold]{done['pool']}[/] (one run at a time; a failed "
+                  f"run retried up to {done['retries']} times, {done['retry_delay_seconds']} s apart; a crashed run "
+                  "restarted by an automation)", highlight=False)
+    if done["flow_run"]:
+        console.print(f"started flow run {done['flow_run']}", highlight=False)
+    elif done["already_running"]:
+        console.print("a flow run of it is already scheduled or running: left as it is", highlight=False)
+    console.print("start a worker for it with `clipwatch worker --pool record` (and one with `--pool asr` for the "
+                  "segments' transcripts)", highlight=False)
 
 
 @app.command()
