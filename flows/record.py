@@ -1,7 +1,8 @@
 """Record a live channel and analyse each segment as it closes (issue 25).
 
 The recorder (``pipeline.broadcast.recorder``) runs in the calling thread; a worker thread takes each closed segment
-through the ingest entry point of a local file (``flows.ingest.ingest_flow`` over the segment's path, which the
+through the ingest entry point of a local file (``flows.batch.ingest`` over the segment's path — the pass
+``clipwatch ingest`` runs without a Prefect server —, which the
 ``segment`` source archives with the stream's provenance), then records its air time (``stream_segments``) and a
 chained ``recorded`` event (with a Prefect server, ``PREFECT_API_URL``, its sound stages go to the ``asr`` pool
 instead: ``flows.segment_pool``). Gaps become ``gap`` events. The backlog — minutes of air closed but not yet analysed —
@@ -30,7 +31,7 @@ from pipeline.sources.segment import SegmentFacts, sidecar_of
 from pipeline.storage.base import catalogue_for
 from pipeline.storage.files import atomic_write_json
 
-from .ingest import ingest_flow
+from .batch import ingest as ingest_here
 from .pools import api_url
 from .segment_pool import analyse_on_pools
 
@@ -128,11 +129,12 @@ class Worker(threading.Thread):
         with self.lock:
             self.current = facts.air_start
         self.status()
-        # with a Prefect server, the sound stages go to the asr pool like any batch; without one, all run here
+        # with a Prefect server, the sound stages go to the asr pool like any batch; without one, all run here, in
+        # the same overlapped pass `clipwatch ingest` runs (no Prefect temporary API started for a recorder)
         if api_url():
             report = analyse_on_pools(str(path), run_settings)
         else:
-            report = ingest_flow([str(path)], run_settings)
+            report = ingest_here([str(path)], run_settings)
         if report.stopped:  # a full disk: stop here, the segment stays closed on disk for the next start
             raise DiskFullError(report.stopped)
         vr = report.videos[0] if report.videos else None
