@@ -75,7 +75,7 @@ _KF = ("kf_vid", "kf_time", "kf_hash", "kf_s0", "kf_s1")
 _DTYPES = {"videos": np.int32, "kf_vstart": np.int64, "kf_vid": np.int32, "kf_time": np.float64, "kf_hash": np.uint64,
            "kf_s0": np.float64, "kf_s1": np.float64, "au_vstart": np.int64, "au_items": np.uint32,
            "au_keys": np.uint32, "au_vid": np.int32, "au_pos": np.int32,
-           **{f"kf_order{b}": np.int32 for b in range(BANDS)}, **{f"kf_starts{b}": np.int64 for b in range(BANDS)}}
+           **{f"kf_order{b}": np.int32 for b in range(BANDS)}, **{f"kf_band{b}": np.uint16 for b in range(BANDS)}}
 
 
 class CopyIndexError(ClipwatchError):
@@ -118,7 +118,7 @@ class Segment:
         nv, nk, na, npost = meta["videos"], meta["keyframes"], meta["items"], meta["postings"]
         want = {"videos": nv, "kf_vstart": nv + 1, "au_vstart": nv + 1, "au_items": na, "au_keys": npost,
                 "au_vid": npost, "au_pos": npost, **{k: nk for k in _KF},
-                **{f"kf_order{b}": nk for b in range(BANDS)}, **{f"kf_starts{b}": (1 << BAND_BITS) + 1 for b in range(BANDS)}}
+                **{f"kf_order{b}": nk for b in range(BANDS)}, **{f"kf_band{b}": nk for b in range(BANDS)}}
         for name, n in want.items():
             arr = self.a[name]
             if arr.shape != (n,) or arr.dtype != np.dtype(_DTYPES[name]):
@@ -172,10 +172,11 @@ def write_segment(path: Path, gnums: np.ndarray, kf_counts: np.ndarray, kf: Mapp
         "au_vstart": au_vstart, "au_items": np.asarray(au_items, np.uint32)}
     for b in range(BANDS):
         band = ((hashes >> np.uint64(b * BAND_BITS)) & np.uint64(0xFFFF)).astype(np.int64)
-        arrays[f"kf_order{b}"] = np.argsort(band, kind="stable").astype(np.int32)
-        starts = np.zeros((1 << BAND_BITS) + 1, np.int64)
-        np.cumsum(np.bincount(band, minlength=1 << BAND_BITS), out=starts[1:])
-        arrays[f"kf_starts{b}"] = starts
+        order = np.argsort(band, kind="stable")
+        arrays[f"kf_order{b}"] = order.astype(np.int32)
+        # the band's values in sorted order (2 bytes a keyframe), searched at match time: a table of bucket starts
+        # would cost 0.5 MB per band and segment whatever the segment's size (a one-video segment filled a small disk)
+        arrays[f"kf_band{b}"] = band[order].astype(np.uint16)
     items = arrays["au_items"]
     nz = np.nonzero(items)[0]
     owner = np.repeat(np.arange(nv, dtype=np.int64), au_counts)[nz]
@@ -544,8 +545,10 @@ class CopyIndex:
                 q = ((hashes >> np.uint64(b * BAND_BITS)) & np.uint64(0xFFFF)).astype(np.int64)
                 keys = (q[:, None] ^ probes[None, :]).ravel()
                 owner = np.repeat(np.arange(len(hashes)), len(probes))
-                starts = seg.a[f"kf_starts{b}"]
-                lo, hi = np.asarray(starts[keys]), np.asarray(starts[keys + 1])
+                sorted_band = seg.a[f"kf_band{b}"]
+                wanted = keys.astype(np.uint16)  # 16-bit band values: the same dtype, so numpy never copies the band
+                lo = np.searchsorted(sorted_band, wanted, side="left").astype(np.int64)
+                hi = np.searchsorted(sorted_band, wanted, side="right").astype(np.int64)
                 n = hi - lo
                 nz = n > 0
                 if not nz.any():
