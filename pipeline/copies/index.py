@@ -64,7 +64,7 @@ from pipeline.storage.files import atomic_write, atomic_write_json
 log = logging.getLogger(__name__)
 
 FOLDER = "copyindex"
-FORMAT = 1
+FORMAT = 2  # 2: bands kept as sorted 16-bit values (1 had tables of bucket starts)
 MANIFEST = "manifest.json"
 #: a segment is merged into the one before it once it reaches this share of it (log-structured merge: O(log n)
 #: segments, each entry rewritten O(log n) times)
@@ -796,11 +796,18 @@ def rebuild(store: Any, folder: Path | None = None) -> CopyIndex:
 
 
 def open_or_rebuild(store: Any) -> tuple[CopyIndex, str | None]:
-    """The catalogue's index, rebuilt first when it is missing or damaged: (index, why it was rebuilt or None)."""
+    """The catalogue's index, rebuilt first when it is missing or damaged: (index, why it was rebuilt or None).
+
+    A missing index folder (an archive's first copies stage, or a folder someone deleted) is built without a warning
+    on the console; a damaged one is rebuilt with a warning. The reason is returned either way.
+    """
     try:
         return CopyIndex.open(store), None
     except CopyIndexError as exc:
-        log.warning("%s; rebuilding it from the catalogue", exc)
+        if index_dir(store).exists():
+            log.warning("%s; rebuilding it from the catalogue", exc)
+        else:
+            log.info("%s; building it from the catalogue", exc)
         return rebuild(store), str(exc)
 
 

@@ -74,8 +74,9 @@ class CopiesStage(Stage):
         # The archive side comes from the persistent copies index (issue 19 item 4), not from loading every archived
         # video: only the candidates its lookups find are read. Under its lock, so two ingests at once see each other.
         idx, rebuilt = copyindex.open_or_rebuild(store)
-        if rebuilt:
-            notes.append("copies index rebuilt from the catalogue")
+        if rebuilt:  # the archive's first copies stage has no index yet: built, not "rebuilt"
+            notes.append("copies index " + ("built" if rebuilt.startswith("no copies index") else "rebuilt")
+                         + " from the catalogue")
         with idx.locked():
             copyindex.sync(idx, store, skip=vid)
             load_facts = copyindex.facts_loader(store)
