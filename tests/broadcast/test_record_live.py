@@ -109,14 +109,16 @@ def test_record_kill_restart_gap_and_air_time_search(tmp_path):
         rows = store.stream_segments("kctv")
         recorded = [json.loads(e["detail"]) for e in store.events_of_kind("recorded")]
         gaps = [json.loads(e["detail"]) for e in store.events_of_kind("gap")]
-        shas = [store.get_video(r["video_id"])["media_sha256"] for r in rows]
 
     # segments archived, in air order, none twice: no two overlap and no file is catalogued twice
     # at least: the one open at the kill, the one the drop closed, the one after it
     assert len(rows) >= 3 and all(r["air_clock"] == "stream" for r in rows), rows
     for a, b in zip(rows, rows[1:]):
         assert a["air_end"] <= b["air_start"], (a, b)
-    assert len(set(shas)) == len(shas) and len({r["seq"] for r in rows}) == len(rows)
+    # none recorded twice: one row per stream sequence number and per air time. Equal bytes alone do not make a
+    # duplicate here: after the outage the publisher starts the same clip again from its first frame, so a segment
+    # cut at the same point of the clip holds the same bytes at another air time (seen under load in CI)
+    assert len({r["seq"] for r in rows}) == len(rows) and len({r["air_start"] for r in rows}) == len(rows)
     assert len(recorded) == len(rows)
     # the segment open at the kill was closed and archived at restart
     assert sum(1 for r in recorded if r["closed_by"] == "restart") == 1, recorded
