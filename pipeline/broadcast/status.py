@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pipeline.sources.segment import sidecar_of
+from pipeline.storage.locks import process_alive
 
 
 def record_root(data_dir: Path) -> Path:
@@ -47,24 +47,12 @@ def read_status(data_dir: Path) -> list[dict[str, Any]]:
             continue
         if not isinstance(d, dict):
             continue
-        d["running"] = d.get("state") != "stopped" and alive(int(d.get("pid") or 0))
+        d["running"] = d.get("state") != "stopped" and process_alive(int(d.get("pid") or 0))
         d["waiting_on_disk"] = len(waiting(f.parent))
         if not d["running"] and d.get("state") != "stopped":
             d["state"] = "died"  # its process is gone without saying so (kill -9, power loss): restart it
         out.append(d)
     return out
-
-
-def alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def gap_summary(store: Any) -> dict[str, Any]:

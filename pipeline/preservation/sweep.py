@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.storage.base import BlobStore
+from pipeline.storage.locks import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +36,10 @@ class SweepReport:
         return asdict(self)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _stale(p: Path, now: float, age: float) -> bool:
     m = _PID.match(p.name)
     if m:
-        return not _alive(int(m.group(1)))
+        return not process_alive(int(m.group(1)))
     try:
         return now - p.lstat().st_mtime > age
     except OSError:

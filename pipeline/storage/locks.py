@@ -83,3 +83,21 @@ def video_lock(store: Any, video_id: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a pid of 0 or less never does: ``kill(0, …)`` would
+    signal our own process group).
+
+    Arguments: pid — a process id, e.g. from a temporary file's name or a recorder's status file.
+    Returns: True when it exists (also when it belongs to another user).
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
