@@ -57,6 +57,9 @@ DOWNLOAD_WORKERS = max(1, int(os.environ.get("CLIPWATCH_DOWNLOADS", "4") or 4))
 # time, so Whisper keeps most of the cores.
 MEDIA_SLOTS = threading.BoundedSemaphore(1)
 
+# The nice value of the threads that run beside Whisper (background_priority).
+BACKGROUND_NICE = 10
+
 # The error a stage gets when the disk filled up under it: recorded in the report only (no event: the disk is full).
 DISK_FULL = "the disk is full"
 
@@ -296,12 +299,28 @@ class Warmer:
 
 def lane_stages(lane: str) -> list[type[Stage]]:
     """The stages of one lane, in pipeline order: "pictures" (the media pool), "audio" (the asr pool, not joining),
-    "join" (after both)."""
+    "beside" (beside the audio lane once the stage they name is done: ``Stage.beside``), "join" (after all)."""
     if lane == "pictures":
         return [cls for cls in STAGES if cls.pool == "media"]
     if lane == "audio":
-        return [cls for cls in STAGES if cls.pool != "media" and not cls.joins]
+        return [cls for cls in STAGES if cls.pool != "media" and not cls.joins and not cls.beside]
+    if lane == "beside":
+        return [cls for cls in STAGES if cls.pool != "media" and not cls.joins and cls.beside]
     return [cls for cls in STAGES if cls.pool != "media" and cls.joins]
+
+
+def background_priority() -> None:
+    """Lower the calling thread's CPU priority (nice 10): the picture lane and the stages beside Whisper use the
+    cycles Whisper leaves (it keeps about 1.4 of 2 cores busy) instead of slowing it down; Whisper sets the pace of
+    a video. Linux gives each thread its own nice value; elsewhere this does nothing. Threads it starts inherit it.
+    """
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        if current < BACKGROUND_NICE:
+            os.setpriority(os.PRIO_PROCESS, tid, BACKGROUND_NICE)
+    except (AttributeError, OSError):  # no per-thread priority here (not Linux): the lanes share the cores evenly
+        pass
 
 
 def run_stages(job: Job, classes: list[type[Stage]], steps: Steps, settings: Settings, results: dict, spans: dict,
@@ -326,7 +345,9 @@ def run_stages(job: Job, classes: list[type[Stage]], steps: Steps, settings: Set
 
 
 def picture_lane(video_id: str, settings: Settings, force: bool, steps: Steps) -> Pictures:
-    """One video's picture stages (shots and keyframes, text on screen) in a job of their own."""
+    """One video's picture stages (shots and keyframes, text on screen) in a job of their own, at background
+    priority (``background_priority``)."""
+    background_priority()
     pictures = Pictures()
     with catalogue_for(settings) as store:
         try:
@@ -338,6 +359,32 @@ def picture_lane(video_id: str, settings: Settings, force: bool, steps: Steps) -
             run_stages(job, lane_stages("pictures"), steps, settings, pictures.results, pictures.spans)
             pictures.keyframes = job.keyframes
     return pictures
+
+
+def beside_lane(job: Job, classes: list[type[Stage]], steps: Steps, settings: Settings, results: dict, spans: dict,
+                warmer: Warmer | None = None) -> None:
+    """Stages that run beside the audio lane (``Stage.beside``: the speakers), in a thread of their own at
+    background priority, with their own catalogue connection and ``job``'s decoded audio; each outcome (or error)
+    into ``results``, when it ran into ``spans``. DiskFullError when the disk filled up."""
+    background_priority()
+    with catalogue_for(settings) as store:
+        with job.beside(store) as side:
+            run_stages(side, classes, steps, settings, results, spans, warmer)
+
+
+def _join_beside(side: list[tuple[Future, dict, dict]], report: VideoReport, video_id: str, settings: Settings) -> None:
+    """Wait for the side lanes and record their outcomes; a full disk in one of them stops the batch like one in
+    the audio lane (DiskFullError)."""
+    full: BaseException | None = None
+    for fut, results, spans in side:
+        exc = fut.exception()
+        _record_all(report, video_id, results, spans, settings)
+        if isinstance(exc, DiskFullError):
+            full = exc
+        elif exc is not None:
+            raise exc
+    if full is not None:
+        raise full
 
 
 def prepare(ref: VideoRef, settings: Settings, source_id: int | None, force: bool, landed: Future,
@@ -440,14 +487,39 @@ def overlapped_job(video_id: str, settings: Settings, report: VideoReport, force
         with job:
             results: dict[str, tuple[StageOutcome | None, str | None]] = {}
             spans: dict[str, list[float]] = {}
+            side: list[tuple[Future, dict, dict]] = []  # the stages beside the audio lane: (future, results, spans)
+
+            def start_beside(classes: list[type[Stage]]) -> None:
+                if classes:
+                    res: dict = {}
+                    spn: dict = {}
+                    side.append((in_thread(beside_lane, job, classes, steps, settings, res, spn, warmer), res, spn))
+
             try:
-                run_stages(job, lane_stages("audio"), steps, settings, results, spans, warmer)
+                lane = lane_stages("audio")
+                for cls in lane:
+                    run_stages(job, [cls], steps, settings, results, spans, warmer)
+                    start_beside([c for c in lane_stages("beside") if c.beside == cls.name])
+                # one naming no stage of the lane runs beside it from its end
+                start_beside([c for c in lane_stages("beside") if c.beside not in {a.name for a in lane}])
             except DiskFullError:
                 _record_all(report, video_id, results, spans, settings)
                 report.status = "failed"
+                try:
+                    _join_beside(side, report, video_id, settings)
+                finally:
+                    pictures()
+                raise
+            finally:
+                for fut, _res, _spn in side:
+                    fut.exception()  # wait: the side lanes read this job's decoded audio until they end
+            _record_all(report, video_id, results, spans, settings)
+            try:
+                _join_beside(side, report, video_id, settings)
+            except DiskFullError:
+                report.status = "failed"
                 pictures()
                 raise
-            _record_all(report, video_id, results, spans, settings)
             pic = pictures()  # DiskFullError from the picture lane stops the batch here
             if pic.job_error is not None:
                 for cls in lane_stages("pictures"):
@@ -559,7 +631,7 @@ def run_batch(sources: list[str], settings: Settings, force: bool, steps: Steps)
     """
     settings.ensure_dirs()
     report = IngestReport()
-    warmer = Warmer(settings, lane_stages("audio") + lane_stages("join"))
+    warmer = Warmer(settings, lane_stages("audio") + lane_stages("beside") + lane_stages("join"))
     try:
         with disk_full_as_error(settings), catalogue_for(settings) as store:
             work = sweep_and_discover(store, settings, sources, report, steps.discover)

@@ -7,6 +7,7 @@ stored turns, so the subtitles say who speaks whichever stage ran last.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -41,8 +42,18 @@ def to_vtt_with_voices(t: Any, turns: Sequence[Any], include_flagged: bool = Fal
     return "\n".join(out)
 
 
+# The speakers stage runs beside the transcription (two threads of one ingest), and each rewrites the subtitles
+# after storing its own part: one refresh at a time, so the one that runs second reads both parts.
+_REFRESHING = threading.Lock()
+
+
 def refresh_vtt(store: Any, archive: Any, video_id: str) -> list[Path]:
     """Rewrite the video's ``transcript*.vtt`` with voices from its stored turns; returns the files written."""
+    with _REFRESHING:
+        return _refresh_vtt(store, archive, video_id)
+
+
+def _refresh_vtt(store: Any, archive: Any, video_id: str) -> list[Path]:
     turns = store.speaker_turns(video_id)
     folder = archive.video_dir(video_id)
     written = []

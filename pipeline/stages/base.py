@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,9 @@ class Job:
     _pcm: Path | None = None
     _samples: np.ndarray | None = None
     _no_audio: str | None = None
+    # the job whose decoded audio this one reads (``beside``): one decode, one PCM file, owned by that job
+    _audio_of: "Job | None" = None
+    _decoding: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.video = self.store.get_video(self.video_id)
@@ -83,9 +87,16 @@ class Job:
     def samples(self) -> np.ndarray:
         """The original's audio as 16 kHz mono float32, decoded on first use only, memory-mapped from then on.
 
-        NoAudioError (every time) for a file without an audio track.
+        NoAudioError (every time) for a file without an audio track. Safe to call from two threads (a stage
+        running ``beside`` the audio lane): the audio is decoded once.
         """
 
+        if self._audio_of is not None:
+            return self._audio_of.samples()
+        with self._decoding:
+            return self._decoded()
+
+    def _decoded(self) -> np.ndarray:
         if self._no_audio is not None:
             raise NoAudioError(self._no_audio)
         if self._samples is None:
@@ -98,6 +109,21 @@ class Job:
                 raise
             self._pcm, self._samples = path, open_pcm(path)
         return self._samples
+
+    def beside(self, store: Any) -> "Job":
+        """The same video for a stage run in another thread beside this job's stages (``Stage.beside``): its own
+        catalogue connection ``store``, this job's decoded audio (decoded at most once, released by this job) and
+        audio profile.
+
+        Arguments:
+            store: A catalogue connection opened in the thread that will use the new job.
+
+        Returns:
+            The new Job.
+        """
+        other = Job(store, self.archive, self.settings, self.video_id, force=self.force)
+        other._audio_of, other.profile = self, self.profile
+        return other
 
     def load_profile(self) -> Any:
         """The stored audio profile when the audio stage was skipped (None when there is none)."""
@@ -141,6 +167,10 @@ class Stage(ABC):
     # made — copies reads keyframe hashes and the audio fingerprint; the tagger's key names every transcript,
     # text on screen included. A flow runs the audio lane beside the picture lane and these stages at the join.
     joins: bool = False
+    # The name of an audio-lane stage: this one reads only what that stage left (the decoded audio, the audio
+    # profile), not the transcript, so a flow runs it in a side thread beside the audio lane's later stages
+    # (Whisper) once that stage is done, on the same decoded samples (``Job.beside``). None: in the lane's order.
+    beside: str | None = None
 
     @abstractmethod
     def key(self, job: Job) -> str:

@@ -147,6 +147,9 @@ def test_same_outcomes_events_and_keys_as_the_sequential_pass(clip, tmp_path, mo
     pic = [video.spans[c.name] for c in batch.lane_stages("pictures")]
     aud = [video.spans[c.name] for c in batch.lane_stages("audio")]
     assert max(pic[0][0], aud[0][0]) < min(pic[-1][1], aud[-1][1]), video.spans
+    # the speakers (beside the audio lane, after the audio profile) were found while Whisper ran
+    assert [c.name for c in batch.lane_stages("beside")] == ["speakers"]
+    assert video.spans["audio"][1] <= video.spans["speakers"][0] < video.spans["transcribe"][1], video.spans
     # and a second ingest skips every stage, --force redoes every one, as before
     again = batch.ingest([str(clip)], two)
     assert set(again.videos[0].stages.values()) == {"skipped"}, again.videos[0].stages
@@ -230,3 +233,22 @@ def test_with_a_prefect_server_configured_the_temporary_servers_module_is_not_im
     env.pop("PREFECT_API_URL", None)
     without = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert without.stdout.split() == ["True"], without.stderr[-2000:]
+
+
+def test_work_beside_whisper_runs_at_background_priority():
+    seen: dict = {}
+
+    def lane() -> None:
+        batch.background_priority()
+        seen["lane"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        inner = threading.Thread(target=lambda: seen.update(child=os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        inner.start()
+        inner.join()
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    t = threading.Thread(target=lane)
+    t.start()
+    t.join()
+    # the lane thread (and what it starts: decoder threads) yields to Whisper; the caller's priority is untouched
+    assert seen == {"lane": max(before, batch.BACKGROUND_NICE), "child": max(before, batch.BACKGROUND_NICE)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before

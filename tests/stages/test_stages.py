@@ -61,6 +61,37 @@ def test_a_job_decodes_the_audio_once_for_every_reader(archived_bulletin, store,
     assert set(again.values()) == {"skipped"} and len(decodes) == 1
 
 
+def test_a_job_beside_another_reads_its_decoded_audio_from_two_threads(archived_bulletin, store, archive, settings,
+                                                                         monkeypatch, tmp_path):
+    import threading
+
+    from pipeline.storage.sqlite.catalogue import Store
+
+    decodes = []
+
+    class CountedDecode(media_audio._Decode):
+        def __init__(self, *a, **k):
+            decodes.append(a)
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(media_audio, "_Decode", CountedDecode)
+    got: dict = {}
+    with Job(store, archive, settings, archived_bulletin) as job:
+        def side() -> None:
+            with Store(settings.db_path) as own, job.beside(own) as other:
+                got["side"] = other.samples()
+
+        t = threading.Thread(target=side)
+        t.start()
+        got["main"] = job.samples()
+        t.join()
+        pcm = job._pcm
+        # one decode for both threads; the side job's end does not take the audio from under the main job
+        assert len(decodes) == 1 and pcm is not None and pcm.is_file()
+        assert got["side"] is got["main"]
+    assert not pcm.exists()
+
+
 def test_the_tag_key_follows_the_channel_registry(archived_bulletin, store, archive, settings, tmp_path, monkeypatch):
     """An edited registry re-tags on reprocess, even when its stated version was not bumped."""
     from pipeline.config import channel_registry_path
