@@ -30,6 +30,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from pipeline.components import gather
@@ -461,7 +462,8 @@ def _record_all(report: VideoReport, video_id: str, results: dict, spans: dict, 
 
 
 def overlapped_job(video_id: str, settings: Settings, report: VideoReport, force: bool, steps: Steps,
-                   pictures: Callable[[], Pictures], warmer: Warmer | None = None) -> None:
+                   pictures: Callable[[], Pictures], warmer: Warmer | None = None,
+                   joins: "JoinLane | None" = None) -> None:
     """The audio lane here, then the picture lane's results (``pictures()`` waits for them), then the join.
 
     Arguments:
@@ -472,6 +474,7 @@ def overlapped_job(video_id: str, settings: Settings, report: VideoReport, force
         steps: How stages are called.
         pictures: Waits for the picture lane running elsewhere and returns its Pictures.
         warmer: The batch's model loading, waited for stage by stage (None: each stage loads its own).
+        joins: The batch's join lane: the join stages go there and this returns after the lanes (None: here).
 
     Raises:
         DiskFullError: the disk is full (the batch stops; what was recorded stays).
@@ -527,11 +530,88 @@ def overlapped_job(video_id: str, settings: Settings, report: VideoReport, force
             _record_all(report, video_id, pic.results, pic.spans, settings)
             if job.keyframes is None:  # fresh keyframes (mirror and crop hashes included) for copies
                 job.keyframes = pic.keyframes
-            results, spans = {}, {}
-            try:
-                run_stages(job, lane_stages("join"), steps, settings, results, spans, warmer)
-            finally:
-                _record_all(report, video_id, results, spans, settings)
+            if joins is not None:  # the join beside the next video's audio lane, with this job's decoded audio
+                joins.submit(join_stages_of, Handover.of(job), report, steps, settings, warmer)
+                return
+            join_stages(job, report, steps, settings, warmer)
+
+
+def join_stages(job: Job, report: VideoReport, steps: Steps, settings: Settings, warmer: Warmer | None = None) -> None:
+    """A video's join stages (copies, the tagger: ``Stage.joins``) on ``job``, each outcome into ``report``."""
+    results: dict[str, tuple[StageOutcome | None, str | None]] = {}
+    spans: dict[str, list[float]] = {}
+    try:
+        run_stages(job, lane_stages("join"), steps, settings, results, spans, warmer)
+    finally:
+        _record_all(report, job.video_id, results, spans, settings)
+
+
+@dataclass
+class Handover:
+    """What a video's lanes hand to its join stages on the join lane: the decoded audio (its PCM file released by
+    the join's job), the fresh keyframes, the profile and the transcripts."""
+
+    video_id: str
+    force: bool
+    audio: tuple[Any, Any, str | None]
+    keyframes: Any
+    profile: Any
+    transcript: Any
+    translation: Any
+
+    @classmethod
+    def of(cls, job: Job) -> "Handover":
+        return cls(job.video_id, job.force, job.detach_audio(), job.keyframes, job.profile, job.transcript,
+                   job.translation)
+
+
+def join_stages_of(handover: Handover, report: VideoReport, steps: Steps, settings: Settings,
+                   warmer: Warmer | None = None) -> None:
+    """On the join lane: the video's join stages in a job of their own (its own catalogue connection) with what
+    its lanes handed over."""
+    with catalogue_for(settings) as store:
+        try:
+            job = Job(store, blob_store_for(settings), settings, handover.video_id, force=handover.force)
+        except ClipwatchError as exc:  # deleted meanwhile: the PCM file goes, the stages are failures of their own
+            if handover.audio[0] is not None:
+                Path(handover.audio[0]).unlink(missing_ok=True)
+            for cls in lane_stages("join"):
+                record(report, handover.video_id, cls.name, None, str(exc), settings)
+            return
+        with job:
+            job.attach_audio(handover.audio)
+            job.keyframes, job.profile = handover.keyframes, handover.profile
+            job.transcript, job.translation = handover.transcript, handover.translation
+            join_stages(job, report, steps, settings, warmer)
+
+
+class JoinLane:
+    """The batch's join stages, one video at a time in batch order (copies of video N+1 sees video N's), in one
+    thread at background priority beside the next video's audio lane: Whisper does not wait for copies and the
+    tagger. ``wait`` blocks until every join submitted has run; a full disk in one is raised from ``check``."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clipwatch-join",
+                                       initializer=background_priority)
+        self.futures: list[Future] = []
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        ctx = contextvars.copy_context()  # a Prefect flow's run context: its tasks stay in the same flow run
+        self.futures.append(self.pool.submit(ctx.run, fn, *args))
+
+    def check(self) -> None:
+        """Raise the DiskFullError of a finished join, if any (the batch stops before its next video)."""
+        for fut in self.futures:
+            if fut.done() and isinstance(fut.exception(), DiskFullError):
+                raise fut.exception()  # type: ignore[misc]
+
+    def wait(self) -> None:
+        """Every join submitted, finished; DiskFullError if one met a full disk, any other error as raised."""
+        try:
+            for fut in self.futures:
+                fut.result()
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 def analyse(video_id: str, settings: Settings, report: VideoReport, force: bool = False,
@@ -640,13 +720,23 @@ def run_batch(sources: list[str], settings: Settings, force: bool, steps: Steps)
         return report
 
     turns = PictureTurns()
+    joins = JoinLane()
     landed: list[Future] = [Future() for _ in work]
     try:
         futures = [steps.submit_prepare(ref, settings, sid, force, landed[i], turns, i) for i, (ref, sid) in enumerate(work)]
         for i, ((ref, _sid), fut) in enumerate(zip(work, futures)):
-            _one_video(report, ref, fut, landed[i], settings, force, steps, turns, i, warmer)
+            try:
+                joins.check()
+            except DiskFullError as exc:
+                report.stopped = report.stopped or str(exc)
+            _one_video(report, ref, fut, landed[i], settings, force, steps, turns, i, warmer, joins)
+        try:
+            joins.wait()
+        except DiskFullError as exc:
+            report.stopped = report.stopped or str(exc)
     finally:
         turns.close()  # a batch left by an unexpected error leaves no worker waiting for its turn
+        joins.pool.shutdown(wait=True)
         warmer.join()
     if not report.stopped:
         update_semantic_index(settings, report, steps.embed)
@@ -654,7 +744,8 @@ def run_batch(sources: list[str], settings: Settings, force: bool, steps: Steps)
 
 
 def _one_video(report: IngestReport, ref: VideoRef, fut: Any, landed: Future, settings: Settings, force: bool,
-               steps: Steps, turns: PictureTurns, index: int, warmer: Warmer | None = None) -> None:
+               steps: Steps, turns: PictureTurns, index: int, warmer: Warmer | None = None,
+               joins: JoinLane | None = None) -> None:
     vr = VideoReport(ref=fs_display(ref.url), title=ref.title)
     report.videos.append(vr)
     label = ref.title or vr.ref
@@ -683,7 +774,7 @@ def _one_video(report: IngestReport, ref: VideoRef, fut: Any, landed: Future, se
     if warmer is not None and (outcome.status == "done" or force):
         warmer.start()
     try:
-        overlapped_job(outcome.video_id, settings, vr, force, steps, fut.result, warmer)
+        overlapped_job(outcome.video_id, settings, vr, force, steps, fut.result, warmer, joins)
     except DiskFullError as exc:
         vr.status, vr.error = "failed", str(exc)
         report.stopped = str(exc)

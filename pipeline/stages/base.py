@@ -125,6 +125,20 @@ class Job:
         other._audio_of, other.profile = self, self.profile
         return other
 
+    def detach_audio(self) -> tuple[Path | None, np.ndarray | None, str | None]:
+        """Hand this job's decoded audio (and the PCM file it owns) to another job (``attach_audio``): a video's
+        join stages, run in another thread after its audio lane, read the audio without decoding it again. This
+        job no longer releases it."""
+        with self._decoding:
+            handle = (self._pcm, self._samples, self._no_audio)
+            self._pcm, self._samples = None, None
+            return handle
+
+    def attach_audio(self, handle: tuple[Path | None, np.ndarray | None, str | None]) -> None:
+        """Take the decoded audio ``detach_audio`` handed over (released by this job from now on)."""
+        with self._decoding:
+            self._pcm, self._samples, self._no_audio = handle
+
     def load_profile(self) -> Any:
         """The stored audio profile when the audio stage was skipped (None when there is none)."""
         if self.profile is None:

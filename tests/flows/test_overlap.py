@@ -252,3 +252,56 @@ def test_work_beside_whisper_runs_at_background_priority():
     # the lane thread (and what it starts: decoder threads) yields to Whisper; the caller's priority is untouched
     assert seen == {"lane": max(before, batch.BACKGROUND_NICE), "child": max(before, batch.BACKGROUND_NICE)}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+
+
+def test_a_videos_join_runs_beside_the_next_videos_audio_lane(tmp_path, settings, monkeypatch):
+    """Copies and the tagger of video 1 do not hold up video 2's Whisper: they run on the batch's join lane."""
+    first = make_speech_video(tmp_path / "one.mp4", "The first bulletin.")
+    second = make_speech_video(tmp_path / "two.mp4", "The second bulletin, a little longer.")
+    second_audio = threading.Event()
+    seen: dict[str, bool] = {}
+    order: list[str] = []
+
+    class Sound(Stage):
+        name = "sound"
+
+        def key(self, job: Job) -> str:
+            return f"{job.media_sha256}:1"
+
+        def run(self, job, progress=None) -> StageOutcome:
+            if job.media_path.stat().st_size == second_size:
+                second_audio.set()
+            order.append(f"sound:{job.video_id}")
+            return StageOutcome(job.video_id, self.name, "done", detail={"samples": int(job.samples().size)})
+
+    class Join(Stage):
+        name, joins = "join", True
+
+        def key(self, job: Job) -> str:
+            return f"{job.media_sha256}:1"
+
+        def run(self, job, progress=None) -> StageOutcome:
+            if job.media_path.stat().st_size != second_size:
+                seen["next_audio_started"] = second_audio.wait(WAIT)
+            order.append(f"join:{job.video_id}")
+            # the audio decoded by the audio lane, handed over (not decoded again) and still readable here
+            return StageOutcome(job.video_id, self.name, "done", detail={"samples": int(job.samples().size)})
+
+    second_size = second.stat().st_size
+    assert first.stat().st_size != second_size
+    monkeypatch.setattr(batch, "STAGES", (Sound, Join))
+    decodes = []
+    real = Job._decoded
+
+    def counted(self):
+        if self._samples is None:
+            decodes.append(self.video_id)
+        return real(self)
+
+    monkeypatch.setattr(Job, "_decoded", counted)
+    report = batch.ingest([str(first), str(second)], settings)
+    assert report.failed == 0, report.to_dict()
+    assert seen == {"next_audio_started": True}
+    assert [v.stages for v in report.videos] == [{"fetch": "done", "sound": "done", "join": "done"}] * 2
+    assert sorted(decodes) == sorted(v.video_id for v in report.videos)  # one decode per video
+    assert not list((settings.data_dir / "cache" / "pcm").glob("*.f32"))  # every PCM file released
