@@ -300,7 +300,7 @@ class Warmer:
 
 def lane_stages(lane: str) -> list[type[Stage]]:
     """The stages of one lane, in pipeline order: "pictures" (the media pool), "audio" (the asr pool, not joining),
-    "beside" (beside the audio lane once the stage they name is done: ``Stage.beside``), "join" (after all)."""
+    "beside" (in a thread beside the audio lane: ``Stage.beside``), "join" (after all)."""
     if lane == "pictures":
         return [cls for cls in STAGES if cls.pool == "media"]
     if lane == "audio":
@@ -364,13 +364,25 @@ def picture_lane(video_id: str, settings: Settings, force: bool, steps: Steps) -
 
 def beside_lane(job: Job, classes: list[type[Stage]], steps: Steps, settings: Settings, results: dict, spans: dict,
                 warmer: Warmer | None = None) -> None:
-    """Stages that run beside the audio lane (``Stage.beside``: the speakers), in a thread of their own at
-    background priority, with their own catalogue connection and ``job``'s decoded audio; each outcome (or error)
-    into ``results``, when it ran into ``spans``. DiskFullError when the disk filled up."""
+    """Stages that run beside the audio lane (``Stage.beside``: the audio profile, the speakers), in a thread of
+    their own at background priority, with their own catalogue connection and ``job``'s decoded audio; each outcome
+    (or error) into ``results``, when it ran into ``spans``. The profile goes to ``job`` as soon as it is made
+    (``job.profile_ready``). DiskFullError when the disk filled up."""
     background_priority()
-    with catalogue_for(settings) as store:
-        with job.beside(store) as side:
-            run_stages(side, classes, steps, settings, results, spans, warmer)
+    try:
+        with catalogue_for(settings) as store:
+            with job.beside(store) as side:
+                for cls in classes:
+                    try:
+                        run_stages(side, [cls], steps, settings, results, spans, warmer)
+                    finally:
+                        if cls.name == "audio":
+                            job.profile = side.profile
+                            if job.profile_ready is not None:
+                                job.profile_ready.set()
+    finally:
+        if job.profile_ready is not None:
+            job.profile_ready.set()  # a lane stage waiting for the profile never waits for a thread that is over
 
 
 def _join_beside(side: list[tuple[Future, dict, dict]], report: VideoReport, video_id: str, settings: Settings) -> None:
@@ -499,12 +511,10 @@ def overlapped_job(video_id: str, settings: Settings, report: VideoReport, force
                     side.append((in_thread(beside_lane, job, classes, steps, settings, res, spn, warmer), res, spn))
 
             try:
-                lane = lane_stages("audio")
-                for cls in lane:
-                    run_stages(job, [cls], steps, settings, results, spans, warmer)
-                    start_beside([c for c in lane_stages("beside") if c.beside == cls.name])
-                # one naming no stage of the lane runs beside it from its end
-                start_beside([c for c in lane_stages("beside") if c.beside not in {a.name for a in lane}])
+                if any(c.name == "audio" for c in lane_stages("beside")):
+                    job.profile_ready = threading.Event()
+                start_beside(lane_stages("beside"))
+                run_stages(job, lane_stages("audio"), steps, settings, results, spans, warmer)
             except DiskFullError:
                 _record_all(report, video_id, results, spans, settings)
                 report.status = "failed"

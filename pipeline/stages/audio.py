@@ -1,7 +1,7 @@
 """The audio profile: speech / music / speech over music / noise / silence per second, computed once per original and kept.
 
-This is the stage that decodes the audio (``Job.samples``); the transcription after it reads the same
-memory-mapped samples, and both the transcript's music/silence flags and the tagger read the profile it stores
+It reads the job's decoded audio (``Job.samples``, decoded once for every reader) beside the transcription,
+which waits for the profile only when it flags its segments, and both the transcript's music/silence flags and the tagger read the profile it stores
 (``audio_profile.json`` in the video folder and an ``audio_profiles`` row).
 """
 
@@ -17,6 +17,7 @@ from pipeline.storage.files import atomic_write_json
 
 class AudioProfileStage(Stage):
     name = "audio"
+    beside = True  # Whisper does not read the profile until its transcript is made (flags): profiled while it runs
     skip_message = "already profiled by this classifier"
 
     def key(self, job: Job) -> str:

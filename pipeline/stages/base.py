@@ -67,6 +67,8 @@ class Job:
     # the job whose decoded audio this one reads (``beside``): one decode, one PCM file, owned by that job
     _audio_of: "Job | None" = None
     _decoding: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # set once the audio profile stage, running beside this job's stages in another thread, is over
+    profile_ready: threading.Event | None = None
 
     def __post_init__(self) -> None:
         self.video = self.store.get_video(self.video_id)
@@ -140,7 +142,10 @@ class Job:
             self._pcm, self._samples, self._no_audio = handle
 
     def load_profile(self) -> Any:
-        """The stored audio profile when the audio stage was skipped (None when there is none)."""
+        """The stored audio profile when the audio stage was skipped (None when there is none); while the stage runs
+        beside this job (``profile_ready``), its result once it is over."""
+        if self.profile_ready is not None:
+            self.profile_ready.wait()
         if self.profile is None:
 
             row = self.store.audio_profile_row(self.video_id)
@@ -181,10 +186,11 @@ class Stage(ABC):
     # made — copies reads keyframe hashes and the audio fingerprint; the tagger's key names every transcript,
     # text on screen included. A flow runs the audio lane beside the picture lane and these stages at the join.
     joins: bool = False
-    # The name of an audio-lane stage: this one reads only what that stage left (the decoded audio, the audio
-    # profile), not the transcript, so a flow runs it in a side thread beside the audio lane's later stages
-    # (Whisper) once that stage is done, on the same decoded samples (``Job.beside``). None: in the lane's order.
-    beside: str | None = None
+    # True: reads the decoded audio (and what the stages beside it before it left: the audio profile), never the
+    # transcript, so a flow runs it in a side thread beside the audio lane (Whisper), in pipeline order with the
+    # other such stages, on the same decoded samples (``Job.beside``). A lane stage that reads the profile waits for
+    # it (``Job.load_profile``).
+    beside: bool = False
 
     @abstractmethod
     def key(self, job: Job) -> str:

@@ -23,7 +23,7 @@ from pipeline.stages.base import Job, Progress, Stage, StageOutcome
 class SpeakersStage(Stage):
     name = "speakers"
     skip_message = "speakers already found with this encoder"
-    beside = "audio"  # voices need the audio and its profile, not the transcript: embedded while Whisper runs
+    beside = True  # voices need the audio and its profile, not the transcript: embedded while Whisper runs
 
     def __init__(self, encoder: str | None = None) -> None:
         self.encoder_name = encoder or DEFAULT_ENCODER
