@@ -1,13 +1,19 @@
 """One overlapped pass per video, with Prefect or without it (issue 19).
 
-Each video has two lanes that meet at a join:
+Each video has lanes that meet at a join:
 
-* the **audio lane** (the caller's thread): decode once → audio profile → Whisper → speakers — every stage of the
-  ``asr`` pool that does not join; it starts as soon as the video's download has landed;
+* the **audio lane** (the caller's thread): decode once → Whisper (the ``asr`` stages that neither join nor run
+  beside); it starts as soon as the video's download has landed and sets the video's pace;
+* **beside it** (``Stage.beside``, one side thread on the same decoded samples): the audio profile → the speakers;
+  Whisper waits for the profile only to flag its segments;
 * the **picture lane** (a download worker, right after its download): shots and keyframes → text on screen —
-  the ``media`` pool, on the cores Whisper leaves;
+  the ``media`` pool;
 * the **join** (``Stage.joins``): copies (keyframe hashes and the audio fingerprint) and the tagger (everything
-  the video's other stages wrote), after both lanes.
+  the video's other stages wrote), after all of them — in a batch on the **join lane** (``JoinLane``: one thread,
+  videos in batch order), beside the next video's audio lane, with the video's decoded audio handed over.
+
+Everything but the audio lane runs at background priority (``background_priority``: nice 10): on a 2-core machine
+Whisper keeps about 1.4 cores busy, and the other lanes use the rest instead of slowing it down.
 
 For a batch, downloads run side by side (``DOWNLOAD_WORKERS``) and the picture lanes run one video at a time in
 batch order (``PictureTurns``), so video N+1's download and pictures overlap video N's Whisper. Every stage runs
