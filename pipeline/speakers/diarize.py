@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pipeline.media.profile import SPEECH_LABELS, vad_probs
-from pipeline.speakers.ge2e import normalize_volume
+from pipeline.speakers.ge2e import volume_gain
 
 SR = 16000
 FRAME_S = 0.032  # Silero's chunk (512 samples)
@@ -186,11 +186,12 @@ def embed(samples: np.ndarray, encoder: Any, profile: Any = None, step_s: float 
     by_region: dict[int, list[int]] = {}
     for i, (r, _) in enumerate(wins):
         by_region.setdefault(r, []).append(i)
-    # Region by region: each region is raised to -30 dBFS as a whole (the encoder's training condition).
+    # Region by region: each region is raised to -30 dBFS as a whole (the encoder's training condition). The region
+    # is handed over as a view with its gain, never copied whole: an hour of unbroken speech is read in blocks.
     for r, idx in by_region.items():
         a, b = regions[r]
-        y = normalize_volume(np.asarray(samples[a:b], np.float32))
-        emb[idx] = encoder.embed_windows(y, np.array([wins[i][1] - a for i in idx]))
+        emb[idx] = encoder.embed_windows(samples[a:b], np.array([wins[i][1] - a for i in idx]),
+                                         gain=volume_gain(samples[a:b]))
     centres = np.array([(s + min(window, regions[r][1] - s) / 2) / SR for r, s in wins], np.float64)
     return Windows(speech, emb, centres)
 
