@@ -47,7 +47,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from pipeline.errors import ConfigError, MediaError
-from pipeline.media.audio import SAMPLE_RATE, load_audio
+from pipeline.media.audio import SAMPLE_RATE, load_audio, pcm_blocks
 from pipeline.media.probe import ffmpeg_exe, ffmpeg_version
 
 #: seconds per fingerprint item: Chromaprint hops 4096/3 samples at 11025 Hz
@@ -313,9 +313,9 @@ class _Loudness:
 
 
 def _blocks(samples: np.ndarray) -> Iterator[np.ndarray]:
-    """``samples`` (an array or a memory map) as float32 copies of BLOCK samples."""
-    for i in range(0, len(samples), BLOCK):
-        yield np.asarray(samples[i:i + BLOCK], np.float32)
+    """``samples`` (an array or a memory map, whose pages are let go after each block) as float32 copies of BLOCK
+    samples."""
+    return pcm_blocks(samples, BLOCK)
 
 
 def _atempo_blocks(samples: np.ndarray, rate: int, factor: float) -> Iterator[np.ndarray]:

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pipeline.media.audio import pcm_blocks
 from pipeline.media.profile import SPEECH_LABELS, vad_probs
 from pipeline.speakers.ge2e import volume_gain
 
@@ -92,8 +93,7 @@ def speech_frames(samples: np.ndarray, profile: Any = None) -> np.ndarray:
     """
     # In 30 s blocks, each copied: the job's samples are a read-only memory map (and an hour is not copied at once).
     block = 512 * 938
-    probs = np.concatenate([vad_probs(np.array(samples[a:a + block], np.float32)) for a in range(0, len(samples), block)]
-                           or [np.zeros(0, np.float32)])
+    probs = np.concatenate([vad_probs(y) for y in pcm_blocks(samples, block)] or [np.zeros(0, np.float32)])
     speech = probs >= 0.5
     if profile is not None and profile.labels:
         sec = np.array([lab in SPEECH_LABELS for lab in profile.labels] + [False])

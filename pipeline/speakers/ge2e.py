@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from pipeline.media.audio import pcm_blocks, pcm_read
 from pipeline.speakers.base import MissingEncoder
 
 SR = 16000
@@ -109,7 +110,7 @@ def mel_frames(samples: np.ndarray, k0: int, k1: int, stop: int | None = None, g
     buf = np.zeros((k1 - 1 - k0) * HOP + N_FFT, np.float32)  # what frames k0..k1-1 cover, zeros past the edges
     lo, hi = max(a, 0), min(a + len(buf), stop)
     if hi > lo:
-        buf[lo - a:hi - a] = samples[lo:hi]
+        buf[lo - a:hi - a] = pcm_read(samples, lo, hi)
     if gain != 1.0:
         np.multiply(buf, np.float32(gain), out=buf)
     frames = np.lib.stride_tricks.as_strided(buf, (k1 - k0, N_FFT), (buf.strides[0] * HOP, buf.strides[0]))
@@ -144,7 +145,7 @@ def volume_gain(y: np.ndarray, block: int = 1 << 20) -> float:
     """
     if not len(y):
         return 1.0
-    total = sum(float(np.square(y[i:i + block], dtype=np.float64).sum()) for i in range(0, len(y), block))
+    total = sum(float(np.square(b, dtype=np.float64).sum()) for b in pcm_blocks(y, block))
     rms = float(np.sqrt(total / len(y)))
     if rms <= 1e-9:
         return 1.0
