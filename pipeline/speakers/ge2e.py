@@ -343,6 +343,15 @@ def _network(path: str) -> _Network:
                              f"reinstall: {INSTALL_HINT}") from exc
 
 
+@functools.lru_cache(maxsize=1)
+def _blas() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, made once: each embed_windows call (one per speech region,
+    thousands on a long file) then only sets and restores the thread count instead of scanning the libraries again."""
+    from threadpoolctl import ThreadpoolController  # only when voices are embedded
+
+    return ThreadpoolController()
+
+
 def _threads() -> int:
     threads = os.environ.get("CLIPWATCH_SPEAKER_THREADS", "1")
     return int(threads) if threads.isdigit() and int(threads) > 0 else 1
@@ -382,8 +391,6 @@ class GE2EEncoder:
         Returns:
             (len(starts), 256) float32.
         """
-        from threadpoolctl import threadpool_limits  # reads the loaded BLAS libraries: only when voices are embedded
-
         starts = np.asarray(starts, np.int64)
         if len(starts) == 0:
             return np.zeros((0, self.dim), np.float32)
@@ -393,7 +400,7 @@ class GE2EEncoder:
         span = samples[first:stop]  # a view (of a memory map: nothing read yet)
         order = np.argsort(frames, kind="stable")
         out = np.zeros((len(starts), self.dim), np.float32)
-        with threadpool_limits(limits=_threads(), user_api="blas"):
+        with _blas().limit(limits=_threads(), user_api="blas"):
             for run in _batches(frames[order], self.batch):
                 sel = order[run]
                 f0 = int(frames[sel].min())
