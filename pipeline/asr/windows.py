@@ -24,7 +24,7 @@ import numpy as np
 from pipeline.asr.base import NO_SPEECH_THRESHOLD, TASKS, Progress, Segment, Transcript, get_transcriber
 from pipeline.asr.flags import flag_segment, mark_clause_loops
 from pipeline.errors import ConfigError, ModelError, NoAudioError
-from pipeline.media.audio import SAMPLE_RATE, iter_audio
+from pipeline.media.audio import SAMPLE_RATE, iter_audio, pcm_blocks
 from pipeline.media.probe import probe
 
 # Audio held in memory at once. Peak RSS on a 10-minute clip with tiny.en int8 (bench/transcribe.py):
@@ -41,8 +41,7 @@ def _known_language(code: str) -> bool:
 
 
 def _chunks(samples: np.ndarray, chunk: int):
-    for i in range(0, samples.size, chunk):
-        yield np.asarray(samples[i : i + chunk], dtype=np.float32)
+    yield from pcm_blocks(samples, chunk)  # copies; a memory map's pages are let go after each (issue 19)
 
 
 def transcribe(

@@ -36,16 +36,18 @@ per video.
 from __future__ import annotations
 
 import functools
+import queue
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from pipeline.errors import ConfigError, MediaError
-from pipeline.media.audio import SAMPLE_RATE, load_audio
+from pipeline.media.audio import SAMPLE_RATE, load_audio, pcm_blocks
 from pipeline.media.probe import ffmpeg_exe, ffmpeg_version
 
 #: seconds per fingerprint item: Chromaprint hops 4096/3 samples at 11025 Hz
@@ -195,56 +197,180 @@ def fpcalc_version() -> str:
     return out.strip().split()[-1] if out.strip() else "unknown"
 
 
-def _run_ffmpeg_chromaprint(exe: str, pcm_s16: bytes, rate: int) -> np.ndarray:
-    """Raw items from ffmpeg's chromaprint muxer (native-endian uint32s, as fpcalc -raw prints them)."""
-    res = subprocess.run([exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "s16le", "-ar", str(rate),
-                          "-ac", "1", "-i", "pipe:", "-f", "chromaprint", "-fp_format", "raw", "pipe:"],
-                         input=pcm_s16, capture_output=True, check=False)
-    if res.returncode != 0:
-        raise MediaError(f"ffmpeg could not fingerprint the audio: {res.stderr.decode(errors='replace').strip()[:200]}")
-    return np.frombuffer(res.stdout[: len(res.stdout) // 4 * 4], "=u4").astype(np.uint32)
+# Audio goes to Chromaprint (and atempo) in blocks of this many samples, written by a thread while the output is read:
+# a 3-hour track is 690 MB of float32, and neither it nor its 16-bit form is ever held whole (issue 19).
+BLOCK = 1 << 20
 
 
-def _run_fpcalc(pcm_s16: bytes, rate: int) -> np.ndarray:
-    if len(pcm_s16) < 2 * rate:  # under a second: Chromaprint gives nothing useful
-        return np.zeros(0, np.uint32)
+def _fingerprint_cmd(rate: int) -> tuple[str, list[str]]:
+    """(tool, argv) of the fingerprinter reading 16-bit mono PCM at ``rate`` on stdin."""
     tool, exe = fingerprinter()
     if tool == FFMPEG_TOOL:
-        return _run_ffmpeg_chromaprint(exe, pcm_s16, rate)
-    res = subprocess.run([exe, "-raw", "-plain", "-length", "0", "-format", "s16le", "-rate", str(rate),
-                          "-channels", "1", "-"], input=pcm_s16, capture_output=True, check=False)
-    text = res.stdout.decode().strip()
-    if res.returncode != 0 and not text and b"Empty fingerprint" in res.stderr:
+        return tool, [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "s16le", "-ar", str(rate), "-ac",
+                      "1", "-i", "pipe:", "-f", "chromaprint", "-fp_format", "raw", "pipe:"]
+    return tool, [exe, "-raw", "-plain", "-length", "0", "-format", "s16le", "-rate", str(rate), "-channels", "1", "-"]
+
+
+class _Child:
+    """A child process whose stdout and stderr are drained by threads while the caller writes its stdin."""
+
+    def __init__(self, argv: list[str], stream: bool = False) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.proc.stdin is not None  # for mypy: every pipe was asked for
+        self.stdin = self.proc.stdin
+        # stream: stdout is consumed as it comes (iterate ``out``), not gathered
+        self.out: Any = _Queue() if stream else []
+        self.err: list[bytes] = []
+        self.threads = [threading.Thread(target=self._drain, args=(s, d), daemon=True)
+                        for s, d in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for t in self.threads:
+            t.start()
+
+    @staticmethod
+    def _drain(stream: Any, dest: Any) -> None:
+        for chunk in iter(lambda: stream.read(1 << 16), b""):
+            dest.append(chunk)
+        if isinstance(dest, _Queue):
+            dest.close()
+
+    def write(self, data: bytes) -> bool:
+        """Write to stdin; False once the child stopped reading (it exited: its status says why)."""
+        try:
+            self.stdin.write(data)
+            return True
+        except (OSError, ValueError):  # a broken pipe, or stdin closed by finish()
+            return False
+
+    def finish(self) -> tuple[int, bytes, bytes]:
+        """Close stdin, wait; (exit status, stdout, stderr)."""
+        try:
+            self.stdin.close()
+        except OSError:
+            pass
+        rc = self.proc.wait()
+        for t in self.threads:
+            t.join()
+        return rc, b"".join(self.out) if isinstance(self.out, list) else b"", b"".join(self.err)
+
+
+def _items_from(tool: str, rc: int, out: bytes, err: bytes) -> np.ndarray:
+    if tool == FFMPEG_TOOL:
+        if rc != 0:
+            raise MediaError(f"ffmpeg could not fingerprint the audio: {err.decode(errors='replace').strip()[:200]}")
+        return np.frombuffer(out[: len(out) // 4 * 4], "=u4").astype(np.uint32)
+    text = out.decode().strip()
+    if rc != 0 and not text and b"Empty fingerprint" in err:
         return np.zeros(0, np.uint32)  # too little sound to fingerprint
-    if res.returncode != 0 and not text:
-        raise MediaError(f"fpcalc could not fingerprint the audio: {res.stderr.decode(errors='replace').strip()[:200]}")
+    if rc != 0 and not text:
+        raise MediaError(f"fpcalc could not fingerprint the audio: {err.decode(errors='replace').strip()[:200]}")
     if not text:
         return np.zeros(0, np.uint32)
     return np.array([int(v) for v in text.split(",")], dtype=np.uint64).astype(np.uint32)
 
 
-def _loud_items(samples: np.ndarray, rate: int, n_items: int) -> np.ndarray:
-    """True for items whose ~0.5 s of audio is louder than SILENCE_DBFS."""
-    if n_items == 0:
-        return np.zeros(0, bool)
-    hop = ITEM_SECONDS * rate
-    span = int(round(4 * hop))  # an item looks at ~16 chroma frames; judge its central half second
-    x = samples.astype(np.float64)
-    sq = np.concatenate(([0.0], np.cumsum(x ** 2)))
-    a = np.minimum((np.arange(n_items) * hop).astype(np.int64), len(x))
-    b = np.minimum(a + span * 2, len(x))
-    width = np.maximum(b - a, 1)
-    power = np.maximum(sq[b] - sq[a], 0.0) / width
-    return (b > a) & (power > 10 ** (SILENCE_DBFS / 10))
+class _Loudness:
+    """Which fingerprint items are louder than SILENCE_DBFS, from audio seen block by block.
+
+    An item is judged on ~0.5 s of audio from its start: the mean square over [a, b) with a = item * hop. The running
+    sum of squares is kept only at the positions some item's a or b can take, carried from block to block (the same
+    sequential float64 sums as one cumulative sum over the whole track), so memory is that of the items, not the audio.
+    """
+
+    def __init__(self, rate: int) -> None:
+        self.hop = ITEM_SECONDS * rate
+        self.width = 2 * int(round(4 * self.hop))  # an item looks at ~16 chroma frames; judge its central half second
+        self.total = 0.0  # sum of squares of the samples seen
+        self.seen = 0
+        self.pos: list[np.ndarray] = [np.zeros(1, np.int64)]
+        self.val: list[np.ndarray] = [np.zeros(1)]
+
+    def update(self, block: np.ndarray) -> None:
+        s, e = self.seen, self.seen + len(block)
+        if e == s:
+            return
+        sums = np.cumsum(np.concatenate(([self.total], block.astype(np.float64) ** 2)))  # sums[j] = S(s + j)
+        k0 = max(int((s - self.width) / self.hop) - 1, 0)
+        k = np.arange(k0, int(e / self.hop) + 2)
+        a = (k * self.hop).astype(np.int64)
+        p = np.unique(np.concatenate((a, a + self.width)))
+        p = p[(p > s) & (p <= e)]
+        self.pos.append(p)
+        self.val.append(sums[p - s])
+        self.total, self.seen = float(sums[-1]), e
+
+    def valid(self, n_items: int) -> np.ndarray:
+        if n_items == 0:
+            return np.zeros(0, bool)
+        pos, val = np.concatenate(self.pos), np.concatenate(self.val)
+        a = np.minimum((np.arange(n_items) * self.hop).astype(np.int64), self.seen)
+        b = np.minimum(a + self.width, self.seen)
+        pos, val = np.append(pos, self.seen), np.append(val, self.total)  # S(end), where a and b are clamped to
+        at = np.searchsorted(pos, np.concatenate((a, b)))
+        sa, sb = val[at[:n_items]], val[at[n_items:]]
+        width = np.maximum(b - a, 1)
+        power = np.maximum(sb - sa, 0.0) / width
+        return (b > a) & (power > 10 ** (SILENCE_DBFS / 10))
 
 
-def _atempo(samples: np.ndarray, rate: int, factor: float) -> np.ndarray:
-    res = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar",
-                          str(rate), "-ac", "1", "-i", "pipe:", "-af", f"atempo={factor:.6f}", "-f", "f32le", "pipe:"],
-                         input=samples.astype(np.float32).tobytes(), capture_output=True, check=False)
-    if res.returncode != 0:
-        raise MediaError(f"ffmpeg atempo failed: {res.stderr.decode(errors='replace')[:200]}")
-    return np.frombuffer(res.stdout, np.float32)
+def _blocks(samples: np.ndarray) -> Iterator[np.ndarray]:
+    """``samples`` (an array or a memory map, whose pages are let go after each block) as float32 copies of BLOCK
+    samples."""
+    return pcm_blocks(samples, BLOCK)
+
+
+def _atempo_blocks(samples: np.ndarray, rate: int, factor: float) -> Iterator[np.ndarray]:
+    """``samples`` through ffmpeg's atempo filter, streamed: fed by a thread, read back block by block."""
+    child = _Child([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(rate),
+                    "-ac", "1", "-i", "pipe:", "-af", f"atempo={factor:.6f}", "-f", "f32le", "pipe:"], stream=True)
+
+    def feed() -> None:
+        for block in _blocks(samples):
+            if not child.write(block.tobytes()):
+                break
+        try:
+            child.stdin.close()
+        except OSError:
+            pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    pending, done = b"", False
+    try:
+        for chunk in child.out:
+            pending += chunk
+            if len(pending) >= BLOCK * 4:
+                cut = len(pending) // 4 * 4
+                yield np.frombuffer(pending[:cut], np.float32)
+                pending = pending[cut:]
+        if len(pending) >= 4:
+            yield np.frombuffer(pending[: len(pending) // 4 * 4], np.float32)
+        done = True
+    finally:
+        if not done:  # the consumer stopped early: stop ffmpeg, empty its queue so the drain thread can end
+            child.proc.kill()
+            for _ in child.out:
+                pass
+        feeder.join()
+        rc, _, err = child.finish()
+    if rc != 0:
+        raise MediaError(f"ffmpeg atempo failed: {err.decode(errors='replace')[:200]}")
+
+
+class _Queue:
+    """What ``_Child`` drains stdout into when the output is read as a stream: a queue ending with None."""
+
+    def __init__(self) -> None:
+        self.q: queue.Queue[bytes | None] = queue.Queue(maxsize=64)  # 4 MB of 64 KB chunks ahead, at most
+
+    def append(self, chunk: bytes) -> None:
+        self.q.put(chunk)
+
+    def close(self) -> None:
+        self.q.put(None)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while (chunk := self.q.get()) is not None:
+            yield chunk
 
 
 def fingerprint_pcm(samples: np.ndarray, rate: int, *, speed: float = 1.0, how: str = "same") -> AudioFingerprint:
@@ -253,21 +379,37 @@ def fingerprint_pcm(samples: np.ndarray, rate: int, *, speed: float = 1.0, how: 
     ``how="rate"``: the copy was resampled (pitch moved with speed); declaring
     its PCM at ``rate / speed`` plays it back at the original speed.
     ``how="tempo"``: the copy kept its pitch; ``atempo=1/speed`` restores the pace.
+
+    The audio is streamed to the fingerprinter in blocks (``samples`` may be a memory map of hours): memory stays
+    that of one block and of the items, whatever the length.
     """
-    x = np.asarray(samples, np.float32)
     declared = rate
     if how == "rate" and speed != 1.0:
         declared = int(round(rate / speed))
-    elif how == "tempo" and speed != 1.0:
-        x = _atempo(x, rate, 1.0 / speed)
-    pcm = (np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-    items = _run_fpcalc(pcm, declared)
-    # loudness per item, measured on the PCM as fpcalc hears it (resampled to 11025 in time)
-    valid = _loud_items(x, declared, len(items)) if len(items) else np.zeros(0, bool)
+    if how == "tempo" and speed != 1.0:
+        blocks: Iterable[np.ndarray] = _atempo_blocks(samples, rate, 1.0 / speed)
+    elif len(samples) < declared:  # under a second: Chromaprint gives nothing useful
+        return AudioFingerprint(np.zeros(0, np.uint32), np.zeros(0, bool), len(samples) / declared, speed, how)
+    else:
+        blocks = _blocks(samples)
+    tool, argv = _fingerprint_cmd(declared)
+    child = _Child(argv)
+    loud = _Loudness(declared)
+    writing = True
+    try:
+        for block in blocks:
+            loud.update(block)
+            if writing:
+                # loudness on the PCM as fpcalc hears it: the float samples before 16-bit rounding, as before
+                writing = child.write((np.clip(block, -1.0, 1.0) * 32767).astype("<i2").tobytes())
+    finally:
+        rc, out, err = child.finish()
+    items = np.zeros(0, np.uint32) if loud.seen < declared else _items_from(tool, rc, out, err)
+    valid = loud.valid(len(items))
     # a run of identical items is one sound held (tone, hum): keep only its first item
     if len(items) > 1:
         valid[1:] &= items[1:] != items[:-1]
-    return AudioFingerprint(items, valid, len(x) / declared, speed, how)
+    return AudioFingerprint(items, valid, loud.seen / declared, speed, how)
 
 
 def fingerprint_file(path: Path, *, speeds: Sequence[tuple[float, str]] = ((1.0, "same"),)) -> list[AudioFingerprint]:

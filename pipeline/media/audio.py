@@ -10,6 +10,7 @@ but only the pages a reader touches are in memory.
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import threading
 from pathlib import Path
@@ -136,6 +137,46 @@ def decode_pcm(path: Path, dest: Path) -> Path:
         dec.finish()
         tmp.unlink(missing_ok=True)
     return dest
+
+
+def release_pages(samples: np.ndarray) -> None:
+    """Let a memory-mapped PCM's pages leave this process's resident set (they stay in the kernel's page cache).
+
+    A page of a memory map that was read counts in the process's RSS until the map is closed or memory runs short:
+    a reader going through a 3-hour track (690 MB) would hold all of it. Readers that go block by block call this
+    after each block (``pcm_read``), so the resident audio is one block, whatever the length; a later read of the
+    same samples finds them in the page cache. Nothing for an array that is not a memory map.
+
+    Arguments:
+        samples: the array or memory map (a view of one included) that was read.
+    """
+    mm = getattr(samples, "_mmap", None)
+    if isinstance(mm, mmap.mmap) and hasattr(mm, "madvise"):
+        try:
+            mm.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):  # a closed map, or a platform without it: the pages simply stay
+            pass
+
+
+def pcm_read(samples: np.ndarray, a: int, b: int) -> np.ndarray:
+    """``samples[a:b]`` as a float32 copy, the memory map's pages released after it (``release_pages``).
+
+    Arguments:
+        samples: 16 kHz mono float32 audio, an array or a memory map.
+        a, b: the sample range.
+
+    Returns:
+        A new float32 array.
+    """
+    out = np.array(samples[a:b], np.float32)
+    release_pages(samples)
+    return out
+
+
+def pcm_blocks(samples: np.ndarray, block: int) -> Iterator[np.ndarray]:
+    """``samples`` as float32 copies of ``block`` samples (``pcm_read``): what a reader of a long track holds."""
+    for a in range(0, len(samples), block):
+        yield pcm_read(samples, a, a + block)
 
 
 def open_pcm(path: Path) -> np.ndarray:

@@ -38,7 +38,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from pipeline.errors import MediaError, ModelError
-from pipeline.media.audio import iter_audio
+from pipeline.media.audio import iter_audio, pcm_blocks
 
 log = logging.getLogger(__name__)
 
@@ -414,8 +414,7 @@ def analyse_stream(chunks: Iterable[np.ndarray], model: AudioModel | None = None
 
 def _blocks(y: np.ndarray) -> Iterator[np.ndarray]:
     step = BLOCK_WINDOWS * SR
-    for a in range(0, len(y), step):
-        yield np.asarray(y[a : a + step])
+    yield from pcm_blocks(y, step)  # copies, the memory map's pages let go after each (flat RSS on long files)
 
 
 def analyse_array(y: np.ndarray, model: AudioModel | None = None) -> AudioProfile:

@@ -31,12 +31,14 @@ class SpeakerEncoder(Protocol):
     dim: int
     window_s: float
 
-    def embed_windows(self, samples: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    def embed_windows(self, samples: np.ndarray, starts: np.ndarray, gain: float = 1.0) -> np.ndarray:
         """Embed the windows of ``samples`` that start at the sample offsets ``starts``.
 
         Arguments:
-            samples: 16 kHz mono float32 audio (a window running past the end is padded with zeros).
+            samples: 16 kHz mono float32 audio (a window running past the end is padded with zeros); may be a
+                memory map of hours, which the encoder reads in bounded blocks, never whole.
             starts: sample offsets, one per window.
+            gain: multiplies the samples before analysis (the caller's volume normalisation).
 
         Returns:
             A float32 array of shape (len(starts), dim), each row L2-normalised.

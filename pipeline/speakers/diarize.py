@@ -16,8 +16,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pipeline.media.audio import pcm_blocks
 from pipeline.media.profile import SPEECH_LABELS, vad_probs
-from pipeline.speakers.ge2e import normalize_volume
+from pipeline.speakers.ge2e import volume_gain
 
 SR = 16000
 FRAME_S = 0.032  # Silero's chunk (512 samples)
@@ -92,8 +93,7 @@ def speech_frames(samples: np.ndarray, profile: Any = None) -> np.ndarray:
     """
     # In 30 s blocks, each copied: the job's samples are a read-only memory map (and an hour is not copied at once).
     block = 512 * 938
-    probs = np.concatenate([vad_probs(np.array(samples[a:a + block], np.float32)) for a in range(0, len(samples), block)]
-                           or [np.zeros(0, np.float32)])
+    probs = np.concatenate([vad_probs(y) for y in pcm_blocks(samples, block)] or [np.zeros(0, np.float32)])
     speech = probs >= 0.5
     if profile is not None and profile.labels:
         sec = np.array([lab in SPEECH_LABELS for lab in profile.labels] + [False])
@@ -186,11 +186,12 @@ def embed(samples: np.ndarray, encoder: Any, profile: Any = None, step_s: float 
     by_region: dict[int, list[int]] = {}
     for i, (r, _) in enumerate(wins):
         by_region.setdefault(r, []).append(i)
-    # Region by region: each region is raised to -30 dBFS as a whole (the encoder's training condition).
+    # Region by region: each region is raised to -30 dBFS as a whole (the encoder's training condition). The region
+    # is handed over as a view with its gain, never copied whole: an hour of unbroken speech is read in blocks.
     for r, idx in by_region.items():
         a, b = regions[r]
-        y = normalize_volume(np.asarray(samples[a:b], np.float32))
-        emb[idx] = encoder.embed_windows(y, np.array([wins[i][1] - a for i in idx]))
+        emb[idx] = encoder.embed_windows(samples[a:b], np.array([wins[i][1] - a for i in idx]),
+                                         gain=volume_gain(samples[a:b]))
     centres = np.array([(s + min(window, regions[r][1] - s) / 2) / SR for r, s in wins], np.float64)
     return Windows(speech, emb, centres)
 

@@ -43,7 +43,7 @@ class SpeakersStage(Stage):
                 f"min={diarize.MIN_SPEAKER_S}:profile={profile_version()}")
 
     def warm(self, settings: Settings) -> None:
-        """The speaker encoder (torch's import and the GE2E weights: seconds), into the cache every run reads."""
+        """The speaker encoder (the GE2E weights, read with numpy: ~0.2 s, no torch), into the cache every run reads."""
         self.encoder()
 
     def needs(self) -> list[Need]:
