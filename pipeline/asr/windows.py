@@ -29,8 +29,10 @@ from pipeline.media.probe import probe
 
 # Audio held in memory at once. Peak RSS on a 10-minute clip with tiny.en int8 (bench/transcribe.py):
 # 874 MB with 600 s windows, 612 MB with 300 s, 404 MB with 120 s (faster-whisper's feature
-# extraction over a whole window dominates); 300 s keeps re-decoded window edges rare.
-WINDOW_SECONDS = 300.0
+# extraction over a whole window dominates). On bench/e2e.py's 5-minute real clip (base, word timestamps)
+# 120 s against 300 s: peak RSS 424 vs 555 MB, CPU 56.1 vs 62.2 s, the same 704 words (punctuation and
+# number spelling differ at a few places): the re-decoded window edges cost less than the larger features.
+WINDOW_SECONDS = 120.0
 
 
 def _known_language(code: str) -> bool:
