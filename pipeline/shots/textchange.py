@@ -77,6 +77,17 @@ FORGET_AFTER = 3.0
 REREAD_AFTER = 5
 #: new text is looked for every this many samples (what is on screen is followed at every one)
 DETECT_EVERY = 2
+#: new text is looked for only in rows where ``GATE_DENSITY`` of a ``GATE_BLOCK`` (w, h) of pixels are strokes
+#: *new and still*: within ``STILL`` grey levels over the last two samples (text holds still; a moving
+#: picture's texture rarely does, twice) and more than ``STILL`` away from what the pixel held when it was last
+#: looked at (a still picture, or text already found, is not looked at again until it changes)
+STILL = 16
+GATE_DENSITY = 0.25
+GATE_BLOCK = (48, 6)
+#: ... and everywhere again every this many samples (a line missed once, over a busy picture, gets another look)
+RELOOK_EVERY = 10
+#: samples kept to date a line found back to its first sample (and count how long it has held still)
+HISTORY = DETECT_EVERY + 3
 #: threads decoding the video (PyAV); OpenCV runs single-threaded during the watch (``_opencv_threads``)
 DECODE_THREADS = 1
 #: frames smaller or more elongated than this hold no readable caption
@@ -164,16 +175,32 @@ def _kept(tr: _Track, small: np.ndarray) -> float:
     return float((tr.ink & same).sum()) / max(1, int(tr.ink.sum()))
 
 
-def _there_before(small: np.ndarray, mid: np.ndarray, older: np.ndarray, box: tuple[int, int, int, int]) -> bool:
-    """Whether text found in ``small`` was already in ``mid`` (the sample between it and ``older``, the last one
-    looked in): of its ink that came since ``older`` (strong edges not there then), ``KEEP`` is in ``mid``."""
+def _held_for(small: np.ndarray, older: list[np.ndarray], box: tuple[int, int, int, int]) -> tuple[int, int]:
+    """How many of the samples before ``small`` (``older``, most recent first) already held the text found in
+    ``box``, counted back until one did not: (held, steady). The text's ink is its strong edges that differ from
+    the oldest sample (what it covered); held counts samples with ``KEEP`` of that ink, steady those with
+    ``STEADY`` of it (only while every later one was steady too). Ink that is in the oldest sample as well
+    cannot be dated: it held for all of them but the oldest."""
+    if not older:
+        return 0, 0
     cur = _crop(small, box).astype(np.int16)
     grad = cv2.morphologyEx(cur.astype(np.uint8), cv2.MORPH_GRADIENT, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
-    came = (grad > INK_CONTRAST) & (np.abs(cur - _crop(older, box).astype(np.int16)) > INK_TOLERANCE)
+    oldest = _crop(older[-1], box).astype(np.int16)
+    if oldest.shape != cur.shape:
+        return 0, 0
+    came = (grad > INK_CONTRAST) & (np.abs(cur - oldest) > INK_TOLERANCE)
     n = int(came.sum())
     if n < 10:
-        return False
-    return float((came & (np.abs(cur - _crop(mid, box).astype(np.int16)) <= INK_TOLERANCE)).sum()) / n >= KEEP
+        return len(older) - 1, len(older) - 1
+    held = steady = 0
+    for f in older[:-1]:
+        kept = float((came & (np.abs(cur - _crop(f, box).astype(np.int16)) <= INK_TOLERANCE)).sum()) / n
+        if kept < KEEP:
+            break
+        held += 1
+        if kept >= STEADY and steady == held - 1:
+            steady += 1
+    return held, steady
 
 
 def _frames(path: Path, step: float) -> Iterator[tuple[float, np.ndarray]]:
@@ -530,7 +557,12 @@ class TextWatcher:
         self.prev_t = 0.0
         self.scale = 1.0
         self._small: np.ndarray | None = None
-        self.det_small: np.ndarray | None = None  # the last frame new text was looked for in
+        self.history: list[tuple[float, np.ndarray]] = []  # the last HISTORY samples (time, watched frame), newest last
+        self.looked: np.ndarray | None = None  # each pixel as it was when last looked at for new text while still
+        self.fresh: np.ndarray | None = None  # pixels to look at whatever they held (where text went, or time to)
+        self._relook = 0
+        self.detections = 0  # samples the line detector ran on (what watching costs)
+        self.gated = 0  # samples new text was due to be looked for and the gate found nothing new and still
         self._since_detect = 0
         self.prev_prev_t = 0.0
         self.cache: dict[bytes, list[TextLine]] = {}  # readings by binarised line image: one read per image
@@ -552,6 +584,7 @@ class TextWatcher:
             self._small = small
             self._read_due(t, gray)
             self.prev_prev_t, self.prev_t = self.prev_t, t
+            self._remember(t, small)
             return
         self._small = small
         present: list[_Track] = []
@@ -574,11 +607,18 @@ class TextWatcher:
             # DETECT_EVERY samples (and dated back to the sample between when it was already there)
             self._read_due(t, gray)
             self.prev_prev_t, self.prev_small, self.prev_t = self.prev_t, small, t
+            self._remember(t, small)
             return
         self._since_detect = 0
-        det_small, self.det_small = self.det_small, small
         strokes = _strokes(small)
-        for box in sorted(detect(small, strokes), key=lambda b: -b[2] * b[3]):
+        found: list[tuple[int, int, int, int]] = []
+        if self._anything_new(small, strokes):
+            self.detections += 1
+            found = detect(small, strokes)
+        else:
+            self.gated += 1
+        older = [f for _, f in reversed(self.history)]
+        for box in sorted(found, key=lambda b: -b[2] * b[3]):
             grown = None
             for tr in present:
                 if _overlap(box, tr.box) > 0.5:
@@ -610,9 +650,13 @@ class TextWatcher:
                 continue
             tr = _Track(box, _crop(small, box).astype(np.int16), t, self.prev_t if self.frames > 1 else t, t)
             tr.before_small = self.prev_small
-            if det_small is not None and self.prev_small is not None and det_small is not self.prev_small and \
-                    _there_before(small, self.prev_small, det_small, box):
-                tr.first, tr.before, tr.before_small = self.prev_t, self.prev_prev_t, det_small
+            held, steady = _held_for(small, older, box)
+            if held:  # on screen before it was found: dated back to its first sample, read once steady long enough
+                tr.first = self.history[-held][0]
+                tr.before = self.history[-held - 1][0] if held < len(self.history) else tr.first
+                tr.before_small = self.history[-held - 1][1] if held < len(self.history) else None
+                tr.seen += held
+                tr.steady = steady
             for old in self.textures:
                 if _iou(box, old.box) > 0.7 and old.ink is not None and _kept(old, small) >= KEEP:
                     tr.reads = 2  # the same texture back after a flicker: it was read as nothing
@@ -621,6 +665,32 @@ class TextWatcher:
             present.append(tr)
         self._read_due(t, gray)
         self.prev_prev_t, self.prev_small, self.prev_t = self.prev_t, small, t
+        self._remember(t, small)
+
+    def _remember(self, t: float, small: np.ndarray) -> None:
+        self.history.append((t, small))
+        del self.history[:-HISTORY]
+
+    def _anything_new(self, small: np.ndarray, strokes: np.ndarray) -> bool:
+        """Whether the line detector is worth running on this sample (see ``GATE_DENSITY``); it always is on the
+        first one, and everywhere is looked at again every ``RELOOK_EVERY`` samples."""
+        older = [f for _, f in self.history[-2:]]
+        if self.looked is None or self.fresh is None or self.looked.shape != small.shape or len(older) < 2 or \
+                any(f.shape != small.shape for f in older):
+            self.looked, self.fresh = small.copy(), np.zeros(small.shape, bool)
+            self._relook = self.frames
+            return True
+        if self.frames - self._relook >= RELOOK_EVERY:
+            self.fresh[:] = True
+            self._relook = self.frames
+        still = (cv2.absdiff(small, older[1]) <= STILL) & (cv2.absdiff(small, older[0]) <= STILL)
+        new = still & (strokes > 0) & (self.fresh | (cv2.absdiff(small, self.looked) > STILL))
+        # the densest GATE_BLOCK of new still strokes (0/255 averaged): a line of text fills it, texture does not
+        if int(cv2.blur(new.view(np.uint8) * np.uint8(255), GATE_BLOCK).max()) < 255 * GATE_DENSITY:
+            return False
+        self.looked[still] = small[still]  # looked at now: not new again until it changes
+        self.fresh[still] = False
+        return True
 
     def _read_due(self, t: float, gray: np.ndarray) -> None:
         for tr in self.tracks:
@@ -674,6 +744,10 @@ class TextWatcher:
                 tr.ink = None
 
     def _end(self, tracks: list[_Track]) -> None:
+        if self.fresh is not None:
+            for tr in tracks:  # what covered these pixels went: the same text coming back is new again
+                x, y, w, h = tr.box
+                self.fresh[y:y + h, x:x + w] = True
         self.done.extend(tr for tr in tracks if tr.lines)
         self.textures = [tr for tr in self.textures if tr.last >= self.prev_t - FORGET_AFTER]
         self.textures += [tr for tr in tracks if tr.reads and not tr.lines]
