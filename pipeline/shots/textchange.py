@@ -561,6 +561,10 @@ class TextWatcher:
         self.looked: np.ndarray | None = None  # each pixel as it was when last looked at for new text while still
         self.fresh: np.ndarray | None = None  # pixels to look at whatever they held (where text went, or time to)
         self._relook = 0
+        # a change not yet looked at while still: the frames after it are watched in full even when identical
+        # (a caption that appears in a still shot is followed by identical frames, and must still be looked at)
+        self._unseen = False
+        self._settled = False  # the last sample the gate saw was still everywhere (over the last two samples)
         self.detections = 0  # samples the line detector ran on (what watching costs)
         self.gated = 0  # samples new text was due to be looked for and the gate found nothing new and still
         self._since_detect = 0
@@ -574,7 +578,7 @@ class TextWatcher:
         self.scale = min(1.0, DETECT_WIDTH / w)
         small = gray if self.scale == 1.0 else cv2.resize(gray, (max(1, round(w * self.scale)), max(1, round(h * self.scale))),
                                                            interpolation=cv2.INTER_AREA)
-        if self.prev_small is not None and self.prev_small.shape == small.shape and \
+        if self.prev_small is not None and self.prev_small.shape == small.shape and not self._unseen and \
                 cv2.absdiff(small, self.prev_small).mean() < 0.5:
             for tr in self.tracks:  # the same picture: what was there is still there
                 if tr.misses == 0:
@@ -608,6 +612,7 @@ class TextWatcher:
             self._read_due(t, gray)
             self.prev_prev_t, self.prev_small, self.prev_t = self.prev_t, small, t
             self._remember(t, small)
+            self._unseen = True
             return
         self._since_detect = 0
         strokes = _strokes(small)
@@ -615,8 +620,10 @@ class TextWatcher:
         if self._anything_new(small, strokes):
             self.detections += 1
             found = detect(small, strokes)
+            self._unseen = False
         else:
             self.gated += 1
+            self._unseen = not self._settled
         older = [f for _, f in reversed(self.history)]
         for box in sorted(found, key=lambda b: -b[2] * b[3]):
             grown = None
@@ -684,6 +691,7 @@ class TextWatcher:
             self.fresh[:] = True
             self._relook = self.frames
         still = (cv2.absdiff(small, older[1]) <= STILL) & (cv2.absdiff(small, older[0]) <= STILL)
+        self._settled = bool(still.all())
         new = still & (strokes > 0) & (self.fresh | (cv2.absdiff(small, self.looked) > STILL))
         # the densest GATE_BLOCK of new still strokes (0/255 averaged): a line of text fills it, texture does not
         if int(cv2.blur(new.view(np.uint8) * np.uint8(255), GATE_BLOCK).max()) < 255 * GATE_DENSITY:
