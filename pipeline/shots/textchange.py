@@ -11,7 +11,13 @@ per region). So the work is split:
    floor) closed along rows gives caption-like lines; rows of glyph-sized blobs
    in the brightest and darkest pixels add lines over a busy picture. Both are
    a handful of OpenCV calls and numpy masks, no Python loop per blob. Text
-   found is dated back to the sample in between when it was already there.
+   found is dated back over the last samples (``HISTORY``) to the first that
+   held it, and read at once when it has held steady that long. A cheap gate
+   comes first (``GATE_DENSITY``): the detector runs only when some block of
+   the frame is dense with strokes that are *new and still* (unchanged over
+   the last two samples, changed since that pixel was last looked at). A
+   moving picture without text, or a still one already looked at, spares it;
+   everything is looked at again every ``RELOOK_EVERY`` samples.
 2. **Track**: a region found is followed by its strokes, not by detecting it
    again: each sample (every ``SAMPLE_STEP``) checks what share of the region's reference stroke
    pixels are still there (``KEEP``). Text that stays keeps its strokes while
@@ -35,7 +41,10 @@ per region). So the work is split:
 
 Decoding is PyAV's, skipping the frames nothing refers to and the deblocking
 filter (``skip_frame``/``skip_loop_filter``): a third of decoding's cost,
-and neither matters for finding or reading burned-in text.
+and neither matters for finding or reading burned-in text. One decoding
+thread, and OpenCV single-threaded while watching (``_opencv_threads``): the
+stage runs beside Whisper on the cores it leaves, where more threads only add
+CPU (measured in the commit that made it so).
 """
 
 from __future__ import annotations
@@ -564,6 +573,7 @@ class TextWatcher:
         # a change not yet looked at while still: the frames after it are watched in full even when identical
         # (a caption that appears in a still shot is followed by identical frames, and must still be looked at)
         self._unseen = False
+        self._same = 0  # identical samples in a row
         self._settled = False  # the last sample the gate saw was still everywhere (over the last two samples)
         self.detections = 0  # samples the line detector ran on (what watching costs)
         self.gated = 0  # samples new text was due to be looked for and the gate found nothing new and still
@@ -578,7 +588,7 @@ class TextWatcher:
         self.scale = min(1.0, DETECT_WIDTH / w)
         small = gray if self.scale == 1.0 else cv2.resize(gray, (max(1, round(w * self.scale)), max(1, round(h * self.scale))),
                                                            interpolation=cv2.INTER_AREA)
-        if self.prev_small is not None and self.prev_small.shape == small.shape and not self._unseen and \
+        if self.prev_small is not None and self.prev_small.shape == small.shape and \
                 cv2.absdiff(small, self.prev_small).mean() < 0.5:
             for tr in self.tracks:  # the same picture: what was there is still there
                 if tr.misses == 0:
@@ -586,11 +596,17 @@ class TextWatcher:
                     tr.seen += 1
                     tr.steady += 1
             self._small = small
+            self._same += 1
+            if self._unseen and self._same >= DETECT_EVERY:
+                # the picture stopped after a change not yet looked at while still (a caption that appeared in a
+                # still shot, the frames after it identical): new text is looked for all the same, once
+                self._look(t, small, [tr for tr in self.tracks if tr.misses == 0])
             self._read_due(t, gray)
             self.prev_prev_t, self.prev_t = self.prev_t, t
             self._remember(t, small)
             return
         self._small = small
+        self._same = 0
         present: list[_Track] = []
         for tr in self.tracks:
             kept = _kept(tr, small)
@@ -614,6 +630,13 @@ class TextWatcher:
             self._remember(t, small)
             self._unseen = True
             return
+        self._look(t, small, present)
+        self._read_due(t, gray)
+        self.prev_prev_t, self.prev_small, self.prev_t = self.prev_t, small, t
+        self._remember(t, small)
+
+    def _look(self, t: float, small: np.ndarray, present: list[_Track]) -> None:
+        """Look for new text in this sample (when the gate lets the line detector run) and follow what is found."""
         self._since_detect = 0
         strokes = _strokes(small)
         found: list[tuple[int, int, int, int]] = []
@@ -670,9 +693,6 @@ class TextWatcher:
                     break
             self.tracks.append(tr)
             present.append(tr)
-        self._read_due(t, gray)
-        self.prev_prev_t, self.prev_small, self.prev_t = self.prev_t, small, t
-        self._remember(t, small)
 
     def _remember(self, t: float, small: np.ndarray) -> None:
         self.history.append((t, small))
