@@ -296,7 +296,9 @@ def watch_text_free(videos: list[Path], duration: float, reader) -> dict:
             cpu += textchange.cpu_seconds() - c0
     finally:
         textchange.TextWatcher.__init__ = real_init  # type: ignore[method-assign]
-    return {"cpu": cpu, "detections": sum(w.detections for w in made), "gated": sum(w.gated for w in made),
+    # a watcher without the gate's counters (an older textchange.py, for a before/after run) reports "-"
+    return {"cpu": cpu, "detections": sum(getattr(w, "detections", 0) for w in made) if all(hasattr(w, "detections") for w in made) else "-",
+            "gated": sum(getattr(w, "gated", 0) for w in made) if all(hasattr(w, "gated") for w in made) else "-",
             "frames": sum(w.frames for w in made), "calls": reader.calls - calls0, "lines": lines}
 
 
