@@ -1,6 +1,6 @@
 """Text on screen: captions of 2-4 s inside long shots and changing chyrons, read by text change vs the old sampler.
 
-    python bench/ocr.py [--split tuning|held-out|both] [--clips-per-footage 2] [--no-old]
+    python bench/ocr.py [--split tuning|held-out|both] [--clips-per-footage 2] [--no-old] [--no-text-free]
 
 Footage: the real recordings in /work/media/video (see ../shared/media/README.md for the package each came
 from), each looped into one 14-second shot at 1280x720, 25 fps (people walk, bikes pass, the camera pans: the
@@ -27,6 +27,12 @@ reading has CER <= 50 %. Timing: |start error| and |end error| of that reading. 
 caption's (CER > 50 % against every caption of the clip). CPU: process + children CPU seconds of the OCR call
 (decoding included; the old sampler's keyframe detection is not counted, the keyframes stage pays it anyway),
 per minute of 720p video.
+
+Text-free (issue 19, Bad input: "a video with no text on screen costs (almost) nothing in OCR"): each split's
+clips built again from the same footage without any caption, read by the new tool: CPU per minute of 720p
+video (decoding included), how many samples the line detector ran on and how many the gate spared, Tesseract
+calls and readings (none expected). Also bench/e2e.py's 5-minute 640x360 clip when it is there
+(bench/.cache/e2e/clip0-5min.mp4, real footage with no text at all): the stage's CPU on it, whole seconds.
 """
 
 from __future__ import annotations
@@ -159,27 +165,29 @@ def plan(split: str, clips_per_footage: int) -> list[dict]:
                 t += CHYRON_STEP
                 c += 1
             clips.append({"src": src, "split": split, "offset": 1.7 * k, "captions": caps,
-                          "video": CACHE / f"v2-{split}-{n}.mp4"})
+                          "video": CACHE / f"v2-{split}-{n}.mp4", "plain": CACHE / f"v2-{split}-{n}-plain.mp4"})
             n += 1
     return clips
 
 
-def build(clip: dict, tmp: Path) -> None:
+def build(clip: dict, tmp: Path, plain: bool = False) -> None:
+    """The clip's video (``plain``: the same footage without its captions) into the cache, once."""
     from pipeline.media.probe import run_ffmpeg
 
-    if clip["video"].exists():
+    dest = clip["plain" if plain else "video"]
+    if dest.exists():
         return
     filters = ["scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25"]
-    for i, c in enumerate(clip["captions"]):
+    for i, c in enumerate([] if plain else clip["captions"]):
         tf = tmp / f"{clip['video'].stem}-{i}.txt"  # drawtext reads the text from a file: no escaping
         tf.write_text(c["text"], encoding="utf-8")
         x, y = ("60", "60") if c["place"] == "top" else ("(w-tw)/2", "h-th-70")
         filters.append(f"drawtext=fontfile={c['font']}:textfile={tf}:fontsize={c['size']}:{STYLES[c['style']]}"
                        f":x={x}:y={y}:enable='between(t,{c['start']},{c['end'] - 0.001})'")
-    out = clip["video"].with_suffix(".part.mp4")
+    out = dest.with_suffix(".part.mp4")
     run_ffmpeg(["-stream_loop", "-1", "-ss", f"{clip['offset']}", "-i", str(MEDIA / clip["src"]), "-t", f"{SHOT}", "-an",
                 "-vf", ",".join(filters), "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", str(out)])
-    out.replace(clip["video"])
+    out.replace(dest)
 
 
 def _cer(ref: str, hyp: str) -> tuple[int, int]:
@@ -268,11 +276,43 @@ def report(split: str, tool: str, rows: list[dict], spurious: int, cpu: float, m
                   f"{r['text']!r} -> {r['read']!r}")
 
 
+def watch_text_free(videos: list[Path], duration: float, reader) -> dict:
+    """The new tool over videos without text: CPU, detector runs, gate skips, Tesseract calls, readings."""
+    from pipeline.shots import textchange
+
+    made: list = []
+    real_init = textchange.TextWatcher.__init__
+
+    def init(self, *a, **k):  # keep each watcher to read its counters
+        real_init(self, *a, **k)
+        made.append(self)
+
+    textchange.TextWatcher.__init__ = init  # type: ignore[method-assign]
+    try:
+        calls0, cpu, lines = reader.calls, 0.0, 0
+        for v in videos:
+            c0 = textchange.cpu_seconds()
+            lines += len(textchange.screen_text_by_change(v, reader, duration).segments)
+            cpu += textchange.cpu_seconds() - c0
+    finally:
+        textchange.TextWatcher.__init__ = real_init  # type: ignore[method-assign]
+    # a watcher without the gate's counters (an older textchange.py, for a before/after run) reports "-"
+    return {"cpu": cpu, "detections": sum(getattr(w, "detections", 0) for w in made) if all(hasattr(w, "detections") for w in made) else "-",
+            "gated": sum(getattr(w, "gated", 0) for w in made) if all(hasattr(w, "gated") for w in made) else "-",
+            "frames": sum(w.frames for w in made), "calls": reader.calls - calls0, "lines": lines}
+
+
+def report_text_free(name: str, r: dict, minutes: float) -> None:
+    print(f"| {name} | {minutes * 60:.0f} s | {r['cpu'] / minutes:.2f} s | {r['cpu']:.2f} s | {r['frames']} | "
+          f"{r['detections']} / {r['gated']} | {r['calls']} | {r['lines']} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", choices=("tuning", "held-out", "both"), default="both")
     ap.add_argument("--clips-per-footage", type=int, default=2)
     ap.add_argument("--no-old", action="store_true", help="skip the old sampler")
+    ap.add_argument("--no-text-free", action="store_true", help="skip the clips without text")
     args = ap.parse_args()
     from pipeline.shots.ocr import ScreenReader
 
@@ -302,6 +342,22 @@ def main() -> None:
                     rows += r
                     spurious += s
                 report(split, tool, rows, spurious, cpu, len(clips) * SHOT / 60, reader.calls - calls0)
+        if not args.no_text_free:
+            print("\n### without text (new tool): the same footage, no caption; target: (almost) nothing")
+            print("| video | length | CPU per minute | CPU | samples | detector runs / spared | Tesseract calls | lines |")
+            print("|---|---|---|---|---|---|---|---|")
+            for split in splits:
+                clips = plan(split, args.clips_per_footage)
+                for clip in clips:
+                    build(clip, Path(tmp), plain=True)
+                r = watch_text_free([c["plain"] for c in clips], SHOT, reader)
+                report_text_free(f"{split} footage, 720p", r, len(clips) * SHOT / 60)
+            e2e = ROOT / "bench" / ".cache" / "e2e" / "clip0-5min.mp4"
+            if e2e.exists():
+                r = watch_text_free([e2e], 300.0, reader)
+                report_text_free("bench/e2e.py clip0-5min, 640x360", r, 5.0)
+            else:
+                print(f"({e2e} not built: python bench/e2e.py builds it)")
     load = os.getloadavg()
     print(f"\nload average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 

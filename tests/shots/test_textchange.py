@@ -191,3 +191,50 @@ def test_a_line_found_in_part_is_widened_to_the_whole_row():
     x, y, w, h = textchange._grow_to_row(frame, (500, 600, 120, 50))  # a few letters in the middle of the line
     assert x <= 205 and x + w >= 200 + 500  # the whole caption (about 560 px wide at 40 px)
     assert (y, h) == (600, 50)
+
+
+def test_a_caption_of_a_second_and_a_half_in_a_long_still_shot_is_read(reader, tmp_path):
+    # the shortest caption issue 19 asks for, inside a still shot (the frames before and after it are identical)
+    path = video(tmp_path / "still.mp4", 12, [(EN, 5.0, 6.5, "bottom")], noise=False)
+    segs = textchange.screen_text_by_change(path, reader, 12.0).segments
+    assert [g.text for g in segs] == [EN]
+    assert abs(segs[0].start - 5.0) <= 0.2 and abs(segs[0].end - 6.5) <= 0.2, (segs[0].start, segs[0].end)
+
+
+def test_a_caption_of_a_second_and_a_half_over_a_moving_picture_is_read(reader, tmp_path):
+    path = video(tmp_path / "moving.mp4", 12, [(KO, 7.3, 8.8, "bottom")])
+    segs = textchange.screen_text_by_change(path, reader, 12.0).segments
+    assert [g.text for g in segs] == [KO]
+    assert abs(segs[0].start - 7.3) <= 0.2 and abs(segs[0].end - 8.8) <= 0.2, (segs[0].start, segs[0].end)
+
+
+def test_a_moving_picture_without_text_is_spared_the_line_detector(reader, tmp_path, monkeypatch):
+    """The gate: nothing in a picture that never holds still is new and still, so the line detector runs on the
+    first sample only (it ran on every second sample before the gate)."""
+    path = video(tmp_path / "plain.mp4", 20, [])
+    runs = []
+    real = textchange.detect
+    monkeypatch.setattr(textchange, "detect", lambda *a, **k: runs.append(1) or real(*a, **k))
+    result = textchange.screen_text_by_change(path, reader, 20.0)
+    assert result.segments == [] and result.frames_read >= 95
+    assert len(runs) <= 2, len(runs)
+
+
+def test_opencv_runs_single_threaded_while_watching_and_is_restored_after(reader, tmp_path, monkeypatch):
+    path = video(tmp_path / "one.mp4", 2, [])
+    seen = []
+    real = textchange.detect
+    monkeypatch.setattr(textchange, "detect", lambda *a, **k: seen.append(cv2.getNumThreads()) or real(*a, **k))
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)
+    try:
+        textchange.screen_text_by_change(path, reader, 2.0)
+        assert seen and set(seen) == {1}
+        assert cv2.getNumThreads() == 3
+        strip = tmp_path / "strip.mkv"  # and after a stage that stops with an error
+        run_ffmpeg(["-f", "lavfi", "-i", "color=c=gray:s=16x2000:r=5:d=1", "-c:v", "ffv1", str(strip)])
+        with pytest.raises(textchange.FrameSizeError):
+            textchange.screen_text_by_change(strip, reader, 1.0)
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
