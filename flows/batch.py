@@ -272,7 +272,7 @@ class PictureTurns:
 
 
 class Warmer:
-    """Each stage's ``warm`` (the speaker encoder's torch and weights), in pipeline order in one side
+    """Each stage's ``warm`` (the speaker encoder's weights), in pipeline order in one side
     thread, started when the batch's first new download lands (a re-run that downloads nothing loads nothing), so
     the loading overlaps the stages before; a lane waits for a stage's warm-up before running it (never two loads
     of one model). ``join`` at the end of the batch: no thread is left loading as the process exits."""
