@@ -8,7 +8,7 @@ class that has the attributes and method below, plus one line in ``ENCODERS``.
 from __future__ import annotations
 
 import importlib
-from typing import Protocol, runtime_checkable
+from typing import Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -42,6 +42,16 @@ class SpeakerEncoder(Protocol):
 
         Returns:
             A float32 array of shape (len(starts), dim), each row L2-normalised.
+        """
+
+    def embed_regions(self, regions: Iterable[tuple[np.ndarray, np.ndarray, float]]) -> list[np.ndarray]:
+        """``embed_windows`` over several regions at once, so that a network can batch windows across them.
+
+        Arguments:
+            regions: (samples, starts, gain) per region, each as ``embed_windows`` takes them.
+
+        Returns:
+            One array per region, in order, as ``embed_windows`` returns it.
         """
 
 

@@ -186,12 +186,15 @@ def embed(samples: np.ndarray, encoder: Any, profile: Any = None, step_s: float 
     by_region: dict[int, list[int]] = {}
     for i, (r, _) in enumerate(wins):
         by_region.setdefault(r, []).append(i)
-    # Region by region: each region is raised to -30 dBFS as a whole (the encoder's training condition). The region
-    # is handed over as a view with its gain, never copied whole: an hour of unbroken speech is read in blocks.
-    for r, idx in by_region.items():
-        a, b = regions[r]
-        emb[idx] = encoder.embed_windows(samples[a:b], np.array([wins[i][1] - a for i in idx]),
-                                         gain=volume_gain(samples[a:b]))
+    # Each region is raised to -30 dBFS as a whole (the encoder's training condition). A region is handed over as a
+    # view with its gain, never copied whole: an hour of unbroken speech is read in blocks. All regions go in one
+    # call, so the encoder fills its network batches across them (most regions hold only a few windows).
+    items = list(by_region.items())
+    embedded = encoder.embed_regions(
+        (samples[regions[r][0]:regions[r][1]], np.array([wins[i][1] - regions[r][0] for i in idx]),
+         volume_gain(samples[regions[r][0]:regions[r][1]])) for r, idx in items)
+    for (_r, idx), rows in zip(items, embedded):
+        emb[idx] = rows
     centres = np.array([(s + min(window, regions[r][1] - s) / 2) / SR for r, s in wins], np.float64)
     return Windows(speech, emb, centres)
 

@@ -82,6 +82,32 @@ def test_the_numpy_network_gives_torchs_embeddings_on_speech():
 
 
 @needs_weights
+def test_short_regions_share_network_batches_and_keep_their_embeddings():
+    """Diarisation hands the encoder many short speech regions (a median of 4 windows each on a real clip): their
+    windows go through the network in shared batches, with the embeddings each region gets on its own."""
+    y = _speech()
+    enc = ge2e.GE2EEncoder(batch=32)
+    rng = np.random.default_rng(3)
+    regions = []
+    for a in range(0, len(y) - 80000, 60000):  # 20 regions of 2.5-5 s, each with its own gain
+        b = a + int(rng.integers(40000, 80000))
+        starts = np.arange(0, b - a - 25600, 8000)
+        regions.append((y[a:b], starts, ge2e.volume_gain(y[a:b])))
+    alone = [enc.embed_windows(*r) for r in regions]
+    calls: list[int] = []
+    net = enc.net
+    enc.net = lambda mels: (calls.append(len(mels)), net(mels))[1]
+    together = enc.embed_regions(regions)
+    windows = sum(len(r[1]) for r in regions)
+    assert len(regions) >= 10 and len(calls) <= windows // 32 + 1 < len(regions)
+    assert sum(calls) == windows
+    for got, want in zip(together, alone):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    assert enc.embed_regions([(y, np.zeros(0, np.int64), 1.0)])[0].shape == (0, 256)
+
+
+@needs_weights
 def test_an_ingest_never_imports_torch(tmp_path):
     code = (
         "import json, sys\n"
