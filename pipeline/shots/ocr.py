@@ -60,7 +60,7 @@ LONG_SHOT_SECONDS = 10.0
 LONG_SHOT_STEP = 5.0
 #: two readings are the same line when this similar (difflib ratio on normalised text)
 SAME_TEXT = 0.8
-TOOL_VERSION = "3"  # 2: driven by text change (shots/textchange.py), not keyframes; 3: gated detector, a caption in a still shot
+TOOL_VERSION = "4"  # 2: driven by text change (shots/textchange.py), not keyframes; 3: gated detector, a caption in a still shot; 4: Korean alone reads again a Hangul line read unsure or mixed with Latin
 _TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
                   "/usr/share/tessdata", "/usr/local/share/tessdata")
 #: what each language's data is called in words, for messages
@@ -337,6 +337,18 @@ def _script_ok(word: str) -> bool:
     return bool(_WORDISH.search(word))
 
 
+def _line_score(lines: list[TextLine]) -> float:
+    """Confident characters read: confidence times letters, a Hangul syllable counting two (as in a line's
+    weight: it holds two or three letters of its own), over the lines."""
+    return sum(l.confidence * sum(2 if "\uac00" <= ch <= "\ud7a3" else 1 for ch in _norm(l.text)) for l in lines)
+
+
+def _hangul_share(lines: list[TextLine]) -> float:
+    """Share of the letters read that are Hangul syllables (0 when nothing was read)."""
+    letters = [ch for l in lines for ch in l.text if _WORDISH.match(ch)]
+    return sum(1 for ch in letters if "\uac00" <= ch <= "\ud7a3") / len(letters) if letters else 0.0
+
+
 class ScreenReader:
     """One loaded Tesseract (Korean + English). Not thread-safe: one per worker."""
 
@@ -350,6 +362,8 @@ class ScreenReader:
         self.languages = languages
         self.calls = 0  # Tesseract recognitions so far (what text on screen costs)
         self.version = tesserocr.tesseract_version().split()[1] if tesserocr.tesseract_version() else ""
+        self._path = path
+        self._korean: Any = None  # Korean alone, loaded on the first line that needs it (``read_line``)
         try:
             self.api = tesserocr.PyTessBaseAPI(path=str(path) + "/", lang=languages, psm=tesserocr.PSM.SINGLE_BLOCK)
         except RuntimeError as exc:  # data that look whole but Tesseract rejects: as corrupt as a cut file
@@ -359,6 +373,8 @@ class ScreenReader:
 
     def close(self) -> None:
         self.api.End()
+        if self._korean is not None:
+            self._korean.End()
 
     def __enter__(self) -> "ScreenReader":
         return self
@@ -406,23 +422,50 @@ class ScreenReader:
         tr = self._tr
         self.api.SetPageSegMode(tr.PSM.SINGLE_LINE)
         try:
-            return self._read_image(img, x0, y0, scale)
+            lines = self._read_image(img, x0, y0, scale)
         finally:
             self.api.SetPageSegMode(tr.PSM.SINGLE_BLOCK)
+        mixed = 0.0 < _hangul_share(lines) < 1.0  # Hangul and Latin letters in one line: often Hangul misread
+        if lines and not mixed and all(l.confidence >= CLEAR_READING and not l.dropped for l in lines):
+            return lines
+        korean = self._korean_alone()
+        if korean is None or (lines and _hangul_share(lines) == 0.0):  # Latin alone, unsure: no Hangul to save
+            return lines
+        # Unsure, or nothing kept: Korean and English models together can take a line of thin Hangul for Latin
+        # letters (a held-out caption came back "경애하는 SIFE MM SSSA", and so was dropped whole); Korean alone
+        # read it "경애하는 원수님께서 공장을 ...". Its reading wins only when it is Hangul and scores higher.
+        again = self._read_image(img, x0, y0, scale, korean)
+        if _hangul_share(again) >= 0.5 and _line_score(again) > _line_score(lines):
+            return again
+        return lines
 
-    def _read_image(self, crop: np.ndarray, x0: int, y0: int, scale: float) -> list[TextLine]:
+    def _korean_alone(self) -> Any:
+        """A Tesseract with Korean alone (single-line mode), when Korean is read beside another language."""
+        langs = self.languages.split("+")
+        if "kor" not in langs or len(langs) < 2:
+            return None
+        if self._korean is None:
+            try:
+                self._korean = self._tr.PyTessBaseAPI(path=str(self._path) + "/", lang="kor",
+                                                      psm=self._tr.PSM.SINGLE_LINE)
+            except RuntimeError:  # its data loaded beside English; alone they fail: keep the joint reading
+                self._korean = False
+        return self._korean or None
+
+    def _read_image(self, crop: np.ndarray, x0: int, y0: int, scale: float, api: Any = None) -> list[TextLine]:
         from PIL import Image  # only when text on screen is read
 
         tr = self._tr
-        self.api.SetImage(Image.fromarray(crop))
+        api = api or self.api
+        api.SetImage(Image.fromarray(crop))
         self.calls += 1
-        self.api.Recognize()
+        api.Recognize()
         # Page-level text keeps Tesseract's spacing (the iterator's line text puts a space between
         # Hangul syllables it treats as words); the iterator gives the words' confidences and boxes.
-        page_lines = [l for l in self.api.GetUTF8Text().split("\n") if l.strip()]
+        page_lines = [l for l in api.GetUTF8Text().split("\n") if l.strip()]
         found: list[tuple[str, list[tuple[str, float]], Any]] = []
         level_word, level_line = tr.RIL.WORD, tr.RIL.TEXTLINE
-        for r in tr.iterate_level(self.api.GetIterator(), level_word):
+        for r in tr.iterate_level(api.GetIterator(), level_word):
             try:
                 word = r.GetUTF8Text(level_word)
             except RuntimeError:

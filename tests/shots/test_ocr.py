@@ -184,3 +184,46 @@ def test_bad_source_and_missing_tesseract_are_one_error_line(read_video, setting
     lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert len(lines) == 1 and lines[0].startswith("error:") and "apt-get install tesseract-ocr" in lines[0]
+
+
+def _stub_reads(reader, monkeypatch, joint: list[TextLine], alone: list[TextLine]) -> list[str]:
+    """``reader``'s Tesseract calls answered by ``joint`` (kor+eng) and ``alone`` (Korean alone); which ran, in order."""
+    ran: list[str] = []
+    korean = reader._korean_alone()
+    assert korean is not None  # the Korean data load on their own too
+
+    def read_image(img, x0, y0, scale, api=None):
+        ran.append("kor" if api is korean else "kor+eng")
+        return alone if api is korean else joint
+
+    monkeypatch.setattr(reader, "_read_image", read_image)
+    return ran
+
+
+def _line(text: str, conf: float, dropped: int = 0) -> TextLine:
+    return TextLine(text, conf, (0, 0, 10, 10), dropped)
+
+
+def test_a_hangul_line_misread_as_latin_is_read_again_with_korean_alone(reader, monkeypatch):
+    # what a thin Korean font over a busy picture gave on bench/ocr.py's held-out split: Hangul, then Latin letters
+    ran = _stub_reads(reader, monkeypatch, [_line("경애하는 SIFE MM", 93)], [_line("경애하는 원수님께서", 91)])
+    img = np.full((60, 400), 255, np.uint8)
+    assert [l.text for l in reader.read_line(img, 0, 0, 1.0)] == ["경애하는 원수님께서"]
+    assert ran == ["kor+eng", "kor"]
+    # nothing kept by the joint reading: Korean alone gets a try, and wins only with Hangul
+    ran = _stub_reads(reader, monkeypatch, [], [_line("경애하는 원수님께서", 80)])
+    assert [l.text for l in reader.read_line(img, 0, 0, 1.0)] == ["경애하는 원수님께서"]
+    ran = _stub_reads(reader, monkeypatch, [], [_line("SIFE MM", 95)])
+    assert reader.read_line(img, 0, 0, 1.0) == []
+
+
+def test_clear_or_latin_lines_cost_no_second_reading(reader, monkeypatch):
+    img = np.full((60, 400), 255, np.uint8)
+    for joint in ([_line(KO, 95)], [_line(EN, 96)], [_line("Leader inspects", 60, dropped=2)]):
+        ran = _stub_reads(reader, monkeypatch, joint, [_line("경애하는 원수님께서", 99)])
+        assert reader.read_line(img, 0, 0, 1.0) == joint
+        assert ran == ["kor+eng"]
+    # a Korean reading no better than the joint one leaves it be
+    ran = _stub_reads(reader, monkeypatch, [_line("경애하는 원수님", 80, dropped=1)], [_line("경애", 85)])
+    assert [l.text for l in reader.read_line(img, 0, 0, 1.0)] == ["경애하는 원수님"]
+    assert ran == ["kor+eng", "kor"]
