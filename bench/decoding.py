@@ -1,0 +1,130 @@
+"""Cheaper ways to run Whisper on a CPU, against the decoding clipwatch uses, on real speech with reference texts.
+
+    python bench/decoding.py [--model base] [--modes sequential,batched4,batched4-timestamps,greedy]
+
+Why: on a 2-core machine Whisper is about 70 % of an ingest's CPU, so the batch target of issue 19 (0.85x the
+hand-written pipeline) needs a Whisper cheaper than the one the hand-written pipeline runs. This bench says what
+each cheaper decoding costs in words.
+
+The speech: the five LibriVox utterances of Debian's pocketsphinx-testdata and every asterisk-core-sounds-en prompt
+of four words or more without digits (their texts from core-sounds-en.txt), 0.8 s apart, as one 16 kHz track
+(about 15 minutes; bash ../shared/media/fetch.sh builds the media folder). Each mode runs in its own process on
+faster-whisper (int8, one thread per core); WER after bench/transcribe.py's normalisation (lower case, no
+punctuation, digits spelled out), with the longest stretches of reference words that a mode left out.
+
+Modes:
+- ``sequential``: what clipwatch (``pipeline/asr/faster_whisper.py``) and bench/e2e.py's hand-written pipeline run:
+  beam 5, Silero VAD, no conditioning on previous text, word timestamps.
+- ``batchedN``: faster-whisper's ``BatchedInferencePipeline``, N VAD chunks decoded together (no timestamps);
+  ``batchedN-timestamps`` with timestamp tokens; ``batchedN-chunkS``: chunks of at most S seconds.
+- ``greedy``: sequential with beam 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+MEDIA = Path(os.environ.get("CLIPWATCH_REAL_MEDIA", ROOT.parent / "media"))
+if not MEDIA.is_dir() and Path("/work/media").is_dir():  # a worktree beside the shared media folder
+    MEDIA = Path("/work/media")
+CACHE = ROOT / "bench" / ".cache" / "decoding"
+
+
+def build_set() -> tuple[Path, str, float]:
+    """The speech track (float32 samples) and its reference text, built once into the cache."""
+    from pipeline.media.audio import SAMPLE_RATE, load_audio
+
+    track, ref_file = CACHE / "speech.f32", CACHE / "speech.txt"
+    if track.exists() and ref_file.exists():
+        return track, ref_file.read_text(), track.stat().st_size / 4 / SAMPLE_RATE
+    speech = MEDIA / "speech"
+    if not (speech / "librivox" / "transcription").is_file():
+        sys.exit(f"no real speech under {MEDIA}: run bash ../shared/media/fetch.sh {MEDIA}")
+    items: list[tuple[Path, str]] = []
+    for line in (speech / "librivox" / "transcription").read_text().splitlines():
+        m = re.match(r"<s>(.*)</s>\s*\((.+)\)", line.strip())
+        if m:
+            items.append((speech / "librivox" / f"{m.group(2)}.wav", m.group(1).strip()))
+    for line in sorted((speech / "asterisk_en" / "core-sounds-en.txt").read_text(errors="replace").splitlines()):
+        m = re.match(r"^([\w/-]+):\s*(.+)$", line.strip())
+        if m and "[" not in m.group(2) and not re.search(r"\d", m.group(2)) and len(m.group(2).split()) >= 4:
+            wav = speech / "asterisk_en" / f"{m.group(1)}.wav"
+            if wav.is_file():
+                items.append((wav, m.group(2).strip()))
+    gap = np.zeros(int(0.8 * SAMPLE_RATE), np.float32)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    audio = np.concatenate([part for wav, _ in items for part in (load_audio(wav), gap)])
+    audio.tofile(track)
+    ref_file.write_text(" ".join(text for _, text in items))
+    return track, ref_file.read_text(), audio.size / SAMPLE_RATE
+
+
+def run_mode(mode: str, model_dir: str, track: str) -> dict:
+    """One mode in this process: its text, wall and CPU seconds."""
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    audio = np.fromfile(track, np.float32)
+    model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 1)
+    m = re.fullmatch(r"batched(\d+)(-timestamps)?(?:-chunk(\d+))?", mode)
+    t0, c0 = time.perf_counter(), time.process_time()
+    if m:
+        pipe = BatchedInferencePipeline(model)
+        segments, _ = pipe.transcribe(audio, beam_size=5, batch_size=int(m.group(1)), word_timestamps=True,
+                                      without_timestamps=not m.group(2), chunk_length=int(m.group(3) or 30))
+    elif mode in ("sequential", "greedy"):
+        segments, _ = model.transcribe(audio, beam_size=5 if mode == "sequential" else 1, vad_filter=True,
+                                       condition_on_previous_text=False, word_timestamps=True)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    text = " ".join(s.text for s in segments)
+    return {"text": text, "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+
+
+def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        print(json.dumps(run_mode(sys.argv[2], sys.argv[3], sys.argv[4])))
+        return
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="base")
+    ap.add_argument("--modes", default="sequential,batched4,batched4-timestamps,greedy")
+    args = ap.parse_args()
+    from transcribe import normalise, wer
+
+    from pipeline.models.whisper import resolve_ct2
+
+    models_dir = ROOT / "bench" / ".cache" / "e2e" / "models"  # the same model files as bench/e2e.py
+    model_dir = str(resolve_ct2(args.model, models_dir))
+    track, ref, seconds = build_set()
+    print(f"bench/decoding.py: {seconds / 60:.1f} min of real speech (pocketsphinx-testdata LibriVox, "
+          f"asterisk-core-sounds-en), {len(normalise(ref))} reference words; model {args.model} int8, "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}\n")
+    print("| decoding | wall s | CPU s | WER | longest stretches of reference words left out |")
+    print("|---|---:|---:|---:|---|")
+    for mode in args.modes.split(","):
+        out = subprocess.run([sys.executable, __file__, "--child", mode, model_dir, str(track)], capture_output=True,
+                             text=True, cwd=ROOT, check=True).stdout.strip().splitlines()[-1]
+        r = json.loads(out)
+        want, got = normalise(ref), normalise(r["text"])
+        ops = difflib.SequenceMatcher(a=want, b=got, autojunk=False).get_opcodes()
+        lost = sorted((" ".join(want[i1:i2]) for tag, i1, i2, _, _ in ops if tag == "delete" and i2 - i1 >= 3),
+                      key=len, reverse=True)[:2]
+        print(f"| {mode} | {r['wall']:.1f} | {r['cpu']:.1f} | {wer(ref, r['text']) * 100:.2f} % | "
+              f"{'; '.join(repr(x) for x in lost) or '—'} |", flush=True)
+    print(f"\nload {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
