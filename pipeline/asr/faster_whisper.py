@@ -52,10 +52,10 @@ class FasterWhisperTranscriber(Transcriber):
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"{self.path}: faster-whisper cannot load this model on {device} ({exc})") from exc
         # Batched decoding keeps a GPU busy (VAD chunks decoded together). On a CPU it is faster too, but it drops
-        # speech: on 14.7 min of real prompts and LibriVox (asterisk-core-sounds-en, pocketsphinx-testdata; base
-        # int8, 2 cores) batches of 4 took 52.6 s against 144.1 s, at a WER of 3.39 % against 2.53 %, with a whole
-        # 9-word phrase gone (4.4-4.8 % and more phrases gone with 15-20 s chunks or timestamps on). An archive
-        # keeps every word it can, so the CPU decodes window by window.
+        # speech (bench/decoding.py): on 14.7 min of real prompts and LibriVox (asterisk-core-sounds-en,
+        # pocketsphinx-testdata; base int8, 2 cores) batches of 4 took 52.6 s against 144.1 s, at a WER of 3.39 %
+        # against 2.53 %, with a whole 9-word phrase gone (4.4-4.8 % and more phrases gone with 15-20 s chunks or
+        # timestamps on). An archive keeps every word it can, so the CPU decodes window by window.
         self.batched = BatchedInferencePipeline(self.model) if device == "cuda" else None
 
     @property
