@@ -337,16 +337,25 @@ def _script_ok(word: str) -> bool:
     return bool(_WORDISH.search(word))
 
 
+def _is_syllable(ch: str) -> bool:
+    """A precomposed Hangul syllable (U+AC00..U+D7A3)."""
+    return "\uac00" <= ch <= "\ud7a3"
+
+
+def _letter_weight(text: str) -> int:
+    """The letters of ``text``, a Hangul syllable counting two (it holds two or three letters of its own)."""
+    return sum(2 if _is_syllable(ch) else 1 for ch in text if _WORDISH.match(ch))
+
+
 def _line_score(lines: list[TextLine]) -> float:
-    """Confident characters read: confidence times letters, a Hangul syllable counting two (as in a line's
-    weight: it holds two or three letters of its own), over the lines."""
-    return sum(l.confidence * sum(2 if "\uac00" <= ch <= "\ud7a3" else 1 for ch in _norm(l.text)) for l in lines)
+    """Confident characters read: confidence times letter weight, over the lines."""
+    return sum(l.confidence * _letter_weight(_norm(l.text)) for l in lines)
 
 
 def _hangul_share(lines: list[TextLine]) -> float:
     """Share of the letters read that are Hangul syllables (0 when nothing was read)."""
     letters = [ch for l in lines for ch in l.text if _WORDISH.match(ch)]
-    return sum(1 for ch in letters if "\uac00" <= ch <= "\ud7a3") / len(letters) if letters else 0.0
+    return sum(1 for ch in letters if _is_syllable(ch)) / len(letters) if letters else 0.0
 
 
 class ScreenReader:
@@ -363,7 +372,8 @@ class ScreenReader:
         self.calls = 0  # Tesseract recognitions so far (what text on screen costs)
         self.version = tesserocr.tesseract_version().split()[1] if tesserocr.tesseract_version() else ""
         self._path = path
-        self._korean: Any = None  # Korean alone, loaded on the first line that needs it (``read_line``)
+        # Korean alone, loaded on the first line that needs it (``read_line``); False once it failed to load
+        self._korean: Any = None
         try:
             self.api = tesserocr.PyTessBaseAPI(path=str(path) + "/", lang=languages, psm=tesserocr.PSM.SINGLE_BLOCK)
         except RuntimeError as exc:  # data that look whole but Tesseract rejects: as corrupt as a cut file
@@ -373,7 +383,7 @@ class ScreenReader:
 
     def close(self) -> None:
         self.api.End()
-        if self._korean is not None:
+        if self._korean:
             self._korean.End()
 
     def __enter__(self) -> "ScreenReader":
@@ -425,11 +435,14 @@ class ScreenReader:
             lines = self._read_image(img, x0, y0, scale)
         finally:
             self.api.SetPageSegMode(tr.PSM.SINGLE_BLOCK)
-        mixed = 0.0 < _hangul_share(lines) < 1.0  # Hangul and Latin letters in one line: often Hangul misread
+        share = _hangul_share(lines)
+        mixed = 0.0 < share < 1.0  # Hangul and Latin letters in one line: often Hangul misread
         if lines and not mixed and all(l.confidence >= CLEAR_READING and not l.dropped for l in lines):
             return lines
+        if lines and share == 0.0:  # Latin alone, unsure: no Hangul to save
+            return lines
         korean = self._korean_alone()
-        if korean is None or (lines and _hangul_share(lines) == 0.0):  # Latin alone, unsure: no Hangul to save
+        if korean is None:
             return lines
         # Unsure, or nothing kept: Korean and English models together can take a line of thin Hangul for Latin
         # letters (a held-out caption came back "경애하는 SIFE MM SSSA", and so was dropped whole); Korean alone
@@ -502,7 +515,7 @@ class ScreenReader:
         cleaned = " ".join("".join(out).split())
         kept_chars = sum(1 for ch in cleaned if _WORDISH.match(ch))
         all_chars = sum(1 for w, _ in words for ch in w if _WORDISH.match(ch))
-        weight = sum(2 if "\uac00" <= ch <= "\ud7a3" else 1 for ch in cleaned if _WORDISH.match(ch))
+        weight = _letter_weight(cleaned)
         # a line mostly rejected is texture or a script the models lack; its few "confident" words are chance
         if weight < MIN_LINE_WEIGHT or kept_chars < MIN_KEPT_SHARE * all_chars:
             cleaned = ""

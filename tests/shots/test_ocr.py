@@ -227,3 +227,10 @@ def test_clear_or_latin_lines_cost_no_second_reading(reader, monkeypatch):
     ran = _stub_reads(reader, monkeypatch, [_line("경애하는 원수님", 80, dropped=1)], [_line("경애", 85)])
     assert [l.text for l in reader.read_line(img, 0, 0, 1.0)] == ["경애하는 원수님"]
     assert ran == ["kor+eng", "kor"]
+
+
+def test_a_reader_whose_korean_data_would_not_load_alone_still_closes():
+    r = ScreenReader()
+    r._korean = False  # what _korean_alone leaves when Tesseract rejects Korean on its own
+    assert r._korean_alone() is None
+    r.close()
