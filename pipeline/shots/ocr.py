@@ -347,6 +347,15 @@ def _letter_weight(text: str) -> int:
     return sum(2 if _is_syllable(ch) else 1 for ch in text if _WORDISH.match(ch))
 
 
+def screen_language(segs: Sequence[ScreenSegment]) -> str | None:
+    """``ko`` or ``en``, by which the lines read hold more of (Hangul syllables or ASCII letters); None for none."""
+    if not segs:
+        return None
+    hangul = sum(1 for g in segs for ch in g.text if _is_syllable(ch))
+    latin = sum(1 for g in segs for ch in g.text if ch.isascii() and ch.isalpha())
+    return "ko" if hangul >= latin else "en"
+
+
 def _line_score(lines: list[TextLine]) -> float:
     """Confident characters read: confidence times letter weight, over the lines."""
     return sum(l.confidence * _letter_weight(_norm(l.text)) for l in lines)
@@ -617,10 +626,5 @@ def screen_text(path: Path, shots: Iterable[tuple[float, float, float]], reader:
             continue
         samples.append(FrameText(t, a, b, reader.read(frame)))
     segs = merge_samples(samples)
-    lang = None
-    if segs:
-        hangul = sum(1 for g in segs for ch in g.text if "\uac00" <= ch <= "\ud7a3")
-        latin = sum(1 for g in segs for ch in g.text if ch.isascii() and ch.isalpha())
-        lang = "ko" if hangul >= latin else "en"
-    return ScreenText(segs, duration or (max((b for _, _, b in plan), default=0.0)), len(samples), lang,
+    return ScreenText(segs, duration or (max((b for _, _, b in plan), default=0.0)), len(samples), screen_language(segs),
                       engine_version=reader.version)

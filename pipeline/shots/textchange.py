@@ -61,7 +61,15 @@ import cv2
 import numpy as np
 
 from pipeline.errors import MediaError
-from pipeline.shots.ocr import CLEAR_READING, ScreenReader, ScreenSegment, ScreenText, TextLine, _norm
+from pipeline.shots.ocr import (
+    CLEAR_READING,
+    ScreenReader,
+    ScreenSegment,
+    ScreenText,
+    TextLine,
+    _norm,
+    screen_language,
+)
 
 #: seconds of video between two watched frames; a reading's start and end are within half of it
 SAMPLE_STEP = 0.2
@@ -879,12 +887,8 @@ def screen_text_by_change(path: Path, reader: ScreenReader, duration: float = 0.
         for t, gray in _frames(path, step):
             watcher.add(t, gray)
     segs = watcher.finish(duration)
-    lang = None
-    if segs:
-        hangul = sum(1 for g in segs for ch in g.text if "\uac00" <= ch <= "\ud7a3")
-        latin = sum(1 for g in segs for ch in g.text if ch.isascii() and ch.isalpha())
-        lang = "ko" if hangul >= latin else "en"
-    return ScreenText(segs, max(duration, watcher.prev_t), watcher.frames, lang, engine_version=reader.version)
+    return ScreenText(segs, max(duration, watcher.prev_t), watcher.frames, screen_language(segs),
+                      engine_version=reader.version)
 
 
 def cpu_seconds() -> float:
