@@ -189,11 +189,11 @@ def embed(samples: np.ndarray, encoder: Any, profile: Any = None, step_s: float 
     # Each region is raised to -30 dBFS as a whole (the encoder's training condition). A region is handed over as a
     # view with its gain, never copied whole: an hour of unbroken speech is read in blocks. All regions go in one
     # call, so the encoder fills its network batches across them (most regions hold only a few windows).
-    items = list(by_region.items())
-    embedded = encoder.embed_regions(
-        (samples[regions[r][0]:regions[r][1]], np.array([wins[i][1] - regions[r][0] for i in idx]),
-         volume_gain(samples[regions[r][0]:regions[r][1]])) for r, idx in items)
-    for (_r, idx), rows in zip(items, embedded):
+    batch = []
+    for r, idx in by_region.items():
+        a, b = regions[r]
+        batch.append((samples[a:b], np.array([wins[i][1] - a for i in idx]), volume_gain(samples[a:b])))
+    for idx, rows in zip(by_region.values(), encoder.embed_regions(batch)):
         emb[idx] = rows
     centres = np.array([(s + min(window, regions[r][1] - s) / 2) / SR for r, s in wins], np.float64)
     return Windows(speech, emb, centres)
