@@ -37,9 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-MEDIA = Path(os.environ.get("CLIPWATCH_REAL_MEDIA", ROOT.parent / "media"))
-if not MEDIA.is_dir() and Path("/work/media").is_dir():  # a worktree beside the shared media folder
-    MEDIA = Path("/work/media")
+from e2e import MEDIA  # noqa: E402  (the shared media folder, found as bench/e2e.py finds it)
+
 CACHE = ROOT / "bench" / ".cache" / "decoding"
 
 
