@@ -115,8 +115,9 @@ def run_pool_stages(video_id: str, settings: Settings, pool: str, force: bool = 
     return results
 
 
-def _record(report: VideoReport, video_id: str, stage: str, outcome: StageOutcome | None, error: str | None,
+def record_stage(report: VideoReport, video_id: str, stage: str, outcome: StageOutcome | None, error: str | None,
             settings: Settings) -> None:
+    """Record one stage's outcome (or error) for a video in ``report`` (see flows.batch.record)."""
     batch.record(report, video_id, stage, outcome, error, settings)
 
 

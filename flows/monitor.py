@@ -60,7 +60,8 @@ class MonitorReport:
                 "counts": self.counts(), "failed": self.failed}
 
 
-def _settings(data_dir: str | None) -> Settings:
+def settings_for(data_dir: str | None) -> Settings:
+    """The settings of the archive at ``data_dir``, or the default archive's when None."""
     return Settings(data_dir=Path(data_dir)) if data_dir else Settings()
 
 
@@ -120,7 +121,7 @@ def monitor_flow(data_dir: str | None = None, relist: bool = True, check: bool =
                  check_all: bool = False, limit: int | None = None, now: datetime | None = None,
                  confirm_after_minutes: float = 60.0) -> MonitorReport:
     """One monitoring round. ``check_all`` ignores the schedule; ``now`` moves the clock (tests)."""
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     settings.ensure_dirs()
     confirm_after = timedelta(minutes=confirm_after_minutes)
     schedule = monitor.Schedule(confirm_after=confirm_after)
@@ -161,7 +162,7 @@ def monitor_flow(data_dir: str | None = None, relist: bool = True, check: bool =
 
 def monitor_deployment(cron: str = DEFAULT_CRON, data_dir: str | None = None, name: str = DEPLOYMENT_NAME, **params: Any):
     """A Prefect deployment of ``monitor_flow`` on a cron schedule (for ``prefect.serve`` or a work pool)."""
-    parameters = {"data_dir": str(_settings(data_dir).data_dir), **params}
+    parameters = {"data_dir": str(settings_for(data_dir).data_dir), **params}
     return monitor_flow.to_deployment(name=name, cron=cron, parameters=parameters,
                                       description="Re-list watched sources, ingest new videos, re-check archived ones.")
 
@@ -217,5 +218,5 @@ def serve_monitor(cron: str = DEFAULT_CRON, data_dir: str | None = None, name: s
 
         serve(monitor_deployment(cron, data_dir, name, **params))
         return
-    data_dir = str(_settings(data_dir).data_dir)
+    data_dir = str(settings_for(data_dir).data_dir)
     run_on_schedule(cron, lambda: monitor_flow(data_dir=data_dir, **params))

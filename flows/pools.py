@@ -47,8 +47,8 @@ from pipeline.storage.files import fs_display
 from .ingest import (
     IngestReport,
     VideoReport,
-    _record,
     fetch_task,
+    record_stage,
     run_pool_stages,
     sweep_and_discover,
     update_semantic_index,
@@ -153,7 +153,7 @@ def ingest_video_flow(url: str, source_url: str | None = None, title: str | None
         report.seconds["fetch"] = round(outcome.seconds, 3)
         if media:
             for name, (done, error) in run_pool_stages(outcome.video_id, settings, "media", force).items():
-                _record(report, outcome.video_id, name, done, error, settings)
+                record_stage(report, outcome.video_id, name, done, error, settings)
     _publish([report], "ingest-video")
     return _final([report])
 
@@ -164,7 +164,7 @@ def _batch(video_ids: list[str], pool: str, force: bool, options: dict[str, Any]
     for vid in video_ids:
         report = VideoReport(ref=vid, video_id=vid)
         for name, (done, error) in run_pool_stages(vid, settings, pool, force).items():
-            _record(report, vid, name, done, error, settings)
+            record_stage(report, vid, name, done, error, settings)
         reports.append(report)
     _publish(reports, what)
     return _final(reports)
@@ -210,7 +210,8 @@ def check_server(url: str | None = None, timeout: float = 10.0) -> str:
     return url
 
 
-def _client():
+def prefect_client():
+    """Prefect's client for the configured API (a context manager); Prefect is imported here, when first needed."""
     from prefect.client.orchestration import get_client
 
     return get_client(sync_client=True)
@@ -283,7 +284,7 @@ def register(cron: str | None = None, limits: ScaleLimits | None = None) -> Regi
                                     description="Re-list watched sources, ingest new videos, re-check archived ones."),
          "download"),
     ]
-    with _client() as client:
+    with prefect_client() as client:
         created = ensure_pools(client)
         download_limit = ensure_limit(client, DOWNLOAD_LIMIT, limits.downloads, update=True)
     deployments = {}
@@ -310,7 +311,7 @@ def online_workers(client, pool: str) -> int:
 
 
 @dataclass
-class _Run:
+class PoolRun:
     """One unit of work: the flow run now carrying it, and how many times it was started."""
 
     phase: str  # download | media | asr
@@ -335,7 +336,8 @@ class FanOutStats:
 Progress = Callable[[str], None]
 
 
-def _start(run: _Run, stats: FanOutStats) -> None:
+def start_run(run: PoolRun, stats: FanOutStats) -> None:
+    """Start ``run``'s deployment with its parameters, without waiting, and count the start in ``stats``."""
     from prefect.deployments import run_deployment
 
     # called from sync code, Prefect's async_dispatch returns the flow run itself (typed "or a coroutine")
@@ -345,7 +347,7 @@ def _start(run: _Run, stats: FanOutStats) -> None:
     stats.runs[run.phase] = stats.runs.get(run.phase, 0) + 1
 
 
-def _poll(client, runs: list[_Run], limits: ScaleLimits, stats: FanOutStats) -> None:
+def poll_runs(client, runs: list[PoolRun], limits: ScaleLimits, stats: FanOutStats) -> None:
     """Bring the runs' states up to date; a crashed one (its process died) is started again, up to crash_retries."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -362,10 +364,10 @@ def _poll(client, runs: list[_Run], limits: ScaleLimits, stats: FanOutStats) -> 
         if run.state == "CRASHED" and run.attempts <= limits.crash_retries:
             log.warning("%s crashed (%s); starting it again", run.label, run.message)
             stats.crashed_reruns += 1
-            _start(run, stats)
+            start_run(run, stats)
 
 
-def _reports(client, runs: list[_Run]) -> dict[Any, list[VideoReport]]:
+def collect_reports(client, runs: list[PoolRun]) -> dict[Any, list[VideoReport]]:
     """Each finished flow run's video reports (its table artifact)."""
 
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -380,7 +382,8 @@ def _reports(client, runs: list[_Run]) -> dict[Any, list[VideoReport]]:
     return out
 
 
-def _check_deployments(client, names: list[str]) -> None:
+def check_deployments(client, names: list[str]) -> None:
+    """Raise a one-line error naming the command that registers them when any of the deployments is missing."""
     from prefect.exceptions import ObjectNotFound
 
     for name in names:
@@ -418,32 +421,32 @@ def fan_out_ingest(sources: list[str], settings: Settings, force: bool = False, 
     report = IngestReport()
     work = _discover(sources, settings, report)
     t0 = time.perf_counter()
-    with _client() as client:
-        _check_deployments(client, [INGEST_DEPLOYMENT, ASR_DEPLOYMENT])
+    with prefect_client() as client:
+        check_deployments(client, [INGEST_DEPLOYMENT, ASR_DEPLOYMENT])
         for host_limit in sorted({site_limit(ref.url) for ref, _ in work}):
             ensure_limit(client, host_limit, limits.downloads_per_site, update=False)
         media_pool = online_workers(client, "media") > 0
         if media_pool:
-            _check_deployments(client, [MEDIA_DEPLOYMENT])
+            check_deployments(client, [MEDIA_DEPLOYMENT])
         phases = (["media"] if media_pool else []) + ["asr"]
         deployment = {"media": MEDIA_DEPLOYMENT, "asr": ASR_DEPLOYMENT}
-        runs: list[_Run] = []
+        runs: list[PoolRun] = []
         ref_of: dict[int, VideoRef] = {}
         for ref, sid in work:
-            run = _Run("download", INGEST_DEPLOYMENT, {"url": ref.url, "source_url": ref.source_url, "title": ref.title,
+            run = PoolRun("download", INGEST_DEPLOYMENT, {"url": ref.url, "source_url": ref.source_url, "title": ref.title,
                                                        "source_id": sid, "force": force, "media": not media_pool,
                                                        "options": options}, ref.title or ref.url)
-            _start(run, stats)
+            start_run(run, stats)
             runs.append(run)
             ref_of[id(run)] = ref
         by_id: dict[str, VideoReport] = {}
         queued: dict[str, list[str]] = {phase: [] for phase in phases}
         last = ""
         while True:
-            _poll(client, runs, limits, stats)
+            poll_runs(client, runs, limits, stats)
             newly = [r for r in runs if r.state in FINAL and not r.collected and
                      not (r.state == "CRASHED" and r.attempts <= limits.crash_retries)]
-            found = _reports(client, newly)
+            found = collect_reports(client, newly)
             for run in newly:
                 run.collected = True
                 if run.phase == "download":
@@ -462,7 +465,7 @@ def fan_out_ingest(sources: list[str], settings: Settings, force: bool = False, 
                 got_by_id = {r.video_id: r for r in found.get(run.flow_run_id, [])}
                 following = phases[phases.index(run.phase) + 1:]
                 for vid in run.video_ids:
-                    _merge(by_id[vid], got_by_id.get(vid), f"{run.phase} flow run {run.state.lower()}: {run.message}")
+                    merge_report(by_id[vid], got_by_id.get(vid), f"{run.phase} flow run {run.state.lower()}: {run.message}")
                     if following and got_by_id.get(vid) is not None:
                         queued[following[0]].append(vid)
             for i, phase in enumerate(phases):
@@ -470,9 +473,9 @@ def fan_out_ingest(sources: list[str], settings: Settings, force: bool = False, 
                 upstream_busy = any(r.phase in upstream and not r.collected for r in runs)
                 while queued[phase] and (len(queued[phase]) >= limits.asr_batch or not upstream_busy):
                     batch, queued[phase] = queued[phase][:limits.asr_batch], queued[phase][limits.asr_batch:]
-                    run = _Run(phase, deployment[phase], {"video_ids": batch, "force": force, "options": options},
+                    run = PoolRun(phase, deployment[phase], {"video_ids": batch, "force": force, "options": options},
                                f"{phase} {batch[0]}" + (f" +{len(batch) - 1}" if len(batch) > 1 else ""), batch)
-                    _start(run, stats)
+                    start_run(run, stats)
                     runs.append(run)
             if all(r.collected for r in runs) and not any(queued.values()):
                 break
@@ -488,7 +491,7 @@ def fan_out_ingest(sources: list[str], settings: Settings, force: bool = False, 
     return report
 
 
-def _progress_line(runs: list[_Run]) -> str:
+def _progress_line(runs: list[PoolRun]) -> str:
     parts = []
     for phase in ("download", "media", "asr"):
         mine = [r for r in runs if r.phase == phase]
@@ -500,7 +503,8 @@ def _progress_line(runs: list[_Run]) -> str:
     return "ingest: " + "; ".join(parts)
 
 
-def _merge(into: VideoReport, part: VideoReport | None, lost: str) -> None:
+def merge_report(into: VideoReport, part: VideoReport | None, lost: str) -> None:
+    """Fold a pool run's report of one video into ``into``; with no report, the video failed with ``lost``."""
     if part is None:  # the batch's run ended without a report (crashed every time, cancelled)
         into.status, into.error = "failed", lost
         return

@@ -26,7 +26,7 @@ from prefect import flow
 
 from pipeline.config import Settings
 
-from .pools import _client, check_server, ensure_pools
+from .pools import check_server, ensure_pools, prefect_client
 from .record import record
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def register_recorder(url: str, channel: str, segment_seconds: float = 600.0, sh
     check_server()
     parameters: dict[str, Any] = {"url": url, "channel": channel, "segment_seconds": segment_seconds,
                                   "shed_after": shed_after}
-    with _client() as client:
+    with prefect_client() as client:
         created = ensure_pools(client)
     # called from sync code, Prefect's async_dispatch returns the deployment itself (typed "or a coroutine")
     deployment = cast("RunnerDeployment", record_channel_flow.to_deployment(
@@ -110,7 +110,7 @@ def register_recorder(url: str, channel: str, segment_seconds: float = 600.0, sh
         description=f"Record {url} as {channel}, each segment analysed as it closes; restarted when it crashes."))
     deployment_id = cast("UUID", deployment.apply(work_pool_name=RECORD_POOL))  # sync: the id itself
     started = None
-    with _client() as client:
+    with prefect_client() as client:
         automation_id = _ensure_restart_automation(client, deployment_id, channel, parameters)
         live = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),

@@ -22,8 +22,8 @@ from pipeline.storage.base import catalogue_for
 from .ingest import (
     IngestReport,
     VideoReport,
-    _record,
     fetch_task,
+    record_stage,
     run_pool_stages,
     sweep_and_discover,
     update_semantic_index,
@@ -32,14 +32,14 @@ from .pools import (
     ASR_DEPLOYMENT,
     FINAL,
     FanOutStats,
+    PoolRun,
     ScaleLimits,
-    _check_deployments,
-    _client,
-    _merge,
-    _poll,
-    _reports,
-    _Run,
-    _start,
+    check_deployments,
+    collect_reports,
+    merge_report,
+    poll_runs,
+    prefect_client,
+    start_run,
 )
 
 log = logging.getLogger(__name__)
@@ -80,20 +80,20 @@ def analyse_on_pools(path: str, settings: Settings, poll_seconds: float = 1.0,
     vr.stages["fetch"], vr.messages["fetch"] = outcome.status, outcome.message
     vr.seconds["fetch"] = round(outcome.seconds, 3)
     for name, (done, error) in run_pool_stages(outcome.video_id, settings, "media").items():
-        _record(vr, outcome.video_id, name, done, error, settings)
+        record_stage(vr, outcome.video_id, name, done, error, settings)
     stats = FanOutStats()
-    run = _Run("asr", ASR_DEPLOYMENT, {"video_ids": [outcome.video_id], "force": False, "options": {}},
+    run = PoolRun("asr", ASR_DEPLOYMENT, {"video_ids": [outcome.video_id], "force": False, "options": {}},
                f"asr {outcome.video_id} (recorded)", [outcome.video_id])
-    with _client() as client:
-        _check_deployments(client, [ASR_DEPLOYMENT])
-        _start(run, stats)
+    with prefect_client() as client:
+        check_deployments(client, [ASR_DEPLOYMENT])
+        start_run(run, stats)
         while True:
-            _poll(client, [run], limits, stats)
-            if run.state in FINAL:  # a crashed run still to be re-run was started again by _poll
+            poll_runs(client, [run], limits, stats)
+            if run.state in FINAL:  # a crashed run still to be re-run was started again by poll_runs
                 break
             time.sleep(poll_seconds)
-        got = _reports(client, [run]).get(run.flow_run_id, [])
-    _merge(vr, got[0] if got else None, f"asr flow run {run.state.lower()}: {run.message}")
+        got = collect_reports(client, [run]).get(run.flow_run_id, [])
+    merge_report(vr, got[0] if got else None, f"asr flow run {run.state.lower()}: {run.message}")
     log.info("segment %s: asr flow run %s %s", outcome.video_id, run.flow_run_id, run.state.lower())
     update_semantic_index(settings, report)
     return report

@@ -26,7 +26,7 @@ from pipeline.sources.discovery import VideoRef
 from pipeline.storage.base import catalogue_for
 
 from .ingest import VideoReport
-from .monitor import MonitorReport, _settings, ingest_new, monitor_flow
+from .monitor import MonitorReport, ingest_new, monitor_flow, settings_for
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def capture_flow(data_dir: str | None, work: list[tuple[VideoRef, int | None]], 
     Arguments: data_dir — the archive; work — (upload, watched source id); analyse_new — run the stages after fetch.
     Returns: one ``VideoReport`` per upload.
     """
-    settings: Settings = _settings(data_dir)
+    settings: Settings = settings_for(data_dir)
     settings.ensure_dirs()
     return ingest_new(work, settings, analyse_new)
 
@@ -71,7 +71,7 @@ def watch_loop(data_dir: str | None = None, *, watcher: Watcher | None = None, a
     it); on_round — called with each ``WatchRound`` (the CLI prints it); until — stop once it returns True.
     Returns: the number of rounds run.
     """
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     settings.ensure_dirs()
     data = str(settings.data_dir)
     watcher = watcher or Watcher()

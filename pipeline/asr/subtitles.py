@@ -39,11 +39,13 @@ def clock(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-def _cues(t: Transcript, include_flagged: bool) -> list[Segment]:
+def subtitle_cues(t: Transcript, include_flagged: bool) -> list[Segment]:
+    """The segments that become cues: those with text, flagged ones only when asked for."""
     return [s for s in t.segments if s.text.strip() and (include_flagged or not s.flags)]
 
 
-def _cue_text(text: str) -> str:
+def cue_text(text: str) -> str:
+    """A segment's text made safe as one cue of SRT or WebVTT."""
     # A blank line ends a cue in both formats; "-->" would be read as a timing line.
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return "\n".join(lines).replace("-->", "->")
@@ -51,8 +53,8 @@ def _cue_text(text: str) -> str:
 
 def to_srt(t: Transcript, include_flagged: bool = False) -> str:
     out = []
-    for i, s in enumerate(_cues(t, include_flagged), 1):
-        out.append(f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{_cue_text(s.text)}\n")
+    for i, s in enumerate(subtitle_cues(t, include_flagged), 1):
+        out.append(f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{cue_text(s.text)}\n")
     return "\n".join(out)
 
 
@@ -61,14 +63,14 @@ def to_vtt(t: Transcript, include_flagged: bool = False) -> str:
     if t.language:
         head += f"Language: {t.language}\n"
     out = [head]
-    for s in _cues(t, include_flagged):
-        text = _cue_text(s.text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for s in subtitle_cues(t, include_flagged):
+        text = cue_text(s.text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         out.append(f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{text}\n")
     return "\n".join(out)
 
 
 def to_txt(t: Transcript, include_flagged: bool = False) -> str:
-    return "\n".join(s.text.strip() for s in _cues(t, include_flagged)) + "\n"
+    return "\n".join(s.text.strip() for s in subtitle_cues(t, include_flagged)) + "\n"
 
 
 def to_dict(t: Transcript) -> dict:

@@ -54,9 +54,9 @@ from pipeline.copies.matching import (
     BANDS,
     MAX_DISTANCE,
     HashIndex,
-    _band_probes,
-    _query_frames,
+    band_probes,
     match_keyframes,
+    query_frames,
 )
 from pipeline.errors import ClipwatchError
 from pipeline.storage.files import atomic_write, atomic_write_json
@@ -535,7 +535,7 @@ class CopyIndex:
         hashes, frame_of = hashes[keep], np.asarray(frame_of, np.int64)[keep]
         if not len(hashes):
             return set()
-        probes = _band_probes(max_distance // BANDS).astype(np.int64)
+        probes = band_probes(max_distance // BANDS).astype(np.int64)
         pairs: list[np.ndarray] = []  # (video number, query keyframe) codes
         found: list[np.ndarray] = []  # video numbers of the distinct stored keyframes found, one per keyframe
         for seg in self._segments.values():
@@ -706,7 +706,7 @@ class CopyIndex:
         """(candidate video ids, stop keys, recurring keys) of a new video (itself left out, as the archive's
         brute-force matcher leaves it out)."""
         alive, dead = self._alive_without([new_id])
-        frames = [f for f in _query_frames(keyframes) if f.phash]
+        frames = [f for f in query_frames(keyframes) if f.phash]
         looked = [(i, h) for i, f in enumerate(frames) for h in (f.phash, *f.alt, f.phash_mirror, *f.alt_mirror) if h]
         kc = self.keyframe_candidates(np.array([h for _, h in looked], np.uint64),
                                       np.array([i for i, _ in looked], np.int64), alive, max_distance) if looked else set()

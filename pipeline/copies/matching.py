@@ -91,7 +91,7 @@ def _row_values(row: Any) -> tuple[Any, float, int, float | None, float | None]:
     raise ValueError("index rows are (video_id, time, phash) or (video_id, time, phash, shot_start, shot_end)")
 
 
-def _band_probes(radius: int) -> np.ndarray:
+def band_probes(radius: int) -> np.ndarray:
     """All 16-bit masks with at most ``radius`` bits set."""
     masks = [0]
     for r in range(1, radius + 1):
@@ -114,7 +114,7 @@ class HashIndex:
         self._vid_of: dict[Any, int] = {}
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._built = False
-        self._probes = _band_probes(max_distance // BANDS)
+        self._probes = band_probes(max_distance // BANDS)
         self.add(rows)
 
     # -- building -------------------------------------------------------
@@ -188,7 +188,7 @@ class HashIndex:
         h = _u64(phash)
         if h == 0 or len(self.hash) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        probes = self._probes if d // BANDS == self.max_distance // BANDS else _band_probes(d // BANDS)
+        probes = self._probes if d // BANDS == self.max_distance // BANDS else band_probes(d // BANDS)
         found = []
         for b in range(BANDS):
             q = (h >> (b * BAND_BITS)) & 0xFFFF
@@ -218,7 +218,8 @@ class HashIndex:
         return self._video_ids[vidx]
 
 
-def _query_frames(query: Iterable[Any]) -> list[QueryFrame]:
+def query_frames(query: Iterable[Any]) -> list[QueryFrame]:
+    """The query's frames as QueryFrame records, whatever form (records or tuples) they came in."""
     out = []
     for q in query:
         if isinstance(q, QueryFrame):
@@ -243,7 +244,7 @@ def match_keyframes(query: Iterable[Any], index: HashIndex, *, max_distance: int
     phash[, phash_mirror[, shot_start, shot_end]])``. ``exclude`` drops video
     ids (the query video itself, for "similar to this archived video").
     """
-    frames = [q for q in _query_frames(query) if q.phash != 0]
+    frames = [q for q in query_frames(query) if q.phash != 0]
     total = len(frames)
     if total == 0:
         return []

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.errors import ModelError
-from pipeline.storage.files import CHUNK, _fsync_dir, atomic_write
+from pipeline.storage.files import CHUNK, atomic_write, fsync_dir
 
 MANIFEST = "clipwatch-source.json"
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -214,7 +214,7 @@ def install(name: str, repo_id: str, hub_dir: Path, *, patterns: tuple[str, ...]
             old = hub_dir / f".old-{name}-{uuid.uuid4().hex[:8]}"
             os.replace(dest, old)
         os.replace(ready, dest)
-        _fsync_dir(hub_dir)
+        fsync_dir(hub_dir)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from pipeline.errors import ClipwatchError
 from pipeline.preservation.manifest import read_at_source
-from pipeline.preservation.timestamp import TimestampError, _check_signature
+from pipeline.preservation.timestamp import TimestampError, check_signature
 
 RECEIPTS = "chain/timestamps"
 _NAME = re.compile(r"(\d{1,12})-([0-9a-f]{8,64})\.tsr")
@@ -83,7 +83,8 @@ def check_heads(store: Any, heads: Iterable[tuple[int, str]]) -> list[AnchorChec
     return out
 
 
-def _list_receipts(archive: Any) -> list[str]:
+def list_receipts(archive: Any) -> list[str]:
+    """The archive paths of every timestamp receipt (.tsr) the archive holds."""
     if hasattr(archive, "list_folder"):
         return [f"{RECEIPTS}/{n}" for n in archive.list_folder(RECEIPTS) if "/" not in n and n.endswith(".tsr")]
     folder = archive.abspath(RECEIPTS)
@@ -104,7 +105,7 @@ def _read_receipt(body: bytes) -> tuple[str, str]:
         gen = info["gen_time"].native.isoformat().replace("+00:00", "Z")
     except Exception as exc:  # noqa: BLE001 - any malformed receipt is a finding, not a crash
         raise TimestampError(f"not an RFC 3161 response ({exc.__class__.__name__})") from None
-    _check_signature(signed, raw)
+    check_signature(signed, raw)
     return imprint, gen
 
 
@@ -123,7 +124,7 @@ def check_receipts(store: Any, archive: Any) -> list[AnchorCheck]:
         if isinstance(d, dict) and isinstance(d.get("token_path"), str):
             named[d["token_path"]] = (int(d.get("head_id") or 0), ev)
     out: list[AnchorCheck] = []
-    paths = sorted(set(_list_receipts(archive)) | set(named))
+    paths = sorted(set(list_receipts(archive)) | set(named))
     for rel in paths:
         body = read_at_source(archive, rel) if rel.startswith(RECEIPTS + "/") and ".." not in rel else None
         if body is None:

@@ -35,7 +35,7 @@ from pipeline import __version__, csvsafe
 from pipeline.domain import utcnow
 from pipeline.errors import ClipwatchError, NotFoundError
 from pipeline.preservation import manifest
-from pipeline.preservation.anchors import _list_receipts
+from pipeline.preservation.anchors import list_receipts
 from pipeline.search.facade import MAX_LIMIT, SearchQuery, search
 from pipeline.storage.base import BlobStore, Catalogue
 from pipeline.storage.files import CHUNK, atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -231,7 +231,7 @@ def _carry_receipts(archive: BlobStore, work: Path) -> int:
     """Copy the chain's RFC 3161 receipts into the bag (``data/chain/timestamps``): anchors outside the database
     travel with the collection. Returns how many."""
     n = 0
-    for rel in _list_receipts(archive):
+    for rel in list_receipts(archive):
         body = manifest.read_at_source(archive, rel)
         if body is not None:
             atomic_write_bytes(work / rel, body)

@@ -83,10 +83,11 @@ def check_response(body: bytes, digest: bytes, nonce: int) -> tuple[Any, str]:
         raise TimestampError("the timestamp authority stamped another hash than the chain head we sent")
     if info["nonce"].native != nonce:
         raise TimestampError("the timestamp authority's answer does not carry our nonce (a replayed answer?)")
-    return info, _check_signature(signed, raw)
+    return info, check_signature(signed, raw)
 
 
-def _check_signature(signed, raw: bytes) -> str:
+def check_signature(signed, raw: bytes) -> str:
+    """Check an RFC 3161 token's signature over ``raw``: the signer's subject, or TimestampError."""
     from cryptography import x509  # only for RFC 3161 timestamps (verify --tsa)
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes

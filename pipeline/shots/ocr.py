@@ -358,7 +358,7 @@ def screen_language(segs: Sequence[ScreenSegment]) -> str | None:
 
 def _line_score(lines: list[TextLine]) -> float:
     """Confident characters read: confidence times letter weight, over the lines."""
-    return sum(l.confidence * _letter_weight(_norm(l.text)) for l in lines)
+    return sum(l.confidence * _letter_weight(comparable_text(l.text)) for l in lines)
 
 
 def _hangul_share(lines: list[TextLine]) -> float:
@@ -420,7 +420,7 @@ class ScreenReader:
             if img is not crop and not (img == 0).any():
                 continue
             lines = self._read_image(img, x0, y0, scale)
-            score = sum(l.confidence * len(_norm(l.text)) for l in lines)
+            score = sum(l.confidence * len(comparable_text(l.text)) for l in lines)
             if score > best_score:
                 best, best_score = lines, score
             if best and all(l.confidence >= CLEAR_READING and not l.dropped for l in best):
@@ -562,7 +562,8 @@ def sample_times(shots: Iterable[tuple[float, float, float]]) -> list[tuple[floa
     return out
 
 
-def _norm(text: str) -> str:
+def comparable_text(text: str) -> str:
+    """Text reduced for comparing two readings: NFKC, case-folded, letters and digits only."""
     return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold() if _WORDISH.match(ch))
 
 
@@ -574,7 +575,7 @@ def merge_samples(samples: Sequence[FrameText]) -> list[ScreenSegment]:
         still: list[tuple[str, ScreenSegment]] = []
         used: set[int] = set()
         for line in s.lines:
-            key = _norm(line.text)
+            key = comparable_text(line.text)
             match = None
             for j, (k, seg) in enumerate(open_):
                 if j not in used and abs(seg.end - s.start) < 1e-3 and difflib.SequenceMatcher(None, k, key).ratio() >= SAME_TEXT:
@@ -587,7 +588,7 @@ def merge_samples(samples: Sequence[FrameText]) -> list[ScreenSegment]:
                 seg.samples += 1
                 if line.confidence > seg.confidence:  # keep the clearest reading
                     seg.text, seg.confidence, seg.box = line.text, line.confidence, line.box
-                still.append((_norm(seg.text), seg))
+                still.append((comparable_text(seg.text), seg))
             else:
                 still.append((key, ScreenSegment(s.start, s.end, line.text, line.confidence, line.box)))
         done.extend(seg for j, (_, seg) in enumerate(open_) if j not in used)

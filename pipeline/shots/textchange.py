@@ -67,7 +67,7 @@ from pipeline.shots.ocr import (
     ScreenSegment,
     ScreenText,
     TextLine,
-    _norm,
+    comparable_text,
     screen_language,
 )
 
@@ -554,7 +554,7 @@ def _crop(a: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def _score(lines: list[TextLine]) -> float:
-    return sum(l.confidence * len(_norm(l.text)) for l in lines)
+    return sum(l.confidence * len(comparable_text(l.text)) for l in lines)
 
 
 class TextWatcher:
@@ -816,18 +816,18 @@ def _join(segs: list[ScreenSegment]) -> list[ScreenSegment]:
     time (a region split in two tracks by a flicker, or read in two overlapping regions) are one."""
     segs.sort(key=lambda g: (g.start, g.box[1]))
     out: list[ScreenSegment] = []
-    for g in sorted(segs, key=lambda g: -len(_norm(g.text))):  # longest first: a fragment folds into its line
-        key = _norm(g.text)
+    for g in sorted(segs, key=lambda g: -len(comparable_text(g.text))):  # longest first: a fragment folds into its line
+        key = comparable_text(g.text)
         for o in out:
-            if key and key in _norm(o.text) and _overlap(g.box, o.box) > 0.5 and \
+            if key and key in comparable_text(o.text) and _overlap(g.box, o.box) > 0.5 and \
                     min(g.end, o.end) - max(g.start, o.start) > 0.5 * (g.end - g.start):
                 break  # a word of a line read on its own while the line was read whole
             if g.start <= o.end + JOIN_GAP and g.end >= o.start - JOIN_GAP and \
                     abs((g.box[1] + g.box[3] / 2) - (o.box[1] + o.box[3] / 2)) <= max(g.box[3], o.box[3]) and \
-                    difflib.SequenceMatcher(None, _norm(o.text), key).ratio() >= SAME_TEXT:
+                    difflib.SequenceMatcher(None, comparable_text(o.text), key).ratio() >= SAME_TEXT:
                 o.start, o.end = min(o.start, g.start), max(o.end, g.end)
                 o.samples += g.samples
-                if g.confidence * len(key) > o.confidence * len(_norm(o.text)):
+                if g.confidence * len(key) > o.confidence * len(comparable_text(o.text)):
                     o.text, o.confidence, o.box = g.text, g.confidence, g.box
                 break
         else:

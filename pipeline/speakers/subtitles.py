@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.asr.subtitles import _cue_text, _cues, from_json, timestamp
+from pipeline.asr.subtitles import cue_text, from_json, subtitle_cues, timestamp
 from pipeline.speakers.diarize import speaker_at
 from pipeline.storage.files import atomic_write_text
 
@@ -33,8 +33,8 @@ def to_vtt_with_voices(t: Any, turns: Sequence[Any], include_flagged: bool = Fal
     """
     head = "WEBVTT\n" + (f"Language: {t.language}\n" if t.language else "")
     out = [head]
-    for s in _cues(t, include_flagged):
-        text = _escape(_cue_text(s.text))
+    for s in subtitle_cues(t, include_flagged):
+        text = _escape(cue_text(s.text))
         who = speaker_at(turns, s.start, s.end)
         if who:
             text = f"<v {_escape(who)}>{text}</v>"

@@ -75,7 +75,8 @@ def safe_name(text: str, max_len: int = 80) -> str:
     return text[:max_len]
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries to disk (so a rename into it survives a crash); quiet where folders cannot be opened."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -102,7 +103,7 @@ def atomic_write(dest: Path, write: Callable[[BinaryIO], Any]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -164,7 +165,7 @@ class Archive:
                 Path(tmp).unlink()
             else:
                 os.replace(tmp, dest)
-                _fsync_dir(dest.parent)
+                fsync_dir(dest.parent)
             if move:
                 src.unlink(missing_ok=True)
             return StoredFile(sha256=sha, size=size, path=rel.as_posix())

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from pipeline.domain import utcnow
 from pipeline.storage.sql import SQLBase
-from pipeline.storage.stream_tables import _check_air
+from pipeline.storage.stream_tables import check_air_time
 
 PROGRAMME_COLUMNS = ("id", "channel", "air_start", "air_end", "title", "title_source", "evidence", "video_ids",
                      "found_at")
@@ -42,14 +42,14 @@ class ProgrammeTables(SQLBase):
         Returns:
             how many programmes were written.
         """
-        _check_air(start, "start")
-        _check_air(end, "end")
+        check_air_time(start, "start")
+        check_air_time(end, "end")
         P = self.P
         rows = []
         found_at = utcnow()
         for p in programmes:
-            _check_air(p["air_start"], "air_start")
-            _check_air(p["air_end"], "air_end")
+            check_air_time(p["air_start"], "air_start")
+            check_air_time(p["air_end"], "air_end")
             if p.get("title_source") not in TITLE_SOURCES:
                 raise ValueError(f"title_source must be one of {TITLE_SOURCES}, not {p.get('title_source')!r}")
             rows.append((channel, p["air_start"], p["air_end"], p.get("title"), p.get("title_source"),

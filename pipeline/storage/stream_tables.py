@@ -17,7 +17,8 @@ AIR_CLOCKS = ("stream", "receiver")
 STREAM_SEGMENT_COLUMNS = ("video_id", "channel", "stream_url", "seq", "air_start", "air_end", "air_clock")
 
 
-def _check_air(value: str | None, name: str) -> None:
+def check_air_time(value: str | None, name: str) -> None:
+    """Raise ValueError unless ``value`` (named ``name``) is None or an ISO 8601 UTC air time with milliseconds."""
     if value is not None and not AIR_TIME.fullmatch(value):
         raise ValueError(f"{name} must be ISO 8601 UTC with milliseconds and Z (2026-12-06T20:14:33.120Z), not {value!r}")
 
@@ -38,8 +39,8 @@ class StreamTables(SQLBase):
             air_end: when its last frame ended, same form.
             air_clock: ``stream`` (the stream's own clock, EXT-X-PROGRAM-DATE-TIME) or ``receiver``.
         """
-        _check_air(air_start, "air_start")
-        _check_air(air_end, "air_end")
+        check_air_time(air_start, "air_start")
+        check_air_time(air_end, "air_end")
         if air_clock not in AIR_CLOCKS:
             raise ValueError(f"air_clock must be one of {AIR_CLOCKS}, not {air_clock!r}")
         with self.transaction():
