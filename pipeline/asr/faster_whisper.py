@@ -40,6 +40,8 @@ class FasterWhisperTranscriber(Transcriber):
         # heavy (loads CTranslate2, onnxruntime): only when this engine runs
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
+        from pipeline.asr.mel import BlockedFeatureExtractor  # imports faster-whisper too
+
         super().__init__(model, models_dir)
         self.path = models.resolve_ct2(model, models_dir)
         self.compute_type = compute_type
@@ -51,6 +53,8 @@ class FasterWhisperTranscriber(Transcriber):
             )
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"{self.path}: faster-whisper cannot load this model on {device} ({exc})") from exc
+        # the same spectrogram with a fifth of the transient memory (123 -> 23 MB per 120-s window): pipeline/asr/mel.py
+        self.model.feature_extractor = BlockedFeatureExtractor(**self.model.feat_kwargs)
         # Batched decoding keeps a GPU busy (VAD chunks decoded together). On a CPU it is faster too, but it drops
         # speech (bench/decoding.py): on 14.7 min of real prompts and LibriVox (asterisk-core-sounds-en,
         # pocketsphinx-testdata; base int8, 2 cores) batches of 4 took 52.6 s against 144.1 s, at a WER of 3.39 %

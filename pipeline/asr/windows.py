@@ -32,6 +32,8 @@ from pipeline.media.probe import probe
 # extraction over a whole window dominates). On bench/e2e.py's 5-minute real clip (base, word timestamps)
 # 120 s against 300 s: peak RSS 424 vs 555 MB, CPU 56.1 vs 62.2 s, the same 704 words (punctuation and
 # number spelling differ at a few places): the re-decoded window edges cost less than the larger features.
+# Those figures are from before pipeline/asr/mel.py computed the spectrogram 10 s at a time. Silero VAD's transient
+# (about 45 MB for 120 s) still grows with the window, so 120 s stays.
 WINDOW_SECONDS = 120.0
 
 
