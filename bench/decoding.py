@@ -1,6 +1,6 @@
 """Cheaper ways to run Whisper on a CPU, against the decoding clipwatch uses, on real speech with reference texts.
 
-    python bench/decoding.py [--model base] [--modes sequential,batched4,batched4-timestamps,greedy]
+    python bench/decoding.py [--model base] [--modes sequential,batched4,batched4-timestamps,greedy,sequential-blocked]
 
 Why: on a 2-core machine Whisper is about 70 % of an ingest's CPU, so the batch target of issue 19 (0.85x the
 hand-written pipeline) needs a Whisper cheaper than the one the hand-written pipeline runs. This bench says what
@@ -18,6 +18,10 @@ Modes:
 - ``batchedN``: faster-whisper's ``BatchedInferencePipeline``, N VAD chunks decoded together (no timestamps);
   ``batchedN-timestamps`` with timestamp tokens; ``batchedN-chunkS``: chunks of at most S seconds.
 - ``greedy``: sequential with beam 1.
+- ``sequential-blocked``: sequential with clipwatch's spectrogram computed 10 s at a time
+  (``pipeline/asr/mel.py``): the same decoding, less memory.
+
+Each mode's peak RSS is its own process's.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import difflib
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -83,13 +88,18 @@ def run_mode(mode: str, model_dir: str, track: str) -> dict:
         pipe = BatchedInferencePipeline(model)
         segments, _ = pipe.transcribe(audio, beam_size=5, batch_size=int(m.group(1)), word_timestamps=True,
                                       without_timestamps=not m.group(2), chunk_length=int(m.group(3) or 30))
-    elif mode in ("sequential", "greedy"):
+    elif mode in ("sequential", "greedy", "sequential-blocked"):
+        if mode == "sequential-blocked":
+            from pipeline.asr.mel import BlockedFeatureExtractor
+
+            model.feature_extractor = BlockedFeatureExtractor(**model.feat_kwargs)
         segments, _ = model.transcribe(audio, beam_size=5 if mode == "sequential" else 1, vad_filter=True,
                                        condition_on_previous_text=False, word_timestamps=True)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     text = " ".join(s.text for s in segments)
-    return {"text": text, "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+    return {"text": text, "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main() -> None:
@@ -110,8 +120,8 @@ def main() -> None:
     print(f"bench/decoding.py: {seconds / 60:.1f} min of real speech (pocketsphinx-testdata LibriVox, "
           f"asterisk-core-sounds-en), {len(normalise(ref))} reference words; model {args.model} int8, "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}\n")
-    print("| decoding | wall s | CPU s | WER | longest stretches of reference words left out |")
-    print("|---|---:|---:|---:|---|")
+    print("| decoding | wall s | CPU s | peak RSS MB | WER | longest stretches of reference words left out |")
+    print("|---|---:|---:|---:|---:|---|")
     for mode in args.modes.split(","):
         out = subprocess.run([sys.executable, __file__, "--child", mode, model_dir, str(track)], capture_output=True,
                              text=True, cwd=ROOT, check=True).stdout.strip().splitlines()[-1]
@@ -120,7 +130,7 @@ def main() -> None:
         ops = difflib.SequenceMatcher(a=want, b=got, autojunk=False).get_opcodes()
         lost = sorted((" ".join(want[i1:i2]) for tag, i1, i2, _, _ in ops if tag == "delete" and i2 - i1 >= 3),
                       key=len, reverse=True)[:2]
-        print(f"| {mode} | {r['wall']:.1f} | {r['cpu']:.1f} | {wer(ref, r['text']) * 100:.2f} % | "
+        print(f"| {mode} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['rss_mb']:.0f} | {wer(ref, r['text']) * 100:.2f} % | "
               f"{'; '.join(repr(x) for x in lost) or '—'} |", flush=True)
     print(f"\nload {os.getloadavg()[0]:.1f} at the end")
 
