@@ -42,7 +42,7 @@ from typing import Any, Callable, Protocol
 from pipeline.components import gather
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, DiskFullError, DownloadError
-from pipeline.memory import configure_malloc
+from pipeline.memory import limit_malloc_arenas
 from pipeline.preservation.sweep import sweep
 from pipeline.preservation.watching import wants_comments
 from pipeline.search import vectors as semantic
@@ -727,7 +727,7 @@ def run_batch(sources: list[str], settings: Settings, force: bool, steps: Steps)
         The batch's report.
     """
     settings.ensure_dirs()
-    configure_malloc()  # before the lanes' threads start (a library or Prefect worker caller skips the CLI's)
+    limit_malloc_arenas()  # before the lanes' threads start (a library or Prefect worker caller skips the CLI's)
     report = IngestReport()
     warmer = Warmer(settings, lane_stages("audio") + lane_stages("beside") + lane_stages("join"))
     try:

@@ -40,7 +40,7 @@ from pipeline.cli import (
     watch,
 )
 from pipeline.cli.common import JsonFlag, console, print_json, report_errors, state
-from pipeline.memory import configure_malloc
+from pipeline.memory import limit_malloc_arenas
 
 # Options of the whole program that users type after the command too (`clipwatch ingest URL --data-dir D`).
 GLOBAL_VALUE_OPTIONS = ("--data-dir",)
@@ -132,10 +132,10 @@ for room in ROOMS:
 
 
 def main() -> None:
-    """The ``clipwatch`` entry point: Prefect's telemetry off, malloc tuned (``pipeline.memory``), then the
+    """The ``clipwatch`` entry point: Prefect's telemetry off, malloc arenas limited (``pipeline.memory``), then the
     app, failures as one ``error:`` line."""
     disable_telemetry()
-    configure_malloc()
+    limit_malloc_arenas()
     report_errors(app)
 
 
