@@ -42,7 +42,7 @@ from typing import Any, Callable, Protocol
 from pipeline.components import gather
 from pipeline.config import Settings
 from pipeline.errors import ClipwatchError, DiskFullError, DownloadError
-from pipeline.memory import limit_malloc_arenas
+from pipeline.memory import limit_malloc_arenas, release_free_memory
 from pipeline.preservation.sweep import sweep
 from pipeline.preservation.watching import wants_comments
 from pipeline.search import vectors as semantic
@@ -560,6 +560,7 @@ def join_stages(job: Job, report: VideoReport, steps: Steps, settings: Settings,
     try:
         run_stages(job, lane_stages("join"), steps, settings, results, spans, warmer)
     finally:
+        release_free_memory()  # its stages' buffers are freed by now: their heap pages go back before the next video
         _record_all(report, job.video_id, results, spans, settings)
 
 
