@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from typing import Any
 
 #: glibc's mallopt parameter number for the arena limit (malloc.h: M_ARENA_MAX)
 M_ARENA_MAX = -8
@@ -37,14 +38,10 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
         True when the limit was set; False elsewhere than glibc on Linux, or when ``MALLOC_ARENA_MAX`` is set (the
         user's choice stands).
     """
-    if not sys.platform.startswith("linux") or os.environ.get("MALLOC_ARENA_MAX"):
+    if os.environ.get("MALLOC_ARENA_MAX"):
         return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
-    except (OSError, AttributeError):  # a C library without mallopt (musl has none that counts arenas)
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return mallopt(M_ARENA_MAX, arenas) == 1
+    mallopt = _glibc("mallopt", [ctypes.c_int, ctypes.c_int])  # musl has none that counts arenas
+    return mallopt is not None and mallopt(M_ARENA_MAX, arenas) == 1
 
 
 def release_free_memory() -> bool:
@@ -53,11 +50,18 @@ def release_free_memory() -> bool:
     Returns:
         True when glibc gave memory back; False when it had none to give, or elsewhere than glibc on Linux.
     """
+    trim = _glibc("malloc_trim", [ctypes.c_size_t])
+    return trim is not None and trim(0) == 1
+
+
+def _glibc(name: str, argtypes: list) -> Any:
+    """The process's own C library function ``name`` returning an int, or None off Linux or where the C library
+    lacks it (musl)."""
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # a C library without malloc_trim (musl)
-        return False
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim(0) == 1
+        fn = getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = argtypes, ctypes.c_int
+    return fn
