@@ -129,8 +129,23 @@ class Transcriber(ABC):
 
     @abstractmethod
     def run(
-        self, audio: np.ndarray, *, language: str | None, task: str, word_timestamps: bool, vad: bool
-    ) -> WindowResult: ...
+        self, audio: np.ndarray, *, language: str | None, task: str, word_timestamps: bool, vad: bool,
+        clips: list[tuple[float, float]] | None = None,
+    ) -> WindowResult:
+        """Transcribe one window of 16 kHz mono float32 samples.
+
+        Arguments:
+            audio: the window's samples.
+            language: an ISO code, or None to detect it.
+            task: ``transcribe`` or ``translate``.
+            word_timestamps: time each word.
+            vad: decode only what Silero VAD calls speech.
+            clips: decode only these ``(start, end)`` stretches (seconds), each on its own, without the VAD
+                (``pipeline/asr/coverage.py`` hands back what a first decoding left out).
+
+        Returns:
+            The language and the segments, times relative to the window.
+        """
 
 
 

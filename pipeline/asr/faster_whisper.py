@@ -70,8 +70,13 @@ class FasterWhisperTranscriber(Transcriber):
         where = "" if self.device == "cpu" else f", {self.device}"
         return f"{faster_whisper.__version__} (ctranslate2 {ctranslate2.__version__}, {self.compute_type}{where})"
 
-    def run(self, audio, *, language, task, word_timestamps, vad) -> WindowResult:
-        if self.batched is not None:
+    def run(self, audio, *, language, task, word_timestamps, vad, clips=None) -> WindowResult:
+        where: dict = {"vad_filter": vad}
+        if clips:
+            # a few short stretches, each decoded on its own: the sequential decoder takes them as clip timestamps
+            decode = self.model.transcribe
+            where = {"vad_filter": False, "clip_timestamps": [t for clip in clips for t in clip]}
+        elif self.batched is not None:
             decode = functools.partial(self.batched.transcribe, batch_size=GPU_BATCH_SIZE)
         else:
             decode = self.model.transcribe
@@ -87,7 +92,7 @@ class FasterWhisperTranscriber(Transcriber):
             no_speech_threshold=NO_SPEECH_THRESHOLD,
             condition_on_previous_text=False,
             word_timestamps=word_timestamps,
-            vad_filter=vad,
+            **where,
         )
 
         def gen() -> Iterator[Segment]:

@@ -67,10 +67,13 @@ class OpenAIWhisperTranscriber(Transcriber):
         lang = max(probs, key=probs.get)
         return lang, float(probs[lang])
 
-    def run(self, audio, *, language, task, word_timestamps, vad) -> WindowResult:
+    def run(self, audio, *, language, task, word_timestamps, vad, clips=None) -> WindowResult:
         clip: list[float] | str = "0"
         speech = audio
-        if vad:
+        if clips:
+            clip = [t for c in clips for t in c]
+            speech = np.concatenate([audio[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in clips])
+        elif vad:
             # heavy (loads CTranslate2, onnxruntime): only when this engine runs
             from faster_whisper.vad import VadOptions, get_speech_timestamps
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.asr.base import NO_SPEECH_THRESHOLD, TASKS, Progress, Segment, Transcript, get_transcriber
+from pipeline.asr.base import NO_SPEECH_THRESHOLD, TASKS, Progress, Segment, Transcriber, Transcript, get_transcriber
+from pipeline.asr.coverage import inside, missed_speech
 from pipeline.asr.flags import flag_segment, mark_clause_loops
 from pipeline.errors import ConfigError, ModelError, NoAudioError
 from pipeline.media.audio import SAMPLE_RATE, iter_audio, pcm_blocks
@@ -48,6 +49,16 @@ def _chunks(samples: np.ndarray, chunk: int):
     yield from pcm_blocks(samples, chunk)  # copies; a memory map's pages are let go after each (issue 19)
 
 
+def _decode_missed(transcriber: Transcriber, win: np.ndarray, segs: list[Segment], end: float, **decode) -> list[Segment]:
+    """Segments for the speech in ``win[:end]`` that ``segs`` leave out, decoded again in short clips (coverage.py)."""
+    clips = missed_speech(win, segs, end)
+    if not clips:
+        return []
+    with transcriber.lock:
+        res = transcriber.run(win, vad=False, clips=clips, **decode)
+        return [seg for seg in res.segments if inside(seg, clips)]
+
+
 def transcribe(
     audio: Path | str | np.ndarray,
     *,
@@ -61,6 +72,7 @@ def transcribe(
     progress: Progress | None = None,
     compute_type: str | None = None,
     device: str = "cpu",
+    fill_gaps: bool = True,
 ) -> Transcript:
     """Transcribe (or translate to English) the audio of any media file, or 16 kHz mono float32 samples.
 
@@ -71,6 +83,10 @@ def transcribe(
     detects it on the first window. ``progress(done_s, total_s)`` is called as
     segments come out. NoAudioError when the file has no audio stream; a silent
     track gives a Transcript without unflagged segments.
+
+    With ``vad`` and ``fill_gaps``, speech that a window's segments leave out (a stretch of 2 s or more without a
+    segment, where the VAD hears 1 s of speech or more) is decoded again in clips of at most 10 s cut at its
+    pauses (:mod:`pipeline.asr.coverage`): Whisper drops a whole 30-s segment of repetitive speech at times.
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
@@ -145,6 +161,10 @@ def transcribe(
             # Start the next window where the last (possibly cut) segment started.
             cut = min(int(segs[-1].start * SAMPLE_RATE), win.size)
             segs = segs[:-1]
+        if vad and fill_gaps:
+            segs = sorted(segs + _decode_missed(transcriber, win, segs, cut / SAMPLE_RATE, language=language or locked
+                                                or detected, task=task, word_timestamps=word_timestamps),
+                          key=lambda seg: seg.start)
         for seg in segs:
             a, b = int(seg.start * SAMPLE_RATE), int(seg.end * SAMPLE_RATE)
             seg.flags = flag_segment(seg, win[a:b])

@@ -1,0 +1,196 @@
+"""Speech a window's decoding left out is found with the VAD and decoded again in short clips (pipeline/asr/coverage.py).
+
+Real speech: tests/media/transcribe/conference_prompts.opus, eight prompts of asterisk-core-sounds-en (Debian,
+CC BY-SA 3.0) 0.8 s apart, 29.5 s; the stretch of bench/decoding.py's track that Whisper base dropped whole in one
+run (30 s of "The conference will begin when ... leader arrives" said five times over). Its text is in
+conference_prompts.txt.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.asr import coverage, windows
+from pipeline.asr.base import Segment, WindowResult
+from pipeline.media.audio import SAMPLE_RATE, load_audio
+
+MEDIA = Path(__file__).resolve().parents[1] / "media" / "transcribe"
+PROMPTS = MEDIA / "conference_prompts.opus"
+# where each prompt is said, in seconds (from the lengths of the Asterisk files put together)
+SAID = [(0.0, 2.23), (3.03, 5.86), (6.66, 10.23), (11.03, 15.01), (15.81, 19.77), (20.57, 23.59), (24.39, 26.23),
+        (27.03, 28.72)]
+
+
+@pytest.fixture(scope="module")
+def prompts() -> np.ndarray:
+    return load_audio(PROMPTS)
+
+
+def _seg(start: float, end: float, text: str = " words", flags: list[str] | None = None) -> Segment:
+    return Segment(start, end, text, -0.3, 0.1, 1.2, flags=flags or [])
+
+
+# --------------------------------------------------------------------------- holes and clips
+
+
+def test_holes_are_the_uncovered_stretches_of_two_seconds_or_more():
+    segs = [_seg(0.5, 3.0), _seg(3.5, 6.0), _seg(9.0, 12.0), _seg(11.0, 20.0)]
+    # 0.5 s at the start and 0.5 s between the first two are pauses; 6-9 is a hole; the end after 20 s is one
+    assert coverage.holes(segs, end=30.0) == [(6.0, 9.0), (20.0, 30.0)]
+    assert coverage.holes(segs, end=21.0) == [(6.0, 9.0)]  # a window cut at 21 s: its last second is a pause
+    assert coverage.holes([], end=5.0) == [(0.0, 5.0)]
+    assert coverage.holes([], end=1.5) == []
+    # the order of the segments does not matter, and a flagged segment covers what it was decoded from
+    assert coverage.holes(list(reversed(segs)), end=30.0) == [(6.0, 9.0), (20.0, 30.0)]
+    assert coverage.holes([_seg(0, 6.0), _seg(6.0, 30.0, flags=["hallucination"])], end=30.0) == []
+
+
+def test_clips_join_pieces_up_to_ten_seconds_and_keep_a_long_piece_whole():
+    pieces = [(0.0, 2.0), (3.0, 5.5), (6.0, 9.8), (10.5, 12.0), (12.5, 30.0), (31.0, 32.0)]
+    assert coverage.group_clips(pieces) == [(0.0, 9.8), (10.5, 12.0), (12.5, 30.0), (31.0, 32.0)]
+    assert coverage.group_clips([]) == []
+
+
+def test_missed_speech_finds_every_prompt_of_real_speech_that_no_segment_covers(prompts):
+    clips = coverage.missed_speech(prompts, [], end=prompts.size / SAMPLE_RATE)
+    assert clips and all(b - a <= coverage.CLIP_SECONDS for a, b in clips)
+    assert clips == sorted(clips)
+    for start, end in SAID:  # each prompt lies in one clip, within the VAD's padding
+        assert any(a - 0.3 <= start and end <= b + 0.3 for a, b in clips), (start, end, clips)
+    # the first three prompts decoded: only what comes after them is handed back
+    later = coverage.missed_speech(prompts, [_seg(0.0, 10.3)], end=prompts.size / SAMPLE_RATE)
+    assert later and later[0][0] >= 10.3 and any(a <= 27.1 and 28.6 <= b for a, b in later)
+
+def test_a_window_covered_from_end_to_end_does_not_run_the_vad(monkeypatch, prompts):
+    def no_vad(samples):
+        raise AssertionError("the VAD ran on a window without a hole")
+
+    monkeypatch.setattr(coverage, "speech_pieces", no_vad)
+    assert coverage.missed_speech(prompts, [_seg(0.0, 14.0), _seg(14.5, 29.5)], end=29.5) == []
+
+
+def test_silence_and_a_short_hole_are_left_alone(prompts):
+    silence = np.zeros(20 * SAMPLE_RATE, np.float32)
+    assert coverage.missed_speech(silence, [], end=20.0) == []
+    # 1.5 s uncovered between two decoded segments: a pause, not a hole
+    assert coverage.missed_speech(prompts, [_seg(0.0, 14.0), _seg(15.5, 29.5)], end=29.5) == []
+
+
+def test_inside_keeps_what_lies_in_a_clip():
+    clips = [(3.0, 9.0), (20.0, 25.0)]
+    assert coverage.inside(_seg(3.5, 8.0), clips)
+    assert coverage.inside(_seg(19.0, 23.0), clips)  # its middle, 21 s, is in the second clip
+    assert not coverage.inside(_seg(10.0, 14.0), clips)
+    assert not coverage.inside(_seg(0.0, 4.0), clips)
+
+
+# --------------------------------------------------------------------------- transcribe() with an engine that skips
+
+
+class Skipping:
+    """An engine whose first decoding of a window returns only ``first``; with clips, one segment per clip."""
+
+    engine, version, multilingual = "fake", "0", True
+
+    def __init__(self, first: list[Segment], extra: list[Segment] | None = None) -> None:
+        self.lock = threading.Lock()
+        self.first, self.extra = first, extra or []
+        self.calls: list[list[tuple[float, float]] | None] = []
+
+    def run(self, audio, *, language, task, word_timestamps, vad, clips=None):
+        self.calls.append(clips)
+        if not clips:
+            return WindowResult("en", 0.9, iter(list(self.first)))
+        found = [_seg(a + 0.1, b - 0.1, f" clip {i}") for i, (a, b) in enumerate(clips)]
+        return WindowResult("en", 0.9, iter(found + self.extra))
+
+
+def test_transcribe_decodes_again_what_the_first_decoding_left_out(monkeypatch, prompts):
+    engine = Skipping([_seg(0.0, 10.3, " The first three prompts.")], extra=[_seg(1.0, 4.0, " a repeat")])
+    monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: engine)
+    tr = windows.transcribe(prompts, language="en")
+    assert len(engine.calls) == 2 and engine.calls[0] is None
+    clips = engine.calls[1]
+    assert clips and clips[0][0] >= 10.3
+    texts = [s.text for s in tr.segments]
+    # the clips' segments follow the first one, in order; a segment outside the clips (a repeat) is dropped
+    assert texts[0] == " The first three prompts." and texts[1:] == [f" clip {i}" for i in range(len(clips))]
+    assert " a repeat" not in texts
+    assert [s.start for s in tr.segments] == sorted(s.start for s in tr.segments)
+
+
+def test_nothing_is_decoded_again_when_covered_or_asked_not_to(monkeypatch, prompts):
+    covered = Skipping([_seg(0.0, 14.5), _seg(15.0, 29.5)])
+    monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: covered)
+    windows.transcribe(prompts, language="en")
+    assert covered.calls == [None]
+    for options in ({"fill_gaps": False}, {"vad": False}):
+        skipping = Skipping([_seg(0.0, 3.0)])
+        monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: skipping)
+        tr = windows.transcribe(prompts, language="en", **options)
+        assert skipping.calls == [None] and len(tr.segments) == 1
+
+
+def test_a_later_window_is_decoded_again_at_its_own_times(monkeypatch, prompts):
+    """Two windows: the clips are in the second window's time, the segments come back in the recording's."""
+    monkeypatch.setattr(windows, "WINDOW_SECONDS", 15.0)
+    audio = np.concatenate([prompts, prompts])  # 59 s: windows at 0, 15, 30, 45
+
+    class SkipsTheThird(Skipping):
+        def run(self, audio, **kw):
+            if kw.get("clips"):
+                return super().run(audio, **kw)
+            self.calls.append(None)
+            if len(self.calls) == 3:  # the window from 30 s on: only its first 2 s are decoded
+                return WindowResult("en", 0.9, iter([_seg(0.0, 2.0, " user will join")]))
+            return WindowResult("en", 0.9, iter([_seg(0.0, audio.size / SAMPLE_RATE)]))
+
+    engine = SkipsTheThird([])
+    monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: engine)
+    tr = windows.transcribe(audio, language="en")
+    refilled = [s for s in tr.segments if s.text.startswith(" clip")]
+    assert refilled and all(30.0 + 2.0 <= s.start and s.end <= 45.0 for s in refilled)
+    assert [s.start for s in tr.segments] == sorted(s.start for s in tr.segments)
+
+
+# --------------------------------------------------------------------------- the real engine
+
+
+def _norm(text: str) -> list[str]:
+    return re.sub(r"[^a-z ]", " ", text.lower()).split()
+
+
+@pytest.mark.slow
+def test_whisper_reads_the_left_out_prompts_in_clips(monkeypatch, tmp_path_factory, prompts):
+    """faster-whisper base, as Whisper's skip leaves it: the window's first decoding gave nothing, and the clips
+    decoded again give the prompts back, in order, at their times."""
+    from pipeline.asr import get_transcriber
+
+    real = get_transcriber("faster-whisper", "base", tmp_path_factory.mktemp("models"))
+
+    class SkipsFirst:
+        engine, version, multilingual, lock = real.engine, real.version, True, real.lock
+
+        def run(self, audio, **kw):
+            if not kw.get("clips"):
+                return WindowResult("en", 0.9, iter(()))  # what Whisper's no-speech rule leaves of a window
+            return real.run(audio, **kw)
+
+    monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: SkipsFirst())
+    tr = windows.transcribe(prompts, language="en", word_timestamps=True)
+    said = _norm(tr.text)
+    ref = _norm((MEDIA / "conference_prompts.txt").read_text())
+    # every distinct line comes back (the three "glorious leader" lines may be read as fewer: Whisper merges repeats)
+    for line in ("user will join the conference", "the conference will begin when the leader arrives",
+                 "the conference will begin when our glorious leader arrives", "the conference will now begin",
+                 "the conference has ended"):
+        assert " ".join(_norm(line)) in " ".join(said), line
+    assert len(said) >= 0.7 * len(ref)
+    ended = next(s for s in tr.segments if "ended" in s.text.lower())
+    assert SAID[-1][0] - 1.0 <= ended.start and ended.end <= SAID[-1][1] + 1.0
+    assert all(w.start >= 0 and w.end <= 29.6 for s in tr.segments for w in s.words)
