@@ -314,3 +314,30 @@ def test_a_videos_join_runs_beside_the_next_videos_audio_lane(tmp_path, settings
     assert [v.stages for v in report.videos] == [{"fetch": "done", "sound": "done", "join": "done"}] * 2
     assert sorted(decodes) == sorted(v.video_id for v in report.videos)  # one decode per video
     assert not list((settings.data_dir / "cache" / "pcm").glob("*.f32"))  # every PCM file released
+
+
+def test_freed_heap_pages_go_back_once_per_video_after_its_join(tmp_path, settings, monkeypatch):
+    """release_free_memory (malloc_trim) runs once per video, when its join stages are over, a failed one too."""
+    first = make_speech_video(tmp_path / "one.mp4", "The first bulletin.")
+    second = make_speech_video(tmp_path / "two.mp4", "The second bulletin, a little longer.")
+    order: list[str] = []
+
+    class Join(Stage):
+        name, joins = "join", True
+
+        def key(self, job: Job) -> str:
+            return f"{job.media_sha256}:1"
+
+        def run(self, job, progress=None) -> StageOutcome:
+            order.append(f"join:{job.video_id}")
+            if job.media_path.stat().st_size == second.stat().st_size:
+                raise ClipwatchError("the join of the second video fails")
+            return StageOutcome(job.video_id, self.name, "done")
+
+    monkeypatch.setattr(batch, "STAGES", (Join,))
+    monkeypatch.setattr(batch, "release_free_memory", lambda: order.append("released") or True)
+    report = batch.ingest([str(first), str(second)], settings)
+    assert sorted(v.stages["join"] for v in report.videos) == ["done", "failed"]
+    joins = [f"join:{v.video_id}" for v in report.videos]
+    # each video's join, then its release: never before its join, never left out
+    assert sorted(order[0::2]) == sorted(joins) and order[1::2] == ["released", "released"]
