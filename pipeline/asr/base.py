@@ -85,6 +85,8 @@ class WindowResult:
     language: str | None
     language_probability: float | None
     segments: Iterator[Segment]  # times relative to the window; produced lazily where the engine allows
+    # seconds of the window that the engine's VAD kept as speech; None when it ran no VAD (or does not say)
+    speech_seconds: float | None = None
 
 
 def choose_device(device: str = "auto", supported: tuple[str, ...] = ("cpu", "cuda")) -> str:

@@ -108,6 +108,7 @@ class FasterWhisperTranscriber(Transcriber):
                     words=[Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in (s.words or [])],
                 )
 
-        return WindowResult(info.language, float(info.language_probability), gen())
+        kept = float(info.duration_after_vad) if where["vad_filter"] else None
+        return WindowResult(info.language, float(info.language_probability), gen(), speech_seconds=kept)
 
 

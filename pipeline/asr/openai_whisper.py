@@ -79,7 +79,8 @@ class OpenAIWhisperTranscriber(Transcriber):
 
             chunks = get_speech_timestamps(audio, VadOptions())
             if not chunks:
-                return WindowResult(language or ("en" if not self.multilingual else None), None, iter(()))
+                return WindowResult(language or ("en" if not self.multilingual else None), None, iter(()),
+                                    speech_seconds=0.0)
             clip = [t / SAMPLE_RATE for c in chunks for t in (c["start"], c["end"])]
             speech = np.concatenate([audio[c["start"] : c["end"]] for c in chunks])
         prob = None
@@ -114,6 +115,7 @@ class OpenAIWhisperTranscriber(Transcriber):
             )
             for s in result["segments"]
         ]
-        return WindowResult(language, prob, iter(segs))
+        kept = speech.size / SAMPLE_RATE if vad and not clips else None
+        return WindowResult(language, prob, iter(segs), speech_seconds=kept)
 
 

@@ -161,7 +161,8 @@ def transcribe(
             # Start the next window where the last (possibly cut) segment started.
             cut = min(int(segs[-1].start * SAMPLE_RATE), win.size)
             segs = segs[:-1]
-        if vad and fill_gaps:
+        # where the engine's own VAD kept nothing (music, silence), ours would not either: same Silero model, threshold
+        if vad and fill_gaps and res.speech_seconds != 0:
             segs = sorted(segs + _decode_missed(transcriber, win, segs, cut / SAMPLE_RATE, language=language or locked
                                                 or detected, task=task, word_timestamps=word_timestamps),
                           key=lambda seg: seg.start)

@@ -136,6 +136,24 @@ def test_nothing_is_decoded_again_when_covered_or_asked_not_to(monkeypatch, prom
         assert skipping.calls == [None] and len(tr.segments) == 1
 
 
+def test_a_window_whose_speech_the_engine_found_none_of_is_not_checked_again(monkeypatch, prompts):
+    """Music or silence: the engine's VAD kept 0 s of the window, so the pass does not run the VAD again."""
+
+    class NoSpeech(Skipping):
+        def run(self, audio, **kw):
+            self.calls.append(kw.get("clips"))
+            return WindowResult("en", 0.9, iter(()), speech_seconds=0.0)
+
+    def no_vad(samples):
+        raise AssertionError("the VAD ran on a window the engine's VAD found no speech in")
+
+    engine = NoSpeech([])
+    monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: engine)
+    monkeypatch.setattr(coverage, "speech_pieces", no_vad)
+    tr = windows.transcribe(prompts, language="en")
+    assert engine.calls == [None] and tr.segments == []
+
+
 def test_a_later_window_is_decoded_again_at_its_own_times(monkeypatch, prompts):
     """Two windows: the clips are in the second window's time, the segments come back in the recording's."""
     monkeypatch.setattr(windows, "WINDOW_SECONDS", 15.0)
@@ -172,6 +190,10 @@ def test_whisper_reads_the_left_out_prompts_in_clips(monkeypatch, tmp_path_facto
     from pipeline.asr import get_transcriber
 
     real = get_transcriber("faster-whisper", "base", tmp_path_factory.mktemp("models"))
+    # the engine says how much speech its VAD kept: none of 20 s of silence, most of the prompts
+    quiet = real.run(np.zeros(20 * SAMPLE_RATE, np.float32), language="en", task="transcribe", word_timestamps=False,
+                     vad=True)
+    assert quiet.speech_seconds == 0.0 and list(quiet.segments) == []
 
     class SkipsFirst:
         engine, version, multilingual, lock = real.engine, real.version, True, real.lock
