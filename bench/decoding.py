@@ -145,16 +145,16 @@ def main() -> None:
     args = ap.parse_args()
     import unicodedata
 
-    from transcribe import normalise as english
+    import transcribe
 
-    def normalise(text: str) -> list[str]:  # accents off, so that es and fr words stay whole
-        return english("".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)))
+    def plain(text: str) -> str:  # accents off, so that es and fr words stay whole in bench/transcribe.py's WER
+        return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+    def normalise(text: str) -> list[str]:
+        return transcribe.normalise(plain(text))
 
     def wer(ref: str, hyp: str) -> float:
-        from transcribe import _edits
-
-        want = normalise(ref)
-        return _edits(want, normalise(hyp)) / max(1, len(want))
+        return transcribe.wer(plain(ref), plain(hyp))
 
     from pipeline.models.whisper import resolve_ct2
 
