@@ -71,12 +71,10 @@ class FasterWhisperTranscriber(Transcriber):
         return f"{faster_whisper.__version__} (ctranslate2 {ctranslate2.__version__}, {self.compute_type}{where})"
 
     def run(self, audio, *, language, task, word_timestamps, vad, clips=None) -> WindowResult:
-        where: dict = {"vad_filter": vad}
-        if clips:
-            # a few short stretches, each decoded on its own: the sequential decoder takes them as clip timestamps
-            decode = self.model.transcribe
-            where = {"vad_filter": False, "clip_timestamps": [t for clip in clips for t in clip]}
-        elif self.batched is not None:
+        # clips: a few short stretches, each decoded on its own; the sequential decoder takes them as clip timestamps
+        where: dict = ({"vad_filter": False, "clip_timestamps": [t for clip in clips for t in clip]} if clips
+                       else {"vad_filter": vad})
+        if self.batched is not None and not clips:
             decode = functools.partial(self.batched.transcribe, batch_size=GPU_BATCH_SIZE)
         else:
             decode = self.model.transcribe
