@@ -43,6 +43,19 @@ def parse_translator(spec: str) -> tuple[str, str | None]:
     return kind, (model.strip() or None)
 
 
+def _chunks_from_env(value: str | None) -> int | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        batch = int(value)
+    except ValueError:
+        batch = -1
+    if batch < 0:
+        raise ConfigError(f"CLIPWATCH_WHISPER_CHUNKS={value!r}: use a whole number, 0 or more (0: the "
+                          "sequential decoder)")
+    return batch
+
+
 def _default_data_dir() -> Path:
     return Path(os.environ.get("CLIPWATCH_DATA", "data"))
 
@@ -63,6 +76,10 @@ class Settings:
     comments: bool = field(default_factory=lambda: os.environ.get("CLIPWATCH_COMMENTS", "0") == "1")
     # Where faster-whisper runs: auto (a CUDA GPU when CTranslate2 sees one, else CPU), cpu or cuda.
     device: str = field(default_factory=lambda: os.environ.get("CLIPWATCH_DEVICE", "auto"))
+    # Speech chunks faster-whisper decodes at once (CLIPWATCH_WHISPER_CHUNKS; None: 1 on a CPU, 16 on a GPU; 0: the
+    # sequential decoder). 2 on a CPU is faster for more memory (README, "How Whisper decodes").
+    whisper_chunks: int | None = field(
+        default_factory=lambda: _chunks_from_env(os.environ.get("CLIPWATCH_WHISPER_CHUNKS")))
     # Scale out: the catalogue on PostgreSQL (postgresql://user:password@host/db) instead of clipwatch.db.
     database_url: str | None = field(default_factory=lambda: os.environ.get("CLIPWATCH_DATABASE_URL") or None)
     # Scale out: originals on an object store (s3://bucket/prefix) instead of archive/ (None: the local folder).

@@ -87,6 +87,9 @@ class WindowResult:
     segments: Iterator[Segment]  # times relative to the window; produced lazily where the engine allows
     # seconds of the window that the engine's VAD kept as speech; None when it ran no VAD (or does not say)
     speech_seconds: float | None = None
+    # False when each stretch was decoded once, at temperature 0 (faster-whisper's batched pipeline): what fails
+    # the thresholds above was not decoded again, and windows.py has it decoded again in short clips
+    fallback: bool = True
 
 
 def choose_device(device: str = "auto", supported: tuple[str, ...] = ("cpu", "cuda")) -> str:
@@ -117,6 +120,8 @@ class Transcriber(ABC):
     devices: tuple[str, ...] = ("cpu",)
     # the compute type each device runs best, for engines that run on more than the CPU
     device_compute_types: dict[str, str] = {}
+    # whether the engine decodes several stretches of speech at once (``batch_size`` in its constructor)
+    batches: bool = False
 
     def __init__(self, model: str, models_dir: Path | None = None, compute_type: str | None = None) -> None:
         # One window at a time per loaded model (openai-whisper's decoder is not re-entrant;
@@ -163,21 +168,30 @@ def engine_class(name: str) -> type[Transcriber]:
 
 def get_transcriber(
     engine: str = "faster-whisper", model: str = "base", models_dir: Path | None = None, compute_type: str | None = None,
-    device: str = "cpu",
+    device: str = "cpu", batch_size: int | None = None,
 ) -> Transcriber:
-    """A loaded model, kept in a small LRU cache: a flow transcribes many videos in one process."""
+    """A loaded model, kept in a small LRU cache: a flow transcribes many videos in one process.
+
+    ``batch_size``: how many stretches of speech an engine that batches decodes at once (None: its default for the
+    device; 0: one window at a time, with fallback); engines that do not batch ignore it.
+    """
     cls = engine_class(engine)
     models_dir = Path(models_dir) if models_dir is not None else Settings().models_dir
     device = choose_device(device, cls.devices)
     compute_type = compute_type or cls.device_compute_types.get(device, cls.default_compute_type)
     if compute_type not in cls.compute_types:
         raise ConfigError(f"{engine} runs in {' or '.join(cls.compute_types)} here; drop or change the compute type")
-    key = (engine, str(model), str(models_dir), compute_type, device)
+    batch_size = batch_size if cls.batches else None
+    if batch_size is not None and batch_size < 0:
+        raise ConfigError(f"batch size {batch_size} (CLIPWATCH_WHISPER_CHUNKS): use 0 or more")
+    key = (engine, str(model), str(models_dir), compute_type, device, batch_size)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-        extra = {"device": device} if len(cls.devices) > 1 else {}
+        extra: dict = {"device": device} if len(cls.devices) > 1 else {}
+        if batch_size is not None:
+            extra["batch_size"] = batch_size
         t = cls(model, models_dir, compute_type=compute_type, **extra)
         _cache[key] = t
         while len(_cache) > _CACHE_SIZE:

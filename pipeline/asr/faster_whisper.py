@@ -23,6 +23,10 @@ from pipeline.errors import ModelError
 from pipeline.models import whisper as models
 
 GPU_BATCH_SIZE = 16
+# One 30-s chunk at a time on a CPU. Two at a time took a fifth less time on 2 cores (bench/decoding.py: 104.8 against
+# 135.3 s on 14.7 min of speech), but the beams hold a copy of each chunk's encoder output in every decoder layer:
+# +113 MB at the peak with base, more with the larger models; CLIPWATCH_WHISPER_CHUNKS=2 asks for it.
+CPU_BATCH_SIZE = 1
 
 
 class FasterWhisperTranscriber(Transcriber):
@@ -34,9 +38,10 @@ class FasterWhisperTranscriber(Transcriber):
     devices = ("cpu", "cuda")
     # int8 on CPU (4x smaller, fastest there), float16 on an NVIDIA GPU.
     device_compute_types = {"cpu": "int8", "cuda": "float16"}
+    batches = True
 
     def __init__(self, model: str, models_dir: Path | None = None, compute_type: str = "int8",
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", batch_size: int | None = None) -> None:
         # heavy (loads CTranslate2, onnxruntime): only when this engine runs
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
@@ -55,12 +60,17 @@ class FasterWhisperTranscriber(Transcriber):
             raise ModelError(f"{self.path}: faster-whisper cannot load this model on {device} ({exc})") from exc
         # the same spectrogram with a fifth of the transient memory (123 -> 23 MB per 120-s window): pipeline/asr/mel.py
         self.model.feature_extractor = BlockedFeatureExtractor(**self.model.feat_kwargs)
-        # Batched decoding keeps a GPU busy (VAD chunks decoded together). On a CPU it is faster too, but it drops
-        # speech (bench/decoding.py): on 14.7 min of real prompts and LibriVox (asterisk-core-sounds-en,
-        # pocketsphinx-testdata; base int8, 2 cores) batches of 4 took 52.6 s against 144.1 s, at a WER of 3.39 %
-        # against 2.53 %, with a whole 9-word phrase gone (4.4-4.8 % and more phrases gone with 15-20 s chunks or
-        # timestamps on). An archive keeps every word it can, so the CPU decodes window by window.
-        self.batched = BatchedInferencePipeline(self.model) if device == "cuda" else None
+        # Decoding: faster-whisper's batched pipeline, the VAD's chunks of up to 30 s decoded once without timestamp
+        # tokens (windows.py cuts them into sentences at their words). Its one decoding at temperature 0 has no
+        # fallback: windows.py decodes what fails Whisper's thresholds again in short clips with the sequential
+        # decoder, which has. On 14.7 min of real prompts and LibriVox (bench/decoding.py, asterisk-core-sounds-en and
+        # pocketsphinx-testdata; base int8, 2 cores) clipwatch's windows took 135.3 s one chunk at a time against
+        # 171.8 s with the sequential decoder, at a WER of 3.07 against 2.74 % (held out: 10.55 against 11.56 % in
+        # Spanish, 16.35 against 18.50 % in French, with two chunks at a time).
+        self.batched = BatchedInferencePipeline(self.model)
+        if batch_size is None:
+            batch_size = GPU_BATCH_SIZE if device == "cuda" else CPU_BATCH_SIZE
+        self.batch_size = batch_size
 
     @property
     def version(self) -> str:
@@ -74,10 +84,14 @@ class FasterWhisperTranscriber(Transcriber):
         # clips: a few short stretches, each decoded on its own; the sequential decoder takes them as clip timestamps
         where: dict = ({"vad_filter": False, "clip_timestamps": [t for clip in clips for t in clip]} if clips
                        else {"vad_filter": vad})
-        if self.batched is not None and not clips:
-            decode = functools.partial(self.batched.transcribe, batch_size=GPU_BATCH_SIZE)
-        else:
+        # The batched pipeline decodes VAD chunks into 30-s segments that only their words' timings can cut into
+        # sentences: without a VAD, without word timings (a translation) or with a batch size of 0, the sequential
+        # decoder reads 30-s windows in turn, with timestamp tokens and fallback.
+        sequential = bool(clips) or not vad or not word_timestamps or not self.batch_size
+        if sequential:
             decode = self.model.transcribe
+        else:
+            decode = functools.partial(self.batched.transcribe, batch_size=self.batch_size, without_timestamps=True)
         segments, info = decode(
             audio,
             language=language,
@@ -107,6 +121,7 @@ class FasterWhisperTranscriber(Transcriber):
                 )
 
         kept = float(info.duration_after_vad) if where["vad_filter"] else None
-        return WindowResult(info.language, float(info.language_probability), gen(), speech_seconds=kept)
+        return WindowResult(info.language, float(info.language_probability), gen(), speech_seconds=kept,
+                            fallback=sequential)
 
 

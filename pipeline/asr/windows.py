@@ -21,9 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.asr.base import NO_SPEECH_THRESHOLD, TASKS, Progress, Segment, Transcriber, Transcript, get_transcriber
+from pipeline.asr.base import (
+    COMPRESSION_RATIO_THRESHOLD,
+    LOGPROB_THRESHOLD,
+    NO_SPEECH_THRESHOLD,
+    TASKS,
+    Progress,
+    Segment,
+    Transcriber,
+    Transcript,
+    get_transcriber,
+)
 from pipeline.asr.coverage import inside, missed_speech
 from pipeline.asr.flags import flag_segment, mark_clause_loops
+from pipeline.asr.sentences import split_segments
 from pipeline.errors import ConfigError, ModelError, NoAudioError
 from pipeline.media.audio import SAMPLE_RATE, iter_audio, pcm_blocks
 from pipeline.media.probe import probe
@@ -49,14 +60,34 @@ def _chunks(samples: np.ndarray, chunk: int):
     yield from pcm_blocks(samples, chunk)  # copies; a memory map's pages are let go after each (issue 19)
 
 
-def _decode_missed(transcriber: Transcriber, win: np.ndarray, segs: list[Segment], end: float, **decode) -> list[Segment]:
-    """Segments for the speech in ``win[:end]`` that ``segs`` leave out, decoded again in short clips (coverage.py)."""
-    clips = missed_speech(win, segs, end)
-    if not clips:
-        return []
-    with transcriber.lock:
-        res = transcriber.run(win, vad=False, clips=clips, **decode)
-        return [seg for seg in res.segments if inside(seg, clips)]
+def failed_thresholds(seg: Segment) -> bool:
+    """Whisper's test for decoding a stretch again at a higher temperature: its text too repetitive or too unlikely."""
+    return (seg.compression_ratio or 0.0) > COMPRESSION_RATIO_THRESHOLD or (
+        seg.avg_logprob is not None and seg.avg_logprob < LOGPROB_THRESHOLD)
+
+
+def _overlaps(a: Segment, b: Segment) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def _decode_missed(transcriber: Transcriber, win: np.ndarray, segs: list[Segment], end: float, redo_failed: bool,
+                   **decode) -> list[Segment]:
+    """``segs`` with the speech in ``win[:end]`` that they leave out decoded again in short clips (coverage.py).
+
+    With ``redo_failed`` (the engine decoded once, without fallback), the stretches of segments that fail Whisper's
+    thresholds count as left out too: their clips go to the engine's decoder with fallback, and a failed segment
+    stays only where its clips gave nothing.
+    """
+    failed = [s for s in segs if failed_thresholds(s)] if redo_failed else []
+    kept = [s for s in segs if not any(s is f for f in failed)]
+    clips = missed_speech(win, kept, end)
+    found: list[Segment] = []
+    if clips:
+        with transcriber.lock:
+            res = transcriber.run(win, vad=False, clips=clips, **decode)
+            found = [seg for seg in res.segments if inside(seg, clips)]
+    left = [f for f in failed if not any(_overlaps(f, seg) for seg in found)]
+    return sorted(kept + found + left, key=lambda seg: seg.start)
 
 
 def transcribe(
@@ -73,6 +104,7 @@ def transcribe(
     compute_type: str | None = None,
     device: str = "cpu",
     fill_gaps: bool = True,
+    batch_size: int | None = None,
 ) -> Transcript:
     """Transcribe (or translate to English) the audio of any media file, or 16 kHz mono float32 samples.
 
@@ -87,6 +119,11 @@ def transcribe(
     With ``vad`` and ``fill_gaps``, speech that a window's segments leave out (a stretch of 2 s or more without a
     segment, where the VAD hears 1 s of speech or more) is decoded again in clips of at most 10 s cut at its
     pauses (:mod:`pipeline.asr.coverage`): Whisper drops a whole 30-s segment of repetitive speech at times.
+
+    faster-whisper, with the VAD and word timestamps, decodes each window's speech chunks once in its batched
+    pipeline (``batch_size`` at once; None: 1 on a CPU, 16 on a GPU; 0: the sequential decoder with timestamp tokens
+    and fallback). Its 30-s segments are cut into sentences at their words (:mod:`pipeline.asr.sentences`), and with
+    ``fill_gaps`` what fails Whisper's thresholds is decoded again in clips by the sequential decoder.
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
@@ -104,7 +141,7 @@ def transcribe(
             raise NoAudioError(f"{path.name}: has no audio track to transcribe (a video-only file); nothing to do")
         total = float(info.duration)
         stream = iter_audio(path, chunk_seconds=30.0)
-    transcriber = get_transcriber(engine, model, models_dir, compute_type, device)
+    transcriber = get_transcriber(engine, model, models_dir, compute_type, device, batch_size)
     if not transcriber.multilingual:
         if language not in (None, "en"):
             raise ModelError(f"model {model!r} understands English only; use a multilingual model (base) for language {language!r}")
@@ -147,7 +184,7 @@ def transcribe(
         segs: list[Segment] = []
         with transcriber.lock:
             res = transcriber.run(win, language=language or locked, task=task, word_timestamps=word_timestamps, vad=vad)
-            for seg in res.segments:
+            for seg in split_segments(res.segments):  # 30-s segments decoded without timestamps, as sentences
                 segs.append(seg)
                 report(offset + seg.end)
         if detected is None or (language is None and locked is None):
@@ -163,9 +200,8 @@ def transcribe(
             segs = segs[:-1]
         # where the engine's own VAD kept nothing (music, silence), ours would not either: same Silero model, threshold
         if vad and fill_gaps and res.speech_seconds != 0:
-            segs = sorted(segs + _decode_missed(transcriber, win, segs, cut / SAMPLE_RATE, language=language or locked
-                                                or detected, task=task, word_timestamps=word_timestamps),
-                          key=lambda seg: seg.start)
+            segs = _decode_missed(transcriber, win, segs, cut / SAMPLE_RATE, not res.fallback,
+                                  language=language or locked or detected, task=task, word_timestamps=word_timestamps)
         for seg in segs:
             a, b = int(seg.start * SAMPLE_RATE), int(seg.end * SAMPLE_RATE)
             seg.flags = flag_segment(seg, win[a:b])

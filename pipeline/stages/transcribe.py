@@ -54,7 +54,7 @@ class TranscribeStage(Stage):
         # line times: English words cannot be placed in the Korean audio).
         # asr.transcribe, looked up when called: a test (or a fake engine) may replace it.
         tr = asr.transcribe(samples, model=s.model, engine=s.engine, models_dir=s.models_dir, progress=progress,
-                            word_timestamps=True, device=s.device)
+                            word_timestamps=True, device=s.device, batch_size=s.whisper_chunks)
         flagged_by_audio = self._flag_over_audio(job, tr)
         written = subtitles.write_transcript(tr, job.folder, "transcript")
         job.store.replace_transcript(job.video_id, job.media_sha256, "original", tr, job.archive.relpath(written["json"]))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from pipeline.asr import coverage, windows
-from pipeline.asr.base import Segment, WindowResult
+from pipeline.asr.base import Segment, WindowResult, Word
 from pipeline.media.audio import SAMPLE_RATE, load_audio
 
 MEDIA = Path(__file__).resolve().parents[1] / "media" / "transcribe"
@@ -174,6 +174,59 @@ def test_a_later_window_is_decoded_again_at_its_own_times(monkeypatch, prompts):
     refilled = [s for s in tr.segments if s.text.startswith(" clip")]
     assert refilled and all(30.0 + 2.0 <= s.start and s.end <= 45.0 for s in refilled)
     assert [s.start for s in tr.segments] == sorted(s.start for s in tr.segments)
+
+
+class Batched(Skipping):
+    """An engine that decoded each stretch once, without fallback (faster-whisper's batched pipeline)."""
+
+    def run(self, audio, **kw):
+        res = super().run(audio, **kw)
+        res.fallback = bool(kw.get("clips"))
+        return res
+
+
+def test_what_fails_whispers_thresholds_without_fallback_is_decoded_again_in_clips(monkeypatch, prompts):
+    looped = Segment(10.5, 29.5, " leader arrives" * 20, -0.2, 0.1, 6.0)  # compression ratio 6: a loop
+    engine = Batched([_seg(0.0, 10.3, " The first three prompts."), looped])
+    monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: engine)
+    tr = windows.transcribe(prompts, language="en")
+    assert len(engine.calls) == 2 and engine.calls[1] and engine.calls[1][0][0] >= 10.3
+    texts = [s.text for s in tr.segments]
+    assert texts[0] == " The first three prompts." and looped.text not in texts  # the clips' text replaces it
+    assert texts[1:] == [f" clip {i}" for i in range(len(engine.calls[1]))]
+
+
+def test_a_failed_segment_stays_where_its_clips_give_nothing_and_a_sequential_one_is_left_alone(monkeypatch, prompts):
+    unsure = Segment(10.5, 29.5, " mumbled words", -1.4, 0.1, 1.1)  # avg_logprob below -1
+
+    class Empty(Batched):
+        def run(self, audio, **kw):
+            res = super().run(audio, **kw)
+            return WindowResult("en", 0.9, iter(()) if kw.get("clips") else res.segments, fallback=res.fallback)
+
+    engine = Empty([_seg(0.0, 10.3), unsure])
+    monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: engine)
+    tr = windows.transcribe(prompts, language="en")
+    assert len(engine.calls) == 2 and [s.text for s in tr.segments] == [" words", " mumbled words"]
+    # the sequential decoder already fell back at higher temperatures: its segments are not decoded again
+    sequential = Skipping([_seg(0.0, 10.3), Segment(10.5, 29.5, " mumbled words", -1.4, 0.1, 1.1)])
+    monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: sequential)
+    windows.transcribe(prompts, language="en")
+    assert sequential.calls == [None]
+
+
+def test_a_thirty_second_segment_comes_back_as_sentences(monkeypatch, prompts):
+    words = [Word(1.0 + i, 1.8 + i, w, 0.9) for i, w in enumerate(
+        " The conference will begin. The conference has ended. You are now muted. Users will join the conference"
+        " now. The leader has left the conference. Please enter your pin.".split(" ")[1:])]
+    for w in words:
+        w.word = " " + w.word
+    whole = Segment(0.0, 29.5, "".join(w.word for w in words), -0.2, 0.1, 1.5, words=words)
+    engine = Batched([whole])
+    monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: engine)
+    tr = windows.transcribe(prompts, language="en", word_timestamps=True)
+    assert [s.text.strip() for s in tr.segments][:2] == ["The conference will begin.", "The conference has ended."]
+    assert len(tr.segments) == 6 and tr.segments[0].start == 0.0 and tr.segments[-1].end == 29.5
 
 
 # --------------------------------------------------------------------------- the real engine
