@@ -1,7 +1,8 @@
 """Cheaper ways to run Whisper on a CPU, against the decoding clipwatch uses, on real speech with reference texts.
 
     python bench/decoding.py [--model base] [--set en|es|fr] [--runs N]
-        [--modes sequential,batched4,batched4-timestamps,greedy,sequential-blocked,clipwatch,clipwatch-nofill]
+        [--modes sequential,batched4,batched4-timestamps,greedy,sequential-blocked,clipwatch,clipwatch-nofill,
+               clipwatch-batch0]
 
 Why: on a 2-core machine Whisper is about 70 % of an ingest's CPU, so the batch target of issue 19 (0.85x the
 hand-written pipeline) needs a Whisper cheaper than the one the hand-written pipeline runs. This bench says what
@@ -14,16 +15,20 @@ faster-whisper (int8, one thread per core); WER after bench/transcribe.py's norm
 punctuation, digits spelled out), with the longest stretches of reference words that a mode left out.
 
 Modes:
-- ``sequential``: what clipwatch (``pipeline/asr/faster_whisper.py``) and bench/e2e.py's hand-written pipeline run:
-  beam 5, Silero VAD, no conditioning on previous text, word timestamps.
+- ``sequential``: faster-whisper's own decoder, as bench/e2e.py's hand-written pipeline runs it (and
+  ``pipeline/asr/faster_whisper.py`` did on a CPU until round 6, session 5): beam 5, Silero VAD, no conditioning
+  on previous text, word timestamps, the whole track in one call.
 - ``batchedN``: faster-whisper's ``BatchedInferencePipeline``, N VAD chunks decoded together (no timestamps);
   ``batchedN-timestamps`` with timestamp tokens; ``batchedN-chunkS``: chunks of at most S seconds.
 - ``greedy``: sequential with beam 1.
 - ``sequential-blocked``: sequential with clipwatch's spectrogram computed 10 s at a time
   (``pipeline/asr/mel.py``): the same decoding, less memory.
 - ``clipwatch``: what an ingest runs, ``pipeline.asr.windows.transcribe`` (120-s windows, word timestamps, flagged
-  segments left out), with the speech a window's decoding left out decoded again in short clips
-  (``pipeline/asr/coverage.py``); ``clipwatch-nofill`` without that second pass.
+  segments left out): faster-whisper's batched pipeline, one VAD chunk at a time without timestamp tokens, the
+  segments cut into sentences at their words, with the speech a window's decoding left out (and what failed
+  Whisper's thresholds) decoded again in short clips (``pipeline/asr/coverage.py``); ``clipwatch-nofill`` without
+  that second pass; ``clipwatch-batchN``, N chunks at once (``CLIPWATCH_WHISPER_CHUNKS``); ``clipwatch-batch0``, the
+  sequential decoder with timestamp tokens and fallback that clipwatch ran until round 6, session 5.
 
 Sets (``--set``): ``en``, the track above, is the one the modes were compared on and coverage.py's thresholds
 chosen on; ``es`` and ``fr`` are held out: every asterisk-core-sounds-es or -fr prompt of four words or more
@@ -109,14 +114,15 @@ def run_mode(mode: str, model_dir: str, track: str) -> dict:
         pipe = BatchedInferencePipeline(model)
         segments, _ = pipe.transcribe(audio, beam_size=5, batch_size=int(m.group(1)), word_timestamps=True,
                                       without_timestamps=not m.group(2), chunk_length=int(m.group(3) or 30))
-    elif mode in ("clipwatch", "clipwatch-nofill"):
+    elif cw := re.fullmatch(r"clipwatch(?:-batch(\d+))?(-nofill)?", mode):
         from pipeline.asr import get_transcriber
         from pipeline.asr.windows import transcribe
 
-        get_transcriber("faster-whisper", Path(model_dir).name, Path(model_dir).parent)  # loaded before the clock
+        batch = int(cw.group(1)) if cw.group(1) else None
+        get_transcriber("faster-whisper", Path(model_dir).name, Path(model_dir).parent, batch_size=batch)  # loaded first
         t0, c0 = time.perf_counter(), time.process_time()
         transcript = transcribe(audio, model=Path(model_dir).name, models_dir=Path(model_dir).parent,
-                                word_timestamps=True, fill_gaps=mode == "clipwatch")
+                                word_timestamps=True, fill_gaps=not cw.group(2), batch_size=batch)
         return {"text": transcript.text, "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
                 "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     elif mode in ("sequential", "greedy", "sequential-blocked"):

@@ -1,6 +1,6 @@
 """Hit-time precision on real recorded speech with known onsets, and what word timestamps cost.
 
-    python bench/hit_time.py [--model base] [--engine faster-whisper] [--minutes 5] [--seed 1]
+    python bench/hit_time.py [--model base] [--engine faster-whisper] [--minutes 5] [--seed 1] [--chunks N]
 
 Probe clip: real recordings with reference texts from /work/media (built by shared/media/fetch.sh):
 Asterisk English telephony prompts (``asterisk-core-sounds-en``, one US voice actor, texts from
@@ -9,7 +9,8 @@ Asterisk English telephony prompts (``asterisk-core-sounds-en``, one US voice ac
 real pauses (0.6–2.0 s of silence) into one clip of about ``--minutes``. Each utterance's onset is known: where
 it was placed plus the first 10 ms frame of its own audio above 5 % of its loudest frame.
 
-The clip is transcribed twice with the stage's engine (with and without word timestamps: the RTF cost), then
+The clip is transcribed twice with the stage's engine (with and without word timestamps: the RTF cost; without
+word timestamps faster-whisper runs its sequential decoder, with them its batched pipeline unless ``--chunks 0``), then
 stored in a catalogue through ``Store.replace_transcript`` as ingest does. For each utterance the first four
 words of its reference text are searched as a phrase, written as a person would type them (digits as in the
 reference: "press 1 to", names spelled out: "mister john dashwood"). A phrase is *found* when a hit's line
@@ -122,6 +123,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=2, help="transcribe each way this many times (RTF: best of)")
+    ap.add_argument("--chunks", type=int, help="speech chunks faster-whisper decodes at once (CLIPWATCH_WHISPER_CHUNKS; "
+                    "0: the sequential decoder); with word timestamps only, as in an ingest")
     args = ap.parse_args()
     from pipeline.asr import transcribe
 
@@ -135,13 +138,14 @@ def main() -> None:
     # warm up: load the model (and its caches) before anything is timed
     warm = tmp / "warm.wav"
     write_wav(warm, audio[: 10 * SR])
-    transcribe(warm, model=args.model, engine=args.engine, word_timestamps=True, language="en")
+    transcribe(warm, model=args.model, engine=args.engine, word_timestamps=True, language="en", batch_size=args.chunks)
     timings: dict[bool, list[float]] = {False: [], True: []}
     results = {}
     for rep in range(args.repeats):
         for words in (False, True):
             t0 = time.perf_counter()
-            tr = transcribe(clip, model=args.model, engine=args.engine, word_timestamps=words, language="en")
+            tr = transcribe(clip, model=args.model, engine=args.engine, word_timestamps=words, language="en",
+                            batch_size=args.chunks)
             timings[words].append(time.perf_counter() - t0)
             results[words] = tr
             print(f"  transcribed (word_timestamps={words}) in {timings[words][-1]:.1f} s", file=sys.stderr)
