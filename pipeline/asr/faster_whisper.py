@@ -23,9 +23,9 @@ from pipeline.errors import ModelError
 from pipeline.models import whisper as models
 
 GPU_BATCH_SIZE = 16
-# One 30-s chunk at a time on a CPU. Two at a time took a fifth less time on 2 cores (bench/decoding.py: 104.8 against
-# 135.3 s on 14.7 min of speech), but the beams hold a copy of each chunk's encoder output in every decoder layer:
-# +113 MB at the peak with base, more with the larger models; CLIPWATCH_WHISPER_CHUNKS=2 asks for it.
+# One 30-s chunk at a time on a CPU. Two at a time took 12-23 % less time on 2 cores (bench/decoding.py: 104.8
+# against 135.3 s on 14.7 min of English speech), but the beams hold a copy of each chunk's encoder output in every
+# decoder layer: 62-160 MB more at the peak with base, more with the larger models; CLIPWATCH_WHISPER_CHUNKS=2.
 CPU_BATCH_SIZE = 1
 
 
