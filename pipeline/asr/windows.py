@@ -12,7 +12,9 @@ edge. The language is detected on the first window and then kept.
 
 Segments are never dropped for looking wrong: they are *flagged* (see
 :func:`flag_segment`), and ``Transcript.text`` and the subtitle writers leave
-flagged segments out.
+flagged segments out. The one exception is a stretch decoded once without fallback (faster-whisper's batched
+pipeline) whose text fails Whisper's thresholds: it is decoded again in clips, and the clips' segments take its
+place where they give any.
 """
 
 from __future__ import annotations
