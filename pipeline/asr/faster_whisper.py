@@ -66,7 +66,7 @@ class FasterWhisperTranscriber(Transcriber):
         # decoder, which has. On 14.7 min of real prompts and LibriVox (bench/decoding.py, asterisk-core-sounds-en and
         # pocketsphinx-testdata; base int8, 2 cores) clipwatch's windows took 135.3 s one chunk at a time against
         # 171.8 s with the sequential decoder, at a WER of 3.07 against 2.74 % (held out: 10.55 against 11.56 % in
-        # Spanish, 16.35 against 18.50 % in French, with two chunks at a time).
+        # Spanish, 16.35 against 18.50 % in French).
         self.batched = BatchedInferencePipeline(self.model)
         if batch_size is None:
             batch_size = GPU_BATCH_SIZE if device == "cuda" else CPU_BATCH_SIZE

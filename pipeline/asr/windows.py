@@ -80,8 +80,10 @@ def _decode_missed(transcriber: Transcriber, win: np.ndarray, segs: list[Segment
     thresholds count as left out too: their clips go to the engine's decoder with fallback, and a failed segment
     stays only where its clips gave nothing.
     """
-    failed = [s for s in segs if failed_thresholds(s)] if redo_failed else []
-    kept = [s for s in segs if not any(s is f for f in failed)]
+    kept: list[Segment] = []
+    failed: list[Segment] = []
+    for seg in segs:
+        (failed if redo_failed and failed_thresholds(seg) else kept).append(seg)
     clips = missed_speech(win, kept, end)
     found: list[Segment] = []
     if clips:
