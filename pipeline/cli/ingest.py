@@ -284,6 +284,7 @@ def transcribe(
         result = tr.transcribe(file, model=s.model, engine=s.engine, language=language,
                                task="transcribe" if text_translator else task,
                                word_timestamps=word_timestamps, models_dir=s.models_dir, device=s.device,
+                               batch_size=s.whisper_chunks,
                                progress=lambda done, total: progress.update(bar, completed=done, total=total or None))
     if text_translator is not None:
         if (why := text_translator.refuses(result)) is not None:

@@ -25,6 +25,30 @@ def test_a_bad_setting_is_a_clear_error(monkeypatch, value):
         Settings()
 
 
+def test_the_transcribe_command_passes_the_setting_on(monkeypatch, tmp_path):
+    """CLIPWATCH_WHISPER_CHUNKS reaches pipeline.asr.transcribe from `clipwatch transcribe`, as from the stage."""
+    from typer.testing import CliRunner
+
+    from pipeline import asr
+    from pipeline.asr.base import Segment, Transcript
+    from pipeline.cli.app import app
+
+    seen: list[dict] = []
+
+    def fake(path, **kw):
+        seen.append(kw)
+        return Transcript(language="en", language_probability=1.0, duration=2.0, model="fake", engine="fake",
+                          engine_version="0", segments=[Segment(0.0, 2.0, "A line.")])
+
+    monkeypatch.setattr(asr, "transcribe", fake)
+    monkeypatch.setenv("CLIPWATCH_WHISPER_CHUNKS", "2")
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(b"")
+    res = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "d"), "transcribe", str(clip), "--word-timestamps"])
+    assert res.exit_code == 0, res.output
+    assert seen and seen[0]["batch_size"] == 2
+
+
 class _Engine(base.Transcriber):
     engine = "fake"
     made: list[dict] = []
