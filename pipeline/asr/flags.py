@@ -6,7 +6,7 @@ import bisect
 import re
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Collection
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from pipeline.asr.base import (
     Segment,
     Transcript,
 )
+from pipeline.asr.echo import sounds_alike
 
 if TYPE_CHECKING:  # annotations only: the profile's classifier is not needed to flag
     from pipeline.media.profile import AudioProfile
@@ -83,8 +84,8 @@ def _primitive(unit: list[str]) -> bool:
     return not any(n % d == 0 and unit == unit[:d] * (n // d) for d in range(1, n // 2 + 1))
 
 
-def find_clause_loops(units: list[str]) -> list[ClauseLoop]:
-    """Clauses (weight >= MIN_CLAUSE_WEIGHT) repeated at least LOOP_COPIES times back to back.
+def find_clause_loops(units: list[str], min_copies: int = LOOP_COPIES) -> list[ClauseLoop]:
+    """Clauses (weight >= MIN_CLAUSE_WEIGHT) repeated at least ``min_copies`` times back to back.
 
     A clause is a primitive unit: "the the the the the the the the the" is one word nine times (too short to be a
     clause), not "the the the" three times; a clause that holds a short repeat ("%s: %s %s") is still found.
@@ -99,17 +100,17 @@ def find_clause_loops(units: list[str]) -> list[ClauseLoop]:
         found = None
         # only the periods at which the unit comes back are worth trying
         occ = where[units[i]]
-        limit = min(MAX_CLAUSE_UNITS, (total - i) // LOOP_COPIES)
+        limit = min(MAX_CLAUSE_UNITS, (total - i) // min_copies)
         for j in occ[bisect.bisect_right(occ, i):]:
             n = j - i
             if n > limit:
                 break
             unit = units[i:j]
-            if units[j : j + n] != unit or units[j + n : j + 2 * n] != unit:
+            if any(units[i + c * n : i + (c + 1) * n] != unit for c in range(1, min_copies)):
                 continue
             if sum(_weight(u) for u in unit) < MIN_CLAUSE_WEIGHT or not _primitive(unit):
                 continue
-            copies = 3
+            copies = min_copies
             while units[i + copies * n : i + (copies + 1) * n] == unit:
                 copies += 1
             found = (n, copies)
@@ -123,7 +124,8 @@ def find_clause_loops(units: list[str]) -> list[ClauseLoop]:
     return out
 
 
-def looped_segments(texts: list[str], confirm: Callable[[int], bool] | None = None) -> list[bool]:
+def looped_segments(texts: list[str], confirm: Callable[[int], bool] | None = None,
+                    spoken: Collection[int] = ()) -> list[bool]:
     """Which of consecutive segment texts hold a clause loop, within one segment or across several.
 
     A segment whose own text repeats the clause (two copies meet inside it) is marked on its text alone: "I don't
@@ -132,6 +134,8 @@ def looped_segments(texts: list[str], confirm: Callable[[int], bool] | None = No
     least half of repeats) are marked when ``confirm(k)`` says segment ``k`` also looks decoded rather than heard
     (None: on the text alone). A recording that really says a line three times, one after the other (the Asterisk
     prompts "the conference will begin when our glorious leader arrives" a, b and c), is three such segments.
+    The segments in ``spoken`` are those whose own repeats the audio was heard to say again
+    (:func:`repeats_heard`): copies meeting inside one of them do not mark it.
     """
     units: list[str] = []
     owner: list[int] = []
@@ -163,11 +167,53 @@ def looped_segments(texts: list[str], confirm: Callable[[int], bool] | None = No
     for k, text in enumerate(texts):
         total = sum(_weight(u) for u in _units(text))
         echo = whole[k] or (total > 0 and repeat_weight[k] / total >= 0.5)
-        out.append(itself[k] or (echo and (confirm is None or confirm(k))))
+        out.append((itself[k] and k not in spoken) or (echo and (confirm is None or confirm(k))))
     return out
 
 
-def mark_clause_loops(segments: list[Segment], confirm: Callable[[int], bool] | None = None) -> int:
+def repeats_heard(seg: Segment, audio: np.ndarray | None, sample_rate: int = 16_000) -> bool | None:
+    """Whether the audio says again each clause that the segment's text repeats back to back.
+
+    A slogan said three times is speech; a decoder that loops writes copies the audio does not hold. Each copy is
+    placed in ``audio`` by the segment's word timings and compared with the first copy's sound
+    (:func:`pipeline.asr.echo.sounds_alike`).
+
+    Arguments:
+        seg: the segment, its word timings on the same clock as its start.
+        audio: the audio under the segment (from ``seg.start``), 16 kHz mono.
+        sample_rate: the audio's sample rate.
+
+    Returns:
+        None when the text repeats no clause, or there is nothing to judge by (no word timings, no audio, words
+        that do not spell the text, or the segment shows a decoding loop's other evidence:
+        :func:`loop_evidence`); True when every copy sounds like the first; False otherwise.
+    """
+    units = _units(seg.text)
+    loops = find_clause_loops(units, min_copies=2)
+    if not loops or audio is None or not audio.size or not seg.words or loop_evidence(seg, audio) is not None:
+        return None
+    owner: list[int] = []  # the word each unit of the text is in
+    for k, w in enumerate(seg.words):
+        owner += [k] * len(_units(w.word))
+    if [u for w in seg.words for u in _units(w.word)] != units:
+        return None
+
+    def sound(first_unit: int, n: int) -> np.ndarray:
+        start, end = seg.words[owner[first_unit]].start, seg.words[owner[first_unit + n - 1]].end
+        return audio[max(0, int((start - seg.start) * sample_rate)):max(0, int((end - seg.start) * sample_rate))]
+
+    for loop in loops:
+        first = sound(loop.start, loop.length)
+        for c in range(1, loop.copies):
+            other = sound(loop.start + c * loop.length, loop.length)
+            # a copy squeezed into a fraction of the first's time was placed by the aligner, not heard
+            if min(first.size, other.size) < 0.4 * max(first.size, other.size) or not sounds_alike(first, other):
+                return False
+    return True
+
+
+def mark_clause_loops(segments: list[Segment], confirm: Callable[[int], bool] | None = None,
+                      spoken: Collection[int] = ()) -> int:
     """Add "repetition" to the segments of a transcript that repeat a clause (:func:`looped_segments`).
 
     An echo in a segment of its own counts when ``confirm(k)`` agrees; by default when the segment shows evidence of
@@ -178,7 +224,7 @@ def mark_clause_loops(segments: list[Segment], confirm: Callable[[int], bool] | 
         def confirm(k: int) -> bool:
             return loop_evidence(segments[k]) is not None
     n = 0
-    for seg, looped in zip(segments, looped_segments([s.text for s in segments], confirm)):
+    for seg, looped in zip(segments, looped_segments([s.text for s in segments], confirm, spoken)):
         if looped and "repetition" not in seg.flags:
             seg.flags.append("repetition")
             n += 1
@@ -253,8 +299,9 @@ def loop_evidence(seg: Segment, audio: np.ndarray | None = None) -> str | None:
 def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
     """Reasons to distrust a segment; the segment is kept, flagged (and searched, marked doubtful).
 
-    * repetition -- a clause (three words, six syllables) said three times back to back (:func:`looped_segments`;
-      across consecutive segments see :func:`mark_clause_loops`); or repetitive text (its compression ratio > 2.4,
+    * repetition -- a clause (three words, six syllables) written three times back to back (:func:`looped_segments`;
+      across consecutive segments see :func:`mark_clause_loops`) that the audio is not heard to say again
+      (:func:`repeats_heard`: word timings and ``audio`` are needed to hear it); or repetitive text (its compression ratio > 2.4,
       or a shorter n-gram repeated back to back) *and* evidence of a decoding loop (:func:`loop_evidence`): people
       repeat themselves ("The conference is now muted. The conference is now being recorded."; "만세! 만세! 만세!"),
       decoders loop;
@@ -266,8 +313,9 @@ def flag_segment(seg: Segment, audio: np.ndarray | None = None) -> list[str]:
     flags: list[str] = []
     text = seg.text.strip()
     # The segment's own text: engines report the compression ratio of the whole 30 s decoding window on each of its
-    # segments, so one repetitive window would otherwise mark every line in it.
-    if looped_segments([text])[0] or (
+    # segments, so one repetitive window would otherwise mark every line in it. A clause said again in the audio is
+    # speech (a slogan, a chant); one the audio does not repeat, or that nothing can check, is a loop.
+    if (looped_segments([text])[0] and not repeats_heard(seg, audio)) or (
         (compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD or has_repeated_ngrams(text)) and loop_evidence(seg, audio)
     ):
         flags.append("repetition")

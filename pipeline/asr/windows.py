@@ -35,7 +35,7 @@ from pipeline.asr.base import (
     get_transcriber,
 )
 from pipeline.asr.coverage import inside, missed_speech
-from pipeline.asr.flags import flag_segment, mark_clause_loops
+from pipeline.asr.flags import flag_segment, mark_clause_loops, repeats_heard
 from pipeline.asr.sentences import split_segments
 from pipeline.errors import ConfigError, ModelError, NoAudioError
 from pipeline.media.audio import SAMPLE_RATE, iter_audio, pcm_blocks
@@ -161,6 +161,7 @@ def transcribe(
     locked: str | None = None  # language detected on the first window with speech
     detected_prob: float | None = 1.0 if language is not None else None
     out: list[Segment] = []
+    spoken: set[int] = set()  # segments of ``out`` whose repeated clauses the audio says again
     exhausted = False
 
     last = [0.0]
@@ -209,6 +210,8 @@ def transcribe(
         for seg in segs:
             a, b = int(seg.start * SAMPLE_RATE), int(seg.end * SAMPLE_RATE)
             seg.flags = flag_segment(seg, win[a:b])
+            if repeats_heard(seg, win[a:b]):
+                spoken.add(len(out))  # its repeats are speech: the transcript-wide loop check below leaves it be
             seg.start, seg.end = round(seg.start + offset, 3), round(seg.end + offset, 3)
             for w in seg.words:
                 w.start, w.end = round(w.start + offset, 3), round(w.end + offset, 3)
@@ -219,7 +222,7 @@ def transcribe(
         if final:
             break
 
-    mark_clause_loops(out)  # a loop may run over several segments (each flagged above on its own)
+    mark_clause_loops(out, spoken=spoken)  # a loop may run over several segments (each flagged above on its own)
     duration = round(n_samples / SAMPLE_RATE, 3)
     if progress is not None:
         progress(max(last[0], duration), max(last[0], duration))
