@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, cast
@@ -37,7 +36,7 @@ from urllib.parse import urlsplit
 from prefect import flow
 from prefect.states import Completed, Failed
 
-from pipeline.config import Settings
+from pipeline.config import Settings, env_int
 from pipeline.errors import ClipwatchError, ConfigError
 from pipeline.preservation.sweep import sweep_incoming
 from pipeline.sources.discovery import VideoRef, discover
@@ -82,26 +81,18 @@ def site_limit(url: str) -> str:
     return f"{DOWNLOAD_LIMIT}:{(urlsplit(url).hostname or 'local').lower()}"
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from None
-    if value < 1:
-        raise ConfigError(f"{name}={raw!r} must be 1 or more")
-    return value
+def _count(name: str, default: int) -> int:
+    """A limit of 1 or more from the environment (``pipeline.config.env_int``)."""
+    return env_int(name, default, 1) or default
 
 
 @dataclass(frozen=True)
 class ScaleLimits:
     """How much runs at once across all workers (Prefect global concurrency limits) and how big an ASR batch is."""
 
-    downloads: int = field(default_factory=lambda: _env_int("CLIPWATCH_DOWNLOADS", 4))
-    downloads_per_site: int = field(default_factory=lambda: _env_int("CLIPWATCH_DOWNLOADS_PER_SITE", 2))
-    asr_batch: int = field(default_factory=lambda: _env_int("CLIPWATCH_ASR_BATCH", 16))
+    downloads: int = field(default_factory=lambda: _count("CLIPWATCH_DOWNLOADS", 4))
+    downloads_per_site: int = field(default_factory=lambda: _count("CLIPWATCH_DOWNLOADS_PER_SITE", 2))
+    asr_batch: int = field(default_factory=lambda: _count("CLIPWATCH_ASR_BATCH", 16))
     crash_retries: int = 2  # re-runs of a flow run whose process died (a worker killed, a machine lost)
 
 

@@ -43,17 +43,29 @@ def parse_translator(spec: str) -> tuple[str, str | None]:
     return kind, (model.strip() or None)
 
 
-def _chunks_from_env(value: str | None) -> int | None:
-    if value is None or not value.strip():
-        return None
+def env_int(name: str, default: int | None, minimum: int, meaning: str = "") -> int | None:
+    """A whole-number setting from the environment variable ``name``.
+
+    Arguments:
+        name: the variable (``CLIPWATCH_...``).
+        default: the value when it is unset or blank.
+        minimum: the smallest value it may hold.
+        meaning: what a value means, for the error ("0: the sequential decoder").
+
+    Returns:
+        The number, or ``default``. ConfigError, naming the variable, for anything but a whole number >= minimum.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
     try:
-        batch = int(value)
+        value = int(raw)
     except ValueError:
-        batch = -1
-    if batch < 0:
-        raise ConfigError(f"CLIPWATCH_WHISPER_CHUNKS={value!r}: use a whole number, 0 or more (0: the "
-                          "sequential decoder)")
-    return batch
+        value = minimum - 1
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r}: use a whole number, {minimum} or more"
+                          + (f" ({meaning})" if meaning else ""))
+    return value
 
 
 def _default_data_dir() -> Path:
@@ -79,7 +91,7 @@ class Settings:
     # Speech chunks faster-whisper decodes at once (CLIPWATCH_WHISPER_CHUNKS; None: 1 on a CPU, 16 on a GPU; 0: the
     # sequential decoder). 2 on a CPU is faster for more memory (README, "How Whisper decodes").
     whisper_chunks: int | None = field(
-        default_factory=lambda: _chunks_from_env(os.environ.get("CLIPWATCH_WHISPER_CHUNKS")))
+        default_factory=lambda: env_int("CLIPWATCH_WHISPER_CHUNKS", None, 0, "0: the sequential decoder"))
     # Scale out: the catalogue on PostgreSQL (postgresql://user:password@host/db) instead of clipwatch.db.
     database_url: str | None = field(default_factory=lambda: os.environ.get("CLIPWATCH_DATABASE_URL") or None)
     # Scale out: originals on an object store (s3://bucket/prefix) instead of archive/ (None: the local folder).
