@@ -60,7 +60,7 @@ LONG_SHOT_SECONDS = 10.0
 LONG_SHOT_STEP = 5.0
 #: two readings are the same line when this similar (difflib ratio on normalised text)
 SAME_TEXT = 0.8
-TOOL_VERSION = "4"  # 2: driven by text change (shots/textchange.py), not keyframes; 3: gated detector, a caption in a still shot; 4: Korean alone reads again a Hangul line read unsure or mixed with Latin
+TOOL_VERSION = "5"  # 2: driven by text change (shots/textchange.py), not keyframes; 3: gated detector, a caption in a still shot; 4: Korean alone reads again a Hangul line read unsure or mixed with Latin; 5: a line joined to the texture beside it is looked for again on its own strokes
 _TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
                   "/usr/share/tessdata", "/usr/local/share/tessdata")
 #: what each language's data is called in words, for messages

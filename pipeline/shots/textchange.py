@@ -9,7 +9,9 @@ per region). So the work is split:
 1. **Watch** (new text is looked for every ``DETECT_EVERY`` x ``SAMPLE_STEP``
    seconds of video, on a copy reduced to ``DETECT_WIDTH`` pixels): a stroke map (morphological gradient, Otsu with a
    floor) closed along rows gives caption-like lines; rows of glyph-sized blobs
-   in the brightest and darkest pixels add lines over a busy picture. Both are
+   in the brightest and darkest pixels add lines over a busy picture. A closed
+   component too tall for a line (a line joined to the foliage beside its box)
+   is closed again, more tightly, on its own strokes (``SPLIT_KERNEL``). All are
    a handful of OpenCV calls and numpy masks, no Python loop per blob. Text
    found is dated back over the last samples (``HISTORY``) to the first that
    held it, and read at once when it has held steady that long. A cheap gate
@@ -113,6 +115,8 @@ MIN_SIDE = 32
 #: watched (6 px at 640 wide: text 12 px high at 720p)
 MIN_ASPECT = 2.5
 MIN_LINE_HEIGHT = 6
+#: the row closing's width when a component too tall for a line is looked at again on its own strokes
+SPLIT_KERNEL = 5
 #: a crop is read only when it holds a row of glyphs (``glyph_rows``): this many glyphs of full height, each
 #: this many px high at least, strokes thinner than this share of the height, of even width (coefficient of
 #: variation under this), covering this share of the row, the row this many glyph heights long
@@ -300,7 +304,17 @@ def _line_boxes(mask: np.ndarray, h_img: int, min_h: int, kernel_w: int, min_fil
     if glyphs is not None:
         count = np.bincount(lab[glyphs[:, 1], glyphs[:, 0]], minlength=n)
         ok &= count >= 3
-    return [(int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in stats[ok, :4]]
+    boxes = [(int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in stats[ok, :4]]
+    if glyphs is None and kernel_w >= 2 * SPLIT_KERNEL:
+        # A line joined to the texture beside it (a chyron's strokes closed into the foliage next to its box) makes
+        # one component too tall for a line, and is lost whole: such components are closed again, more tightly, on
+        # their own strokes; the words found are joined into lines by ``_join_rows``.
+        tall = (h > h_img * 0.22) & (w >= MIN_ASPECT * min_h)
+        tall[0] = False
+        if tall.any():  # one more pass over the strokes of all of them (a lookup per label, as in _glyph_rows)
+            own = np.take(np.where(tall, 255, 0).astype(np.uint8), lab) & mask
+            boxes += _line_boxes(own, h_img, min_h, SPLIT_KERNEL, min_fill)
+    return boxes
 
 
 def _glyph_rows(gray: np.ndarray, min_h: int, h_img: int) -> list[tuple[int, int, int, int]]:
