@@ -19,6 +19,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from pipeline.asr.base import Segment
+from pipeline.asr.flags import spoken_weight
 from pipeline.media.audio import SAMPLE_RATE
 
 MIN_HOLE_SECONDS = 2.0  # a stretch without a segment shorter than this is a pause between sentences
@@ -26,6 +27,11 @@ MIN_SPEECH_SECONDS = 1.0  # VAD speech in a stretch below this is a breath, a cl
 CLIP_SECONDS = 10.0  # a sentence or two: long enough for context, too short to repeat itself
 PAUSE_MS = 300  # the VAD splits speech at pauses this long (faster-whisper's own filter waits 2 s)
 PAD_MS = 200
+# A segment of SPARSE_MIN_SECONDS or more holding under SPARSE_SHARE of the words its time holds at the window's usual
+# rate (the median of SPARSE_MIN_SEGMENTS segments or more) left words out (see too_few_words)
+SPARSE_MIN_SECONDS = 4.0
+SPARSE_SHARE = 0.5
+SPARSE_MIN_SEGMENTS = 3
 
 
 def holes(segments: Iterable[Segment], end: float, min_hole: float = MIN_HOLE_SECONDS) -> list[tuple[float, float]]:
@@ -93,6 +99,35 @@ def missed_speech(
         pieces = [(start + s, start + e) for s, e in speech_pieces(samples[a:b])]
         if sum(e - s for s, e in pieces) >= min_speech:
             clips.extend(group_clips(pieces))
+    return clips
+
+
+def usual_rate(segments: Sequence[Segment]) -> float | None:
+    """The window's usual speaking rate: the median spoken weight per second (:func:`spoken_weight`) of its
+    segments of a second or more with text; None with fewer than :data:`SPARSE_MIN_SEGMENTS` of them."""
+    rates = [spoken_weight(s.text) / (s.end - s.start) for s in segments if s.end - s.start >= 1.0 and s.text.strip()]
+    return float(np.median(rates)) if len(rates) >= SPARSE_MIN_SEGMENTS else None
+
+
+def too_few_words(segment: Segment, rate: float | None) -> bool:
+    """Whether a segment's text holds well under what its time holds at the window's usual ``rate``.
+
+    Whisper writes a line said again as one copy over the time of both ("The conference will begin when our
+    glorious leader arrives." twice, 7.8 s, decoded as one 9-word segment; the speaker's rate is 2.8 words a second).
+    Such a segment is decoded again piece by piece (:func:`pieces_of`).
+    """
+    seconds = segment.end - segment.start
+    return rate is not None and seconds >= SPARSE_MIN_SECONDS and \
+        spoken_weight(segment.text) / seconds < SPARSE_SHARE * rate
+
+
+def pieces_of(samples: np.ndarray, segments: Sequence[Segment]) -> list[tuple[float, float]]:
+    """Clips for segments decoded again whole: each stretch of VAD speech in them (split at pauses of
+    :data:`PAUSE_MS`) a clip of its own, so that a line said twice is two clips, not one that repeats itself."""
+    clips: list[tuple[float, float]] = []
+    for seg in segments:
+        a, b = int(seg.start * SAMPLE_RATE), int(seg.end * SAMPLE_RATE)
+        clips += [(seg.start + s, seg.start + e) for s, e in speech_pieces(samples[a:b])]
     return clips
 
 

@@ -68,6 +68,11 @@ def _weight(unit: str) -> float:
     return CJK_UNIT_WEIGHT if len(unit) == 1 and re.match(f"[{_CJK}]", unit) else 1.0
 
 
+def spoken_weight(text: str) -> float:
+    """The speaking time of a text in words: a word 1, a Hangul or CJK character half (joining words left out)."""
+    return sum(_weight(u) for u in _units(text))
+
+
 @dataclass(frozen=True)
 class ClauseLoop:
     """``copies`` back-to-back copies of ``clause`` starting at unit ``start`` of the text (or segment run)."""

@@ -34,7 +34,7 @@ from pipeline.asr.base import (
     Transcript,
     get_transcriber,
 )
-from pipeline.asr.coverage import inside, missed_speech
+from pipeline.asr.coverage import inside, missed_speech, pieces_of, too_few_words, usual_rate
 from pipeline.asr.flags import flag_segment, mark_clause_loops, repeats_heard
 from pipeline.asr.sentences import split_segments
 from pipeline.errors import ConfigError, ModelError, NoAudioError
@@ -78,13 +78,22 @@ def _decode_missed(transcriber: Transcriber, win: np.ndarray, segs: list[Segment
 
     With ``redo_failed`` (the engine decoded once, without fallback), the stretches of segments that fail Whisper's
     thresholds count as left out too: their clips go to the engine's decoder with fallback, and a failed segment
-    stays only where its clips gave nothing.
+    stays only where its clips gave nothing. So do segments holding far fewer words than their time holds
+    (``coverage.too_few_words``: a line said twice, written once), each stretch of speech in them a clip of its own.
     """
     kept: list[Segment] = []
     failed: list[Segment] = []
+    sparse: list[Segment] = []  # segments that left words out: decoded again piece by piece
+    rate = usual_rate(segs) if redo_failed else None
     for seg in segs:
-        (failed if redo_failed and failed_thresholds(seg) else kept).append(seg)
-    clips = missed_speech(win, kept, end)
+        if redo_failed and failed_thresholds(seg):
+            failed.append(seg)
+        elif too_few_words(seg, rate):
+            sparse.append(seg)
+        else:
+            kept.append(seg)
+    clips = sorted(missed_speech(win, kept + sparse, end) + pieces_of(win, sparse))
+    failed += sparse
     found: list[Segment] = []
     if clips:
         with transcriber.lock:

@@ -229,6 +229,38 @@ def test_a_thirty_second_segment_comes_back_as_sentences(monkeypatch, prompts):
     assert len(tr.segments) == 6 and tr.segments[0].start == 0.0 and tr.segments[-1].end == 29.5
 
 
+def test_a_segment_with_far_fewer_words_than_its_time_holds_is_sparse():
+    said = [_seg(0.0, 2.0, " user will join the conference"), _seg(3.0, 6.0, " the conference will begin when the leader"),
+            _seg(7.0, 10.0, " the conference will begin when our leader arrives")]
+    rate = coverage.usual_rate(said)
+    assert rate == pytest.approx(2.5)  # the median of 2.5, 2.33 and 2.67 words a second
+    one_copy_of_two = _seg(11.0, 19.0, " the conference will begin when our glorious leader arrives")  # 9 in 8 s
+    assert coverage.too_few_words(one_copy_of_two, rate)
+    assert not coverage.too_few_words(_seg(11.0, 14.5, " the conference"), rate)  # under 4 s: a pause, not a loss
+    assert not coverage.too_few_words(_seg(11.0, 15.0, " the conference will begin when our leader"), rate)  # 1.75/s
+    assert coverage.usual_rate(said[:2]) is None and not coverage.too_few_words(one_copy_of_two, None)
+    # Hangul syllables weigh half a word, as elsewhere in the flags
+    assert coverage.spoken_weight("위대한 수령님 만세") == pytest.approx(4.0)
+
+
+def test_a_line_said_twice_and_written_once_is_decoded_again_piece_by_piece(monkeypatch, prompts):
+    # prompts 3 and 4 are two takes of one line; the first decoding wrote it once over the time of both
+    once = Segment(SAID[2][0], SAID[3][1], " The conference will begin when our glorious leader arrives.", -0.2, 0.1, 1.2)
+    engine = Batched([_seg(*SAID[0], " User will join the conference."),
+                      _seg(*SAID[1], " The conference will begin when the leader arrives."), once,
+                      _seg(*SAID[4], " The conference will begin when our glorious leader arrives."),
+                      _seg(*SAID[5], " The conference will begin when the leader arrives."),
+                      _seg(*SAID[6], " The conference will now begin."), _seg(*SAID[7], " The conference has ended.")])
+    monkeypatch.setattr(windows, "get_transcriber", lambda *a, **k: engine)
+    tr = windows.transcribe(prompts, language="en")
+    assert len(engine.calls) == 2
+    clips = [c for c in engine.calls[1] if c[0] < SAID[3][1] and c[1] > SAID[2][0]]
+    # one clip per take, not one clip of both (a clip that holds the line twice is written once again)
+    assert len(clips) == 2 and clips[0][1] < SAID[3][0] + 0.3 and clips[1][0] > SAID[2][1] - 0.3
+    assert [s.text for s in tr.segments][2:4] == [" clip 0", " clip 1"]
+    assert not any(s.start == once.start and s.end == once.end for s in tr.segments)  # replaced by its pieces
+
+
 # --------------------------------------------------------------------------- the real engine
 
 
