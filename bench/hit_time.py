@@ -129,43 +129,44 @@ def main() -> None:
     from pipeline.asr import transcribe
 
     audio, meta = build_probe(args.minutes, args.seed)
-    tmp = Path(tempfile.mkdtemp(prefix="clipwatch-hit-time-"))
-    clip = tmp / "probe.wav"
-    write_wav(clip, audio)
-    dur = len(audio) / SR
-    print(f"probe: {len(meta)} real utterances, {dur:.0f} s ({clip})", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="clipwatch-hit-time-") as tmp_name:  # gone after, as a test's would be
+        tmp = Path(tmp_name)
+        clip = tmp / "probe.wav"
+        write_wav(clip, audio)
+        dur = len(audio) / SR
+        print(f"probe: {len(meta)} real utterances, {dur:.0f} s ({clip})", file=sys.stderr)
 
-    # warm up: load the model (and its caches) before anything is timed
-    warm = tmp / "warm.wav"
-    write_wav(warm, audio[: 10 * SR])
-    transcribe(warm, model=args.model, engine=args.engine, word_timestamps=True, language="en", batch_size=args.chunks)
-    timings: dict[bool, list[float]] = {False: [], True: []}
-    results = {}
-    for rep in range(args.repeats):
-        for words in (False, True):
-            t0 = time.perf_counter()
-            tr = transcribe(clip, model=args.model, engine=args.engine, word_timestamps=words, language="en",
-                            batch_size=args.chunks)
-            timings[words].append(time.perf_counter() - t0)
-            results[words] = tr
-            print(f"  transcribed (word_timestamps={words}) in {timings[words][-1]:.1f} s", file=sys.stderr)
-    tr = results[True]
-    with Store(tmp / "c.db") as store:
-        store.upsert_video(VideoRecord(id="probe", extractor="bench", platform_id="probe", webpage_url="https://example.org/probe",
-                                       source_url="https://example.org/probe", title="probe", channel="bench"), "probe")
-        store.replace_transcript("probe", "sha", "original", tr, None)
-        rows = []
-        for m in meta:
-            res = search(store, SearchQuery(f'"{m["phrase"]}"', limit=50))
-            hits = [h for h in res.hits if h.segment_start < m["end"] + 0.2 and h.end > m["onset"] - 0.2]
-            best = min(hits, key=lambda h: abs(h.start - m["onset"])) if hits else None
-            rows.append({**m, "found": best is not None,
-                         "word_err": abs(best.start - m["onset"]) if best else None,
-                         "line_err": min(abs(h.segment_start - m["onset"]) for h in hits) if hits else None,
-                         "numeric": bool(re.search(r"\d|mister|doctor|saint", m["phrase"]))})
-        segs = tr.segments
-        words_total = sum(len(s.text.split()) for s in segs)
-        words_flagged = sum(len(s.text.split()) for s in segs if s.flags)
+        # warm up: load the model (and its caches) before anything is timed
+        warm = tmp / "warm.wav"
+        write_wav(warm, audio[: 10 * SR])
+        transcribe(warm, model=args.model, engine=args.engine, word_timestamps=True, language="en", batch_size=args.chunks)
+        timings: dict[bool, list[float]] = {False: [], True: []}
+        results = {}
+        for rep in range(args.repeats):
+            for words in (False, True):
+                t0 = time.perf_counter()
+                tr = transcribe(clip, model=args.model, engine=args.engine, word_timestamps=words, language="en",
+                                batch_size=args.chunks)
+                timings[words].append(time.perf_counter() - t0)
+                results[words] = tr
+                print(f"  transcribed (word_timestamps={words}) in {timings[words][-1]:.1f} s", file=sys.stderr)
+        tr = results[True]
+        with Store(tmp / "c.db") as store:
+            store.upsert_video(VideoRecord(id="probe", extractor="bench", platform_id="probe", webpage_url="https://example.org/probe",
+                                           source_url="https://example.org/probe", title="probe", channel="bench"), "probe")
+            store.replace_transcript("probe", "sha", "original", tr, None)
+            rows = []
+            for m in meta:
+                res = search(store, SearchQuery(f'"{m["phrase"]}"', limit=50))
+                hits = [h for h in res.hits if h.segment_start < m["end"] + 0.2 and h.end > m["onset"] - 0.2]
+                best = min(hits, key=lambda h: abs(h.start - m["onset"])) if hits else None
+                rows.append({**m, "found": best is not None,
+                             "word_err": abs(best.start - m["onset"]) if best else None,
+                             "line_err": min(abs(h.segment_start - m["onset"]) for h in hits) if hits else None,
+                             "numeric": bool(re.search(r"\d|mister|doctor|saint", m["phrase"]))})
+            segs = tr.segments
+            words_total = sum(len(s.text.split()) for s in segs)
+            words_flagged = sum(len(s.text.split()) for s in segs if s.flags)
 
     n = len(rows)
     found = [r for r in rows if r["found"]]
