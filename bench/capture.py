@@ -21,7 +21,9 @@ against the ingest's wall time. The load average is printed beside the figures.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -65,6 +67,7 @@ class Switch:
 def fetch_once(url: str) -> tuple[float, int, int]:
     """One fetch step into a fresh archive: (seconds, media bytes, WACZ bytes)."""
     root = Path(tempfile.mkdtemp(prefix="clipwatch-bench-capture-"))
+    atexit.register(shutil.rmtree, root, True)  # nothing left in /tmp after the run
     archive = Archive(root / "archive")
     with Store(root / "catalogue.db") as store:
         t0 = time.perf_counter()
@@ -93,6 +96,7 @@ def full(clips: list[tuple[str, Path]], model: str, switch: Switch) -> None:
     from pipeline.config import Settings
 
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="clipwatch-bench-capture-full-")), model=model)
+    atexit.register(shutil.rmtree, settings.data_dir, True)
     configure_prefect(settings)
     from flows.ingest import ingest_flow  # after configure_prefect: Prefect reads its settings on import
 

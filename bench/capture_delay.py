@@ -18,8 +18,10 @@ same channel, median of 10 each.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -45,6 +47,7 @@ def main() -> None:
         sys.exit(f"no real media under {MEDIA}/video: run bash ../shared/media/fetch.sh {MEDIA}")
 
     tmp = Path(tempfile.mkdtemp(prefix="capture-delay-"))
+    atexit.register(shutil.rmtree, tmp, True)  # nothing left in /tmp after the run
     os.environ["CLIPWATCH_DATA"] = str(tmp / "data")
     from flows import configure_prefect
     from pipeline.config import Settings

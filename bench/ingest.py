@@ -11,8 +11,10 @@ the real-time factor of the whole pipeline (seconds of media per second of work)
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -34,6 +36,7 @@ def main() -> None:
     ap.add_argument("--engine", default="faster-whisper")
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="clipwatch-bench-ingest-"))
+    atexit.register(shutil.rmtree, data, True)  # nothing left in /tmp after the run
     settings = Settings(data_dir=data, model=args.model, engine=args.engine)
     configure_prefect(settings)
     from flows.ingest import ingest_flow

@@ -19,8 +19,10 @@ between the hit's ``air_time`` and when the sentence aired (stream clock + offse
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -113,6 +115,7 @@ def main() -> None:
     a = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-record-"))
+    atexit.register(shutil.rmtree, work, True)  # nothing left in /tmp after the run
     os.environ["CLIPWATCH_DATA"] = str(work / "data")
     if a.model:
         os.environ["CLIPWATCH_MODEL"] = a.model
