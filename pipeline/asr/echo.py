@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from pipeline.media.audio import SAMPLE_RATE
+
 #: the highest DTW cost per path step at which two copies count as the same words said again
 SAME_SOUND = 0.18
 #: frames compared at most per copy (longer copies are subsampled evenly: DTW is quadratic in them)

@@ -19,6 +19,7 @@ from pipeline.asr.base import (
     Transcript,
 )
 from pipeline.asr.echo import sounds_alike
+from pipeline.media.audio import SAMPLE_RATE
 
 if TYPE_CHECKING:  # annotations only: the profile's classifier is not needed to flag
     from pipeline.media.profile import AudioProfile
@@ -170,13 +171,13 @@ def looped_segments(texts: list[str], confirm: Callable[[int], bool] | None = No
                 repeat_weight[owner[j]] += _weight(units[j])
     out = []
     for k, text in enumerate(texts):
-        total = sum(_weight(u) for u in _units(text))
+        total = spoken_weight(text)
         echo = whole[k] or (total > 0 and repeat_weight[k] / total >= 0.5)
         out.append((itself[k] and k not in spoken) or (echo and (confirm is None or confirm(k))))
     return out
 
 
-def repeats_heard(seg: Segment, audio: np.ndarray | None, sample_rate: int = 16_000) -> bool | None:
+def repeats_heard(seg: Segment, audio: np.ndarray | None) -> bool | None:
     """Whether the audio says again each clause that the segment's text repeats back to back.
 
     A slogan said three times is speech; a decoder that loops writes copies the audio does not hold. Each copy is
@@ -186,7 +187,6 @@ def repeats_heard(seg: Segment, audio: np.ndarray | None, sample_rate: int = 16_
     Arguments:
         seg: the segment, its word timings on the same clock as its start.
         audio: the audio under the segment (from ``seg.start``), 16 kHz mono.
-        sample_rate: the audio's sample rate.
 
     Returns:
         None when the text repeats no clause, or there is nothing to judge by (no word timings, no audio, words
@@ -198,14 +198,17 @@ def repeats_heard(seg: Segment, audio: np.ndarray | None, sample_rate: int = 16_
     if not loops or audio is None or not audio.size or not seg.words or loop_evidence(seg, audio) is not None:
         return None
     owner: list[int] = []  # the word each unit of the text is in
+    spelled: list[str] = []
     for k, w in enumerate(seg.words):
-        owner += [k] * len(_units(w.word))
-    if [u for w in seg.words for u in _units(w.word)] != units:
+        word_units = _units(w.word)
+        owner += [k] * len(word_units)
+        spelled += word_units
+    if spelled != units:
         return None
 
     def sound(first_unit: int, n: int) -> np.ndarray:
         start, end = seg.words[owner[first_unit]].start, seg.words[owner[first_unit + n - 1]].end
-        return audio[max(0, int((start - seg.start) * sample_rate)):max(0, int((end - seg.start) * sample_rate))]
+        return audio[max(0, int((start - seg.start) * SAMPLE_RATE)):max(0, int((end - seg.start) * SAMPLE_RATE))]
 
     for loop in loops:
         first = sound(loop.start, loop.length)
