@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from pipeline.components import gather
-from pipeline.config import Settings
+from pipeline.config import Settings, env_int
 from pipeline.errors import ClipwatchError, DiskFullError, DownloadError
 from pipeline.memory import limit_malloc_arenas, release_free_memory
 from pipeline.preservation.sweep import sweep
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 # Downloads are network-bound and run side by side; more than a few at once only
 # invites rate limiting by the platform. CLIPWATCH_DOWNLOADS changes the cap.
-DOWNLOAD_WORKERS = max(1, int(os.environ.get("CLIPWATCH_DOWNLOADS", "4") or 4))
+DOWNLOAD_WORKERS = env_int("CLIPWATCH_DOWNLOADS", 4, 1) or 4  # the same reading as flows/pools' limit
 
 # Picture lanes of concurrent batches in one process (a recorder beside an ingest): one video's pictures at a
 # time, so Whisper keeps most of the cores.

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, cast
 from urllib.parse import urlsplit
 
+from pipeline.config import env_int
 from pipeline.errors import ConfigError, StorageError
 from pipeline.storage.files import CHUNK, StoredFile, atomic_write, safe_name, sha256_file, sha256_stream
 
@@ -82,7 +83,7 @@ class S3Store:
             self._client = boto3.client("s3", config=Config(
                 connect_timeout=t, read_timeout=t,
                 # standard mode retries throttling, 5xx and dropped connections with backoff
-                retries={"max_attempts": int(os.environ.get("CLIPWATCH_S3_RETRIES", "3")), "mode": "standard"},
+                retries={"max_attempts": env_int("CLIPWATCH_S3_RETRIES", 3, 0), "mode": "standard"},
                 s3={"addressing_style": "path"} if self.endpoint else None,
             ))
         return self._client

@@ -34,3 +34,19 @@ def test_the_pools_limits_and_whisper_chunks_share_it(monkeypatch):
     monkeypatch.setenv("CLIPWATCH_WHISPER_CHUNKS", "-1")
     with pytest.raises(ConfigError, match="sequential decoder"):
         Settings()
+
+
+def test_a_bad_download_limit_is_one_line_not_a_traceback(tmp_path):
+    # flows/batch reads CLIPWATCH_DOWNLOADS on import, inside the ingest command: int("two") was a traceback there
+    import os
+    import subprocess
+    import sys
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not yet read")
+    out = subprocess.run([sys.executable, "-c", "import sys; from pipeline.cli import main; sys.exit(main())",
+                          "--data-dir", str(tmp_path / "data"), "ingest", str(clip)],
+                         capture_output=True, text=True, env={**os.environ, "CLIPWATCH_DOWNLOADS": "two"}, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "CLIPWATCH_DOWNLOADS='two': use a whole number, 1 or more" in out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr

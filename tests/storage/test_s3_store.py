@@ -16,7 +16,7 @@ from conftest import SAMPLES, publish_page
 from fastapi.testclient import TestClient
 
 from pipeline.config import Settings
-from pipeline.errors import StorageError
+from pipeline.errors import ConfigError, StorageError
 from pipeline.preservation.fixity import verify
 from pipeline.sources.fetch import fetch
 from pipeline.stages.runner import record_fetch
@@ -270,3 +270,9 @@ def test_export_bag_from_postgres_and_s3(server, pg, bucket, blobs, tmp_path):
     assert [e["kind"] for e in prov["events"]] + ["exported"] == events and "fetched" in events  # the export is recorded
     assert (tmp_path / "bag" / "data" / "videos" / vid / "info.json").is_file()  # from the store, not a local folder
     assert not result.unlisted and not result.skipped
+
+
+def test_a_bad_retry_count_is_a_config_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLIPWATCH_S3_RETRIES", "three")
+    with pytest.raises(ConfigError, match="CLIPWATCH_S3_RETRIES='three'"):
+        S3Store("s3://bucket/x", cache_dir=tmp_path).client
